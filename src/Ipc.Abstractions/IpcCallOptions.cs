@@ -1,0 +1,17 @@
+namespace Ipc;
+
+/// <summary>Per-call settings. Every property is optional; unset ones come from the endpoint's options.</summary>
+public sealed class IpcCallOptions
+{
+    /// <summary>Gets the timeout of this call, overriding the endpoint's <c>RequestTimeout</c>.</summary>
+    public TimeSpan? Timeout { get; init; }
+
+    /// <summary>Gets the correlation id to send. By default the id of the message being handled (inside a handler) or a new one.</summary>
+    public string? CorrelationId { get; init; }
+
+    /// <summary>Gets the message id to send. By default a new one.</summary>
+    public string? MessageId { get; init; }
+
+    /// <summary>Gets headers to send with the message.</summary>
+    public IReadOnlyDictionary<string, string>? Headers { get; init; }
+}

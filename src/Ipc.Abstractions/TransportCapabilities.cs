@@ -1,0 +1,34 @@
+namespace Ipc;
+
+/// <summary>
+/// What a transport can do. Callers read these from <see cref="IRequestClient.Capabilities"/> or
+/// <see cref="IChannel.Capabilities"/>; an endpoint can require some in configuration (<c>RequiredCapabilities</c>),
+/// and then a transport that lacks one fails at start, not deep inside a call.
+/// </summary>
+[Flags]
+public enum TransportCapabilities
+{
+    /// <summary>Nothing.</summary>
+    None = 0,
+
+    /// <summary>Request/response calls (<see cref="IRequestClient.RequestAsync{TRequest, TResponse}"/>).</summary>
+    RequestResponse = 1 << 0,
+
+    /// <summary>One-way messages (<see cref="IChannel.SendAsync{TMessage}"/>).</summary>
+    OneWay = 1 << 1,
+
+    /// <summary>Server streams of responses (<see cref="IRequestClient.StreamAsync{TRequest, TResponse}"/>).</summary>
+    Streaming = 1 << 2,
+
+    /// <summary>One-way messages from one sender arrive in the order they were sent.</summary>
+    Ordered = 1 << 3,
+
+    /// <summary>Accepted messages survive a restart of the server or broker.</summary>
+    Durable = 1 << 4,
+
+    /// <summary>A published message reaches every subscriber (<see cref="IChannel.PublishAsync{TMessage}"/>).</summary>
+    PublishSubscribe = 1 << 5,
+
+    /// <summary>Client and server may run on different machines.</summary>
+    CrossMachine = 1 << 6,
+}

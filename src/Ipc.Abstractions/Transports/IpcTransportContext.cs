@@ -1,0 +1,34 @@
+namespace Ipc.Transports;
+
+/// <summary>Everything a transport needs to create the client or server side of one endpoint.</summary>
+public sealed class IpcTransportContext
+{
+    /// <summary>Creates a context.</summary>
+    public IpcTransportContext(string endpointName, Uri address, IServiceProvider services)
+    {
+        ArgumentNullException.ThrowIfNull(endpointName);
+        ArgumentNullException.ThrowIfNull(address);
+        ArgumentNullException.ThrowIfNull(services);
+        EndpointName = endpointName;
+        Address = address;
+        Services = services;
+    }
+
+    /// <summary>Gets the endpoint's name (the key under <c>Ipc:Endpoints</c>).</summary>
+    public string EndpointName { get; }
+
+    /// <summary>Gets the endpoint's address.</summary>
+    public Uri Address { get; }
+
+    /// <summary>Gets the application's services (for <c>ILoggerFactory</c> and the transport's own options, named by endpoint).</summary>
+    public IServiceProvider Services { get; }
+
+    /// <summary>Gets the largest body, in bytes, either side may send or accept.</summary>
+    public int MaxMessageSize { get; init; } = 4 * 1024 * 1024;
+
+    /// <summary>Gets how long the client may wait to connect before failing with <see cref="IpcErrorCode.Unavailable"/>.</summary>
+    public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Gets the clock to use for every timer.</summary>
+    public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+}

@@ -1,0 +1,37 @@
+namespace Ipc;
+
+/// <summary>
+/// The options of one endpoint (<c>Ipc:Endpoints:&lt;name&gt;</c>): where it is, and the limits of its calls.
+/// </summary>
+public sealed class IpcEndpointOptions
+{
+    /// <summary>The default <see cref="MaxMessageSize"/>: 4 MiB.</summary>
+    public const int DefaultMaxMessageSize = 4 * 1024 * 1024;
+
+    /// <summary>The largest <see cref="MaxMessageSize"/> allowed: 1 GiB.</summary>
+    public const int MaxAllowedMessageSize = 1024 * 1024 * 1024;
+
+    /// <summary>Gets or sets the address; its scheme picks the transport (for example <c>inmemory://calculator</c>, <c>pipe://calculator</c>, <c>tcp://127.0.0.1:5000</c>).</summary>
+    /// <value>Required; there is no default.</value>
+    public string? Address { get; set; }
+
+    /// <summary>Gets or sets the largest message body, in bytes, either side sends or accepts.</summary>
+    /// <value>The default value is 4,194,304 (4 MiB); at least 1 and at most 1 GiB.</value>
+    public int MaxMessageSize { get; set; } = DefaultMaxMessageSize;
+
+    /// <summary>Gets or sets how long a request or a one-way send may take before it fails with <see cref="IpcErrorCode.Timeout"/>.</summary>
+    /// <value>The default value is 30 seconds. <see cref="System.Threading.Timeout.InfiniteTimeSpan"/> disables the timeout.</value>
+    public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Gets or sets how long a client may wait to reach the server before failing with <see cref="IpcErrorCode.Unavailable"/>.</summary>
+    /// <value>The default value is 5 seconds.</value>
+    public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Gets or sets the serializer of this endpoint, overriding <see cref="IpcOptions.Serializer"/>.</summary>
+    /// <value>The default value is <see langword="null"/>: the global serializer.</value>
+    public string? Serializer { get; set; }
+
+    /// <summary>Gets or sets what the endpoint's transport must support; a transport that lacks one fails at start.</summary>
+    /// <value>The default value is <see cref="TransportCapabilities.None"/>.</value>
+    public TransportCapabilities RequiredCapabilities { get; set; }
+}

@@ -1,0 +1,24 @@
+namespace Ipc;
+
+/// <summary>
+/// The options of the Ipc runtime, bound from the <c>Ipc</c> configuration section.
+/// </summary>
+public sealed class IpcOptions
+{
+    /// <summary>The name of the MessagePack serializer (the default).</summary>
+    public const string MessagePackSerializer = "MessagePack";
+
+    /// <summary>The name of the System.Text.Json serializer.</summary>
+    public const string JsonSerializer = "Json";
+
+    /// <summary>Gets the endpoints by name (<c>Ipc:Endpoints:&lt;name&gt;</c>). Names are case-insensitive.</summary>
+    public Dictionary<string, IpcEndpointOptions> Endpoints { get; } = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>Gets or sets the serializer endpoints use unless they name their own.</summary>
+    /// <value>The default value is <c>MessagePack</c>. <c>Json</c> selects System.Text.Json.</value>
+    public string Serializer { get; set; } = MessagePackSerializer;
+
+    /// <summary>Gets or sets a value indicating whether servers send a failing handler's stack trace to callers (in <see cref="IpcRemoteError.Details"/>).</summary>
+    /// <value>The default value is <see langword="false"/>: only the error code and message are sent.</value>
+    public bool IncludeExceptionDetails { get; set; }
+}

@@ -1,0 +1,90 @@
+using Ipc.Serialization;
+using Ipc.Server;
+using Microsoft.Extensions.Options;
+
+namespace Ipc;
+
+/// <summary>Checks <see cref="IpcOptions"/> at start; every failure names the configuration key to fix.</summary>
+internal sealed class IpcOptionsValidator(
+    TransportRegistry transports,
+    SerializerRegistry serializers,
+    IEnumerable<IpcServerDefinition> servers,
+    IpcConfigurationPath path) : IValidateOptions<IpcOptions>
+{
+    public ValidateOptionsResult Validate(string? name, IpcOptions options)
+    {
+        var failures = new List<string>();
+
+        if (serializers.Find(options.Serializer) is null)
+        {
+            failures.Add($"{path.Path}:Serializer '{options.Serializer}' is not a registered serializer. Use {IpcOptions.MessagePackSerializer} or {IpcOptions.JsonSerializer}, or register yours with AddSerializer.");
+        }
+
+        foreach (var (endpointName, endpoint) in options.Endpoints)
+        {
+            ValidateEndpoint(endpointName, endpoint, failures);
+        }
+
+        foreach (var server in servers)
+        {
+            if (!options.Endpoints.ContainsKey(server.EndpointName))
+            {
+                failures.Add($"{path.Endpoint(server.EndpointName, "Address")} is missing: AddServer(\"{server.EndpointName}\") needs an endpoint of that name to listen on.");
+            }
+        }
+
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+
+    private void ValidateEndpoint(string name, IpcEndpointOptions endpoint, List<string> failures)
+    {
+        var addressKey = path.Endpoint(name, nameof(IpcEndpointOptions.Address));
+        if (string.IsNullOrWhiteSpace(endpoint.Address))
+        {
+            failures.Add($"{addressKey} is required: set it to an address such as inmemory://{name}.");
+        }
+        else if (!Uri.TryCreate(endpoint.Address, UriKind.Absolute, out var address))
+        {
+            failures.Add($"{addressKey} '{endpoint.Address}' is not an absolute address: write it as scheme://..., for example inmemory://{name}.");
+        }
+        else if (!transports.TryGet(address.Scheme, out var transport))
+        {
+            failures.Add(
+                $"{addressKey} '{endpoint.Address}' uses the scheme '{address.Scheme}', but no transport for it is registered. " +
+                $"Registered schemes: {string.Join(", ", transports.Schemes)}. Reference the adapter package that provides '{address.Scheme}://' addresses.");
+        }
+        else
+        {
+            if (transport.ValidateAddress(address) is { } problem)
+            {
+                failures.Add($"{addressKey} '{endpoint.Address}' is not valid for the {transport.Name} transport: {problem}");
+            }
+
+            var missing = endpoint.RequiredCapabilities & ~transport.GetCapabilities(address);
+            if (missing != TransportCapabilities.None)
+            {
+                failures.Add($"{path.Endpoint(name, nameof(IpcEndpointOptions.RequiredCapabilities))} requires {missing}, which the {transport.Name} transport of '{endpoint.Address}' does not support.");
+            }
+        }
+
+        if (endpoint.MaxMessageSize is < 1 or > IpcEndpointOptions.MaxAllowedMessageSize)
+        {
+            failures.Add($"{path.Endpoint(name, nameof(IpcEndpointOptions.MaxMessageSize))} is {endpoint.MaxMessageSize}: it must be between 1 and {IpcEndpointOptions.MaxAllowedMessageSize} bytes.");
+        }
+
+        if (endpoint.RequestTimeout <= TimeSpan.Zero && endpoint.RequestTimeout != Timeout.InfiniteTimeSpan)
+        {
+            failures.Add($"{path.Endpoint(name, nameof(IpcEndpointOptions.RequestTimeout))} is {endpoint.RequestTimeout}: it must be positive (or -00:00:00.001 for no timeout).");
+        }
+
+        if (endpoint.ConnectTimeout <= TimeSpan.Zero)
+        {
+            failures.Add($"{path.Endpoint(name, nameof(IpcEndpointOptions.ConnectTimeout))} is {endpoint.ConnectTimeout}: it must be positive.");
+        }
+
+        if (endpoint.Serializer is { } serializer && serializers.Find(serializer) is null)
+        {
+            failures.Add($"{path.Endpoint(name, nameof(IpcEndpointOptions.Serializer))} '{serializer}' is not a registered serializer. Use {IpcOptions.MessagePackSerializer} or {IpcOptions.JsonSerializer}, or register yours with AddSerializer.");
+        }
+    }
+}

@@ -1,0 +1,206 @@
+using System.Runtime.CompilerServices;
+using System.Threading.Channels;
+using Ipc.Transports;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Ipc.InMemory;
+
+/// <summary>
+/// An in-memory server. Requests run on the caller's flow; one-way messages go through a bounded queue read by one loop,
+/// so they are handled in order and a fast sender waits for space instead of growing memory.
+/// </summary>
+internal sealed partial class InMemoryListener(IpcTransportContext context) : IIpcTransportListener
+{
+    private const int QueueCapacity = 1024;
+
+    private readonly string _key = InMemoryTransport.Key(context.Address);
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly ILogger _logger = (context.Services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance).CreateLogger("Ipc.InMemory");
+    private readonly Channel<IpcMessage> _queue = Channel.CreateBounded<IpcMessage>(new BoundedChannelOptions(QueueCapacity)
+    {
+        SingleReader = true,
+        FullMode = BoundedChannelFullMode.Wait,
+    });
+
+    private IIpcDispatcher? _dispatcher;
+    private Task? _reader;
+    private int _state; // 0 new, 1 started, 2 stopped
+
+    public ValueTask StartAsync(IIpcDispatcher dispatcher, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(dispatcher);
+        if (Interlocked.CompareExchange(ref _state, 1, 0) != 0)
+        {
+            throw new InvalidOperationException("An in-memory listener can be started once.");
+        }
+
+        _dispatcher = dispatcher;
+        _reader = Task.Run(ReadLoopAsync, CancellationToken.None);
+        InMemoryHub.Add(_key, this);
+        return default;
+    }
+
+    public async ValueTask StopAsync(CancellationToken cancellationToken)
+    {
+        if (Interlocked.Exchange(ref _state, 2) != 1)
+        {
+            return;
+        }
+
+        InMemoryHub.Remove(_key, this);
+        _queue.Writer.TryComplete();
+        await _stopping.CancelAsync().ConfigureAwait(false); // running handlers see their token cancelled; their callers get Unavailable
+        await _reader!.ConfigureAwait(false);
+        var lost = 0;
+        while (_queue.Reader.TryRead(out var message))
+        {
+            lost++;
+            LogNotDelivered(_logger, message.MessageId, message.Route, context.EndpointName);
+        }
+
+        if (lost > 0)
+        {
+            Diagnostics.IpcDiagnostics.ServerDropped.Add(lost, new KeyValuePair<string, object?>("rpc.service", context.EndpointName));
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync(CancellationToken.None).ConfigureAwait(false);
+        _stopping.Dispose();
+    }
+
+    internal async ValueTask<IpcMessage> RequestAsync(IpcMessage request, CancellationToken cancellationToken)
+    {
+        CheckSize(request);
+        using var call = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, Stopping());
+        var pending = _dispatcher!.DispatchRequestAsync(request, call.Token);
+        if (pending.IsCompletedSuccessfully)
+        {
+            return Copy(pending.Result);
+        }
+
+        try
+        {
+            // Wait on the caller's and the server's tokens too, so a handler that ignores its token cannot hold the caller.
+            return Copy(await pending.AsTask().WaitAsync(call.Token).ConfigureAwait(false));
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw Stopped();
+        }
+    }
+
+    internal async ValueTask EnqueueAsync(IpcMessage message, CancellationToken cancellationToken)
+    {
+        CheckSize(message);
+        try
+        {
+            if (!_queue.Writer.TryWrite(message))
+            {
+                await _queue.Writer.WriteAsync(message, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (ChannelClosedException ex)
+        {
+            throw Stopped(ex);
+        }
+    }
+
+    internal async IAsyncEnumerable<IpcMessage> StreamAsync(IpcMessage request, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        CheckSize(request);
+        using var call = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, Stopping());
+        var items = _dispatcher!.DispatchStreamAsync(request, call.Token).GetAsyncEnumerator(call.Token);
+        try
+        {
+            while (true)
+            {
+                try
+                {
+                    if (!await items.MoveNextAsync().AsTask().WaitAsync(call.Token).ConfigureAwait(false))
+                    {
+                        yield break;
+                    }
+                }
+                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                {
+                    throw Stopped();
+                }
+
+                yield return Copy(items.Current);
+            }
+        }
+        finally
+        {
+            await call.CancelAsync().ConfigureAwait(false); // the consumer stopped: stop the producer
+            await items.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    internal static IpcMessage Copy(IpcMessage message)
+    {
+        var copy = new IpcMessage(message.Route, message.Body)
+        {
+            MessageId = message.MessageId,
+            CorrelationId = message.CorrelationId,
+            Fault = message.Fault,
+        };
+        if (message.HasHeaders)
+        {
+            foreach (var (name, value) in message.Headers)
+            {
+                copy.Headers[name] = value;
+            }
+        }
+
+        return copy;
+    }
+
+    private async Task ReadLoopAsync()
+    {
+        var token = _stopping.Token;
+        try
+        {
+            while (await _queue.Reader.WaitToReadAsync(token).ConfigureAwait(false))
+            {
+                while (_queue.Reader.TryRead(out var message))
+                {
+                    await _dispatcher!.DispatchOneWayAsync(message, token).ConfigureAwait(false);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (token.IsCancellationRequested)
+        {
+            // Stopped: what is still queued is reported by StopAsync.
+        }
+    }
+
+    private CancellationToken Stopping()
+    {
+        if (Volatile.Read(ref _state) != 1)
+        {
+            throw Stopped();
+        }
+
+        return _stopping.Token;
+    }
+
+    private void CheckSize(IpcMessage message)
+    {
+        if (message.Body.Length > context.MaxMessageSize)
+        {
+            throw new IpcException(
+                IpcErrorCode.MessageTooLarge,
+                $"The message for route '{message.Route}' is {message.Body.Length} bytes, over the server's {context.MaxMessageSize}-byte MaxMessageSize on {context.Address}.");
+        }
+    }
+
+    private IpcException Stopped(Exception? inner = null) =>
+        new(IpcErrorCode.Unavailable, $"The server on {context.Address} stopped before the call completed.", inner);
+
+    [LoggerMessage(20, LogLevel.Error, "One-way message {MessageId} for route '{Route}' on endpoint '{Endpoint}' was accepted but not delivered: the server stopped first.")]
+    private static partial void LogNotDelivered(ILogger logger, string messageId, string route, string endpoint);
+}

@@ -1,0 +1,59 @@
+using System.Buffers;
+
+namespace Ipc.Serialization;
+
+/// <summary>Runs a serializer and turns its failures into <see cref="IpcErrorCode.Serialization"/>.</summary>
+internal static class BodyCodec
+{
+    [ThreadStatic]
+    private static ArrayBufferWriter<byte>? t_writer;
+
+    public static ReadOnlyMemory<byte> Encode<T>(IIpcSerializer serializer, T value, string route)
+    {
+        var writer = t_writer ??= new ArrayBufferWriter<byte>(256);
+        writer.ResetWrittenCount();
+        try
+        {
+            serializer.Serialize(writer, value);
+        }
+        catch (Exception ex)
+        {
+            throw new IpcException(
+                IpcErrorCode.Serialization,
+                $"A {typeof(T).Name} for route '{route}' could not be serialized with {serializer.ContentType}: {ex.Message}",
+                ex);
+        }
+
+        var body = writer.WrittenSpan.ToArray();
+        if (writer.Capacity > 1024 * 1024)
+        {
+            t_writer = null; // do not keep a large buffer alive per thread
+        }
+
+        return body;
+    }
+
+    public static T Decode<T>(IIpcSerializer serializer, IpcMessage message, string side)
+    {
+        if (message.HasHeaders
+            && message.Headers.TryGetValue(IpcHeaderNames.ContentType, out var contentType)
+            && !string.Equals(contentType, serializer.ContentType, StringComparison.OrdinalIgnoreCase))
+        {
+            throw new IpcException(
+                IpcErrorCode.Serialization,
+                $"The {side} on route '{message.Route}' is {contentType}, but this side reads {serializer.ContentType}. Configure the same Serializer on client and server.");
+        }
+
+        try
+        {
+            return serializer.Deserialize<T>(message.Body);
+        }
+        catch (Exception ex)
+        {
+            throw new IpcException(
+                IpcErrorCode.Serialization,
+                $"The {side} on route '{message.Route}' could not be read as {typeof(T).Name} with {serializer.ContentType}: {ex.Message} Check that both sides use the same message type.",
+                ex);
+        }
+    }
+}

@@ -1,0 +1,32 @@
+using System.Buffers;
+using System.Text.Json;
+
+namespace Ipc.Serialization;
+
+/// <summary>A System.Text.Json serializer (web defaults: camelCase names, case-insensitive reads).</summary>
+public sealed class SystemTextJsonIpcSerializer : IIpcSerializer
+{
+    /// <summary>The content type, <c>application/json</c>.</summary>
+    public const string MediaType = "application/json";
+
+    private readonly JsonSerializerOptions _options;
+
+    /// <summary>Creates the serializer with <paramref name="options"/>, or <see cref="JsonSerializerDefaults.Web"/>.</summary>
+    public SystemTextJsonIpcSerializer(JsonSerializerOptions? options = null)
+    {
+        _options = options ?? new JsonSerializerOptions(JsonSerializerDefaults.Web);
+    }
+
+    /// <inheritdoc />
+    public string ContentType => MediaType;
+
+    /// <inheritdoc />
+    public void Serialize<T>(IBufferWriter<byte> writer, T value)
+    {
+        using var json = new Utf8JsonWriter(writer);
+        JsonSerializer.Serialize(json, value, _options);
+    }
+
+    /// <inheritdoc />
+    public T Deserialize<T>(ReadOnlyMemory<byte> data) => JsonSerializer.Deserialize<T>(data.Span, _options)!;
+}

@@ -1,0 +1,264 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using Ipc.Diagnostics;
+using Ipc.Transports;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Ipc.Server;
+
+/// <summary>Routes incoming messages of one endpoint to its handlers and turns every failure into a fault.</summary>
+internal sealed partial class IpcDispatcher : IIpcDispatcher
+{
+    private static readonly AsyncLocal<IpcContext?> s_current = new();
+
+    private readonly EndpointRuntime _endpoint;
+    private readonly IpcServerDefinition _server;
+    private readonly IServiceScopeFactory _scopes;
+    private readonly ILogger _logger;
+
+    public IpcDispatcher(EndpointRuntime endpoint, IpcServerDefinition server, IServiceScopeFactory scopes, ILogger logger)
+    {
+        _endpoint = endpoint;
+        _server = server;
+        _scopes = scopes;
+        _logger = logger;
+    }
+
+    /// <summary>Gets the context of the call being handled on this async flow, if any.</summary>
+    public static IpcContext? CurrentContext => s_current.Value;
+
+    public string EndpointName => _endpoint.Name;
+
+    public int MaxMessageSize => _endpoint.Options.MaxMessageSize;
+
+    public async ValueTask<IpcMessage> DispatchRequestAsync(IpcMessage request, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        if (Check(request, RouteKind.Request, out var entry) is { } rejected)
+        {
+            return IpcMessage.CreateFault(request, rejected);
+        }
+
+        var started = Stopwatch.GetTimestamp();
+        using var activity = IpcDiagnostics.StartServer(_endpoint.Name, request, "request");
+        var services = new CallServices(_scopes);
+        await using var _ = services.ConfigureAwait(false);
+        var context = new IpcContext(_endpoint.Name, request, services);
+        s_current.Value = context;
+        ReadOnlyMemory<byte> body;
+        try
+        {
+            body = await entry.Request!(request, context, _endpoint.Serializer, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (Exception ex)
+        {
+            activity?.SetStatus(ActivityStatusCode.Error, ex.GetType().Name);
+            return IpcMessage.CreateFault(request, ToFault(request, ex));
+        }
+        finally
+        {
+            s_current.Value = null;
+            IpcDiagnostics.ServerDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, new KeyValuePair<string, object?>("rpc.service", _endpoint.Name));
+        }
+
+        if (body.Length > MaxMessageSize)
+        {
+            return IpcMessage.CreateFault(request, new IpcFault(
+                IpcErrorCode.MessageTooLarge,
+                $"The response of route '{request.Route}' is {body.Length} bytes, over the {MaxMessageSize}-byte MaxMessageSize of endpoint '{_endpoint.Name}'."));
+        }
+
+        var response = IpcMessage.CreateResponse(request, body);
+        response.Headers[IpcHeaderNames.ContentType] = _endpoint.Serializer.ContentType;
+        if (context.HasResponseHeaders)
+        {
+            foreach (var (name, value) in context.ResponseHeaders)
+            {
+                response.Headers[name] = value;
+            }
+        }
+
+        return response;
+    }
+
+    public async ValueTask DispatchOneWayAsync(IpcMessage message, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        if (Check(message, RouteKind.OneWay, out var entry) is { } rejected)
+        {
+            LogMessageFailed(_logger, _endpoint.Name, message.Route, message.MessageId, rejected.Message, null);
+            IpcDiagnostics.ServerDropped.Add(1, new KeyValuePair<string, object?>("rpc.service", _endpoint.Name));
+            return;
+        }
+
+        using var activity = IpcDiagnostics.StartServer(_endpoint.Name, message, "receive");
+        var services = new CallServices(_scopes);
+        await using var _ = services.ConfigureAwait(false);
+        var context = new IpcContext(_endpoint.Name, message, services);
+        s_current.Value = context;
+        try
+        {
+            await entry.OneWay!(message, context, _endpoint.Serializer, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (Exception ex)
+        {
+            activity?.SetStatus(ActivityStatusCode.Error, ex.GetType().Name);
+            var fault = ToFault(message, ex);
+            LogMessageFailed(_logger, _endpoint.Name, message.Route, message.MessageId, fault.Message, ex);
+            IpcDiagnostics.ServerDropped.Add(1, new KeyValuePair<string, object?>("rpc.service", _endpoint.Name));
+        }
+        finally
+        {
+            s_current.Value = null;
+        }
+    }
+
+    public async IAsyncEnumerable<IpcMessage> DispatchStreamAsync(IpcMessage request, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        if (Check(request, RouteKind.Stream, out var entry) is { } rejected)
+        {
+            yield return IpcMessage.CreateFault(request, rejected);
+            yield break;
+        }
+
+        using var activity = IpcDiagnostics.StartServer(_endpoint.Name, request, "stream");
+        var services = new CallServices(_scopes);
+        await using var _ = services.ConfigureAwait(false);
+        var context = new IpcContext(_endpoint.Name, request, services);
+        s_current.Value = context;
+        IAsyncEnumerator<ReadOnlyMemory<byte>>? items = null;
+        try
+        {
+            IpcFault? fault = null;
+            try
+            {
+                items = entry.Stream!(request, context, _endpoint.Serializer, cancellationToken).GetAsyncEnumerator(cancellationToken);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                fault = ToFault(request, ex);
+            }
+
+            while (fault is null)
+            {
+                ReadOnlyMemory<byte> body;
+                try
+                {
+                    if (!await items!.MoveNextAsync().ConfigureAwait(false))
+                    {
+                        yield break;
+                    }
+
+                    body = items.Current;
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+                {
+                    fault = ToFault(request, ex);
+                    break;
+                }
+
+                if (body.Length > MaxMessageSize)
+                {
+                    fault = new IpcFault(IpcErrorCode.MessageTooLarge, $"A stream item of route '{request.Route}' is {body.Length} bytes, over the {MaxMessageSize}-byte MaxMessageSize of endpoint '{_endpoint.Name}'.");
+                    break;
+                }
+
+                var item = IpcMessage.CreateResponse(request, body);
+                item.Headers[IpcHeaderNames.ContentType] = _endpoint.Serializer.ContentType;
+                yield return item;
+            }
+
+            activity?.SetStatus(ActivityStatusCode.Error, fault.ErrorCode.ToString());
+            yield return IpcMessage.CreateFault(request, fault);
+        }
+        finally
+        {
+            s_current.Value = null;
+            if (items is not null)
+            {
+                await items.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+    }
+
+    private IpcFault? Check(IpcMessage message, RouteKind kind, out RouteEntry entry)
+    {
+        if (!_server.Routes.TryGetValue(message.Route, out entry!))
+        {
+            var known = _server.Routes.Count == 0 ? "none" : string.Join(", ", _server.Routes.Keys.Order(StringComparer.Ordinal));
+            return new IpcFault(IpcErrorCode.NoHandler, $"Endpoint '{_endpoint.Name}' has no handler for route '{message.Route}'. Mapped routes: {known}.");
+        }
+
+        if (entry.Kind != kind)
+        {
+            return new IpcFault(
+                IpcErrorCode.NoHandler,
+                $"Route '{message.Route}' of endpoint '{_endpoint.Name}' is mapped as {Describe(entry.Kind)}; call it with {Call(entry.Kind)}.");
+        }
+
+        if (message.Body.Length > MaxMessageSize)
+        {
+            return new IpcFault(
+                IpcErrorCode.MessageTooLarge,
+                $"The message for route '{message.Route}' is {message.Body.Length} bytes, over the {MaxMessageSize}-byte MaxMessageSize of endpoint '{_endpoint.Name}'.");
+        }
+
+        return null;
+    }
+
+    private IpcFault ToFault(IpcMessage message, Exception ex)
+    {
+        switch (ex)
+        {
+            case DispatchFaultException dispatch:
+                return dispatch.Fault;
+            case IpcHandlerException handler:
+                return new IpcFault(IpcErrorCode.RemoteError, handler.Message, new IpcRemoteError(handler.Code, handler.Message, WithStack(handler.Details, ex)));
+            default:
+                LogHandlerFailed(_logger, _endpoint.Name, message.Route, message.MessageId, ex);
+                return new IpcFault(IpcErrorCode.RemoteError, ex.Message, new IpcRemoteError(ex.GetType().Name, ex.Message, WithStack(null, ex)));
+        }
+    }
+
+    private IReadOnlyDictionary<string, string>? WithStack(IReadOnlyDictionary<string, string>? details, Exception ex)
+    {
+        if (!_endpoint.IncludeExceptionDetails)
+        {
+            return details;
+        }
+
+        var withStack = details is null ? new Dictionary<string, string>() : new Dictionary<string, string>(details);
+        withStack["stackTrace"] = ex.ToString();
+        return withStack;
+    }
+
+    private static string Describe(RouteKind kind) => kind switch
+    {
+        RouteKind.Request => "a request/response route",
+        RouteKind.OneWay => "a one-way route",
+        _ => "a stream route",
+    };
+
+    private static string Call(RouteKind kind) => kind switch
+    {
+        RouteKind.Request => "RequestAsync",
+        RouteKind.OneWay => "SendAsync or PublishAsync",
+        _ => "StreamAsync",
+    };
+
+    [LoggerMessage(1, LogLevel.Error, "Handler for route '{Route}' on endpoint '{Endpoint}' failed (message {MessageId}).")]
+    private static partial void LogHandlerFailed(ILogger logger, string endpoint, string route, string messageId, Exception exception);
+
+    [LoggerMessage(2, LogLevel.Error, "One-way message {MessageId} for route '{Route}' on endpoint '{Endpoint}' was accepted but not delivered: {Reason}")]
+    private static partial void LogMessageFailed(ILogger logger, string endpoint, string route, string messageId, string reason, Exception? exception);
+}
