@@ -298,7 +298,7 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable
                 Timeout = timeout,
             };
         }
-        else if (ex is IpcException or IpcTimeoutException)
+        else if (ex is IpcException or IpcTimeoutException or ObjectDisposedException)
         {
             result = ex;
         }

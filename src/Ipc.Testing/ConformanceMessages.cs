@@ -1,0 +1,19 @@
+namespace Ipc.Testing;
+
+/// <summary>Two numbers to add.</summary>
+public sealed record AddRequest(int A, int B);
+
+/// <summary>A sum.</summary>
+public sealed record AddResponse(int Sum);
+
+/// <summary>An opaque payload.</summary>
+public sealed record Payload(byte[] Data);
+
+/// <summary>What a handler saw of the call: its headers, message id and correlation id.</summary>
+public sealed record CallInfo(Dictionary<string, string> Headers, string MessageId, string? CorrelationId, string? TraceId, string? ParentSpanId);
+
+/// <summary>A numbered one-way message.</summary>
+public sealed record Numbered(int Value);
+
+/// <summary>A request for a stream of <see cref="Count"/> numbers (a negative count streams until the caller stops).</summary>
+public sealed record RangeRequest(int Count);

@@ -1,0 +1,40 @@
+using System.Collections.Concurrent;
+
+namespace Ipc.Testing;
+
+/// <summary>What the conformance server's handlers saw, as events a test waits on with a bounded timeout.</summary>
+public sealed class ConformanceProbe
+{
+    private readonly ConcurrentQueue<int> _numbers = new();
+    private int _expectedNumbers = int.MaxValue;
+
+    /// <summary>Set when the blocking handler has started.</summary>
+    public TaskCompletionSource HandlerStarted { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Set when the blocking handler's token was cancelled.</summary>
+    public TaskCompletionSource HandlerCancelled { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Set when the endless stream producer stopped (its token was cancelled or it was disposed).</summary>
+    public TaskCompletionSource ProducerStopped { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Set when <see cref="ExpectNumbers"/> messages have arrived.</summary>
+    public TaskCompletionSource NumbersArrived { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Set with the first published message.</summary>
+    public TaskCompletionSource<Numbered> Published { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Gets the numbers received on the one-way route, in arrival order.</summary>
+    public IReadOnlyList<int> Numbers => [.. _numbers];
+
+    /// <summary>Says how many numbered messages make <see cref="NumbersArrived"/> complete.</summary>
+    public void ExpectNumbers(int count) => Volatile.Write(ref _expectedNumbers, count);
+
+    internal void Received(int value)
+    {
+        _numbers.Enqueue(value);
+        if (_numbers.Count >= Volatile.Read(ref _expectedNumbers))
+        {
+            NumbersArrived.TrySetResult();
+        }
+    }
+}

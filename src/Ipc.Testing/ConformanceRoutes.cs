@@ -1,0 +1,119 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+
+namespace Ipc.Testing;
+
+/// <summary>The routes of the conformance server.</summary>
+public static class ConformanceRoutes
+{
+    /// <summary>Adds two numbers.</summary>
+    public const string Add = "add";
+
+    /// <summary>Returns the payload it got.</summary>
+    public const string Echo = "echo";
+
+    /// <summary>Raw: returns the body reversed, byte for byte.</summary>
+    public const string Raw = "raw";
+
+    /// <summary>Returns what the handler saw of the call (headers, ids, trace) and sets a response header.</summary>
+    public const string Inspect = "inspect";
+
+    /// <summary>Throws <see cref="InvalidOperationException"/> with a message.</summary>
+    public const string Fail = "fail";
+
+    /// <summary>Throws <see cref="IpcHandlerException"/> with code <c>ACCOUNT_LOCKED</c> and details.</summary>
+    public const string FailWithCode = "fail-with-code";
+
+    /// <summary>Blocks until its token is cancelled.</summary>
+    public const string Block = "block";
+
+    /// <summary>One-way: records the number it got.</summary>
+    public const string Numbers = "numbers";
+
+    /// <summary>One-way and publish target: completes the probe's <see cref="ConformanceProbe.Published"/>.</summary>
+    public const string Topic = "topic";
+
+    /// <summary>Stream: yields 0 .. Count-1, or without end for a negative count.</summary>
+    public const string Range = "range";
+
+    /// <summary>The header the <see cref="Inspect"/> route sets on its response.</summary>
+    public const string ResponseHeader = "x-conformance-reply";
+
+    /// <summary>Maps every conformance route onto <paramref name="server"/>, reporting to <paramref name="probe"/>.</summary>
+    public static IpcServerBuilder MapConformanceRoutes(this IpcServerBuilder server, ConformanceProbe probe)
+    {
+        ArgumentNullException.ThrowIfNull(server);
+        ArgumentNullException.ThrowIfNull(probe);
+        return server
+            .MapRequest<AddRequest, AddResponse>(Add, r => new AddResponse(r.A + r.B))
+            .MapRequest<Payload, Payload>(Echo, p => p)
+            .MapRaw(Raw, (message, _, _) =>
+            {
+                var reversed = message.Body.ToArray();
+                Array.Reverse(reversed);
+                return new ValueTask<ReadOnlyMemory<byte>>(reversed);
+            })
+            .MapRequest<string, CallInfo>(Inspect, (_, context, _) =>
+            {
+                context.ResponseHeaders[ResponseHeader] = "réponse ✓";
+                var activity = Activity.Current;
+                return new ValueTask<CallInfo>(new CallInfo(
+                    new Dictionary<string, string>(context.Headers, StringComparer.OrdinalIgnoreCase),
+                    context.MessageId,
+                    context.CorrelationId,
+                    activity?.TraceId.ToHexString(),
+                    activity?.ParentSpanId.ToHexString()));
+            })
+            .MapRequest<string, string>(Fail, text => throw new InvalidOperationException("boom: " + text))
+            .MapRequest<string, string>(FailWithCode, _ => throw new IpcHandlerException(
+                "ACCOUNT_LOCKED",
+                "The account is locked.",
+                new Dictionary<string, string> { ["retryAfter"] = "60" }))
+            .MapRequest<string, string>(Block, async (_, _, ct) =>
+            {
+                probe.HandlerStarted.TrySetResult();
+                try
+                {
+                    await Task.Delay(Timeout.Infinite, ct).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    probe.HandlerCancelled.TrySetResult();
+                    throw;
+                }
+
+                return "unreachable";
+            })
+            .MapMessage<Numbered>(Numbers, (n, _, _) =>
+            {
+                probe.Received(n.Value);
+                return default;
+            })
+            .MapMessage<Numbered>(Topic, (n, _, _) =>
+            {
+                probe.Published.TrySetResult(n);
+                return default;
+            })
+            .MapStream<RangeRequest, int>(Range, (r, _, ct) => Produce(r.Count, probe, ct));
+    }
+
+    private static async IAsyncEnumerable<int> Produce(int count, ConformanceProbe probe, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        try
+        {
+            for (var i = 0; count < 0 || i < count; i++)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                yield return i;
+                if (count < 0)
+                {
+                    await Task.Yield();
+                }
+            }
+        }
+        finally
+        {
+            probe.ProducerStopped.TrySetResult();
+        }
+    }
+}
