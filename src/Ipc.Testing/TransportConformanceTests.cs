@@ -17,10 +17,9 @@ namespace Ipc.Testing;
 ///     protected override string CreateAddress() => $"inmemory://conformance-{Guid.NewGuid():N}";
 /// }
 /// </code>
-/// Every test carries <c>Category=Conformance</c> (inherited) and the subclass's <c>Transport</c> trait, which must equal the
+/// Every test carries <c>Category=Conformance</c> (declared on each fact) and the subclass's <c>Transport</c> trait, which must equal the
 /// transport's <see cref="IIpcTransport.Name"/>. Waits are on events with a bounded timeout; no test sleeps.
 /// </summary>
-[Trait("Category", "Conformance")]
 public abstract class TransportConformanceTests : IAsyncLifetime
 {
     /// <summary>The endpoint name both sides use.</summary>
@@ -113,6 +112,7 @@ public abstract class TransportConformanceTests : IAsyncLifetime
 
     /// <summary>The subclass names its transport in a <c>Transport</c> trait that matches the transport it tests.</summary>
     [Fact]
+    [Trait("Category", "Conformance")]
     public virtual async Task Suite_TransportTrait_MatchesTransportName()
     {
         var traits = GetType().GetCustomAttributesData()
@@ -130,6 +130,7 @@ public abstract class TransportConformanceTests : IAsyncLifetime
 
     /// <summary>A typed request reaches its handler and the typed response comes back.</summary>
     [Fact]
+    [Trait("Category", "Conformance")]
     public virtual async Task RequestAsync_Typed_RoundTrips()
     {
         var (_, client) = await StartPairAsync();
@@ -141,6 +142,7 @@ public abstract class TransportConformanceTests : IAsyncLifetime
 
     /// <summary>Raw bodies pass byte for byte, every byte value included.</summary>
     [Fact]
+    [Trait("Category", "Conformance")]
     public virtual async Task RequestAsync_RawBytes_AreByteExact()
     {
         var (_, client) = await StartPairAsync();
@@ -159,6 +161,7 @@ public abstract class TransportConformanceTests : IAsyncLifetime
 
     /// <summary>Headers (Unicode values included), the message id and the correlation id reach the handler; response headers come back.</summary>
     [Fact]
+    [Trait("Category", "Conformance")]
     public virtual async Task RequestAsync_HeadersAndIds_ArePreserved()
     {
         var (_, client) = await StartPairAsync();
@@ -192,6 +195,7 @@ public abstract class TransportConformanceTests : IAsyncLifetime
 
     /// <summary>10,000 one-way messages are each delivered exactly once, in order where the transport is Ordered.</summary>
     [Fact]
+    [Trait("Category", "Conformance")]
     public virtual async Task SendAsync_TenThousandMessages_AreDeliveredExactlyOnce()
     {
         const int count = 10_000;
@@ -218,6 +222,7 @@ public abstract class TransportConformanceTests : IAsyncLifetime
 
     /// <summary>64 concurrent callers making 100 requests each all get their own answers.</summary>
     [Fact]
+    [Trait("Category", "Conformance")]
     public virtual async Task RequestAsync_ConcurrentCallers_GetTheirOwnAnswers()
     {
         var (_, client) = await StartPairAsync();
@@ -236,6 +241,7 @@ public abstract class TransportConformanceTests : IAsyncLifetime
 
     /// <summary>A 1 MiB payload makes the round trip intact.</summary>
     [Fact]
+    [Trait("Category", "Conformance")]
     public virtual async Task RequestAsync_OneMebibytePayload_RoundTrips()
     {
         var (_, client) = await StartPairAsync();
@@ -249,6 +255,7 @@ public abstract class TransportConformanceTests : IAsyncLifetime
 
     /// <summary>A payload over the client's limit fails with MessageTooLarge before it is sent; the client stays usable.</summary>
     [Fact]
+    [Trait("Category", "Conformance")]
     public virtual async Task RequestAsync_OverClientLimit_ThrowsMessageTooLarge()
     {
         var (_, client) = await StartPairAsync(configureClient: e => e.MaxMessageSize = 64 * 1024);
@@ -261,6 +268,7 @@ public abstract class TransportConformanceTests : IAsyncLifetime
 
     /// <summary>A payload over the server's limit fails with MessageTooLarge and the same connection keeps working.</summary>
     [Fact]
+    [Trait("Category", "Conformance")]
     public virtual async Task RequestAsync_OverServerLimit_ThrowsMessageTooLargeAndConnectionStaysUsable()
     {
         var (_, client) = await StartPairAsync(configureServer: e => e.MaxMessageSize = 64 * 1024, configureClient: e => e.MaxMessageSize = 1024 * 1024);
@@ -274,6 +282,7 @@ public abstract class TransportConformanceTests : IAsyncLifetime
 
     /// <summary>A handler's exception reaches the caller as RemoteError with its type and message, and no stack trace.</summary>
     [Fact]
+    [Trait("Category", "Conformance")]
     public virtual async Task RequestAsync_HandlerThrows_ThrowsRemoteErrorWithMessage()
     {
         var (_, client) = await StartPairAsync();
@@ -291,6 +300,7 @@ public abstract class TransportConformanceTests : IAsyncLifetime
 
     /// <summary>A handler's <see cref="IpcHandlerException"/> reaches the caller with its code and details.</summary>
     [Fact]
+    [Trait("Category", "Conformance")]
     public virtual async Task RequestAsync_HandlerThrowsWithCode_CarriesCodeAndDetails()
     {
         var (_, client) = await StartPairAsync();
@@ -305,6 +315,7 @@ public abstract class TransportConformanceTests : IAsyncLifetime
 
     /// <summary>An unknown route gives NoHandler, naming the route.</summary>
     [Fact]
+    [Trait("Category", "Conformance")]
     public virtual async Task RequestAsync_UnknownRoute_ThrowsNoHandler()
     {
         var (_, client) = await StartPairAsync();
@@ -317,6 +328,7 @@ public abstract class TransportConformanceTests : IAsyncLifetime
 
     /// <summary>A body of the wrong type gives Serialization, and the server keeps serving.</summary>
     [Fact]
+    [Trait("Category", "Conformance")]
     public virtual async Task RequestAsync_WrongRequestType_ThrowsSerialization()
     {
         var (_, client) = await StartPairAsync();
@@ -329,6 +341,7 @@ public abstract class TransportConformanceTests : IAsyncLifetime
 
     /// <summary>Caller cancellation ends the call promptly with OperationCanceledException and cancels the handler's token.</summary>
     [Fact]
+    [Trait("Category", "Conformance")]
     public virtual async Task RequestAsync_CallerCancels_EndsPromptlyAndCancelsHandler()
     {
         var (_, client) = await StartPairAsync();
@@ -344,6 +357,7 @@ public abstract class TransportConformanceTests : IAsyncLifetime
 
     /// <summary>A handler slower than the timeout gives Timeout (an <see cref="IpcTimeoutException"/>, a <see cref="TimeoutException"/>); time is faked.</summary>
     [Fact]
+    [Trait("Category", "Conformance")]
     public virtual async Task RequestAsync_SlowHandler_ThrowsTimeout()
     {
         var time = new FakeTimeProvider();
@@ -363,6 +377,7 @@ public abstract class TransportConformanceTests : IAsyncLifetime
 
     /// <summary>With no server, a call fails with Unavailable within a bounded time instead of hanging.</summary>
     [Fact]
+    [Trait("Category", "Conformance")]
     public virtual async Task RequestAsync_NoServer_ThrowsUnavailableWithinBound()
     {
         var client = CreateClient(CreateAddress(), e => e.ConnectTimeout = TimeSpan.FromSeconds(2));
@@ -375,6 +390,7 @@ public abstract class TransportConformanceTests : IAsyncLifetime
 
     /// <summary>A server that stops mid-call fails the pending call at once with Unavailable, not at its timeout.</summary>
     [Fact]
+    [Trait("Category", "Conformance")]
     public virtual async Task RequestAsync_ServerStopsMidCall_ThrowsUnavailable()
     {
         var (server, client) = await StartPairAsync(configureClient: e => e.RequestTimeout = TimeSpan.FromMinutes(10));
@@ -390,6 +406,7 @@ public abstract class TransportConformanceTests : IAsyncLifetime
 
     /// <summary>A server restarted on the same address is reached again by the same client.</summary>
     [Fact]
+    [Trait("Category", "Conformance")]
     public virtual async Task RequestAsync_ServerRestarted_IsReachedAgainBySameClient()
     {
         var address = CreateAddress();
@@ -407,6 +424,7 @@ public abstract class TransportConformanceTests : IAsyncLifetime
 
     /// <summary>A stream of N responses arrives complete and in order.</summary>
     [Fact]
+    [Trait("Category", "Conformance")]
     public virtual async Task StreamAsync_NResponses_ArriveInOrder()
     {
         var (_, client) = await StartPairAsync();
@@ -423,6 +441,7 @@ public abstract class TransportConformanceTests : IAsyncLifetime
 
     /// <summary>When the consumer stops reading, the producer on the server stops.</summary>
     [Fact]
+    [Trait("Category", "Conformance")]
     public virtual async Task StreamAsync_ConsumerStops_StopsProducer()
     {
         var (_, client) = await StartPairAsync();
@@ -443,6 +462,7 @@ public abstract class TransportConformanceTests : IAsyncLifetime
 
     /// <summary>The caller's W3C trace context reaches the handler: same trace id.</summary>
     [Fact]
+    [Trait("Category", "Conformance")]
     public virtual async Task RequestAsync_TraceContext_FlowsToHandler()
     {
         using var source = new ActivitySource("Ipc.Testing.Conformance");
@@ -464,6 +484,7 @@ public abstract class TransportConformanceTests : IAsyncLifetime
 
     /// <summary>Publishing reaches a subscriber where the transport supports it, and fails with NotSupported where it does not.</summary>
     [Fact]
+    [Trait("Category", "Conformance")]
     public virtual async Task PublishAsync_FollowsTransportCapability()
     {
         var (_, client) = await StartPairAsync();
@@ -482,6 +503,7 @@ public abstract class TransportConformanceTests : IAsyncLifetime
 
     /// <summary>Disposing client and server after use finishes promptly and leaves nothing of the address behind.</summary>
     [Fact]
+    [Trait("Category", "Conformance")]
     public virtual async Task Dispose_ClientAndServer_FinishPromptlyAndReleaseEverything()
     {
         var address = CreateAddress();
