@@ -41,6 +41,8 @@ public abstract class StreamTransport : IIpcTransport
         return new StreamTransportListener(context, GetOptions(context), CreateAcceptor(context));
     }
 
+    internal ValueTask<Stream> OpenAsync(IpcTransportContext context, CancellationToken cancellationToken) => ConnectAsync(context, cancellationToken);
+
     /// <summary>Opens a new connection to the server of <paramref name="context"/>'s address (and finishes any handshake of its own, such as TLS).</summary>
     /// <remarks>
     /// Throw <see cref="IpcException"/> with the code that fits, or let the native exception out: the runtime maps
@@ -48,12 +50,12 @@ public abstract class StreamTransport : IIpcTransport
     /// <see cref="IpcErrorCode.Unauthorized"/> and the rest to <see cref="IpcErrorCode.Unavailable"/>, keeping the native
     /// exception as the inner one. The runtime bounds the call with the endpoint's <c>ConnectTimeout</c>.
     /// </remarks>
-    protected internal abstract ValueTask<Stream> ConnectAsync(IpcTransportContext context, CancellationToken cancellationToken);
+    protected abstract ValueTask<Stream> ConnectAsync(IpcTransportContext context, CancellationToken cancellationToken);
 
     /// <summary>Creates the acceptor that listens on <paramref name="context"/>'s address.</summary>
-    protected internal abstract StreamAcceptor CreateAcceptor(IpcTransportContext context);
+    protected abstract StreamAcceptor CreateAcceptor(IpcTransportContext context);
 
     /// <summary>Gets the stream settings of the endpoint of <paramref name="context"/>.</summary>
     /// <remarks>The default returns the defaults; adapters return their own options, named by endpoint.</remarks>
-    protected internal virtual StreamTransportOptions GetOptions(IpcTransportContext context) => new();
+    protected virtual StreamTransportOptions GetOptions(IpcTransportContext context) => new();
 }

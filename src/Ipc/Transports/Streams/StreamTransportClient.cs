@@ -123,7 +123,7 @@ internal sealed class StreamTransportClient : IIpcTransportClient
         ClientConnection? connection = null;
         try
         {
-            stream = await _transport.ConnectAsync(_context, linked.Token).ConfigureAwait(false);
+            stream = await _transport.OpenAsync(_context, linked.Token).ConfigureAwait(false);
             var number = Interlocked.Increment(ref _connections);
             connection = new ClientConnection(
                 stream,
