@@ -42,9 +42,9 @@ internal sealed partial class StreamTransportListener(IpcTransportContext contex
         }
 
         await _stopping.CancelAsync().ConfigureAwait(false);
-        if (previous == 1)
+        if (_acceptLoop is { } acceptLoop)
         {
-            await _acceptLoop!.ConfigureAwait(false);
+            await acceptLoop.ConfigureAwait(false);
         }
 
         await acceptor.DisposeAsync().ConfigureAwait(false);
