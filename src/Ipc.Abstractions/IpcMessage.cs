@@ -79,7 +79,7 @@ public sealed class IpcMessage
     public static IpcMessage CreateResponse(IpcMessage request, ReadOnlyMemory<byte> body)
     {
         ArgumentNullException.ThrowIfNull(request);
-        return new IpcMessage(request.Route, body) { _messageId = request._messageId, CorrelationId = request.CorrelationId };
+        return new IpcMessage(request.Route, body) { _messageId = request.MessageId, CorrelationId = request.CorrelationId };
     }
 
     /// <summary>Creates a failed response to <paramref name="request"/>: same route, message id and correlation id.</summary>
@@ -87,13 +87,13 @@ public sealed class IpcMessage
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(fault);
-        return new IpcMessage(request.Route) { _messageId = request._messageId, CorrelationId = request.CorrelationId, Fault = fault };
+        return new IpcMessage(request.Route) { _messageId = request.MessageId, CorrelationId = request.CorrelationId, Fault = fault };
     }
 
     /// <summary>Creates a copy with its own headers (the body, which is read-only, is shared).</summary>
     public IpcMessage Clone()
     {
-        var copy = new IpcMessage(Route, Body) { _messageId = _messageId, CorrelationId = CorrelationId, ContentType = ContentType, Fault = Fault };
+        var copy = new IpcMessage(Route, Body) { _messageId = MessageId, CorrelationId = CorrelationId, ContentType = ContentType, Fault = Fault };
         if (HasHeaders)
         {
             var headers = copy.Headers;

@@ -8,11 +8,12 @@ using Ipc.Transports;
 namespace Ipc.Client;
 
 /// <summary>The runtime's client of one endpoint: serializes, stamps ids and trace context, applies the timeout and maps failures.</summary>
-internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable
+internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, IDisposable
 {
     private readonly EndpointRuntime _endpoint;
     private readonly IIpcTransportClient _transport;
     private readonly TimeProvider _time;
+    private int _disposed;
 
     public IpcClient(EndpointRuntime endpoint)
     {
@@ -91,7 +92,10 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable
         return serviceType.IsInstanceOfType(_transport) ? _transport : null;
     }
 
-    public ValueTask DisposeAsync() => _transport.DisposeAsync();
+    public ValueTask DisposeAsync() => Interlocked.Exchange(ref _disposed, 1) == 0 ? _transport.DisposeAsync() : default;
+
+    // The container disposes keyed clients and the factory disposes what it created: both may call; the first wins.
+    public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
 
     private IpcMessage CreateMessage<T>(string route, T value, IpcCallOptions? options)
     {
