@@ -8,11 +8,12 @@ using Ipc.Transports;
 namespace Ipc.Client;
 
 /// <summary>The runtime's client of one endpoint: serializes, stamps ids and trace context, applies the timeout and maps failures.</summary>
-internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable
+internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, IDisposable
 {
     private readonly EndpointRuntime _endpoint;
     private readonly IIpcTransportClient _transport;
     private readonly TimeProvider _time;
+    private int _disposed;
 
     public IpcClient(EndpointRuntime endpoint)
     {
@@ -91,7 +92,10 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable
         return serviceType.IsInstanceOfType(_transport) ? _transport : null;
     }
 
-    public ValueTask DisposeAsync() => _transport.DisposeAsync();
+    public ValueTask DisposeAsync() => Interlocked.Exchange(ref _disposed, 1) == 0 ? _transport.DisposeAsync() : default;
+
+    // The container disposes keyed clients and the factory disposes what it created: both may call; the first wins.
+    public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
 
     private IpcMessage CreateMessage<T>(string route, T value, IpcCallOptions? options)
     {
@@ -110,7 +114,7 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable
             }
         }
 
-        message.Headers[IpcHeaderNames.ContentType] = _endpoint.Serializer.ContentType;
+        message.ContentType = _endpoint.Serializer.ContentType;
         StampCorrelation(message, options);
         return message;
     }
@@ -154,7 +158,13 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable
         IpcMessage response;
         try
         {
-            response = await _transport.RequestAsync(message, token).ConfigureAwait(false);
+            var pending = _transport.RequestAsync(message, token);
+            if (!pending.IsCompleted)
+            {
+                ArmTimeout(timeoutCts, effective); // a call that completes synchronously never needs the timer
+            }
+
+            response = await pending.ConfigureAwait(false);
         }
         catch (Exception ex)
         {
@@ -190,14 +200,13 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable
         using var timeoutCts = CreateTimeout(effective, cancellationToken, out var token);
         try
         {
-            if (publish)
+            var pending = publish ? _transport.PublishAsync(message, token) : _transport.SendAsync(message, token);
+            if (!pending.IsCompleted)
             {
-                await _transport.PublishAsync(message, token).ConfigureAwait(false);
+                ArmTimeout(timeoutCts, effective);
             }
-            else
-            {
-                await _transport.SendAsync(message, token).ConfigureAwait(false);
-            }
+
+            await pending.ConfigureAwait(false);
         }
         catch (Exception ex)
         {
@@ -269,6 +278,17 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable
         var cts = cancellationToken.CanBeCanceled
             ? CancellationTokenSource.CreateLinkedTokenSource(cancellationToken)
             : new CancellationTokenSource();
+        token = cts.Token;
+        return cts;
+    }
+
+    private void ArmTimeout(CancellationTokenSource? cts, TimeSpan timeout)
+    {
+        if (cts is null)
+        {
+            return;
+        }
+
         if (ReferenceEquals(_time, TimeProvider.System))
         {
             cts.CancelAfter(timeout);
@@ -278,9 +298,6 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable
             var timer = _time.CreateTimer(static state => ((CancellationTokenSource)state!).Cancel(), cts, timeout, Timeout.InfiniteTimeSpan);
             cts.Token.Register(static t => ((ITimer)t!).Dispose(), timer);
         }
-
-        token = cts.Token;
-        return cts;
     }
 
     private Exception Translate(Exception ex, CancellationTokenSource? timeoutCts, TimeSpan timeout, CancellationToken cancellationToken, Activity? activity)

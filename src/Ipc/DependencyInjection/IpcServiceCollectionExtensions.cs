@@ -49,7 +49,7 @@ public static class IpcServiceCollectionExtensions
 
         services.AddOptions<IpcOptions>().ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<IpcOptions>, IpcOptionsValidator>());
-        services.AddSingleton(new IpcConfigurationPath(section?.Path ?? DefaultSectionName));
+        services.AddSingleton(new IpcConfigurationPath(section?.Path ?? DefaultSectionName, section));
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<TransportRegistry>();
         services.TryAddSingleton<SerializerRegistry>();

@@ -25,7 +25,8 @@ internal enum FrameFlags : byte
     None = 0,
     HasCorrelationId = 1 << 0,
     Fault = 1 << 1,
-    Known = HasCorrelationId | Fault,
+    HasContentType = 1 << 2,
+    Known = HasCorrelationId | Fault | HasContentType,
 }
 
 /// <summary>The fixed 16-byte header in front of every frame.</summary>
@@ -99,9 +100,9 @@ internal static class WireFormat
             throw new WireFormatException($"a {type} frame carries {metadata} metadata bytes; it has none");
         }
 
-        if ((flags & FrameFlags.HasCorrelationId) != 0 && !result.CarriesMessage)
+        if ((flags & (FrameFlags.HasCorrelationId | FrameFlags.HasContentType | FrameFlags.Fault)) != 0 && !result.CarriesMessage)
         {
-            throw new WireFormatException($"a {type} frame has the correlation-id flag; it carries no message");
+            throw new WireFormatException($"a {type} frame has message flags set; it carries no message");
         }
 
         return result;
@@ -126,6 +127,12 @@ internal static class WireFormat
         {
             flags |= FrameFlags.HasCorrelationId;
             metadataLength += StringSize(correlationId);
+        }
+
+        if (message.ContentType is { } contentType)
+        {
+            flags |= FrameFlags.HasContentType;
+            metadataLength += StringSize(contentType);
         }
 
         var headerCount = message.HasHeaders ? message.Headers.Count : 0;
@@ -155,6 +162,11 @@ internal static class WireFormat
         if (message.CorrelationId is { } id)
         {
             position += WriteString(span[position..], id);
+        }
+
+        if (message.ContentType is { } media)
+        {
+            position += WriteString(span[position..], media);
         }
 
         position += WriteVarInt(span[position..], (uint)headerCount);
@@ -197,13 +209,17 @@ internal static class WireFormat
     public static IpcMessage ReadMetadata(ReadOnlySpan<byte> metadata, FrameFlags flags)
     {
         var reader = new SpanReader(metadata);
-        var message = new IpcMessage(reader.ReadString("route"))
-        {
-            MessageId = reader.ReadString("message id"),
-        };
+        var message = new IpcMessage(reader.ReadString("route"));
+        var messageId = reader.ReadString("message id");
+        message.MessageId = messageId.Length > 0 ? messageId : throw new WireFormatException("the message id is empty");
         if ((flags & FrameFlags.HasCorrelationId) != 0)
         {
             message.CorrelationId = reader.ReadString("correlation id");
+        }
+
+        if ((flags & FrameFlags.HasContentType) != 0)
+        {
+            message.ContentType = reader.ReadString("content type");
         }
 
         var count = reader.ReadVarInt("header count");
