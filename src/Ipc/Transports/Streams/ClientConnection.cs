@@ -15,6 +15,7 @@ internal sealed class ClientConnection : StreamConnection
     private readonly ConcurrentDictionary<uint, PendingCall> _calls = new();
     private readonly TaskCompletionSource _prefaceReceived = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly string _endpoint;
+    private readonly bool _inlineCompletions;
     private uint _nextId;
     private IpcFault? _goAway;
 
@@ -22,6 +23,7 @@ internal sealed class ClientConnection : StreamConnection
         : base(stream, maxBody, options.MaxHeaderSize, logger, description)
     {
         _endpoint = endpoint;
+        _inlineCompletions = options.InlineCompletions;
     }
 
     /// <summary>Gets a value indicating whether new calls may use this connection.</summary>
@@ -36,7 +38,7 @@ internal sealed class ClientConnection : StreamConnection
 
     public async ValueTask<IpcMessage> RequestAsync(IpcMessage request, CancellationToken cancellationToken)
     {
-        var call = new RequestCall();
+        var call = new RequestCall(_inlineCompletions);
         var id = Register(call);
         try
         {
@@ -256,9 +258,9 @@ internal sealed class ClientConnection : StreamConnection
         public abstract void Cancel(CancellationToken token);
     }
 
-    private sealed class RequestCall : PendingCall
+    private sealed class RequestCall(bool inline) : PendingCall
     {
-        private readonly TaskCompletionSource<IpcMessage> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly TaskCompletionSource<IpcMessage> _completion = new(inline ? TaskCreationOptions.None : TaskCreationOptions.RunContinuationsAsynchronously);
 
         public Task<IpcMessage> Task => _completion.Task;
 

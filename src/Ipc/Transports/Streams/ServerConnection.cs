@@ -27,6 +27,7 @@ internal sealed partial class ServerConnection : StreamConnection
     });
 
     private readonly ITimer _handshakeTimer;
+    private readonly bool _inline;
     private Task? _oneWayLoop;
 
     public ServerConnection(Stream stream, IIpcDispatcher dispatcher, StreamTransportOptions options, TimeProvider time, CancellationToken serverStopping, ILogger logger, string description)
@@ -35,6 +36,7 @@ internal sealed partial class ServerConnection : StreamConnection
         _dispatcher = dispatcher;
         _time = time;
         _serverStopping = serverStopping;
+        _inline = options.InlineHandlers;
         _handshakeTimer = time.CreateTimer(
             static state =>
             {
@@ -96,6 +98,11 @@ internal sealed partial class ServerConnection : StreamConnection
                     throw new WireFormatException($"call id {header.CallId} was reused while its call is still running");
                 }
 
+                if (_inline && call.Credits is null)
+                {
+                    return RunInlineAsync(header.CallId, request, call);
+                }
+
                 ThreadPool.UnsafeQueueUserWorkItem(
                     static state => _ = state.Connection.RunCallAsync(state.Id, state.Request, state.Call),
                     (Connection: this, Id: header.CallId, Request: request, Call: call),
@@ -103,6 +110,11 @@ internal sealed partial class ServerConnection : StreamConnection
                 return default;
             case FrameType.OneWay:
                 var message = ReadClientMessage(header, metadata, body);
+                if (_inline)
+                {
+                    return _dispatcher.DispatchOneWayAsync(message, _serverStopping); // in order, on the read loop
+                }
+
                 _oneWayLoop ??= Task.Run(OneWayLoopAsync, CancellationToken.None);
                 return _oneWay.Writer.TryWrite(message) ? default : _oneWay.Writer.WriteAsync(message, Closed);
             case FrameType.Cancel:
@@ -190,6 +202,63 @@ internal sealed partial class ServerConnection : StreamConnection
         }
     }
 
+    /// <summary>Starts the handler on the read loop; answers there if it finished, else lets it finish on its own.</summary>
+    private ValueTask RunInlineAsync(uint id, IpcMessage request, ServerCall call)
+    {
+        ValueTask<IpcMessage> pending;
+        try
+        {
+            pending = _dispatcher.DispatchRequestAsync(request, call.Token);
+        }
+        catch (OperationCanceledException) when (call.Token.IsCancellationRequested)
+        {
+            _calls.TryRemove(id, out _);
+            return default;
+        }
+
+        if (!pending.IsCompletedSuccessfully)
+        {
+            _ = FinishAsync(pending, id, call);
+            return default;
+        }
+
+        _calls.TryRemove(id, out _);
+        return SendResponseAsync(id, pending.Result);
+    }
+
+    private async Task FinishAsync(ValueTask<IpcMessage> pending, uint id, ServerCall call)
+    {
+        try
+        {
+            var response = await pending.ConfigureAwait(false);
+            _calls.TryRemove(id, out _);
+            await SendResponseAsync(id, response).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (call.Token.IsCancellationRequested)
+        {
+        }
+        catch (IpcException)
+        {
+        }
+        finally
+        {
+            _calls.TryRemove(id, out _);
+        }
+    }
+
+    private async ValueTask SendResponseAsync(uint id, IpcMessage response)
+    {
+        try
+        {
+            await SendAsync(static (writer, state) => WireFormat.WriteMessage(writer, FrameType.Response, state.Id, state.Response), (Id: id, Response: response), urgent: true)
+                .ConfigureAwait(false);
+        }
+        catch (IpcException)
+        {
+            // The connection closed while answering; the client has already failed the call.
+        }
+    }
+
     private async Task RunCallAsync(uint id, IpcMessage request, ServerCall call)
     {
         try
@@ -221,8 +290,7 @@ internal sealed partial class ServerConnection : StreamConnection
     {
         var response = await _dispatcher.DispatchRequestAsync(request, cancellationToken).ConfigureAwait(false);
         _calls.TryRemove(id, out _);
-        await SendAsync(static (writer, state) => WireFormat.WriteMessage(writer, FrameType.Response, state.Id, state.Response), (Id: id, Response: response), urgent: true)
-            .ConfigureAwait(false);
+        await SendResponseAsync(id, response).ConfigureAwait(false);
     }
 
     private async Task RunStreamAsync(uint id, IpcMessage request, ServerCall call)
