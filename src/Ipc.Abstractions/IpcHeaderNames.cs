@@ -3,7 +3,7 @@ namespace Ipc;
 /// <summary>Header names the library itself reads or writes. Header names are case-insensitive.</summary>
 public static class IpcHeaderNames
 {
-    /// <summary>The serializer's content type of the body (for example <c>application/x-msgpack</c>).</summary>
+    /// <summary>The wire name of <see cref="IpcMessage.ContentType"/> for transports that carry it as a header.</summary>
     public const string ContentType = "content-type";
 
     /// <summary>The W3C trace context <c>traceparent</c> header.</summary>

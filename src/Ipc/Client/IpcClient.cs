@@ -15,11 +15,12 @@ namespace Ipc.Client;
 /// The runtime's client of one endpoint: serializes, stamps ids and trace context, runs every call through the endpoint's
 /// resilience pipeline (timeouts, retries, circuit breaker) and maps failures to the Ipc error model.
 /// </summary>
-internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable
+internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, IDisposable
 {
     private readonly EndpointRuntime _endpoint;
     private readonly IIpcTransportClient _transport;
     private readonly EndpointResilience _resilience;
+    private int _disposed;
 
     public IpcClient(EndpointRuntime endpoint, EndpointResilience resilience)
     {
@@ -109,7 +110,10 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable
         return serviceType.IsInstanceOfType(_transport) ? _transport : null;
     }
 
-    public ValueTask DisposeAsync() => _transport.DisposeAsync();
+    public ValueTask DisposeAsync() => Interlocked.Exchange(ref _disposed, 1) == 0 ? _transport.DisposeAsync() : default;
+
+    // The container disposes keyed clients and the factory disposes what it created: both may call; the first wins.
+    public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
 
     private IpcMessage CreateMessage<T>(string route, T value, IpcCallOptions? options)
     {
@@ -128,7 +132,7 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable
             }
         }
 
-        message.Headers[IpcHeaderNames.ContentType] = _endpoint.Serializer.ContentType;
+        message.ContentType = _endpoint.Serializer.ContentType;
         StampCorrelation(message, options);
         return message;
     }

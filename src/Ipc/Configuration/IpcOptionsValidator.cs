@@ -1,6 +1,7 @@
 using Ipc.Resilience;
 using Ipc.Serialization;
 using Ipc.Server;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Options;
 
 namespace Ipc;
@@ -22,6 +23,7 @@ internal sealed class IpcOptionsValidator(
             failures.Add($"{path.Path}:Serializer '{options.Serializer}' is not a registered serializer. Use {IpcOptions.MessagePackSerializer} or {IpcOptions.JsonSerializer}, or register yours with AddSerializer.");
         }
 
+        CheckConvertible(failures);
         foreach (var (endpointName, endpoint) in options.Endpoints)
         {
             ValidateEndpoint(endpointName, endpoint, failures);
@@ -37,6 +39,30 @@ internal sealed class IpcOptionsValidator(
 
         // A bad global setting shows once for every endpoint with the same text; report it once.
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures.Distinct(StringComparer.Ordinal));
+    }
+
+    /// <summary>
+    /// Binding a dictionary of options drops values that do not convert (a TimeSpan of "soon"); bind each endpoint
+    /// section on its own, which throws for them, so they fail at start instead of silently keeping the default.
+    /// </summary>
+    private void CheckConvertible(List<string> failures)
+    {
+        if (path.Section is null)
+        {
+            return;
+        }
+
+        foreach (var endpoint in path.Section.GetSection("Endpoints").GetChildren())
+        {
+            try
+            {
+                endpoint.Get<IpcEndpointOptions>();
+            }
+            catch (InvalidOperationException ex)
+            {
+                failures.Add(ex.Message + " Fix the value, or remove the key to use the default.");
+            }
+        }
     }
 
     private void ValidateEndpoint(string name, IpcEndpointOptions endpoint, List<string> failures)

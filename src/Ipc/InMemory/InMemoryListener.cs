@@ -140,24 +140,7 @@ internal sealed partial class InMemoryListener(IpcTransportContext context) : II
         }
     }
 
-    internal static IpcMessage Copy(IpcMessage message)
-    {
-        var copy = new IpcMessage(message.Route, message.Body)
-        {
-            MessageId = message.MessageId,
-            CorrelationId = message.CorrelationId,
-            Fault = message.Fault,
-        };
-        if (message.HasHeaders)
-        {
-            foreach (var (name, value) in message.Headers)
-            {
-                copy.Headers[name] = value;
-            }
-        }
-
-        return copy;
-    }
+    internal static IpcMessage Copy(IpcMessage message) => message.Clone();
 
     private async Task ReadLoopAsync()
     {

@@ -35,8 +35,7 @@ internal static class BodyCodec
 
     public static T Decode<T>(IIpcSerializer serializer, IpcMessage message, string side)
     {
-        if (message.HasHeaders
-            && message.Headers.TryGetValue(IpcHeaderNames.ContentType, out var contentType)
+        if (message.ContentType is { } contentType
             && !string.Equals(contentType, serializer.ContentType, StringComparison.OrdinalIgnoreCase))
         {
             throw new IpcException(

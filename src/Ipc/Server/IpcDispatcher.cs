@@ -102,7 +102,6 @@ internal sealed partial class IpcDispatcher : IIpcDispatcher
         }
         finally
         {
-            s_current.Value = null;
             IpcDiagnostics.ServerDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, new KeyValuePair<string, object?>("rpc.service", _endpoint.Name));
         }
 
@@ -114,7 +113,7 @@ internal sealed partial class IpcDispatcher : IIpcDispatcher
         }
 
         var response = IpcMessage.CreateResponse(request, body);
-        response.Headers[IpcHeaderNames.ContentType] = _endpoint.Serializer.ContentType;
+        response.ContentType = _endpoint.Serializer.ContentType;
         if (context.HasResponseHeaders)
         {
             foreach (var (name, value) in context.ResponseHeaders)
@@ -161,10 +160,6 @@ internal sealed partial class IpcDispatcher : IIpcDispatcher
             var fault = ToFault(message, ex);
             LogMessageFailed(_logger, _endpoint.Name, message.Route, message.MessageId, fault.Message, ex);
             IpcDiagnostics.ServerDropped.Add(1, new KeyValuePair<string, object?>("rpc.service", _endpoint.Name));
-        }
-        finally
-        {
-            s_current.Value = null;
         }
     }
 
@@ -220,7 +215,7 @@ internal sealed partial class IpcDispatcher : IIpcDispatcher
                 }
 
                 var item = IpcMessage.CreateResponse(request, body);
-                item.Headers[IpcHeaderNames.ContentType] = _endpoint.Serializer.ContentType;
+                item.ContentType = _endpoint.Serializer.ContentType;
                 yield return item;
             }
 

@@ -11,7 +11,7 @@ internal sealed partial class IpcServerHostedService(
     IEnumerable<IpcServerDefinition> servers,
     EndpointRegistry endpoints,
     IServiceScopeFactory scopes,
-    IServiceProvider services) : IHostedService, IAsyncDisposable
+    IServiceProvider services) : IHostedService, IAsyncDisposable, IDisposable
 {
     private readonly List<IIpcTransportListener> _listeners = [];
     private readonly ILoggerFactory _loggers = services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance;
@@ -50,6 +50,8 @@ internal sealed partial class IpcServerHostedService(
     }
 
     public async ValueTask DisposeAsync() => await StopAsync(CancellationToken.None).ConfigureAwait(false);
+
+    public void Dispose() => StopAsync(CancellationToken.None).GetAwaiter().GetResult();
 
     [LoggerMessage(10, LogLevel.Information, "Ipc endpoint '{Endpoint}' listening on {Address} ({Transport}, {RouteCount} routes).")]
     private static partial void LogListening(ILogger logger, string endpoint, Uri address, string transport, int routeCount);

@@ -1,0 +1,27 @@
+namespace Tour;
+
+/// <summary>Where a row's server runs.</summary>
+public enum ServerPlacement
+{
+    /// <summary>In the Tour's own process (transports that do not cross processes).</summary>
+    InProcess,
+
+    /// <summary>In a separate process: the Tour starts itself with <c>--serve &lt;address&gt;</c>.</summary>
+    SeparateProcess,
+}
+
+/// <summary>One row of the Tour: a transport, the address that selects it, and where its server runs.</summary>
+/// <param name="Transport">The transport's name.</param>
+/// <param name="Address">The endpoint address; the only thing that differs between rows.</param>
+/// <param name="Placement">Where the server runs.</param>
+/// <param name="Precondition">Returns why the row cannot run on this machine (for example no broker reachable), or null.</param>
+public sealed record TourRow(string Transport, string Address, ServerPlacement Placement, Func<Task<string?>>? Precondition = null);
+
+/// <summary>The rows of the Tour. A transport adds its row here.</summary>
+public static class TourRows
+{
+    public static IReadOnlyList<TourRow> All(string run) =>
+    [
+        new("InMemory", $"inmemory://tour-{run}", ServerPlacement.InProcess),
+    ];
+}

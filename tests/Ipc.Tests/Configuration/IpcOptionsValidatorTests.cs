@@ -1,0 +1,192 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace Ipc.Tests.Configuration;
+
+public sealed class IpcOptionsValidatorTests
+{
+    private static OptionsValidationException Fails(string json)
+    {
+        var services = new ServiceCollection();
+        services.AddIpc(TestSupport.Json(json));
+        using var provider = services.BuildServiceProvider();
+        return Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IOptions<IpcOptions>>().Value);
+    }
+
+    [Fact]
+    public void AddIpc_ConfigurationFromIssue_BindsEndpoint()
+    {
+        var services = new ServiceCollection();
+        services.AddIpc(TestSupport.Json("""{ "Ipc": { "Endpoints": { "calculator": { "Address": "inmemory://calculator" } } } }"""));
+        using var provider = services.BuildServiceProvider();
+
+        var options = provider.GetRequiredService<IOptions<IpcOptions>>().Value;
+
+        Assert.Equal("inmemory://calculator", options.Endpoints["calculator"].Address);
+        Assert.Equal(IpcEndpointOptions.DefaultMaxMessageSize, options.Endpoints["CALCULATOR"].MaxMessageSize);
+        Assert.Equal(IpcOptions.MessagePackSerializer, options.Serializer);
+    }
+
+    [Fact]
+    public void AddIpc_EveryEndpointKey_Binds()
+    {
+        var services = new ServiceCollection();
+        services.AddIpc(TestSupport.Json("""
+            { "Ipc": { "Serializer": "Json", "IncludeExceptionDetails": true,
+                       "Endpoints": { "calc": { "Address": "inmemory://calc", "MaxMessageSize": 2048, "RequestTimeout": "00:00:03",
+                                                "ConnectTimeout": "00:00:01", "Serializer": "MessagePack",
+                                                "RequiredCapabilities": "RequestResponse, Streaming" } } } }
+            """));
+        using var provider = services.BuildServiceProvider();
+
+        var options = provider.GetRequiredService<IOptions<IpcOptions>>().Value;
+        var calc = options.Endpoints["calc"];
+
+        Assert.Equal(IpcOptions.JsonSerializer, options.Serializer);
+        Assert.True(options.IncludeExceptionDetails);
+        Assert.Equal(2048, calc.MaxMessageSize);
+        Assert.Equal(TimeSpan.FromSeconds(3), calc.RequestTimeout);
+        Assert.Equal(TimeSpan.FromSeconds(1), calc.ConnectTimeout);
+        Assert.Equal(IpcOptions.MessagePackSerializer, calc.Serializer);
+        Assert.Equal(TransportCapabilities.RequestResponse | TransportCapabilities.Streaming, calc.RequiredCapabilities);
+    }
+
+    [Fact]
+    public void AddIpc_Section_BindsThatSection()
+    {
+        var services = new ServiceCollection();
+        services.AddIpc(TestSupport.Json("""{ "Custom": { "Endpoints": { "a": { "Address": "pipe-less://a" } } } }""").GetSection("Custom"));
+        using var provider = services.BuildServiceProvider();
+
+        var ex = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IOptions<IpcOptions>>().Value);
+
+        Assert.Contains("Custom:Endpoints:a:Address", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Validate_UnknownScheme_NamesKeyAndRegisteredSchemes()
+    {
+        var ex = Fails("""{ "Ipc": { "Endpoints": { "calculator": { "Address": "nosuch://calculator" } } } }""");
+
+        Assert.Contains("Ipc:Endpoints:calculator:Address", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("'nosuch'", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("Registered schemes:", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("inmemory", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("adapter package", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Validate_MissingAddress_NamesKey()
+    {
+        var ex = Fails("""{ "Ipc": { "Endpoints": { "calculator": { "MaxMessageSize": 10 } } } }""");
+
+        Assert.Contains("Ipc:Endpoints:calculator:Address is required", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Validate_RelativeAddress_NamesKey()
+    {
+        var ex = Fails("""{ "Ipc": { "Endpoints": { "calculator": { "Address": "calculator" } } } }""");
+
+        Assert.Contains("Ipc:Endpoints:calculator:Address 'calculator' is not an absolute address", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Validate_InMemoryAddressWithoutName_SaysWhatIsWrong()
+    {
+        var ex = Fails("""{ "Ipc": { "Endpoints": { "calculator": { "Address": "inmemory:///" } } } }""");
+
+        Assert.Contains("not valid for the InMemory transport", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("MaxMessageSize", "0")]
+    [InlineData("MaxMessageSize", "2000000000")]
+    [InlineData("RequestTimeout", "-00:00:05")]
+    [InlineData("ConnectTimeout", "00:00:00")]
+    [InlineData("Serializer", "Xml")]
+    public void Validate_BadValue_NamesKey(string key, string value)
+    {
+        var ex = Fails($$"""{ "Ipc": { "Endpoints": { "calculator": { "Address": "inmemory://calculator", "{{key}}": "{{value}}" } } } }""");
+
+        Assert.Contains($"Ipc:Endpoints:calculator:{key}", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Validate_UnparsableValue_NamesKey()
+    {
+        var services = new ServiceCollection();
+        services.AddIpc(TestSupport.Json("""{ "Ipc": { "Endpoints": { "calculator": { "Address": "inmemory://calculator", "RequestTimeout": "soon" } } } }"""));
+        using var provider = services.BuildServiceProvider();
+
+        var ex = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IOptions<IpcOptions>>().Value);
+
+        Assert.Contains("Ipc:Endpoints:calculator:RequestTimeout", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("'soon'", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Validate_GlobalSerializerUnknown_NamesKey()
+    {
+        var ex = Fails("""{ "Ipc": { "Serializer": "Yaml" } }""");
+
+        Assert.Contains("Ipc:Serializer 'Yaml'", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Validate_RequiredCapabilityMissing_NamesKeyAndCapability()
+    {
+        var ex = Fails("""{ "Ipc": { "Endpoints": { "calculator": { "Address": "inmemory://calculator", "RequiredCapabilities": "Durable" } } } }""");
+
+        Assert.Contains("Ipc:Endpoints:calculator:RequiredCapabilities requires Durable", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Validate_ServerWithoutEndpoint_NamesMissingKey()
+    {
+        var services = new ServiceCollection();
+        services.AddIpc().AddServer("orphan", s => s.MapRequest<int, int>("x", i => i));
+        using var provider = services.BuildServiceProvider();
+
+        var ex = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IOptions<IpcOptions>>().Value);
+
+        Assert.Contains("Ipc:Endpoints:orphan:Address is missing", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task HostStart_BadConfiguration_FailsAtStart()
+    {
+        var builder = new HostApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Services.AddIpc(TestSupport.Json("""{ "Ipc": { "Endpoints": { "calculator": { "Address": "nosuch://calculator" } } } }"""));
+        using var host = builder.Build();
+
+        var ex = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+
+        Assert.Contains("Ipc:Endpoints:calculator:Address", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void GetRequestClient_UnknownEndpoint_SaysHowToAddIt()
+    {
+        var services = new ServiceCollection();
+        services.AddIpc().AddEndpoint("known", "inmemory://known");
+        using var provider = services.BuildServiceProvider();
+
+        var ex = Assert.Throws<InvalidOperationException>(() => provider.GetRequiredService<IIpcClientFactory>().GetRequestClient("unknown"));
+
+        Assert.Contains("Ipc:Endpoints:unknown:Address", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("Known endpoints: known", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ConfigureEndpoint_AfterBinding_OverridesConfiguration()
+    {
+        var services = new ServiceCollection();
+        services.AddIpc(TestSupport.Json("""{ "Ipc": { "Endpoints": { "calc": { "Address": "inmemory://calc", "MaxMessageSize": 100 } } } }"""))
+            .ConfigureEndpoint("calc", e => e.MaxMessageSize = 200);
+        using var provider = services.BuildServiceProvider();
+
+        Assert.Equal(200, provider.GetRequiredService<IOptions<IpcOptions>>().Value.Endpoints["calc"].MaxMessageSize);
+    }
+}

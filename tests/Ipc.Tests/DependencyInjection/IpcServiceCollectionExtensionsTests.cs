@@ -1,0 +1,112 @@
+using Ipc.Transports;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace Ipc.Tests.DependencyInjection;
+
+public sealed class IpcServiceCollectionExtensionsTests
+{
+    [Fact]
+    public void AddIpc_RegistersFactoryKeyedClientsAndInMemory()
+    {
+        using var provider = TestSupport.Client("calc", "inmemory://calc");
+
+        var factory = provider.GetRequiredService<IIpcClientFactory>();
+        var keyedClient = provider.GetRequiredKeyedService<IRequestClient>("calc");
+        var keyedChannel = provider.GetRequiredKeyedService<IChannel>("calc");
+
+        Assert.Same(factory.GetRequestClient("calc"), keyedClient);
+        Assert.Same(factory.GetChannel("CALC"), keyedChannel);
+        Assert.Equal("calc", keyedClient.EndpointName);
+        Assert.Contains(provider.GetServices<IIpcTransport>(), t => t.Name == "InMemory");
+    }
+
+    [Fact]
+    public void AddIpc_CalledTwice_RegistersOneHostedServiceAndOneTransportEach()
+    {
+        var services = new ServiceCollection();
+        services.AddIpc();
+        services.AddIpc();
+        using var provider = services.BuildServiceProvider();
+
+        Assert.Single(provider.GetServices<IHostedService>());
+        Assert.Single(provider.GetServices<IIpcTransport>(), t => t.Name == "InMemory");
+    }
+
+    [Fact]
+    public async Task AddIpc_AdapterReferenced_IsDiscoveredWithoutCode()
+    {
+        await using var provider = TestSupport.Client("remote", "discovered://anywhere");
+
+        var client = provider.GetRequiredKeyedService<IRequestClient>("remote");
+        var echo = await client.RequestAsync<string, string>("route", "hello");
+
+        Assert.Equal("hello", echo);
+        Assert.Single(provider.GetServices<IIpcTransport>(), t => t.Name == "Discovered");
+    }
+
+    [Fact]
+    public async Task Call_CapabilityMissing_ThrowsNotSupportedNamingTransport()
+    {
+        await using var provider = TestSupport.Client("remote", "discovered://anywhere");
+        var client = provider.GetRequiredKeyedService<IRequestClient>("remote");
+
+        var ex = await Assert.ThrowsAsync<IpcException>(async () =>
+        {
+            await foreach (var _ in client.StreamAsync<int, int>("r", 1))
+            {
+            }
+        });
+
+        Assert.Equal(IpcErrorCode.NotSupported, ex.ErrorCode);
+        Assert.Contains("Discovered", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("Streaming", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AddIpc_ActionOverload_ConfiguresOptions()
+    {
+        var services = new ServiceCollection();
+        services.AddIpc(o => o.Endpoints["calc"] = new IpcEndpointOptions { Address = "inmemory://calc", MaxMessageSize = 4096 });
+        using var provider = services.BuildServiceProvider();
+
+        Assert.Equal(4096, provider.GetRequiredService<IOptions<IpcOptions>>().Value.Endpoints["calc"].MaxMessageSize);
+    }
+
+    [Fact]
+    public void AddServer_DuplicateRoute_Throws()
+    {
+        var services = new ServiceCollection();
+
+        var ex = Assert.Throws<ArgumentException>(() => services.AddIpc().AddServer("calc", s => s
+            .MapRequest<int, int>("double", i => i * 2)
+            .MapRequest<int, int>("double", i => i * 3)));
+
+        Assert.Contains("'double'", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void BindTransportOptions_EndpointSectionOverridesTransportSection()
+    {
+        var services = new ServiceCollection();
+        services.AddIpc(TestSupport.Json("""
+            { "Ipc": { "Transports": { "Sample": { "Port": 1, "Name": "global" } },
+                       "Endpoints": { "calc": { "Address": "inmemory://calc", "Sample": { "Port": 2 } } } } }
+            """)).BindTransportOptions<SampleTransportOptions>("Sample");
+        using var provider = services.BuildServiceProvider();
+
+        var options = provider.GetRequiredService<IOptionsMonitor<SampleTransportOptions>>();
+
+        Assert.Equal(2, options.Get("calc").Port);
+        Assert.Equal("global", options.Get("calc").Name);
+        Assert.Equal(1, options.Get("other").Port);
+    }
+
+    public sealed class SampleTransportOptions
+    {
+        public int Port { get; set; }
+
+        public string? Name { get; set; }
+    }
+}

@@ -1,0 +1,81 @@
+using System.Buffers;
+using Ipc.Serialization;
+using MessagePack;
+
+namespace Ipc.Tests.Serialization;
+
+public sealed class SerializerTests
+{
+    public sealed record Order(int Id, string Customer, decimal Total, string[] Lines, Dictionary<string, string> Tags);
+
+    public static TheoryData<IIpcSerializer> Serializers => [new MessagePackIpcSerializer(), new SystemTextJsonIpcSerializer()];
+
+    private static byte[] Serialize<T>(IIpcSerializer serializer, T value)
+    {
+        var buffer = new ArrayBufferWriter<byte>();
+        serializer.Serialize(buffer, value);
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    [Theory]
+    [MemberData(nameof(Serializers))]
+    public void Serialize_Record_RoundTrips(IIpcSerializer serializer)
+    {
+        var order = new Order(7, "Zoë ✓", 12.5m, ["a", "b"], new Dictionary<string, string> { ["k"] = "v" });
+
+        var copy = serializer.Deserialize<Order>(Serialize(serializer, order));
+
+        Assert.Equal(order.Id, copy.Id);
+        Assert.Equal(order.Customer, copy.Customer);
+        Assert.Equal(order.Total, copy.Total);
+        Assert.Equal(order.Lines, copy.Lines);
+        Assert.Equal(order.Tags, copy.Tags);
+    }
+
+    [Theory]
+    [MemberData(nameof(Serializers))]
+    public void Deserialize_MalformedInput_Throws(IIpcSerializer serializer)
+    {
+        var garbage = new byte[] { 0xc1, 0xff, 0x00, 0x7b, 0x22 };
+
+        Assert.ThrowsAny<Exception>(() => serializer.Deserialize<Order>(garbage));
+    }
+
+    [Theory]
+    [MemberData(nameof(Serializers))]
+    public void Deserialize_Truncated_Throws(IIpcSerializer serializer)
+    {
+        var bytes = Serialize(serializer, new Order(1, "c", 1m, ["x"], []));
+
+        Assert.ThrowsAny<Exception>(() => serializer.Deserialize<Order>(bytes.AsMemory(0, bytes.Length / 2)));
+    }
+
+    [Fact]
+    public void MessagePack_Defaults_TreatDataAsUntrusted()
+    {
+        var security = MessagePackIpcSerializer.DefaultOptions.Security;
+
+        Assert.True(security.HashCollisionResistant);
+        Assert.Equal(MessagePackSecurity.UntrustedData.MaximumObjectGraphDepth, security.MaximumObjectGraphDepth);
+    }
+
+    [Fact]
+    public void MessagePack_DeeplyNestedInput_IsRejected()
+    {
+        // 1,000 nested one-element arrays: more than UntrustedData's maximum object graph depth.
+        var nested = new byte[1001];
+        Array.Fill(nested, (byte)0x91);
+        nested[^1] = 0x01;
+
+        var ex = Assert.ThrowsAny<Exception>(() => new MessagePackIpcSerializer().Deserialize<object>(nested));
+
+        Assert.Contains("depth", ex.ToString(), StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public void ContentTypes_AreStable()
+    {
+        Assert.Equal("application/x-msgpack", new MessagePackIpcSerializer().ContentType);
+        Assert.Equal("application/json", new SystemTextJsonIpcSerializer().ContentType);
+    }
+}

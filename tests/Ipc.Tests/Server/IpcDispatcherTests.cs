@@ -1,0 +1,161 @@
+using System.Buffers;
+using Microsoft.Extensions.DependencyInjection;
+using NSubstitute;
+
+namespace Ipc.Tests.Server;
+
+public sealed class IpcDispatcherTests
+{
+    private static readonly TimeSpan Bound = TestSupport.Bound;
+
+    [Fact]
+    public async Task RequestAsync_OneWayRoute_ThrowsNoHandlerNamingTheRightCall()
+    {
+        var address = TestSupport.NewAddress();
+        using var server = await TestSupport.StartServerAsync(ipc => ipc.AddEndpoint("calc", address)
+            .AddServer("calc", s => s.MapMessage<int>("log", (_, _, _) => default)));
+        await using var client = TestSupport.Client("calc", address);
+
+        var ex = await Assert.ThrowsAsync<IpcException>(() => client.GetRequiredKeyedService<IRequestClient>("calc").RequestAsync<int, int>("log", 1).AsTask());
+
+        Assert.Equal(IpcErrorCode.NoHandler, ex.ErrorCode);
+        Assert.Contains("SendAsync", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task RequestAsync_IncludeExceptionDetails_SendsStackTrace()
+    {
+        var address = TestSupport.NewAddress();
+        using var server = await TestSupport.StartServerAsync(ipc =>
+        {
+            ipc.Services.Configure<IpcOptions>(o => o.IncludeExceptionDetails = true);
+            ipc.AddEndpoint("calc", address).AddServer("calc", s => s.MapRequest<int, int>("fail", _ => throw new InvalidOperationException("bad")));
+        });
+        await using var client = TestSupport.Client("calc", address);
+
+        var ex = await Assert.ThrowsAsync<IpcException>(() => client.GetRequiredKeyedService<IRequestClient>("calc").RequestAsync<int, int>("fail", 1).AsTask());
+
+        Assert.Contains("InvalidOperationException: bad", ex.Remote!.Details!["stackTrace"], StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task RequestAsync_ContentTypeMismatch_ThrowsSerializationNamingBoth()
+    {
+        var address = TestSupport.NewAddress();
+        using var server = await TestSupport.StartServerAsync(ipc => ipc.AddEndpoint("calc", address)
+            .AddServer("calc", s => s.MapRequest<Add, int>("add", a => a.A + a.B)));
+        await using var client = TestSupport.Client("calc", address, ipc: b => b.UseSystemTextJson());
+
+        var ex = await Assert.ThrowsAsync<IpcException>(() => client.GetRequiredKeyedService<IRequestClient>("calc").RequestAsync<Add, int>("add", new Add(1, 2)).AsTask());
+
+        Assert.Equal(IpcErrorCode.Serialization, ex.ErrorCode);
+        Assert.Contains("application/json", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("application/x-msgpack", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task RequestAsync_JsonOnBothSides_RoundTrips()
+    {
+        var address = TestSupport.NewAddress();
+        using var server = await TestSupport.StartServerAsync(ipc => ipc.UseSystemTextJson().AddEndpoint("calc", address)
+            .AddServer("calc", s => s.MapRequest<Add, int>("add", a => a.A + a.B)));
+        await using var client = TestSupport.Client("calc", address, ipc: b => b.UseSystemTextJson());
+
+        Assert.Equal(5, await client.GetRequiredKeyedService<IRequestClient>("calc").RequestAsync<Add, int>("add", new Add(2, 3)));
+    }
+
+    [Fact]
+    public async Task RequestAsync_SerializerThrows_ThrowsSerializationWithInner()
+    {
+        var serializer = Substitute.For<IIpcSerializer>();
+        serializer.ContentType.Returns("application/x-broken");
+        serializer.When(s => s.Serialize(Arg.Any<IBufferWriter<byte>>(), Arg.Any<Add>())).Do(_ => throw new FormatException("cannot write Add"));
+        await using var client = TestSupport.Client("calc", TestSupport.NewAddress(), e => e.Serializer = "broken", b => b.AddSerializer("broken", serializer));
+
+        var ex = await Assert.ThrowsAsync<IpcException>(() => client.GetRequiredKeyedService<IRequestClient>("calc").RequestAsync<Add, int>("add", new Add(1, 2)).AsTask());
+
+        Assert.Equal(IpcErrorCode.Serialization, ex.ErrorCode);
+        Assert.IsType<FormatException>(ex.InnerException);
+        Assert.Contains("cannot write Add", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task RequestAsync_ClassHandler_ResolvedPerCallAndScopeDisposed()
+    {
+        var address = TestSupport.NewAddress();
+        var tracker = new ScopeTracker();
+        using var server = await TestSupport.StartServerAsync(
+            ipc => ipc.AddEndpoint("calc", address).AddServer("calc", s => s.MapRequest<Add, int, AddHandler>("add")),
+            services => services.AddSingleton(tracker).AddScoped<ScopedDependency>());
+        await using var client = TestSupport.Client("calc", address);
+        var requests = client.GetRequiredKeyedService<IRequestClient>("calc");
+
+        Assert.Equal(3, await requests.RequestAsync<Add, int>("add", new Add(1, 2)));
+        Assert.Equal(7, await requests.RequestAsync<Add, int>("add", new Add(3, 4)));
+
+        Assert.Equal(2, tracker.Created);
+        Assert.Equal(2, tracker.Disposed);
+    }
+
+    [Fact]
+    public async Task RequestAsync_FromInsideHandler_PropagatesCorrelationId()
+    {
+        var address = TestSupport.NewAddress();
+        using var server = await TestSupport.StartServerAsync(ipc => ipc.AddEndpoint("calc", address).AddServer("calc", s => s
+            .MapRequest<int, string>("outer", async (_, context, ct) =>
+                await context.Services.GetRequiredService<IIpcClientFactory>().GetRequestClient("calc").RequestAsync<int, string>("inner", 0, cancellationToken: ct))
+            .MapRequest<int, string>("inner", (_, context, _) => new ValueTask<string>(context.CorrelationId!))));
+        await using var client = TestSupport.Client("calc", address);
+
+        var seen = await client.GetRequiredKeyedService<IRequestClient>("calc")
+            .RequestAsync<int, string>("outer", 0, new IpcCallOptions { CorrelationId = "order-42" }).AsTask().WaitAsync(Bound);
+
+        Assert.Equal("order-42", seen);
+    }
+
+    [Fact]
+    public async Task PublishAsync_TwoInMemoryServers_BothReceive()
+    {
+        var address = TestSupport.NewAddress();
+        var first = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var second = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var one = await TestSupport.StartServerAsync(ipc => ipc.AddEndpoint("events", address)
+            .AddServer("events", s => s.MapMessage<int>("price", (v, _, _) => { first.TrySetResult(v); return default; })));
+        using var two = await TestSupport.StartServerAsync(ipc => ipc.AddEndpoint("events", address)
+            .AddServer("events", s => s.MapMessage<int>("price", (v, _, _) => { second.TrySetResult(v); return default; })));
+        await using var client = TestSupport.Client("events", address);
+
+        await client.GetRequiredKeyedService<IChannel>("events").PublishAsync("price", 101);
+
+        Assert.Equal(101, await first.Task.WaitAsync(Bound));
+        Assert.Equal(101, await second.Task.WaitAsync(Bound));
+    }
+
+    public sealed class ScopeTracker
+    {
+        public int Created;
+        public int Disposed;
+    }
+
+    public sealed class ScopedDependency : IDisposable
+    {
+        private readonly ScopeTracker _tracker;
+
+        public ScopedDependency(ScopeTracker tracker)
+        {
+            _tracker = tracker;
+            Interlocked.Increment(ref tracker.Created);
+        }
+
+        public void Dispose() => Interlocked.Increment(ref _tracker.Disposed);
+    }
+
+    public sealed class AddHandler(ScopedDependency dependency) : IRequestHandler<Add, int>
+    {
+        public ValueTask<int> HandleAsync(Add request, IpcContext context, CancellationToken cancellationToken)
+        {
+            GC.KeepAlive(dependency);
+            return new ValueTask<int>(request.A + request.B);
+        }
+    }
+}
