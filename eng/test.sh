@@ -24,6 +24,12 @@ status=0
 dotnet test Ipc.Abstractions.sln -c Release --no-build --nologo \
   --logger "trx" --results-directory "$results" -- RunConfiguration.TreatNoTestsAsError=false || status=$?
 
+echo "== samples/Tour: every transport's row must run (or say why it cannot)"
+dotnet run --project samples/Tour -c Release --no-build || status=1
+
+echo "== packages: pack, then restore and run an app from a local folder feed"
+IPC_SKIP_BUILD=1 bash eng/pack-smoke.sh || status=1
+
 # One plain summary line over every test project.
 python3 - "$results" <<'PY' || true
 import glob, sys, xml.etree.ElementTree as ET

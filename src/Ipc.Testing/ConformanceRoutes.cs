@@ -65,10 +65,12 @@ public static class ConformanceRoutes
                     activity?.ParentSpanId.ToHexString()));
             })
             .MapRequest<string, string>(Fail, text => throw new InvalidOperationException("boom: " + text))
+            #region handler-exception
             .MapRequest<string, string>(FailWithCode, _ => throw new IpcHandlerException(
                 "ACCOUNT_LOCKED",
                 "The account is locked.",
                 new Dictionary<string, string> { ["retryAfter"] = "60" }))
+            #endregion
             .MapRequest<string, string>(Block, async (_, _, ct) =>
             {
                 probe.HandlerStarted.TrySetResult();

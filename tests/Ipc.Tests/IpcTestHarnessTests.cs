@@ -8,6 +8,7 @@ public sealed class IpcTestHarnessTests
     [Fact]
     public async Task Harness_RecordsSentAndHandled()
     {
+        #region harness
         await using var harness = await IpcTestHarness.StartAsync(ipc => ipc.AddServer("calculator", s => s
             .MapRequest<Add, int>("add", a => a.A + a.B)
             .MapMessage<string>("log", (_, _, _) => default)));
@@ -21,6 +22,7 @@ public sealed class IpcTestHarnessTests
         Assert.Equal(new Add(2, 3), Assert.Single(harness.Handled<Add>("calculator", "add")));
         Assert.Equal("hello", Assert.Single(harness.Handled<string>("calculator", "log")));
         Assert.Equal(RecordedKind.OneWay, harness.Received.Last().Kind);
+        #endregion
     }
 
     [Fact]

@@ -183,8 +183,10 @@ public sealed class IpcOptionsValidatorTests
     public void ConfigureEndpoint_AfterBinding_OverridesConfiguration()
     {
         var services = new ServiceCollection();
+        #region configure-endpoint
         services.AddIpc(TestSupport.Json("""{ "Ipc": { "Endpoints": { "calc": { "Address": "inmemory://calc", "MaxMessageSize": 100 } } } }"""))
             .ConfigureEndpoint("calc", e => e.MaxMessageSize = 200);
+        #endregion
         using var provider = services.BuildServiceProvider();
 
         Assert.Equal(200, provider.GetRequiredService<IOptions<IpcOptions>>().Value.Endpoints["calc"].MaxMessageSize);

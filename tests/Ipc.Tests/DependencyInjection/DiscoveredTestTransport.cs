@@ -2,15 +2,19 @@ using Ipc.Tests.DependencyInjection;
 using Ipc.Transports;
 using Microsoft.Extensions.DependencyInjection;
 
+#region registration-attribute
 [assembly: IpcTransportRegistration(typeof(DiscoveredTestTransportRegistration))]
+#endregion
 
 namespace Ipc.Tests.DependencyInjection;
 
 /// <summary>Registered only through the assembly attribute, to prove that referencing an adapter is enough.</summary>
+#region registration-class
 public sealed class DiscoveredTestTransportRegistration : IIpcTransportRegistration
 {
     public void Register(IIpcBuilder builder) => builder.AddTransport<DiscoveredTestTransport>();
 }
+#endregion
 
 /// <summary>A transport that supports request/response only and answers every request with its route.</summary>
 public sealed class DiscoveredTestTransport : IIpcTransport

@@ -3,6 +3,7 @@ using Ipc.Testing;
 
 namespace Ipc.Tests.InMemory;
 
+#region conformance-subclass
 [Trait("Transport", "InMemory")]
 public sealed class InMemoryConformanceTests : TransportConformanceTests
 {
@@ -14,3 +15,4 @@ public sealed class InMemoryConformanceTests : TransportConformanceTests
         return default;
     }
 }
+#endregion
