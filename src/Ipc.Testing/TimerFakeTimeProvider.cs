@@ -11,8 +11,8 @@ namespace Ipc.Testing;
 /// <example>
 /// <code>
 /// var call = client.RequestAsync(...).AsTask();
-/// var delay = await time.WaitForTimerAsync(TimeSpan.FromSeconds(15)); // the first retry delay
-/// time.Advance(delay);
+/// await time.WaitForTimerAsync(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(15)); // the first retry delay is armed
+/// time.Advance(TimeSpan.FromSeconds(1));
 /// </code>
 /// </example>
 public sealed class TimerFakeTimeProvider : FakeTimeProvider
@@ -33,6 +33,23 @@ public sealed class TimerFakeTimeProvider : FakeTimeProvider
     public async Task<TimeSpan> WaitForTimerAsync(TimeSpan timeout)
     {
         using var bound = new CancellationTokenSource(timeout);
+        return await ReadAsync(bound, timeout).ConfigureAwait(false);
+    }
+
+    /// <summary>Waits until a timer due in <paramref name="dueTime"/> is armed, passing over the others (such as timeouts).</summary>
+    /// <param name="dueTime">The due time to wait for, for example a retry delay.</param>
+    /// <param name="timeout">How long, in real time, to wait before failing.</param>
+    /// <exception cref="TimeoutException">When no such timer is armed within <paramref name="timeout"/>.</exception>
+    public async Task WaitForTimerAsync(TimeSpan dueTime, TimeSpan timeout)
+    {
+        using var bound = new CancellationTokenSource(timeout);
+        while (await ReadAsync(bound, timeout).ConfigureAwait(false) != dueTime)
+        {
+        }
+    }
+
+    private async Task<TimeSpan> ReadAsync(CancellationTokenSource bound, TimeSpan timeout)
+    {
         try
         {
             return await _armed.Reader.ReadAsync(bound.Token).ConfigureAwait(false);

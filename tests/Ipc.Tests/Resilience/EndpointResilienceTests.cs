@@ -9,7 +9,7 @@ namespace Ipc.Tests.Resilience;
 [Trait("Category", "Resilience")]
 public sealed class EndpointResilienceTests
 {
-    private static readonly TimeSpan Bound = ScriptedEndpoint.Bound;
+    private static readonly TimeSpan Bound = TestSupport.Bound;
 
     [Fact]
     public async Task RequestAsync_TransientFailures_RetriesWithExponentialBackoffKeepingMessageId()

@@ -1,4 +1,3 @@
-using System.Text;
 using Ipc.Resilience;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -18,9 +17,6 @@ public sealed class ResilienceSettingsTests
                    "Endpoints": { "calculator": { "Address": "pipe://calculator", "Resilience": { "Retry": { "MaxRetryAttempts": 5 } } } } } }
         """;
 
-    internal static IConfiguration Json(string json) =>
-        new ConfigurationBuilder().AddJsonStream(new MemoryStream(Encoding.UTF8.GetBytes(json))).Build();
-
     private static ResilienceSettings Settings(IConfiguration configuration, Action<IIpcBuilder>? configure = null)
     {
         var services = new ServiceCollection();
@@ -32,7 +28,7 @@ public sealed class ResilienceSettingsTests
     [Fact]
     public void Get_IssueConfiguration_BindsGlobalAndEndpointKeys()
     {
-        var settings = Settings(Json(IssueJson));
+        var settings = Settings(TestSupport.Json(IssueJson));
 
         var calculator = settings.Get("calculator", TransportKind.Local);
 
@@ -52,7 +48,7 @@ public sealed class ResilienceSettingsTests
     [Fact]
     public void Get_EndpointSettings_OverrideGlobalOnesKeyByKey()
     {
-        var configuration = Json("""
+        var configuration = TestSupport.Json("""
             { "Ipc": { "Resilience": { "Retry": { "Delay": "00:00:01" } },
                        "Endpoints": { "a": { "Resilience": { "Retry": { "Delay": "00:00:03" } } } } } }
             """);
@@ -82,7 +78,7 @@ public sealed class ResilienceSettingsTests
     public void Get_TransportKind_AppliesItsDefaults(TransportCapabilities capabilities, string expectedKind, int delayMs, int breakSeconds)
     {
         var kind = ResilienceDefaults.KindOf(capabilities);
-        var options = Settings(Json("{}")).Get("any", kind);
+        var options = Settings(TestSupport.Json("{}")).Get("any", kind);
 
         Assert.Equal(expectedKind, kind.ToString());
         Assert.Equal(TimeSpan.FromMilliseconds(delayMs), options.Retry.Delay);

@@ -26,7 +26,7 @@ public sealed class ResilienceValidatorTests
         }
     }
 
-    private static IConfiguration Endpoint(string resilienceJson, string endpointExtra = "") => ResilienceSettingsTests.Json($$"""
+    private static IConfiguration Endpoint(string resilienceJson, string endpointExtra = "") => TestSupport.Json($$"""
         { "Ipc": { "Resilience": { {{resilienceJson}} },
                    "Endpoints": { "svc": { "Address": "scripted://svc" {{endpointExtra}} } } } }
         """);
@@ -36,7 +36,7 @@ public sealed class ResilienceValidatorTests
     {
         var json = ResilienceSettingsTests.IssueJson.Replace("pipe://calculator", "scripted://calculator", StringComparison.Ordinal);
 
-        Assert.Null(Validate(ResilienceSettingsTests.Json(json)));
+        Assert.Null(Validate(TestSupport.Json(json)));
     }
 
     [Theory]

@@ -9,8 +9,6 @@ internal sealed class ScriptedEndpoint : IAsyncDisposable
 {
     public const string Name = "svc";
 
-    public static readonly TimeSpan Bound = TimeSpan.FromSeconds(15);
-
     private readonly ServiceProvider _services;
 
     private ScriptedEndpoint(ServiceProvider services, ScriptedTransport transport, TimerFakeTimeProvider time)
@@ -68,7 +66,7 @@ internal sealed class ScriptedEndpoint : IAsyncDisposable
     }
 
     public Task<string> RequestAsync(string text = "hello", IpcCallOptions? options = null, CancellationToken cancellationToken = default) =>
-        Client.RequestAsync<string, string>("echo", text, options, cancellationToken).AsTask().WaitAsync(Bound);
+        Client.RequestAsync<string, string>("echo", text, options, cancellationToken).AsTask().WaitAsync(TestSupport.Bound);
 
     public ValueTask DisposeAsync() => _services.DisposeAsync();
 }

@@ -11,7 +11,7 @@ namespace Ipc.Tests.Server;
 [Trait("Category", "Resilience")]
 public sealed class DuplicateFilterTests
 {
-    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(15);
+    private static readonly TimeSpan Bound = TestSupport.Bound;
 
     [Fact]
     public void IsDuplicate_WindowFull_ForgetsOldestId()
