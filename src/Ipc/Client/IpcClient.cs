@@ -177,14 +177,8 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
             // The same message goes to every attempt, so a retry keeps its message id.
             return await _resilience.Pipeline.ExecuteAsync(static (ctx, state) => state.Client.AttemptRequestAsync(state.Message, ctx), context, (Client: this, Message: message)).ConfigureAwait(false);
         }
-        catch (Exception ex)
+        catch (Exception ex) when (Translate(ex, cancellationToken, activity) is { } mapped)
         {
-            var mapped = Translate(ex, cancellationToken, activity);
-            if (ReferenceEquals(mapped, ex))
-            {
-                throw;
-            }
-
             throw mapped;
         }
         finally
@@ -225,14 +219,8 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
                 context,
                 (Transport: _transport, Message: message, Publish: publish)).ConfigureAwait(false);
         }
-        catch (Exception ex)
+        catch (Exception ex) when (Translate(ex, cancellationToken, activity) is { } mapped)
         {
-            var mapped = Translate(ex, cancellationToken, activity);
-            if (ReferenceEquals(mapped, ex))
-            {
-                throw;
-            }
-
             throw mapped;
         }
         finally
@@ -255,14 +243,8 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
         {
             start = await _resilience.Pipeline.ExecuteAsync(static (ctx, state) => state.Client.StartStreamAsync(state.Message, ctx, state.Token), context, (Client: this, Message: message, Token: cancellationToken)).ConfigureAwait(false);
         }
-        catch (Exception ex)
+        catch (Exception ex) when (Translate(ex, cancellationToken, activity) is { } mapped)
         {
-            var mapped = Translate(ex, cancellationToken, activity);
-            if (ReferenceEquals(mapped, ex))
-            {
-                throw;
-            }
-
             throw mapped;
         }
         finally
@@ -289,14 +271,8 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
 
                 item = start.Enumerator.Current;
             }
-            catch (Exception ex)
+            catch (Exception ex) when (Translate(ex, cancellationToken, activity) is { } mapped)
             {
-                var mapped = Translate(ex, cancellationToken, activity);
-                if (ReferenceEquals(mapped, ex))
-                {
-                    throw;
-                }
-
                 throw mapped;
             }
 
@@ -339,7 +315,11 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
         }
     }
 
-    private Exception Translate(Exception ex, CancellationToken cancellationToken, Activity? activity)
+    /// <summary>
+    /// Maps a failure to the Ipc error model and marks the activity; returns <see langword="null"/> when the exception
+    /// already fits and propagates as it is (it runs as an exception filter, so the stack is not unwound for those).
+    /// </summary>
+    private Exception? Translate(Exception ex, CancellationToken cancellationToken, Activity? activity)
     {
         var result = ex switch
         {
@@ -375,7 +355,7 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
         };
 
         activity?.SetStatus(ActivityStatusCode.Error, IpcException.TryGetErrorCode(result, out var code) ? code.ToString() : result.GetType().Name);
-        return result;
+        return ReferenceEquals(result, ex) ? null : result;
     }
 
     /// <summary>A started stream: its enumerator (positioned on the first item when there is one) and the token source it runs on.</summary>

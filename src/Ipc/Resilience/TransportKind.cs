@@ -21,62 +21,62 @@ internal enum TransportKind
 /// <summary>The defaults of each <see cref="TransportKind"/>; docs/resilience.md shows the same table.</summary>
 internal static class ResilienceDefaults
 {
+    private static readonly KindDefaults s_local = new(
+        TotalTimeout: TimeSpan.FromSeconds(10), AttemptTimeout: TimeSpan.FromSeconds(5),
+        MaxRetryAttempts: 3, Delay: TimeSpan.FromMilliseconds(50), MaxDelay: TimeSpan.FromSeconds(1),
+        FailureRatio: 0.5, MinimumThroughput: 10, SamplingDuration: TimeSpan.FromSeconds(10), BreakDuration: TimeSpan.FromSeconds(2));
+
+    private static readonly KindDefaults s_network = new(
+        TotalTimeout: TimeSpan.FromSeconds(30), AttemptTimeout: TimeSpan.FromSeconds(10),
+        MaxRetryAttempts: 3, Delay: TimeSpan.FromSeconds(2), MaxDelay: TimeSpan.FromSeconds(10),
+        FailureRatio: 0.1, MinimumThroughput: 100, SamplingDuration: TimeSpan.FromSeconds(30), BreakDuration: TimeSpan.FromSeconds(5));
+
+    private static readonly KindDefaults s_broker = new(
+        TotalTimeout: TimeSpan.FromSeconds(60), AttemptTimeout: TimeSpan.FromSeconds(20),
+        MaxRetryAttempts: 5, Delay: TimeSpan.FromSeconds(1), MaxDelay: TimeSpan.FromSeconds(15),
+        FailureRatio: 0.2, MinimumThroughput: 50, SamplingDuration: TimeSpan.FromSeconds(60), BreakDuration: TimeSpan.FromSeconds(30));
+
     public static TransportKind KindOf(TransportCapabilities capabilities) =>
         (capabilities & TransportCapabilities.Durable) != 0 ? TransportKind.Broker
         : (capabilities & TransportCapabilities.CrossMachine) != 0 ? TransportKind.Network
         : TransportKind.Local;
 
-    public static TimeSpan TotalTimeout(TransportKind kind) => kind switch
-    {
-        TransportKind.Local => TimeSpan.FromSeconds(10),
-        TransportKind.Network => TimeSpan.FromSeconds(30),
-        _ => TimeSpan.FromSeconds(60),
-    };
+    public static TimeSpan TotalTimeout(TransportKind kind) => Of(kind).TotalTimeout;
 
-    public static TimeSpan AttemptTimeout(TransportKind kind) => kind switch
-    {
-        TransportKind.Local => TimeSpan.FromSeconds(5),
-        TransportKind.Network => TimeSpan.FromSeconds(10),
-        _ => TimeSpan.FromSeconds(20),
-    };
+    public static TimeSpan AttemptTimeout(TransportKind kind) => Of(kind).AttemptTimeout;
 
     /// <summary>Creates the options of an endpoint of <paramref name="kind"/>, before configuration and code change them.</summary>
     public static IpcResilienceOptions Create(TransportKind kind)
     {
+        var defaults = Of(kind);
         var options = new IpcResilienceOptions();
-        var retry = options.Retry;
-        var breaker = options.CircuitBreaker;
-        retry.MaxRetryAttempts = kind == TransportKind.Broker ? 5 : 3;
-        retry.BackoffType = DelayBackoffType.Exponential;
-        retry.UseJitter = true;
-        switch (kind)
-        {
-            case TransportKind.Local:
-                retry.Delay = TimeSpan.FromMilliseconds(50);
-                retry.MaxDelay = TimeSpan.FromSeconds(1);
-                breaker.FailureRatio = 0.5;
-                breaker.MinimumThroughput = 10;
-                breaker.SamplingDuration = TimeSpan.FromSeconds(10);
-                breaker.BreakDuration = TimeSpan.FromSeconds(2);
-                break;
-            case TransportKind.Network:
-                retry.Delay = TimeSpan.FromSeconds(2);
-                retry.MaxDelay = TimeSpan.FromSeconds(10);
-                breaker.FailureRatio = 0.1;
-                breaker.MinimumThroughput = 100;
-                breaker.SamplingDuration = TimeSpan.FromSeconds(30);
-                breaker.BreakDuration = TimeSpan.FromSeconds(5);
-                break;
-            default:
-                retry.Delay = TimeSpan.FromSeconds(1);
-                retry.MaxDelay = TimeSpan.FromSeconds(15);
-                breaker.FailureRatio = 0.2;
-                breaker.MinimumThroughput = 50;
-                breaker.SamplingDuration = TimeSpan.FromSeconds(60);
-                breaker.BreakDuration = TimeSpan.FromSeconds(30);
-                break;
-        }
-
+        options.Retry.MaxRetryAttempts = defaults.MaxRetryAttempts;
+        options.Retry.BackoffType = DelayBackoffType.Exponential;
+        options.Retry.UseJitter = true;
+        options.Retry.Delay = defaults.Delay;
+        options.Retry.MaxDelay = defaults.MaxDelay;
+        options.CircuitBreaker.FailureRatio = defaults.FailureRatio;
+        options.CircuitBreaker.MinimumThroughput = defaults.MinimumThroughput;
+        options.CircuitBreaker.SamplingDuration = defaults.SamplingDuration;
+        options.CircuitBreaker.BreakDuration = defaults.BreakDuration;
         return options;
     }
+
+    private static KindDefaults Of(TransportKind kind) => kind switch
+    {
+        TransportKind.Local => s_local,
+        TransportKind.Network => s_network,
+        _ => s_broker,
+    };
+
+    private sealed record KindDefaults(
+        TimeSpan TotalTimeout,
+        TimeSpan AttemptTimeout,
+        int MaxRetryAttempts,
+        TimeSpan Delay,
+        TimeSpan MaxDelay,
+        double FailureRatio,
+        int MinimumThroughput,
+        TimeSpan SamplingDuration,
+        TimeSpan BreakDuration);
 }
