@@ -3,7 +3,7 @@ namespace Ipc;
 /// <summary>Per-call settings. Every property is optional; unset ones come from the endpoint's options.</summary>
 public sealed class IpcCallOptions
 {
-    /// <summary>Gets the timeout of this call, overriding the endpoint's <c>RequestTimeout</c>.</summary>
+    /// <summary>Gets the timeout of this call in all (retries included), overriding the endpoint's <c>RequestTimeout</c> and <c>Resilience:TotalTimeout</c>.</summary>
     public TimeSpan? Timeout { get; init; }
 
     /// <summary>Gets the correlation id to send. By default the id of the message being handled (inside a handler) or a new one.</summary>

@@ -60,6 +60,18 @@ public class IpcException : Exception
     /// <summary>Gets or sets the name of the endpoint the call was made on, when known.</summary>
     public string? Endpoint { get; init; }
 
+    /// <summary>
+    /// Gets or sets a value indicating whether the transport knows that the message was not accepted: nothing reached the
+    /// server or broker (no server listening, connection refused, queue closed before the write), so sending it again
+    /// cannot deliver it twice.
+    /// </summary>
+    /// <value>
+    /// The default value is <see langword="false"/>: the message may have been accepted (for example the connection broke
+    /// after the write). Transports set it only when they are sure. The runtime retries one-way sends only when it is
+    /// <see langword="true"/>, unless the endpoint is marked idempotent.
+    /// </value>
+    public bool NotAccepted { get; init; }
+
     /// <summary>Returns whether the code is transient (<see cref="IpcErrorCode.Unavailable"/> or <see cref="IpcErrorCode.Timeout"/>).</summary>
     public static bool IsTransientCode(IpcErrorCode code) => code is IpcErrorCode.Unavailable or IpcErrorCode.Timeout;
 

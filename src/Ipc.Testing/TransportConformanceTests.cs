@@ -81,7 +81,14 @@ public abstract class TransportConformanceTests : IAsyncLifetime
     }
 
     /// <summary>Creates a conformance client of <paramref name="address"/> with its own service provider.</summary>
-    protected ConformanceClient CreateClient(string address, Action<IpcEndpointOptions>? configure = null, TimeProvider? timeProvider = null)
+    /// <remarks>
+    /// Its calls run with retries off, so each fact sees what the transport itself does; the resilience facts turn them on
+    /// with <paramref name="resilience"/>, which runs after.
+    /// </remarks>
+    protected ConformanceClient CreateClient(string address, Action<IpcEndpointOptions>? configure = null, TimeProvider? timeProvider = null, Action<IpcResilienceOptions>? resilience = null) =>
+        CreateClient(address, configure, timeProvider, resilience, counter: null);
+
+    private ConformanceClient CreateClient(string address, Action<IpcEndpointOptions>? configure, TimeProvider? timeProvider, Action<IpcResilienceOptions>? resilience, AttemptCountingTransport.Counter? counter)
     {
         var services = new ServiceCollection();
         if (timeProvider is not null)
@@ -96,6 +103,17 @@ public abstract class TransportConformanceTests : IAsyncLifetime
             ConfigureEndpoint(endpoint);
             configure?.Invoke(endpoint);
         });
+        ipc.ConfigureResilience(EndpointName, r => r.Retry.MaxRetryAttempts = 0);
+        if (resilience is not null)
+        {
+            ipc.ConfigureResilience(EndpointName, resilience);
+        }
+
+        if (counter is not null)
+        {
+            AttemptCountingTransport.Install(services, counter);
+        }
+
         var client = new ConformanceClient(services.BuildServiceProvider(validateScopes: true), EndpointName);
         _resources.Add(client);
         return client;
@@ -517,5 +535,65 @@ public abstract class TransportConformanceTests : IAsyncLifetime
 
         await AssertReleasedAsync(address);
         await Assert.ThrowsAsync<ObjectDisposedException>(() => client.Requests.RequestAsync<AddRequest, AddResponse>(ConformanceRoutes.Add, new AddRequest(1, 1)).AsTask());
+    }
+
+    /// <summary>
+    /// Resilience wraps every transport the same way: with no server, a request is tried once plus the configured number
+    /// of retries, each reaching the transport, and then fails with Unavailable.
+    /// </summary>
+    [Fact]
+    [Trait("Category", "Conformance")]
+    public virtual async Task Resilience_NoServer_RetriesConfiguredTimesThenThrowsUnavailable()
+    {
+        var counter = new AttemptCountingTransport.Counter();
+        var client = CreateClient(CreateAddress(), e => e.ConnectTimeout = TimeSpan.FromSeconds(2), new FakeTimeProvider(), r =>
+        {
+            r.Retry.MaxRetryAttempts = 3;
+            r.Retry.Delay = TimeSpan.Zero; // the retry rules are the same for every transport; their timing is tested on a fake transport
+            r.CircuitBreaker.MinimumThroughput = 100;
+        }, counter);
+
+        var ex = await Assert.ThrowsAsync<IpcException>(() => client.Requests.RequestAsync<AddRequest, AddResponse>(ConformanceRoutes.Add, new AddRequest(1, 2)).AsTask().WaitAsync(Bound));
+
+        Assert.Equal(IpcErrorCode.Unavailable, ex.ErrorCode);
+        Assert.Equal(4, counter.Count);
+    }
+
+    /// <summary>
+    /// The circuit breaker wraps every transport the same way: after the threshold it rejects calls with CircuitOpen without
+    /// reaching the transport, lets one through after the break (time is faked), and closes when it succeeds.
+    /// </summary>
+    [Fact]
+    [Trait("Category", "Conformance")]
+    public virtual async Task Resilience_BreakerOpens_RejectsWithoutReachingTransportThenCloses()
+    {
+        var time = new FakeTimeProvider();
+        var counter = new AttemptCountingTransport.Counter();
+        var address = CreateAddress();
+        var client = CreateClient(address, e => e.ConnectTimeout = TimeSpan.FromSeconds(2), time, r =>
+        {
+            r.CircuitBreaker.FailureRatio = 0.5;
+            r.CircuitBreaker.MinimumThroughput = 2;
+            r.CircuitBreaker.BreakDuration = TimeSpan.FromSeconds(5);
+        }, counter);
+        var state = Assert.IsType<Polly.CircuitBreaker.CircuitBreakerStateProvider>(client.Requests.GetService(typeof(Polly.CircuitBreaker.CircuitBreakerStateProvider)));
+        Task<AddResponse> Add() => client.Requests.RequestAsync<AddRequest, AddResponse>(ConformanceRoutes.Add, new AddRequest(2, 3)).AsTask().WaitAsync(Bound);
+
+        for (var i = 0; i < 2; i++)
+        {
+            Assert.Equal(IpcErrorCode.Unavailable, (await Assert.ThrowsAsync<IpcException>(Add)).ErrorCode);
+        }
+
+        var rejected = await Assert.ThrowsAsync<IpcException>(Add);
+        Assert.Equal(IpcErrorCode.CircuitOpen, rejected.ErrorCode);
+        Assert.False(rejected.IsTransient);
+        Assert.Equal(2, counter.Count);
+        Assert.Equal(Polly.CircuitBreaker.CircuitState.Open, state.CircuitState);
+
+        await StartServerAsync(address);
+        time.Advance(TimeSpan.FromSeconds(5));
+        Assert.Equal(new AddResponse(5), await Add());
+        Assert.Equal(3, counter.Count);
+        Assert.Equal(Polly.CircuitBreaker.CircuitState.Closed, state.CircuitState);
     }
 }

@@ -1,24 +1,31 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using Ipc.Diagnostics;
+using Ipc.Resilience;
 using Ipc.Serialization;
 using Ipc.Server;
 using Ipc.Transports;
+using Polly;
+using Polly.CircuitBreaker;
+using Polly.Timeout;
 
 namespace Ipc.Client;
 
-/// <summary>The runtime's client of one endpoint: serializes, stamps ids and trace context, applies the timeout and maps failures.</summary>
+/// <summary>
+/// The runtime's client of one endpoint: serializes, stamps ids and trace context, runs every call through the endpoint's
+/// resilience pipeline (timeouts, retries, circuit breaker) and maps failures to the Ipc error model.
+/// </summary>
 internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, IDisposable
 {
     private readonly EndpointRuntime _endpoint;
     private readonly IIpcTransportClient _transport;
-    private readonly TimeProvider _time;
+    private readonly EndpointResilience _resilience;
     private int _disposed;
 
-    public IpcClient(EndpointRuntime endpoint)
+    public IpcClient(EndpointRuntime endpoint, EndpointResilience resilience)
     {
         _endpoint = endpoint;
-        _time = endpoint.TransportContext.TimeProvider;
+        _resilience = resilience;
         _transport = endpoint.Transport.CreateClient(endpoint.TransportContext);
     }
 
@@ -89,6 +96,17 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
             return this;
         }
 
+        // The circuit breaker's state, for health checks; the pipeline, for calls of your own through it.
+        if (serviceType == typeof(CircuitBreakerStateProvider))
+        {
+            return _resilience.CircuitBreaker;
+        }
+
+        if (serviceType == typeof(ResiliencePipeline))
+        {
+            return _resilience.Pipeline;
+        }
+
         return serviceType.IsInstanceOfType(_transport) ? _transport : null;
     }
 
@@ -153,37 +171,32 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
         cancellationToken.ThrowIfCancellationRequested();
         var started = Stopwatch.GetTimestamp();
         using var activity = IpcDiagnostics.StartClient(_endpoint.Name, message, "request");
-        var effective = timeout ?? _endpoint.Options.RequestTimeout;
-        using var timeoutCts = CreateTimeout(effective, cancellationToken, out var token);
-        IpcMessage response;
+        var context = _resilience.RentContext(message.Route, timeout, oneWay: false, cancellationToken);
         try
         {
-            var pending = _transport.RequestAsync(message, token);
-            if (!pending.IsCompleted)
-            {
-                ArmTimeout(timeoutCts, effective); // a call that completes synchronously never needs the timer
-            }
-
-            response = await pending.ConfigureAwait(false);
+            // The same message goes to every attempt, so a retry keeps its message id.
+            return await _resilience.Pipeline.ExecuteAsync(static (ctx, state) => state.Client.AttemptRequestAsync(state.Message, ctx), context, (Client: this, Message: message)).ConfigureAwait(false);
         }
-        catch (Exception ex)
+        catch (Exception ex) when (Translate(ex, cancellationToken, activity) is { } mapped)
         {
-            var mapped = Translate(ex, timeoutCts, effective, cancellationToken, activity);
-            if (ReferenceEquals(mapped, ex))
-            {
-                throw;
-            }
-
             throw mapped;
         }
         finally
         {
+            ResilienceContextPool.Shared.Return(context);
             IpcDiagnostics.ClientDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, new KeyValuePair<string, object?>("rpc.service", _endpoint.Name));
         }
+    }
 
+    private async ValueTask<IpcMessage> AttemptRequestAsync(IpcMessage message, ResilienceContext context)
+    {
+        var response = _resilience.OutcomeChaos is { } chaos
+            ? await chaos.ExecuteAsync(static (ctx, state) => state.Transport.RequestAsync(state.Message, ctx.CancellationToken), context, (Transport: _transport, Message: message)).ConfigureAwait(false)
+            : await _transport.RequestAsync(message, context.CancellationToken).ConfigureAwait(false);
+
+        // A fault is raised inside the pipeline, so a transient one (a server that is stopping) is retried like a transport failure.
         if (response.Fault is { } fault)
         {
-            activity?.SetStatus(ActivityStatusCode.Error, fault.ErrorCode.ToString());
             throw fault.ToException(_endpoint.Name);
         }
 
@@ -196,27 +209,23 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
         CheckSize(message);
         cancellationToken.ThrowIfCancellationRequested();
         using var activity = IpcDiagnostics.StartClient(_endpoint.Name, message, publish ? "publish" : "send");
-        var effective = timeout ?? _endpoint.Options.RequestTimeout;
-        using var timeoutCts = CreateTimeout(effective, cancellationToken, out var token);
+        var context = _resilience.RentContext(message.Route, timeout, oneWay: true, cancellationToken);
         try
         {
-            var pending = publish ? _transport.PublishAsync(message, token) : _transport.SendAsync(message, token);
-            if (!pending.IsCompleted)
-            {
-                ArmTimeout(timeoutCts, effective);
-            }
-
-            await pending.ConfigureAwait(false);
+            await _resilience.Pipeline.ExecuteAsync(
+                static (ctx, state) => state.Publish
+                    ? state.Transport.PublishAsync(state.Message, ctx.CancellationToken)
+                    : state.Transport.SendAsync(state.Message, ctx.CancellationToken),
+                context,
+                (Transport: _transport, Message: message, Publish: publish)).ConfigureAwait(false);
         }
-        catch (Exception ex)
+        catch (Exception ex) when (Translate(ex, cancellationToken, activity) is { } mapped)
         {
-            var mapped = Translate(ex, timeoutCts, effective, cancellationToken, activity);
-            if (ReferenceEquals(mapped, ex))
-            {
-                throw;
-            }
-
             throw mapped;
+        }
+        finally
+        {
+            ResilienceContextPool.Shared.Return(context);
         }
     }
 
@@ -226,108 +235,140 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
         CheckSize(message);
         cancellationToken.ThrowIfCancellationRequested();
         using var activity = IpcDiagnostics.StartClient(_endpoint.Name, message, "stream");
-        var enumerator = _transport.StreamAsync(message, cancellationToken).GetAsyncEnumerator(cancellationToken);
+
+        // The pipeline covers the stream until its first item: an attempt that fails before it is retried, later failures are not.
+        StreamStart start;
+        var context = _resilience.RentContext(message.Route, null, oneWay: false, cancellationToken);
         try
         {
-            while (true)
-            {
-                IpcMessage item;
-                try
-                {
-                    if (!await enumerator.MoveNextAsync().ConfigureAwait(false))
-                    {
-                        yield break;
-                    }
-
-                    item = enumerator.Current;
-                }
-                catch (Exception ex)
-                {
-                    var mapped = Translate(ex, null, Timeout.InfiniteTimeSpan, cancellationToken, activity);
-                    if (ReferenceEquals(mapped, ex))
-                    {
-                        throw;
-                    }
-
-                    throw mapped;
-                }
-
-                if (item.Fault is { } fault)
-                {
-                    activity?.SetStatus(ActivityStatusCode.Error, fault.ErrorCode.ToString());
-                    throw fault.ToException(_endpoint.Name);
-                }
-
-                yield return item;
-            }
+            start = await _resilience.Pipeline.ExecuteAsync(static (ctx, state) => state.Client.StartStreamAsync(state.Message, ctx, state.Token), context, (Client: this, Message: message, Token: cancellationToken)).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (Translate(ex, cancellationToken, activity) is { } mapped)
+        {
+            throw mapped;
         }
         finally
         {
+            ResilienceContextPool.Shared.Return(context);
+        }
+
+        await using var _ = start.ConfigureAwait(false);
+        if (!start.HasFirst)
+        {
+            yield break;
+        }
+
+        yield return start.Enumerator.Current;
+        while (true)
+        {
+            IpcMessage item;
+            try
+            {
+                if (!await start.Enumerator.MoveNextAsync().ConfigureAwait(false))
+                {
+                    yield break;
+                }
+
+                item = start.Enumerator.Current;
+            }
+            catch (Exception ex) when (Translate(ex, cancellationToken, activity) is { } mapped)
+            {
+                throw mapped;
+            }
+
+            if (item.Fault is { } fault)
+            {
+                activity?.SetStatus(ActivityStatusCode.Error, fault.ErrorCode.ToString());
+                throw fault.ToException(_endpoint.Name);
+            }
+
+            yield return item;
+        }
+    }
+
+    /// <summary>One attempt of a stream call: starts the transport's stream and waits for its first item.</summary>
+    private async ValueTask<StreamStart> StartStreamAsync(IpcMessage message, ResilienceContext context, CancellationToken cancellationToken)
+    {
+        // The stream outlives the attempt, so it gets a token of its own; the attempt's token (its timeouts) applies until the first item.
+        var streamCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var enumerator = _transport.StreamAsync(message, streamCts.Token).GetAsyncEnumerator(streamCts.Token);
+        try
+        {
+            bool hasFirst;
+            using (context.CancellationToken.Register(static cts => ((CancellationTokenSource)cts!).Cancel(), streamCts))
+            {
+                hasFirst = await enumerator.MoveNextAsync().ConfigureAwait(false);
+            }
+
+            if (hasFirst && enumerator.Current.Fault is { } fault)
+            {
+                throw fault.ToException(_endpoint.Name);
+            }
+
+            return new StreamStart(enumerator, streamCts, hasFirst);
+        }
+        catch
+        {
             await enumerator.DisposeAsync().ConfigureAwait(false);
+            streamCts.Dispose();
+            throw;
         }
     }
 
-    private CancellationTokenSource? CreateTimeout(TimeSpan timeout, CancellationToken cancellationToken, out CancellationToken token)
+    /// <summary>
+    /// Maps a failure to the Ipc error model and marks the activity; returns <see langword="null"/> when the exception
+    /// already fits and propagates as it is (it runs as an exception filter, so the stack is not unwound for those).
+    /// </summary>
+    private Exception? Translate(Exception ex, CancellationToken cancellationToken, Activity? activity)
     {
-        if (timeout == Timeout.InfiniteTimeSpan)
+        var result = ex switch
         {
-            token = cancellationToken;
-            return null;
-        }
-
-        var cts = cancellationToken.CanBeCanceled
-            ? CancellationTokenSource.CreateLinkedTokenSource(cancellationToken)
-            : new CancellationTokenSource();
-        token = cts.Token;
-        return cts;
-    }
-
-    private void ArmTimeout(CancellationTokenSource? cts, TimeSpan timeout)
-    {
-        if (cts is null)
-        {
-            return;
-        }
-
-        if (ReferenceEquals(_time, TimeProvider.System))
-        {
-            cts.CancelAfter(timeout);
-        }
-        else
-        {
-            var timer = _time.CreateTimer(static state => ((CancellationTokenSource)state!).Cancel(), cts, timeout, Timeout.InfiniteTimeSpan);
-            cts.Token.Register(static t => ((ITimer)t!).Dispose(), timer);
-        }
-    }
-
-    private Exception Translate(Exception ex, CancellationTokenSource? timeoutCts, TimeSpan timeout, CancellationToken cancellationToken, Activity? activity)
-    {
-        Exception result;
-        if (ex is OperationCanceledException && cancellationToken.IsCancellationRequested)
-        {
-            result = ex; // the caller cancelled: surface as OperationCanceledException
-        }
-        else if (ex is OperationCanceledException && timeoutCts is { IsCancellationRequested: true })
-        {
-            result = new IpcTimeoutException($"The call to endpoint '{_endpoint.Name}' did not complete within {timeout}. Raise RequestTimeout, or make the handler faster.", ex)
+            OperationCanceledException when cancellationToken.IsCancellationRequested => ex, // the caller cancelled: surface as OperationCanceledException
+            TimeoutRejectedException timeout => new IpcTimeoutException(
+                $"The call to endpoint '{_endpoint.Name}' did not complete within {timeout.Timeout}. Raise its RequestTimeout (or Resilience:TotalTimeout and Resilience:AttemptTimeout), or make the handler faster.",
+                ex)
             {
                 Endpoint = _endpoint.Name,
-                Timeout = timeout,
-            };
-        }
-        else if (ex is IpcException or IpcTimeoutException or ObjectDisposedException)
-        {
-            result = ex;
-        }
-        else
-        {
-            result = new IpcException(IpcErrorCode.Unknown, $"The {_endpoint.Transport.Name} transport of endpoint '{_endpoint.Name}' failed unexpectedly: {ex.Message}", ex)
+                Timeout = timeout.Timeout,
+            },
+            BrokenCircuitException broken => new IpcException(
+                IpcErrorCode.CircuitOpen,
+                $"The circuit breaker of endpoint '{_endpoint.Name}' is open after repeated transient failures; calls fail at once{(broken.RetryAfter is { } after ? $" for about {after}" : string.Empty)}, then one is let through to probe the endpoint.",
+                ex)
             {
                 Endpoint = _endpoint.Name,
-            };
-        }
+                NotAccepted = true,
+            },
+            ExecutionRejectedException rejected => new IpcException(
+                IpcErrorCode.Unavailable,
+                $"The resilience pipeline of endpoint '{_endpoint.Name}' rejected the call: {rejected.Message}",
+                ex)
+            {
+                Endpoint = _endpoint.Name,
+                NotAccepted = true,
+            },
+            IpcException or IpcTimeoutException or ObjectDisposedException or OperationCanceledException => ex,
+            _ => new IpcException(IpcErrorCode.Unknown, $"The {_endpoint.Transport.Name} transport of endpoint '{_endpoint.Name}' failed unexpectedly: {ex.Message}", ex)
+            {
+                Endpoint = _endpoint.Name,
+            },
+        };
 
-        activity?.SetStatus(ActivityStatusCode.Error, result.GetType().Name);
-        return result;
+        activity?.SetStatus(ActivityStatusCode.Error, IpcException.TryGetErrorCode(result, out var code) ? code.ToString() : result.GetType().Name);
+        return ReferenceEquals(result, ex) ? null : result;
+    }
+
+    /// <summary>A started stream: its enumerator (positioned on the first item when there is one) and the token source it runs on.</summary>
+    private sealed class StreamStart(IAsyncEnumerator<IpcMessage> enumerator, CancellationTokenSource cancellation, bool hasFirst) : IAsyncDisposable
+    {
+        public IAsyncEnumerator<IpcMessage> Enumerator { get; } = enumerator;
+
+        public bool HasFirst { get; } = hasFirst;
+
+        public async ValueTask DisposeAsync()
+        {
+            await Enumerator.DisposeAsync().ConfigureAwait(false);
+            cancellation.Dispose();
+        }
     }
 }

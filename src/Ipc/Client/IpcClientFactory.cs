@@ -1,8 +1,9 @@
 using System.Collections.Concurrent;
+using Ipc.Resilience;
 
 namespace Ipc.Client;
 
-internal sealed class IpcClientFactory(EndpointRegistry endpoints) : IIpcClientFactory, IAsyncDisposable, IDisposable
+internal sealed class IpcClientFactory(EndpointRegistry endpoints, ResilienceProvider resilience) : IIpcClientFactory, IAsyncDisposable, IDisposable
 {
     private readonly ConcurrentDictionary<string, Lazy<IpcClient>> _clients = new(StringComparer.OrdinalIgnoreCase);
     private int _disposed;
@@ -15,8 +16,10 @@ internal sealed class IpcClientFactory(EndpointRegistry endpoints) : IIpcClientF
     {
         ArgumentException.ThrowIfNullOrEmpty(endpointName);
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-        return _clients.GetOrAdd(endpointName, name => new Lazy<IpcClient>(() => new IpcClient(endpoints.Get(name)))).Value;
+        return _clients.GetOrAdd(endpointName, name => new Lazy<IpcClient>(() => Create(endpoints.Get(name)))).Value;
     }
+
+    private IpcClient Create(EndpointRuntime endpoint) => new(endpoint, resilience.Create(endpoint));
 
     public async ValueTask DisposeAsync()
     {

@@ -19,9 +19,16 @@ public sealed class IpcEndpointOptions
     /// <value>The default value is 4,194,304 (4 MiB); at least 1 and at most 1 GiB.</value>
     public int MaxMessageSize { get; set; } = DefaultMaxMessageSize;
 
-    /// <summary>Gets or sets how long a request or a one-way send may take before it fails with <see cref="IpcErrorCode.Timeout"/>.</summary>
-    /// <value>The default value is 30 seconds. <see cref="System.Threading.Timeout.InfiniteTimeSpan"/> disables the timeout.</value>
-    public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(30);
+    /// <summary>
+    /// Gets or sets how long a request or a one-way send may take in all, retries included, before it fails with
+    /// <see cref="IpcErrorCode.Timeout"/>: the total timeout of the endpoint's resilience pipeline.
+    /// </summary>
+    /// <value>
+    /// The default value is <see langword="null"/>: <c>Resilience:TotalTimeout</c>, whose default depends on the transport
+    /// kind (10 seconds for local transports, 30 for network ones, 60 for brokers; see docs/resilience.md). When set, it wins
+    /// over <c>Resilience:TotalTimeout</c>. <see cref="System.Threading.Timeout.InfiniteTimeSpan"/> disables the timeout.
+    /// </value>
+    public TimeSpan? RequestTimeout { get; set; }
 
     /// <summary>Gets or sets how long a client may wait to reach the server before failing with <see cref="IpcErrorCode.Unavailable"/>.</summary>
     /// <value>The default value is 5 seconds.</value>

@@ -1,3 +1,4 @@
+using Ipc.Resilience;
 using Ipc.Serialization;
 using Ipc.Server;
 using Microsoft.Extensions.Configuration;
@@ -10,6 +11,7 @@ internal sealed class IpcOptionsValidator(
     TransportRegistry transports,
     SerializerRegistry serializers,
     IEnumerable<IpcServerDefinition> servers,
+    ResilienceValidator resilience,
     IpcConfigurationPath path) : IValidateOptions<IpcOptions>
 {
     public ValidateOptionsResult Validate(string? name, IpcOptions options)
@@ -35,7 +37,8 @@ internal sealed class IpcOptionsValidator(
             }
         }
 
-        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+        // A bad global setting shows once for every endpoint with the same text; report it once.
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures.Distinct(StringComparer.Ordinal));
     }
 
     /// <summary>
@@ -86,11 +89,14 @@ internal sealed class IpcOptionsValidator(
                 failures.Add($"{addressKey} '{endpoint.Address}' is not valid for the {transport.Name} transport: {problem}");
             }
 
-            var missing = endpoint.RequiredCapabilities & ~transport.GetCapabilities(address);
+            var capabilities = transport.GetCapabilities(address);
+            var missing = endpoint.RequiredCapabilities & ~capabilities;
             if (missing != TransportCapabilities.None)
             {
                 failures.Add($"{path.Endpoint(name, nameof(IpcEndpointOptions.RequiredCapabilities))} requires {missing}, which the {transport.Name} transport of '{endpoint.Address}' does not support.");
             }
+
+            resilience.Validate(name, endpoint, ResilienceDefaults.KindOf(capabilities), failures);
         }
 
         if (endpoint.MaxMessageSize is < 1 or > IpcEndpointOptions.MaxAllowedMessageSize)
@@ -98,7 +104,7 @@ internal sealed class IpcOptionsValidator(
             failures.Add($"{path.Endpoint(name, nameof(IpcEndpointOptions.MaxMessageSize))} is {endpoint.MaxMessageSize}: it must be between 1 and {IpcEndpointOptions.MaxAllowedMessageSize} bytes.");
         }
 
-        if (endpoint.RequestTimeout <= TimeSpan.Zero && endpoint.RequestTimeout != Timeout.InfiniteTimeSpan)
+        if (endpoint.RequestTimeout is { } requestTimeout && requestTimeout <= TimeSpan.Zero && requestTimeout != Timeout.InfiniteTimeSpan)
         {
             failures.Add($"{path.Endpoint(name, nameof(IpcEndpointOptions.RequestTimeout))} is {endpoint.RequestTimeout}: it must be positive (or -00:00:00.001 for no timeout).");
         }

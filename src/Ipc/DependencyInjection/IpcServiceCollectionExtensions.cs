@@ -1,13 +1,17 @@
 using Ipc;
 using Ipc.Client;
 using Ipc.InMemory;
+using Ipc.Resilience;
 using Ipc.Serialization;
 using Ipc.Server;
 using Ipc.Transports;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
+using Polly.Telemetry;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
@@ -55,6 +59,7 @@ public static class IpcServiceCollectionExtensions
         services.TryAddSingleton<SerializerRegistry>();
         services.TryAddSingleton<EndpointRegistry>();
         services.TryAddSingleton<IIpcClientFactory, IpcClientFactory>();
+        AddResilience(services, section);
         services.TryAddKeyedSingleton<IRequestClient>(KeyedService.AnyKey, static (sp, key) =>
             sp.GetRequiredService<IIpcClientFactory>().GetRequestClient(EndpointKey(key)));
         services.TryAddKeyedSingleton<IChannel>(KeyedService.AnyKey, static (sp, key) =>
@@ -71,6 +76,29 @@ public static class IpcServiceCollectionExtensions
         }
 
         return builder;
+    }
+
+    private static void AddResilience(IServiceCollection services, IConfigurationSection? section)
+    {
+        services.TryAddSingleton<ResilienceSettings>();
+        services.TryAddSingleton<ResilienceValidator>();
+        services.TryAddSingleton<ResilienceProvider>();
+        if (section is not null)
+        {
+            foreach (var setup in ResilienceSettings.FromConfiguration(section))
+            {
+                services.AddSingleton(setup);
+            }
+        }
+
+        // Polly's telemetry (logs, and metrics on the "Polly" meter) goes to the app's logger factory, as with AddResiliencePipeline.
+        services.AddOptions<TelemetryOptions>().Configure<IServiceProvider>(static (telemetry, provider) =>
+        {
+            if (telemetry.LoggerFactory is NullLoggerFactory && provider.GetService<ILoggerFactory>() is { } loggers)
+            {
+                telemetry.LoggerFactory = loggers;
+            }
+        });
     }
 
     private static string EndpointKey(object? key) =>

@@ -53,6 +53,7 @@ internal sealed class InMemoryClient(IpcTransportContext context) : IIpcTranspor
         new(IpcErrorCode.Unavailable, $"No server is listening on {context.Address}. Start the server of endpoint '{context.EndpointName}' first.")
         {
             Endpoint = context.EndpointName,
+            NotAccepted = true, // nothing was handed to a server
         };
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);

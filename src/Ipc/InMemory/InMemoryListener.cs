@@ -105,7 +105,7 @@ internal sealed partial class InMemoryListener(IpcTransportContext context) : II
         }
         catch (ChannelClosedException ex)
         {
-            throw Stopped(ex);
+            throw new IpcException(IpcErrorCode.Unavailable, $"The server on {context.Address} stopped before the message was accepted.", ex) { NotAccepted = true };
         }
     }
 

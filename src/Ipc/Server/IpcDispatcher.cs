@@ -16,6 +16,7 @@ internal sealed partial class IpcDispatcher : IIpcDispatcher
     private readonly IpcServerDefinition _server;
     private readonly IServiceScopeFactory _scopes;
     private readonly ILogger _logger;
+    private readonly DuplicateFilter? _duplicates;
 
     public IpcDispatcher(EndpointRuntime endpoint, IpcServerDefinition server, IServiceScopeFactory scopes, ILogger logger)
     {
@@ -23,6 +24,7 @@ internal sealed partial class IpcDispatcher : IIpcDispatcher
         _server = server;
         _scopes = scopes;
         _logger = logger;
+        _duplicates = server.DuplicateFilterCapacity > 0 ? new DuplicateFilter(server.DuplicateFilterCapacity) : null;
     }
 
     /// <summary>Gets the context of the call being handled on this async flow, if any.</summary>
@@ -32,9 +34,47 @@ internal sealed partial class IpcDispatcher : IIpcDispatcher
 
     public int MaxMessageSize => _endpoint.Options.MaxMessageSize;
 
-    public async ValueTask<IpcMessage> DispatchRequestAsync(IpcMessage request, CancellationToken cancellationToken)
+    public ValueTask<IpcMessage> DispatchRequestAsync(IpcMessage request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
+        return _duplicates is null ? DispatchRequestCoreAsync(request, cancellationToken) : DispatchRequestOnceAsync(_duplicates, request, cancellationToken);
+    }
+
+    /// <summary>Runs the handler once per message id in the duplicate filter's window; a duplicate gets the first response.</summary>
+    private async ValueTask<IpcMessage> DispatchRequestOnceAsync(DuplicateFilter duplicates, IpcMessage request, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            if (duplicates.Begin(request.MessageId, out var owner) is { } first)
+            {
+                try
+                {
+                    var response = await first.WaitAsync(cancellationToken).ConfigureAwait(false);
+                    LogDuplicateRequest(_logger, request.MessageId, request.Route, _endpoint.Name);
+                    return response;
+                }
+                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                {
+                    continue; // the first delivery was cancelled before it answered: handle this one
+                }
+            }
+
+            try
+            {
+                var response = await DispatchRequestCoreAsync(request, cancellationToken).ConfigureAwait(false);
+                DuplicateFilter.Complete(owner!, response);
+                return response;
+            }
+            catch
+            {
+                duplicates.Abandon(request.MessageId, owner!);
+                throw;
+            }
+        }
+    }
+
+    private async ValueTask<IpcMessage> DispatchRequestCoreAsync(IpcMessage request, CancellationToken cancellationToken)
+    {
         if (Check(request, RouteKind.Request, out var entry) is { } rejected)
         {
             return IpcMessage.CreateFault(request, rejected);
@@ -88,6 +128,12 @@ internal sealed partial class IpcDispatcher : IIpcDispatcher
     public async ValueTask DispatchOneWayAsync(IpcMessage message, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(message);
+        if (_duplicates is not null && _duplicates.IsDuplicate(message.MessageId))
+        {
+            LogDuplicateDropped(_logger, message.MessageId, message.Route, _endpoint.Name);
+            return;
+        }
+
         if (Check(message, RouteKind.OneWay, out var entry) is { } rejected)
         {
             LogMessageFailed(_logger, _endpoint.Name, message.Route, message.MessageId, rejected.Message, null);
@@ -253,6 +299,12 @@ internal sealed partial class IpcDispatcher : IIpcDispatcher
 
     [LoggerMessage(1, LogLevel.Error, "Handler for route '{Route}' on endpoint '{Endpoint}' failed (message {MessageId}).")]
     private static partial void LogHandlerFailed(ILogger logger, string endpoint, string route, string messageId, Exception exception);
+
+    [LoggerMessage(3, LogLevel.Information, "Dropped one-way message {MessageId} for route '{Route}' on endpoint '{Endpoint}': it is a duplicate of a message already received.")]
+    private static partial void LogDuplicateDropped(ILogger logger, string messageId, string route, string endpoint);
+
+    [LoggerMessage(4, LogLevel.Information, "Answered request {MessageId} for route '{Route}' on endpoint '{Endpoint}' with the response of its first delivery: it is a duplicate.")]
+    private static partial void LogDuplicateRequest(ILogger logger, string messageId, string route, string endpoint);
 
     [LoggerMessage(2, LogLevel.Error, "One-way message {MessageId} for route '{Route}' on endpoint '{Endpoint}' was accepted but not delivered: {Reason}")]
     private static partial void LogMessageFailed(ILogger logger, string endpoint, string route, string messageId, string reason, Exception? exception);

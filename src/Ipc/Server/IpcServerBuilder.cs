@@ -10,7 +10,11 @@ namespace Ipc;
 /// </summary>
 public sealed class IpcServerBuilder
 {
+    /// <summary>The default number of message ids <see cref="UseDuplicateFilter"/> remembers.</summary>
+    public const int DefaultDuplicateFilterCapacity = 1024;
+
     private readonly Dictionary<string, RouteEntry> _routes = new(StringComparer.Ordinal);
+    private int _duplicateFilterCapacity;
 
     internal IpcServerBuilder(string endpointName, IServiceCollection services)
     {
@@ -86,7 +90,24 @@ public sealed class IpcServerBuilder
         return Add(route, RouteEntry.ForRaw(handler));
     }
 
-    internal IpcServerDefinition Build() => new(EndpointName, new Dictionary<string, RouteEntry>(_routes, StringComparer.Ordinal));
+    /// <summary>
+    /// Recognises a message delivered again (a client retry keeps the message id) among the last
+    /// <paramref name="capacity"/> ids received: a duplicate one-way message is dropped and logged, a duplicate request
+    /// gets the response of its first delivery without running the handler again. Stream calls are not filtered.
+    /// </summary>
+    /// <param name="capacity">How many recent ids to remember. The responses of remembered requests are kept too, so size it to the retry window, not to history.</param>
+    /// <remarks>
+    /// The window is per server and in memory: a duplicate that arrives after its id was pushed out, or after a restart,
+    /// is handled again. Make handlers idempotent where that matters.
+    /// </remarks>
+    public IpcServerBuilder UseDuplicateFilter(int capacity = DefaultDuplicateFilterCapacity)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
+        _duplicateFilterCapacity = capacity;
+        return this;
+    }
+
+    internal IpcServerDefinition Build() => new(EndpointName, new Dictionary<string, RouteEntry>(_routes, StringComparer.Ordinal), _duplicateFilterCapacity);
 
     private IpcServerBuilder Add(string route, RouteEntry entry)
     {

@@ -1,0 +1,149 @@
+using Polly;
+using Polly.CircuitBreaker;
+using Polly.Registry;
+using Polly.Simmy;
+using Polly.Telemetry;
+using Polly.Timeout;
+
+namespace Ipc.Resilience;
+
+/// <summary>The resilience pipeline of one endpoint's client, and what it exposes for health checks.</summary>
+internal sealed class EndpointResilience
+{
+    private EndpointResilience(ResiliencePipeline pipeline, ResiliencePipeline<IpcMessage>? outcomeChaos, CircuitBreakerStateProvider? circuitBreaker, bool idempotent)
+    {
+        Pipeline = pipeline;
+        OutcomeChaos = outcomeChaos;
+        CircuitBreaker = circuitBreaker;
+        Idempotent = idempotent;
+    }
+
+    /// <summary>Gets the pipeline every call runs through.</summary>
+    public ResiliencePipeline Pipeline { get; }
+
+    /// <summary>Gets the outcome chaos strategy, which wraps the transport's request call only; <see langword="null"/> when off.</summary>
+    public ResiliencePipeline<IpcMessage>? OutcomeChaos { get; }
+
+    /// <summary>Gets the state of the standard pipeline's circuit breaker; <see langword="null"/> with a named pipeline.</summary>
+    public CircuitBreakerStateProvider? CircuitBreaker { get; }
+
+    /// <summary>Gets a value indicating whether one-way messages may be retried after any transient failure.</summary>
+    public bool Idempotent { get; }
+
+    /// <summary>Rents a context for one call; return it with <see cref="ResilienceContextPool.Return"/>.</summary>
+    public ResilienceContext RentContext(string route, TimeSpan? callTimeout, bool oneWay, CancellationToken cancellationToken)
+    {
+        var context = ResilienceContextPool.Shared.Get(route, cancellationToken);
+        if (callTimeout is { } timeout)
+        {
+            context.Properties.Set(IpcResiliencePredicates.CallTimeout, timeout);
+        }
+
+        if (oneWay && !Idempotent)
+        {
+            context.Properties.Set(IpcResiliencePredicates.RetryOnlyIfNotAccepted, true);
+        }
+
+        return context;
+    }
+
+    /// <summary>Builds the pipeline of an endpoint from its effective options.</summary>
+    public static EndpointResilience Create(
+        string endpointName,
+        IpcResilienceOptions options,
+        TimeSpan? requestTimeout,
+        TransportKind kind,
+        TimeProvider timeProvider,
+        TelemetryOptions telemetry,
+        ResiliencePipelineProvider<string>? namedPipelines)
+    {
+        var builder = NewBuilder(endpointName, timeProvider, telemetry);
+        CircuitBreakerStateProvider? state = null;
+        if (options.PipelineName is { } pipelineName)
+        {
+            var named = namedPipelines?.GetPipeline(pipelineName)
+                ?? throw new InvalidOperationException($"No resilience pipeline named '{pipelineName}' is registered. Register it with services.AddResiliencePipeline(\"{pipelineName}\", ...).");
+
+            // The call's own deadline still bounds the call; everything else is the named pipeline's business.
+            builder.AddTimeout(TotalTimeout(requestTimeout ?? Timeout.InfiniteTimeSpan)).AddPipeline(named);
+        }
+        else
+        {
+            var total = requestTimeout ?? options.TotalTimeout ?? ResilienceDefaults.TotalTimeout(kind);
+            var attempt = EffectiveAttemptTimeout(options, total, kind);
+            builder.AddTimeout(TotalTimeout(total));
+            if (options.Retry.MaxRetryAttempts > 0)
+            {
+                options.Retry.Name ??= "Retry";
+                builder.AddRetry(options.Retry);
+            }
+
+            options.CircuitBreaker.Name ??= "CircuitBreaker";
+            options.CircuitBreaker.StateProvider ??= new CircuitBreakerStateProvider();
+            state = options.CircuitBreaker.StateProvider;
+            builder.AddCircuitBreaker(options.CircuitBreaker);
+            if (attempt != Timeout.InfiniteTimeSpan)
+            {
+                builder.AddTimeout(new TimeoutStrategyOptions { Name = "AttemptTimeout", Timeout = attempt });
+            }
+        }
+
+        var chaos = options.Chaos;
+        if (chaos.Fault.Enabled)
+        {
+            chaos.Fault.Name ??= "ChaosFault";
+            builder.AddChaosFault(chaos.Fault);
+        }
+
+        if (chaos.Latency.Enabled)
+        {
+            chaos.Latency.Name ??= "ChaosLatency";
+            builder.AddChaosLatency(chaos.Latency);
+        }
+
+        ResiliencePipeline<IpcMessage>? outcome = null;
+        if (chaos.Outcome.Enabled)
+        {
+            chaos.Outcome.Name ??= "ChaosOutcome";
+            outcome = NewBuilder<IpcMessage>(endpointName, timeProvider, telemetry).AddChaosOutcome(chaos.Outcome).Build();
+        }
+
+        return new EndpointResilience(builder.Build(), outcome, state, options.Idempotent);
+    }
+
+    /// <summary>The attempt timeout in force: an explicit one, or the kind's default when it is shorter than the total timeout.</summary>
+    public static TimeSpan EffectiveAttemptTimeout(IpcResilienceOptions options, TimeSpan total, TransportKind kind)
+    {
+        if (options.AttemptTimeout is { } explicitTimeout)
+        {
+            return explicitTimeout;
+        }
+
+        var byKind = ResilienceDefaults.AttemptTimeout(kind);
+        return total == Timeout.InfiniteTimeSpan || byKind < total ? byKind : Timeout.InfiniteTimeSpan;
+    }
+
+    private static TimeoutStrategyOptions TotalTimeout(TimeSpan timeout) => new()
+    {
+        Name = "TotalTimeout",
+
+        // A call's IpcCallOptions.Timeout replaces the endpoint's; an infinite timeout is not applied.
+        TimeoutGenerator = args => new ValueTask<TimeSpan>(args.Context.Properties.GetValue(IpcResiliencePredicates.CallTimeout, timeout)),
+    };
+
+    private static ResiliencePipelineBuilder NewBuilder(string endpointName, TimeProvider timeProvider, TelemetryOptions telemetry) =>
+        Configure(new ResiliencePipelineBuilder(), endpointName, timeProvider, telemetry);
+
+    private static ResiliencePipelineBuilder<T> NewBuilder<T>(string endpointName, TimeProvider timeProvider, TelemetryOptions telemetry) =>
+        Configure(new ResiliencePipelineBuilder<T>(), endpointName, timeProvider, telemetry);
+
+    private static TBuilder Configure<TBuilder>(TBuilder builder, string endpointName, TimeProvider timeProvider, TelemetryOptions telemetry)
+        where TBuilder : ResiliencePipelineBuilderBase
+    {
+        builder.Name = "Ipc";
+        builder.InstanceName = endpointName;
+        builder.TimeProvider = timeProvider;
+        builder.ConfigureTelemetry(telemetry);
+        return builder;
+    }
+}

@@ -1,0 +1,16 @@
+using Polly.CircuitBreaker;
+
+namespace Ipc;
+
+/// <summary>
+/// Polly's <see cref="CircuitBreakerStrategyOptions"/> counting only transient failures (<see cref="IpcErrorCode.Unavailable"/>,
+/// timeouts): a handler that fails, a bad message or a missing route says nothing about whether the endpoint is reachable.
+/// </summary>
+public class IpcCircuitBreakerStrategyOptions : CircuitBreakerStrategyOptions
+{
+    /// <summary>Creates the options with the Ipc failure rule.</summary>
+    public IpcCircuitBreakerStrategyOptions()
+    {
+        ShouldHandle = static args => new ValueTask<bool>(IpcResiliencePredicates.IsTransient(args.Outcome.Exception));
+    }
+}

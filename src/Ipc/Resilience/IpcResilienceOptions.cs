@@ -1,0 +1,63 @@
+namespace Ipc;
+
+/// <summary>
+/// The resilience settings of an endpoint: the standard pipeline every call runs through (total timeout, retry, circuit
+/// breaker, attempt timeout, outermost first), or the name of a pipeline of your own, plus fault injection for tests.
+/// </summary>
+/// <remarks>
+/// <para>Bound from <c>Ipc:Resilience</c> for every endpoint and then from <c>Ipc:Endpoints:&lt;name&gt;:Resilience</c>,
+/// key by key, so an endpoint overrides only what it sets; code (<c>ConfigureResilience</c>) runs after the configuration
+/// of the same level. Before either, the defaults of the endpoint's transport kind (local, network or broker) are applied;
+/// docs/resilience.md lists them.</para>
+/// <para>Options are validated when the application starts; a bad value fails with a message naming its key.</para>
+/// </remarks>
+public sealed class IpcResilienceOptions
+{
+    /// <summary>
+    /// Gets or sets the name of a pipeline registered with Polly's <c>services.AddResiliencePipeline(name, ...)</c> to use
+    /// instead of the standard one.
+    /// </summary>
+    /// <value>
+    /// The default value is <see langword="null"/>: the standard pipeline built from the other settings. When set, those
+    /// settings (except <see cref="Chaos"/> and <see cref="Idempotent"/>) are not used; the endpoint's <c>RequestTimeout</c>
+    /// and a call's <c>IpcCallOptions.Timeout</c> still bound the whole call.
+    /// </value>
+    public string? PipelineName { get; set; }
+
+    /// <summary>Gets or sets how long a call may take in all, retries and their delays included.</summary>
+    /// <value>
+    /// The default value is <see langword="null"/>: the transport kind's default (10 seconds local, 30 network, 60 broker).
+    /// The endpoint's <c>RequestTimeout</c>, when set, wins over it, and a call's <c>IpcCallOptions.Timeout</c> over both.
+    /// <see cref="Timeout.InfiniteTimeSpan"/> disables it. Between 10 ms and 24 hours.
+    /// </value>
+    public TimeSpan? TotalTimeout { get; set; }
+
+    /// <summary>Gets or sets how long one attempt may take before it is abandoned (and retried, if retries remain).</summary>
+    /// <value>
+    /// The default value is <see langword="null"/>: the transport kind's default (5 seconds local, 10 network, 20 broker),
+    /// dropped when it is not shorter than the total timeout. A value set explicitly must be shorter than the total timeout.
+    /// <see cref="Timeout.InfiniteTimeSpan"/> disables it.
+    /// </value>
+    public TimeSpan? AttemptTimeout { get; set; }
+
+    /// <summary>Gets or sets the retry strategy: how many times a transient failure is retried, and how long to wait between tries.</summary>
+    /// <value>The transport kind's defaults. <c>MaxRetryAttempts = 0</c> disables retries.</value>
+    public IpcRetryStrategyOptions Retry { get; set; } = new();
+
+    /// <summary>Gets or sets the circuit breaker of the endpoint, which fails calls at once with <see cref="IpcErrorCode.CircuitOpen"/> while open.</summary>
+    /// <value>The transport kind's defaults.</value>
+    public IpcCircuitBreakerStrategyOptions CircuitBreaker { get; set; } = new();
+
+    /// <summary>
+    /// Gets or sets a value indicating whether the endpoint's one-way handlers are idempotent, so a one-way send or publish
+    /// may be retried after any transient failure, even when the message may already have been accepted.
+    /// </summary>
+    /// <value>
+    /// The default value is <see langword="false"/>: a one-way message is retried only when the transport reports that it
+    /// was not accepted (<see cref="IpcException.NotAccepted"/>). Requests are always retried on transient failures.
+    /// </value>
+    public bool Idempotent { get; set; }
+
+    /// <summary>Gets or sets the fault injection (Polly's chaos strategies) for an application's own tests; all off by default.</summary>
+    public IpcChaosOptions Chaos { get; set; } = new();
+}

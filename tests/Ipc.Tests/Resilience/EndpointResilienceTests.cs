@@ -1,0 +1,370 @@
+using Ipc.Testing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Polly;
+using Polly.CircuitBreaker;
+
+namespace Ipc.Tests.Resilience;
+
+[Trait("Category", "Resilience")]
+public sealed class EndpointResilienceTests
+{
+    private static readonly TimeSpan Bound = TestSupport.Bound;
+
+    [Fact]
+    public async Task RequestAsync_TransientFailures_RetriesWithExponentialBackoffKeepingMessageId()
+    {
+        await using var endpoint = ScriptedEndpoint.Create(r =>
+        {
+            r.Retry.MaxRetryAttempts = 3;
+            r.Retry.Delay = TimeSpan.FromMilliseconds(100);
+            r.Retry.BackoffType = DelayBackoffType.Exponential;
+        });
+        endpoint.Transport.FailNext(IpcErrorCode.Unavailable, times: 3);
+
+        var call = endpoint.RequestAsync("once");
+        foreach (var expected in new[] { 100, 200, 400 })
+        {
+            var delay = await endpoint.Time.WaitForTimerAsync(Bound);
+            Assert.Equal(TimeSpan.FromMilliseconds(expected), delay);
+            Assert.False(call.IsCompleted);
+            endpoint.Time.Advance(delay);
+        }
+
+        Assert.Equal("once", await call);
+        var attempts = endpoint.Transport.Attempts;
+        Assert.Equal(4, attempts.Count);
+        Assert.Single(attempts.Select(a => a.Message.MessageId).Distinct());
+    }
+
+    [Fact]
+    public async Task RequestAsync_RetriesExhausted_ThrowsTransientErrorAfterConfiguredAttempts()
+    {
+        await using var endpoint = ScriptedEndpoint.Create(r => r.Retry.MaxRetryAttempts = 2);
+        endpoint.Transport.FailNext(IpcErrorCode.Unavailable, times: 10);
+
+        var ex = await Assert.ThrowsAsync<IpcException>(() => endpoint.RequestAsync());
+
+        Assert.Equal(IpcErrorCode.Unavailable, ex.ErrorCode);
+        Assert.Equal(3, endpoint.Transport.Attempts.Count);
+    }
+
+    [Theory]
+    [InlineData(IpcErrorCode.RemoteError)]
+    [InlineData(IpcErrorCode.NoHandler)]
+    [InlineData(IpcErrorCode.Serialization)]
+    [InlineData(IpcErrorCode.MessageTooLarge)]
+    [InlineData(IpcErrorCode.Unauthorized)]
+    [InlineData(IpcErrorCode.NotSupported)]
+    [InlineData(IpcErrorCode.ProtocolError)]
+    [InlineData(IpcErrorCode.CircuitOpen)]
+    [InlineData(IpcErrorCode.Unknown)]
+    public async Task RequestAsync_NonTransientError_IsNotRetried(IpcErrorCode code)
+    {
+        await using var endpoint = ScriptedEndpoint.Create(r => r.Retry.MaxRetryAttempts = 3);
+        endpoint.Transport.FailNext(code);
+
+        var ex = await Assert.ThrowsAsync<IpcException>(() => endpoint.RequestAsync());
+
+        Assert.Equal(code, ex.ErrorCode);
+        Assert.Single(endpoint.Transport.Attempts);
+    }
+
+    [Fact]
+    public async Task RequestAsync_RemoteErrorFaultResponse_IsNotRetried()
+    {
+        await using var endpoint = ScriptedEndpoint.Create(r => r.Retry.MaxRetryAttempts = 3);
+        endpoint.Transport.RespondWith(request => IpcMessage.CreateFault(request, new IpcFault(IpcErrorCode.RemoteError, "handler failed", new IpcRemoteError("BOOM", "handler failed"))));
+
+        var ex = await Assert.ThrowsAsync<IpcException>(() => endpoint.RequestAsync());
+
+        Assert.Equal(IpcErrorCode.RemoteError, ex.ErrorCode);
+        Assert.Equal("BOOM", ex.Remote?.Code);
+        Assert.Single(endpoint.Transport.Attempts);
+    }
+
+    [Fact]
+    public async Task RequestAsync_CallerCancels_ThrowsOperationCanceledWithoutRetry()
+    {
+        await using var endpoint = ScriptedEndpoint.Create(r => r.Retry.MaxRetryAttempts = 3);
+        endpoint.Transport.HangNext(times: 5);
+        using var cts = new CancellationTokenSource();
+
+        var call = endpoint.RequestAsync(cancellationToken: cts.Token);
+        await endpoint.Transport.WaitForAttemptsAsync(1, Bound);
+        await cts.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => call);
+        Assert.Single(endpoint.Transport.Attempts);
+    }
+
+    [Fact]
+    public async Task SendAsync_FailureAfterPossibleAcceptance_IsNotRetried()
+    {
+        await using var endpoint = ScriptedEndpoint.Create(r => r.Retry.MaxRetryAttempts = 3);
+        endpoint.Transport.FailNext(IpcErrorCode.Unavailable, times: 1, notAccepted: false);
+
+        var ex = await Assert.ThrowsAsync<IpcException>(() => endpoint.Channel.SendAsync("note", 1).AsTask().WaitAsync(Bound));
+
+        Assert.Equal(IpcErrorCode.Unavailable, ex.ErrorCode);
+        Assert.Single(endpoint.Transport.Attempts);
+    }
+
+    [Fact]
+    public async Task SendAsync_NotAccepted_IsRetriedWithSameMessageId()
+    {
+        await using var endpoint = ScriptedEndpoint.Create(r => r.Retry.MaxRetryAttempts = 3);
+        endpoint.Transport.FailNext(IpcErrorCode.Unavailable, times: 2, notAccepted: true);
+
+        await endpoint.Channel.SendAsync("note", 1).AsTask().WaitAsync(Bound);
+
+        var attempts = endpoint.Transport.Attempts;
+        Assert.Equal(3, attempts.Count);
+        Assert.All(attempts, a => Assert.Equal(RecordedKind.OneWay, a.Kind));
+        Assert.Single(attempts.Select(a => a.Message.MessageId).Distinct());
+    }
+
+    [Fact]
+    public async Task PublishAsync_IdempotentEndpoint_IsRetriedAfterAnyTransientFailure()
+    {
+        await using var endpoint = ScriptedEndpoint.Create(r =>
+        {
+            r.Retry.MaxRetryAttempts = 3;
+            r.Idempotent = true;
+        });
+        endpoint.Transport.FailNext(IpcErrorCode.Timeout, times: 2, notAccepted: false);
+
+        await endpoint.Channel.PublishAsync("topic", 1).AsTask().WaitAsync(Bound);
+
+        Assert.Equal(3, endpoint.Transport.Attempts.Count);
+    }
+
+    [Fact]
+    public async Task StreamAsync_FailureBeforeFirstItem_IsRetried()
+    {
+        await using var endpoint = ScriptedEndpoint.Create(r => r.Retry.MaxRetryAttempts = 3);
+        endpoint.Transport.FailNext(IpcErrorCode.Unavailable);
+        var items = new List<string>();
+
+        await foreach (var item in endpoint.Client.StreamAsync<string, string>("range", "only").WithCancellation(new CancellationTokenSource(Bound).Token))
+        {
+            items.Add(item);
+        }
+
+        Assert.Equal(["only"], items);
+        Assert.Equal(2, endpoint.Transport.Attempts.Count);
+    }
+
+    [Fact]
+    public async Task RequestAsync_BreakerThresholdReached_RejectsWithCircuitOpenThenHalfOpensAndCloses()
+    {
+        await using var endpoint = ScriptedEndpoint.Create(r =>
+        {
+            r.Retry.MaxRetryAttempts = 0;
+            r.CircuitBreaker.FailureRatio = 0.5;
+            r.CircuitBreaker.MinimumThroughput = 2;
+            r.CircuitBreaker.SamplingDuration = TimeSpan.FromSeconds(30);
+            r.CircuitBreaker.BreakDuration = TimeSpan.FromSeconds(5);
+        });
+        var state = Assert.IsType<CircuitBreakerStateProvider>(endpoint.Client.GetService(typeof(CircuitBreakerStateProvider)));
+        endpoint.Transport.FailNext(IpcErrorCode.Unavailable, times: 3);
+
+        await Assert.ThrowsAsync<IpcException>(() => endpoint.RequestAsync());
+        Assert.Equal(CircuitState.Closed, state.CircuitState);
+        await Assert.ThrowsAsync<IpcException>(() => endpoint.RequestAsync());
+        Assert.Equal(CircuitState.Open, state.CircuitState);
+
+        var rejected = await Assert.ThrowsAsync<IpcException>(() => endpoint.RequestAsync());
+        Assert.Equal(IpcErrorCode.CircuitOpen, rejected.ErrorCode);
+        Assert.Equal(2, endpoint.Transport.Attempts.Count);
+
+        // After the break one probe goes through; it fails, so the circuit opens again.
+        endpoint.Time.Advance(TimeSpan.FromSeconds(5));
+        await Assert.ThrowsAsync<IpcException>(() => endpoint.RequestAsync());
+        Assert.Equal(3, endpoint.Transport.Attempts.Count);
+        Assert.Equal(IpcErrorCode.CircuitOpen, (await Assert.ThrowsAsync<IpcException>(() => endpoint.RequestAsync())).ErrorCode);
+
+        // After the next break the probe succeeds and the circuit closes.
+        endpoint.Time.Advance(TimeSpan.FromSeconds(5));
+        Assert.Equal("hello", await endpoint.RequestAsync());
+        Assert.Equal(CircuitState.Closed, state.CircuitState);
+        Assert.Equal("again", await endpoint.RequestAsync("again"));
+    }
+
+    [Fact]
+    public async Task RequestAsync_AttemptTimesOut_IsRetriedWithinTotalTimeout()
+    {
+        await using var endpoint = ScriptedEndpoint.Create(r =>
+        {
+            r.Retry.MaxRetryAttempts = 2;
+            r.AttemptTimeout = TimeSpan.FromSeconds(1);
+            r.TotalTimeout = TimeSpan.FromSeconds(10);
+        });
+        endpoint.Transport.HangNext();
+
+        var call = endpoint.RequestAsync("late");
+        await endpoint.Transport.WaitForAttemptsAsync(1, Bound);
+        endpoint.Time.Advance(TimeSpan.FromSeconds(1));
+
+        Assert.Equal("late", await call);
+        Assert.Equal(2, endpoint.Transport.Attempts.Count);
+    }
+
+    [Fact]
+    public async Task RequestAsync_TotalTimeoutElapses_ThrowsIpcTimeoutAndStopsRetrying()
+    {
+        await using var endpoint = ScriptedEndpoint.Create(r =>
+        {
+            r.Retry.MaxRetryAttempts = 5;
+            r.AttemptTimeout = TimeSpan.FromSeconds(2);
+            r.TotalTimeout = TimeSpan.FromSeconds(3);
+        });
+        endpoint.Transport.HangNext(times: 10);
+
+        var call = endpoint.RequestAsync();
+        await endpoint.Transport.WaitForAttemptsAsync(1, Bound);
+        endpoint.Time.Advance(TimeSpan.FromSeconds(2)); // the first attempt times out and is retried
+        await endpoint.Transport.WaitForAttemptsAsync(2, Bound);
+        endpoint.Time.Advance(TimeSpan.FromSeconds(1)); // the whole call times out
+
+        var ex = await Assert.ThrowsAsync<IpcTimeoutException>(() => call);
+        Assert.Equal(TimeSpan.FromSeconds(3), ex.Timeout);
+        Assert.Equal(ScriptedEndpoint.Name, ex.Endpoint);
+        Assert.Equal(2, endpoint.Transport.Attempts.Count);
+    }
+
+    [Fact]
+    public async Task RequestAsync_CallTimeout_ReplacesTotalTimeout()
+    {
+        await using var endpoint = ScriptedEndpoint.Create(r => r.TotalTimeout = TimeSpan.FromSeconds(30));
+        endpoint.Transport.HangNext();
+
+        var call = endpoint.RequestAsync(options: new IpcCallOptions { Timeout = TimeSpan.FromSeconds(1) });
+        await endpoint.Transport.WaitForAttemptsAsync(1, Bound);
+        endpoint.Time.Advance(TimeSpan.FromSeconds(1));
+
+        var ex = await Assert.ThrowsAsync<IpcTimeoutException>(() => call);
+        Assert.Equal(TimeSpan.FromSeconds(1), ex.Timeout);
+    }
+
+    [Fact]
+    public async Task RequestAsync_NamedPipeline_IsUsedInsteadOfStandard()
+    {
+        await using var endpoint = ScriptedEndpoint.Create(
+            r =>
+            {
+                r.PipelineName = "five-retries";
+                r.Retry.MaxRetryAttempts = 1; // ignored: the named pipeline decides
+            },
+            services => services.AddResiliencePipeline("five-retries", builder => builder.AddRetry(new IpcRetryStrategyOptions { MaxRetryAttempts = 5, Delay = TimeSpan.Zero })));
+        endpoint.Transport.FailNext(IpcErrorCode.Unavailable, times: 5);
+
+        Assert.Equal("hello", await endpoint.RequestAsync());
+
+        Assert.Equal(6, endpoint.Transport.Attempts.Count);
+        Assert.Null(endpoint.Client.GetService(typeof(CircuitBreakerStateProvider)));
+    }
+
+    [Fact]
+    public async Task RequestAsync_ChaosFaultEnabled_FailsBeforeReachingTransport()
+    {
+        await using var endpoint = ScriptedEndpoint.Create(r =>
+        {
+            r.Retry.MaxRetryAttempts = 0;
+            r.Chaos.Fault.Enabled = true;
+            r.Chaos.Fault.InjectionRate = 1;
+            r.Chaos.Fault.ErrorCode = IpcErrorCode.Unauthorized;
+        });
+
+        var ex = await Assert.ThrowsAsync<IpcException>(() => endpoint.RequestAsync());
+
+        Assert.Equal(IpcErrorCode.Unauthorized, ex.ErrorCode);
+        Assert.Empty(endpoint.Transport.Attempts);
+    }
+
+    [Fact]
+    public async Task RequestAsync_ChaosOutcomeEnabled_ReturnsFaultResponse()
+    {
+        await using var endpoint = ScriptedEndpoint.Create(r =>
+        {
+            r.Chaos.Outcome.Enabled = true;
+            r.Chaos.Outcome.InjectionRate = 1;
+        });
+
+        var ex = await Assert.ThrowsAsync<IpcException>(() => endpoint.RequestAsync());
+
+        Assert.Equal(IpcErrorCode.RemoteError, ex.ErrorCode);
+        Assert.Empty(endpoint.Transport.Attempts);
+    }
+
+    [Fact]
+    public async Task RequestAsync_ChaosLatencyEnabled_DelaysAttempt()
+    {
+        await using var endpoint = ScriptedEndpoint.Create(r =>
+        {
+            r.Chaos.Latency.Enabled = true;
+            r.Chaos.Latency.InjectionRate = 1;
+            r.Chaos.Latency.Latency = TimeSpan.FromSeconds(3);
+        });
+
+        var call = endpoint.RequestAsync();
+        Assert.Equal(TimeSpan.FromSeconds(3), await endpoint.Time.WaitForTimerAsync(Bound));
+        Assert.Empty(endpoint.Transport.Attempts);
+        endpoint.Time.Advance(TimeSpan.FromSeconds(3));
+
+        Assert.Equal("hello", await call);
+        Assert.Single(endpoint.Transport.Attempts);
+    }
+
+    [Fact]
+    public async Task RequestAsync_Retry_ReportsPollyTelemetryToAppLoggerFactory()
+    {
+        var logs = new ListLoggerProvider();
+        await using var endpoint = ScriptedEndpoint.Create(
+            r => r.Retry.MaxRetryAttempts = 1,
+            services => services.AddLogging(b => b.AddProvider(logs)));
+        endpoint.Transport.FailNext(IpcErrorCode.Unavailable);
+
+        await endpoint.RequestAsync();
+
+        Assert.Contains(logs.Entries, e => e.Category.StartsWith("Polly", StringComparison.Ordinal) && e.Message.Contains("OnRetry", StringComparison.Ordinal));
+    }
+
+    private sealed class ListLoggerProvider : ILoggerProvider
+    {
+        private readonly List<(string Category, string Message)> _entries = [];
+
+        public IReadOnlyList<(string Category, string Message)> Entries
+        {
+            get
+            {
+                lock (_entries)
+                {
+                    return [.. _entries];
+                }
+            }
+        }
+
+        public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
+
+        public void Dispose()
+        {
+        }
+
+        private sealed class Logger(ListLoggerProvider owner, string category) : ILogger
+        {
+            public IDisposable? BeginScope<TState>(TState state)
+                where TState : notnull => null;
+
+            public bool IsEnabled(LogLevel logLevel) => true;
+
+            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+            {
+                lock (owner._entries)
+                {
+                    owner._entries.Add((category, formatter(state, exception)));
+                }
+            }
+        }
+    }
+}

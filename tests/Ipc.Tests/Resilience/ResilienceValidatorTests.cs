@@ -1,0 +1,91 @@
+using Ipc.Testing;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using Polly;
+
+namespace Ipc.Tests.Resilience;
+
+[Trait("Category", "Resilience")]
+public sealed class ResilienceValidatorTests
+{
+    private static OptionsValidationException? Validate(IConfiguration configuration, Action<IServiceCollection>? services = null)
+    {
+        var collection = new ServiceCollection();
+        services?.Invoke(collection);
+        collection.AddIpc(configuration).AddScriptedTransport(new ScriptedTransport());
+        using var provider = collection.BuildServiceProvider();
+        try
+        {
+            _ = provider.GetRequiredService<IOptions<IpcOptions>>().Value;
+            return null;
+        }
+        catch (OptionsValidationException ex)
+        {
+            return ex;
+        }
+    }
+
+    private static IConfiguration Endpoint(string resilienceJson, string endpointExtra = "") => TestSupport.Json($$"""
+        { "Ipc": { "Resilience": { {{resilienceJson}} },
+                   "Endpoints": { "svc": { "Address": "scripted://svc" {{endpointExtra}} } } } }
+        """);
+
+    [Fact]
+    public void Validate_IssueConfiguration_Succeeds()
+    {
+        var json = ResilienceSettingsTests.IssueJson.Replace("pipe://calculator", "scripted://calculator", StringComparison.Ordinal);
+
+        Assert.Null(Validate(TestSupport.Json(json)));
+    }
+
+    [Theory]
+    [InlineData("\"AttemptTimeout\": \"00:00:20\", \"TotalTimeout\": \"00:00:10\"", "Ipc:Resilience:AttemptTimeout is 00:00:20: it must be shorter than the total timeout, 00:00:10 (Ipc:Resilience:TotalTimeout)")]
+    [InlineData("\"AttemptTimeout\": \"00:00:20\"", "Ipc:Resilience:AttemptTimeout is 00:00:20: it must be shorter than the total timeout, 00:00:10 (the default of local transports)")]
+    [InlineData("\"TotalTimeout\": \"00:00:00.001\"", "Ipc:Resilience:TotalTimeout is 00:00:00.0010000: it must be between")]
+    [InlineData("\"AttemptTimeout\": \"2.00:00:00\", \"TotalTimeout\": \"-00:00:00.001\"", "Ipc:Resilience:AttemptTimeout is 2.00:00:00: it must be between")]
+    [InlineData("\"Retry\": { \"MaxRetryAttempts\": -1 }", "Ipc:Resilience:Retry:MaxRetryAttempts is -1: it must be 0 (no retries) or more.")]
+    [InlineData("\"Retry\": { \"Delay\": \"2.00:00:00\" }", "Ipc:Resilience:Retry:Delay is 2.00:00:00:")]
+    [InlineData("\"Retry\": { \"MaxRetryAttempts\": \"lots\" }", "Ipc:Endpoints:svc:Resilience could not be read:")]
+    [InlineData("\"CircuitBreaker\": { \"FailureRatio\": 1.5 }", "Ipc:Resilience:CircuitBreaker:FailureRatio is 1.5:")]
+    [InlineData("\"CircuitBreaker\": { \"MinimumThroughput\": 1 }", "Ipc:Resilience:CircuitBreaker:MinimumThroughput is 1:")]
+    [InlineData("\"CircuitBreaker\": { \"SamplingDuration\": \"00:00:00.100\" }", "Ipc:Resilience:CircuitBreaker:SamplingDuration is 00:00:00.1000000:")]
+    [InlineData("\"CircuitBreaker\": { \"BreakDuration\": \"00:00:00.100\" }", "Ipc:Resilience:CircuitBreaker:BreakDuration is 00:00:00.1000000:")]
+    [InlineData("\"Chaos\": { \"Fault\": { \"Enabled\": true, \"InjectionRate\": 2 } }", "Ipc:Resilience:Chaos:Fault:InjectionRate is 2:")]
+    [InlineData("\"PipelineName\": \"missing\"", "Ipc:Resilience:PipelineName 'missing' is not a registered resilience pipeline")]
+    public void Validate_BadGlobalValue_FailsNamingTheKey(string resilienceJson, string expected)
+    {
+        var ex = Validate(Endpoint(resilienceJson));
+
+        Assert.NotNull(ex);
+        Assert.Contains(ex.Failures, f => f.StartsWith(expected, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Validate_BadEndpointValue_NamesTheEndpointKey()
+    {
+        var ex = Validate(Endpoint("\"Retry\": { \"MaxRetryAttempts\": 2 }", ", \"Resilience\": { \"Retry\": { \"MaxRetryAttempts\": -3 } }"));
+
+        Assert.NotNull(ex);
+        Assert.Contains("Ipc:Endpoints:svc:Resilience:Retry:MaxRetryAttempts is -3: it must be 0 (no retries) or more.", ex.Failures);
+    }
+
+    [Fact]
+    public void Validate_AttemptTimeoutNotShorterThanRequestTimeout_NamesRequestTimeout()
+    {
+        var ex = Validate(Endpoint("\"AttemptTimeout\": \"00:00:05\"", ", \"RequestTimeout\": \"00:00:05\""));
+
+        Assert.NotNull(ex);
+        Assert.Contains("Ipc:Resilience:AttemptTimeout is 00:00:05: it must be shorter than the total timeout, 00:00:05 (Ipc:Endpoints:svc:RequestTimeout), or one attempt could use up the whole call and leave no time to retry.", ex.Failures);
+    }
+
+    [Fact]
+    public void Validate_RegisteredPipelineName_Succeeds()
+    {
+        var ex = Validate(
+            Endpoint("\"PipelineName\": \"mine\""),
+            services => services.AddResiliencePipeline("mine", builder => builder.AddTimeout(TimeSpan.FromSeconds(1))));
+
+        Assert.Null(ex);
+    }
+}
