@@ -40,7 +40,17 @@ internal sealed class PipeTransport : StreamTransport
         var pipe = new NamedPipeClientStream(".", PipeName(context.Address), PipeDirection.InOut, PipeFlags(Options(context)));
         try
         {
-            await pipe.ConnectAsync(cancellationToken).ConfigureAwait(false);
+            if (OperatingSystem.IsWindows())
+            {
+                await pipe.ConnectAsync(cancellationToken).ConfigureAwait(false); // waits while every server instance is busy
+            }
+            else
+            {
+                // .NET maps the pipe to a Unix socket, which is never busy: one attempt tells whether a server listens,
+                // instead of polling until the connect timeout.
+                await pipe.ConnectAsync(0, cancellationToken).ConfigureAwait(false);
+            }
+
             return pipe;
         }
         catch

@@ -31,9 +31,7 @@ public sealed class TcpTlsTests : IDisposable
             o.Tls.CertificateAuthorityPath = _certificates.OtherAuthorityPath;
         }));
 
-        var ex = await Assert.ThrowsAsync<IpcException>(() => client.Requests().RequestAsync<string, string>("echo", "x").AsTask().WaitAsync(TestIpc.Bound));
-
-        Assert.Equal(IpcErrorCode.Unauthorized, ex.ErrorCode);
+        await AssertUnauthorizedAsync(client);
     }
 
     [Fact]
@@ -63,9 +61,7 @@ public sealed class TcpTlsTests : IDisposable
             o.Tls.ClientCertificateKeyPath = _certificates.OtherClientKeyPath;
         }));
 
-        var ex = await Assert.ThrowsAsync<IpcException>(() => client.Requests().RequestAsync<string, string>("echo", "x").AsTask().WaitAsync(TestIpc.Bound));
-
-        Assert.Equal(IpcErrorCode.Unauthorized, ex.ErrorCode);
+        var ex = await AssertUnauthorizedAsync(client);
         Assert.Contains("intruder", ex.Message, StringComparison.Ordinal);
     }
 
@@ -76,9 +72,7 @@ public sealed class TcpTlsTests : IDisposable
         using var server = await TestIpc.StartServerAsync(address, ipc => ipc.AddSockets(o => RequireClientCertificate(Server(o))));
         await using var client = TestIpc.CreateClient(address, ipc => ipc.AddSockets(o => TrustAuthority(o)));
 
-        var ex = await Assert.ThrowsAsync<IpcException>(() => client.Requests().RequestAsync<string, string>("echo", "x").AsTask().WaitAsync(TestIpc.Bound));
-
-        Assert.Equal(IpcErrorCode.Unauthorized, ex.ErrorCode);
+        await AssertUnauthorizedAsync(client);
     }
 
     [Fact]
@@ -94,6 +88,13 @@ public sealed class TcpTlsTests : IDisposable
         }));
 
         await TestIpc.AssertServesAsync(client);
+    }
+
+    private static async Task<IpcException> AssertUnauthorizedAsync(IServiceProvider client)
+    {
+        var ex = await Assert.ThrowsAsync<IpcException>(() => client.Requests().RequestAsync<string, string>("echo", "x").AsTask().WaitAsync(TestIpc.Bound));
+        Assert.Equal(IpcErrorCode.Unauthorized, ex.ErrorCode);
+        return ex;
     }
 
     private SocketTransportOptions Server(SocketTransportOptions options)

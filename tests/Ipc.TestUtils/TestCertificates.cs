@@ -65,7 +65,9 @@ public sealed class TestCertificates : IDisposable
         }
 
         var now = DateTimeOffset.UtcNow;
-        using var certificate = request.Create(authority, now.AddMinutes(-5), now.AddHours(1), RandomNumberGenerator.GetBytes(16));
+        var serial = RandomNumberGenerator.GetBytes(16);
+        serial[0] = (byte)((serial[0] & 0x7F) | 0x40); // positive, and no leading zero byte (DER wants a minimal integer)
+        using var certificate = request.Create(authority, now.AddMinutes(-5), now.AddHours(1), serial);
         var certificatePath = Path.Combine(_folder.FullName, name + ".pem");
         var keyPath = Path.Combine(_folder.FullName, name + ".key");
         File.WriteAllText(certificatePath, certificate.ExportCertificatePem());

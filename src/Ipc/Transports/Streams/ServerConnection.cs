@@ -106,7 +106,7 @@ internal sealed partial class ServerConnection : StreamConnection
                 ThreadPool.UnsafeQueueUserWorkItem(
                     static state => _ = state.Connection.RunCallAsync(state.Id, state.Request, state.Call),
                     (Connection: this, Id: header.CallId, Request: request, Call: call),
-                    preferLocal: false);
+                    preferLocal: true); // usually picked up by this thread as soon as the read loop waits for more
                 return default;
             case FrameType.OneWay:
                 var message = ReadClientMessage(header, metadata, body);
