@@ -105,6 +105,11 @@ internal abstract partial class StreamConnection
         {
             reason = ex;
         }
+        catch (Exception ex)
+        {
+            reason = ex;
+            LogFailed(Logger, Description, ex);
+        }
         finally
         {
             Close(reason);
@@ -363,6 +368,9 @@ internal abstract partial class StreamConnection
             throw ConnectionLost();
         }
     }
+
+    [LoggerMessage(104, LogLevel.Error, "Closing connection {Connection}: it failed unexpectedly.")]
+    private static partial void LogFailed(ILogger logger, string connection, Exception exception);
 
     [LoggerMessage(100, LogLevel.Warning, "Closing connection {Connection}: the peer broke the wire format: {Reason}.")]
     private static partial void LogProtocolError(ILogger logger, string connection, string reason);
