@@ -18,6 +18,7 @@ public class InMemoryBenchmarks
     private IHost _server = null!;
     private ServiceProvider _client = null!;
     private IRequestClient _requests = null!;
+    private IRequestClient _trimmed = null!;
     private IChannel _channel = null!;
     private readonly AddRequest _request = new(20, 22);
     private readonly Func<AddRequest, int> _handler = static r => r.A + r.B;
@@ -35,9 +36,13 @@ public class InMemoryBenchmarks
         await _server.StartAsync();
 
         var services = new ServiceCollection();
-        services.AddIpc().AddEndpoint("bench", address);
+        services.AddIpc()
+            .AddEndpoint("bench", address)
+            .AddEndpoint("bench-trimmed", address)
+            .ConfigureResilience("bench-trimmed", r => r.Enabled = false);
         _client = services.BuildServiceProvider();
         _requests = _client.GetRequiredKeyedService<IRequestClient>("bench");
+        _trimmed = _client.GetRequiredKeyedService<IRequestClient>("bench-trimmed");
         _channel = _client.GetRequiredKeyedService<IChannel>("bench");
     }
 
@@ -61,8 +66,11 @@ public class InMemoryBenchmarks
         return MessagePackSerializer.Deserialize<int>(_buffer.WrittenMemory, MessagePackIpcSerializer.DefaultOptions);
     }
 
-    [Benchmark(Description = "typed request/response")]
+    [Benchmark(Description = "typed request/response, standard pipeline")]
     public ValueTask<int> RequestAsync() => _requests.RequestAsync<AddRequest, int>(nameof(AddRequest), _request);
+
+    [Benchmark(Description = "typed request/response, Resilience:Enabled=false")]
+    public ValueTask<int> RequestTrimmedAsync() => _trimmed.RequestAsync<AddRequest, int>(nameof(AddRequest), _request);
 
     [Benchmark(Description = "one-way send")]
     public ValueTask SendAsync() => _channel.SendAsync("note", _request);

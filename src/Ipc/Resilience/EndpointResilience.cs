@@ -70,21 +70,24 @@ internal sealed class EndpointResilience
         else
         {
             var total = requestTimeout ?? options.TotalTimeout ?? ResilienceDefaults.TotalTimeout(kind);
-            var attempt = EffectiveAttemptTimeout(options, total, kind);
             builder.AddTimeout(TotalTimeout(total));
-            if (options.Retry.MaxRetryAttempts > 0)
+            if (options.Enabled)
             {
-                options.Retry.Name ??= "Retry";
-                builder.AddRetry(options.Retry);
-            }
+                if (options.Retry.MaxRetryAttempts > 0)
+                {
+                    options.Retry.Name ??= "Retry";
+                    builder.AddRetry(options.Retry);
+                }
 
-            options.CircuitBreaker.Name ??= "CircuitBreaker";
-            options.CircuitBreaker.StateProvider ??= new CircuitBreakerStateProvider();
-            state = options.CircuitBreaker.StateProvider;
-            builder.AddCircuitBreaker(options.CircuitBreaker);
-            if (attempt != Timeout.InfiniteTimeSpan)
-            {
-                builder.AddTimeout(new TimeoutStrategyOptions { Name = "AttemptTimeout", Timeout = attempt });
+                options.CircuitBreaker.Name ??= "CircuitBreaker";
+                options.CircuitBreaker.StateProvider ??= new CircuitBreakerStateProvider();
+                state = options.CircuitBreaker.StateProvider;
+                builder.AddCircuitBreaker(options.CircuitBreaker);
+                var attempt = EffectiveAttemptTimeout(options, total, kind);
+                if (attempt != Timeout.InfiniteTimeSpan)
+                {
+                    builder.AddTimeout(new TimeoutStrategyOptions { Name = "AttemptTimeout", Timeout = attempt });
+                }
             }
         }
 

@@ -24,6 +24,14 @@ public sealed class IpcResilienceOptions
     /// </value>
     public string? PipelineName { get; set; }
 
+    /// <summary>Gets or sets a value indicating whether the standard pipeline retries and breaks the circuit.</summary>
+    /// <value>
+    /// The default value is <see langword="true"/>. <see langword="false"/> trims the standard pipeline to its total
+    /// timeout: no retry, no circuit breaker, no attempt timeout (chaos, when switched on, still applies). Meant for
+    /// endpoints where those buy nothing, such as in-process calls over <c>inmemory://</c> on a hot path.
+    /// </value>
+    public bool Enabled { get; set; } = true;
+
     /// <summary>Gets or sets how long a call may take in all, retries and their delays included.</summary>
     /// <value>
     /// The default value is <see langword="null"/>: the transport kind's default (10 seconds local, 30 network, 60 broker).

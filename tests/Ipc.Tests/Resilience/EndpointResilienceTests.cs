@@ -38,6 +38,30 @@ public sealed class EndpointResilienceTests
     }
 
     [Fact]
+    public async Task RequestAsync_ResilienceDisabled_KeepsOnlyTheTotalTimeout()
+    {
+        await using var endpoint = ScriptedEndpoint.Create(r =>
+        {
+            r.Enabled = false;
+            r.Retry.MaxRetryAttempts = 3;
+            r.TotalTimeout = TimeSpan.FromSeconds(2);
+        });
+        endpoint.Transport.FailNext(IpcErrorCode.Unavailable, times: 1);
+
+        var failed = await Assert.ThrowsAsync<IpcException>(() => endpoint.RequestAsync());
+        Assert.Equal(IpcErrorCode.Unavailable, failed.ErrorCode);
+        Assert.Single(endpoint.Transport.Attempts);
+        Assert.Null(endpoint.Client.GetService(typeof(CircuitBreakerStateProvider)));
+
+        endpoint.Transport.HangNext();
+        var call = endpoint.RequestAsync();
+        endpoint.Time.Advance(await endpoint.Time.WaitForTimerAsync(Bound));
+
+        var timedOut = await Assert.ThrowsAsync<IpcTimeoutException>(() => call);
+        Assert.Equal(TimeSpan.FromSeconds(2), timedOut.Timeout);
+    }
+
+    [Fact]
     public async Task RequestAsync_RetriesExhausted_ThrowsTransientErrorAfterConfiguredAttempts()
     {
         await using var endpoint = ScriptedEndpoint.Create(r => r.Retry.MaxRetryAttempts = 2);
