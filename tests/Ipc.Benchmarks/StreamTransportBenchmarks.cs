@@ -22,6 +22,7 @@ public abstract class StreamTransportBenchmarks
     private ServiceProvider _client = null!;
     private IRequestClient _requests = null!;
     private IChannel _channel = null!;
+    private IChannel _trimmed = null!;
     private Transports.IIpcTransportClient _transport = null!;
     private byte[] _encodedPayload = null!;
     private RawEchoServer _rawServer = null!;
@@ -47,10 +48,14 @@ public abstract class StreamTransportBenchmarks
         await _server.StartAsync();
 
         var services = new ServiceCollection();
-        Configure(services.AddIpc(), Inline).AddEndpoint("bench", address);
+        Configure(services.AddIpc(), Inline)
+            .AddEndpoint("bench", address)
+            .AddEndpoint("bench-trimmed", address)
+            .ConfigureResilience("bench-trimmed", r => r.Enabled = false);
         _client = services.BuildServiceProvider();
         _requests = _client.GetRequiredKeyedService<IRequestClient>("bench");
         _channel = _client.GetRequiredKeyedService<IChannel>("bench");
+        _trimmed = _client.GetRequiredKeyedService<IChannel>("bench-trimmed");
         _transport = (Transports.IIpcTransportClient)_channel.GetService(typeof(Transports.IIpcTransportClient))!;
         _encodedPayload = MessagePack.MessagePackSerializer.Serialize(_payload, Serialization.MessagePackIpcSerializer.DefaultOptions);
 
@@ -86,6 +91,15 @@ public abstract class StreamTransportBenchmarks
         for (var i = 0; i < OneWayBatch; i++)
         {
             await _channel.SendAsync("note", _payload);
+        }
+    }
+
+    [Benchmark(OperationsPerInvoke = OneWayBatch, Description = "Ipc: one-way 64 B, Resilience:Enabled=false (per message)")]
+    public async Task SendTrimmedAsync()
+    {
+        for (var i = 0; i < OneWayBatch; i++)
+        {
+            await _trimmed.SendAsync("note", _payload);
         }
     }
 
