@@ -64,10 +64,11 @@ public sealed class TestCertificates : IDisposable
             request.CertificateExtensions.Add(names.Build());
         }
 
-        var now = DateTimeOffset.UtcNow;
         var serial = RandomNumberGenerator.GetBytes(16);
         serial[0] = (byte)((serial[0] & 0x7F) | 0x40); // positive, and no leading zero byte (DER wants a minimal integer)
-        using var certificate = request.Create(authority, now.AddMinutes(-5), now.AddHours(1), serial);
+
+        // Within the authority's validity, which a separate clock reading could overshoot by a tick.
+        using var certificate = request.Create(authority, authority.NotBefore, authority.NotAfter.AddMinutes(-1), serial);
         var certificatePath = Path.Combine(_folder.FullName, name + ".pem");
         var keyPath = Path.Combine(_folder.FullName, name + ".key");
         File.WriteAllText(certificatePath, certificate.ExportCertificatePem());
