@@ -39,12 +39,7 @@ public sealed class TcpTlsTests : IDisposable
     {
         var address = TestAddresses.NewTcpAddress();
         using var server = await TestIpc.StartServerAsync(address, ipc => ipc.AddSockets(o => RequireClientCertificate(Server(o))));
-        await using var client = TestIpc.CreateClient(address, ipc => ipc.AddSockets(o =>
-        {
-            TrustAuthority(o);
-            o.Tls.ClientCertificatePath = _certificates.ClientCertificatePath;
-            o.Tls.ClientCertificateKeyPath = _certificates.ClientKeyPath;
-        }));
+        await using var client = TestIpc.CreateClient(address, ipc => ipc.AddSockets(o => Present(TrustAuthority(o), _certificates.ClientCertificatePath, _certificates.ClientKeyPath)));
 
         await TestIpc.AssertServesAsync(client);
     }
@@ -54,12 +49,7 @@ public sealed class TcpTlsTests : IDisposable
     {
         var address = TestAddresses.NewTcpAddress();
         using var server = await TestIpc.StartServerAsync(address, ipc => ipc.AddSockets(o => RequireClientCertificate(Server(o))));
-        await using var client = TestIpc.CreateClient(address, ipc => ipc.AddSockets(o =>
-        {
-            TrustAuthority(o);
-            o.Tls.ClientCertificatePath = _certificates.OtherClientCertificatePath;
-            o.Tls.ClientCertificateKeyPath = _certificates.OtherClientKeyPath;
-        }));
+        await using var client = TestIpc.CreateClient(address, ipc => ipc.AddSockets(o => Present(TrustAuthority(o), _certificates.OtherClientCertificatePath, _certificates.OtherClientKeyPath)));
 
         var ex = await AssertUnauthorizedAsync(client);
         Assert.Contains("intruder", ex.Message, StringComparison.Ordinal);
@@ -109,6 +99,13 @@ public sealed class TcpTlsTests : IDisposable
     private SocketTransportOptions RequireClientCertificate(SocketTransportOptions options)
     {
         options.Tls.ClientCertificateRequired = true;
+        return options;
+    }
+
+    private static SocketTransportOptions Present(SocketTransportOptions options, string certificatePath, string keyPath)
+    {
+        options.Tls.ClientCertificatePath = certificatePath;
+        options.Tls.ClientCertificateKeyPath = keyPath;
         return options;
     }
 
