@@ -23,5 +23,15 @@ public static class TourRows
     public static IReadOnlyList<TourRow> All(string run) =>
     [
         new("InMemory", $"inmemory://tour-{run}", ServerPlacement.InProcess),
+        new("Pipes", $"pipe://tour-{run}", ServerPlacement.SeparateProcess),
+        new("UnixSocket", $"unix://{Path.Combine(Path.GetTempPath(), $"tour-{run}.sock")}", ServerPlacement.SeparateProcess),
+        new("Tcp", $"tcp://127.0.0.1:{FreeTcpPort()}", ServerPlacement.SeparateProcess),
     ];
+
+    private static int FreeTcpPort()
+    {
+        using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        socket.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0));
+        return ((System.Net.IPEndPoint)socket.LocalEndPoint!).Port;
+    }
 }

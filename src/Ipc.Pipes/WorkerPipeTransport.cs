@@ -1,0 +1,143 @@
+using System.Diagnostics;
+using System.IO.Pipes;
+using Ipc.Transports;
+using Ipc.Transports.Streams;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace Ipc.Pipes;
+
+/// <summary>
+/// Anonymous pipes between a parent and a worker process it starts: <c>worker://name</c>. In the parent, connecting starts
+/// the worker (from <see cref="WorkerProcessOptions"/>) with two inherited pipe handles; in the worker, the listener takes
+/// those handles and serves the one connection, and stops the worker's host when the parent goes away.
+/// </summary>
+internal sealed class WorkerPipeTransport : StreamTransport
+{
+    public const string Scheme = "worker";
+
+    private static readonly string[] s_schemes = [Scheme];
+
+    public override string Name => "WorkerPipes";
+
+    public override IReadOnlyList<string> Schemes => s_schemes;
+
+    public override string? ValidateAddress(Uri address)
+    {
+        ArgumentNullException.ThrowIfNull(address);
+        return string.IsNullOrEmpty(address.Host) ? "name the worker after //, for example worker://calculator." : null;
+    }
+
+    // One worker process per connection: the pool always has one connection.
+    protected override StreamTransportOptions GetOptions(IpcTransportContext context) => new() { ConnectionPoolSize = 1 };
+
+    protected override ValueTask<Stream> ConnectAsync(IpcTransportContext context, CancellationToken cancellationToken)
+    {
+        var options = context.Services.GetRequiredService<IOptionsMonitor<WorkerProcessOptions>>().Get(context.EndpointName);
+        if (string.IsNullOrEmpty(options.FileName))
+        {
+            throw new InvalidOperationException($"Endpoint '{context.EndpointName}' is a worker:// endpoint but names no program: set Ipc:Endpoints:{context.EndpointName}:Worker:FileName, or call AddWorkerProcess.");
+        }
+
+        var toWorker = new AnonymousPipeServerStream(PipeDirection.Out, HandleInheritability.Inheritable);
+        var fromWorker = new AnonymousPipeServerStream(PipeDirection.In, HandleInheritability.Inheritable);
+        try
+        {
+            var start = new ProcessStartInfo(options.FileName) { UseShellExecute = false, WorkingDirectory = options.WorkingDirectory ?? string.Empty };
+            foreach (var argument in options.Arguments)
+            {
+                start.ArgumentList.Add(argument);
+            }
+
+            foreach (var (name, value) in options.Environment)
+            {
+                start.Environment[name] = value;
+            }
+
+            start.Environment[WorkerProcessOptions.PipesEnvironmentVariable] = $"{toWorker.GetClientHandleAsString()};{fromWorker.GetClientHandleAsString()}";
+            var process = Process.Start(start) ?? throw new InvalidOperationException($"The worker '{options.FileName}' did not start.");
+            toWorker.DisposeLocalCopyOfClientHandle();
+            fromWorker.DisposeLocalCopyOfClientHandle();
+            return new ValueTask<Stream>(new DuplexPipeStream(fromWorker, toWorker, () => StopWorkerAsync(process, options.ExitTimeout)));
+        }
+        catch
+        {
+            toWorker.Dispose();
+            fromWorker.Dispose();
+            throw;
+        }
+    }
+
+    protected override StreamAcceptor CreateAcceptor(IpcTransportContext context) =>
+        new Acceptor(context.Services.GetService<IHostApplicationLifetime>());
+
+    private static async ValueTask StopWorkerAsync(Process process, TimeSpan exitTimeout)
+    {
+        using (process)
+        {
+            try
+            {
+                // The worker sees its pipe close and stops by itself; one that does not is killed.
+                await process.WaitForExitAsync().WaitAsync(exitTimeout).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                process.Kill(entireProcessTree: true);
+                await process.WaitForExitAsync().ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>In the worker: the one connection is the pair of pipes inherited from the parent.</summary>
+    private sealed class Acceptor(IHostApplicationLifetime? lifetime) : StreamAcceptor
+    {
+        private readonly CancellationTokenSource _stopped = new();
+        private Stream? _parent;
+
+        public override ValueTask StartAsync(CancellationToken cancellationToken)
+        {
+            var handles = System.Environment.GetEnvironmentVariable(WorkerProcessOptions.PipesEnvironmentVariable)?.Split(';');
+            if (handles is not { Length: 2 })
+            {
+                throw new InvalidOperationException(
+                    $"This process serves a worker:// endpoint but was not started by an Ipc parent: {WorkerProcessOptions.PipesEnvironmentVariable} is not set. Start it with AddWorkerProcess in the parent.");
+            }
+
+            var fromParent = new AnonymousPipeClientStream(PipeDirection.In, handles[0]);
+            var toParent = new AnonymousPipeClientStream(PipeDirection.Out, handles[1]);
+            _parent = new DuplexPipeStream(fromParent, toParent, ParentGone);
+            return default;
+        }
+
+        public override async ValueTask<Stream> AcceptAsync(CancellationToken cancellationToken)
+        {
+            if (Interlocked.Exchange(ref _parent, null) is { } parent)
+            {
+                return parent;
+            }
+
+            await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false); // there is only ever one parent
+            throw new OperationCanceledException(cancellationToken);
+        }
+
+        public override async ValueTask DisposeAsync()
+        {
+            await _stopped.CancelAsync().ConfigureAwait(false);
+            if (Interlocked.Exchange(ref _parent, null) is { } parent)
+            {
+                await parent.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+
+        private ValueTask ParentGone()
+        {
+            if (!_stopped.IsCancellationRequested)
+            {
+                lifetime?.StopApplication(); // a worker has nothing left to do once its parent is gone
+            }
+
+            return default;
+        }
+    }
+}

@@ -1,0 +1,131 @@
+using System.Net;
+using System.Net.Sockets;
+using Ipc.Transports;
+using Ipc.Transports.Streams;
+
+namespace Ipc.Sockets;
+
+/// <summary>
+/// TCP: <c>tcp://host:port</c>, with no-delay and keep-alive, and TLS or mutual TLS when <see cref="SocketTlsOptions.Enabled"/>.
+/// A server binds the address's host (an IP address, a name resolved once at start, or <c>0.0.0.0</c>/<c>[::]</c> for every interface).
+/// </summary>
+internal sealed class TcpTransport : SocketTransportBase
+{
+    public const string Scheme = "tcp";
+
+    private static readonly string[] s_schemes = [Scheme];
+
+    public override string Name => "Tcp";
+
+    public override IReadOnlyList<string> Schemes => s_schemes;
+
+    public override TransportCapabilities GetCapabilities(Uri address) => StreamCapabilities | TransportCapabilities.CrossMachine;
+
+    public override string? ValidateAddress(Uri address)
+    {
+        ArgumentNullException.ThrowIfNull(address);
+        if (string.IsNullOrEmpty(address.Host))
+        {
+            return "name the host, for example tcp://127.0.0.1:5000.";
+        }
+
+        if (address.Port is <= 0 or > 65535)
+        {
+            return "give the port, for example tcp://127.0.0.1:5000.";
+        }
+
+        return address.AbsolutePath is "/" or "" ? null : "a tcp:// address has only a host and a port, no path.";
+    }
+
+    protected override async ValueTask<Stream> ConnectAsync(IpcTransportContext context, CancellationToken cancellationToken)
+    {
+        var options = SocketOptions(context);
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            Configure(socket, options);
+            await socket.ConnectAsync(context.Address.DnsSafeHost, context.Address.Port, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+
+        Stream stream = new NetworkStream(socket, ownsSocket: true);
+        if (options.Tls.Enabled)
+        {
+            stream = await new SocketTls(options.Tls).AuthenticateAsClientAsync(stream, context.Address.DnsSafeHost, cancellationToken).ConfigureAwait(false);
+        }
+
+        return stream;
+    }
+
+    protected override StreamAcceptor CreateAcceptor(IpcTransportContext context) => new Acceptor(context, SocketOptions(context));
+
+    private static void Configure(Socket socket, SocketTransportOptions options)
+    {
+        socket.NoDelay = options.NoDelay;
+        if (options.KeepAlive)
+        {
+            socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.KeepAlive, true);
+            socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveTime, (int)options.KeepAliveTime.TotalSeconds);
+            socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveInterval, (int)options.KeepAliveInterval.TotalSeconds);
+        }
+    }
+
+    private sealed class Acceptor(IpcTransportContext context, SocketTransportOptions options) : SocketAcceptor
+    {
+        private readonly SocketTls? _tls = options.Tls.Enabled ? new SocketTls(options.Tls) : null;
+        private System.Security.Cryptography.X509Certificates.X509Certificate2? _certificate;
+
+        public override async ValueTask StartAsync(CancellationToken cancellationToken)
+        {
+            _certificate = _tls?.LoadServerCertificate(context.EndpointName);
+            var endpoint = await ResolveAsync(context.Address, cancellationToken).ConfigureAwait(false);
+            var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+            try
+            {
+                if (endpoint.AddressFamily == AddressFamily.InterNetworkV6 && endpoint.Address.Equals(IPAddress.IPv6Any))
+                {
+                    socket.DualMode = true;
+                }
+
+                socket.Bind(endpoint);
+                socket.Listen(options.ListenBacklog);
+                Listener = socket;
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+        }
+
+        public override async ValueTask<Stream> AuthenticateAsync(Stream stream, CancellationToken cancellationToken)
+        {
+            if (_tls is null)
+            {
+                return stream;
+            }
+
+            var (ssl, refusal) = await _tls.AuthenticateAsServerAsync(stream, _certificate!, cancellationToken).ConfigureAwait(false);
+            return refusal is null ? ssl : throw Refuse(ssl, $"its client certificate is not acceptable: {refusal}");
+        }
+
+        protected override void Configure(Socket socket) => TcpTransport.Configure(socket, options);
+
+        private static async Task<IPEndPoint> ResolveAsync(Uri address, CancellationToken cancellationToken)
+        {
+            if (IPAddress.TryParse(address.DnsSafeHost, out var ip))
+            {
+                return new IPEndPoint(ip, address.Port);
+            }
+
+            var addresses = await Dns.GetHostAddressesAsync(address.DnsSafeHost, cancellationToken).ConfigureAwait(false);
+            var chosen = addresses.FirstOrDefault(a => a.AddressFamily == AddressFamily.InterNetwork) ?? addresses.FirstOrDefault()
+                ?? throw new IpcException(IpcErrorCode.Unavailable, $"The host of {address} resolves to no address.");
+            return new IPEndPoint(chosen, address.Port);
+        }
+    }
+}

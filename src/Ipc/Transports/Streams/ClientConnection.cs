@@ -1,0 +1,284 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+
+namespace Ipc.Transports.Streams;
+
+/// <summary>
+/// The client side of one connection: many calls at once, each with its own call id; responses are matched to calls by id.
+/// When the connection is lost every pending call fails at once with <see cref="IpcErrorCode.Unavailable"/>.
+/// </summary>
+internal sealed class ClientConnection : StreamConnection
+{
+    private readonly ConcurrentDictionary<uint, PendingCall> _calls = new();
+    private readonly TaskCompletionSource _prefaceReceived = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly string _endpoint;
+    private readonly bool _inlineCompletions;
+    private uint _nextId;
+    private IpcFault? _goAway;
+
+    public ClientConnection(Stream stream, string endpoint, int maxBody, StreamTransportOptions options, ILogger logger, string description)
+        : base(stream, maxBody, options.MaxHeaderSize, logger, description)
+    {
+        _endpoint = endpoint;
+        _inlineCompletions = options.InlineCompletions;
+    }
+
+    /// <summary>Gets a value indicating whether new calls may use this connection.</summary>
+    public bool IsUsable => !IsClosed && Volatile.Read(ref _goAway) is null;
+
+    /// <summary>Sends the preface and waits for the server's.</summary>
+    public async Task HandshakeAsync(CancellationToken cancellationToken)
+    {
+        await SendPrefaceAsync().ConfigureAwait(false);
+        await _prefaceReceived.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public async ValueTask<IpcMessage> RequestAsync(IpcMessage request, CancellationToken cancellationToken)
+    {
+        var call = new RequestCall(_inlineCompletions);
+        var id = Register(call);
+        try
+        {
+            await SendAsync(static (writer, state) => WireFormat.WriteMessage(writer, FrameType.Request, state.Id, state.Request), (Id: id, Request: request), urgent: true)
+                .ConfigureAwait(false);
+        }
+        catch
+        {
+            _calls.TryRemove(id, out _);
+            throw;
+        }
+
+        if (!cancellationToken.CanBeCanceled)
+        {
+            return await call.Task.ConfigureAwait(false);
+        }
+
+        using var registration = cancellationToken.UnsafeRegister(
+            static (state, token) =>
+            {
+                var (connection, id) = ((ClientConnection, uint))state!;
+                connection.Cancel(id, token);
+            },
+            (this, id));
+        return await call.Task.ConfigureAwait(false);
+    }
+
+    public ValueTask SendAsync(IpcMessage message) =>
+        SendAsync(static (writer, message) => WireFormat.WriteMessage(writer, FrameType.OneWay, 0, message), message, urgent: false);
+
+    public async IAsyncEnumerable<IpcMessage> StreamAsync(IpcMessage request, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var call = new StreamCall();
+        var id = Register(call);
+        var finished = false;
+        try
+        {
+            await SendAsync(static (writer, state) => WireFormat.WriteMessage(writer, FrameType.StreamRequest, state.Id, state.Request), (Id: id, Request: request), urgent: true)
+                .ConfigureAwait(false);
+            var consumed = 0;
+            var reader = call.Items.Reader;
+            while (await reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                while (reader.TryRead(out var item))
+                {
+                    yield return item;
+                    if (++consumed == WireFormat.InitialStreamCredit / 2)
+                    {
+                        consumed = 0;
+                        await SendAsync(static (writer, id) => WireFormat.WriteCredit(writer, id, WireFormat.InitialStreamCredit / 2), id, urgent: true).ConfigureAwait(false);
+                    }
+                }
+            }
+
+            finished = true;
+        }
+        finally
+        {
+            if (!finished && _calls.TryRemove(id, out _))
+            {
+                SendCancel(id); // the consumer stopped early: stop the producer
+            }
+        }
+    }
+
+    protected override ValueTask OnFrameAsync(FrameHeader header, ReadOnlySequence<byte> metadata, ReadOnlySequence<byte> body)
+    {
+        switch (header.Type)
+        {
+            case FrameType.Response:
+                if (_calls.TryRemove(header.CallId, out var call))
+                {
+                    call.Complete(ReadMessage(header, metadata, body));
+                }
+
+                break;
+            case FrameType.StreamItem:
+                if (_calls.TryGetValue(header.CallId, out var stream))
+                {
+                    stream.Complete(ReadMessage(header, metadata, body));
+                }
+
+                break;
+            case FrameType.StreamEnd:
+                if (_calls.TryRemove(header.CallId, out var ended))
+                {
+                    ended.Fail(null);
+                }
+
+                break;
+            case FrameType.GoAway:
+                var fault = WithSpan(body, 0, static (span, _) => WireFormat.DecodeFault(span));
+                Volatile.Write(ref _goAway, fault);
+                Close(new IpcException(fault.ErrorCode, fault.Message));
+                break;
+            default:
+                throw new WireFormatException($"the server sent a {header.Type} frame, which only a client sends");
+        }
+
+        return default;
+    }
+
+    protected override ValueTask OnOversizeAsync(FrameHeader header, IpcMessage message, int maxBody)
+    {
+        var error = new IpcException(
+            IpcErrorCode.MessageTooLarge,
+            $"The response for route '{message.Route}' is {header.BodyLength} bytes, over the {maxBody}-byte MaxMessageSize of endpoint '{_endpoint}'. Raise MaxMessageSize on the client.")
+        {
+            Endpoint = _endpoint,
+        };
+        switch (header.Type)
+        {
+            case FrameType.Response:
+                if (_calls.TryRemove(header.CallId, out var call))
+                {
+                    call.Fail(error);
+                }
+
+                break;
+            case FrameType.StreamItem:
+                if (_calls.TryRemove(header.CallId, out var stream))
+                {
+                    stream.Fail(error);
+                    SendCancel(header.CallId);
+                }
+
+                break;
+            default:
+                throw new WireFormatException($"the server sent a {header.Type} frame, which only a client sends");
+        }
+
+        return default;
+    }
+
+    protected override void OnPrefaceReceived() => _prefaceReceived.TrySetResult();
+
+    protected override IpcException ConnectionLost() =>
+        Volatile.Read(ref _goAway) is { } goAway
+            ? new IpcException(goAway.ErrorCode, goAway.Message) { Endpoint = _endpoint }
+            : base.ConnectionLost();
+
+    protected override void OnClosed(Exception? reason)
+    {
+        var error = reason is WireFormatException format
+            ? new IpcException(IpcErrorCode.ProtocolError, $"The server broke the wire format ({Description}): {format.Message}.", format) { Endpoint = _endpoint }
+            : ConnectionLost();
+        _prefaceReceived.TrySetException(error);
+        foreach (var id in _calls.Keys)
+        {
+            if (_calls.TryRemove(id, out var call))
+            {
+                call.Fail(error);
+            }
+        }
+    }
+
+    private uint Register(PendingCall call)
+    {
+        if (!IsUsable)
+        {
+            throw ConnectionLost();
+        }
+
+        while (true)
+        {
+            var id = Interlocked.Increment(ref _nextId);
+            if (id != 0 && _calls.TryAdd(id, call))
+            {
+                if (IsClosed && _calls.TryRemove(id, out _))
+                {
+                    throw ConnectionLost(); // closed between the check and the add: OnClosed may have missed this call
+                }
+
+                return id;
+            }
+        }
+    }
+
+    private void Cancel(uint id, CancellationToken token)
+    {
+        if (_calls.TryRemove(id, out var call))
+        {
+            call.Cancel(token);
+            SendCancel(id);
+        }
+    }
+
+    private void SendCancel(uint id)
+    {
+        if (!IsUsable)
+        {
+            return;
+        }
+
+        _ = SendCancelAsync(id);
+    }
+
+    private async Task SendCancelAsync(uint id)
+    {
+        try
+        {
+            await SendAsync(static (writer, id) => WireFormat.WriteControl(writer, FrameType.Cancel, id), id, urgent: true).ConfigureAwait(false);
+        }
+        catch (IpcException)
+        {
+            // The connection is gone, and with it the call on the server.
+        }
+    }
+
+    private abstract class PendingCall
+    {
+        public abstract void Complete(IpcMessage message);
+
+        /// <summary>Ends the call with <paramref name="error"/>, or normally for a stream when it is <see langword="null"/>.</summary>
+        public abstract void Fail(Exception? error);
+
+        public abstract void Cancel(CancellationToken token);
+    }
+
+    private sealed class RequestCall(bool inline) : PendingCall
+    {
+        private readonly TaskCompletionSource<IpcMessage> _completion = new(inline ? TaskCreationOptions.None : TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Task<IpcMessage> Task => _completion.Task;
+
+        public override void Complete(IpcMessage message) => _completion.TrySetResult(message);
+
+        public override void Fail(Exception? error) => _completion.TrySetException(error ?? new InvalidOperationException("The call ended without a response."));
+
+        public override void Cancel(CancellationToken token) => _completion.TrySetCanceled(token);
+    }
+
+    private sealed class StreamCall : PendingCall
+    {
+        public Channel<IpcMessage> Items { get; } = Channel.CreateUnbounded<IpcMessage>(new UnboundedChannelOptions { SingleReader = true });
+
+        public override void Complete(IpcMessage message) => Items.Writer.TryWrite(message);
+
+        public override void Fail(Exception? error) => Items.Writer.TryComplete(error);
+
+        public override void Cancel(CancellationToken token) => Items.Writer.TryComplete(new OperationCanceledException(token));
+    }
+}

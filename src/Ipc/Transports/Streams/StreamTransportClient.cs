@@ -1,0 +1,196 @@
+using System.Runtime.CompilerServices;
+using System.Security.Authentication;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Ipc.Transports.Streams;
+
+/// <summary>
+/// The client of a stream transport for one endpoint: a pool of connections opened on first use and reopened on the
+/// next call after one is lost.
+/// </summary>
+internal sealed class StreamTransportClient : IIpcTransportClient
+{
+    private readonly IpcTransportContext _context;
+    private readonly StreamTransportOptions _options;
+    private readonly StreamTransport _transport;
+    private readonly ILogger _logger;
+    private readonly Task<ClientConnection>?[] _slots;
+    private readonly CancellationTokenSource _disposed = new();
+    private readonly object _gate = new();
+    private int _next;
+    private int _connections;
+
+    public StreamTransportClient(IpcTransportContext context, StreamTransportOptions options, StreamTransport transport)
+    {
+        _context = context;
+        _options = options;
+        _transport = transport;
+        _logger = (context.Services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance).CreateLogger("Ipc.Transports.Streams");
+        _slots = new Task<ClientConnection>?[options.ConnectionPoolSize];
+    }
+
+    public async ValueTask<IpcMessage> RequestAsync(IpcMessage request, CancellationToken cancellationToken)
+    {
+        var connection = await GetConnectionAsync(NextSlot(), cancellationToken).ConfigureAwait(false);
+        return await connection.RequestAsync(request, cancellationToken).ConfigureAwait(false);
+    }
+
+    public async ValueTask SendAsync(IpcMessage message, CancellationToken cancellationToken)
+    {
+        // One-way messages all take the first connection, so the server handles them in the order they were sent.
+        var connection = await GetConnectionAsync(0, cancellationToken).ConfigureAwait(false);
+        await connection.SendAsync(message).ConfigureAwait(false);
+    }
+
+    public ValueTask PublishAsync(IpcMessage message, CancellationToken cancellationToken) =>
+        ValueTask.FromException(new IpcException(
+            IpcErrorCode.NotSupported,
+            $"The {_transport.Name} transport has no publish/subscribe; endpoint '{_context.EndpointName}' ({_context.Address}) can send one-way messages to one server instead.")
+        {
+            Endpoint = _context.EndpointName,
+        });
+
+    public async IAsyncEnumerable<IpcMessage> StreamAsync(IpcMessage request, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var connection = await GetConnectionAsync(NextSlot(), cancellationToken).ConfigureAwait(false);
+        await foreach (var item in connection.StreamAsync(request, cancellationToken).ConfigureAwait(false))
+        {
+            yield return item;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Task<ClientConnection>?[] slots;
+        lock (_gate)
+        {
+            if (_disposed.IsCancellationRequested)
+            {
+                return;
+            }
+
+            _disposed.Cancel();
+            slots = [.. _slots];
+        }
+
+        foreach (var slot in slots)
+        {
+            if (slot is { IsCompletedSuccessfully: true })
+            {
+                slot.Result.Close(new ObjectDisposedException(nameof(IIpcTransportClient), "The client was disposed."));
+            }
+        }
+    }
+
+    private int NextSlot() => _slots.Length == 1 ? 0 : (int)((uint)Interlocked.Increment(ref _next) % (uint)_slots.Length);
+
+    private ValueTask<ClientConnection> GetConnectionAsync(int slot, CancellationToken cancellationToken)
+    {
+        var current = Volatile.Read(ref _slots[slot]);
+        if (current is { IsCompletedSuccessfully: true } && current.Result.IsUsable)
+        {
+            return new ValueTask<ClientConnection>(current.Result);
+        }
+
+        return GetConnectionSlowAsync(slot, cancellationToken);
+    }
+
+    private async ValueTask<ClientConnection> GetConnectionSlowAsync(int slot, CancellationToken cancellationToken)
+    {
+        Task<ClientConnection> connecting;
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed.IsCancellationRequested, this);
+            var current = _slots[slot];
+            if (current is null || current.IsFaulted || current.IsCanceled || (current.IsCompletedSuccessfully && !current.Result.IsUsable))
+            {
+                current = _slots[slot] = ConnectAsync();
+            }
+
+            connecting = current;
+        }
+
+        return await connecting.WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task<ClientConnection> ConnectAsync()
+    {
+        using var timeout = new CancellationTokenSource(_context.ConnectTimeout, _context.TimeProvider);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, _disposed.Token);
+        Stream? stream = null;
+        ClientConnection? connection = null;
+        try
+        {
+            stream = await _transport.OpenAsync(_context, linked.Token).ConfigureAwait(false);
+            var number = Interlocked.Increment(ref _connections);
+            connection = new ClientConnection(
+                stream,
+                _context.EndpointName,
+                _context.MaxMessageSize,
+                _options,
+                _logger,
+                $"endpoint '{_context.EndpointName}' {_context.Address} client connection #{number}");
+            _ = connection.RunAsync();
+            await connection.HandshakeAsync(linked.Token).ConfigureAwait(false);
+            return connection;
+        }
+        catch (Exception ex)
+        {
+            if (connection is not null)
+            {
+                connection.Close(ex);
+            }
+            else if (stream is not null)
+            {
+                await stream.DisposeAsync().ConfigureAwait(false);
+            }
+
+            ObjectDisposedException.ThrowIf(_disposed.IsCancellationRequested, this);
+            throw Map(ex, timeout.IsCancellationRequested);
+        }
+    }
+
+    private IpcException Map(Exception ex, bool timedOut)
+    {
+        if (ex is IpcException { ErrorCode: not IpcErrorCode.Unavailable } ipc)
+        {
+            return ipc;
+        }
+
+        if (Find<AuthenticationException>(ex) is { } authentication)
+        {
+            return Error(IpcErrorCode.Unauthorized, $"The server at {_context.Address} refused this client's credentials, or this client refused the server's: {authentication.Message}", ex);
+        }
+
+        if (Find<UnauthorizedAccessException>(ex) is { } access)
+        {
+            return Error(IpcErrorCode.Unauthorized, $"Access to {_context.Address} was denied: {access.Message}", ex);
+        }
+
+        if (timedOut)
+        {
+            return Error(IpcErrorCode.Unavailable, $"Could not connect to {_context.Address} within the ConnectTimeout of {_context.ConnectTimeout}. Start the server of endpoint '{_context.EndpointName}' first.", ex);
+        }
+
+        return Error(IpcErrorCode.Unavailable, $"Could not connect to {_context.Address}: {ex.Message} Start the server of endpoint '{_context.EndpointName}' first.", ex);
+    }
+
+    private IpcException Error(IpcErrorCode code, string message, Exception inner) =>
+        new(code, message, inner) { Endpoint = _context.EndpointName };
+
+    private static T? Find<T>(Exception? ex)
+        where T : Exception
+    {
+        for (; ex is not null; ex = ex.InnerException)
+        {
+            if (ex is T found)
+            {
+                return found;
+            }
+        }
+
+        return null;
+    }
+}

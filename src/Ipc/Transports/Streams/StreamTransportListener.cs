@@ -1,0 +1,173 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Ipc.Transports.Streams;
+
+/// <summary>
+/// The server of a stream transport for one endpoint: accepts connections from a <see cref="StreamAcceptor"/> and serves
+/// each on its own until it closes or the listener stops.
+/// </summary>
+internal sealed partial class StreamTransportListener(IpcTransportContext context, StreamTransportOptions options, StreamAcceptor acceptor) : IIpcTransportListener
+{
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly ConcurrentDictionary<ServerConnection, Task> _connections = new();
+    private readonly ILogger _logger = (context.Services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance).CreateLogger("Ipc.Transports.Streams");
+    private IIpcDispatcher? _dispatcher;
+    private Task? _acceptLoop;
+    private int _state; // 0 new, 1 started, 2 stopped
+    private int _accepted;
+
+    public async ValueTask StartAsync(IIpcDispatcher dispatcher, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(dispatcher);
+        if (Interlocked.CompareExchange(ref _state, 1, 0) != 0)
+        {
+            throw new InvalidOperationException("A stream listener can be started once.");
+        }
+
+        _dispatcher = dispatcher;
+        await acceptor.StartAsync(cancellationToken).ConfigureAwait(false);
+        _acceptLoop = Task.Run(AcceptLoopAsync, CancellationToken.None);
+    }
+
+    public async ValueTask StopAsync(CancellationToken cancellationToken)
+    {
+        var previous = Interlocked.Exchange(ref _state, 2);
+        if (previous == 2)
+        {
+            return;
+        }
+
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        if (_acceptLoop is { } acceptLoop)
+        {
+            await acceptLoop.ConfigureAwait(false);
+        }
+
+        await acceptor.DisposeAsync().ConfigureAwait(false);
+
+        // Tell every client first, so their pending calls fail with Unavailable at once; then wait for the connections to end.
+        await Task.WhenAll(_connections.Keys.Select(c => c.ShutdownAsync())).ConfigureAwait(false);
+        await Task.WhenAll(_connections.Values).WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public ValueTask DisposeAsync() => StopAsync(CancellationToken.None);
+
+    private async Task AcceptLoopAsync()
+    {
+        var token = _stopping.Token;
+        while (!token.IsCancellationRequested)
+        {
+            Stream stream;
+            try
+            {
+                stream = await acceptor.AcceptAsync(token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (token.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex) when (!token.IsCancellationRequested)
+            {
+                LogAcceptFailed(_logger, context.EndpointName, context.Address, ex);
+                try
+                {
+                    // Back off, so a persistent failure (out of file descriptors) does not spin.
+                    await Task.Delay(TimeSpan.FromMilliseconds(50), context.TimeProvider, token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+
+                continue;
+            }
+            catch (Exception)
+            {
+                return;
+            }
+
+            _ = ServeAsync(stream, Interlocked.Increment(ref _accepted));
+        }
+    }
+
+    private async Task ServeAsync(Stream stream, int number)
+    {
+        var description = $"endpoint '{context.EndpointName}' {context.Address} server connection #{number}";
+        Stream framed;
+        try
+        {
+            using var handshake = new CancellationTokenSource(options.HandshakeTimeout, context.TimeProvider);
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(handshake.Token, _stopping.Token);
+            framed = await acceptor.AuthenticateAsync(stream, linked.Token).ConfigureAwait(false);
+        }
+        catch (StreamRefusedException refused)
+        {
+            LogRefused(_logger, description, refused.Message, refused);
+            await TellRefusedAsync(refused).ConfigureAwait(false);
+            await stream.DisposeAsync().ConfigureAwait(false);
+            return;
+        }
+        catch (Exception ex)
+        {
+            LogRefused(_logger, description, ex.Message, ex);
+            await stream.DisposeAsync().ConfigureAwait(false);
+            return;
+        }
+
+        var connection = new ServerConnection(framed, _dispatcher!, options, context.TimeProvider, _stopping.Token, _logger, description);
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _connections[connection] = done.Task;
+        try
+        {
+            if (_stopping.IsCancellationRequested)
+            {
+                connection.Close(); // accepted as the listener stopped: StopAsync may not have seen it
+            }
+
+            await connection.ServeAsync().ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            LogConnectionFailed(_logger, description, ex);
+        }
+        finally
+        {
+            _connections.TryRemove(connection, out _);
+            done.TrySetResult();
+        }
+    }
+
+    private async Task TellRefusedAsync(StreamRefusedException refused)
+    {
+        var frames = new ArrayBufferWriter<byte>();
+        frames.Write(WireFormat.Preface);
+        WireFormat.WriteGoAway(frames, IpcErrorCode.Unauthorized, $"The server at {context.Address} refused this client: {refused.Message}");
+        try
+        {
+            using var bound = new CancellationTokenSource(options.HandshakeTimeout, context.TimeProvider);
+            await refused.Stream.WriteAsync(frames.WrittenMemory, bound.Token).ConfigureAwait(false);
+            await refused.Stream.FlushAsync(bound.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException or System.Security.Authentication.AuthenticationException)
+        {
+            // Best effort: the client sees a closed connection instead.
+        }
+        finally
+        {
+            await refused.Stream.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    [LoggerMessage(110, LogLevel.Error, "Accepting a connection on endpoint '{Endpoint}' ({Address}) failed; retrying.")]
+    private static partial void LogAcceptFailed(ILogger logger, string endpoint, Uri address, Exception exception);
+
+    [LoggerMessage(111, LogLevel.Warning, "Refused {Connection}: {Reason}")]
+    private static partial void LogRefused(ILogger logger, string connection, string reason, Exception exception);
+
+    [LoggerMessage(112, LogLevel.Error, "{Connection} failed unexpectedly.")]
+    private static partial void LogConnectionFailed(ILogger logger, string connection, Exception exception);
+}

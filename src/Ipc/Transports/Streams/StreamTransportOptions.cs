@@ -1,0 +1,42 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Ipc.Transports.Streams;
+
+/// <summary>
+/// The settings every stream transport shares (named pipes, Unix domain sockets, TCP): how many connections a client
+/// opens and the limits of the framed connection. Adapter options derive from it.
+/// </summary>
+public class StreamTransportOptions
+{
+    /// <summary>Gets or sets how many connections a client opens to the server, at most. Requests and streams are spread
+    /// over them; one-way messages all go over the first, so they stay in order.</summary>
+    /// <value>The default value is 1: every call shares one connection, correlated by call id. At least 1, at most 64.</value>
+    [Range(1, 64)]
+    public int ConnectionPoolSize { get; set; } = 1;
+
+    /// <summary>Gets or sets the largest route, ids and headers of one frame together, in bytes. A peer that sends more
+    /// breaks the format and its connection is closed. Bodies are limited separately by the endpoint's <c>MaxMessageSize</c>.</summary>
+    /// <value>The default value is 65,536 (64 KiB). At least 1 KiB, at most 16 MiB.</value>
+    [Range(1024, 16 * 1024 * 1024)]
+    public int MaxHeaderSize { get; set; } = 64 * 1024;
+
+    /// <summary>Gets or sets how long a server waits for a new connection to finish its handshake (TLS included) and send the
+    /// Ipc preface before closing it.</summary>
+    /// <value>The default value is 10 seconds.</value>
+    [Range(typeof(TimeSpan), "00:00:00.001", "01:00:00")]
+    public TimeSpan HandshakeTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Gets or sets a value indicating whether a server runs handlers on the connection's read loop until their
+    /// first <see langword="await"/>, and one-way handlers to completion there, instead of handing each call to the thread pool.</summary>
+    /// <remarks>Saves a thread hop per call (measurable on small requests). A handler that computes or blocks before it
+    /// awaits then holds up every other call of its connection: turn this on only for handlers that are quick or await early.</remarks>
+    /// <value>The default value is <see langword="false"/>.</value>
+    public bool InlineHandlers { get; set; }
+
+    /// <summary>Gets or sets a value indicating whether a client completes a call on the connection's read loop, so the
+    /// caller continues there until its next <see langword="await"/>, instead of on the thread pool.</summary>
+    /// <remarks>Saves a thread hop per call. A caller that then blocks (for example on <c>.Result</c> of another call on the
+    /// same endpoint) stalls or deadlocks the connection: turn this on only for callers that never block.</remarks>
+    /// <value>The default value is <see langword="false"/>.</value>
+    public bool InlineCompletions { get; set; }
+}

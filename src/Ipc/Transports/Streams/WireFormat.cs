@@ -1,0 +1,413 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Text;
+
+namespace Ipc.Transports.Streams;
+
+/// <summary>The kinds of frame of the stream wire format (docs/wire-format.md).</summary>
+internal enum FrameType : byte
+{
+    Request = 0x01,
+    Response = 0x02,
+    OneWay = 0x03,
+    StreamRequest = 0x04,
+    StreamItem = 0x05,
+    StreamEnd = 0x06,
+    Cancel = 0x07,
+    StreamCredit = 0x08,
+    GoAway = 0x09,
+}
+
+/// <summary>Flag bits of a frame header.</summary>
+[Flags]
+internal enum FrameFlags : byte
+{
+    None = 0,
+    HasCorrelationId = 1 << 0,
+    Fault = 1 << 1,
+    HasContentType = 1 << 2,
+    Known = HasCorrelationId | Fault | HasContentType,
+}
+
+/// <summary>The fixed 16-byte header in front of every frame.</summary>
+internal readonly record struct FrameHeader(FrameType Type, FrameFlags Flags, uint CallId, int MetadataLength, int BodyLength)
+{
+    public long FrameLength => WireFormat.HeaderSize + (long)MetadataLength + BodyLength;
+
+    public bool CarriesMessage => Type is FrameType.Request or FrameType.Response or FrameType.OneWay or FrameType.StreamRequest or FrameType.StreamItem;
+}
+
+/// <summary>Raised when a peer breaks the wire format; the connection that received it is closed.</summary>
+internal sealed class WireFormatException(string message) : Exception(message);
+
+/// <summary>Encodes and decodes the frames of the stream wire format. Every multi-byte integer is little-endian.</summary>
+internal static class WireFormat
+{
+    public const int HeaderSize = 16;
+    public const int PrefaceSize = 8;
+    public const byte Version = 1;
+
+    /// <summary>How many stream items a server may send before the client grants more.</summary>
+    public const int InitialStreamCredit = 256;
+
+    private const int MaxVarIntBytes = 5;
+
+    /// <summary>"IPCW", the version, a flags byte and two reserved bytes.</summary>
+    private static readonly byte[] s_preface = [0x49, 0x50, 0x43, 0x57, Version, 0, 0, 0];
+
+    private static readonly UTF8Encoding s_strictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
+    public static ReadOnlySpan<byte> Preface => s_preface;
+
+    /// <summary>Checks the peer's 8-byte preface.</summary>
+    public static void ValidatePreface(ReadOnlySpan<byte> preface)
+    {
+        if (!preface[..4].SequenceEqual(s_preface.AsSpan(0, 4)))
+        {
+            throw new WireFormatException($"the peer did not open with the Ipc preface 'IPCW' (got {Convert.ToHexString(preface[..4])}); it is not an Ipc stream endpoint");
+        }
+
+        if (preface[4] != Version)
+        {
+            throw new WireFormatException($"the peer speaks wire format version {preface[4]}, this side speaks version {Version}");
+        }
+    }
+
+    public static FrameHeader ReadHeader(ReadOnlySpan<byte> header)
+    {
+        var type = (FrameType)header[0];
+        var flags = (FrameFlags)header[1];
+        if (type is < FrameType.Request or > FrameType.GoAway)
+        {
+            throw new WireFormatException($"unknown frame type 0x{header[0]:x2}");
+        }
+
+        if ((flags & ~FrameFlags.Known) != 0 || BinaryPrimitives.ReadUInt16LittleEndian(header[2..]) != 0)
+        {
+            throw new WireFormatException($"reserved flag bits or reserved bytes are set in a {type} frame");
+        }
+
+        var metadata = BinaryPrimitives.ReadUInt32LittleEndian(header[8..]);
+        var body = BinaryPrimitives.ReadUInt32LittleEndian(header[12..]);
+        if (metadata > int.MaxValue || body > int.MaxValue)
+        {
+            throw new WireFormatException($"a {type} frame declares {metadata} metadata bytes and {body} body bytes, over the format's 2 GiB limit");
+        }
+
+        var result = new FrameHeader(type, flags, BinaryPrimitives.ReadUInt32LittleEndian(header[4..]), (int)metadata, (int)body);
+        if (!result.CarriesMessage && result.MetadataLength != 0)
+        {
+            throw new WireFormatException($"a {type} frame carries {metadata} metadata bytes; it has none");
+        }
+
+        if ((flags & (FrameFlags.HasCorrelationId | FrameFlags.HasContentType | FrameFlags.Fault)) != 0 && !result.CarriesMessage)
+        {
+            throw new WireFormatException($"a {type} frame has message flags set; it carries no message");
+        }
+
+        return result;
+    }
+
+    public static void WriteHeader(Span<byte> destination, in FrameHeader header)
+    {
+        destination[0] = (byte)header.Type;
+        destination[1] = (byte)header.Flags;
+        BinaryPrimitives.WriteUInt16LittleEndian(destination[2..], 0);
+        BinaryPrimitives.WriteUInt32LittleEndian(destination[4..], header.CallId);
+        BinaryPrimitives.WriteUInt32LittleEndian(destination[8..], (uint)header.MetadataLength);
+        BinaryPrimitives.WriteUInt32LittleEndian(destination[12..], (uint)header.BodyLength);
+    }
+
+    /// <summary>Writes a frame that carries <paramref name="message"/>: header, metadata, then the body (or the encoded fault).</summary>
+    public static void WriteMessage(IBufferWriter<byte> writer, FrameType type, uint callId, IpcMessage message)
+    {
+        var flags = FrameFlags.None;
+        var metadataLength = StringSize(message.Route) + StringSize(message.MessageId);
+        if (message.CorrelationId is { } correlationId)
+        {
+            flags |= FrameFlags.HasCorrelationId;
+            metadataLength += StringSize(correlationId);
+        }
+
+        if (message.ContentType is { } contentType)
+        {
+            flags |= FrameFlags.HasContentType;
+            metadataLength += StringSize(contentType);
+        }
+
+        var headerCount = message.HasHeaders ? message.Headers.Count : 0;
+        metadataLength += VarIntSize((uint)headerCount);
+        if (headerCount > 0)
+        {
+            foreach (var (name, value) in message.Headers)
+            {
+                metadataLength += StringSize(name) + StringSize(value);
+            }
+        }
+
+        byte[]? faultBody = null;
+        var bodyLength = message.Body.Length;
+        if (message.Fault is { } fault)
+        {
+            flags |= FrameFlags.Fault;
+            faultBody = EncodeFault(fault);
+            bodyLength = faultBody.Length;
+        }
+
+        var span = writer.GetSpan(HeaderSize + metadataLength);
+        WriteHeader(span, new FrameHeader(type, flags, callId, metadataLength, bodyLength));
+        var position = HeaderSize;
+        position += WriteString(span[position..], message.Route);
+        position += WriteString(span[position..], message.MessageId);
+        if (message.CorrelationId is { } id)
+        {
+            position += WriteString(span[position..], id);
+        }
+
+        if (message.ContentType is { } media)
+        {
+            position += WriteString(span[position..], media);
+        }
+
+        position += WriteVarInt(span[position..], (uint)headerCount);
+        if (headerCount > 0)
+        {
+            foreach (var (name, value) in message.Headers)
+            {
+                position += WriteString(span[position..], name);
+                position += WriteString(span[position..], value);
+            }
+        }
+
+        writer.Advance(position);
+        writer.Write(faultBody is null ? message.Body.Span : faultBody);
+    }
+
+    /// <summary>Writes a frame with no metadata and the given body.</summary>
+    public static void WriteControl(IBufferWriter<byte> writer, FrameType type, uint callId, ReadOnlySpan<byte> body = default)
+    {
+        var span = writer.GetSpan(HeaderSize);
+        WriteHeader(span, new FrameHeader(type, FrameFlags.None, callId, 0, body.Length));
+        writer.Advance(HeaderSize);
+        if (!body.IsEmpty)
+        {
+            writer.Write(body);
+        }
+    }
+
+    public static void WriteCredit(IBufferWriter<byte> writer, uint callId, uint credit)
+    {
+        Span<byte> body = stackalloc byte[4];
+        BinaryPrimitives.WriteUInt32LittleEndian(body, credit);
+        WriteControl(writer, FrameType.StreamCredit, callId, body);
+    }
+
+    public static void WriteGoAway(IBufferWriter<byte> writer, IpcErrorCode code, string reason) =>
+        WriteControl(writer, FrameType.GoAway, 0, EncodeFault(new IpcFault(code, reason)));
+
+    /// <summary>Reads the route, ids and headers of a message frame. The body is set by the caller.</summary>
+    public static IpcMessage ReadMetadata(ReadOnlySpan<byte> metadata, FrameFlags flags)
+    {
+        var reader = new SpanReader(metadata);
+        var message = new IpcMessage(reader.ReadString("route"));
+        var messageId = reader.ReadString("message id");
+        message.MessageId = messageId.Length > 0 ? messageId : throw new WireFormatException("the message id is empty");
+        if ((flags & FrameFlags.HasCorrelationId) != 0)
+        {
+            message.CorrelationId = reader.ReadString("correlation id");
+        }
+
+        if ((flags & FrameFlags.HasContentType) != 0)
+        {
+            message.ContentType = reader.ReadString("content type");
+        }
+
+        var count = reader.ReadVarInt("header count");
+        for (var i = 0; i < count; i++)
+        {
+            var name = reader.ReadString("header name");
+            var value = reader.ReadString("header value");
+            if (name.Length == 0)
+            {
+                throw new WireFormatException("a header has an empty name");
+            }
+
+            message.Headers[name] = value;
+        }
+
+        reader.ExpectEnd("metadata");
+        return message;
+    }
+
+    public static byte[] EncodeFault(IpcFault fault)
+    {
+        var size = VarIntSize((uint)fault.ErrorCode) + StringSize(fault.Message) + 1;
+        if (fault.Remote is { } remote)
+        {
+            size += StringSize(remote.Code) + StringSize(remote.Message) + VarIntSize((uint)(remote.Details?.Count ?? 0));
+            foreach (var (key, value) in remote.Details ?? Empty)
+            {
+                size += StringSize(key) + StringSize(value);
+            }
+        }
+
+        var buffer = new byte[size];
+        var span = buffer.AsSpan();
+        var position = WriteVarInt(span, (uint)fault.ErrorCode);
+        position += WriteString(span[position..], fault.Message);
+        span[position++] = fault.Remote is null ? (byte)0 : (byte)1;
+        if (fault.Remote is { } r)
+        {
+            position += WriteString(span[position..], r.Code);
+            position += WriteString(span[position..], r.Message);
+            position += WriteVarInt(span[position..], (uint)(r.Details?.Count ?? 0));
+            foreach (var (key, value) in r.Details ?? Empty)
+            {
+                position += WriteString(span[position..], key);
+                position += WriteString(span[position..], value);
+            }
+        }
+
+        return buffer;
+    }
+
+    public static IpcFault DecodeFault(ReadOnlySpan<byte> body)
+    {
+        var reader = new SpanReader(body);
+        var code = (IpcErrorCode)reader.ReadVarInt("error code");
+        var message = reader.ReadString("fault message");
+        IpcRemoteError? remote = null;
+        switch (reader.ReadByte("remote marker"))
+        {
+            case 0:
+                break;
+            case 1:
+                var remoteCode = reader.ReadString("remote code");
+                var remoteMessage = reader.ReadString("remote message");
+                var count = reader.ReadVarInt("detail count");
+                Dictionary<string, string>? details = count == 0 ? null : new(StringComparer.Ordinal);
+                for (var i = 0; i < count; i++)
+                {
+                    details![reader.ReadString("detail key")] = reader.ReadString("detail value");
+                }
+
+                remote = new IpcRemoteError(remoteCode, remoteMessage, details);
+                break;
+            default:
+                throw new WireFormatException("the remote marker of a fault is neither 0 nor 1");
+        }
+
+        reader.ExpectEnd("fault");
+        return new IpcFault(code, message, remote);
+    }
+
+    public static uint ReadCredit(ReadOnlySpan<byte> body) =>
+        body.Length == 4 ? BinaryPrimitives.ReadUInt32LittleEndian(body) : throw new WireFormatException($"a StreamCredit frame has a {body.Length}-byte body instead of 4");
+
+    private static IReadOnlyDictionary<string, string> Empty { get; } = new Dictionary<string, string>();
+
+    private static int StringSize(string value)
+    {
+        var bytes = Encoding.UTF8.GetByteCount(value);
+        return VarIntSize((uint)bytes) + bytes;
+    }
+
+    private static int WriteString(Span<byte> destination, string value)
+    {
+        var bytes = Encoding.UTF8.GetByteCount(value);
+        var prefix = WriteVarInt(destination, (uint)bytes);
+        return prefix + Encoding.UTF8.GetBytes(value, destination[prefix..]);
+    }
+
+    private static int VarIntSize(uint value)
+    {
+        var size = 1;
+        while (value >= 0x80)
+        {
+            value >>= 7;
+            size++;
+        }
+
+        return size;
+    }
+
+    private static int WriteVarInt(Span<byte> destination, uint value)
+    {
+        var i = 0;
+        while (value >= 0x80)
+        {
+            destination[i++] = (byte)(value | 0x80);
+            value >>= 7;
+        }
+
+        destination[i++] = (byte)value;
+        return i;
+    }
+
+    private ref struct SpanReader(ReadOnlySpan<byte> span)
+    {
+        private readonly ReadOnlySpan<byte> _span = span;
+        private int _position;
+
+        public byte ReadByte(string what)
+        {
+            if (_position >= _span.Length)
+            {
+                throw new WireFormatException($"the {what} runs past the end of its section");
+            }
+
+            return _span[_position++];
+        }
+
+        public int ReadVarInt(string what)
+        {
+            uint value = 0;
+            for (var i = 0; i < MaxVarIntBytes; i++)
+            {
+                var b = ReadByte(what);
+                value |= (uint)(b & 0x7F) << (7 * i);
+                if ((b & 0x80) == 0)
+                {
+                    if (value > int.MaxValue || (i > 0 && b == 0))
+                    {
+                        throw new WireFormatException($"the {what} is not a minimal varint of at most 2^31-1");
+                    }
+
+                    return (int)value;
+                }
+            }
+
+            throw new WireFormatException($"the {what} is a varint longer than {MaxVarIntBytes} bytes");
+        }
+
+        public string ReadString(string what)
+        {
+            var length = ReadVarInt(what + " length");
+            if (length > _span.Length - _position)
+            {
+                throw new WireFormatException($"the {what} declares {length} bytes but only {_span.Length - _position} remain");
+            }
+
+            string value;
+            try
+            {
+                value = s_strictUtf8.GetString(_span.Slice(_position, length));
+            }
+            catch (DecoderFallbackException)
+            {
+                throw new WireFormatException($"the {what} is not valid UTF-8");
+            }
+
+            _position += length;
+            return value;
+        }
+
+        public readonly void ExpectEnd(string what)
+        {
+            if (_position != _span.Length)
+            {
+                throw new WireFormatException($"the {what} has {_span.Length - _position} bytes left over after its last field");
+            }
+        }
+    }
+}

@@ -1,0 +1,118 @@
+using Ipc.TestUtils;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Ipc.Sockets.Tests;
+
+[Trait("Transport", "Tcp")]
+public sealed class TcpTlsTests : IDisposable
+{
+    private readonly TestCertificates _certificates = new();
+
+    public void Dispose() => _certificates.Dispose();
+
+    [Fact]
+    public async Task RequestAsync_TlsWithTrustedServerCertificate_RoundTrips()
+    {
+        var address = TestAddresses.NewTcpAddress();
+        using var server = await TestIpc.StartServerAsync(address, ipc => ipc.AddSockets(o => Server(o)));
+        await using var client = TestIpc.CreateClient(address, ipc => ipc.AddSockets(o => TrustAuthority(o)));
+
+        await TestIpc.AssertServesAsync(client);
+    }
+
+    [Fact]
+    public async Task RequestAsync_TlsWithUntrustedServerCertificate_ThrowsUnauthorized()
+    {
+        var address = TestAddresses.NewTcpAddress();
+        using var server = await TestIpc.StartServerAsync(address, ipc => ipc.AddSockets(o => Server(o)));
+        await using var client = TestIpc.CreateClient(address, ipc => ipc.AddSockets(o =>
+        {
+            o.Tls.Enabled = true;
+            o.Tls.CertificateAuthorityPath = _certificates.OtherAuthorityPath;
+        }));
+
+        await AssertUnauthorizedAsync(client);
+    }
+
+    [Fact]
+    public async Task RequestAsync_MutualTlsWithClientCertificateFromAuthority_RoundTrips()
+    {
+        var address = TestAddresses.NewTcpAddress();
+        using var server = await TestIpc.StartServerAsync(address, ipc => ipc.AddSockets(o => RequireClientCertificate(Server(o))));
+        await using var client = TestIpc.CreateClient(address, ipc => ipc.AddSockets(o => Present(TrustAuthority(o), _certificates.ClientCertificatePath, _certificates.ClientKeyPath)));
+
+        await TestIpc.AssertServesAsync(client);
+    }
+
+    [Fact]
+    public async Task RequestAsync_MutualTlsWithWrongClientCertificate_ThrowsUnauthorized()
+    {
+        var address = TestAddresses.NewTcpAddress();
+        using var server = await TestIpc.StartServerAsync(address, ipc => ipc.AddSockets(o => RequireClientCertificate(Server(o))));
+        await using var client = TestIpc.CreateClient(address, ipc => ipc.AddSockets(o => Present(TrustAuthority(o), _certificates.OtherClientCertificatePath, _certificates.OtherClientKeyPath)));
+
+        var ex = await AssertUnauthorizedAsync(client);
+        Assert.Contains("intruder", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task RequestAsync_MutualTlsWithoutClientCertificate_ThrowsUnauthorized()
+    {
+        var address = TestAddresses.NewTcpAddress();
+        using var server = await TestIpc.StartServerAsync(address, ipc => ipc.AddSockets(o => RequireClientCertificate(Server(o))));
+        await using var client = TestIpc.CreateClient(address, ipc => ipc.AddSockets(o => TrustAuthority(o)));
+
+        await AssertUnauthorizedAsync(client);
+    }
+
+    [Fact]
+    public async Task RequestAsync_PinnedServerThumbprint_RoundTrips()
+    {
+        var address = TestAddresses.NewTcpAddress();
+        using var server = await TestIpc.StartServerAsync(address, ipc => ipc.AddSockets(o => Server(o)));
+        using var certificate = System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificateFromFile(_certificates.ServerCertificatePath);
+        await using var client = TestIpc.CreateClient(address, ipc => ipc.AddSockets(o =>
+        {
+            o.Tls.Enabled = true;
+            o.Tls.AllowedThumbprints.Add(certificate.GetCertHashString(System.Security.Cryptography.HashAlgorithmName.SHA256));
+        }));
+
+        await TestIpc.AssertServesAsync(client);
+    }
+
+    private static async Task<IpcException> AssertUnauthorizedAsync(IServiceProvider client)
+    {
+        var ex = await Assert.ThrowsAsync<IpcException>(() => client.Requests().RequestAsync<string, string>("echo", "x").AsTask().WaitAsync(TestIpc.Bound));
+        Assert.Equal(IpcErrorCode.Unauthorized, ex.ErrorCode);
+        return ex;
+    }
+
+    private SocketTransportOptions Server(SocketTransportOptions options)
+    {
+        options.Tls.Enabled = true;
+        options.Tls.CertificatePath = _certificates.ServerCertificatePath;
+        options.Tls.CertificateKeyPath = _certificates.ServerKeyPath;
+        options.Tls.CertificateAuthorityPath = _certificates.AuthorityPath;
+        return options;
+    }
+
+    private SocketTransportOptions RequireClientCertificate(SocketTransportOptions options)
+    {
+        options.Tls.ClientCertificateRequired = true;
+        return options;
+    }
+
+    private static SocketTransportOptions Present(SocketTransportOptions options, string certificatePath, string keyPath)
+    {
+        options.Tls.ClientCertificatePath = certificatePath;
+        options.Tls.ClientCertificateKeyPath = keyPath;
+        return options;
+    }
+
+    private SocketTransportOptions TrustAuthority(SocketTransportOptions options)
+    {
+        options.Tls.Enabled = true;
+        options.Tls.CertificateAuthorityPath = _certificates.AuthorityPath;
+        return options;
+    }
+}

@@ -1,0 +1,100 @@
+using System.Net.Sockets;
+using Ipc.TestUtils;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace Ipc.Sockets.Tests;
+
+[Trait("Transport", "UnixSocket")]
+[System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+public sealed class UnixSocketTransportTests
+{
+    [Fact]
+    public async Task StartAsync_DefaultOptions_CreatesSocketFileWithMode0600()
+    {
+        var path = TestAddresses.NewSocketPath();
+        using var server = await TestIpc.StartServerAsync("unix://" + path);
+
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(path));
+    }
+
+    [Fact]
+    public async Task StartAsync_ConfiguredFileMode_IsApplied()
+    {
+        var path = TestAddresses.NewSocketPath();
+        var mode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite;
+        using var server = await TestIpc.StartServerAsync("unix://" + path, ipc => ipc.AddSockets(o => o.UnixSocketFileMode = mode));
+
+        Assert.Equal(mode, File.GetUnixFileMode(path));
+    }
+
+    [Fact]
+    public async Task StartAsync_StaleFileOfDeadServer_IsReplaced()
+    {
+        var path = TestAddresses.NewSocketPath();
+        using (var dead = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified))
+        {
+            // .NET removes the file of a socket it closes; moving the file away first leaves a dead one behind, as a crash would.
+            dead.Bind(new UnixDomainSocketEndPoint(path));
+            File.Move(path, path + ".dead");
+        }
+
+        File.Move(path + ".dead", path);
+
+        Assert.True(File.Exists(path));
+        using var server = await TestIpc.StartServerAsync("unix://" + path);
+        await using var client = TestIpc.CreateClient("unix://" + path);
+
+        await TestIpc.AssertServesAsync(client);
+    }
+
+    [Fact]
+    public async Task StartAsync_AnotherServerListening_FailsAndLeavesItServing()
+    {
+        var address = TestAddresses.NewUnixAddress();
+        using var first = await TestIpc.StartServerAsync(address);
+
+        var ex = await Assert.ThrowsAsync<IpcException>(() => TestIpc.StartServerAsync(address));
+
+        Assert.Contains("already listening", ex.Message, StringComparison.Ordinal);
+        await using var client = TestIpc.CreateClient(address);
+        await TestIpc.AssertServesAsync(client);
+    }
+
+    [Fact]
+    public async Task StopAsync_Server_RemovesSocketFile()
+    {
+        var path = TestAddresses.NewSocketPath();
+        var server = await TestIpc.StartServerAsync("unix://" + path);
+        Assert.True(File.Exists(path));
+
+        await server.StopAsync().WaitAsync(TestIpc.Bound);
+        server.Dispose();
+
+        Assert.False(File.Exists(path));
+    }
+
+    [Fact]
+    public async Task RequestAsync_RequireSameUserAndSameUser_IsServed()
+    {
+        var address = TestAddresses.NewUnixAddress();
+        using var server = await TestIpc.StartServerAsync(address, ipc => ipc.AddSockets(o => o.RequireSameUser = true));
+        await using var client = TestIpc.CreateClient(address);
+
+        await TestIpc.AssertServesAsync(client);
+    }
+
+    [Fact]
+    public async Task StartAsync_InvalidOptions_FailsNamingTheKey()
+    {
+        var builder = new HostApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Services.AddIpc().AddSockets(o => o.ConnectionPoolSize = 0);
+        using var host = builder.Build();
+
+        var ex = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+
+        Assert.Contains("Ipc:Transports:Sockets", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("ConnectionPoolSize", ex.Message, StringComparison.Ordinal);
+    }
+}

@@ -1,0 +1,85 @@
+using System.Net;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+
+namespace Ipc.TestUtils;
+
+/// <summary>Throw-away certificates for TLS tests, written as PEM files to a temporary folder deleted on dispose.</summary>
+public sealed class TestCertificates : IDisposable
+{
+    private readonly DirectoryInfo _folder = Directory.CreateTempSubdirectory("ipc-certs-");
+
+    /// <summary>Creates an authority, a server certificate for localhost/127.0.0.1 and a client certificate issued by it, and an unrelated authority with its own client certificate.</summary>
+    public TestCertificates()
+    {
+        using var authority = CreateAuthority("CN=Ipc Test Authority");
+        using var other = CreateAuthority("CN=Ipc Other Authority");
+        AuthorityPath = WritePublic(authority, "authority.pem");
+        OtherAuthorityPath = WritePublic(other, "other-authority.pem");
+        (ServerCertificatePath, ServerKeyPath) = Issue(authority, "CN=localhost", "server", server: true);
+        (ClientCertificatePath, ClientKeyPath) = Issue(authority, "CN=ipc-client", "client", server: false);
+        (OtherClientCertificatePath, OtherClientKeyPath) = Issue(other, "CN=intruder", "intruder", server: false);
+    }
+
+    public string AuthorityPath { get; }
+
+    public string OtherAuthorityPath { get; }
+
+    public string ServerCertificatePath { get; }
+
+    public string ServerKeyPath { get; }
+
+    public string ClientCertificatePath { get; }
+
+    public string ClientKeyPath { get; }
+
+    public string OtherClientCertificatePath { get; }
+
+    public string OtherClientKeyPath { get; }
+
+    /// <inheritdoc />
+    public void Dispose() => _folder.Delete(recursive: true);
+
+    private static X509Certificate2 CreateAuthority(string subject)
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest(subject, key, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
+        var now = DateTimeOffset.UtcNow;
+        return request.CreateSelfSigned(now.AddMinutes(-5), now.AddHours(1));
+    }
+
+    private (string Certificate, string Key) Issue(X509Certificate2 authority, string subject, string name, bool server)
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest(subject, key, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, false));
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid(server ? "1.3.6.1.5.5.7.3.1" : "1.3.6.1.5.5.7.3.2")], false));
+        if (server)
+        {
+            var names = new SubjectAlternativeNameBuilder();
+            names.AddDnsName("localhost");
+            names.AddIpAddress(IPAddress.Loopback);
+            request.CertificateExtensions.Add(names.Build());
+        }
+
+        var serial = RandomNumberGenerator.GetBytes(16);
+        serial[0] = (byte)((serial[0] & 0x7F) | 0x40); // positive, and no leading zero byte (DER wants a minimal integer)
+
+        // Within the authority's validity, which a separate clock reading could overshoot by a tick.
+        using var certificate = request.Create(authority, authority.NotBefore, authority.NotAfter.AddMinutes(-1), serial);
+        var certificatePath = Path.Combine(_folder.FullName, name + ".pem");
+        var keyPath = Path.Combine(_folder.FullName, name + ".key");
+        File.WriteAllText(certificatePath, certificate.ExportCertificatePem());
+        File.WriteAllText(keyPath, key.ExportPkcs8PrivateKeyPem());
+        return (certificatePath, keyPath);
+    }
+
+    private string WritePublic(X509Certificate2 certificate, string name)
+    {
+        var path = Path.Combine(_folder.FullName, name);
+        File.WriteAllText(path, certificate.ExportCertificatePem());
+        return path;
+    }
+}

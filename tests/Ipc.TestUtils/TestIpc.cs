@@ -1,0 +1,65 @@
+using Ipc.Testing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+
+namespace Ipc.TestUtils;
+
+/// <summary>Conformance servers and clients for transport-specific tests, configured in code.</summary>
+public static class TestIpc
+{
+    /// <summary>The endpoint name servers and clients use.</summary>
+    public const string Endpoint = "conformance";
+
+    /// <summary>The longest any awaited event may take before a test fails instead of hanging.</summary>
+    public static readonly TimeSpan Bound = TimeSpan.FromSeconds(15);
+
+    /// <summary>Starts a host serving the conformance routes on <paramref name="address"/>.</summary>
+    public static async Task<IHost> StartServerAsync(string address, Action<IIpcBuilder>? configure = null, Action<IpcEndpointOptions>? endpoint = null, ConformanceProbe? probe = null)
+    {
+        var builder = new HostApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        var ipc = builder.Services.AddIpc();
+        configure?.Invoke(ipc);
+        ipc.AddEndpoint(Endpoint, address, endpoint);
+        ipc.AddServer(Endpoint, server => server.MapConformanceRoutes(probe ?? new ConformanceProbe()));
+        var host = builder.Build();
+        await host.StartAsync().WaitAsync(Bound);
+        return host;
+    }
+
+    /// <summary>Creates a client's services for <paramref name="address"/>; resolve clients with <see cref="Requests"/>.</summary>
+    public static ServiceProvider CreateClient(string address, Action<IIpcBuilder>? configure = null, Action<IpcEndpointOptions>? endpoint = null)
+    {
+        var services = new ServiceCollection();
+        var ipc = services.AddIpc();
+        configure?.Invoke(ipc);
+        ipc.AddEndpoint(Endpoint, address, endpoint);
+        return services.BuildServiceProvider(validateScopes: true);
+    }
+
+    /// <summary>Gets the request client of the conformance endpoint.</summary>
+    public static IRequestClient Requests(this IServiceProvider services) => services.GetRequiredKeyedService<IRequestClient>(Endpoint);
+
+    /// <summary>Checks that a server answers a request and a short stream from <paramref name="services"/>'s client.</summary>
+    public static async Task AssertServesAsync(IServiceProvider services)
+    {
+        var client = services.Requests();
+        var sum = await client.RequestAsync<AddRequest, AddResponse>(ConformanceRoutes.Add, new AddRequest(40, 2)).AsTask().WaitAsync(Bound);
+        Xunit.Assert.Equal(new AddResponse(42), sum);
+
+        var items = new List<int>();
+        await foreach (var item in client.StreamAsync<RangeRequest, int>(ConformanceRoutes.Range, new RangeRequest(10)).WithCancellation(new CancellationTokenSource(Bound).Token))
+        {
+            items.Add(item);
+        }
+
+        Xunit.Assert.Equal(Enumerable.Range(0, 10), items);
+    }
+
+    /// <summary>Starts the conformance server in another process on <paramref name="address"/> and checks this process can call it.</summary>
+    public static async Task AssertServedFromAnotherProcessAsync(string address, Action<IIpcBuilder>? configure = null)
+    {
+        await using var server = await TestServerProcess.StartAsync(address, Bound);
+        await using var client = CreateClient(address, configure);
+        await AssertServesAsync(client);
+    }
+}

@@ -1,0 +1,60 @@
+using System.Diagnostics;
+
+namespace Ipc.TestUtils;
+
+/// <summary>The conformance server of tests/Ipc.TestServer running in a process of its own; killed when disposed.</summary>
+public sealed class TestServerProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+
+    private TestServerProcess(Process process) => _process = process;
+
+    /// <summary>Gets the path of Ipc.TestServer.dll, copied next to the test assembly by its project reference.</summary>
+    public static string DllPath => Path.Combine(AppContext.BaseDirectory, "Ipc.TestServer.dll");
+
+    /// <summary>Gets the <c>dotnet</c> host running this test, to start the server with.</summary>
+    public static string DotNet => Environment.ProcessPath is { } path && Path.GetFileNameWithoutExtension(path) == "dotnet" ? path : "dotnet";
+
+    /// <summary>Starts the server on <paramref name="address"/> and waits until it listens.</summary>
+    public static async Task<TestServerProcess> StartAsync(string address, TimeSpan timeout)
+    {
+        var start = new ProcessStartInfo(DotNet)
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.ArgumentList.Add(DllPath);
+        start.ArgumentList.Add(address);
+        var process = Process.Start(start)!;
+        var server = new TestServerProcess(process);
+        try
+        {
+            var line = await process.StandardOutput.ReadLineAsync().WaitAsync(timeout);
+            if (line != "ready")
+            {
+                throw new InvalidOperationException($"The test server did not start: {line} {await process.StandardError.ReadToEndAsync()}");
+            }
+
+            return server;
+        }
+        catch
+        {
+            await server.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+        }
+
+        await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(15));
+        _process.Dispose();
+    }
+}
