@@ -2,7 +2,10 @@ using System.Diagnostics;
 
 namespace Ipc.TestUtils;
 
-/// <summary>The conformance server of tests/Ipc.TestServer running in a process of its own; killed when disposed.</summary>
+/// <summary>
+/// The conformance server of tests/Ipc.TestServer running in a process of its own. Disposing it closes its standard
+/// input, so it stops as a server should (removing its socket or pipe file); it is killed only if it does not exit.
+/// </summary>
 public sealed class TestServerProcess : IAsyncDisposable
 {
     private readonly Process _process;
@@ -49,12 +52,22 @@ public sealed class TestServerProcess : IAsyncDisposable
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {
-        if (!_process.HasExited)
+        try
+        {
+            if (!_process.HasExited)
+            {
+                _process.StandardInput.Close();
+                await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
+            }
+        }
+        catch (TimeoutException)
         {
             _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(15));
         }
-
-        await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(15));
-        _process.Dispose();
+        finally
+        {
+            _process.Dispose();
+        }
     }
 }
