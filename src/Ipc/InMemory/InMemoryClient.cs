@@ -9,10 +9,10 @@ internal sealed class InMemoryClient(IpcTransportContext context) : IIpcTranspor
     private int _disposed;
 
     public ValueTask<IpcMessage> RequestAsync(IpcMessage request, CancellationToken cancellationToken) =>
-        Listener().RequestAsync(InMemoryListener.Copy(request), cancellationToken);
+        Listener().RequestAsync(request.Clone(), cancellationToken);
 
     public ValueTask SendAsync(IpcMessage message, CancellationToken cancellationToken) =>
-        Listener().EnqueueAsync(InMemoryListener.Copy(message), cancellationToken);
+        Listener().EnqueueAsync(message.Clone(), cancellationToken);
 
     public async ValueTask PublishAsync(IpcMessage message, CancellationToken cancellationToken)
     {
@@ -25,13 +25,13 @@ internal sealed class InMemoryClient(IpcTransportContext context) : IIpcTranspor
 
         foreach (var listener in listeners)
         {
-            await listener.EnqueueAsync(InMemoryListener.Copy(message), cancellationToken).ConfigureAwait(false);
+            await listener.EnqueueAsync(message.Clone(), cancellationToken).ConfigureAwait(false);
         }
     }
 
     public async IAsyncEnumerable<IpcMessage> StreamAsync(IpcMessage request, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        await foreach (var item in Listener().StreamAsync(InMemoryListener.Copy(request), cancellationToken).ConfigureAwait(false))
+        await foreach (var item in Listener().StreamAsync(request.Clone(), cancellationToken).ConfigureAwait(false))
         {
             yield return item;
         }

@@ -79,13 +79,13 @@ internal sealed partial class InMemoryListener(IpcTransportContext context) : II
         var pending = _dispatcher!.DispatchRequestAsync(request, call.Token);
         if (pending.IsCompletedSuccessfully)
         {
-            return Copy(pending.Result);
+            return pending.Result.Clone();
         }
 
         try
         {
             // Wait on the caller's and the server's tokens too, so a handler that ignores its token cannot hold the caller.
-            return Copy(await pending.AsTask().WaitAsync(call.Token).ConfigureAwait(false));
+            return (await pending.AsTask().WaitAsync(call.Token).ConfigureAwait(false)).Clone();
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
@@ -130,7 +130,7 @@ internal sealed partial class InMemoryListener(IpcTransportContext context) : II
                     throw Stopped();
                 }
 
-                yield return Copy(items.Current);
+                yield return items.Current.Clone();
             }
         }
         finally
@@ -139,8 +139,6 @@ internal sealed partial class InMemoryListener(IpcTransportContext context) : II
             await items.DisposeAsync().ConfigureAwait(false);
         }
     }
-
-    internal static IpcMessage Copy(IpcMessage message) => message.Clone();
 
     private async Task ReadLoopAsync()
     {
