@@ -103,7 +103,11 @@ public abstract class TransportConformanceTests : IAsyncLifetime
             ConfigureEndpoint(endpoint);
             configure?.Invoke(endpoint);
         });
-        ipc.ConfigureResilience(EndpointName, r => r.Retry.MaxRetryAttempts = 0);
+        ipc.ConfigureResilience(EndpointName, r =>
+        {
+            r.Enabled = true; // the standard pipeline on every transport, in-process ones included
+            r.Retry.MaxRetryAttempts = 0;
+        });
         if (resilience is not null)
         {
             ipc.ConfigureResilience(EndpointName, resilience);

@@ -12,7 +12,7 @@ internal sealed class InMemoryTransport : IIpcTransport
 
     private const TransportCapabilities Supported =
         TransportCapabilities.RequestResponse | TransportCapabilities.OneWay | TransportCapabilities.Streaming
-        | TransportCapabilities.Ordered | TransportCapabilities.PublishSubscribe;
+        | TransportCapabilities.Ordered | TransportCapabilities.PublishSubscribe | TransportCapabilities.InProcess;
 
     private static readonly string[] s_schemes = [Scheme];
 

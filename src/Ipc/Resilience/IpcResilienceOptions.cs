@@ -26,9 +26,11 @@ public sealed class IpcResilienceOptions
 
     /// <summary>Gets or sets a value indicating whether the standard pipeline retries and breaks the circuit.</summary>
     /// <value>
-    /// The default value is <see langword="true"/>. <see langword="false"/> trims the standard pipeline to its total
-    /// timeout: no retry, no circuit breaker, no attempt timeout (chaos, when switched on, still applies). Meant for
-    /// endpoints where those buy nothing, such as in-process calls over <c>inmemory://</c> on a hot path.
+    /// The default value is <see langword="true"/>, except for in-process transports (<c>inmemory://</c>), where it is
+    /// <see langword="false"/>. <see langword="false"/> trims the standard pipeline to its total timeout: no retry, no
+    /// circuit breaker, no attempt timeout (chaos, when switched on, still applies). An in-process call has no connection
+    /// to lose, so those would buy nothing there; set it to <see langword="true"/> to run the full pipeline over
+    /// <c>inmemory://</c>, for example to test your retry settings in unit tests.
     /// </value>
     public bool Enabled { get; set; } = true;
 

@@ -8,6 +8,9 @@ namespace Ipc.Resilience;
 /// </summary>
 internal enum TransportKind
 {
+    /// <summary><see cref="TransportCapabilities.InProcess"/> (in-memory): no connection to lose, so the pipeline is the total timeout alone unless <c>Enabled</c> is set.</summary>
+    InProcess,
+
     /// <summary>Same machine, no broker (in-memory, named pipes, Unix sockets, shared memory): failures show at once, so fail fast.</summary>
     Local,
 
@@ -39,6 +42,7 @@ internal static class ResilienceDefaults
     public static TransportKind KindOf(TransportCapabilities capabilities) =>
         (capabilities & TransportCapabilities.Durable) != 0 ? TransportKind.Broker
         : (capabilities & TransportCapabilities.CrossMachine) != 0 ? TransportKind.Network
+        : (capabilities & TransportCapabilities.InProcess) != 0 ? TransportKind.InProcess
         : TransportKind.Local;
 
     public static TimeSpan TotalTimeout(TransportKind kind) => Of(kind).TotalTimeout;
@@ -49,7 +53,12 @@ internal static class ResilienceDefaults
     public static IpcResilienceOptions Create(TransportKind kind)
     {
         var defaults = Of(kind);
-        var options = new IpcResilienceOptions();
+        var options = new IpcResilienceOptions
+        {
+            // An in-process call has no transport failure to retry or break on: its handler's own failures are never
+            // transient. The standard pipeline stays one setting away (Enabled), with the local numbers below.
+            Enabled = kind != TransportKind.InProcess,
+        };
         options.Retry.MaxRetryAttempts = defaults.MaxRetryAttempts;
         options.Retry.BackoffType = DelayBackoffType.Exponential;
         options.Retry.UseJitter = true;
@@ -64,7 +73,7 @@ internal static class ResilienceDefaults
 
     private static KindDefaults Of(TransportKind kind) => kind switch
     {
-        TransportKind.Local => s_local,
+        TransportKind.Local or TransportKind.InProcess => s_local,
         TransportKind.Network => s_network,
         _ => s_broker,
     };

@@ -32,6 +32,23 @@ public sealed class IpcResilienceBuilderExtensionsTests
     }
 
     [Fact]
+    public async Task AddIpc_InMemoryEndpoint_DefaultsToTotalTimeoutUntilEnabled()
+    {
+        var configuration = TestSupport.Json("""
+            { "Ipc": { "Endpoints": { "plain": { "Address": "inmemory://plain" },
+                                      "full": { "Address": "inmemory://full", "Resilience": { "Enabled": true } } } } }
+            """);
+        await using var provider = new ServiceCollection().AddIpc(configuration).Services.BuildServiceProvider();
+
+        var plain = provider.GetRequiredKeyedService<IRequestClient>("plain");
+        var full = provider.GetRequiredKeyedService<IRequestClient>("full");
+
+        Assert.True(plain.Capabilities.HasFlag(TransportCapabilities.InProcess));
+        Assert.Null(plain.GetService(typeof(CircuitBreakerStateProvider)));
+        Assert.IsType<CircuitBreakerStateProvider>(full.GetService(typeof(CircuitBreakerStateProvider)));
+    }
+
+    [Fact]
     public async Task ConfigureResilience_PipelineName_UsesRegisteredPollyPipeline()
     {
         var transport = new ScriptedTransport().FailNext(IpcErrorCode.Unavailable, times: 4);

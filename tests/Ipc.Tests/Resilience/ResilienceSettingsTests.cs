@@ -72,6 +72,7 @@ public sealed class ResilienceSettingsTests
     }
 
     [Theory]
+    [InlineData(TransportCapabilities.RequestResponse | TransportCapabilities.InProcess, "InProcess", 50, 2)]
     [InlineData(TransportCapabilities.RequestResponse, "Local", 50, 2)]
     [InlineData(TransportCapabilities.RequestResponse | TransportCapabilities.CrossMachine, "Network", 2000, 5)]
     [InlineData(TransportCapabilities.OneWay | TransportCapabilities.CrossMachine | TransportCapabilities.Durable, "Broker", 1000, 30)]
@@ -81,6 +82,7 @@ public sealed class ResilienceSettingsTests
         var options = Settings(TestSupport.Json("{}")).Get("any", kind);
 
         Assert.Equal(expectedKind, kind.ToString());
+        Assert.Equal(kind != TransportKind.InProcess, options.Enabled);
         Assert.Equal(TimeSpan.FromMilliseconds(delayMs), options.Retry.Delay);
         Assert.Equal(TimeSpan.FromSeconds(breakSeconds), options.CircuitBreaker.BreakDuration);
         Assert.Null(options.TotalTimeout);
