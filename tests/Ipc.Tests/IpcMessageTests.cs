@@ -12,6 +12,16 @@ public sealed class IpcMessageTests
     }
 
     [Fact]
+    public void NewMessageId_IsProcessPrefixThenIncreasingHexSequence()
+    {
+        var ids = Enumerable.Range(0, 1_000).Select(_ => IpcMessage.NewMessageId()).ToList();
+
+        Assert.Single(ids.Select(id => id[..16]).Distinct(StringComparer.Ordinal));
+        var sequences = ids.Select(id => ulong.Parse(id[16..], System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture)).ToList();
+        Assert.All(sequences.Zip(sequences.Skip(1)), pair => Assert.True(pair.Second > pair.First, $"{pair.Second:x16} follows {pair.First:x16}"));
+    }
+
+    [Fact]
     public void MessageId_IsStableOnceRead()
     {
         var message = new IpcMessage("r");

@@ -169,7 +169,7 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
         Require(TransportCapabilities.RequestResponse, "RequestAsync");
         CheckSize(message);
         cancellationToken.ThrowIfCancellationRequested();
-        var started = Stopwatch.GetTimestamp();
+        var started = IpcDiagnostics.ClientDuration.Enabled ? Stopwatch.GetTimestamp() : 0; // no clock reads while nothing listens
         using var activity = IpcDiagnostics.StartClient(_endpoint.Name, message, "request");
         var context = _resilience.RentContext(message.Route, timeout, oneWay: false, cancellationToken);
         try
@@ -184,15 +184,24 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
         finally
         {
             ResilienceContextPool.Shared.Return(context);
-            IpcDiagnostics.ClientDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, new KeyValuePair<string, object?>("rpc.service", _endpoint.Name));
+            if (started != 0)
+            {
+                IpcDiagnostics.ClientDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, new KeyValuePair<string, object?>("rpc.service", _endpoint.Name));
+            }
         }
     }
 
-    private async ValueTask<IpcMessage> AttemptRequestAsync(IpcMessage message, ResilienceContext context)
+    private ValueTask<IpcMessage> AttemptRequestAsync(IpcMessage message, ResilienceContext context)
     {
-        var response = _resilience.OutcomeChaos is { } chaos
-            ? await chaos.ExecuteAsync(static (ctx, state) => state.Transport.RequestAsync(state.Message, ctx.CancellationToken), context, (Transport: _transport, Message: message)).ConfigureAwait(false)
-            : await _transport.RequestAsync(message, context.CancellationToken).ConfigureAwait(false);
+        var pending = _resilience.OutcomeChaos is { } chaos
+            ? chaos.ExecuteAsync(static (ctx, state) => state.Transport.RequestAsync(state.Message, ctx.CancellationToken), context, (Transport: _transport, Message: message))
+            : _transport.RequestAsync(message, context.CancellationToken);
+        return pending.IsCompletedSuccessfully && pending.Result.Fault is null ? pending : CompleteAttemptAsync(pending);
+    }
+
+    private async ValueTask<IpcMessage> CompleteAttemptAsync(ValueTask<IpcMessage> pending)
+    {
+        var response = await pending.ConfigureAwait(false);
 
         // A fault is raised inside the pipeline, so a transient one (a server that is stopping) is retried like a transport failure.
         if (response.Fault is { } fault)

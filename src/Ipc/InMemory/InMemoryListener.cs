@@ -72,16 +72,33 @@ internal sealed partial class InMemoryListener(IpcTransportContext context) : II
         _stopping.Dispose();
     }
 
-    internal async ValueTask<IpcMessage> RequestAsync(IpcMessage request, CancellationToken cancellationToken)
+    internal ValueTask<IpcMessage> RequestAsync(IpcMessage request, CancellationToken cancellationToken)
     {
         CheckSize(request);
-        using var call = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, Stopping());
-        var pending = _dispatcher!.DispatchRequestAsync(request, call.Token);
-        if (pending.IsCompletedSuccessfully)
+        var call = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, Stopping());
+        ValueTask<IpcMessage> pending;
+        try
         {
-            return pending.Result.Clone();
+            pending = _dispatcher!.DispatchRequestAsync(request, call.Token);
+        }
+        catch
+        {
+            call.Dispose();
+            throw;
         }
 
+        if (pending.IsCompletedSuccessfully)
+        {
+            call.Dispose();
+            return new ValueTask<IpcMessage>(pending.Result.Clone());
+        }
+
+        return WaitAsync(pending, call, cancellationToken);
+    }
+
+    private async ValueTask<IpcMessage> WaitAsync(ValueTask<IpcMessage> pending, CancellationTokenSource call, CancellationToken cancellationToken)
+    {
+        using var _ = call;
         try
         {
             // Wait on the caller's and the server's tokens too, so a handler that ignores its token cannot hold the caller.

@@ -80,7 +80,7 @@ internal sealed partial class IpcDispatcher : IIpcDispatcher
             return IpcMessage.CreateFault(request, rejected);
         }
 
-        var started = Stopwatch.GetTimestamp();
+        var started = IpcDiagnostics.ServerDuration.Enabled ? Stopwatch.GetTimestamp() : 0; // no clock reads while nothing listens
         using var activity = IpcDiagnostics.StartServer(_endpoint.Name, request, "request");
         var services = new CallServices(_scopes);
         await using var _ = services.ConfigureAwait(false);
@@ -102,7 +102,10 @@ internal sealed partial class IpcDispatcher : IIpcDispatcher
         }
         finally
         {
-            IpcDiagnostics.ServerDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, new KeyValuePair<string, object?>("rpc.service", _endpoint.Name));
+            if (started != 0)
+            {
+                IpcDiagnostics.ServerDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, new KeyValuePair<string, object?>("rpc.service", _endpoint.Name));
+            }
         }
 
         if (body.Length > MaxMessageSize)
