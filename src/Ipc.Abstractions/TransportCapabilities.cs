@@ -32,7 +32,7 @@ public enum TransportCapabilities
     /// <summary>Client and server may run on different machines.</summary>
     CrossMachine = 1 << 6,
 
-    /// <summary>Client and server are in the same process (<c>inmemory://</c>): no connection that can drop, so nothing
-    /// transient to retry or break on. Such endpoints get the in-process resilience defaults (docs/resilience.md).</summary>
+    /// <summary>Client and server are in the same process (<c>inmemory://</c>), with no connection that can drop. Such
+    /// endpoints get the in-process resilience defaults (docs/resilience.md).</summary>
     InProcess = 1 << 7,
 }

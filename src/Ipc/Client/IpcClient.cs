@@ -196,7 +196,16 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
         var pending = _resilience.OutcomeChaos is { } chaos
             ? chaos.ExecuteAsync(static (ctx, state) => state.Transport.RequestAsync(state.Message, ctx.CancellationToken), context, (Transport: _transport, Message: message))
             : _transport.RequestAsync(message, context.CancellationToken);
-        return pending.IsCompletedSuccessfully && pending.Result.Fault is null ? pending : CompleteAttemptAsync(pending);
+        if (!pending.IsCompletedSuccessfully)
+        {
+            return CompleteAttemptAsync(pending);
+        }
+
+        // Read once: a ValueTask backed by a pooled source must not be consumed twice.
+        var response = pending.Result;
+        return response.Fault is { } fault
+            ? ValueTask.FromException<IpcMessage>(fault.ToException(_endpoint.Name))
+            : new ValueTask<IpcMessage>(response);
     }
 
     private async ValueTask<IpcMessage> CompleteAttemptAsync(ValueTask<IpcMessage> pending)

@@ -11,7 +11,7 @@ internal enum TransportKind
     /// <summary><see cref="TransportCapabilities.InProcess"/> (in-memory): no connection to lose, so the pipeline is the total timeout alone unless <c>Enabled</c> is set.</summary>
     InProcess,
 
-    /// <summary>Same machine, no broker (in-memory, named pipes, Unix sockets, shared memory): failures show at once, so fail fast.</summary>
+    /// <summary>Same machine, another process, no broker (named pipes, Unix sockets, shared memory): failures show at once, so fail fast.</summary>
     Local,
 
     /// <summary><see cref="TransportCapabilities.CrossMachine"/> without <see cref="TransportCapabilities.Durable"/> (TCP, HTTP, gRPC).</summary>
@@ -55,8 +55,9 @@ internal static class ResilienceDefaults
         var defaults = Of(kind);
         var options = new IpcResilienceOptions
         {
-            // An in-process call has no transport failure to retry or break on: its handler's own failures are never
-            // transient. The standard pipeline stays one setting away (Enabled), with the local numbers below.
+            // An in-process call has no connection to lose: it fails when no server was started in the process or when
+            // the handler fails, which retries and a breaker rarely help. The standard pipeline stays one setting away
+            // (Enabled), with the local numbers below.
             Enabled = kind != TransportKind.InProcess,
         };
         options.Retry.MaxRetryAttempts = defaults.MaxRetryAttempts;
