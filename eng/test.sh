@@ -19,6 +19,11 @@ mkdir -p "$results"
 echo "== build (Release, warnings as errors)"
 dotnet build Ipc.Abstractions.sln -c Release -warnaserror -nologo -clp:NoSummary
 
+# Test folders (socket files, certificates) that exist before the run; the run must add none.
+tmp="${TMPDIR:-/tmp}"
+leftovers() { find "$tmp" -maxdepth 1 \( -name 'ipc-tests-*' -o -name 'ipc-certs-*' \) 2>/dev/null | sort; }
+before=$(leftovers)
+
 echo "== test"
 status=0
 dotnet test Ipc.Abstractions.sln -c Release --no-build --nologo \
@@ -29,6 +34,13 @@ dotnet run --project samples/Tour -c Release --no-build || status=1
 
 echo "== packages: pack, then restore and run an app from a local folder feed"
 IPC_SKIP_BUILD=1 bash eng/pack-smoke.sh || status=1
+
+left=$(comm -13 <(echo "$before") <(leftovers))
+if [ -n "$left" ]; then
+  echo "eng/test.sh: the run left these behind:" >&2
+  echo "$left" >&2
+  status=1
+fi
 
 # One plain summary line over every test project.
 python3 - "$results" <<'PY' || true

@@ -6,7 +6,7 @@ namespace Ipc.TestUtils;
 /// <summary>Fresh addresses for tests: socket paths in a private temporary folder, free loopback ports, unique pipe names.</summary>
 public static class TestAddresses
 {
-    private static readonly Lazy<string> s_folder = new(() => Directory.CreateTempSubdirectory("ipc-tests-").FullName);
+    private static readonly Lazy<string> s_folder = new(CreateFolder);
 
     /// <summary>Gets a folder private to this test run for socket files (short, to stay under the 108-byte socket path limit).</summary>
     public static string Folder => s_folder.Value;
@@ -22,6 +22,24 @@ public static class TestAddresses
 
     /// <summary>Returns a <c>pipe://</c> address with a unique name.</summary>
     public static string NewPipeAddress() => $"pipe://ipc-test-{Guid.NewGuid():N}";
+
+    private static string CreateFolder()
+    {
+        var folder = Directory.CreateTempSubdirectory("ipc-tests-").FullName;
+
+        // The folder and any socket file a test left in it go when the test process ends.
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            try
+            {
+                Directory.Delete(folder, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+        };
+        return folder;
+    }
 
     /// <summary>Returns a loopback TCP port that was free a moment ago.</summary>
     public static int FreePort()
