@@ -16,12 +16,12 @@ public interface IIpcDispatcher
     /// <summary>Gets the largest body, in bytes, the endpoint accepts; a transport rejects larger frames before buffering them.</summary>
     int MaxMessageSize { get; }
 
-    /// <summary>Handles a request and returns the response to send back.</summary>
+    /// <summary>Handles a request and returns the response to send back; the response is new and belongs to the transport.</summary>
     ValueTask<IpcMessage> DispatchRequestAsync(IpcMessage request, CancellationToken cancellationToken);
 
     /// <summary>Handles a one-way or published message. A handler failure is logged, not returned.</summary>
     ValueTask DispatchOneWayAsync(IpcMessage message, CancellationToken cancellationToken);
 
-    /// <summary>Handles a stream call; yields each response to send back, and a final fault message if the handler fails.</summary>
+    /// <summary>Handles a stream call; yields each response to send back (each new, belonging to the transport), and a final fault message if the handler fails.</summary>
     IAsyncEnumerable<IpcMessage> DispatchStreamAsync(IpcMessage request, CancellationToken cancellationToken);
 }

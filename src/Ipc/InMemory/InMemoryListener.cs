@@ -75,7 +75,7 @@ internal sealed partial class InMemoryListener(IpcTransportContext context) : II
     internal ValueTask<IpcMessage> RequestAsync(IpcMessage request, CancellationToken cancellationToken)
     {
         CheckSize(request);
-        var call = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, Stopping());
+        var call = CallCancellation.Rent(cancellationToken, Stopping());
         ValueTask<IpcMessage> pending;
         try
         {
@@ -83,30 +83,35 @@ internal sealed partial class InMemoryListener(IpcTransportContext context) : II
         }
         catch
         {
-            call.Dispose();
+            call.Return();
             throw;
         }
 
+        // The dispatcher's response is new and the caller's own, so it is handed over as it is.
         if (pending.IsCompletedSuccessfully)
         {
-            call.Dispose();
-            return new ValueTask<IpcMessage>(pending.Result.Clone());
+            var response = pending.Result;
+            call.Return();
+            return new ValueTask<IpcMessage>(response);
         }
 
         return WaitAsync(pending, call, cancellationToken);
     }
 
-    private async ValueTask<IpcMessage> WaitAsync(ValueTask<IpcMessage> pending, CancellationTokenSource call, CancellationToken cancellationToken)
+    private async ValueTask<IpcMessage> WaitAsync(ValueTask<IpcMessage> pending, CallCancellation call, CancellationToken cancellationToken)
     {
-        using var _ = call;
         try
         {
             // Wait on the caller's and the server's tokens too, so a handler that ignores its token cannot hold the caller.
-            return (await pending.AsTask().WaitAsync(call.Token).ConfigureAwait(false)).Clone();
+            return await pending.AsTask().WaitAsync(call.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
             throw Stopped();
+        }
+        finally
+        {
+            call.Return();
         }
     }
 
@@ -147,7 +152,7 @@ internal sealed partial class InMemoryListener(IpcTransportContext context) : II
                     throw Stopped();
                 }
 
-                yield return items.Current.Clone();
+                yield return items.Current;
             }
         }
         finally
@@ -173,6 +178,46 @@ internal sealed partial class InMemoryListener(IpcTransportContext context) : II
         catch (OperationCanceledException) when (token.IsCancellationRequested)
         {
             // Stopped: what is still queued is reported by StopAsync.
+        }
+    }
+
+    /// <summary>
+    /// The token of one call: cancelled when the caller cancels or the server stops. A call that ends without either
+    /// (nearly all) gives its source back for the next call on the thread, so a call allocates none.
+    /// </summary>
+    private sealed class CallCancellation
+    {
+        [ThreadStatic]
+        private static CallCancellation? t_free;
+
+        private readonly CancellationTokenSource _source = new();
+        private CancellationTokenRegistration _caller;
+        private CancellationTokenRegistration _server;
+
+        public CancellationToken Token => _source.Token;
+
+        public static CallCancellation Rent(CancellationToken caller, CancellationToken server)
+        {
+            var call = t_free ?? new CallCancellation();
+            t_free = null;
+            call._caller = caller.UnsafeRegister(static s => ((CancellationTokenSource)s!).Cancel(), call._source);
+            call._server = server.UnsafeRegister(static s => ((CancellationTokenSource)s!).Cancel(), call._source);
+            return call;
+        }
+
+        public void Return()
+        {
+            // Dispose waits for a callback that is running, so once both are gone nothing can cancel the source any more.
+            _caller.Dispose();
+            _server.Dispose();
+            if (_source.TryReset())
+            {
+                t_free = this;
+            }
+            else
+            {
+                _source.Dispose();
+            }
         }
     }
 

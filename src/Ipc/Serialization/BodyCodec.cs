@@ -14,7 +14,14 @@ internal static class BodyCodec
         writer.ResetWrittenCount();
         try
         {
-            serializer.Serialize(writer, value);
+            if (serializer is MessagePackIpcSerializer messagePack)
+            {
+                messagePack.Serialize(writer, value); // the default serializer's own type: a direct call, not a generic interface dispatch
+            }
+            else
+            {
+                serializer.Serialize(writer, value);
+            }
         }
         catch (Exception ex)
         {
@@ -45,7 +52,7 @@ internal static class BodyCodec
 
         try
         {
-            return serializer.Deserialize<T>(message.Body);
+            return serializer is MessagePackIpcSerializer messagePack ? messagePack.Deserialize<T>(message.Body) : serializer.Deserialize<T>(message.Body);
         }
         catch (Exception ex)
         {

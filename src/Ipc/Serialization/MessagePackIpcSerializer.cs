@@ -1,5 +1,6 @@
 using System.Buffers;
 using MessagePack;
+using MessagePack.Formatters;
 using MessagePack.Resolvers;
 
 namespace Ipc.Serialization;
@@ -31,8 +32,69 @@ public sealed class MessagePackIpcSerializer : IIpcSerializer
     public string ContentType => MediaType;
 
     /// <inheritdoc />
-    public void Serialize<T>(IBufferWriter<byte> writer, T value) => MessagePackSerializer.Serialize(writer, value, _options);
+    public void Serialize<T>(IBufferWriter<byte> writer, T value)
+    {
+        if (_options.Compression != MessagePackCompression.None)
+        {
+            MessagePackSerializer.Serialize(writer, value, _options);
+            return;
+        }
+
+        var messagePack = new MessagePackWriter(writer) { OldSpec = _options.OldSpec ?? false };
+        try
+        {
+            Formatter<T>().Serialize(ref messagePack, value, _options);
+        }
+        catch (Exception ex)
+        {
+            throw new MessagePackSerializationException($"Failed to serialize {typeof(T).FullName} value.", ex);
+        }
+
+        messagePack.Flush();
+    }
 
     /// <inheritdoc />
-    public T Deserialize<T>(ReadOnlyMemory<byte> data) => MessagePackSerializer.Deserialize<T>(data, _options);
+    public T Deserialize<T>(ReadOnlyMemory<byte> data)
+    {
+        if (_options.Compression != MessagePackCompression.None)
+        {
+            return MessagePackSerializer.Deserialize<T>(data, _options);
+        }
+
+        var reader = new MessagePackReader(data);
+        try
+        {
+            return Formatter<T>().Deserialize(ref reader, _options);
+        }
+        catch (Exception ex)
+        {
+            throw new MessagePackSerializationException($"Failed to deserialize {typeof(T).FullName} value.", ex);
+        }
+    }
+
+    /// <summary>
+    /// The formatter of <typeparamref name="T"/> from this serializer's resolver, looked up once per type instead of on
+    /// every call (compression, when on, is left to <see cref="MessagePackSerializer"/>).
+    /// </summary>
+    private IMessagePackFormatter<T> Formatter<T>()
+    {
+        var cached = FormatterCache<T>.Last;
+        if (cached is null || !ReferenceEquals(cached.Resolver, _options.Resolver))
+        {
+            cached = new FormatterCache<T>(_options.Resolver, _options.Resolver.GetFormatterWithVerify<T>());
+            FormatterCache<T>.Last = cached;
+        }
+
+        return cached.Formatter;
+    }
+
+    /// <summary>The last resolver asked for <typeparamref name="T"/> and its answer; one object, so a reader never sees a mixed pair.</summary>
+    private sealed class FormatterCache<T>(IFormatterResolver resolver, IMessagePackFormatter<T> formatter)
+    {
+        public static FormatterCache<T>? Last;
+
+        public IFormatterResolver Resolver { get; } = resolver;
+
+        public IMessagePackFormatter<T> Formatter { get; } = formatter;
+    }
 }

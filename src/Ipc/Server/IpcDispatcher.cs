@@ -51,7 +51,7 @@ internal sealed partial class IpcDispatcher : IIpcDispatcher
                 {
                     var response = await first.WaitAsync(cancellationToken).ConfigureAwait(false);
                     LogDuplicateRequest(_logger, request.MessageId, request.Route, _endpoint.Name);
-                    return response;
+                    return response.Clone(); // every response handed out is the transport's own
                 }
                 catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
                 {
@@ -62,7 +62,7 @@ internal sealed partial class IpcDispatcher : IIpcDispatcher
             try
             {
                 var response = await DispatchRequestCoreAsync(request, cancellationToken).ConfigureAwait(false);
-                DuplicateFilter.Complete(owner!, response);
+                DuplicateFilter.Complete(owner!, response.Clone()); // the window keeps a copy no caller can change
                 return response;
             }
             catch

@@ -73,6 +73,33 @@ public sealed class SerializerTests
     }
 
     [Fact]
+    public void MessagePack_SerializersWithDifferentResolvers_EachUseTheirOwn()
+    {
+        // The contractless default reads and writes plain records; the standard resolver wants attributes and refuses them.
+        var contractless = new MessagePackIpcSerializer();
+        var attributed = new MessagePackIpcSerializer(MessagePackSerializerOptions.Standard);
+        var order = new Order(3, "c", 2m, ["l"], []);
+
+        var bytes = Serialize(contractless, order);
+        Assert.Throws<MessagePackSerializationException>(() => Serialize(attributed, order));
+        Assert.Throws<MessagePackSerializationException>(() => attributed.Deserialize<Order>(bytes));
+
+        Assert.Equal(order.Customer, contractless.Deserialize<Order>(Serialize(contractless, order)).Customer);
+    }
+
+    [Fact]
+    public void MessagePack_CompressedOptions_RoundTrip()
+    {
+        var serializer = new MessagePackIpcSerializer(MessagePackIpcSerializer.DefaultOptions.WithCompression(MessagePackCompression.Lz4BlockArray));
+        var order = new Order(9, new string('x', 500), 1m, ["a"], []);
+
+        var bytes = Serialize(serializer, order);
+
+        Assert.True(bytes.Length < 500, $"{bytes.Length} bytes: the body was not compressed");
+        Assert.Equal(order.Customer, serializer.Deserialize<Order>(bytes).Customer);
+    }
+
+    [Fact]
     public void ContentTypes_AreStable()
     {
         Assert.Equal("application/x-msgpack", new MessagePackIpcSerializer().ContentType);
