@@ -174,12 +174,24 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
         var context = _resilience.RentContext(message.Route, timeout, oneWay: false, cancellationToken);
         try
         {
-            // The same message goes to every attempt, so a retry keeps its message id.
-            return await _resilience.Pipeline.ExecuteAsync(static (ctx, state) => state.Client.AttemptRequestAsync(state.Message, ctx), context, (Client: this, Message: message)).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (Translate(ex, cancellationToken, activity) is { } mapped)
-        {
-            throw mapped;
+            // The same message goes to every attempt, so a retry keeps its message id. Attempts report failures as
+            // outcomes rather than exceptions, so a call that succeeds at once never goes through an async adapter.
+            Outcome<IpcMessage> outcome;
+            try
+            {
+                outcome = await _resilience.Pipeline.ExecuteOutcomeAsync(static (ctx, state) => state.Client.AttemptRequestAsync(state.Message, ctx), context, (Client: this, Message: message)).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (Translate(ex, cancellationToken, activity) is { } mapped)
+            {
+                throw mapped; // a pipeline of the user's (PipelineName) may still throw instead of returning an outcome
+            }
+
+            if (outcome.Exception is { } error)
+            {
+                throw Translate(error, cancellationToken, activity) ?? Rethrow(outcome);
+            }
+
+            return outcome.Result!;
         }
         finally
         {
@@ -191,35 +203,44 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
         }
     }
 
-    private ValueTask<IpcMessage> AttemptRequestAsync(IpcMessage message, ResilienceContext context)
+    private ValueTask<Outcome<IpcMessage>> AttemptRequestAsync(IpcMessage message, ResilienceContext context)
     {
-        var pending = _resilience.OutcomeChaos is { } chaos
-            ? chaos.ExecuteAsync(static (ctx, state) => state.Transport.RequestAsync(state.Message, ctx.CancellationToken), context, (Transport: _transport, Message: message))
-            : _transport.RequestAsync(message, context.CancellationToken);
+        ValueTask<IpcMessage> pending;
+        try
+        {
+            pending = _resilience.OutcomeChaos is { } chaos
+                ? chaos.ExecuteAsync(static (ctx, state) => state.Transport.RequestAsync(state.Message, ctx.CancellationToken), context, (Transport: _transport, Message: message))
+                : _transport.RequestAsync(message, context.CancellationToken);
+        }
+        catch (Exception ex)
+        {
+            return Outcome.FromExceptionAsValueTask<IpcMessage>(ex);
+        }
+
         if (!pending.IsCompletedSuccessfully)
         {
             return CompleteAttemptAsync(pending);
         }
 
         // Read once: a ValueTask backed by a pooled source must not be consumed twice.
-        var response = pending.Result;
-        return response.Fault is { } fault
-            ? ValueTask.FromException<IpcMessage>(fault.ToException(_endpoint.Name))
-            : new ValueTask<IpcMessage>(response);
+        return new ValueTask<Outcome<IpcMessage>>(ToOutcome(pending.Result));
     }
 
-    private async ValueTask<IpcMessage> CompleteAttemptAsync(ValueTask<IpcMessage> pending)
+    private async ValueTask<Outcome<IpcMessage>> CompleteAttemptAsync(ValueTask<IpcMessage> pending)
     {
-        var response = await pending.ConfigureAwait(false);
-
-        // A fault is raised inside the pipeline, so a transient one (a server that is stopping) is retried like a transport failure.
-        if (response.Fault is { } fault)
+        try
         {
-            throw fault.ToException(_endpoint.Name);
+            return ToOutcome(await pending.ConfigureAwait(false));
         }
-
-        return response;
+        catch (Exception ex)
+        {
+            return Outcome.FromException<IpcMessage>(ex);
+        }
     }
+
+    /// <summary>A response carrying a fault fails the attempt, so a transient one (a server that is stopping) is retried like a transport failure.</summary>
+    private Outcome<IpcMessage> ToOutcome(IpcMessage response) =>
+        response.Fault is { } fault ? Outcome.FromException<IpcMessage>(fault.ToException(_endpoint.Name)) : Outcome.FromResult(response);
 
     private async ValueTask SendCoreAsync(IpcMessage message, TimeSpan? timeout, bool publish, CancellationToken cancellationToken)
     {
@@ -230,21 +251,60 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
         var context = _resilience.RentContext(message.Route, timeout, oneWay: true, cancellationToken);
         try
         {
-            await _resilience.Pipeline.ExecuteAsync(
-                static (ctx, state) => state.Publish
-                    ? state.Transport.PublishAsync(state.Message, ctx.CancellationToken)
-                    : state.Transport.SendAsync(state.Message, ctx.CancellationToken),
-                context,
-                (Transport: _transport, Message: message, Publish: publish)).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (Translate(ex, cancellationToken, activity) is { } mapped)
-        {
-            throw mapped;
+            Outcome<bool> outcome;
+            try
+            {
+                outcome = await _resilience.Pipeline.ExecuteOutcomeAsync(static (ctx, state) => state.Client.AttemptSendAsync(state.Message, state.Publish, ctx), context, (Client: this, Message: message, Publish: publish)).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (Translate(ex, cancellationToken, activity) is { } mapped)
+            {
+                throw mapped;
+            }
+
+            if (outcome.Exception is { } error)
+            {
+                throw Translate(error, cancellationToken, activity) ?? Rethrow(outcome);
+            }
         }
         finally
         {
             ResilienceContextPool.Shared.Return(context);
         }
+    }
+
+    private ValueTask<Outcome<bool>> AttemptSendAsync(IpcMessage message, bool publish, ResilienceContext context)
+    {
+        ValueTask pending;
+        try
+        {
+            pending = publish ? _transport.PublishAsync(message, context.CancellationToken) : _transport.SendAsync(message, context.CancellationToken);
+        }
+        catch (Exception ex)
+        {
+            return Outcome.FromExceptionAsValueTask<bool>(ex);
+        }
+
+        return pending.IsCompletedSuccessfully ? Outcome.FromResultAsValueTask(true) : CompleteSendAsync(pending);
+    }
+
+    private static async ValueTask<Outcome<bool>> CompleteSendAsync(ValueTask pending)
+    {
+        try
+        {
+            await pending.ConfigureAwait(false);
+            return Outcome.FromResult(true);
+        }
+        catch (Exception ex)
+        {
+            return Outcome.FromException<bool>(ex);
+        }
+    }
+
+    /// <summary>Rethrows an outcome's exception with its original stack; never returns.</summary>
+    private static Exception Rethrow<T>(Outcome<T> outcome)
+    {
+        outcome.ThrowIfException();
+        throw new InvalidOperationException("An outcome without an exception was rethrown.");
     }
 
     private async IAsyncEnumerable<IpcMessage> StreamCoreAsync(IpcMessage message, [EnumeratorCancellation] CancellationToken cancellationToken)
