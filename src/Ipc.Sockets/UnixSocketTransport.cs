@@ -38,7 +38,8 @@ internal sealed class UnixSocketTransport : SocketTransportBase
         var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         try
         {
-            await socket.ConnectAsync(new UnixDomainSocketEndPoint(PathOf(context.Address)), cancellationToken).ConfigureAwait(false);
+            var endPoint = new UnixDomainSocketEndPoint(PathOf(context.Address));
+            await ConnectAsync(socket, (s, ct) => s.ConnectAsync(endPoint, ct), s => s.Connect(endPoint), SocketOptions(context).DedicatedReaders, cancellationToken).ConfigureAwait(false);
             return new NetworkStream(socket, ownsSocket: true);
         }
         catch

@@ -17,6 +17,8 @@ namespace Ipc.Client;
 /// </summary>
 internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, IDisposable
 {
+    private static readonly ValueTask<Outcome<object>> s_sent = Outcome.FromResultAsValueTask<object>(true);
+
     private readonly EndpointRuntime _endpoint;
     private readonly IIpcTransportClient _transport;
     private readonly EndpointResilience _resilience;
@@ -176,7 +178,8 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
         {
             // The same message goes to every attempt, so a retry keeps its message id. Attempts report failures as
             // outcomes rather than exceptions, so a call that succeeds at once never goes through an async adapter.
-            Outcome<IpcMessage> outcome;
+            // Outcomes are typed object, the type Polly's own strategies work in, so no strategy adapts each one.
+            Outcome<object> outcome;
             try
             {
                 outcome = await _resilience.Pipeline.ExecuteOutcomeAsync(static (ctx, state) => state.Client.AttemptRequestAsync(state.Message, ctx), context, (Client: this, Message: message)).ConfigureAwait(false);
@@ -191,7 +194,7 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
                 throw Translate(error, cancellationToken, activity) ?? Rethrow(outcome);
             }
 
-            return outcome.Result!;
+            return (IpcMessage)outcome.Result!;
         }
         finally
         {
@@ -203,7 +206,7 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
         }
     }
 
-    private ValueTask<Outcome<IpcMessage>> AttemptRequestAsync(IpcMessage message, ResilienceContext context)
+    private ValueTask<Outcome<object>> AttemptRequestAsync(IpcMessage message, ResilienceContext context)
     {
         ValueTask<IpcMessage> pending;
         try
@@ -214,7 +217,7 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
         }
         catch (Exception ex)
         {
-            return Outcome.FromExceptionAsValueTask<IpcMessage>(ex);
+            return Outcome.FromExceptionAsValueTask<object>(ex);
         }
 
         if (!pending.IsCompletedSuccessfully)
@@ -223,10 +226,10 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
         }
 
         // Read once: a ValueTask backed by a pooled source must not be consumed twice.
-        return new ValueTask<Outcome<IpcMessage>>(ToOutcome(pending.Result));
+        return new ValueTask<Outcome<object>>(ToOutcome(pending.Result));
     }
 
-    private async ValueTask<Outcome<IpcMessage>> CompleteAttemptAsync(ValueTask<IpcMessage> pending)
+    private async ValueTask<Outcome<object>> CompleteAttemptAsync(ValueTask<IpcMessage> pending)
     {
         try
         {
@@ -234,13 +237,13 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
         }
         catch (Exception ex)
         {
-            return Outcome.FromException<IpcMessage>(ex);
+            return Outcome.FromException<object>(ex);
         }
     }
 
     /// <summary>A response carrying a fault fails the attempt, so a transient one (a server that is stopping) is retried like a transport failure.</summary>
-    private Outcome<IpcMessage> ToOutcome(IpcMessage response) =>
-        response.Fault is { } fault ? Outcome.FromException<IpcMessage>(fault.ToException(_endpoint.Name)) : Outcome.FromResult(response);
+    private Outcome<object> ToOutcome(IpcMessage response) =>
+        response.Fault is { } fault ? Outcome.FromException<object>(fault.ToException(_endpoint.Name)) : Outcome.FromResult<object>(response);
 
     private async ValueTask SendCoreAsync(IpcMessage message, TimeSpan? timeout, bool publish, CancellationToken cancellationToken)
     {
@@ -251,7 +254,7 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
         var context = _resilience.RentContext(message.Route, timeout, oneWay: true, cancellationToken);
         try
         {
-            Outcome<bool> outcome;
+            Outcome<object> outcome;
             try
             {
                 outcome = await _resilience.Pipeline.ExecuteOutcomeAsync(static (ctx, state) => state.Client.AttemptSendAsync(state.Message, state.Publish, ctx), context, (Client: this, Message: message, Publish: publish)).ConfigureAwait(false);
@@ -272,7 +275,7 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
         }
     }
 
-    private ValueTask<Outcome<bool>> AttemptSendAsync(IpcMessage message, bool publish, ResilienceContext context)
+    private ValueTask<Outcome<object>> AttemptSendAsync(IpcMessage message, bool publish, ResilienceContext context)
     {
         ValueTask pending;
         try
@@ -281,22 +284,22 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
         }
         catch (Exception ex)
         {
-            return Outcome.FromExceptionAsValueTask<bool>(ex);
+            return Outcome.FromExceptionAsValueTask<object>(ex);
         }
 
-        return pending.IsCompletedSuccessfully ? Outcome.FromResultAsValueTask(true) : CompleteSendAsync(pending);
+        return pending.IsCompletedSuccessfully ? s_sent : CompleteSendAsync(pending);
     }
 
-    private static async ValueTask<Outcome<bool>> CompleteSendAsync(ValueTask pending)
+    private static async ValueTask<Outcome<object>> CompleteSendAsync(ValueTask pending)
     {
         try
         {
             await pending.ConfigureAwait(false);
-            return Outcome.FromResult(true);
+            return s_sent.Result;
         }
         catch (Exception ex)
         {
-            return Outcome.FromException<bool>(ex);
+            return Outcome.FromException<object>(ex);
         }
     }
 

@@ -20,7 +20,7 @@ internal sealed class ClientConnection : StreamConnection
     private IpcFault? _goAway;
 
     public ClientConnection(Stream stream, string endpoint, int maxBody, StreamTransportOptions options, ILogger logger, string description)
-        : base(stream, maxBody, options.MaxHeaderSize, logger, description)
+        : base(stream, maxBody, options.MaxHeaderSize, options.DedicatedReaders, logger, description)
     {
         _endpoint = endpoint;
         _inlineCompletions = options.InlineCompletions;
@@ -240,7 +240,8 @@ internal sealed class ClientConnection : StreamConnection
     {
         try
         {
-            await SendAsync(static (writer, id) => WireFormat.WriteControl(writer, FrameType.Cancel, id), id, urgent: true).ConfigureAwait(false);
+            // Not urgent: a cancel often comes from a timer's thread, which must not wait for a write to the stream.
+            await SendAsync(static (writer, id) => WireFormat.WriteControl(writer, FrameType.Cancel, id), id, urgent: false).ConfigureAwait(false);
         }
         catch (IpcException)
         {

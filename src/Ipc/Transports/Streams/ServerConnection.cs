@@ -31,7 +31,7 @@ internal sealed partial class ServerConnection : StreamConnection
     private Task? _oneWayLoop;
 
     public ServerConnection(Stream stream, IIpcDispatcher dispatcher, StreamTransportOptions options, TimeProvider time, CancellationToken serverStopping, ILogger logger, string description)
-        : base(stream, dispatcher.MaxMessageSize, options.MaxHeaderSize, logger, description)
+        : base(stream, dispatcher.MaxMessageSize, options.MaxHeaderSize, options.DedicatedReaders, logger, description)
     {
         _dispatcher = dispatcher;
         _time = time;
@@ -192,9 +192,10 @@ internal sealed partial class ServerConnection : StreamConnection
     {
         try
         {
-            // Bounded: a client that reads nothing must not keep the connection open.
-            await SendAsync(static (writer, state) => WireFormat.WriteGoAway(writer, state.Code, state.Reason), (Code: code, Reason: reason), urgent: true)
-                .AsTask().WaitAsync(s_goAwayBound, _time).ConfigureAwait(false);
+            // Bounded: a client that reads nothing must not keep the connection open. On the thread pool, because a
+            // blocking write to such a client only returns once the connection is closed after the bound.
+            await Task.Run(() => SendAsync(static (writer, state) => WireFormat.WriteGoAway(writer, state.Code, state.Reason), (Code: code, Reason: reason), urgent: true).AsTask())
+                .WaitAsync(s_goAwayBound, _time).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is IpcException or TimeoutException)
         {

@@ -19,27 +19,62 @@ internal abstract partial class StreamConnection
     /// <summary>Unflushed bytes past which a writer flushes at once instead of leaving it to a deferred flush.</summary>
     private const int FlushThreshold = 64 * 1024;
 
+    /// <summary>The least a dedicated reader asks the stream for in one read.</summary>
+    private const int ReceiveChunk = 16 * 1024;
+
+    /// <summary>Unwritten bytes past which writers wait for the flusher instead of buffering more (one frame may exceed it alone).</summary>
+    private const int PendingLimit = 1024 * 1024;
+
+    /// <summary>How many batches a writer that flushes on its own thread writes before it hands the rest to the thread pool.</summary>
+    private const int InlineBatches = 4;
+
     private readonly Stream _stream;
     private readonly PipeReader _input;
-    private readonly PipeWriter _output;
-    private readonly SemaphoreSlim _writeLock = new(1, 1);
+    private readonly Pipe? _received;
+    private readonly TaskCompletionSource? _readerDone;
+    private readonly bool _blockingWrites;
     private readonly CancellationTokenSource _closed = new();
     private readonly int _maxBody;
     private readonly int _maxMetadata;
-    private int _writers;
-    private int _flushScheduled;
+
+    // The write side. Writers append whole frames to _pending under _gate and never wait for the stream; one flusher at a
+    // time swaps the buffers and writes outside the lock, so frames written while it writes go out together next.
+    private readonly object _gate = new();
+    private FrameBuffer _pending = new();
+    private FrameBuffer? _spare = new();
+    private bool _flushing;
+    private bool _flushScheduled;
+    private TaskCompletionSource? _space;
     private int _closing;
     private Exception? _closeReason;
 
-    protected StreamConnection(Stream stream, int maxBody, int maxMetadata, ILogger logger, string description)
+    protected StreamConnection(Stream stream, int maxBody, int maxMetadata, bool dedicatedReader, ILogger logger, string description)
     {
         _stream = stream;
         _maxBody = maxBody;
         _maxMetadata = maxMetadata;
         Logger = logger;
         Description = description;
-        _input = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 16 * 1024, minimumReadSize: 4 * 1024, leaveOpen: true));
-        _output = PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 16 * 1024, leaveOpen: true));
+        if (dedicatedReader && SupportsBlockingIo(stream))
+        {
+            // A thread of the connection's own blocks in Read and pushes what arrives into a pipe whose reader (the frame
+            // loop below) runs inline on that thread: the kernel wakes the reader directly, with no event loop or thread
+            // pool hand-off in between. Writes are blocking too: one asynchronous call would switch the socket to
+            // non-blocking mode, and .NET would then emulate every blocking read through its event loop.
+            _received = new Pipe(new PipeOptions(
+                pauseWriterThreshold: (long)maxBody + maxMetadata + WireFormat.HeaderSize + ReceiveChunk,
+                resumeWriterThreshold: ((long)maxBody + maxMetadata + WireFormat.HeaderSize + ReceiveChunk) / 2,
+                readerScheduler: PipeScheduler.Inline,
+                writerScheduler: PipeScheduler.Inline,
+                useSynchronizationContext: false));
+            _readerDone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _input = _received.Reader;
+            _blockingWrites = true;
+        }
+        else
+        {
+            _input = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 16 * 1024, minimumReadSize: 4 * 1024, leaveOpen: true));
+        }
     }
 
     /// <summary>Gets what the connection is, for log messages (endpoint, address, side).</summary>
@@ -56,34 +91,77 @@ internal abstract partial class StreamConnection
     /// <summary>Writes the preface and flushes it.</summary>
     public ValueTask SendPrefaceAsync() => SendAsync(static (writer, _) => writer.Write(WireFormat.Preface), 0, urgent: true);
 
-    /// <summary>Writes one frame. <paramref name="urgent"/> frames are flushed at once unless another writer is queued behind them.</summary>
-    public async ValueTask SendAsync<TState>(Action<IBufferWriter<byte>, TState> write, TState state, bool urgent)
+    /// <summary>
+    /// Writes one frame. An <paramref name="urgent"/> frame is written to the stream before this returns, by this caller or
+    /// by the flush already running; other frames are written by a flush on the thread pool, together with whatever else
+    /// was buffered by then.
+    /// </summary>
+    /// <remarks>With blocking writes an urgent frame may block the caller while the peer reads nothing; closing the connection ends that.</remarks>
+    public ValueTask SendAsync<TState>(Action<IBufferWriter<byte>, TState> write, TState state, bool urgent)
     {
-        Interlocked.Increment(ref _writers);
-        await _writeLock.WaitAsync().ConfigureAwait(false);
-        try
+        var schedule = false;
+        var flush = false;
+        lock (_gate)
         {
             if (IsClosed)
             {
-                Interlocked.Decrement(ref _writers);
-                throw ConnectionLost();
+                return ValueTask.FromException(ConnectionLost());
             }
 
-            write(_output, state);
-            var behind = Interlocked.Decrement(ref _writers);
-            if (_output.UnflushedBytes >= FlushThreshold || (urgent && behind == 0))
+            if (_flushing && _pending.WrittenCount >= PendingLimit)
             {
-                await FlushCoreAsync().ConfigureAwait(false);
+                return SendWhenSpaceAsync(write, state, urgent);
             }
-            else if (behind == 0)
+
+            _pending.Append(write, state);
+            if (_flushing)
             {
-                ScheduleFlush();
+                return default; // the running flush writes it next
+            }
+
+            if (urgent || _pending.WrittenCount >= FlushThreshold)
+            {
+                _flushing = flush = true;
+            }
+            else if (!_flushScheduled)
+            {
+                _flushScheduled = schedule = true;
             }
         }
-        finally
+
+        if (schedule)
         {
-            _writeLock.Release();
+            ThreadPool.UnsafeQueueUserWorkItem(static connection => connection.RunScheduledFlush(), this, preferLocal: false);
+            return default;
         }
+
+        return flush ? FlushAsync(InlineBatches) : default;
+    }
+
+    private async ValueTask SendWhenSpaceAsync<TState>(Action<IBufferWriter<byte>, TState> write, TState state, bool urgent)
+    {
+        while (true)
+        {
+            Task space;
+            lock (_gate)
+            {
+                if (IsClosed)
+                {
+                    throw ConnectionLost();
+                }
+
+                if (!_flushing || _pending.WrittenCount < PendingLimit)
+                {
+                    break;
+                }
+
+                space = (_space ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+            }
+
+            await space.ConfigureAwait(false); // the flusher took the buffer, or the connection closed
+        }
+
+        await SendAsync(write, state, urgent).ConfigureAwait(false);
     }
 
     /// <summary>Runs the read loop until the peer closes, the format is broken or <see cref="Close"/> is called.</summary>
@@ -92,6 +170,16 @@ internal abstract partial class StreamConnection
         Exception? reason = null;
         try
         {
+            if (_received is not null)
+            {
+                var reader = new Thread(static state => ((StreamConnection)state!).ReceiveLoop())
+                {
+                    IsBackground = true,
+                    Name = "Ipc connection reader",
+                };
+                reader.UnsafeStart(this);
+            }
+
             await ReadLoopAsync().ConfigureAwait(false);
         }
         catch (WireFormatException ex)
@@ -114,17 +202,11 @@ internal abstract partial class StreamConnection
         {
             Close(reason);
             await _input.CompleteAsync().ConfigureAwait(false);
-            await _writeLock.WaitAsync().ConfigureAwait(false);
-            try
-            {
-                await _output.CompleteAsync().ConfigureAwait(false);
-            }
-            finally
-            {
-                _writeLock.Release();
-            }
-
             await _stream.DisposeAsync().ConfigureAwait(false);
+            if (_readerDone is not null)
+            {
+                await _readerDone.Task.ConfigureAwait(false); // the stream is gone, so its blocked read has returned
+            }
         }
     }
 
@@ -137,6 +219,14 @@ internal abstract partial class StreamConnection
         }
 
         _closeReason = reason;
+        TaskCompletionSource? space;
+        lock (_gate)
+        {
+            space = _space;
+            _space = null;
+        }
+
+        space?.TrySetResult(); // writers waiting for buffer space see the connection closed
         try
         {
             _closed.Cancel();
@@ -313,6 +403,54 @@ internal abstract partial class StreamConnection
         }
     }
 
+    /// <summary>
+    /// Whether the stream is a local operating-system stream whose blocking reads end when it is disposed: a Unix domain
+    /// socket or a named pipe. TCP reads asynchronously (blocking reads on both ends of a loopback TCP connection measured
+    /// slower than asynchronous ones), and so does anything layered on top (TLS) or an anonymous pipe.
+    /// </summary>
+    private static bool SupportsBlockingIo(Stream stream) =>
+        stream is System.Net.Sockets.NetworkStream { Socket.AddressFamily: System.Net.Sockets.AddressFamily.Unix }
+            or System.IO.Pipes.NamedPipeClientStream
+            or System.IO.Pipes.NamedPipeServerStream;
+
+    /// <summary>The dedicated reader: blocking reads into the pipe until the peer closes, the stream is disposed or the frame loop stops.</summary>
+    private void ReceiveLoop()
+    {
+        var writer = _received!.Writer;
+        Exception? failure = null;
+        try
+        {
+            while (true)
+            {
+                var read = _stream.Read(writer.GetMemory(ReceiveChunk).Span);
+                if (read == 0)
+                {
+                    break; // the peer closed its side
+                }
+
+                writer.Advance(read);
+
+                // The frame loop runs inside this flush, on this thread. It pends only when a frame's handling waits
+                // (a full one-way queue); past the pause threshold this thread then waits for it instead of reading on.
+                var flush = writer.FlushAsync();
+                var result = flush.IsCompleted ? flush.Result : flush.AsTask().GetAwaiter().GetResult();
+                if (result.IsCompleted || result.IsCanceled)
+                {
+                    break;
+                }
+            }
+        }
+        catch (Exception ex)
+        {
+            failure = ex; // disposed, reset by the peer: the frame loop sees the same as with asynchronous reads
+        }
+        finally
+        {
+            writer.Complete(failure);
+            _readerDone!.TrySetResult();
+        }
+    }
+
     private void CheckLimits(FrameHeader header)
     {
         if (header.MetadataLength > _maxMetadata)
@@ -326,44 +464,103 @@ internal abstract partial class StreamConnection
         }
     }
 
-    private void ScheduleFlush()
+    private void RunScheduledFlush()
     {
-        if (Interlocked.Exchange(ref _flushScheduled, 1) == 0)
+        lock (_gate)
         {
-            ThreadPool.UnsafeQueueUserWorkItem(static connection => _ = connection.DeferredFlushAsync(), this, preferLocal: false);
+            _flushScheduled = false;
+            if (_flushing || _pending.WrittenCount == 0 || IsClosed)
+            {
+                return;
+            }
+
+            _flushing = true;
         }
+
+        _ = FlushScheduledAsync();
     }
 
-    private async Task DeferredFlushAsync()
+    private async Task FlushScheduledAsync()
     {
-        await _writeLock.WaitAsync().ConfigureAwait(false);
         try
         {
-            Volatile.Write(ref _flushScheduled, 0);
-            if (!IsClosed && _output.UnflushedBytes > 0)
-            {
-                await FlushCoreAsync().ConfigureAwait(false);
-            }
+            await FlushAsync(int.MaxValue).ConfigureAwait(false);
         }
         catch (IpcException)
         {
             // The connection closed; OnClosed failed whoever was waiting on it.
         }
-        finally
-        {
-            _writeLock.Release();
-        }
     }
 
-    private async ValueTask FlushCoreAsync()
+    /// <summary>
+    /// The flusher (the caller set <see cref="_flushing"/>): writes the buffered frames batch by batch until none are left,
+    /// or hands on to the thread pool after <paramref name="batches"/> batches.
+    /// </summary>
+    private async ValueTask FlushAsync(int batches)
     {
+        FrameBuffer? written = null;
         try
         {
-            await _output.FlushAsync().ConfigureAwait(false);
+            while (true)
+            {
+                FrameBuffer batch;
+                TaskCompletionSource? space;
+                lock (_gate)
+                {
+                    if (written is not null)
+                    {
+                        written.Reset();
+                        _spare = written;
+                        written = null;
+                    }
+
+                    if (_pending.WrittenCount == 0 || IsClosed)
+                    {
+                        _flushing = false;
+                        return;
+                    }
+
+                    if (batches-- == 0)
+                    {
+                        // Enough for one caller: the thread pool writes the rest, and this caller goes on.
+                        _flushing = false;
+                        if (!_flushScheduled)
+                        {
+                            _flushScheduled = true;
+                            ThreadPool.UnsafeQueueUserWorkItem(static connection => connection.RunScheduledFlush(), this, preferLocal: false);
+                        }
+
+                        return;
+                    }
+
+                    batch = _pending;
+                    _pending = _spare!;
+                    _spare = null;
+                    space = _space;
+                    _space = null;
+                }
+
+                space?.TrySetResult(); // there is room again in the new buffer
+                written = batch;
+                if (_blockingWrites)
+                {
+                    _stream.Write(batch.WrittenSpan);
+                }
+                else
+                {
+                    await _stream.WriteAsync(batch.WrittenMemory).ConfigureAwait(false);
+                    await _stream.FlushAsync().ConfigureAwait(false);
+                }
+            }
         }
-        catch (Exception ex) when (ex is IOException or ObjectDisposedException or OperationCanceledException or InvalidOperationException
-            or System.Security.Authentication.AuthenticationException)
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException or OperationCanceledException or InvalidOperationException or NotSupportedException
+            or System.Net.Sockets.SocketException or System.Security.Authentication.AuthenticationException)
         {
+            lock (_gate)
+            {
+                _flushing = false;
+            }
+
             Close(ex);
             throw ConnectionLost();
         }
@@ -378,3 +575,81 @@ internal abstract partial class StreamConnection
 
 /// <summary>Reads a span with some state.</summary>
 internal delegate TResult ReadOnlySpanFunc<in TState, out TResult>(ReadOnlySpan<byte> span, TState state);
+
+/// <summary>
+/// A growable buffer of whole frames. A frame whose writer throws half-way is taken back out, so a failed frame never
+/// reaches the stream in pieces.
+/// </summary>
+internal sealed class FrameBuffer : IBufferWriter<byte>
+{
+    private const int InitialSize = 16 * 1024;
+    private const int KeepSize = 1024 * 1024;
+
+    private byte[] _buffer = new byte[InitialSize];
+    private int _count;
+
+    public int WrittenCount => _count;
+
+    public ReadOnlySpan<byte> WrittenSpan => _buffer.AsSpan(0, _count);
+
+    public ReadOnlyMemory<byte> WrittenMemory => _buffer.AsMemory(0, _count);
+
+    public void Append<TState>(Action<IBufferWriter<byte>, TState> write, TState state)
+    {
+        var start = _count;
+        try
+        {
+            write(this, state);
+        }
+        catch
+        {
+            _count = start;
+            throw;
+        }
+    }
+
+    /// <summary>Empties the buffer, and lets a buffer grown past 1 MiB by a large frame go.</summary>
+    public void Reset()
+    {
+        _count = 0;
+        if (_buffer.Length > KeepSize)
+        {
+            _buffer = new byte[InitialSize];
+        }
+    }
+
+    public void Advance(int count)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        if (_count + count > _buffer.Length)
+        {
+            throw new InvalidOperationException("Advanced past the end of the buffer.");
+        }
+
+        _count += count;
+    }
+
+    public Memory<byte> GetMemory(int sizeHint = 0)
+    {
+        Reserve(sizeHint);
+        return _buffer.AsMemory(_count);
+    }
+
+    public Span<byte> GetSpan(int sizeHint = 0)
+    {
+        Reserve(sizeHint);
+        return _buffer.AsSpan(_count);
+    }
+
+    private void Reserve(int sizeHint)
+    {
+        var needed = (long)_count + Math.Max(sizeHint, 1);
+        if (needed <= _buffer.Length)
+        {
+            return;
+        }
+
+        var size = (int)Math.Min(Array.MaxLength, Math.Max(needed, (long)_buffer.Length * 2));
+        Array.Resize(ref _buffer, size);
+    }
+}

@@ -39,4 +39,13 @@ public class StreamTransportOptions
     /// same endpoint) stalls or deadlocks the connection: turn this on only for callers that never block.</remarks>
     /// <value>The default value is <see langword="false"/>.</value>
     public bool InlineCompletions { get; set; }
+
+    /// <summary>Gets or sets a value indicating whether each connection over a Unix domain socket or a named pipe reads on a
+    /// thread of its own with blocking reads (and writes with blocking calls), instead of reading asynchronously on the
+    /// thread pool.</summary>
+    /// <remarks>The kernel then wakes the connection's reader directly when bytes arrive, which saves the event loop's and
+    /// the thread pool's hand-offs on every message: the lowest latency for local IPC. It costs a thread per connection,
+    /// so a server with thousands of clients should turn it off. TCP, TLS and worker pipes always read asynchronously.</remarks>
+    /// <value>The default value is <see langword="true"/>.</value>
+    public bool DedicatedReaders { get; set; } = true;
 }
