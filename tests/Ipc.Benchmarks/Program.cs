@@ -1,4 +1,12 @@
 using BenchmarkDotNet.Running;
+using Ipc.Benchmarks;
 
 // dotnet run -c Release --project tests/Ipc.Benchmarks -- --filter '*InMemory*'
+// dotnet run -c Release --project tests/Ipc.Benchmarks -- interleaved
+if (args is ["interleaved"])
+{
+    await InterleavedRatios.RunAsync(Console.Out);
+    return;
+}
+
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
