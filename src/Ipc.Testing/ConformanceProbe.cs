@@ -20,6 +20,9 @@ public sealed class ConformanceProbe
     /// <summary>Set when <see cref="ExpectNumbers"/> messages have arrived.</summary>
     public TaskCompletionSource NumbersArrived { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+    /// <summary>Set by a test to let the <see cref="ConformanceRoutes.Held"/> handler go on.</summary>
+    public TaskCompletionSource ReleaseHeld { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
     /// <summary>Set with the first published message.</summary>
     public TaskCompletionSource<Numbered> Published { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 

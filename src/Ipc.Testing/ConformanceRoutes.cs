@@ -30,6 +30,9 @@ public static class ConformanceRoutes
     /// <summary>One-way: records the number it got.</summary>
     public const string Numbers = "numbers";
 
+    /// <summary>One-way: waits for the probe's <see cref="ConformanceProbe.ReleaseHeld"/>, then records the number in the payload's first four bytes.</summary>
+    public const string Held = "held";
+
     /// <summary>One-way and publish target: completes the probe's <see cref="ConformanceProbe.Published"/>.</summary>
     public const string Topic = "topic";
 
@@ -90,6 +93,11 @@ public static class ConformanceRoutes
             {
                 probe.Received(n.Value);
                 return default;
+            })
+            .MapMessage<Payload>(Held, async (p, _, ct) =>
+            {
+                await probe.ReleaseHeld.Task.WaitAsync(ct).ConfigureAwait(false);
+                probe.Received(BitConverter.ToInt32(p.Data));
             })
             .MapMessage<Numbered>(Topic, (n, _, _) =>
             {

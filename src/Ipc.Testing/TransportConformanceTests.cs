@@ -241,6 +241,41 @@ public abstract class TransportConformanceTests : IAsyncLifetime
         }
     }
 
+    /// <summary>
+    /// A server that handles nothing for a while makes senders wait for space instead of buffering without bound, and
+    /// once it goes on, every message sent meanwhile arrives exactly once.
+    /// </summary>
+    [Fact]
+    [Trait("Category", "Conformance")]
+    public virtual async Task SendAsync_ServerStalled_SendersWaitThenEveryMessageArrives()
+    {
+        // 10,000 messages of 3 KiB: 30 MiB, more than a server queue, the buffers between the two ends and a client's
+        // write buffer hold together, so some sends must still be waiting while the server is held.
+        const int count = 10_000;
+        var address = CreateAddress();
+        await StartServerAsync(address, e => e.MaxMessageSize = 4096);
+        var client = CreateClient(address, resilience: r =>
+        {
+            r.TotalTimeout = TimeSpan.FromMinutes(2); // waiting for space is what this fact is about: no timeout may end it
+            r.AttemptTimeout = TimeSpan.FromMinutes(1);
+        });
+        Probe.ExpectNumbers(count);
+
+        var sends = new Task[count];
+        for (var i = 0; i < count; i++)
+        {
+            var data = new byte[3 * 1024];
+            BitConverter.TryWriteBytes(data, i);
+            sends[i] = client.Channel.SendAsync(ConformanceRoutes.Held, new Payload(data)).AsTask();
+        }
+
+        Assert.Contains(sends, send => !send.IsCompleted);
+        Probe.ReleaseHeld.TrySetResult();
+        await Task.WhenAll(sends).WaitAsync(TimeSpan.FromSeconds(60));
+        await Probe.NumbersArrived.Task.WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal(Enumerable.Range(0, count), Probe.Numbers.Order());
+    }
+
     /// <summary>64 concurrent callers making 100 requests each all get their own answers.</summary>
     [Fact]
     [Trait("Category", "Conformance")]

@@ -11,7 +11,11 @@ namespace Ipc.Sockets.Tests;
 /// bytes, truncated frames, lengths over the limits, valid frames with garbage payloads. The server must survive, must
 /// not allocate what the oversized frames declare, and must keep answering a well-behaved client throughout.
 /// </summary>
+/// <remarks>
+/// It runs alone: its allocation bound is read from the process-wide counter, which tests running beside it would add to.
+/// </remarks>
 [Trait("Transport", "UnixSocket")]
+[Collection(nameof(MalformedInputTests))]
 public sealed class MalformedInputTests
 {
     private const int Inputs = 10_000;
@@ -143,4 +147,10 @@ public sealed class MalformedInputTests
         random.NextBytes(bytes);
         return bytes;
     }
+}
+
+/// <summary>The collection of <see cref="MalformedInputTests"/>, run with no other test beside it.</summary>
+[CollectionDefinition(nameof(MalformedInputTests), DisableParallelization = true)]
+public sealed class MalformedInputCollection
+{
 }

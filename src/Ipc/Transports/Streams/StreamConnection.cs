@@ -16,9 +16,6 @@ namespace Ipc.Transports.Streams;
 /// </remarks>
 internal abstract partial class StreamConnection
 {
-    /// <summary>Unflushed bytes past which a writer flushes at once instead of leaving it to a deferred flush.</summary>
-    private const int FlushThreshold = 64 * 1024;
-
     /// <summary>The least a dedicated reader asks the stream for in one read.</summary>
     private const int ReceiveChunk = 16 * 1024;
 
@@ -92,11 +89,14 @@ internal abstract partial class StreamConnection
     public ValueTask SendPrefaceAsync() => SendAsync(static (writer, _) => writer.Write(WireFormat.Preface), 0, urgent: true);
 
     /// <summary>
-    /// Writes one frame. An <paramref name="urgent"/> frame is written to the stream before this returns, by this caller or
-    /// by the flush already running; other frames are written by a flush on the thread pool, together with whatever else
-    /// was buffered by then.
+    /// Writes one frame. An <paramref name="urgent"/> frame is written to the stream at once, by this caller or by the
+    /// flush already running; other frames are written by a flush on the thread pool, together with whatever else was
+    /// buffered by then. While 1 MiB waits to be written, writers wait for space instead of buffering more.
     /// </summary>
-    /// <remarks>With blocking writes an urgent frame may block the caller while the peer reads nothing; closing the connection ends that.</remarks>
+    /// <remarks>
+    /// Only the flusher writes to the stream, one at a time, so at most one thread per connection can block on a peer
+    /// that reads nothing (with blocking writes); closing the connection ends that.
+    /// </remarks>
     public ValueTask SendAsync<TState>(Action<IBufferWriter<byte>, TState> write, TState state, bool urgent)
     {
         var schedule = false;
@@ -108,7 +108,7 @@ internal abstract partial class StreamConnection
                 return ValueTask.FromException(ConnectionLost());
             }
 
-            if (_flushing && _pending.WrittenCount >= PendingLimit)
+            if (_pending.WrittenCount >= PendingLimit)
             {
                 return SendWhenSpaceAsync(write, state, urgent);
             }
@@ -119,12 +119,13 @@ internal abstract partial class StreamConnection
                 return default; // the running flush writes it next
             }
 
-            if (urgent || _pending.WrittenCount >= FlushThreshold)
+            if (urgent)
             {
                 _flushing = flush = true;
             }
             else if (!_flushScheduled)
             {
+                // A one-way sender never writes to the stream itself, so it never waits for the peer to read.
                 _flushScheduled = schedule = true;
             }
         }
@@ -150,12 +151,17 @@ internal abstract partial class StreamConnection
                     throw ConnectionLost();
                 }
 
-                if (!_flushing || _pending.WrittenCount < PendingLimit)
+                if (_pending.WrittenCount < PendingLimit)
                 {
                     break;
                 }
 
                 space = (_space ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+                if (!_flushing && !_flushScheduled)
+                {
+                    _flushScheduled = true; // someone must take the full buffer
+                    ThreadPool.UnsafeQueueUserWorkItem(static connection => connection.RunScheduledFlush(), this, preferLocal: false);
+                }
             }
 
             await space.ConfigureAwait(false); // the flusher took the buffer, or the connection closed
@@ -583,7 +589,7 @@ internal delegate TResult ReadOnlySpanFunc<in TState, out TResult>(ReadOnlySpan<
 internal sealed class FrameBuffer : IBufferWriter<byte>
 {
     private const int InitialSize = 16 * 1024;
-    private const int KeepSize = 1024 * 1024;
+    private const int KeepSize = 2 * 1024 * 1024; // a full batch (1 MiB waiting) plus a large frame
 
     private byte[] _buffer = new byte[InitialSize];
     private int _count;
@@ -608,7 +614,7 @@ internal sealed class FrameBuffer : IBufferWriter<byte>
         }
     }
 
-    /// <summary>Empties the buffer, and lets a buffer grown past 1 MiB by a large frame go.</summary>
+    /// <summary>Empties the buffer, and lets a buffer grown past 2 MiB by a large frame go.</summary>
     public void Reset()
     {
         _count = 0;
