@@ -14,30 +14,6 @@ internal abstract class SocketTransportBase : StreamTransport
     protected static SocketTransportOptions SocketOptions(IpcTransportContext context) =>
         context.Services.GetRequiredService<IOptionsMonitor<SocketTransportOptions>>().Get(context.EndpointName);
 
-    /// <summary>
-    /// Connects <paramref name="socket"/>. With dedicated readers the connect is a blocking call on the thread pool: a
-    /// socket that never saw an asynchronous operation stays in blocking mode, so its reads wake the reader directly.
-    /// </summary>
-    protected static async ValueTask ConnectAsync(Socket socket, Func<Socket, CancellationToken, ValueTask> connectAsync, Action<Socket> connect, bool blocking, CancellationToken cancellationToken)
-    {
-        if (!blocking)
-        {
-            await connectAsync(socket, cancellationToken).ConfigureAwait(false);
-            return;
-        }
-
-        cancellationToken.ThrowIfCancellationRequested();
-        using var abort = cancellationToken.UnsafeRegister(static s => ((Socket)s!).Dispose(), socket); // ends a blocked connect
-        try
-        {
-            await Task.Run(() => connect(socket), CancellationToken.None).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (cancellationToken.IsCancellationRequested)
-        {
-            throw new OperationCanceledException("The connect was cancelled.", ex, cancellationToken);
-        }
-    }
-
     /// <summary>Accepts connections on a bound, listening socket.</summary>
     protected abstract class SocketAcceptor : StreamAcceptor
     {

@@ -85,6 +85,33 @@ public sealed class UnixSocketTransportTests
         await TestIpc.AssertServesAsync(client);
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task RequestAsync_DedicatedReadersOnOrOff_InlineHandlerRunsOnTheReaderItSays(bool dedicated)
+    {
+        // With inline handlers a handler starts on the thread that read its request: the connection's own reader, or a
+        // thread-pool thread when reads are asynchronous.
+        var address = TestAddresses.NewUnixAddress();
+        var builder = new HostApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Services.AddIpc()
+            .AddSockets(o =>
+            {
+                o.DedicatedReaders = dedicated;
+                o.InlineHandlers = true;
+            })
+            .AddEndpoint(TestIpc.Endpoint, address)
+            .AddServer(TestIpc.Endpoint, server => server.MapRequest<string, string?[]>("thread", _ => [Thread.CurrentThread.Name]));
+        using var server = builder.Build();
+        await server.StartAsync().WaitAsync(TestIpc.Bound);
+        await using var client = TestIpc.CreateClient(address, ipc => ipc.AddSockets(o => o.DedicatedReaders = dedicated));
+
+        var thread = Assert.Single(await client.Requests().RequestAsync<string, string?[]>("thread", "which").AsTask().WaitAsync(TestIpc.Bound));
+
+        Assert.Equal(dedicated, thread == "Ipc connection reader");
+        await server.StopAsync().WaitAsync(TestIpc.Bound);
+    }
+
     [Fact]
     public async Task StartAsync_InvalidOptions_FailsNamingTheKey()
     {
