@@ -176,17 +176,28 @@ internal abstract partial class StreamConnection
         Exception? reason = null;
         try
         {
-            if (_received is not null)
+            if (_received is null)
             {
-                var reader = new Thread(static state => ((StreamConnection)state!).ReceiveLoop())
+                await ReadLoopAsync().ConfigureAwait(false);
+            }
+            else
+            {
+                // The reader thread starts the frame loop itself, so the loop waits for its first bytes on that thread
+                // and every frame after them is handled there, not on the thread that called this.
+                var frames = new TaskCompletionSource<Task>(TaskCreationOptions.RunContinuationsAsynchronously);
+                var reader = new Thread(static state =>
+                {
+                    var (connection, frames) = ((StreamConnection, TaskCompletionSource<Task>))state!;
+                    frames.SetResult(connection.ReadLoopAsync());
+                    connection.ReceiveLoop();
+                })
                 {
                     IsBackground = true,
                     Name = "Ipc connection reader",
                 };
-                reader.UnsafeStart(this);
+                reader.UnsafeStart((this, frames));
+                await (await frames.Task.ConfigureAwait(false)).ConfigureAwait(false);
             }
-
-            await ReadLoopAsync().ConfigureAwait(false);
         }
         catch (WireFormatException ex)
         {
