@@ -219,32 +219,12 @@ internal sealed partial class ServerConnection : StreamConnection
 
         if (!pending.IsCompletedSuccessfully)
         {
-            _ = FinishAsync(pending, id, call);
+            _ = RunCallAsync(id, request, call, pending);
             return default;
         }
 
         _calls.TryRemove(id, out _);
         return SendResponseAsync(id, pending.Result);
-    }
-
-    private async Task FinishAsync(ValueTask<IpcMessage> pending, uint id, ServerCall call)
-    {
-        try
-        {
-            var response = await pending.ConfigureAwait(false);
-            _calls.TryRemove(id, out _);
-            await SendResponseAsync(id, response).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (call.Token.IsCancellationRequested)
-        {
-        }
-        catch (IpcException)
-        {
-        }
-        finally
-        {
-            _calls.TryRemove(id, out _);
-        }
     }
 
     private async ValueTask SendResponseAsync(uint id, IpcMessage response)
@@ -260,13 +240,14 @@ internal sealed partial class ServerConnection : StreamConnection
         }
     }
 
-    private async Task RunCallAsync(uint id, IpcMessage request, ServerCall call)
+    /// <summary>Runs a call to its end and answers it; <paramref name="started"/> is a request whose handler already began on the read loop.</summary>
+    private async Task RunCallAsync(uint id, IpcMessage request, ServerCall call, ValueTask<IpcMessage>? started = null)
     {
         try
         {
             if (call.Credits is null)
             {
-                await RunRequestAsync(id, request, call.Token).ConfigureAwait(false);
+                await AnswerAsync(id, started ?? _dispatcher.DispatchRequestAsync(request, call.Token)).ConfigureAwait(false);
             }
             else
             {
@@ -287,10 +268,10 @@ internal sealed partial class ServerConnection : StreamConnection
         }
     }
 
-    private async Task RunRequestAsync(uint id, IpcMessage request, CancellationToken cancellationToken)
+    private async Task AnswerAsync(uint id, ValueTask<IpcMessage> pending)
     {
-        var response = await _dispatcher.DispatchRequestAsync(request, cancellationToken).ConfigureAwait(false);
-        _calls.TryRemove(id, out _);
+        var response = await pending.ConfigureAwait(false);
+        _calls.TryRemove(id, out _); // answered: a Cancel frame from now on finds nothing to cancel
         await SendResponseAsync(id, response).ConfigureAwait(false);
     }
 

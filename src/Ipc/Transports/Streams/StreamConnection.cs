@@ -29,7 +29,6 @@ internal abstract partial class StreamConnection
     private readonly PipeReader _input;
     private readonly Pipe? _received;
     private readonly TaskCompletionSource? _readerDone;
-    private readonly bool _blockingWrites;
     private readonly CancellationTokenSource _closed = new();
     private readonly int _maxBody;
     private readonly int _maxMetadata;
@@ -66,7 +65,6 @@ internal abstract partial class StreamConnection
                 useSynchronizationContext: false));
             _readerDone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             _input = _received.Reader;
-            _blockingWrites = true;
         }
         else
         {
@@ -559,8 +557,9 @@ internal abstract partial class StreamConnection
 
                 space?.TrySetResult(); // there is room again in the new buffer
                 written = batch;
-                if (_blockingWrites)
+                if (_received is not null)
                 {
+                    // A dedicated reader's connection writes with blocking calls too (see the constructor).
                     _stream.Write(batch.WrittenSpan);
                 }
                 else
