@@ -23,6 +23,12 @@ public sealed class ConformanceProbe
     /// <summary>Set by a test to let the <see cref="ConformanceRoutes.Held"/> handler go on.</summary>
     public TaskCompletionSource ReleaseHeld { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+    /// <summary>Set when the <see cref="ConformanceRoutes.BlockThread"/> handler has started blocking.</summary>
+    public TaskCompletionSource ThreadBlocked { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Set by the <see cref="ConformanceRoutes.Unblock"/> handler; the <see cref="ConformanceRoutes.BlockThread"/> handler waits for it.</summary>
+    public ManualResetEventSlim Unblocked { get; } = new();
+
     /// <summary>Set with the first published message.</summary>
     public TaskCompletionSource<Numbered> Published { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 

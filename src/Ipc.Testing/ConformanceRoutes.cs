@@ -27,6 +27,12 @@ public static class ConformanceRoutes
     /// <summary>Blocks until its token is cancelled.</summary>
     public const string Block = "block";
 
+    /// <summary>Blocks its thread (no <see langword="await"/>) until a <see cref="Unblock"/> call; returns whether that came within a minute.</summary>
+    public const string BlockThread = "block-thread";
+
+    /// <summary>Lets a handler blocked in <see cref="BlockThread"/> go on.</summary>
+    public const string Unblock = "unblock";
+
     /// <summary>One-way: records the number it got.</summary>
     public const string Numbers = "numbers";
 
@@ -88,6 +94,16 @@ public static class ConformanceRoutes
                 }
 
                 return "unreachable";
+            })
+            .MapRequest<string, bool>(BlockThread, _ =>
+            {
+                probe.ThreadBlocked.TrySetResult();
+                return probe.Unblocked.Wait(TimeSpan.FromMinutes(1)); // longer than any test waits: a stalled connection fails the test first
+            })
+            .MapRequest<string, string>(Unblock, text =>
+            {
+                probe.Unblocked.Set();
+                return text;
             })
             .MapMessage<Numbered>(Numbers, (n, _, _) =>
             {

@@ -276,6 +276,46 @@ public abstract class TransportConformanceTests : IAsyncLifetime
         Assert.Equal(Enumerable.Range(0, count), Probe.Numbers.Order());
     }
 
+    /// <summary>
+    /// A handler that blocks its thread, instead of awaiting, holds up no other call: a second call on the same client
+    /// (and so, with the default pool of one, the same connection) is served meanwhile, and releases the first.
+    /// </summary>
+    [Fact]
+    [Trait("Category", "Conformance")]
+    public virtual async Task RequestAsync_HandlerBlocksItsThread_OtherCallsAreServedMeanwhile()
+    {
+        var (_, client) = await StartPairAsync();
+        var blocked = Task.Run(() => client.Requests.RequestAsync<string, bool>(ConformanceRoutes.BlockThread, "hold").AsTask());
+        await Probe.ThreadBlocked.Task.WaitAsync(Bound);
+
+        var unblocked = await client.Requests.RequestAsync<string, string>(ConformanceRoutes.Unblock, "go").AsTask().WaitAsync(Bound);
+
+        Assert.Equal("go", unblocked);
+        Assert.True(await blocked.WaitAsync(Bound));
+    }
+
+    /// <summary>
+    /// A caller that blocks on a second call right after its first one returned (sync over async, wherever the first one
+    /// left it) does not deadlock the client: the second call completes too.
+    /// </summary>
+    [Fact]
+    [Trait("Category", "Conformance")]
+    public virtual async Task RequestAsync_CallerBlocksOnAnotherCallAfterOneReturns_BothComplete()
+    {
+        var (_, client) = await StartPairAsync();
+        var caller = Task.Run(async () =>
+        {
+            var first = await client.Requests.RequestAsync<AddRequest, AddResponse>(ConformanceRoutes.Add, new AddRequest(1, 2));
+            var second = client.Requests.RequestAsync<AddRequest, AddResponse>(ConformanceRoutes.Add, new AddRequest(3, 4)).AsTask();
+            return (first.Sum, second.Wait(TimeSpan.FromMinutes(1)) ? second.Result.Sum : -1); // blocks this thread, deliberately
+        });
+
+        var (first, second) = await caller.WaitAsync(Bound);
+
+        Assert.Equal(3, first);
+        Assert.Equal(7, second);
+    }
+
     /// <summary>64 concurrent callers making 100 requests each all get their own answers.</summary>
     [Fact]
     [Trait("Category", "Conformance")]

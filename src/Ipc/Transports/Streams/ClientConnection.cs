@@ -38,7 +38,7 @@ internal sealed class ClientConnection : StreamConnection
 
     public async ValueTask<IpcMessage> RequestAsync(IpcMessage request, CancellationToken cancellationToken)
     {
-        var call = new RequestCall(_inlineCompletions);
+        var call = new RequestCall(this, _inlineCompletions);
         var id = Register(call);
         try
         {
@@ -259,17 +259,85 @@ internal sealed class ClientConnection : StreamConnection
         public abstract void Cancel(CancellationToken token);
     }
 
-    private sealed class RequestCall(bool inline) : PendingCall
+    /// <summary>
+    /// A pending request. On a connection with a dedicated reader the caller continues on that reader, right after the
+    /// read that brought its response (<see cref="StreamConnection.DeferToReader"/>); everywhere else, and for failures
+    /// and cancellations, it continues on the thread pool, unless <c>InlineCompletions</c> is on.
+    /// </summary>
+    private sealed class RequestCall : PendingCall, IReaderWork
     {
-        private readonly TaskCompletionSource<IpcMessage> _completion = new(inline ? TaskCreationOptions.None : TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly ClientConnection _connection;
+        private readonly TaskCompletionSource<IpcMessage> _completion;
+        private readonly bool _inline;
+        private readonly bool _hops;
+        private object? _outcome;
+
+        public RequestCall(ClientConnection connection, bool inline)
+        {
+            _connection = connection;
+            _inline = inline;
+            _hops = !inline && connection.HasDedicatedReader; // continuations are synchronous, so this call hops itself
+            _completion = new(_inline || _hops ? TaskCreationOptions.None : TaskCreationOptions.RunContinuationsAsynchronously);
+        }
 
         public Task<IpcMessage> Task => _completion.Task;
 
-        public override void Complete(IpcMessage message) => _completion.TrySetResult(message);
+        public override void Complete(IpcMessage message)
+        {
+            if (!_hops)
+            {
+                _completion.TrySetResult(message);
+                return;
+            }
 
-        public override void Fail(Exception? error) => _completion.TrySetException(error ?? new InvalidOperationException("The call ended without a response."));
+            _outcome = message;
+            if (!_connection.DeferToReader(this))
+            {
+                ThreadPool.UnsafeQueueUserWorkItem(static call => call.Run(), this, preferLocal: false);
+            }
+        }
 
-        public override void Cancel(CancellationToken token) => _completion.TrySetCanceled(token);
+        public override void Fail(Exception? error) =>
+            Finish(error ?? new InvalidOperationException("The call ended without a response."));
+
+        public override void Cancel(CancellationToken token) => Finish(new OperationCanceledException(token));
+
+        public void Run()
+        {
+            switch (_outcome)
+            {
+                case IpcMessage message:
+                    _completion.TrySetResult(message);
+                    break;
+                case OperationCanceledException cancelled:
+                    _completion.TrySetCanceled(cancelled.CancellationToken);
+                    break;
+                case Exception error:
+                    _completion.TrySetException(error);
+                    break;
+            }
+        }
+
+        private void Finish(Exception error)
+        {
+            if (!_hops)
+            {
+                if (error is OperationCanceledException cancelled)
+                {
+                    _completion.TrySetCanceled(cancelled.CancellationToken);
+                }
+                else
+                {
+                    _completion.TrySetException(error);
+                }
+
+                return;
+            }
+
+            // A failure comes from a closing connection or a cancellation callback: never continue the caller there.
+            _outcome = error;
+            ThreadPool.UnsafeQueueUserWorkItem(static call => call.Run(), this, preferLocal: false);
+        }
     }
 
     private sealed class StreamCall : PendingCall

@@ -92,7 +92,7 @@ internal sealed partial class ServerConnection : StreamConnection
             case FrameType.Request:
             case FrameType.StreamRequest:
                 var request = ReadClientMessage(header, metadata, body);
-                var call = new ServerCall(header.Type == FrameType.StreamRequest);
+                var call = new ServerCall(this, header.CallId, request, header.Type == FrameType.StreamRequest);
                 if (!_calls.TryAdd(header.CallId, call))
                 {
                     throw new WireFormatException($"call id {header.CallId} was reused while its call is still running");
@@ -101,6 +101,11 @@ internal sealed partial class ServerConnection : StreamConnection
                 if (_inline && call.Credits is null)
                 {
                     return RunInlineAsync(header.CallId, request, call);
+                }
+
+                if (call.Credits is null && DeferToReader(call))
+                {
+                    return default; // the dedicated reader runs it as soon as this read's frames are handled
                 }
 
                 ThreadPool.UnsafeQueueUserWorkItem(
@@ -200,6 +205,39 @@ internal sealed partial class ServerConnection : StreamConnection
         catch (Exception ex) when (ex is IpcException or TimeoutException)
         {
             // Best effort: the connection closes either way.
+        }
+    }
+
+    /// <summary>Runs a request the frame loop left to the dedicated reader (see <see cref="StreamConnection.DeferToReader"/>).</summary>
+    private void RunOnReader(uint id, IpcMessage request, ServerCall call)
+    {
+        try
+        {
+            var answered = RunInlineAsync(id, request, call);
+            if (answered.IsCompleted)
+            {
+                answered.GetAwaiter().GetResult();
+            }
+            else
+            {
+                _ = ObserveAsync(answered);
+            }
+        }
+        catch (Exception ex)
+        {
+            Fail(ex);
+        }
+    }
+
+    private async Task ObserveAsync(ValueTask answered)
+    {
+        try
+        {
+            await answered.ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            Fail(ex);
         }
     }
 
@@ -327,7 +365,7 @@ internal sealed partial class ServerConnection : StreamConnection
     private static partial void LogNotDelivered(ILogger logger, string messageId, string route, string connection);
 
     /// <summary>A request or stream running on the server: its handler's token and, for a stream, the items the client allows.</summary>
-    private sealed class ServerCall(bool isStream)
+    private sealed class ServerCall(ServerConnection connection, uint id, IpcMessage request, bool isStream) : IReaderWork
     {
         private readonly CancellationTokenSource _cancellation = new();
 
@@ -336,6 +374,8 @@ internal sealed partial class ServerConnection : StreamConnection
         public SemaphoreSlim? Credits { get; } = isStream ? new SemaphoreSlim(WireFormat.InitialStreamCredit) : null;
 
         public void Cancel() => _cancellation.Cancel();
+
+        public void Run() => connection.RunOnReader(id, request, this);
 
         public void Grant(uint credit)
         {

@@ -16,6 +16,9 @@ namespace Ipc.Transports.Streams;
 /// </remarks>
 internal abstract partial class StreamConnection
 {
+    /// <summary>How many times a connection's reader may be replaced (see <see cref="DeferToReader"/>) before its work goes to the thread pool for good.</summary>
+    private const int ReaderReplacements = 16;
+
     /// <summary>The least a dedicated reader asks the stream for in one read.</summary>
     private const int ReceiveChunk = 16 * 1024;
 
@@ -44,6 +47,17 @@ internal abstract partial class StreamConnection
     private int _closing;
     private Exception? _closeReason;
 
+    // Work the frame loop leaves to the dedicated reader, which runs it once the loop waits for more bytes (see
+    // DeferToReader). _readerBusy is the epoch of the work running (0: none; -1: the reader was replaced while it ran).
+    private readonly List<IReaderWork>? _readerWork;
+    private int _readerWorkNext;
+    private int _readerThreadId;
+    private long _readerEpoch;
+    private long _readerBusy;
+    private long _watchedEpoch;
+    private int _readerReplacements;
+    private volatile bool _readerWorkAllowed;
+
     protected StreamConnection(Stream stream, int maxBody, int maxMetadata, bool dedicatedReader, ILogger logger, string description)
     {
         _stream = stream;
@@ -65,6 +79,8 @@ internal abstract partial class StreamConnection
                 useSynchronizationContext: false));
             _readerDone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             _input = _received.Reader;
+            _readerWork = [];
+            _readerWorkAllowed = true;
         }
         else
         {
@@ -74,6 +90,12 @@ internal abstract partial class StreamConnection
 
     /// <summary>Gets what the connection is, for log messages (endpoint, address, side).</summary>
     public string Description { get; }
+
+    /// <summary>Gets a value indicating whether the connection reads on a dedicated thread, which can run work itself (<see cref="DeferToReader"/>).</summary>
+    public bool HasDedicatedReader => _readerWork is not null;
+
+    /// <summary>Gets a value indicating whether the dedicated reader is running work at this moment (for the watchdog).</summary>
+    internal bool IsRunningReaderWork => Volatile.Read(ref _readerBusy) > 0;
 
     /// <summary>Gets a token cancelled once the connection is closing.</summary>
     public CancellationToken Closed => _closed.Token;
@@ -186,6 +208,8 @@ internal abstract partial class StreamConnection
                 var reader = new Thread(static state =>
                 {
                     var (connection, frames) = ((StreamConnection, TaskCompletionSource<Task>))state!;
+                    connection._readerThreadId = Environment.CurrentManagedThreadId;
+                    ReaderWatchdog.Add(connection);
                     frames.SetResult(connection.ReadLoopAsync());
                     connection.ReceiveLoop();
                 })
@@ -261,6 +285,65 @@ internal abstract partial class StreamConnection
         }
 
         OnClosed(reason);
+    }
+
+    /// <summary>
+    /// Leaves <paramref name="work"/> to the dedicated reader when the frame loop runs on it: the reader runs it as soon
+    /// as the loop has handled the bytes of this read, with no thread hand-off. Returns <see langword="false"/> when the
+    /// caller must hand the work to the thread pool instead (no dedicated reader, the loop runs elsewhere, or work held
+    /// this connection's readers too often already).
+    /// </summary>
+    /// <remarks>
+    /// Work that holds the reader for more than <see cref="ReaderWatchdog.Threshold"/> (a handler that computes or blocks,
+    /// a caller that waits on another call of this connection) does not stall the connection: a new thread takes over
+    /// reading. A first call's compilation can do that once; a connection whose reader was replaced 16 times hands its
+    /// work to the thread pool from then on.
+    /// </remarks>
+    protected bool DeferToReader(IReaderWork work)
+    {
+        if (!_readerWorkAllowed || Environment.CurrentManagedThreadId != _readerThreadId)
+        {
+            return false;
+        }
+
+        _readerWork!.Add(work);
+        return true;
+    }
+
+    /// <summary>Logs a failure of work that ran outside the frame loop and closes the connection.</summary>
+    protected void Fail(Exception error)
+    {
+        LogFailed(Logger, Description, error);
+        Close(error);
+    }
+
+    /// <summary>
+    /// The watchdog's check: replaces the reader when the same work has been running since the last check. Returns
+    /// whether the reader ran work since the last check.
+    /// </summary>
+    internal bool CheckReaderWork()
+    {
+        var busy = Volatile.Read(ref _readerBusy);
+        var epoch = Volatile.Read(ref _readerEpoch);
+        var ranSince = epoch != _watchedEpoch;
+        _watchedEpoch = epoch;
+        if (busy > 0 && !ranSince && Interlocked.CompareExchange(ref _readerBusy, -1, busy) == busy)
+        {
+            // Held for a whole period: a new thread reads on. The old one leaves when its work returns.
+            _readerWorkAllowed = false;
+            if (++_readerReplacements == ReaderReplacements)
+            {
+                LogReaderWorkStopped(Logger, Description, ReaderReplacements, ReaderWatchdog.Threshold);
+            }
+
+            new Thread(static state => ((StreamConnection)state!).ResumeReading())
+            {
+                IsBackground = true,
+                Name = "Ipc connection reader",
+            }.UnsafeStart(this);
+        }
+
+        return ranSince || busy > 0;
     }
 
     /// <summary>Called once when the connection closes, with the reason when it was not an orderly close.</summary>
@@ -433,6 +516,7 @@ internal abstract partial class StreamConnection
     {
         var writer = _received!.Writer;
         Exception? failure = null;
+        var replaced = false;
         try
         {
             while (true)
@@ -448,7 +532,18 @@ internal abstract partial class StreamConnection
                 // The frame loop runs inside this flush, on this thread. It pends only when a frame's handling waits
                 // (a full one-way queue); past the pause threshold this thread then waits for it instead of reading on.
                 var flush = writer.FlushAsync();
+                if (!flush.IsCompleted)
+                {
+                    HandReaderWorkToThreadPool(); // nothing the loop left may wait for the loop
+                }
+
                 var result = flush.IsCompleted ? flush.Result : flush.AsTask().GetAwaiter().GetResult();
+                if (!RunReaderWork())
+                {
+                    replaced = true; // replaced while running work: the new reader owns the pipe now
+                    return;
+                }
+
                 if (result.IsCompleted || result.IsCanceled)
                 {
                     break;
@@ -461,9 +556,58 @@ internal abstract partial class StreamConnection
         }
         finally
         {
-            writer.Complete(failure);
-            _readerDone!.TrySetResult();
+            if (!replaced)
+            {
+                ReaderWatchdog.Remove(this);
+                writer.Complete(failure);
+                _readerDone!.TrySetResult();
+            }
         }
+    }
+
+    /// <summary>Runs the work the frame loop left, in order; returns <see langword="false"/> when this thread was replaced meanwhile.</summary>
+    private bool RunReaderWork()
+    {
+        var work = _readerWork!;
+        while (_readerWorkNext < work.Count)
+        {
+            var next = work[_readerWorkNext++];
+            var epoch = Volatile.Read(ref _readerEpoch) + 1;
+            Volatile.Write(ref _readerEpoch, epoch);
+            Interlocked.Exchange(ref _readerBusy, epoch);
+            ReaderWatchdog.Watch();
+            next.Run();
+            if (Interlocked.CompareExchange(ref _readerBusy, 0, epoch) != epoch)
+            {
+                return false;
+            }
+        }
+
+        work.Clear();
+        _readerWorkNext = 0;
+        return true;
+    }
+
+    /// <summary>The new reader after the old one was held too long: the old one's remaining work goes to the thread pool.</summary>
+    private void ResumeReading()
+    {
+        _readerThreadId = Environment.CurrentManagedThreadId;
+        HandReaderWorkToThreadPool();
+        Volatile.Write(ref _readerBusy, 0);
+        _readerWorkAllowed = _readerReplacements < ReaderReplacements; // a first call's compilation is a one-off; blocking handlers are not
+        ReceiveLoop();
+    }
+
+    private void HandReaderWorkToThreadPool()
+    {
+        var work = _readerWork!;
+        for (var i = _readerWorkNext; i < work.Count; i++)
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(static item => item.Run(), work[i], preferLocal: false);
+        }
+
+        work.Clear();
+        _readerWorkNext = 0;
     }
 
     private void CheckLimits(FrameHeader header)
@@ -584,6 +728,9 @@ internal abstract partial class StreamConnection
 
     [LoggerMessage(104, LogLevel.Error, "Closing connection {Connection}: it failed unexpectedly.")]
     private static partial void LogFailed(ILogger logger, string connection, Exception exception);
+
+    [LoggerMessage(105, LogLevel.Information, "Connection {Connection}: handlers or callers held its reader for more than {Threshold} {Count} times; its calls run on the thread pool from now on.")]
+    private static partial void LogReaderWorkStopped(ILogger logger, string connection, int count, TimeSpan threshold);
 
     [LoggerMessage(100, LogLevel.Warning, "Closing connection {Connection}: the peer broke the wire format: {Reason}.")]
     private static partial void LogProtocolError(ILogger logger, string connection, string reason);

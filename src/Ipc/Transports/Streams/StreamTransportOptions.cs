@@ -28,23 +28,30 @@ public class StreamTransportOptions
 
     /// <summary>Gets or sets a value indicating whether a server runs handlers on the connection's read loop until their
     /// first <see langword="await"/>, and one-way handlers to completion there, instead of handing each call to the thread pool.</summary>
-    /// <remarks>Saves a thread hop per call (measurable on small requests). A handler that computes or blocks before it
-    /// awaits then holds up every other call of its connection: turn this on only for handlers that are quick or await early.</remarks>
+    /// <remarks>Saves a thread hop per call on connections that read asynchronously (TCP, TLS, worker pipes). A handler that
+    /// computes or blocks before it awaits then holds up every other call of its connection, with no watchdog: turn this on
+    /// only for handlers that are quick or await early. A dedicated reader (<see cref="DedicatedReaders"/>) already runs
+    /// requests itself, watched.</remarks>
     /// <value>The default value is <see langword="false"/>.</value>
     public bool InlineHandlers { get; set; }
 
     /// <summary>Gets or sets a value indicating whether a client completes a call on the connection's read loop, so the
     /// caller continues there until its next <see langword="await"/>, instead of on the thread pool.</summary>
-    /// <remarks>Saves a thread hop per call. A caller that then blocks (for example on <c>.Result</c> of another call on the
-    /// same endpoint) stalls or deadlocks the connection: turn this on only for callers that never block.</remarks>
+    /// <remarks>Saves a thread hop per call on connections that read asynchronously. A caller that then blocks (for example
+    /// on <c>.Result</c> of another call on the same endpoint) stalls or deadlocks the connection, with no watchdog: turn
+    /// this on only for callers that never block. A dedicated reader (<see cref="DedicatedReaders"/>) already completes
+    /// calls itself, watched.</remarks>
     /// <value>The default value is <see langword="false"/>.</value>
     public bool InlineCompletions { get; set; }
 
     /// <summary>Gets or sets a value indicating whether each connection over a Unix domain socket or a named pipe reads on a
     /// thread of its own with blocking reads (and writes with blocking calls), instead of reading asynchronously on the
     /// thread pool.</summary>
-    /// <remarks>The kernel then wakes the connection's reader directly when bytes arrive, which saves the event loop's and
-    /// the thread pool's hand-offs on every message: the lowest latency for local IPC. It costs a thread per connection,
+    /// <remarks>The kernel then wakes the connection's reader directly when bytes arrive, and the reader runs the requests
+    /// and completes the calls that those bytes brought, once their frames are handled: no event loop and no thread pool
+    /// hand-off, the lowest latency for local IPC. A handler that blocks, or a caller that waits on another call, holds no
+    /// other call up: once it has held the reader for 1 to 2 ms, a new thread reads on (a connection whose reader was
+    /// replaced 16 times hands its calls to the thread pool from then on). It costs a thread per connection,
     /// so a server with thousands of clients should turn it off. TCP, TLS and worker pipes always read asynchronously.</remarks>
     /// <value>The default value is <see langword="true"/>.</value>
     public bool DedicatedReaders { get; set; } = true;
