@@ -108,10 +108,7 @@ internal sealed partial class ServerConnection : StreamConnection
                     return default; // the dedicated reader runs it as soon as this read's frames are handled
                 }
 
-                ThreadPool.UnsafeQueueUserWorkItem(
-                    static state => _ = state.Connection.RunCallAsync(state.Id, state.Request, state.Call),
-                    (Connection: this, Id: header.CallId, Request: request, Call: call),
-                    preferLocal: true); // usually picked up by this thread as soon as the read loop waits for more
+                ThreadPool.UnsafeQueueUserWorkItem(static call => call.Start(), call, preferLocal: true); // usually picked up by this thread as soon as the read loop waits for more
                 return default;
             case FrameType.OneWay:
                 var message = ReadClientMessage(header, metadata, body);
@@ -376,6 +373,9 @@ internal sealed partial class ServerConnection : StreamConnection
         public void Cancel() => _cancellation.Cancel();
 
         public void Run() => connection.RunOnReader(id, request, this);
+
+        /// <summary>Runs the call on the thread pool, to its end.</summary>
+        public void Start() => _ = connection.RunCallAsync(id, request, this);
 
         public void Grant(uint credit)
         {
