@@ -11,6 +11,27 @@ internal abstract class SocketTransportBase : StreamTransport
 {
     protected override StreamTransportOptions GetOptions(IpcTransportContext context) => SocketOptions(context);
 
+    /// <summary>
+    /// Connects with a blocking call on a thread of its own. A socket that never saw an asynchronous operation stays in
+    /// blocking mode, so the connection's dedicated reader (<see cref="StreamTransportOptions.DedicatedReaders"/>) is woken
+    /// by the kernel directly, with no event loop in between. A cancelled connect closes the socket, which ends the call.
+    /// </summary>
+    protected static async Task ConnectBlockingAsync(Socket socket, Action<Socket> connect, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        using var abort = cancellationToken.UnsafeRegister(static s => ((Socket)s!).Dispose(), socket);
+        try
+        {
+            await Task.Factory.StartNew(
+                () => connect(socket), CancellationToken.None, TaskCreationOptions.LongRunning | TaskCreationOptions.DenyChildAttach, TaskScheduler.Default)
+                .ConfigureAwait(false);
+        }
+        catch (Exception ex) when (cancellationToken.IsCancellationRequested)
+        {
+            throw new OperationCanceledException("The connect was cancelled.", ex, cancellationToken);
+        }
+    }
+
     protected static SocketTransportOptions SocketOptions(IpcTransportContext context) =>
         context.Services.GetRequiredService<IOptionsMonitor<SocketTransportOptions>>().Get(context.EndpointName);
 

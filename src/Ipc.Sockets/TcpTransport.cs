@@ -44,7 +44,18 @@ internal sealed class TcpTransport : SocketTransportBase
         try
         {
             Configure(socket, options);
-            await socket.ConnectAsync(context.Address.DnsSafeHost, context.Address.Port, cancellationToken).ConfigureAwait(false);
+            if (options.DedicatedReaders && !options.Tls.Enabled)
+            {
+                // The name is resolved asynchronously; the connect blocks on a thread of its own until it is made, refused or
+                // cancelled (the attempt timeout ends it).
+                var addresses = await Dns.GetHostAddressesAsync(context.Address.DnsSafeHost, cancellationToken).ConfigureAwait(false);
+                var port = context.Address.Port;
+                await ConnectBlockingAsync(socket, s => s.Connect(addresses, port), cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                await socket.ConnectAsync(context.Address.DnsSafeHost, context.Address.Port, cancellationToken).ConfigureAwait(false);
+            }
         }
         catch
         {

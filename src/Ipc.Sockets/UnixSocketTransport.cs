@@ -41,24 +41,14 @@ internal sealed class UnixSocketTransport : SocketTransportBase
             var endPoint = new UnixDomainSocketEndPoint(PathOf(context.Address));
             if (SocketOptions(context).DedicatedReaders)
             {
-                // A blocking connect: a socket that never saw an asynchronous operation stays in blocking mode, so the
-                // connection's dedicated reader is woken by the kernel directly. Connecting to a Unix socket does not wait
-                // for a network, only for room in the server's backlog; a cancelled connect closes the socket.
-                cancellationToken.ThrowIfCancellationRequested();
-                using var abort = cancellationToken.UnsafeRegister(static s => ((Socket)s!).Dispose(), socket);
-                try
-                {
-                    await Task.Run(() => socket.Connect(endPoint), CancellationToken.None).ConfigureAwait(false);
-                }
-                catch (Exception ex) when (cancellationToken.IsCancellationRequested)
-                {
-                    throw new OperationCanceledException("The connect was cancelled.", ex, cancellationToken);
-                }
+                // Connecting to a Unix socket waits for no network, only for room in the server's backlog.
+                await ConnectBlockingAsync(socket, s => s.Connect(endPoint), cancellationToken).ConfigureAwait(false);
             }
             else
             {
                 await socket.ConnectAsync(endPoint, cancellationToken).ConfigureAwait(false);
             }
+
             return new NetworkStream(socket, ownsSocket: true);
         }
         catch

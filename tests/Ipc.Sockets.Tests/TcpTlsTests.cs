@@ -10,6 +10,21 @@ public sealed class TcpTlsTests : IDisposable
 
     public void Dispose() => _certificates.Dispose();
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task RequestAsync_PlainOrTls_HandlerRunsOnADedicatedReaderOnlyWithoutTls(bool tls)
+    {
+        // Plain TCP reads with blocking calls on the connection's own thread, which runs the request itself; TLS reads
+        // asynchronously, and the request runs on the thread pool.
+        var thread = await TestIpc.HandlerThreadNameAsync(
+            TestAddresses.NewTcpAddress(),
+            ipc => ipc.AddSockets(o => UseTls(o, tls, Server)),
+            ipc => ipc.AddSockets(o => UseTls(o, tls, TrustAuthority)));
+
+        Assert.Equal(!tls, thread == "Ipc connection reader");
+    }
+
     [Fact]
     public async Task RequestAsync_TlsWithTrustedServerCertificate_RoundTrips()
     {
@@ -85,6 +100,14 @@ public sealed class TcpTlsTests : IDisposable
         var ex = await Assert.ThrowsAsync<IpcException>(() => client.Requests().RequestAsync<string, string>("echo", "x").AsTask().WaitAsync(TestIpc.Bound));
         Assert.Equal(IpcErrorCode.Unauthorized, ex.ErrorCode);
         return ex;
+    }
+
+    private static void UseTls(SocketTransportOptions options, bool tls, Func<SocketTransportOptions, SocketTransportOptions> configure)
+    {
+        if (tls)
+        {
+            configure(options);
+        }
     }
 
     private SocketTransportOptions Server(SocketTransportOptions options)

@@ -92,36 +92,54 @@ public sealed class UnixSocketTransportTests
     {
         // With inline handlers a handler starts on the thread that read its request: the connection's own reader, or a
         // thread-pool thread when reads are asynchronous.
-        var address = TestAddresses.NewUnixAddress();
-        var builder = new HostApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
-        builder.Services.AddIpc()
-            .AddSockets(o =>
+        var thread = await TestIpc.HandlerThreadNameAsync(
+            TestAddresses.NewUnixAddress(),
+            ipc => ipc.AddSockets(o =>
             {
                 o.DedicatedReaders = dedicated;
                 o.InlineHandlers = true;
-            })
-            .AddEndpoint(TestIpc.Endpoint, address)
-            .AddServer(TestIpc.Endpoint, server => server.MapRequest<string, string?[]>("thread", _ => [Thread.CurrentThread.Name]));
-        using var server = builder.Build();
-        await server.StartAsync().WaitAsync(TestIpc.Bound);
-        await using var client = TestIpc.CreateClient(address, ipc => ipc.AddSockets(o => o.DedicatedReaders = dedicated));
-
-        var thread = Assert.Single(await client.Requests().RequestAsync<string, string?[]>("thread", "which").AsTask().WaitAsync(TestIpc.Bound));
+            }),
+            ipc => ipc.AddSockets(o => o.DedicatedReaders = dedicated));
 
         Assert.Equal(dedicated, thread == "Ipc connection reader");
-        await server.StopAsync().WaitAsync(TestIpc.Bound);
     }
 
-    [Fact]
-    public async Task StartAsync_InvalidOptions_FailsNamingTheKey()
+    [Theory]
+    [InlineData(0)]
+    [InlineData(10_000)]
+    public async Task RequestAsync_ReaderSpinOffOrAtItsLimit_ServesCallsAndStreams(int spinMicroseconds)
+    {
+        // Off, readers block in their read at once; at its 10 ms limit, they poll through every pause of the exchange.
+        var spin = TimeSpan.FromMicroseconds(spinMicroseconds);
+        var address = TestAddresses.NewUnixAddress();
+        using var server = await TestIpc.StartServerAsync(address, ipc => ipc.AddSockets(o => o.ReaderSpin = spin));
+        await using var client = TestIpc.CreateClient(address, ipc => ipc.AddSockets(o => o.ReaderSpin = spin));
+
+        await TestIpc.AssertServesAsync(client);
+    }
+
+    [Theory]
+    [InlineData(nameof(SocketTransportOptions.ConnectionPoolSize))]
+    [InlineData(nameof(SocketTransportOptions.ReaderSpin))]
+    public async Task StartAsync_InvalidOptions_FailsNamingTheKey(string key)
     {
         var builder = new HostApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
-        builder.Services.AddIpc().AddSockets(o => o.ConnectionPoolSize = 0);
+        builder.Services.AddIpc().AddSockets(o =>
+        {
+            if (key == nameof(SocketTransportOptions.ConnectionPoolSize))
+            {
+                o.ConnectionPoolSize = 0;
+            }
+            else
+            {
+                o.ReaderSpin = TimeSpan.FromMilliseconds(11); // over the 10 ms limit
+            }
+        });
         using var host = builder.Build();
 
         var ex = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
 
         Assert.Contains("Ipc:Transports:Sockets", ex.Message, StringComparison.Ordinal);
-        Assert.Contains("ConnectionPoolSize", ex.Message, StringComparison.Ordinal);
+        Assert.Contains(key, ex.Message, StringComparison.Ordinal);
     }
 }

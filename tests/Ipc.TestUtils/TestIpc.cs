@@ -26,6 +26,26 @@ public static class TestIpc
         return host;
     }
 
+    /// <summary>
+    /// Serves a route that answers with the name of the thread its handler started on, calls it once from a client, and
+    /// returns that name: <c>Ipc connection reader</c> when the connection's dedicated reader ran the request.
+    /// </summary>
+    public static async Task<string?> HandlerThreadNameAsync(string address, Action<IIpcBuilder> configureServer, Action<IIpcBuilder> configureClient)
+    {
+        var builder = new HostApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        var ipc = builder.Services.AddIpc();
+        configureServer(ipc);
+        ipc.AddEndpoint(Endpoint, address).AddServer(Endpoint, server => server.MapRequest<string, string?[]>("thread", _ => [Thread.CurrentThread.Name]));
+        using var server = builder.Build();
+        await server.StartAsync().WaitAsync(Bound);
+        await using (var client = CreateClient(address, configureClient))
+        {
+            var names = await client.Requests().RequestAsync<string, string?[]>("thread", "which").AsTask().WaitAsync(Bound);
+            await server.StopAsync().WaitAsync(Bound);
+            return Xunit.Assert.Single(names);
+        }
+    }
+
     /// <summary>Creates a client's services for <paramref name="address"/>; resolve clients with <see cref="Requests"/>.</summary>
     public static ServiceProvider CreateClient(string address, Action<IIpcBuilder>? configure = null, Action<IpcEndpointOptions>? endpoint = null)
     {

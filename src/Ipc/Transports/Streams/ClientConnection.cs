@@ -20,7 +20,7 @@ internal sealed class ClientConnection : StreamConnection
     private IpcFault? _goAway;
 
     public ClientConnection(Stream stream, string endpoint, int maxBody, StreamTransportOptions options, ILogger logger, string description)
-        : base(stream, maxBody, options.MaxHeaderSize, options.DedicatedReaders, logger, description)
+        : base(stream, maxBody, options.MaxHeaderSize, options.DedicatedReaders, options.ReaderSpin, logger, description)
     {
         _endpoint = endpoint;
         _inlineCompletions = options.InlineCompletions;

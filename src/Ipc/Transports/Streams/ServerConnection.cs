@@ -31,7 +31,7 @@ internal sealed partial class ServerConnection : StreamConnection
     private Task? _oneWayLoop;
 
     public ServerConnection(Stream stream, IIpcDispatcher dispatcher, StreamTransportOptions options, TimeProvider time, CancellationToken serverStopping, ILogger logger, string description)
-        : base(stream, dispatcher.MaxMessageSize, options.MaxHeaderSize, options.DedicatedReaders, logger, description)
+        : base(stream, dispatcher.MaxMessageSize, options.MaxHeaderSize, options.DedicatedReaders, options.ReaderSpin, logger, description)
     {
         _dispatcher = dispatcher;
         _time = time;

@@ -32,6 +32,7 @@ internal abstract partial class StreamConnection
     private readonly PipeReader _input;
     private readonly Pipe? _received;
     private readonly TaskCompletionSource? _readerDone;
+    private readonly ReadablePoll? _poll;
     private readonly CancellationTokenSource _closed = new();
     private readonly int _maxBody;
     private readonly int _maxMetadata;
@@ -58,7 +59,7 @@ internal abstract partial class StreamConnection
     private int _readerReplacements;
     private volatile bool _readerWorkAllowed;
 
-    protected StreamConnection(Stream stream, int maxBody, int maxMetadata, bool dedicatedReader, ILogger logger, string description)
+    protected StreamConnection(Stream stream, int maxBody, int maxMetadata, bool dedicatedReader, TimeSpan readerSpin, ILogger logger, string description)
     {
         _stream = stream;
         _maxBody = maxBody;
@@ -81,6 +82,7 @@ internal abstract partial class StreamConnection
             _input = _received.Reader;
             _readerWork = [];
             _readerWorkAllowed = true;
+            _poll = ReadablePoll.Create(stream, readerSpin);
         }
         else
         {
@@ -502,12 +504,15 @@ internal abstract partial class StreamConnection
     }
 
     /// <summary>
-    /// Whether the stream is a local operating-system stream whose blocking reads end when it is disposed: a Unix domain
-    /// socket or a named pipe. TCP reads asynchronously (blocking reads on both ends of a loopback TCP connection measured
-    /// slower than asynchronous ones), and so does anything layered on top (TLS) or an anonymous pipe.
+    /// Whether the stream is an operating-system stream whose blocking reads end when it is disposed: a socket (Unix domain
+    /// or TCP) or a named pipe. Anything layered on top (TLS) and anonymous pipes read asynchronously.
     /// </summary>
+    /// <remarks>
+    /// A socket that saw an asynchronous operation (an asynchronous connect) stays in non-blocking mode, and .NET emulates
+    /// its blocking reads through the event loop: the socket transports connect with a blocking call for that reason.
+    /// </remarks>
     private static bool SupportsBlockingIo(Stream stream) =>
-        stream is System.Net.Sockets.NetworkStream { Socket.AddressFamily: System.Net.Sockets.AddressFamily.Unix }
+        stream is System.Net.Sockets.NetworkStream
             or System.IO.Pipes.NamedPipeClientStream
             or System.IO.Pipes.NamedPipeServerStream;
 
@@ -521,6 +526,7 @@ internal abstract partial class StreamConnection
         {
             while (true)
             {
+                _poll?.SpinUntilReadable(); // a reply that comes within ReaderSpin is read without sleeping and being woken
                 var read = _stream.Read(writer.GetMemory(ReceiveChunk).Span);
                 if (read == 0)
                 {
