@@ -45,7 +45,10 @@ internal static class InterleavedRatios
 
     private static async Task RunAsync(TextWriter output, string name, bool inline, StreamTransportBenchmarks benchmark)
     {
-        for (var i = 0; i < 2_000; i++)
+        // Warm up for 3 seconds and at least 2,000 calls of each: a process's first connections otherwise run while the
+        // runtime is still compiling the calls' code at its higher tiers in the background.
+        var warmUp = Stopwatch.StartNew();
+        for (var i = 0; i < 2_000 || warmUp.Elapsed < TimeSpan.FromSeconds(3); i++)
         {
             await benchmark.RawRequestAsync();
             await benchmark.RequestAsync();
