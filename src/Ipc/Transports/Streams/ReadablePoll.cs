@@ -9,8 +9,8 @@ namespace Ipc.Transports.Streams;
 /// Lets a dedicated reader wait for bytes by polling for a short while before it blocks in a read. A thread blocked in a
 /// read is put to sleep and must be woken by the kernel when bytes arrive, which costs a context switch and, when its
 /// processor went idle, an interrupt to wake that processor (tens of microseconds in a virtual machine). A reply that
-/// comes within the spin is read at once instead. The spin yields the processor between polls, so it never holds up a
-/// thread that has work, and at most one reader per processor spins at a time.
+/// comes within the spin is read at once instead. After a few polls the spin yields the processor between polls, so a
+/// thread that has work runs, and at most one reader per processor spins at a time.
 /// </summary>
 internal sealed partial class ReadablePoll
 {

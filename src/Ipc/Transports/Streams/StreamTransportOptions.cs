@@ -28,9 +28,9 @@ public class StreamTransportOptions
 
     /// <summary>Gets or sets a value indicating whether a server runs handlers on the connection's read loop until their
     /// first <see langword="await"/>, and one-way handlers to completion there, instead of handing each call to the thread pool.</summary>
-    /// <remarks>Saves a thread hop per call on connections that read asynchronously (TLS, worker pipes, <see cref="DedicatedReaders"/> off). A handler that
-    /// computes or blocks before it awaits then holds up every other call of its connection, with no watchdog: turn this on
-    /// only for handlers that are quick or await early. A dedicated reader (<see cref="DedicatedReaders"/>) already runs
+    /// <remarks>Saves a thread hop per call on connections that read asynchronously (TLS, worker pipes,
+    /// <see cref="DedicatedReaders"/> off). A handler that computes or blocks before it awaits then holds up every other call
+    /// of its connection, with no watchdog: turn this on only for handlers that are quick or await early. A dedicated reader (<see cref="DedicatedReaders"/>) already runs
     /// requests itself, watched.</remarks>
     /// <value>The default value is <see langword="false"/>.</value>
     public bool InlineHandlers { get; set; }
@@ -45,8 +45,8 @@ public class StreamTransportOptions
     public bool InlineCompletions { get; set; }
 
     /// <summary>Gets or sets a value indicating whether each connection over a Unix domain socket, plain TCP or a named pipe
-    /// reads on a thread of its own with blocking reads (and writes with blocking calls), instead of reading asynchronously on the
-    /// thread pool.</summary>
+    /// reads on a thread of its own with blocking reads (and writes with blocking calls), instead of reading asynchronously
+    /// on the thread pool.</summary>
     /// <remarks>The kernel then wakes the connection's reader directly when bytes arrive, and the reader runs the requests
     /// and completes the calls that those bytes brought, once their frames are handled: no event loop and no thread pool
     /// hand-off, the lowest latency for local IPC. A handler that blocks, or a caller that waits on another call, holds no
@@ -59,13 +59,13 @@ public class StreamTransportOptions
     public bool DedicatedReaders { get; set; } = true;
 
     /// <summary>Gets or sets how long a dedicated reader (<see cref="DedicatedReaders"/>) polls for more bytes before it
-    /// blocks in a read, yielding its processor between polls.</summary>
+    /// blocks in a read.</summary>
     /// <remarks>A thread blocked in a read sleeps, and waking it when bytes arrive costs a context switch and often an
     /// interrupt to wake an idle processor: tens of microseconds, more in a virtual machine. A reply that comes within the
     /// spin is read without either, which roughly halves a local round trip. The spin costs at most this much processor
-    /// time after each read that leaves nothing more to read; it never holds up a thread that has work (it yields), at most
-    /// one reader per processor spins at a time, and there is no spin on a machine with one processor or on a named pipe on
-    /// Windows. <see cref="TimeSpan.Zero"/> turns it off.</remarks>
+    /// time after each read that leaves nothing more to read. After a few polls the reader yields its processor between
+    /// polls, so a thread with work runs; at most one reader per processor spins at a time, and there is no spin on a
+    /// machine with one processor or on a named pipe on Windows. <see cref="TimeSpan.Zero"/> turns it off.</remarks>
     /// <value>The default value is 50 microseconds. At most 10 milliseconds.</value>
     [Range(typeof(TimeSpan), "00:00:00", "00:00:00.010")]
     public TimeSpan ReaderSpin { get; set; } = TimeSpan.FromMicroseconds(50);
