@@ -104,6 +104,28 @@ public sealed class UnixSocketTransportTests
         Assert.Equal(dedicated, thread == "Ipc connection reader");
     }
 
+    [Fact]
+    public async Task RequestAsync_MoreClientsThanMaxDedicatedReaders_LaterConnectionsReadOnTheThreadPool()
+    {
+        var address = TestAddresses.NewUnixAddress();
+        var builder = new HostApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Services.AddIpc()
+            .AddSockets(o => o.MaxDedicatedReaders = 1)
+            .AddEndpoint(TestIpc.Endpoint, address)
+            .AddServer(TestIpc.Endpoint, server => server.MapRequest<string, string?[]>("thread", _ => [Thread.CurrentThread.Name]));
+        using var server = builder.Build();
+        await server.StartAsync().WaitAsync(TestIpc.Bound);
+        await using var first = TestIpc.CreateClient(address);
+        await using var second = TestIpc.CreateClient(address);
+
+        var firstThread = Assert.Single(await first.Requests().RequestAsync<string, string?[]>("thread", "which").AsTask().WaitAsync(TestIpc.Bound));
+        var secondThread = Assert.Single(await second.Requests().RequestAsync<string, string?[]>("thread", "which").AsTask().WaitAsync(TestIpc.Bound));
+
+        Assert.Equal("Ipc connection reader", firstThread);
+        Assert.NotEqual("Ipc connection reader", secondThread);
+        await server.StopAsync().WaitAsync(TestIpc.Bound);
+    }
+
     [Theory]
     [InlineData(0)]
     [InlineData(10_000)]
@@ -121,18 +143,23 @@ public sealed class UnixSocketTransportTests
     [Theory]
     [InlineData(nameof(SocketTransportOptions.ConnectionPoolSize))]
     [InlineData(nameof(SocketTransportOptions.ReaderSpin))]
+    [InlineData(nameof(SocketTransportOptions.MaxDedicatedReaders))]
     public async Task StartAsync_InvalidOptions_FailsNamingTheKey(string key)
     {
         var builder = new HostApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Services.AddIpc().AddSockets(o =>
         {
-            if (key == nameof(SocketTransportOptions.ConnectionPoolSize))
+            switch (key)
             {
-                o.ConnectionPoolSize = 0;
-            }
-            else
-            {
-                o.ReaderSpin = TimeSpan.FromMilliseconds(11); // over the 10 ms limit
+                case nameof(SocketTransportOptions.ConnectionPoolSize):
+                    o.ConnectionPoolSize = 0;
+                    break;
+                case nameof(SocketTransportOptions.MaxDedicatedReaders):
+                    o.MaxDedicatedReaders = 0;
+                    break;
+                default:
+                    o.ReaderSpin = TimeSpan.FromMilliseconds(11); // over the 10 ms limit
+                    break;
             }
         });
         using var host = builder.Build();

@@ -30,8 +30,8 @@ internal sealed partial class ServerConnection : StreamConnection
     private readonly bool _inline;
     private Task? _oneWayLoop;
 
-    public ServerConnection(Stream stream, IIpcDispatcher dispatcher, StreamTransportOptions options, TimeProvider time, CancellationToken serverStopping, ILogger logger, string description)
-        : base(stream, dispatcher.MaxMessageSize, options.MaxHeaderSize, options.DedicatedReaders, options.ReaderSpin, logger, description)
+    public ServerConnection(Stream stream, IIpcDispatcher dispatcher, StreamTransportOptions options, bool dedicatedReader, TimeProvider time, CancellationToken serverStopping, ILogger logger, string description)
+        : base(stream, dispatcher.MaxMessageSize, options.MaxHeaderSize, dedicatedReader, options.ReaderSpin, logger, description)
     {
         _dispatcher = dispatcher;
         _time = time;

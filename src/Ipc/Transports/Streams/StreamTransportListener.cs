@@ -14,6 +14,7 @@ internal sealed partial class StreamTransportListener(IpcTransportContext contex
 {
     private readonly CancellationTokenSource _stopping = new();
     private readonly ConcurrentDictionary<ServerConnection, Task> _connections = new();
+    private int _dedicatedReaders;
     private readonly ILogger _logger = (context.Services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance).CreateLogger("Ipc.Transports.Streams");
     private IIpcDispatcher? _dispatcher;
     private Task? _acceptLoop;
@@ -118,7 +119,14 @@ internal sealed partial class StreamTransportListener(IpcTransportContext contex
             return;
         }
 
-        var connection = new ServerConnection(framed, _dispatcher!, options, context.TimeProvider, _stopping.Token, _logger, description);
+        // Connections past MaxDedicatedReaders read asynchronously, so many clients cost no more than that many threads.
+        var dedicated = options.DedicatedReaders && Interlocked.Increment(ref _dedicatedReaders) <= options.MaxDedicatedReaders;
+        if (options.DedicatedReaders && !dedicated)
+        {
+            Interlocked.Decrement(ref _dedicatedReaders);
+        }
+
+        var connection = new ServerConnection(framed, _dispatcher!, options, dedicated, context.TimeProvider, _stopping.Token, _logger, description);
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         _connections[connection] = done.Task;
         try
@@ -136,6 +144,11 @@ internal sealed partial class StreamTransportListener(IpcTransportContext contex
         }
         finally
         {
+            if (dedicated)
+            {
+                Interlocked.Decrement(ref _dedicatedReaders);
+            }
+
             _connections.TryRemove(connection, out _);
             done.TrySetResult();
         }

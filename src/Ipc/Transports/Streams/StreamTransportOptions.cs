@@ -51,12 +51,20 @@ public class StreamTransportOptions
     /// and completes the calls that those bytes brought, once their frames are handled: no event loop and no thread pool
     /// hand-off, the lowest latency for local IPC. A handler that blocks, or a caller that waits on another call, holds no
     /// other call up: once it has held the reader for 1 to 2 ms, a new thread reads on (a connection whose reader was
-    /// replaced 16 times hands its calls to the thread pool from then on). It costs a thread per connection,
-    /// so a server with thousands of clients should turn it off, and so should one that sends large messages over a slow
-    /// network, where a blocking write holds its thread until the peer has taken the bytes. TLS and worker pipes always
+    /// replaced 16 times hands its calls to the thread pool from then on). It costs a thread per connection, up to
+    /// <see cref="MaxDedicatedReaders"/> on a server; turn it off for large messages over a slow network, where a blocking
+    /// write holds its thread until the peer has taken the bytes. TLS and worker pipes always
     /// read asynchronously.</remarks>
     /// <value>The default value is <see langword="true"/>.</value>
     public bool DedicatedReaders { get; set; } = true;
+
+    /// <summary>Gets or sets how many of a server's connections have a dedicated reader (<see cref="DedicatedReaders"/>) at
+    /// once. Connections past this number read asynchronously on the thread pool, so a server with many clients holds at
+    /// most this many reader threads; a connection's reader counts until the connection closes.</summary>
+    /// <remarks>Clients are not affected: a client opens <see cref="ConnectionPoolSize"/> connections at most.</remarks>
+    /// <value>The default value is 64. At least 1, at most 65,536.</value>
+    [Range(1, 65536)]
+    public int MaxDedicatedReaders { get; set; } = 64;
 
     /// <summary>Gets or sets how long a dedicated reader (<see cref="DedicatedReaders"/>) polls for more bytes before it
     /// blocks in a read.</summary>
