@@ -18,6 +18,7 @@ internal sealed partial class ReadablePoll
 
     private static readonly int s_maxSpinning = Environment.ProcessorCount;
     private static int s_spinning;
+    private static volatile bool s_pipePollMissing;
 
     private readonly Socket? _socket;
     private readonly SafeHandle? _pipe;
@@ -44,7 +45,7 @@ internal sealed partial class ReadablePoll
         return stream switch
         {
             NetworkStream network => new ReadablePoll(network.Socket, null, spin),
-            PipeStream pipe when !OperatingSystem.IsWindows() => new ReadablePoll(null, pipe.SafePipeHandle, spin),
+            PipeStream pipe when !OperatingSystem.IsWindows() && !s_pipePollMissing => new ReadablePoll(null, pipe.SafePipeHandle, spin),
             _ => null,
         };
     }
@@ -80,11 +81,16 @@ internal sealed partial class ReadablePoll
     {
         try
         {
-            return _socket is not null ? _socket.Poll(0, SelectMode.SelectRead) : IsPipeReadable(_pipe!);
+            return _socket is not null ? _socket.Poll(0, SelectMode.SelectRead) : s_pipePollMissing || IsPipeReadable(_pipe!);
         }
         catch (Exception ex) when (ex is ObjectDisposedException or SocketException or IOException)
         {
             return true; // closed or failed: the read reports it
+        }
+        catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException)
+        {
+            s_pipePollMissing = true; // no poll(2) in this C library: pipes block at once from now on
+            return true;
         }
     }
 
