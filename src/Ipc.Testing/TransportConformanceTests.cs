@@ -180,7 +180,7 @@ public abstract class TransportConformanceTests : IAsyncLifetime
         Assert.Equal(body, response.Body.ToArray());
     }
 
-    /// <summary>Headers (Unicode values included), the message id and the correlation id reach the handler; response headers come back.</summary>
+    /// <summary>Headers (Unicode and long values included), the message id and the correlation id reach the handler; response headers come back.</summary>
     [Fact]
     [Trait("Category", "Conformance")]
     public virtual async Task RequestAsync_HeadersAndIds_ArePreserved()
@@ -191,6 +191,7 @@ public abstract class TransportConformanceTests : IAsyncLifetime
             ["x-tenant"] = "contoso",
             ["x-unicode"] = "héllo wörld ✓ 日本語 🚀",
             ["x-empty"] = string.Empty,
+            ["x-long"] = string.Concat(Enumerable.Repeat("ü✓ ", 1500)), // 9,000 bytes of UTF-8: a long string, and long metadata
         };
         var options = new IpcCallOptions { Headers = headers, MessageId = "message-0001", CorrelationId = "correlation-0001" };
 

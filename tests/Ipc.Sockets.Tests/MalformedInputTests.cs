@@ -67,6 +67,67 @@ public sealed class MalformedInputTests
         await TestIpc.AssertServesAsync(fresh);
     }
 
+    /// <summary>
+    /// A request whose route, message id, correlation id or content type is not UTF-8 closes its connection unanswered,
+    /// and the server goes on serving; the same request with every string valid (field -1) is answered on a connection
+    /// that stays open. Each string is decoded by its own path (the correlation id is compared with the message id, the
+    /// content type with the known media types), so each one is broken in turn.
+    /// </summary>
+    [Theory]
+    [InlineData(-1)]
+    [InlineData(0)]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public async Task Listener_StringFieldNotUtf8_ClosesOnlyThatConnectionUnanswered(int field)
+    {
+        var address = TestAddresses.NewUnixAddress();
+        using var server = await TestIpc.StartServerAsync(address);
+        await using var client = TestIpc.CreateClient(address);
+        byte[][] strings = [.. new[] { ConformanceRoutes.Add, "m5", "m5", "application/x-msgpack" }.Select(Encoding.UTF8.GetBytes)];
+        if (field >= 0)
+        {
+            strings[field] = [.. strings[field], 0xC3, 0x28]; // a lead byte followed by a byte that cannot continue it
+        }
+
+        byte[] metadata = [.. strings.SelectMany(text => (byte[])[(byte)text.Length, .. text]), 0];
+        byte[] body = [0x92, 40, 2]; // MessagePack [40, 2]: an AddRequest
+        const byte hasCorrelationIdAndContentType = 0x01 | 0x04;
+        byte[] input = [.. s_preface, .. Header(0x01, hasCorrelationIdAndContentType, 21, (uint)metadata.Length, (uint)body.Length), .. metadata, .. body];
+
+        using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        await socket.ConnectAsync(new UnixDomainSocketEndPoint(UnixSocketTransport.PathOf(new Uri(address))));
+        await socket.SendAsync(input);
+        var received = new List<byte>();
+        var buffer = new byte[4096];
+        using var bound = new CancellationTokenSource(TestIpc.Bound);
+        int read;
+        while ((field >= 0 || received.Count < s_preface.Length + 16) && (read = await socket.ReceiveAsync(buffer, bound.Token)) > 0)
+        {
+            received.AddRange(buffer.AsSpan(0, read)); // a broken connection is read until the server closes it
+        }
+
+        var frame = received.ToArray().AsSpan(s_preface.Length);
+        if (field < 0)
+        {
+            Assert.Equal(0x02, frame[0]); // a Response
+            Assert.Equal(21u, BinaryPrimitives.ReadUInt32LittleEndian(frame[4..]));
+        }
+        else
+        {
+            // A GoAway, whose fault says ProtocolError and why, and nothing after it: no answer, and the connection closed.
+            Assert.Equal(0x09, frame[0]);
+            var bodyLength = (int)BinaryPrimitives.ReadUInt32LittleEndian(frame[12..]);
+            Assert.Equal(16 + bodyLength, frame.Length);
+            Assert.Equal((byte)IpcErrorCode.ProtocolError, frame[16]);
+            var reason = Encoding.UTF8.GetString(frame[18..]);
+            var names = new[] { "route", "message id", "correlation id", "content type" };
+            Assert.Contains($"the {names[field]} is not valid UTF-8", reason, StringComparison.Ordinal);
+        }
+
+        await TestIpc.AssertServesAsync(client);
+    }
+
     /// <summary>Connects, sends <paramref name="input"/>, half-closes, and reads until the server closes the connection.</summary>
     private static async Task SendAsync(string path, byte[] input)
     {

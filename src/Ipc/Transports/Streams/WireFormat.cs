@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Text;
+using Ipc.Serialization;
 
 namespace Ipc.Transports.Streams;
 
@@ -51,6 +52,12 @@ internal static class WireFormat
     public const int InitialStreamCredit = 256;
 
     private const int MaxVarIntBytes = 5;
+
+    /// <summary>Strings of at most this many UTF-16 chars are under 128 bytes in UTF-8 (3 bytes a char at most), so their length is one varint byte.</summary>
+    private const int MaxOneByteLengthChars = 127 / 3;
+
+    /// <summary>Metadata whose worst case is over this many bytes is measured before it is written.</summary>
+    private const int MaxReservedMetadata = 4096;
 
     /// <summary>"IPCW", the version, a flags byte and two reserved bytes.</summary>
     private static readonly byte[] s_preface = [0x49, 0x50, 0x43, 0x57, Version, 0, 0, 0];
@@ -122,26 +129,35 @@ internal static class WireFormat
     public static void WriteMessage(IBufferWriter<byte> writer, FrameType type, uint callId, IpcMessage message)
     {
         var flags = FrameFlags.None;
-        var metadataLength = StringSize(message.Route) + StringSize(message.MessageId);
-        if (message.CorrelationId is { } correlationId)
-        {
-            flags |= FrameFlags.HasCorrelationId;
-            metadataLength += StringSize(correlationId);
-        }
-
-        if (message.ContentType is { } contentType)
-        {
-            flags |= FrameFlags.HasContentType;
-            metadataLength += StringSize(contentType);
-        }
-
+        var route = message.Route;
+        var messageId = message.MessageId;
+        var correlationId = message.CorrelationId;
+        var contentType = message.ContentType;
         var headerCount = message.HasHeaders ? message.Headers.Count : 0;
-        metadataLength += VarIntSize((uint)headerCount);
+        flags |= correlationId is null ? FrameFlags.None : FrameFlags.HasCorrelationId;
+        flags |= contentType is null ? FrameFlags.None : FrameFlags.HasContentType;
+
+        // Small metadata is encoded once, straight into space for its worst case, and measured afterwards; only large
+        // metadata (long headers) is measured first, so that no more than it needs is reserved.
+        var metadataBound = MaxStringSize(route) + MaxStringSize(messageId) + MaxStringSize(correlationId) + MaxStringSize(contentType) + MaxVarIntBytes;
         if (headerCount > 0)
         {
             foreach (var (name, value) in message.Headers)
             {
-                metadataLength += StringSize(name) + StringSize(value);
+                metadataBound += MaxStringSize(name) + MaxStringSize(value);
+            }
+        }
+
+        if (metadataBound > MaxReservedMetadata)
+        {
+            metadataBound = StringSize(route) + StringSize(messageId) + (correlationId is null ? 0 : StringSize(correlationId))
+                + (contentType is null ? 0 : StringSize(contentType)) + VarIntSize((uint)headerCount);
+            if (headerCount > 0)
+            {
+                foreach (var (name, value) in message.Headers)
+                {
+                    metadataBound += StringSize(name) + StringSize(value);
+                }
             }
         }
 
@@ -154,19 +170,18 @@ internal static class WireFormat
             bodyLength = faultBody.Length;
         }
 
-        var span = writer.GetSpan(HeaderSize + metadataLength);
-        WriteHeader(span, new FrameHeader(type, flags, callId, metadataLength, bodyLength));
+        var span = writer.GetSpan(HeaderSize + metadataBound);
         var position = HeaderSize;
-        position += WriteString(span[position..], message.Route);
-        position += WriteString(span[position..], message.MessageId);
-        if (message.CorrelationId is { } id)
+        position += WriteString(span[position..], route);
+        position += WriteString(span[position..], messageId);
+        if (correlationId is not null)
         {
-            position += WriteString(span[position..], id);
+            position += WriteString(span[position..], correlationId);
         }
 
-        if (message.ContentType is { } media)
+        if (contentType is not null)
         {
-            position += WriteString(span[position..], media);
+            position += WriteString(span[position..], contentType);
         }
 
         position += WriteVarInt(span[position..], (uint)headerCount);
@@ -179,6 +194,7 @@ internal static class WireFormat
             }
         }
 
+        WriteHeader(span, new FrameHeader(type, flags, callId, position - HeaderSize, bodyLength));
         writer.Advance(position);
         writer.Write(faultBody is null ? message.Body.Span : faultBody);
     }
@@ -210,16 +226,23 @@ internal static class WireFormat
     {
         var reader = new SpanReader(metadata);
         var message = new IpcMessage(reader.ReadString("route"));
-        var messageId = reader.ReadString("message id");
-        message.MessageId = messageId.Length > 0 ? messageId : throw new WireFormatException("the message id is empty");
+        var messageIdBytes = reader.ReadStringBytes("message id");
+        var messageId = messageIdBytes.IsEmpty ? throw new WireFormatException("the message id is empty") : Decode(messageIdBytes, "message id");
+        message.MessageId = messageId;
         if ((flags & FrameFlags.HasCorrelationId) != 0)
         {
-            message.CorrelationId = reader.ReadString("correlation id");
+            // Most messages start a conversation, so their correlation id is their message id: decode it once.
+            var correlationId = reader.ReadStringBytes("correlation id");
+            message.CorrelationId = correlationId.SequenceEqual(messageIdBytes) ? messageId : Decode(correlationId, "correlation id");
         }
 
         if ((flags & FrameFlags.HasContentType) != 0)
         {
-            message.ContentType = reader.ReadString("content type");
+            var contentType = reader.ReadStringBytes("content type");
+            message.ContentType =
+                contentType.SequenceEqual("application/x-msgpack"u8) ? MessagePackIpcSerializer.MediaType
+                : contentType.SequenceEqual("application/json"u8) ? SystemTextJsonIpcSerializer.MediaType
+                : Decode(contentType, "content type");
         }
 
         var count = reader.ReadVarInt("header count");
@@ -312,8 +335,21 @@ internal static class WireFormat
         return VarIntSize((uint)bytes) + bytes;
     }
 
+    /// <summary>The most bytes <paramref name="value"/> can take as a string field, computed without reading it.</summary>
+    private static int MaxStringSize(string? value) =>
+        value is null ? 0 : value.Length <= MaxOneByteLengthChars ? 1 + Encoding.UTF8.GetMaxByteCount(value.Length) : MaxVarIntBytes + Encoding.UTF8.GetMaxByteCount(value.Length);
+
+    /// <summary>Writes a string field; <paramref name="destination"/> must hold at least its size.</summary>
     private static int WriteString(Span<byte> destination, string value)
     {
+        if (value.Length <= MaxOneByteLengthChars)
+        {
+            // Its UTF-8 form is under 128 bytes, so its length takes one byte: encode it once, right behind that byte.
+            var written = Encoding.UTF8.GetBytes(value, destination[1..]);
+            destination[0] = (byte)written;
+            return 1 + written;
+        }
+
         var bytes = Encoding.UTF8.GetByteCount(value);
         var prefix = WriteVarInt(destination, (uint)bytes);
         return prefix + Encoding.UTF8.GetBytes(value, destination[prefix..]);
@@ -344,62 +380,75 @@ internal static class WireFormat
         return i;
     }
 
+    /// <summary>Decodes a string field, which must be strict UTF-8.</summary>
+    private static string Decode(ReadOnlySpan<byte> bytes, string what)
+    {
+        if (Ascii.IsValid(bytes))
+        {
+            return Encoding.Latin1.GetString(bytes); // ASCII, the common case, is Latin-1 too: one widening copy, nothing left to check
+        }
+
+        try
+        {
+            return s_strictUtf8.GetString(bytes);
+        }
+        catch (DecoderFallbackException)
+        {
+            throw new WireFormatException($"the {what} is not valid UTF-8");
+        }
+    }
+
     private ref struct SpanReader(ReadOnlySpan<byte> span)
     {
         private readonly ReadOnlySpan<byte> _span = span;
         private int _position;
 
-        public byte ReadByte(string what)
+        public byte ReadByte(string what, string? part = null)
         {
             if (_position >= _span.Length)
             {
-                throw new WireFormatException($"the {what} runs past the end of its section");
+                throw new WireFormatException($"the {what}{part} runs past the end of its section");
             }
 
             return _span[_position++];
         }
 
-        public int ReadVarInt(string what)
+        /// <summary>Reads a varint; <paramref name="part"/> completes <paramref name="what"/> in an error, so that no message is built unless one is thrown.</summary>
+        public int ReadVarInt(string what, string? part = null)
         {
             uint value = 0;
             for (var i = 0; i < MaxVarIntBytes; i++)
             {
-                var b = ReadByte(what);
+                var b = ReadByte(what, part);
                 value |= (uint)(b & 0x7F) << (7 * i);
                 if ((b & 0x80) == 0)
                 {
                     if (value > int.MaxValue || (i > 0 && b == 0))
                     {
-                        throw new WireFormatException($"the {what} is not a minimal varint of at most 2^31-1");
+                        throw new WireFormatException($"the {what}{part} is not a minimal varint of at most 2^31-1");
                     }
 
                     return (int)value;
                 }
             }
 
-            throw new WireFormatException($"the {what} is a varint longer than {MaxVarIntBytes} bytes");
+            throw new WireFormatException($"the {what}{part} is a varint longer than {MaxVarIntBytes} bytes");
         }
 
-        public string ReadString(string what)
+        public string ReadString(string what) => Decode(ReadStringBytes(what), what);
+
+        /// <summary>Reads a string field's bytes, not yet checked to be UTF-8.</summary>
+        public ReadOnlySpan<byte> ReadStringBytes(string what)
         {
-            var length = ReadVarInt(what + " length");
+            var length = ReadVarInt(what, " length");
             if (length > _span.Length - _position)
             {
                 throw new WireFormatException($"the {what} declares {length} bytes but only {_span.Length - _position} remain");
             }
 
-            string value;
-            try
-            {
-                value = s_strictUtf8.GetString(_span.Slice(_position, length));
-            }
-            catch (DecoderFallbackException)
-            {
-                throw new WireFormatException($"the {what} is not valid UTF-8");
-            }
-
+            var bytes = _span.Slice(_position, length);
             _position += length;
-            return value;
+            return bytes;
         }
 
         public readonly void ExpectEnd(string what)
