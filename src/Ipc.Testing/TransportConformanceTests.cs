@@ -617,8 +617,9 @@ public abstract class TransportConformanceTests : IAsyncLifetime
     }
 
     /// <summary>
-    /// Resilience wraps every transport the same way: with no server, a request is tried once plus the configured number
-    /// of retries, each reaching the transport, and then fails with Unavailable.
+    /// Resilience wraps every transport the same way: with no server, a request, and a one-way message (which the
+    /// transport reports as not accepted), is tried once plus the configured number of retries, each reaching the
+    /// transport, and then fails with Unavailable.
     /// </summary>
     [Fact]
     [Trait("Category", "Conformance")]
@@ -636,6 +637,12 @@ public abstract class TransportConformanceTests : IAsyncLifetime
 
         Assert.Equal(IpcErrorCode.Unavailable, ex.ErrorCode);
         Assert.Equal(4, counter.Count);
+
+        // A one-way message is retried as well: with no server the transport knows that nothing was accepted.
+        var sent = await Assert.ThrowsAsync<IpcException>(() => client.Channel.SendAsync(ConformanceRoutes.Numbers, new Numbered(1)).AsTask().WaitAsync(Bound));
+        Assert.Equal(IpcErrorCode.Unavailable, sent.ErrorCode);
+        Assert.True(sent.NotAccepted);
+        Assert.Equal(8, counter.Count);
     }
 
     /// <summary>

@@ -127,7 +127,7 @@ internal abstract partial class StreamConnection
         {
             if (IsClosed)
             {
-                return ValueTask.FromException(ConnectionLost());
+                return ValueTask.FromException(NotSent());
             }
 
             if (_pending.WrittenCount >= PendingLimit)
@@ -170,7 +170,7 @@ internal abstract partial class StreamConnection
             {
                 if (IsClosed)
                 {
-                    throw ConnectionLost();
+                    throw NotSent();
                 }
 
                 if (_pending.WrittenCount < PendingLimit)
@@ -368,6 +368,13 @@ internal abstract partial class StreamConnection
     /// <summary>The error pending and new calls get once the connection is gone.</summary>
     protected virtual IpcException ConnectionLost() =>
         new(IpcErrorCode.Unavailable, $"The connection ({Description}) was lost{(_closeReason is null ? string.Empty : ": " + _closeReason.Message)}.", _closeReason);
+
+    /// <summary>The error of a frame refused because the connection is gone: nothing of it was written, so its message was not accepted.</summary>
+    private IpcException NotSent()
+    {
+        var lost = ConnectionLost();
+        return new IpcException(lost.ErrorCode, lost.Message, lost.InnerException) { Endpoint = lost.Endpoint, NotAccepted = true };
+    }
 
     protected static IpcMessage ReadMessage(FrameHeader header, ReadOnlySequence<byte> metadata, ReadOnlySequence<byte> body)
     {

@@ -154,9 +154,10 @@ internal sealed class StreamTransportClient : IIpcTransportClient
 
     private IpcException Map(Exception ex, bool timedOut)
     {
+        // Nothing is written before a connection is open, so every failure to open one leaves the message not accepted.
         if (ex is IpcException { ErrorCode: not IpcErrorCode.Unavailable } ipc)
         {
-            return ipc;
+            return ipc.NotAccepted ? ipc : new IpcException(ipc.ErrorCode, ipc.Message, ipc.InnerException) { Endpoint = ipc.Endpoint ?? _context.EndpointName, NotAccepted = true };
         }
 
         if (Find<AuthenticationException>(ex) is { } authentication)
@@ -178,7 +179,7 @@ internal sealed class StreamTransportClient : IIpcTransportClient
     }
 
     private IpcException Error(IpcErrorCode code, string message, Exception inner) =>
-        new(code, message, inner) { Endpoint = _context.EndpointName };
+        new(code, message, inner) { Endpoint = _context.EndpointName, NotAccepted = true };
 
     private static T? Find<T>(Exception? ex)
         where T : Exception
