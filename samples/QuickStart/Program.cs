@@ -34,6 +34,9 @@ await foreach (var n in calculator.StreamAsync<CountTo, int>("count", new CountT
 
 var channel = host.Services.GetRequiredKeyedService<IChannel>("calculator");
 await channel.SendAsync("note", new Note("sent one-way"));
+
+// Many one-way messages in one call: each is handled on its own, the resilience pipeline runs once for them all.
+await channel.SendBatchAsync("note", [new Note("first of a batch"), new Note("second of a batch")]);
 #endregion
 
 await host.StopAsync();

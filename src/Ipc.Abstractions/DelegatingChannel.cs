@@ -30,6 +30,14 @@ public abstract class DelegatingChannel : IChannel
         InnerChannel.SendAsync(message, cancellationToken);
 
     /// <inheritdoc />
+    public virtual ValueTask SendBatchAsync<TMessage>(string route, IEnumerable<TMessage> messages, IpcCallOptions? options = null, CancellationToken cancellationToken = default) =>
+        InnerChannel.SendBatchAsync(route, messages, options, cancellationToken);
+
+    /// <inheritdoc />
+    public virtual ValueTask SendBatchAsync(IReadOnlyList<IpcMessage> messages, CancellationToken cancellationToken = default) =>
+        InnerChannel.SendBatchAsync(messages, cancellationToken);
+
+    /// <inheritdoc />
     public virtual ValueTask PublishAsync<TMessage>(string topic, TMessage message, IpcCallOptions? options = null, CancellationToken cancellationToken = default) =>
         InnerChannel.PublishAsync(topic, message, options, cancellationToken);
 

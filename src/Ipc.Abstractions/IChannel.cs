@@ -21,6 +21,30 @@ public interface IChannel
     /// <summary>Sends a raw one-way message.</summary>
     ValueTask SendAsync(IpcMessage message, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Sends one-way messages to the handler of <paramref name="route"/>, in order, as one call: every message is still
+    /// its own message (its own id, handled one by one), but the endpoint's resilience pipeline runs once for the batch.
+    /// </summary>
+    /// <remarks>
+    /// Every message is serialized and size-checked before the first is sent, so a bad one fails the batch with nothing
+    /// sent. The timeouts bound the batch as a whole and the circuit breaker counts it as one call. A retry (when the
+    /// transport reports that a message was not accepted, or after any transient failure on an idempotent endpoint)
+    /// resends from the first message that was not accepted, with the same message ids.
+    /// </remarks>
+    /// <param name="route">The route of every message.</param>
+    /// <param name="messages">The messages; enumerated once, before anything is sent.</param>
+    /// <param name="options">Headers, correlation id and timeout for every message of the batch. <see cref="IpcCallOptions.MessageId"/> must be unset: each message gets an id of its own.</param>
+    /// <param name="cancellationToken">Cancels the batch; messages accepted before it are still delivered.</param>
+    /// <exception cref="IpcException">
+    /// When the batch fails after sending began: <see cref="IpcException.AcceptedCount"/> says how many of its first
+    /// messages the transport accepted (those are delivered); the others were not sent, except that the one that failed
+    /// may have been accepted unless <see cref="IpcException.NotAccepted"/> is set.
+    /// </exception>
+    ValueTask SendBatchAsync<TMessage>(string route, IEnumerable<TMessage> messages, IpcCallOptions? options = null, CancellationToken cancellationToken = default);
+
+    /// <summary>Sends raw one-way messages, in order, as one call; see <see cref="SendBatchAsync{TMessage}"/>.</summary>
+    ValueTask SendBatchAsync(IReadOnlyList<IpcMessage> messages, CancellationToken cancellationToken = default);
+
     /// <summary>Publishes a message on <paramref name="topic"/> to every subscriber.</summary>
     /// <exception cref="IpcException">With <see cref="IpcErrorCode.NotSupported"/> when the transport lacks <see cref="TransportCapabilities.PublishSubscribe"/>.</exception>
     ValueTask PublishAsync<TMessage>(string topic, TMessage message, IpcCallOptions? options = null, CancellationToken cancellationToken = default);

@@ -72,6 +72,12 @@ public class IpcException : Exception
     /// </value>
     public bool NotAccepted { get; init; }
 
+    /// <summary>
+    /// Gets or sets, for a failed <see cref="IChannel.SendBatchAsync{TMessage}"/>, how many of the batch's first messages
+    /// the transport accepted before the failure; those are delivered. <see langword="null"/> for any other call.
+    /// </summary>
+    public int? AcceptedCount { get; init; }
+
     /// <summary>Returns whether the code is transient (<see cref="IpcErrorCode.Unavailable"/> or <see cref="IpcErrorCode.Timeout"/>).</summary>
     public static bool IsTransientCode(IpcErrorCode code) => code is IpcErrorCode.Unavailable or IpcErrorCode.Timeout;
 

@@ -70,6 +70,9 @@ public sealed class ScriptedTransport : IIpcTransport
     /// <summary>Makes the next <paramref name="times"/> calls wait until they are cancelled (by a timeout or the caller).</summary>
     public ScriptedTransport HangNext(int times = 1) => Enqueue(new Step(IpcErrorCode.Unknown, NotAccepted: false, Hang: true), times);
 
+    /// <summary>Lets the next <paramref name="times"/> calls succeed, so that a step queued after them hits a later call (a later message of a batch).</summary>
+    public ScriptedTransport PassNext(int times = 1) => Enqueue(new Step(IpcErrorCode.Unknown, NotAccepted: false, Hang: false, Pass: true), times);
+
     /// <summary>Sets how requests (and the single item of a stream) are answered once the script is used up.</summary>
     public ScriptedTransport RespondWith(Func<IpcMessage, IpcMessage> responder)
     {
@@ -150,7 +153,7 @@ public sealed class ScriptedTransport : IIpcTransport
         }
 
         cancellationToken.ThrowIfCancellationRequested();
-        if (step is null)
+        if (step is null || step.Pass)
         {
             return;
         }
@@ -163,7 +166,7 @@ public sealed class ScriptedTransport : IIpcTransport
         throw new IpcException(step.ErrorCode, $"Scripted failure ({step.ErrorCode}) of endpoint '{endpoint}'.") { Endpoint = endpoint, NotAccepted = step.NotAccepted };
     }
 
-    private sealed record Step(IpcErrorCode ErrorCode, bool NotAccepted, bool Hang);
+    private sealed record Step(IpcErrorCode ErrorCode, bool NotAccepted, bool Hang, bool Pass = false);
 
     private sealed class Client(ScriptedTransport transport, string endpoint) : IIpcTransportClient
     {

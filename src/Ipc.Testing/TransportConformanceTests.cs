@@ -243,6 +243,30 @@ public abstract class TransportConformanceTests : IAsyncLifetime
     }
 
     /// <summary>
+    /// 10,000 one-way messages sent in batches of 500 are each delivered exactly once, each with an id of its own, in
+    /// order where the transport is Ordered.
+    /// </summary>
+    [Fact]
+    [Trait("Category", "Conformance")]
+    public virtual async Task SendBatchAsync_TenThousandMessagesInBatches_AreDeliveredExactlyOnce()
+    {
+        const int count = 10_000;
+        const int batchSize = 500;
+        var (_, client) = await StartPairAsync();
+        Probe.ExpectNumbers(count);
+
+        for (var start = 0; start < count; start += batchSize)
+        {
+            await client.Channel.SendBatchAsync(ConformanceRoutes.Numbers, Enumerable.Range(start, batchSize).Select(i => new Numbered(i))).AsTask().WaitAsync(Bound);
+        }
+
+        await Probe.NumbersArrived.Task.WaitAsync(TimeSpan.FromSeconds(60));
+        var received = Probe.Numbers;
+        Assert.Equal(count, received.Count);
+        Assert.Equal(Enumerable.Range(0, count), client.Channel.Capabilities.HasFlag(TransportCapabilities.Ordered) ? received : received.Order());
+    }
+
+    /// <summary>
     /// A server that handles nothing for a while makes senders wait for space instead of buffering without bound, and
     /// once it goes on, every message sent meanwhile arrives exactly once.
     /// </summary>
@@ -483,6 +507,20 @@ public abstract class TransportConformanceTests : IAsyncLifetime
 
         Assert.Equal(IpcErrorCode.Unavailable, ex.ErrorCode);
         Assert.True(ex.IsTransient);
+    }
+
+    /// <summary>With no server, a batch fails with Unavailable, saying that none of its messages was accepted.</summary>
+    [Fact]
+    [Trait("Category", "Conformance")]
+    public virtual async Task SendBatchAsync_NoServer_ThrowsUnavailableWithNothingAccepted()
+    {
+        var client = CreateClient(CreateAddress(), e => e.ConnectTimeout = TimeSpan.FromSeconds(2));
+
+        var ex = await Assert.ThrowsAsync<IpcException>(() => client.Channel.SendBatchAsync(ConformanceRoutes.Numbers, [new Numbered(1), new Numbered(2)]).AsTask().WaitAsync(Bound));
+
+        Assert.Equal(IpcErrorCode.Unavailable, ex.ErrorCode);
+        Assert.Equal(0, ex.AcceptedCount);
+        Assert.True(ex.NotAccepted);
     }
 
     /// <summary>A server that stops mid-call fails the pending call at once with Unavailable, not at its timeout.</summary>

@@ -75,6 +75,41 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
         return SendCoreAsync(message, null, publish: false, cancellationToken);
     }
 
+    public ValueTask SendBatchAsync<TMessage>(string route, IEnumerable<TMessage> messages, IpcCallOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(route);
+        ArgumentNullException.ThrowIfNull(messages);
+        if (options?.MessageId is not null)
+        {
+            throw new ArgumentException(
+                "IpcCallOptions.MessageId names one message, and every message of a batch gets an id of its own. Leave MessageId unset for SendBatchAsync, or send that message with SendAsync.",
+                nameof(options));
+        }
+
+        Require(TransportCapabilities.OneWay, "SendBatchAsync");
+        var batch = new List<IpcMessage>(messages.TryGetNonEnumeratedCount(out var count) ? count : 16);
+        foreach (var message in messages)
+        {
+            batch.Add(CreateMessage(route, message, options));
+        }
+
+        return SendBatchCoreAsync(batch, options?.Timeout, cancellationToken);
+    }
+
+    public ValueTask SendBatchAsync(IReadOnlyList<IpcMessage> messages, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(messages);
+        Require(TransportCapabilities.OneWay, "SendBatchAsync");
+        var batch = new IpcMessage[messages.Count]; // a copy: the caller's list may change while the batch is sent
+        for (var i = 0; i < batch.Length; i++)
+        {
+            batch[i] = messages[i] ?? throw new ArgumentException($"Message {i} of the batch is null; every message of a batch must be set.", nameof(messages));
+            StampCorrelation(batch[i], null);
+        }
+
+        return SendBatchCoreAsync(batch, null, cancellationToken);
+    }
+
     public ValueTask PublishAsync<TMessage>(string topic, TMessage message, IpcCallOptions? options = null, CancellationToken cancellationToken = default) =>
         SendCoreAsync(CreateMessage(topic, message, options), options?.Timeout, publish: true, cancellationToken);
 
@@ -303,6 +338,126 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
         }
     }
 
+    /// <summary>Runs the pipeline once for a whole batch; each attempt sends the messages not yet accepted, in order.</summary>
+    private async ValueTask SendBatchCoreAsync(IReadOnlyList<IpcMessage> batch, TimeSpan? timeout, CancellationToken cancellationToken)
+    {
+        foreach (var message in batch)
+        {
+            CheckSize(message);
+        }
+
+        cancellationToken.ThrowIfCancellationRequested();
+        if (batch.Count == 0)
+        {
+            return;
+        }
+
+        using var activity = IpcDiagnostics.StartClientBatch(_endpoint.Name, batch);
+        var progress = new BatchProgress(batch);
+        var context = _resilience.RentContext(batch[0].Route, timeout, oneWay: true, cancellationToken);
+        try
+        {
+            Outcome<object> outcome;
+            try
+            {
+                outcome = await _resilience.Pipeline.ExecuteOutcomeAsync(static (ctx, state) => state.Client.AttemptBatchAsync(state.Progress, ctx), context, (Client: this, Progress: progress)).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (BatchFailure(ex, progress, cancellationToken, activity) is { } mapped)
+            {
+                throw mapped;
+            }
+
+            if (outcome.Exception is { } error)
+            {
+                throw BatchFailure(error, progress, cancellationToken, activity) ?? Rethrow(outcome);
+            }
+        }
+        finally
+        {
+            ResilienceContextPool.Shared.Return(context);
+        }
+    }
+
+    /// <summary>One attempt of a batch: sends from the first message not yet accepted, without an async step while the transport takes each at once.</summary>
+    private ValueTask<Outcome<object>> AttemptBatchAsync(BatchProgress progress, ResilienceContext context)
+    {
+        var messages = progress.Messages;
+        while (progress.Accepted < messages.Count)
+        {
+            ValueTask pending;
+            try
+            {
+                pending = _transport.SendAsync(messages[progress.Accepted], context.CancellationToken);
+                if (!pending.IsCompletedSuccessfully)
+                {
+                    return CompleteBatchAsync(pending, progress, context);
+                }
+
+                pending.GetAwaiter().GetResult(); // consumed once, as a ValueTask must be
+            }
+            catch (Exception ex)
+            {
+                return Outcome.FromExceptionAsValueTask<object>(ex);
+            }
+
+            progress.Accepted++;
+        }
+
+        return s_sent;
+    }
+
+    private async ValueTask<Outcome<object>> CompleteBatchAsync(ValueTask pending, BatchProgress progress, ResilienceContext context)
+    {
+        try
+        {
+            await pending.ConfigureAwait(false);
+            progress.Accepted++;
+            var messages = progress.Messages;
+            while (progress.Accepted < messages.Count)
+            {
+                await _transport.SendAsync(messages[progress.Accepted], context.CancellationToken).ConfigureAwait(false);
+                progress.Accepted++;
+            }
+
+            return s_sent.Result;
+        }
+        catch (Exception ex)
+        {
+            return Outcome.FromException<object>(ex);
+        }
+    }
+
+    /// <summary>
+    /// Maps a batch's failure like a single call's, then says how far the batch got; returns <see langword="null"/> when
+    /// the exception propagates as it is (the caller cancelled, or the client was disposed).
+    /// </summary>
+    private IpcException? BatchFailure(Exception ex, BatchProgress progress, CancellationToken cancellationToken, Activity? activity)
+    {
+        var failure = Translate(ex, cancellationToken, activity) ?? ex;
+        if (!IpcException.TryGetErrorCode(failure, out var code) || (failure is OperationCanceledException && cancellationToken.IsCancellationRequested))
+        {
+            return null;
+        }
+
+        var messages = progress.Messages;
+        var accepted = progress.Accepted;
+        var notAccepted = failure is IpcException { NotAccepted: true };
+        var fate = accepted == messages.Count
+            ? "all of them were accepted"
+            : notAccepted
+                ? $"message {accepted} (id {messages[accepted].MessageId}) and the ones after it were not sent"
+                : $"message {accepted} (id {messages[accepted].MessageId}) may or may not have been accepted, and the ones after it were not sent";
+        return new IpcException(
+            code,
+            $"A batch of {messages.Count} messages to endpoint '{_endpoint.Name}' failed after {accepted} of them were accepted (those are delivered); {fate}. {failure.Message}",
+            failure)
+        {
+            Endpoint = _endpoint.Name,
+            AcceptedCount = accepted,
+            NotAccepted = notAccepted,
+        };
+    }
+
     /// <summary>Rethrows an outcome's exception with its original stack; never returns.</summary>
     private static Exception Rethrow<T>(Outcome<T> outcome)
     {
@@ -437,6 +592,14 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
 
         activity?.SetStatus(ActivityStatusCode.Error, IpcException.TryGetErrorCode(result, out var code) ? code.ToString() : result.GetType().Name);
         return ReferenceEquals(result, ex) ? null : result;
+    }
+
+    /// <summary>The messages of a batch and how many of them, from the first, the transport has accepted.</summary>
+    private sealed class BatchProgress(IReadOnlyList<IpcMessage> messages)
+    {
+        public IReadOnlyList<IpcMessage> Messages { get; } = messages;
+
+        public int Accepted { get; set; }
     }
 
     /// <summary>A started stream: its enumerator (positioned on the first item when there is one) and the token source it runs on.</summary>

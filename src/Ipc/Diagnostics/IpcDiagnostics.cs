@@ -24,18 +24,43 @@ public static class IpcDiagnostics
 
     internal static Activity? StartClient(string endpoint, IpcMessage message, string operation)
     {
+        var activity = StartClientActivity(endpoint, message.Route, operation);
+        activity?.SetTag("messaging.message.id", message.MessageId);
+        Inject(activity ?? Activity.Current, message);
+        return activity;
+    }
+
+    /// <summary>Starts one client activity for a batch of one-way messages, and stamps its trace context on each.</summary>
+    internal static Activity? StartClientBatch(string endpoint, IReadOnlyList<IpcMessage> messages)
+    {
+        var activity = StartClientActivity(endpoint, messages[0].Route, "send");
+        activity?.SetTag("messaging.batch.message_count", messages.Count);
+        var current = activity ?? Activity.Current;
+        foreach (var message in current is null ? [] : messages)
+        {
+            Inject(current, message);
+        }
+
+        return activity;
+    }
+
+    private static Activity? StartClientActivity(string endpoint, string route, string operation)
+    {
         var activity = ActivitySource.HasListeners()
-            ? ActivitySource.StartActivity($"{endpoint}/{message.Route} {operation}", ActivityKind.Client)
+            ? ActivitySource.StartActivity($"{endpoint}/{route} {operation}", ActivityKind.Client)
             : null;
         if (activity is not null)
         {
             activity.SetTag("rpc.system", "ipc");
             activity.SetTag("rpc.service", endpoint);
-            activity.SetTag("rpc.method", message.Route);
-            activity.SetTag("messaging.message.id", message.MessageId);
+            activity.SetTag("rpc.method", route);
         }
 
-        var current = activity ?? Activity.Current;
+        return activity;
+    }
+
+    private static void Inject(Activity? current, IpcMessage message)
+    {
         if (current is not null)
         {
             DistributedContextPropagator.Current.Inject(current, message, static (carrier, name, value) =>
@@ -46,8 +71,6 @@ public static class IpcDiagnostics
                 }
             });
         }
-
-        return activity;
     }
 
     internal static Activity? StartServer(string endpoint, IpcMessage message, string operation)
