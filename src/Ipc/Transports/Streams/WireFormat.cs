@@ -337,7 +337,7 @@ internal static class WireFormat
 
     /// <summary>The most bytes <paramref name="value"/> can take as a string field, computed without reading it.</summary>
     private static int MaxStringSize(string? value) =>
-        value is null ? 0 : value.Length <= MaxOneByteLengthChars ? 1 + Encoding.UTF8.GetMaxByteCount(value.Length) : MaxVarIntBytes + Encoding.UTF8.GetMaxByteCount(value.Length);
+        value is null ? 0 : (value.Length <= MaxOneByteLengthChars ? 1 : MaxVarIntBytes) + Encoding.UTF8.GetMaxByteCount(value.Length);
 
     /// <summary>Writes a string field; <paramref name="destination"/> must hold at least its size.</summary>
     private static int WriteString(Span<byte> destination, string value)
