@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.Collections.Concurrent;
 using System.Threading.Channels;
-using Ipc.Diagnostics;
 using Microsoft.Extensions.Logging;
 
 namespace Ipc.Transports.Streams;
@@ -162,7 +161,7 @@ internal sealed partial class ServerConnection : StreamConnection
                     urgent: true);
             case FrameType.OneWay:
                 LogOversizeDropped(Logger, message.MessageId, message.Route, Description, header.BodyLength, maxBody);
-                IpcDiagnostics.ServerDropped.Add(1, new KeyValuePair<string, object?>("rpc.service", _dispatcher.EndpointName));
+                StreamDiagnostics.ServerDropped.Add(1, new KeyValuePair<string, object?>("rpc.service", _dispatcher.EndpointName));
                 return default;
             default:
                 throw new WireFormatException($"the client sent a {header.Type} frame, which only a server sends");
@@ -347,7 +346,7 @@ internal sealed partial class ServerConnection : StreamConnection
 
             if (lost > 0)
             {
-                IpcDiagnostics.ServerDropped.Add(lost, new KeyValuePair<string, object?>("rpc.service", _dispatcher.EndpointName));
+                StreamDiagnostics.ServerDropped.Add(lost, new KeyValuePair<string, object?>("rpc.service", _dispatcher.EndpointName));
             }
         }
     }
