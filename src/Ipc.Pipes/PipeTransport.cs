@@ -62,6 +62,15 @@ internal sealed class PipeTransport : StreamTransport
 
     protected override StreamAcceptor CreateAcceptor(IpcTransportContext context) => new Acceptor(PipeName(context.Address), PipeFlags(Options(context)));
 
+    /// <summary>Named pipes are operating-system handles with blocking reads: a dedicated reader when the options ask for one.</summary>
+    protected override DuplexConnection CreateConnection(Stream stream, IpcTransportContext context)
+    {
+        var options = Options(context);
+        return options.DedicatedReaders && stream is PipeStream pipe
+            ? DuplexConnection.CreateWithDedicatedReader(stream, PipePoll.For(pipe), options.ReaderSpin)
+            : DuplexConnection.Create(stream);
+    }
+
     private static PipeTransportOptions Options(IpcTransportContext context) =>
         context.Services.GetRequiredService<IOptionsMonitor<PipeTransportOptions>>().Get(context.EndpointName);
 

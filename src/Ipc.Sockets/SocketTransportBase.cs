@@ -11,6 +11,15 @@ internal abstract class SocketTransportBase : StreamTransport
 {
     protected override StreamTransportOptions GetOptions(IpcTransportContext context) => SocketOptions(context);
 
+    /// <summary>A plain socket reads on a dedicated reader when the options ask for one; TLS reads asynchronously.</summary>
+    protected override DuplexConnection CreateConnection(Stream stream, IpcTransportContext context)
+    {
+        var options = SocketOptions(context);
+        return options.DedicatedReaders && stream is NetworkStream network
+            ? DuplexConnection.CreateWithDedicatedReader(stream, IsReadable(network.Socket), options.ReaderSpin)
+            : DuplexConnection.Create(stream);
+    }
+
     /// <summary>
     /// Connects with a blocking call on a thread of its own. A socket that never saw an asynchronous operation stays in
     /// blocking mode, so the connection's dedicated reader (<see cref="StreamTransportOptions.DedicatedReaders"/>) is woken
@@ -31,6 +40,19 @@ internal abstract class SocketTransportBase : StreamTransport
             throw new OperationCanceledException("The connect was cancelled.", ex, cancellationToken);
         }
     }
+
+    /// <summary>A poll with no wait: bytes arrived, or the socket was closed or failed (the read that follows reports it).</summary>
+    private static Func<bool> IsReadable(Socket socket) => () =>
+    {
+        try
+        {
+            return socket.Poll(0, SelectMode.SelectRead);
+        }
+        catch (Exception ex) when (ex is ObjectDisposedException or SocketException)
+        {
+            return true;
+        }
+    };
 
     protected static SocketTransportOptions SocketOptions(IpcTransportContext context) =>
         context.Services.GetRequiredService<IOptionsMonitor<SocketTransportOptions>>().Get(context.EndpointName);

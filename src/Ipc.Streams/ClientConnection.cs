@@ -19,8 +19,8 @@ internal sealed class ClientConnection : StreamConnection
     private uint _nextId;
     private IpcFault? _goAway;
 
-    public ClientConnection(Stream stream, string endpoint, int maxBody, StreamTransportOptions options, ILogger logger, string description)
-        : base(stream, maxBody, options.MaxHeaderSize, options.DedicatedReaders, options.ReaderSpin, logger, description)
+    public ClientConnection(DuplexConnection connection, string endpoint, int maxBody, StreamTransportOptions options, ILogger logger, string description)
+        : base(connection, maxBody, options.MaxHeaderSize, options.DedicatedReaders, logger, description)
     {
         _endpoint = endpoint;
         _inlineCompletions = options.InlineCompletions;

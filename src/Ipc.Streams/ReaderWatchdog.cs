@@ -23,14 +23,14 @@ internal static class ReaderWatchdog
 
     private const int IdleChecks = 200;
     private static readonly object s_gate = new();
-    private static readonly List<StreamConnection> s_readers = [];
-    private static StreamConnection[] s_snapshot = [];
+    private static readonly List<StreamDuplexConnection> s_readers = [];
+    private static StreamDuplexConnection[] s_snapshot = [];
     private static ITimer? s_timer;
     private static int s_watching;
     private static int s_checking;
     private static int s_idle;
 
-    public static void Add(StreamConnection connection)
+    public static void Add(StreamDuplexConnection connection)
     {
         lock (s_gate)
         {
@@ -39,7 +39,7 @@ internal static class ReaderWatchdog
         }
     }
 
-    public static void Remove(StreamConnection connection)
+    public static void Remove(StreamDuplexConnection connection)
     {
         lock (s_gate)
         {

@@ -29,8 +29,8 @@ internal sealed partial class ServerConnection : StreamConnection
     private readonly bool _inline;
     private Task? _oneWayLoop;
 
-    public ServerConnection(Stream stream, IIpcDispatcher dispatcher, StreamTransportOptions options, bool dedicatedReader, TimeProvider time, CancellationToken serverStopping, ILogger logger, string description)
-        : base(stream, dispatcher.MaxMessageSize, options.MaxHeaderSize, dedicatedReader, options.ReaderSpin, logger, description)
+    public ServerConnection(DuplexConnection connection, IIpcDispatcher dispatcher, StreamTransportOptions options, bool dedicatedReader, TimeProvider time, CancellationToken serverStopping, ILogger logger, string description)
+        : base(connection, dispatcher.MaxMessageSize, options.MaxHeaderSize, dedicatedReader, logger, description)
     {
         _dispatcher = dispatcher;
         _time = time;

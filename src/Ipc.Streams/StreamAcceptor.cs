@@ -2,7 +2,7 @@ namespace Ipc.Transports.Streams;
 
 /// <summary>
 /// The server side of a stream transport: listens on an address and hands over each new connection as a
-/// <see cref="Stream"/>. The framing, dispatch, limits and shutdown are done by the runtime.
+/// <see cref="Stream"/>. The framing, dispatch, limits and shutdown are done by the core.
 /// </summary>
 /// <remarks>
 /// <see cref="AcceptAsync"/> is called by one loop at a time; <see cref="AuthenticateAsync"/> runs for each connection on
@@ -36,7 +36,7 @@ public abstract class StreamAcceptor : IAsyncDisposable
         return new StreamRefusedException(stream, reason);
     }
 
-    /// <summary>Stops listening and releases what <see cref="StartAsync"/> took (the socket, the file). Connections already accepted are closed by the runtime.</summary>
+    /// <summary>Stops listening and releases what <see cref="StartAsync"/> took (the socket, the file). Connections already accepted are closed by the core.</summary>
     public abstract ValueTask DisposeAsync();
 }
 

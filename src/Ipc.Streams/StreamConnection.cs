@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.IO.Pipelines;
 using Microsoft.Extensions.Logging;
 
 namespace Ipc.Transports.Streams;
@@ -16,23 +15,13 @@ namespace Ipc.Transports.Streams;
 /// </remarks>
 internal abstract partial class StreamConnection
 {
-    /// <summary>How many times a connection's reader may be replaced (see <see cref="DeferToReader"/>) before its work goes to the thread pool for good.</summary>
-    private const int ReaderReplacements = 16;
-
-    /// <summary>The least a dedicated reader asks the stream for in one read.</summary>
-    private const int ReceiveChunk = 16 * 1024;
-
     /// <summary>Unwritten bytes past which writers wait for the flusher instead of buffering more (one frame may exceed it alone).</summary>
     private const int PendingLimit = 1024 * 1024;
 
     /// <summary>How many batches a writer that flushes on its own thread writes before it hands the rest to the thread pool.</summary>
     private const int InlineBatches = 4;
 
-    private readonly Stream _stream;
-    private readonly PipeReader _input;
-    private readonly Pipe? _received;
-    private readonly TaskCompletionSource? _readerDone;
-    private readonly ReadablePoll? _poll;
+    private readonly DuplexConnection _connection;
     private readonly CancellationTokenSource _closed = new();
     private readonly int _maxBody;
     private readonly int _maxMetadata;
@@ -48,56 +37,21 @@ internal abstract partial class StreamConnection
     private int _closing;
     private Exception? _closeReason;
 
-    // Work the frame loop leaves to the dedicated reader, which runs it once the loop waits for more bytes (see
-    // DeferToReader). _readerBusy is the epoch of the work running (0: none; -1: the reader was replaced while it ran).
-    private readonly List<IReaderWork>? _readerWork;
-    private int _readerWorkNext;
-    private int _readerThreadId;
-    private long _readerEpoch;
-    private long _readerBusy;
-    private long _watchedEpoch;
-    private int _readerReplacements;
-    private volatile bool _readerWorkAllowed;
-
-    protected StreamConnection(Stream stream, int maxBody, int maxMetadata, bool dedicatedReader, TimeSpan readerSpin, ILogger logger, string description)
+    protected StreamConnection(DuplexConnection connection, int maxBody, int maxMetadata, bool dedicatedReader, ILogger logger, string description)
     {
-        _stream = stream;
+        _connection = connection;
         _maxBody = maxBody;
         _maxMetadata = maxMetadata;
         Logger = logger;
         Description = description;
-        if (dedicatedReader && SupportsBlockingIo(stream))
-        {
-            // A thread of the connection's own blocks in Read and pushes what arrives into a pipe whose reader (the frame
-            // loop below) runs inline on that thread: the kernel wakes the reader directly, with no event loop or thread
-            // pool hand-off in between. Writes are blocking too: one asynchronous call would switch the socket to
-            // non-blocking mode, and .NET would then emulate every blocking read through its event loop.
-            _received = new Pipe(new PipeOptions(
-                pauseWriterThreshold: (long)maxBody + maxMetadata + WireFormat.HeaderSize + ReceiveChunk,
-                resumeWriterThreshold: ((long)maxBody + maxMetadata + WireFormat.HeaderSize + ReceiveChunk) / 2,
-                readerScheduler: PipeScheduler.Inline,
-                writerScheduler: PipeScheduler.Inline,
-                useSynchronizationContext: false));
-            _readerDone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            _input = _received.Reader;
-            _readerWork = [];
-            _readerWorkAllowed = true;
-            _poll = ReadablePoll.Create(stream, readerSpin);
-        }
-        else
-        {
-            _input = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 16 * 1024, minimumReadSize: 4 * 1024, leaveOpen: true));
-        }
+        connection.Attach(new ReaderHost(logger, description, (long)maxBody + maxMetadata + WireFormat.HeaderSize), dedicatedReader);
     }
 
     /// <summary>Gets what the connection is, for log messages (endpoint, address, side).</summary>
     public string Description { get; }
 
     /// <summary>Gets a value indicating whether the connection reads on a dedicated thread, which can run work itself (<see cref="DeferToReader"/>).</summary>
-    public bool HasDedicatedReader => _readerWork is not null;
-
-    /// <summary>Gets a value indicating whether the dedicated reader is running work at this moment (for the watchdog).</summary>
-    internal bool IsRunningReaderWork => Volatile.Read(ref _readerBusy) > 0;
+    public bool HasDedicatedReader => _connection.HasDedicatedReader;
 
     /// <summary>Gets a token cancelled once the connection is closing.</summary>
     public CancellationToken Closed => _closed.Token;
@@ -198,30 +152,7 @@ internal abstract partial class StreamConnection
         Exception? reason = null;
         try
         {
-            if (_received is null)
-            {
-                await ReadLoopAsync().ConfigureAwait(false);
-            }
-            else
-            {
-                // The reader thread starts the frame loop itself, so the loop waits for its first bytes on that thread
-                // and every frame after them is handled there, not on the thread that called this.
-                var frames = new TaskCompletionSource<Task>(TaskCreationOptions.RunContinuationsAsynchronously);
-                var reader = new Thread(static state =>
-                {
-                    var (connection, frames) = ((StreamConnection, TaskCompletionSource<Task>))state!;
-                    connection._readerThreadId = Environment.CurrentManagedThreadId;
-                    ReaderWatchdog.Add(connection);
-                    frames.SetResult(connection.ReadLoopAsync());
-                    connection.ReceiveLoop();
-                })
-                {
-                    IsBackground = true,
-                    Name = "Ipc connection reader",
-                };
-                reader.UnsafeStart((this, frames));
-                await (await frames.Task.ConfigureAwait(false)).ConfigureAwait(false);
-            }
+            await _connection.RunAsync(ReadLoopAsync).ConfigureAwait(false);
         }
         catch (WireFormatException ex)
         {
@@ -242,12 +173,7 @@ internal abstract partial class StreamConnection
         finally
         {
             Close(reason);
-            await _input.CompleteAsync().ConfigureAwait(false);
-            await _stream.DisposeAsync().ConfigureAwait(false);
-            if (_readerDone is not null)
-            {
-                await _readerDone.Task.ConfigureAwait(false); // the stream is gone, so its blocked read has returned
-            }
+            await _connection.DisposeAsync().ConfigureAwait(false);
         }
     }
 
@@ -277,15 +203,7 @@ internal abstract partial class StreamConnection
             // A callback registered on Closed failed; the connection closes regardless.
         }
 
-        _input.CancelPendingRead();
-        try
-        {
-            _stream.Dispose(); // fails a write blocked on a full socket buffer
-        }
-        catch (IOException)
-        {
-        }
-
+        _connection.Abort(); // ends a pending read, fails a write blocked on a peer that reads nothing
         OnClosed(reason);
     }
 
@@ -301,51 +219,13 @@ internal abstract partial class StreamConnection
     /// reading. A first call's compilation can do that once; a connection whose reader was replaced 16 times hands its
     /// work to the thread pool from then on.
     /// </remarks>
-    protected bool DeferToReader(IReaderWork work)
-    {
-        if (!_readerWorkAllowed || Environment.CurrentManagedThreadId != _readerThreadId)
-        {
-            return false;
-        }
-
-        _readerWork!.Add(work);
-        return true;
-    }
+    protected bool DeferToReader(IReaderWork work) => _connection.TryDefer(work);
 
     /// <summary>Logs a failure of work that ran outside the frame loop and closes the connection.</summary>
     protected void Fail(Exception error)
     {
         LogFailed(Logger, Description, error);
         Close(error);
-    }
-
-    /// <summary>
-    /// The watchdog's check: replaces the reader when the same work has been running since the last check. Returns
-    /// whether the reader ran work since the last check.
-    /// </summary>
-    internal bool CheckReaderWork()
-    {
-        var busy = Volatile.Read(ref _readerBusy);
-        var epoch = Volatile.Read(ref _readerEpoch);
-        var ranSince = epoch != _watchedEpoch;
-        _watchedEpoch = epoch;
-        if (busy > 0 && !ranSince && Interlocked.CompareExchange(ref _readerBusy, -1, busy) == busy)
-        {
-            // Held for a whole period: a new thread reads on. The old one leaves when its work returns.
-            _readerWorkAllowed = false;
-            if (++_readerReplacements == ReaderReplacements)
-            {
-                LogReaderWorkStopped(Logger, Description, ReaderReplacements, ReaderWatchdog.Threshold);
-            }
-
-            new Thread(static state => ((StreamConnection)state!).ResumeReading())
-            {
-                IsBackground = true,
-                Name = "Ipc connection reader",
-            }.UnsafeStart(this);
-        }
-
-        return ranSince || busy > 0;
     }
 
     /// <summary>Called once when the connection closes, with the reason when it was not an orderly close.</summary>
@@ -417,7 +297,7 @@ internal abstract partial class StreamConnection
         long skip = 0;
         while (true)
         {
-            var result = await _input.ReadAsync().ConfigureAwait(false);
+            var result = await _connection.Input.ReadAsync().ConfigureAwait(false);
             if (result.IsCanceled || IsClosed)
             {
                 return;
@@ -504,123 +384,10 @@ internal abstract partial class StreamConnection
             {
                 if (!IsClosed)
                 {
-                    _input.AdvanceTo(buffer.Start, result.Buffer.End);
+                    _connection.Input.AdvanceTo(buffer.Start, result.Buffer.End);
                 }
             }
         }
-    }
-
-    /// <summary>
-    /// Whether the stream is an operating-system stream whose blocking reads end when it is disposed: a socket (Unix domain
-    /// or TCP) or a named pipe. Anything layered on top (TLS) and anonymous pipes read asynchronously.
-    /// </summary>
-    /// <remarks>
-    /// A socket that saw an asynchronous operation (an asynchronous connect) stays in non-blocking mode, and .NET emulates
-    /// its blocking reads through the event loop: the socket transports connect with a blocking call for that reason.
-    /// </remarks>
-    private static bool SupportsBlockingIo(Stream stream) =>
-        stream is System.Net.Sockets.NetworkStream
-            or System.IO.Pipes.NamedPipeClientStream
-            or System.IO.Pipes.NamedPipeServerStream;
-
-    /// <summary>The dedicated reader: blocking reads into the pipe until the peer closes, the stream is disposed or the frame loop stops.</summary>
-    private void ReceiveLoop()
-    {
-        var writer = _received!.Writer;
-        Exception? failure = null;
-        var replaced = false;
-        try
-        {
-            while (true)
-            {
-                _poll?.SpinUntilReadable(); // a reply that comes within ReaderSpin is read without sleeping and being woken
-                var read = _stream.Read(writer.GetMemory(ReceiveChunk).Span);
-                if (read == 0)
-                {
-                    break; // the peer closed its side
-                }
-
-                writer.Advance(read);
-
-                // The frame loop runs inside this flush, on this thread. It pends only when a frame's handling waits
-                // (a full one-way queue); past the pause threshold this thread then waits for it instead of reading on.
-                var flush = writer.FlushAsync();
-                if (!flush.IsCompleted)
-                {
-                    HandReaderWorkToThreadPool(); // nothing the loop left may wait for the loop
-                }
-
-                var result = flush.IsCompleted ? flush.Result : flush.AsTask().GetAwaiter().GetResult();
-                if (!RunReaderWork())
-                {
-                    replaced = true; // replaced while running work: the new reader owns the pipe now
-                    return;
-                }
-
-                if (result.IsCompleted || result.IsCanceled)
-                {
-                    break;
-                }
-            }
-        }
-        catch (Exception ex)
-        {
-            failure = ex; // disposed, reset by the peer: the frame loop sees the same as with asynchronous reads
-        }
-        finally
-        {
-            if (!replaced)
-            {
-                ReaderWatchdog.Remove(this);
-                writer.Complete(failure);
-                _readerDone!.TrySetResult();
-            }
-        }
-    }
-
-    /// <summary>Runs the work the frame loop left, in order; returns <see langword="false"/> when this thread was replaced meanwhile.</summary>
-    private bool RunReaderWork()
-    {
-        var work = _readerWork!;
-        while (_readerWorkNext < work.Count)
-        {
-            var next = work[_readerWorkNext++];
-            var epoch = Volatile.Read(ref _readerEpoch) + 1;
-            Volatile.Write(ref _readerEpoch, epoch);
-            Interlocked.Exchange(ref _readerBusy, epoch);
-            ReaderWatchdog.Watch();
-            next.Run();
-            if (Interlocked.CompareExchange(ref _readerBusy, 0, epoch) != epoch)
-            {
-                return false;
-            }
-        }
-
-        work.Clear();
-        _readerWorkNext = 0;
-        return true;
-    }
-
-    /// <summary>The new reader after the old one was held too long: the old one's remaining work goes to the thread pool.</summary>
-    private void ResumeReading()
-    {
-        _readerThreadId = Environment.CurrentManagedThreadId;
-        HandReaderWorkToThreadPool();
-        Volatile.Write(ref _readerBusy, 0);
-        _readerWorkAllowed = _readerReplacements < ReaderReplacements; // a first call's compilation is a one-off; blocking handlers are not
-        ReceiveLoop();
-    }
-
-    private void HandReaderWorkToThreadPool()
-    {
-        var work = _readerWork!;
-        for (var i = _readerWorkNext; i < work.Count; i++)
-        {
-            ThreadPool.UnsafeQueueUserWorkItem(static item => item.Run(), work[i], preferLocal: false);
-        }
-
-        work.Clear();
-        _readerWorkNext = 0;
     }
 
     private void CheckLimits(FrameHeader header)
@@ -714,16 +481,7 @@ internal abstract partial class StreamConnection
 
                 space?.TrySetResult(); // there is room again in the new buffer
                 written = batch;
-                if (_received is not null)
-                {
-                    // A dedicated reader's connection writes with blocking calls too (see the constructor).
-                    _stream.Write(batch.WrittenSpan);
-                }
-                else
-                {
-                    await _stream.WriteAsync(batch.WrittenMemory).ConfigureAwait(false);
-                    await _stream.FlushAsync().ConfigureAwait(false);
-                }
+                await _connection.WriteAsync(batch.WrittenMemory).ConfigureAwait(false);
             }
         }
         catch (Exception ex) when (ex is IOException or ObjectDisposedException or OperationCanceledException or InvalidOperationException or NotSupportedException
@@ -741,9 +499,6 @@ internal abstract partial class StreamConnection
 
     [LoggerMessage(104, LogLevel.Error, "Closing connection {Connection}: it failed unexpectedly.")]
     private static partial void LogFailed(ILogger logger, string connection, Exception exception);
-
-    [LoggerMessage(105, LogLevel.Information, "Connection {Connection}: handlers or callers held its reader for more than {Threshold} {Count} times; its calls run on the thread pool from now on.")]
-    private static partial void LogReaderWorkStopped(ILogger logger, string connection, int count, TimeSpan threshold);
 
     [LoggerMessage(100, LogLevel.Warning, "Closing connection {Connection}: the peer broke the wire format: {Reason}.")]
     private static partial void LogProtocolError(ILogger logger, string connection, string reason);

@@ -14,7 +14,7 @@ internal sealed class StreamTransportClient : IIpcTransportClient
 {
     private readonly IpcTransportContext _context;
     private readonly StreamTransportOptions _options;
-    private readonly StreamTransport _transport;
+    private readonly ConnectionTransport _transport;
     private readonly ILogger _logger;
     private readonly Task<ClientConnection>?[] _slots;
     private readonly CancellationTokenSource _disposed = new();
@@ -22,7 +22,7 @@ internal sealed class StreamTransportClient : IIpcTransportClient
     private int _next;
     private int _connections;
 
-    public StreamTransportClient(IpcTransportContext context, StreamTransportOptions options, StreamTransport transport)
+    public StreamTransportClient(IpcTransportContext context, StreamTransportOptions options, ConnectionTransport transport)
     {
         _context = context;
         _options = options;
@@ -119,14 +119,14 @@ internal sealed class StreamTransportClient : IIpcTransportClient
     {
         using var timeout = new CancellationTokenSource(_context.ConnectTimeout, _context.TimeProvider);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, _disposed.Token);
-        Stream? stream = null;
+        DuplexConnection? opened = null;
         ClientConnection? connection = null;
         try
         {
-            stream = await _transport.OpenAsync(_context, linked.Token).ConfigureAwait(false);
+            opened = await _transport.OpenAsync(_context, linked.Token).ConfigureAwait(false);
             var number = Interlocked.Increment(ref _connections);
             connection = new ClientConnection(
-                stream,
+                opened,
                 _context.EndpointName,
                 _context.MaxMessageSize,
                 _options,
@@ -142,9 +142,9 @@ internal sealed class StreamTransportClient : IIpcTransportClient
             {
                 connection.Close(ex);
             }
-            else if (stream is not null)
+            else if (opened is not null)
             {
-                await stream.DisposeAsync().ConfigureAwait(false);
+                await opened.DisposeAsync().ConfigureAwait(false);
             }
 
             ObjectDisposedException.ThrowIf(_disposed.IsCancellationRequested, this);

@@ -7,10 +7,10 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace Ipc.Transports.Streams;
 
 /// <summary>
-/// The server of a stream transport for one endpoint: accepts connections from a <see cref="StreamAcceptor"/> and serves
+/// The server of a stream-core transport for one endpoint: accepts connections from a <see cref="ConnectionAcceptor"/> and serves
 /// each on its own until it closes or the listener stops.
 /// </summary>
-internal sealed partial class StreamTransportListener(IpcTransportContext context, StreamTransportOptions options, StreamAcceptor acceptor) : IIpcTransportListener
+internal sealed partial class StreamTransportListener(IpcTransportContext context, StreamTransportOptions options, ConnectionAcceptor acceptor) : IIpcTransportListener
 {
     private readonly CancellationTokenSource _stopping = new();
     private readonly ConcurrentDictionary<ServerConnection, Task> _connections = new();
@@ -62,10 +62,10 @@ internal sealed partial class StreamTransportListener(IpcTransportContext contex
         var token = _stopping.Token;
         while (!token.IsCancellationRequested)
         {
-            Stream stream;
+            DuplexConnection accepted;
             try
             {
-                stream = await acceptor.AcceptAsync(token).ConfigureAwait(false);
+                accepted = await acceptor.AcceptAsync(token).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (token.IsCancellationRequested)
             {
@@ -91,31 +91,31 @@ internal sealed partial class StreamTransportListener(IpcTransportContext contex
                 return;
             }
 
-            _ = ServeAsync(stream, Interlocked.Increment(ref _accepted));
+            _ = ServeAsync(accepted, Interlocked.Increment(ref _accepted));
         }
     }
 
-    private async Task ServeAsync(Stream stream, int number)
+    private async Task ServeAsync(DuplexConnection accepted, int number)
     {
         var description = $"endpoint '{context.EndpointName}' {context.Address} server connection #{number}";
-        Stream framed;
+        DuplexConnection framed;
         try
         {
             using var handshake = new CancellationTokenSource(options.HandshakeTimeout, context.TimeProvider);
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(handshake.Token, _stopping.Token);
-            framed = await acceptor.AuthenticateAsync(stream, linked.Token).ConfigureAwait(false);
+            framed = await acceptor.AuthenticateAsync(accepted, linked.Token).ConfigureAwait(false);
         }
-        catch (StreamRefusedException refused)
+        catch (ConnectionRefusedException refused)
         {
             LogRefused(_logger, description, refused.Message, refused);
             await TellRefusedAsync(refused).ConfigureAwait(false);
-            await stream.DisposeAsync().ConfigureAwait(false);
+            await accepted.DisposeAsync().ConfigureAwait(false);
             return;
         }
         catch (Exception ex)
         {
             LogRefused(_logger, description, ex.Message, ex);
-            await stream.DisposeAsync().ConfigureAwait(false);
+            await accepted.DisposeAsync().ConfigureAwait(false);
             return;
         }
 
@@ -154,24 +154,22 @@ internal sealed partial class StreamTransportListener(IpcTransportContext contex
         }
     }
 
-    private async Task TellRefusedAsync(StreamRefusedException refused)
+    private async Task TellRefusedAsync(ConnectionRefusedException refused)
     {
         var frames = new ArrayBufferWriter<byte>();
         frames.Write(WireFormat.Preface);
         WireFormat.WriteGoAway(frames, IpcErrorCode.Unauthorized, $"The server at {context.Address} refused this client: {refused.Message}");
         try
         {
-            using var bound = new CancellationTokenSource(options.HandshakeTimeout, context.TimeProvider);
-            await refused.Stream.WriteAsync(frames.WrittenMemory, bound.Token).ConfigureAwait(false);
-            await refused.Stream.FlushAsync(bound.Token).ConfigureAwait(false);
+            await refused.Connection.WriteAsync(frames.WrittenMemory).AsTask().WaitAsync(options.HandshakeTimeout, context.TimeProvider).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException or System.Security.Authentication.AuthenticationException)
+        catch (Exception ex) when (ex is IOException or TimeoutException or ObjectDisposedException or System.Security.Authentication.AuthenticationException)
         {
             // Best effort: the client sees a closed connection instead.
         }
         finally
         {
-            await refused.Stream.DisposeAsync().ConfigureAwait(false);
+            await refused.Connection.DisposeAsync().ConfigureAwait(false);
         }
     }
 

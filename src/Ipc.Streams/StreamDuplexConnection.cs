@@ -1,0 +1,310 @@
+using System.IO.Pipelines;
+using Microsoft.Extensions.Logging;
+
+namespace Ipc.Transports.Streams;
+
+/// <summary>
+/// A <see cref="DuplexConnection"/> over a <see cref="Stream"/>. Reads asynchronously through a <see cref="PipeReader"/>,
+/// or, for an operating-system stream granted a dedicated reader, on a thread of its own with blocking reads: the kernel
+/// then wakes the reader directly when bytes arrive, and the frame loop runs on that thread, with no event loop or thread
+/// pool hand-off in between.
+/// </summary>
+internal sealed partial class StreamDuplexConnection : DuplexConnection
+{
+    /// <summary>How many times a connection's reader may be replaced (see <see cref="TryDefer"/>) before its work goes to the thread pool for good.</summary>
+    private const int ReaderReplacements = 16;
+
+    /// <summary>The least a dedicated reader asks the stream for in one read.</summary>
+    private const int ReceiveChunk = 16 * 1024;
+
+    private readonly Stream _stream;
+    private readonly bool _blockingIo;
+    private readonly Func<bool>? _isReadable;
+    private readonly TimeSpan _readerSpin;
+    private PipeReader? _input;
+    private ReaderHost? _host;
+    private int _aborted;
+
+    // The dedicated reader (null without one). The frame loop leaves work to it (TryDefer), which it runs once the loop
+    // waits for more bytes. _readerBusy is the epoch of the work running (0: none; -1: the reader was replaced while it ran).
+    private Pipe? _received;
+    private TaskCompletionSource? _readerDone;
+    private ReadablePoll? _poll;
+    private List<IReaderWork>? _readerWork;
+    private int _readerWorkNext;
+    private int _readerThreadId;
+    private long _readerEpoch;
+    private long _readerBusy;
+    private long _watchedEpoch;
+    private int _readerReplacementCount;
+    private volatile bool _readerWorkAllowed;
+
+    public StreamDuplexConnection(Stream stream, bool blockingIo, Func<bool>? isReadable, TimeSpan readerSpin)
+    {
+        _stream = stream;
+        _blockingIo = blockingIo;
+        _isReadable = isReadable;
+        _readerSpin = readerSpin;
+    }
+
+    /// <summary>Gets the stream, for an acceptor that finishes a handshake on it before framing.</summary>
+    internal Stream Stream => _stream;
+
+    public override PipeReader Input => _input ??= PipeReader.Create(_stream, new StreamPipeReaderOptions(bufferSize: 16 * 1024, minimumReadSize: 4 * 1024, leaveOpen: true));
+
+    internal override bool HasDedicatedReader => _readerWork is not null;
+
+    /// <summary>Gets a value indicating whether the dedicated reader is running work at this moment (for the watchdog).</summary>
+    internal bool IsRunningReaderWork => Volatile.Read(ref _readerBusy) > 0;
+
+    public override ValueTask WriteAsync(ReadOnlyMemory<byte> frames)
+    {
+        if (_received is not null)
+        {
+            // A dedicated reader's connection writes with blocking calls too: one asynchronous call would switch a socket to
+            // non-blocking mode, and .NET would then emulate every blocking read through its event loop.
+            _stream.Write(frames.Span);
+            return default;
+        }
+
+        return WriteAndFlushAsync(frames);
+    }
+
+    public override void Abort()
+    {
+        if (Interlocked.Exchange(ref _aborted, 1) != 0)
+        {
+            return;
+        }
+
+        _input?.CancelPendingRead();
+        try
+        {
+            _stream.Dispose(); // ends a blocked read, fails a write blocked on a full buffer
+        }
+        catch (IOException)
+        {
+            // Disposing flushes what some streams buffer; the connection is gone either way.
+        }
+    }
+
+    public override async ValueTask DisposeAsync()
+    {
+        Abort();
+        if (_input is not null)
+        {
+            await _input.CompleteAsync().ConfigureAwait(false);
+        }
+
+        await _stream.DisposeAsync().ConfigureAwait(false);
+        if (_readerDone is not null)
+        {
+            await _readerDone.Task.ConfigureAwait(false); // the stream is gone, so its blocked read has returned
+        }
+    }
+
+    internal override void Attach(ReaderHost host, bool dedicatedReader)
+    {
+        _host = host;
+        if (!dedicatedReader || !_blockingIo)
+        {
+            return;
+        }
+
+        // The frame loop reads this pipe; its reader runs inline on the thread that writes it (the dedicated reader).
+        var limit = host.MaxFrameSize + ReceiveChunk;
+        _received = new Pipe(new PipeOptions(
+            pauseWriterThreshold: limit,
+            resumeWriterThreshold: limit / 2,
+            readerScheduler: PipeScheduler.Inline,
+            writerScheduler: PipeScheduler.Inline,
+            useSynchronizationContext: false));
+        _readerDone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _input = _received.Reader;
+        _readerWork = [];
+        _readerWorkAllowed = true;
+        _poll = _isReadable is null ? null : ReadablePoll.Create(_isReadable, _readerSpin);
+    }
+
+    internal override async Task RunAsync(Func<Task> frameLoop)
+    {
+        if (_received is null)
+        {
+            await frameLoop().ConfigureAwait(false);
+            return;
+        }
+
+        // The reader thread starts the frame loop itself, so the loop waits for its first bytes on that thread and every
+        // frame after them is handled there, not on the thread that called this.
+        var frames = new TaskCompletionSource<Task>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var reader = new Thread(static state =>
+        {
+            var (connection, frames, frameLoop) = ((StreamDuplexConnection, TaskCompletionSource<Task>, Func<Task>))state!;
+            connection._readerThreadId = Environment.CurrentManagedThreadId;
+            ReaderWatchdog.Add(connection);
+            frames.SetResult(frameLoop());
+            connection.ReceiveLoop();
+        })
+        {
+            IsBackground = true,
+            Name = "Ipc connection reader",
+        };
+        reader.UnsafeStart((this, frames, frameLoop));
+        await (await frames.Task.ConfigureAwait(false)).ConfigureAwait(false);
+    }
+
+    /// <remarks>
+    /// Work that holds the reader for more than <see cref="ReaderWatchdog.Threshold"/> (a handler that computes or blocks,
+    /// a caller that waits on another call of this connection) does not stall the connection: a new thread takes over
+    /// reading. A first call's compilation can do that once; a connection whose reader was replaced 16 times hands its
+    /// work to the thread pool from then on.
+    /// </remarks>
+    internal override bool TryDefer(IReaderWork work)
+    {
+        if (!_readerWorkAllowed || Environment.CurrentManagedThreadId != _readerThreadId)
+        {
+            return false;
+        }
+
+        _readerWork!.Add(work);
+        return true;
+    }
+
+    /// <summary>
+    /// The watchdog's check: replaces the reader when the same work has been running since the last check. Returns
+    /// whether the reader ran work since the last check.
+    /// </summary>
+    internal bool CheckReaderWork()
+    {
+        var busy = Volatile.Read(ref _readerBusy);
+        var epoch = Volatile.Read(ref _readerEpoch);
+        var ranSince = epoch != _watchedEpoch;
+        _watchedEpoch = epoch;
+        if (busy > 0 && !ranSince && Interlocked.CompareExchange(ref _readerBusy, -1, busy) == busy)
+        {
+            // Held for a whole period: a new thread reads on. The old one leaves when its work returns.
+            _readerWorkAllowed = false;
+            if (++_readerReplacementCount == ReaderReplacements)
+            {
+                LogReaderWorkStopped(_host!.Logger, _host.Description, ReaderReplacements, ReaderWatchdog.Threshold);
+            }
+
+            new Thread(static state => ((StreamDuplexConnection)state!).ResumeReading())
+            {
+                IsBackground = true,
+                Name = "Ipc connection reader",
+            }.UnsafeStart(this);
+        }
+
+        return ranSince || busy > 0;
+    }
+
+    private async ValueTask WriteAndFlushAsync(ReadOnlyMemory<byte> frames)
+    {
+        await _stream.WriteAsync(frames).ConfigureAwait(false);
+        await _stream.FlushAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>The dedicated reader: blocking reads into the pipe until the peer closes, the stream is disposed or the frame loop stops.</summary>
+    private void ReceiveLoop()
+    {
+        var writer = _received!.Writer;
+        Exception? failure = null;
+        var replaced = false;
+        try
+        {
+            while (true)
+            {
+                _poll?.SpinUntilReadable(); // a reply that comes within the spin is read without sleeping and being woken
+                var read = _stream.Read(writer.GetMemory(ReceiveChunk).Span);
+                if (read == 0)
+                {
+                    break; // the peer closed its side
+                }
+
+                writer.Advance(read);
+
+                // The frame loop runs inside this flush, on this thread. It pends only when a frame's handling waits;
+                // past the pause threshold this thread then waits for it instead of reading on.
+                var flush = writer.FlushAsync();
+                if (!flush.IsCompleted)
+                {
+                    HandReaderWorkToThreadPool(); // nothing the loop left may wait for the loop
+                }
+
+                var result = flush.IsCompleted ? flush.Result : flush.AsTask().GetAwaiter().GetResult();
+                if (!RunReaderWork())
+                {
+                    replaced = true; // replaced while running work: the new reader owns the pipe now
+                    return;
+                }
+
+                if (result.IsCompleted || result.IsCanceled)
+                {
+                    break;
+                }
+            }
+        }
+        catch (Exception ex)
+        {
+            failure = ex; // disposed, reset by the peer: the frame loop sees the same as with asynchronous reads
+        }
+        finally
+        {
+            if (!replaced)
+            {
+                ReaderWatchdog.Remove(this);
+                writer.Complete(failure);
+                _readerDone!.TrySetResult();
+            }
+        }
+    }
+
+    /// <summary>Runs the work the frame loop left, in order; returns <see langword="false"/> when this thread was replaced meanwhile.</summary>
+    private bool RunReaderWork()
+    {
+        var work = _readerWork!;
+        while (_readerWorkNext < work.Count)
+        {
+            var next = work[_readerWorkNext++];
+            var epoch = Volatile.Read(ref _readerEpoch) + 1;
+            Volatile.Write(ref _readerEpoch, epoch);
+            Interlocked.Exchange(ref _readerBusy, epoch);
+            ReaderWatchdog.Watch();
+            next.Run();
+            if (Interlocked.CompareExchange(ref _readerBusy, 0, epoch) != epoch)
+            {
+                return false;
+            }
+        }
+
+        work.Clear();
+        _readerWorkNext = 0;
+        return true;
+    }
+
+    /// <summary>The new reader after the old one was held too long: the old one's remaining work goes to the thread pool.</summary>
+    private void ResumeReading()
+    {
+        _readerThreadId = Environment.CurrentManagedThreadId;
+        HandReaderWorkToThreadPool();
+        Volatile.Write(ref _readerBusy, 0);
+        _readerWorkAllowed = _readerReplacementCount < ReaderReplacements; // a first call's compilation is a one-off; blocking handlers are not
+        ReceiveLoop();
+    }
+
+    private void HandReaderWorkToThreadPool()
+    {
+        var work = _readerWork!;
+        for (var i = _readerWorkNext; i < work.Count; i++)
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(static item => item.Run(), work[i], preferLocal: false);
+        }
+
+        work.Clear();
+        _readerWorkNext = 0;
+    }
+
+    [LoggerMessage(105, LogLevel.Information, "Connection {Connection}: handlers or callers held its reader for more than {Threshold} {Count} times; its calls run on the thread pool from now on.")]
+    private static partial void LogReaderWorkStopped(ILogger logger, string connection, int count, TimeSpan threshold);
+}
