@@ -1,0 +1,82 @@
+using System.Collections.Concurrent;
+using System.IO.Pipelines;
+using System.Threading.Channels;
+using Ipc.Transports;
+using Ipc.Transports.Streams;
+
+namespace Ipc.Streams.Tests;
+
+/// <summary>
+/// A transport over in-process pairs of <see cref="Pipe"/>s (<c>pipepair://name</c>): a medium that is not a stream,
+/// plugged into the stream core through <see cref="DuplexConnection"/> alone. Each connection is two pipes, one each way;
+/// servers are found by name in this process.
+/// </summary>
+public sealed class PipePairTransport : ConnectionTransport
+{
+    public const string Scheme = "pipepair";
+
+    private static readonly ConcurrentDictionary<string, Acceptor> s_servers = new(StringComparer.OrdinalIgnoreCase);
+
+    public override string Name => "PipePair";
+
+    public override IReadOnlyList<string> Schemes { get; } = [Scheme];
+
+    /// <summary>Gets a value indicating whether a server listens on <paramref name="address"/> (for the release check).</summary>
+    public static bool IsListening(Uri address) => s_servers.ContainsKey(address.Host);
+
+    public override string? ValidateAddress(Uri address) =>
+        string.IsNullOrEmpty(address.Host) ? "name the server after //, for example pipepair://calculator." : null;
+
+    protected override ValueTask<DuplexConnection> OpenConnectionAsync(IpcTransportContext context, CancellationToken cancellationToken)
+    {
+        if (!s_servers.TryGetValue(context.Address.Host, out var server))
+        {
+            throw new IOException($"no server is listening on {context.Address}");
+        }
+
+        // Each direction pauses its writer past 1 MiB, so a peer that stops reading slows the other down.
+        var options = new PipeOptions(pauseWriterThreshold: 1024 * 1024, resumeWriterThreshold: 512 * 1024, useSynchronizationContext: false);
+        var toServer = new Pipe(options);
+        var toClient = new Pipe(options);
+        var serverSide = DuplexConnection.Create(new DuplexPipe(toServer.Reader, toClient.Writer));
+        if (!server.Offer(serverSide))
+        {
+            throw new IOException($"the server on {context.Address} is stopping");
+        }
+
+        return new ValueTask<DuplexConnection>(DuplexConnection.Create(new DuplexPipe(toClient.Reader, toServer.Writer)));
+    }
+
+    protected override ConnectionAcceptor CreateConnectionAcceptor(IpcTransportContext context) => new Acceptor(context.Address.Host);
+
+    private sealed record DuplexPipe(PipeReader Input, PipeWriter Output) : IDuplexPipe;
+
+    private sealed class Acceptor(string name) : ConnectionAcceptor
+    {
+        private readonly Channel<DuplexConnection> _incoming = Channel.CreateUnbounded<DuplexConnection>();
+
+        public bool Offer(DuplexConnection connection) => _incoming.Writer.TryWrite(connection);
+
+        public override ValueTask StartAsync(CancellationToken cancellationToken)
+        {
+            if (!s_servers.TryAdd(name, this))
+            {
+                throw new IpcException(IpcErrorCode.Unavailable, $"pipepair://{name} is already served in this process.");
+            }
+
+            return default;
+        }
+
+        public override ValueTask<DuplexConnection> AcceptAsync(CancellationToken cancellationToken) => _incoming.Reader.ReadAsync(cancellationToken);
+
+        public override async ValueTask DisposeAsync()
+        {
+            s_servers.TryRemove(new KeyValuePair<string, Acceptor>(name, this));
+            _incoming.Writer.TryComplete();
+            while (_incoming.Reader.TryRead(out var unserved))
+            {
+                await unserved.DisposeAsync();
+            }
+        }
+    }
+}
