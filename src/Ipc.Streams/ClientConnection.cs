@@ -19,8 +19,8 @@ internal sealed class ClientConnection : StreamConnection
     private uint _nextId;
     private IpcFault? _goAway;
 
-    public ClientConnection(DuplexConnection connection, string endpoint, int maxBody, StreamTransportOptions options, ILogger logger, string description)
-        : base(connection, maxBody, options.MaxHeaderSize, options.DedicatedReaders, logger, description)
+    public ClientConnection(DuplexConnection connection, string endpoint, int maxBody, StreamTransportOptions options, TimeProvider time, ILogger logger, string description)
+        : base(connection, maxBody, options.MaxHeaderSize, options.DedicatedReaders, time, logger, description)
     {
         _endpoint = endpoint;
         _inlineCompletions = options.InlineCompletions;

@@ -104,5 +104,5 @@ public abstract class DuplexConnection : IAsyncDisposable
     internal virtual bool TryDefer(IReaderWork work) => false;
 }
 
-/// <summary>What a dedicated reader needs of the connection it reads for: where to log, and how to name it.</summary>
-internal sealed record ReaderHost(Microsoft.Extensions.Logging.ILogger Logger, string Description, long MaxFrameSize);
+/// <summary>What a dedicated reader needs of the connection it reads for: where to log, how to name it, the largest frame, and the clock of its watchdog.</summary>
+internal sealed record ReaderHost(Microsoft.Extensions.Logging.ILogger Logger, string Description, long MaxFrameSize, TimeProvider Time);

@@ -13,68 +13,76 @@ internal interface IReaderWork
 /// replaced: a new thread takes over reading, so the connection's other calls go on.
 /// </summary>
 /// <remarks>
-/// One timer per process, ticking only while readers run work: it checks every <see cref="Threshold"/>, and stops once
-/// no reader has run any for a while. A reader marks its work with two interlocked writes and no clock reads.
+/// One watchdog per <see cref="TimeProvider"/> (endpoints share the system one), with one timer ticking only while readers
+/// run work: it checks every <see cref="Threshold"/>, and stops once no reader has run any for a while. A reader marks its
+/// work with two interlocked writes and no clock reads.
 /// </remarks>
-internal static class ReaderWatchdog
+internal sealed class ReaderWatchdog
 {
     /// <summary>How long one piece of work may hold a reader, at least, before the reader is replaced (about twice this at most).</summary>
     public static readonly TimeSpan Threshold = TimeSpan.FromMilliseconds(1);
 
     private const int IdleChecks = 200;
-    private static readonly object s_gate = new();
-    private static readonly List<StreamDuplexConnection> s_readers = [];
-    private static StreamDuplexConnection[] s_snapshot = [];
-    private static ITimer? s_timer;
-    private static int s_watching;
-    private static int s_checking;
-    private static int s_idle;
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<TimeProvider, ReaderWatchdog> s_watchdogs = [];
+    private readonly TimeProvider _time;
+    private readonly object _gate = new();
+    private readonly List<StreamDuplexConnection> _readers = [];
+    private StreamDuplexConnection[] _snapshot = [];
+    private ITimer? _timer;
+    private int _watching;
+    private int _checking;
+    private int _idle;
 
-    public static void Add(StreamDuplexConnection connection)
+    private ReaderWatchdog(TimeProvider time) => _time = time;
+
+    /// <summary>Gets the watchdog whose timer runs on <paramref name="time"/>.</summary>
+    public static ReaderWatchdog For(TimeProvider time) => s_watchdogs.GetValue(time, static t => new ReaderWatchdog(t));
+
+    public void Add(StreamDuplexConnection connection)
     {
-        lock (s_gate)
+        lock (_gate)
         {
-            s_readers.Add(connection);
-            s_snapshot = [.. s_readers];
+            _readers.Add(connection);
+            _snapshot = [.. _readers];
         }
     }
 
-    public static void Remove(StreamDuplexConnection connection)
+    public void Remove(StreamDuplexConnection connection)
     {
-        lock (s_gate)
+        lock (_gate)
         {
-            if (s_readers.Remove(connection))
+            if (_readers.Remove(connection))
             {
-                s_snapshot = [.. s_readers];
+                _snapshot = [.. _readers];
             }
         }
     }
 
     /// <summary>Called by a reader that has just marked work as running: starts the checks when they are stopped.</summary>
-    public static void Watch()
+    public void Watch()
     {
-        if (Volatile.Read(ref s_watching) != 0)
+        if (Volatile.Read(ref _watching) != 0)
         {
             return;
         }
 
-        lock (s_gate)
+        lock (_gate)
         {
-            if (s_watching != 0)
+            if (_watching != 0)
             {
                 return;
             }
 
-            s_watching = 1;
-            s_idle = 0;
-            s_timer ??= TimeProvider.System.CreateTimer(static _ => Check(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-            s_timer.Change(Threshold, Threshold);
+            _watching = 1;
+            _idle = 0;
+            _timer ??= _time.CreateTimer(static state => ((ReaderWatchdog)state!).Check(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            _timer.Change(Threshold, Threshold);
         }
     }
 
-    private static void Check()
+    private void Check()
     {
-        if (Interlocked.Exchange(ref s_checking, 1) != 0)
+        if (Interlocked.Exchange(ref _checking, 1) != 0)
         {
             return; // the previous check is still running
         }
@@ -82,44 +90,44 @@ internal static class ReaderWatchdog
         try
         {
             var busy = false;
-            foreach (var reader in Volatile.Read(ref s_snapshot))
+            foreach (var reader in Volatile.Read(ref _snapshot))
             {
                 busy |= reader.CheckReaderWork();
             }
 
             if (busy)
             {
-                s_idle = 0;
+                _idle = 0;
                 return;
             }
 
-            if (++s_idle < IdleChecks)
+            if (++_idle < IdleChecks)
             {
                 return;
             }
 
             // Nothing ran for a while: stop ticking. A reader that marked work before it could see the flag cleared is
             // found by the check after clearing it; one that marks work later sees the flag cleared and starts us again.
-            lock (s_gate)
+            lock (_gate)
             {
-                Volatile.Write(ref s_watching, 0);
+                Volatile.Write(ref _watching, 0);
                 Interlocked.MemoryBarrier();
-                foreach (var reader in s_snapshot)
+                foreach (var reader in _snapshot)
                 {
                     if (reader.IsRunningReaderWork)
                     {
-                        s_watching = 1;
-                        s_idle = 0;
+                        _watching = 1;
+                        _idle = 0;
                         return;
                     }
                 }
 
-                s_timer!.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+                _timer!.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
             }
         }
         finally
         {
-            Volatile.Write(ref s_checking, 0);
+            Volatile.Write(ref _checking, 0);
         }
     }
 }

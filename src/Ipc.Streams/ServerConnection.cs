@@ -30,7 +30,7 @@ internal sealed partial class ServerConnection : StreamConnection
     private Task? _oneWayLoop;
 
     public ServerConnection(DuplexConnection connection, IIpcDispatcher dispatcher, StreamTransportOptions options, bool dedicatedReader, TimeProvider time, CancellationToken serverStopping, ILogger logger, string description)
-        : base(connection, dispatcher.MaxMessageSize, options.MaxHeaderSize, dedicatedReader, logger, description)
+        : base(connection, dispatcher.MaxMessageSize, options.MaxHeaderSize, dedicatedReader, time, logger, description)
     {
         _dispatcher = dispatcher;
         _time = time;

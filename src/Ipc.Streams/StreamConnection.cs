@@ -37,14 +37,14 @@ internal abstract partial class StreamConnection
     private int _closing;
     private Exception? _closeReason;
 
-    protected StreamConnection(DuplexConnection connection, int maxBody, int maxMetadata, bool dedicatedReader, ILogger logger, string description)
+    protected StreamConnection(DuplexConnection connection, int maxBody, int maxMetadata, bool dedicatedReader, TimeProvider time, ILogger logger, string description)
     {
         _connection = connection;
         _maxBody = maxBody;
         _maxMetadata = maxMetadata;
         Logger = logger;
         Description = description;
-        connection.Attach(new ReaderHost(logger, description, (long)maxBody + maxMetadata + WireFormat.HeaderSize), dedicatedReader);
+        connection.Attach(new ReaderHost(logger, description, (long)maxBody + maxMetadata + WireFormat.HeaderSize, time), dedicatedReader);
     }
 
     /// <summary>Gets what the connection is, for log messages (endpoint, address, side).</summary>
@@ -506,81 +506,3 @@ internal abstract partial class StreamConnection
 
 /// <summary>Reads a span with some state.</summary>
 internal delegate TResult ReadOnlySpanFunc<in TState, out TResult>(ReadOnlySpan<byte> span, TState state);
-
-/// <summary>
-/// A growable buffer of whole frames. A frame whose writer throws half-way is taken back out, so a failed frame never
-/// reaches the stream in pieces.
-/// </summary>
-internal sealed class FrameBuffer : IBufferWriter<byte>
-{
-    private const int InitialSize = 16 * 1024;
-    private const int KeepSize = 2 * 1024 * 1024; // a full batch (1 MiB waiting) plus a large frame
-
-    private byte[] _buffer = new byte[InitialSize];
-    private int _count;
-
-    public int WrittenCount => _count;
-
-    public ReadOnlySpan<byte> WrittenSpan => _buffer.AsSpan(0, _count);
-
-    public ReadOnlyMemory<byte> WrittenMemory => _buffer.AsMemory(0, _count);
-
-    public void Append<TState>(Action<IBufferWriter<byte>, TState> write, TState state)
-    {
-        var start = _count;
-        try
-        {
-            write(this, state);
-        }
-        catch
-        {
-            _count = start;
-            throw;
-        }
-    }
-
-    /// <summary>Empties the buffer, and lets a buffer grown past 2 MiB by a large frame go.</summary>
-    public void Reset()
-    {
-        _count = 0;
-        if (_buffer.Length > KeepSize)
-        {
-            _buffer = new byte[InitialSize];
-        }
-    }
-
-    public void Advance(int count)
-    {
-        ArgumentOutOfRangeException.ThrowIfNegative(count);
-        if (_count + count > _buffer.Length)
-        {
-            throw new InvalidOperationException("Advanced past the end of the buffer.");
-        }
-
-        _count += count;
-    }
-
-    public Memory<byte> GetMemory(int sizeHint = 0)
-    {
-        Reserve(sizeHint);
-        return _buffer.AsMemory(_count);
-    }
-
-    public Span<byte> GetSpan(int sizeHint = 0)
-    {
-        Reserve(sizeHint);
-        return _buffer.AsSpan(_count);
-    }
-
-    private void Reserve(int sizeHint)
-    {
-        var needed = (long)_count + Math.Max(sizeHint, 1);
-        if (needed <= _buffer.Length)
-        {
-            return;
-        }
-
-        var size = (int)Math.Min(Array.MaxLength, Math.Max(needed, (long)_buffer.Length * 2));
-        Array.Resize(ref _buffer, size);
-    }
-}

@@ -30,6 +30,7 @@ internal sealed partial class StreamDuplexConnection : DuplexConnection
     private Pipe? _received;
     private TaskCompletionSource? _readerDone;
     private ReadablePoll? _poll;
+    private ReaderWatchdog? _watchdog;
     private List<IReaderWork>? _readerWork;
     private int _readerWorkNext;
     private int _readerThreadId;
@@ -124,6 +125,7 @@ internal sealed partial class StreamDuplexConnection : DuplexConnection
         _readerWork = [];
         _readerWorkAllowed = true;
         _poll = _isReadable is null ? null : ReadablePoll.Create(_isReadable, _readerSpin);
+        _watchdog = ReaderWatchdog.For(host.Time);
     }
 
     internal override async Task RunAsync(Func<Task> frameLoop)
@@ -141,7 +143,7 @@ internal sealed partial class StreamDuplexConnection : DuplexConnection
         {
             var (connection, frames, frameLoop) = ((StreamDuplexConnection, TaskCompletionSource<Task>, Func<Task>))state!;
             connection._readerThreadId = Environment.CurrentManagedThreadId;
-            ReaderWatchdog.Add(connection);
+            connection._watchdog!.Add(connection);
             frames.SetResult(frameLoop());
             connection.ReceiveLoop();
         })
@@ -253,7 +255,7 @@ internal sealed partial class StreamDuplexConnection : DuplexConnection
         {
             if (!replaced)
             {
-                ReaderWatchdog.Remove(this);
+                _watchdog!.Remove(this);
                 writer.Complete(failure);
                 _readerDone!.TrySetResult();
             }
@@ -270,7 +272,7 @@ internal sealed partial class StreamDuplexConnection : DuplexConnection
             var epoch = Volatile.Read(ref _readerEpoch) + 1;
             Volatile.Write(ref _readerEpoch, epoch);
             Interlocked.Exchange(ref _readerBusy, epoch);
-            ReaderWatchdog.Watch();
+            _watchdog!.Watch();
             next.Run();
             if (Interlocked.CompareExchange(ref _readerBusy, 0, epoch) != epoch)
             {

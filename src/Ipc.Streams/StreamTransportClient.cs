@@ -130,6 +130,7 @@ internal sealed class StreamTransportClient : IIpcTransportClient
                 _context.EndpointName,
                 _context.MaxMessageSize,
                 _options,
+                _context.TimeProvider,
                 _logger,
                 $"endpoint '{_context.EndpointName}' {_context.Address} client connection #{number}");
             _ = connection.RunAsync();
