@@ -41,4 +41,8 @@ public enum IpcErrorCode
 
     /// <summary>The transport or endpoint does not support the requested kind of call.</summary>
     NotSupported = 10,
+
+    /// <summary>A limit of the peer was reached (calls in flight on a connection, connections to a server): wait for calls
+    /// to end, or raise the limit.</summary>
+    ResourceExhausted = 11,
 }

@@ -13,31 +13,42 @@ namespace Ipc.Transports.Streams;
 internal sealed class ClientConnection : StreamConnection
 {
     private readonly ConcurrentDictionary<uint, PendingCall> _calls = new();
-    private readonly TaskCompletionSource _prefaceReceived = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _settingsReceived = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly string _endpoint;
     private readonly bool _inlineCompletions;
     private uint _nextId;
     private IpcFault? _goAway;
+    private uint _goAwayLastCallId;
+    private SemaphoreSlim? _callSlots;
+    private SemaphoreSlim? _oneWayCredits;
 
     public ClientConnection(DuplexConnection connection, string endpoint, int maxBody, StreamTransportOptions options, TimeProvider time, ILogger logger, string description)
-        : base(connection, maxBody, options.MaxHeaderSize, options.DedicatedReaders, time, logger, description)
+        : base(connection, maxBody, options, options.DedicatedReaders, Timeout.InfiniteTimeSpan, time, logger, description)
     {
         _endpoint = endpoint;
-        _inlineCompletions = options.InlineCompletions;
+        _inlineCompletions = options.UnsafePreferInlineCompletions;
     }
 
     /// <summary>Gets a value indicating whether new calls may use this connection.</summary>
     public bool IsUsable => !IsClosed && Volatile.Read(ref _goAway) is null;
 
-    /// <summary>Sends the preface and waits for the server's.</summary>
+    /// <summary>Gets how many requests and streams the server lets this connection have in flight (known after the handshake).</summary>
+    internal int MaxConcurrentCalls { get; private set; }
+
+    /// <summary>Sends the preface and waits for the server's preface and settings.</summary>
     public async Task HandshakeAsync(CancellationToken cancellationToken)
     {
         await SendPrefaceAsync().ConfigureAwait(false);
-        await _prefaceReceived.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        await _settingsReceived.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
     public async ValueTask<IpcMessage> RequestAsync(IpcMessage request, CancellationToken cancellationToken)
     {
+        if (!_callSlots!.Wait(0))
+        {
+            await WaitForCreditAsync(_callSlots, cancellationToken).ConfigureAwait(false); // the server's limit: queue here
+        }
+
         var call = new RequestCall(this, _inlineCompletions);
         var id = Register(call);
         try
@@ -47,7 +58,7 @@ internal sealed class ClientConnection : StreamConnection
         }
         catch
         {
-            _calls.TryRemove(id, out _);
+            TryEnd(id, out _);
             throw;
         }
 
@@ -66,11 +77,24 @@ internal sealed class ClientConnection : StreamConnection
         return await call.Task.ConfigureAwait(false);
     }
 
-    public ValueTask SendAsync(IpcMessage message) =>
-        SendAsync(static (writer, message) => WireFormat.WriteMessage(writer, FrameType.OneWay, 0, message), message, urgent: false);
+    /// <summary>Sends a one-way message once the server's grant allows one more (<see cref="StreamTransportOptions.MaxQueuedOneWayMessages"/>).</summary>
+    public ValueTask SendAsync(IpcMessage message, CancellationToken cancellationToken)
+    {
+        if (!_oneWayCredits!.Wait(0))
+        {
+            return SendWhenGrantedAsync(message, cancellationToken);
+        }
+
+        return SendAsync(static (writer, message) => WireFormat.WriteMessage(writer, FrameType.OneWay, 0, message), message, urgent: false);
+    }
 
     public async IAsyncEnumerable<IpcMessage> StreamAsync(IpcMessage request, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
+        if (!_callSlots!.Wait(0))
+        {
+            await WaitForCreditAsync(_callSlots, cancellationToken).ConfigureAwait(false);
+        }
+
         var call = new StreamCall();
         var id = Register(call);
         var finished = false;
@@ -97,7 +121,7 @@ internal sealed class ClientConnection : StreamConnection
         }
         finally
         {
-            if (!finished && _calls.TryRemove(id, out _))
+            if (!finished && TryEnd(id, out _))
             {
                 SendCancel(id); // the consumer stopped early: stop the producer
             }
@@ -109,7 +133,7 @@ internal sealed class ClientConnection : StreamConnection
         switch (header.Type)
         {
             case FrameType.Response:
-                if (_calls.TryRemove(header.CallId, out var call))
+                if (TryEnd(header.CallId, out var call))
                 {
                     call.Complete(ReadMessage(header, metadata, body));
                 }
@@ -123,16 +147,39 @@ internal sealed class ClientConnection : StreamConnection
 
                 break;
             case FrameType.StreamEnd:
-                if (_calls.TryRemove(header.CallId, out var ended))
+                if (TryEnd(header.CallId, out var ended))
                 {
                     ended.Fail(null);
                 }
 
                 break;
+            case FrameType.Settings:
+                var (maxCalls, oneWayWindow) = WithSpan(body, 0, static (span, _) => WireFormat.ReadSettings(span));
+                if (_callSlots is not null)
+                {
+                    throw new WireFormatException("the server sent Settings twice");
+                }
+
+                MaxConcurrentCalls = maxCalls;
+                _oneWayCredits = new SemaphoreSlim(oneWayWindow);
+                _callSlots = new SemaphoreSlim(maxCalls);
+                _settingsReceived.TrySetResult();
+                break;
+            case FrameType.OneWayCredit:
+                var credit = WithSpan(body, 0, static (span, _) => WireFormat.ReadCredit(span));
+                if (_oneWayCredits is null || credit == 0 || credit > int.MaxValue - _oneWayCredits.CurrentCount)
+                {
+                    throw new WireFormatException($"a OneWayCredit frame grants {credit} messages");
+                }
+
+                _oneWayCredits.Release((int)credit);
+                break;
             case FrameType.GoAway:
                 var fault = WithSpan(body, 0, static (span, _) => WireFormat.DecodeFault(span));
+                _goAwayLastCallId = header.CallId;
                 Volatile.Write(ref _goAway, fault);
-                Close(new IpcException(fault.ErrorCode, fault.Message));
+                FailPending(new IpcException(fault.ErrorCode, fault.Message) { Endpoint = _endpoint });
+                _ = CloseWhenDrainedAsync(); // one-way messages already buffered still reach the server, which reads until it sees the end
                 break;
             default:
                 throw new WireFormatException($"the server sent a {header.Type} frame, which only a client sends");
@@ -152,14 +199,14 @@ internal sealed class ClientConnection : StreamConnection
         switch (header.Type)
         {
             case FrameType.Response:
-                if (_calls.TryRemove(header.CallId, out var call))
+                if (TryEnd(header.CallId, out var call))
                 {
                     call.Fail(error);
                 }
 
                 break;
             case FrameType.StreamItem:
-                if (_calls.TryRemove(header.CallId, out var stream))
+                if (TryEnd(header.CallId, out var stream))
                 {
                     stream.Fail(error);
                     SendCancel(header.CallId);
@@ -173,8 +220,6 @@ internal sealed class ClientConnection : StreamConnection
         return default;
     }
 
-    protected override void OnPrefaceReceived() => _prefaceReceived.TrySetResult();
-
     protected override IpcException ConnectionLost() =>
         Volatile.Read(ref _goAway) is { } goAway
             ? new IpcException(goAway.ErrorCode, goAway.Message) { Endpoint = _endpoint }
@@ -185,14 +230,74 @@ internal sealed class ClientConnection : StreamConnection
         var error = reason is WireFormatException format
             ? new IpcException(IpcErrorCode.ProtocolError, $"The server broke the wire format ({Description}): {format.Message}.", format) { Endpoint = _endpoint }
             : ConnectionLost();
-        _prefaceReceived.TrySetException(error);
+        _settingsReceived.TrySetException(error);
+        FailPending(error);
+    }
+
+    /// <summary>
+    /// Fails every pending call with <paramref name="error"/>, except, after a GoAway, the calls the server says it never
+    /// saw (ids past its last): those fail with <see cref="CallNotStartedException"/>, which the client sends again on a
+    /// new connection.
+    /// </summary>
+    private void FailPending(IpcException error)
+    {
+        var goneAway = Volatile.Read(ref _goAway) is not null;
         foreach (var id in _calls.Keys)
         {
-            if (_calls.TryRemove(id, out var call))
+            if (TryEnd(id, out var call))
             {
-                call.Fail(error);
+                call.Fail(goneAway && id > _goAwayLastCallId
+                    ? new CallNotStartedException($"The server closed the connection ({Description}) before it read this call: {error.Message}") { Endpoint = _endpoint }
+                    : error);
             }
         }
+    }
+
+    private async Task CloseWhenDrainedAsync()
+    {
+        try
+        {
+            await WhenDrainedAsync().WaitAsync(TimeSpan.FromSeconds(1)).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            // The server reads nothing more: close regardless.
+        }
+
+        Close();
+    }
+
+    private async ValueTask SendWhenGrantedAsync(IpcMessage message, CancellationToken cancellationToken)
+    {
+        await WaitForCreditAsync(_oneWayCredits!, cancellationToken).ConfigureAwait(false);
+        await SendAsync(static (writer, message) => WireFormat.WriteMessage(writer, FrameType.OneWay, 0, message), message, urgent: false).ConfigureAwait(false);
+    }
+
+    /// <summary>Waits for a call slot or a one-way grant, until the caller cancels or the connection closes.</summary>
+    private async Task WaitForCreditAsync(SemaphoreSlim credits, CancellationToken cancellationToken)
+    {
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, Closed);
+        try
+        {
+            await credits.WaitAsync(linked.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            // Closed while waiting: nothing was written, so the call can go on another connection.
+            throw new CallNotStartedException(ConnectionLost().Message) { Endpoint = _endpoint };
+        }
+    }
+
+    /// <summary>Removes a pending call and frees its slot.</summary>
+    private bool TryEnd(uint id, [System.Diagnostics.CodeAnalysis.MaybeNullWhen(false)] out PendingCall call)
+    {
+        if (!_calls.TryRemove(id, out call))
+        {
+            return false;
+        }
+
+        _callSlots?.Release();
+        return true;
     }
 
     private uint Register(PendingCall call)
@@ -207,7 +312,7 @@ internal sealed class ClientConnection : StreamConnection
             var id = Interlocked.Increment(ref _nextId);
             if (id != 0 && _calls.TryAdd(id, call))
             {
-                if (IsClosed && _calls.TryRemove(id, out _))
+                if (IsClosed && TryEnd(id, out _))
                 {
                     throw ConnectionLost(); // closed between the check and the add: OnClosed may have missed this call
                 }
@@ -219,7 +324,7 @@ internal sealed class ClientConnection : StreamConnection
 
     private void Cancel(uint id, CancellationToken token)
     {
-        if (_calls.TryRemove(id, out var call))
+        if (TryEnd(id, out var call))
         {
             call.Cancel(token);
             SendCancel(id);
@@ -262,7 +367,7 @@ internal sealed class ClientConnection : StreamConnection
     /// <summary>
     /// A pending request. On a connection with a dedicated reader the caller continues on that reader, right after the
     /// read that brought its response (<see cref="StreamConnection.DeferToReader"/>); everywhere else, and for failures
-    /// and cancellations, it continues on the thread pool, unless <c>InlineCompletions</c> is on.
+    /// and cancellations, it continues on the thread pool, unless <c>UnsafePreferInlineCompletions</c> is on.
     /// </summary>
     private sealed class RequestCall : PendingCall, IReaderWork
     {
@@ -349,5 +454,15 @@ internal sealed class ClientConnection : StreamConnection
         public override void Fail(Exception? error) => Items.Writer.TryComplete(error);
 
         public override void Cancel(CancellationToken token) => Items.Writer.TryComplete(new OperationCanceledException(token));
+    }
+}
+
+/// <summary>A call the server never saw (queued locally, or past the last call id of its GoAway): safe to send again.</summary>
+internal sealed class CallNotStartedException : IpcException
+{
+    public CallNotStartedException(string message)
+        : base(IpcErrorCode.Unavailable, message)
+    {
+        NotAccepted = true;
     }
 }

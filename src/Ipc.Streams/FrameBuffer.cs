@@ -4,14 +4,14 @@ namespace Ipc.Transports.Streams;
 
 /// <summary>
 /// A growable buffer of whole frames. A frame whose writer throws half-way is taken back out, so a failed frame never
-/// reaches the stream in pieces.
+/// reaches the stream in pieces. It allocates nothing until the first frame, so a connection that never writes costs no buffer.
 /// </summary>
 internal sealed class FrameBuffer : IBufferWriter<byte>
 {
     private const int InitialSize = 16 * 1024;
     private const int KeepSize = 2 * 1024 * 1024; // a full batch (1 MiB waiting) plus a large frame
 
-    private byte[] _buffer = new byte[InitialSize];
+    private byte[] _buffer = [];
     private int _count;
 
     public int WrittenCount => _count;
@@ -34,13 +34,16 @@ internal sealed class FrameBuffer : IBufferWriter<byte>
         }
     }
 
+    /// <summary>Gets how many bytes the buffer holds on to, written or not.</summary>
+    public int Capacity => _buffer.Length;
+
     /// <summary>Empties the buffer, and lets a buffer grown past 2 MiB by a large frame go.</summary>
     public void Reset()
     {
         _count = 0;
         if (_buffer.Length > KeepSize)
         {
-            _buffer = new byte[InitialSize];
+            _buffer = [];
         }
     }
 
@@ -75,7 +78,7 @@ internal sealed class FrameBuffer : IBufferWriter<byte>
             return;
         }
 
-        var size = (int)Math.Min(Array.MaxLength, Math.Max(needed, (long)_buffer.Length * 2));
+        var size = (int)Math.Min(Array.MaxLength, Math.Max(Math.Max(needed, InitialSize), (long)_buffer.Length * 2));
         Array.Resize(ref _buffer, size);
     }
 }

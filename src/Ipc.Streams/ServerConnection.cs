@@ -9,33 +9,63 @@ namespace Ipc.Transports.Streams;
 /// The server side of one connection: runs requests and streams concurrently on the thread pool, one-way messages one
 /// after another in arrival order, and sends the responses back on the same connection.
 /// </summary>
+/// <remarks>
+/// What one client can make it hold is bounded: calls in flight by <see cref="StreamTransportOptions.MaxConcurrentCallsPerConnection"/>,
+/// queued one-way messages by <see cref="StreamTransportOptions.MaxQueuedOneWayMessages"/> (granted back as they are handled),
+/// unsent responses by <see cref="StreamTransportOptions.MaxOutputBufferSize"/> (reading pauses past it), a started frame's
+/// time by <see cref="StreamTransportOptions.FrameTimeout"/>, and an idle connection's life by <see cref="StreamTransportOptions.IdleTimeout"/>.
+/// </remarks>
 internal sealed partial class ServerConnection : StreamConnection
 {
-    private const int OneWayQueueCapacity = 1024;
+    private const int IdleChecks = 4;
     private static readonly TimeSpan s_goAwayBound = TimeSpan.FromSeconds(1);
 
     private readonly IIpcDispatcher _dispatcher;
     private readonly TimeProvider _time;
     private readonly CancellationToken _serverStopping;
     private readonly ConcurrentDictionary<uint, ServerCall> _calls = new();
-    private readonly Channel<IpcMessage> _oneWay = Channel.CreateBounded<IpcMessage>(new BoundedChannelOptions(OneWayQueueCapacity)
+    private readonly Channel<IpcMessage> _oneWay = Channel.CreateUnbounded<IpcMessage>(new UnboundedChannelOptions
     {
         SingleReader = true,
         SingleWriter = true,
-        FullMode = BoundedChannelFullMode.Wait,
     });
 
     private readonly ITimer _handshakeTimer;
+    private readonly ITimer? _idleTimer;
     private readonly bool _inline;
+    private readonly int _maxCalls;
+    private readonly int _oneWayWindow;
+    private readonly int _oneWayGrantBatch;
+    private readonly TimeSpan _idleTimeout;
     private Task? _oneWayLoop;
+    private int _openCalls;
+    private int _oneWayQueued;
+    private int _oneWayUngranted;
+    private uint _lastCallId;
+    private long _framesSeen;
+    private long _idleMark = -1;
+    private int _idleTicks;
+    private int _goingAway;
 
     public ServerConnection(DuplexConnection connection, IIpcDispatcher dispatcher, StreamTransportOptions options, bool dedicatedReader, TimeProvider time, CancellationToken serverStopping, ILogger logger, string description)
-        : base(connection, dispatcher.MaxMessageSize, options.MaxHeaderSize, dedicatedReader, time, logger, description)
+        : base(connection, dispatcher.MaxMessageSize, options, dedicatedReader, options.FrameTimeout, time, logger, description)
     {
         _dispatcher = dispatcher;
         _time = time;
         _serverStopping = serverStopping;
-        _inline = options.InlineHandlers;
+        _inline = options.UnsafePreferInlineHandlers;
+        _maxCalls = options.MaxConcurrentCallsPerConnection;
+        _oneWayWindow = options.MaxQueuedOneWayMessages;
+        _oneWayGrantBatch = Math.Max(1, _oneWayWindow / 2);
+        _idleTimeout = options.IdleTimeout;
+        if (_idleTimeout != Timeout.InfiniteTimeSpan)
+        {
+            // Checked a few times per IdleTimeout, with no clock read per frame: idle once nothing arrived and nothing
+            // was in flight for IdleChecks checks in a row, so after IdleTimeout to 1.25 times it.
+            var period = _idleTimeout / IdleChecks;
+            _idleTimer = time.CreateTimer(static state => ((ServerConnection)state!).CheckIdle(), this, period, period);
+        }
+
         _handshakeTimer = time.CreateTimer(
             static state =>
             {
@@ -53,7 +83,15 @@ internal sealed partial class ServerConnection : StreamConnection
     {
         try
         {
-            await SendPrefaceAsync().ConfigureAwait(false);
+            // The preface, then the limits this client must keep to.
+            await SendAsync(
+                static (writer, state) =>
+                {
+                    writer.Write(WireFormat.Preface);
+                    WireFormat.WriteSettings(writer, state.Calls, state.Window);
+                },
+                (Calls: _maxCalls, Window: _oneWayWindow),
+                urgent: true).ConfigureAwait(false);
         }
         catch (IpcException)
         {
@@ -67,6 +105,11 @@ internal sealed partial class ServerConnection : StreamConnection
         finally
         {
             await _handshakeTimer.DisposeAsync().ConfigureAwait(false);
+            if (_idleTimer is not null)
+            {
+                await _idleTimer.DisposeAsync().ConfigureAwait(false);
+            }
+
             _oneWay.Writer.TryComplete();
             if (_oneWayLoop is not null)
             {
@@ -82,18 +125,40 @@ internal sealed partial class ServerConnection : StreamConnection
         Close();
     }
 
+    /// <summary>Gets how many requests and streams are in flight on this connection (for tests and diagnostics).</summary>
+    internal int OpenCalls => Volatile.Read(ref _openCalls);
+
+    /// <summary>Gets how many one-way messages wait for their handler (for tests and diagnostics).</summary>
+    internal int QueuedOneWayMessages => Volatile.Read(ref _oneWayQueued);
+
+    protected override bool PauseReadingWhileOutputFull => true;
+
     protected override void OnPrefaceReceived() => _handshakeTimer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
 
     protected override ValueTask OnFrameAsync(FrameHeader header, ReadOnlySequence<byte> metadata, ReadOnlySequence<byte> body)
     {
+        _framesSeen++;
         switch (header.Type)
         {
             case FrameType.Request:
             case FrameType.StreamRequest:
                 var request = ReadClientMessage(header, metadata, body);
+                if (Volatile.Read(ref _goingAway) != 0 && header.CallId > _lastCallId)
+                {
+                    return default; // after the GoAway that named the last call this server runs: the client sends it again elsewhere
+                }
+
+                _lastCallId = Math.Max(_lastCallId, header.CallId);
+                if (Interlocked.Increment(ref _openCalls) > _maxCalls)
+                {
+                    Interlocked.Decrement(ref _openCalls);
+                    return RefuseCallAsync(header, request);
+                }
+
                 var call = new ServerCall(this, header.CallId, request, header.Type == FrameType.StreamRequest);
                 if (!_calls.TryAdd(header.CallId, call))
                 {
+                    Interlocked.Decrement(ref _openCalls);
                     throw new WireFormatException($"call id {header.CallId} was reused while its call is still running");
                 }
 
@@ -111,17 +176,19 @@ internal sealed partial class ServerConnection : StreamConnection
                 return default;
             case FrameType.OneWay:
                 var message = ReadClientMessage(header, metadata, body);
+                CountOneWay();
                 if (_inline)
                 {
-                    return _dispatcher.DispatchOneWayAsync(message, _serverStopping); // in order, on the read loop
+                    return DispatchOneWayInlineAsync(message); // in order, on the read loop
                 }
 
                 _oneWayLoop ??= Task.Run(OneWayLoopAsync, CancellationToken.None);
-                return _oneWay.Writer.TryWrite(message) ? default : _oneWay.Writer.WriteAsync(message, Closed);
+                _oneWay.Writer.TryWrite(message); // unbounded, but never holds more than the client was granted
+                return default;
             case FrameType.Cancel:
-                if (_calls.TryGetValue(header.CallId, out var cancelled))
+                if (TryEndCall(header.CallId, out var cancelled))
                 {
-                    cancelled.Cancel();
+                    cancelled.Cancel(); // the client counts the call ended once it sent this, so this server does too
                 }
 
                 return default;
@@ -160,6 +227,8 @@ internal sealed partial class ServerConnection : StreamConnection
                     (Id: header.CallId, Fault: IpcMessage.CreateFault(message, fault)),
                     urgent: true);
             case FrameType.OneWay:
+                CountOneWay();
+                OneWayHandled();
                 LogOversizeDropped(Logger, message.MessageId, message.Route, Description, header.BodyLength, maxBody);
                 StreamDiagnostics.ServerDropped.Add(1, new KeyValuePair<string, object?>("rpc.service", _dispatcher.EndpointName));
                 return default;
@@ -170,6 +239,118 @@ internal sealed partial class ServerConnection : StreamConnection
 
     protected override async ValueTask OnProtocolErrorAsync(WireFormatException error) =>
         await SendGoAwayAsync(IpcErrorCode.ProtocolError, $"The server closed the connection: {error.Message}.").ConfigureAwait(false);
+
+    /// <summary>Answers a call past <see cref="StreamTransportOptions.MaxConcurrentCallsPerConnection"/>: a client that keeps to the announced limit never gets here.</summary>
+    private ValueTask RefuseCallAsync(FrameHeader header, IpcMessage request)
+    {
+        var fault = IpcMessage.CreateFault(request, new IpcFault(
+            IpcErrorCode.ResourceExhausted,
+            $"The server allows at most {_maxCalls} calls in flight per connection (MaxConcurrentCallsPerConnection of endpoint '{_dispatcher.EndpointName}'); this client sent more. Clients built on Ipc wait for a call to end instead."));
+        return header.Type == FrameType.Request
+            ? SendAsync(static (writer, state) => WireFormat.WriteMessage(writer, FrameType.Response, state.Id, state.Fault), (Id: header.CallId, Fault: fault), urgent: true)
+            : SendAsync(
+                static (writer, state) =>
+                {
+                    WireFormat.WriteMessage(writer, FrameType.StreamItem, state.Id, state.Fault);
+                    WireFormat.WriteControl(writer, FrameType.StreamEnd, state.Id);
+                },
+                (Id: header.CallId, Fault: fault),
+                urgent: true);
+    }
+
+    /// <summary>Counts a one-way message in against the client's grant; more than was granted breaks the format.</summary>
+    private void CountOneWay()
+    {
+        if (Interlocked.Increment(ref _oneWayQueued) > _oneWayWindow)
+        {
+            throw new WireFormatException($"the client sent more one-way messages than the {_oneWayWindow} the server granted (MaxQueuedOneWayMessages)");
+        }
+    }
+
+    /// <summary>Counts a one-way message out once handled, and grants the client more in batches of half the window.</summary>
+    private void OneWayHandled()
+    {
+        Interlocked.Decrement(ref _oneWayQueued);
+        if (++_oneWayUngranted < _oneWayGrantBatch)
+        {
+            return;
+        }
+
+        var credit = (uint)_oneWayUngranted;
+        _oneWayUngranted = 0;
+        _ = GrantOneWayAsync(credit);
+    }
+
+    private async Task GrantOneWayAsync(uint credit)
+    {
+        try
+        {
+            await SendAsync(static (writer, credit) => WireFormat.WriteOneWayCredit(writer, credit), credit, urgent: false).ConfigureAwait(false);
+        }
+        catch (IpcException)
+        {
+            // The connection is gone; so is the client that waited for the grant.
+        }
+    }
+
+    private async ValueTask DispatchOneWayInlineAsync(IpcMessage message)
+    {
+        try
+        {
+            await _dispatcher.DispatchOneWayAsync(message, _serverStopping).ConfigureAwait(false);
+        }
+        finally
+        {
+            OneWayHandled();
+        }
+    }
+
+    /// <summary>Removes a running call and counts it out of the calls in flight.</summary>
+    private bool TryEndCall(uint id, [System.Diagnostics.CodeAnalysis.MaybeNullWhen(false)] out ServerCall call)
+    {
+        if (!_calls.TryRemove(id, out call))
+        {
+            return false;
+        }
+
+        Interlocked.Decrement(ref _openCalls);
+        return true;
+    }
+
+    private bool EndCall(uint id) => TryEndCall(id, out _);
+
+    /// <summary>The idle timer's check: a connection with nothing in flight that received nothing for IdleTimeout is let go with GoAway.</summary>
+    private void CheckIdle()
+    {
+        var seen = Volatile.Read(ref _framesSeen);
+        if (seen != _idleMark || Volatile.Read(ref _openCalls) != 0 || Volatile.Read(ref _oneWayQueued) != 0)
+        {
+            _idleMark = seen;
+            _idleTicks = 0;
+            return;
+        }
+
+        if (++_idleTicks == IdleChecks && Interlocked.Exchange(ref _goingAway, 1) == 0)
+        {
+            _ = CloseIdleAsync();
+        }
+    }
+
+    private async Task CloseIdleAsync()
+    {
+        LogIdleClosed(Logger, Description, _idleTimeout);
+        await SendGoAwayAsync(IpcErrorCode.Unavailable, $"The server closed the connection ({Description}) after {_idleTimeout} without calls.").ConfigureAwait(false);
+        try
+        {
+            // The client closes its side once it has sent what it buffered; one-way messages that arrive meanwhile run.
+            await Task.Delay(s_goAwayBound, _time, Closed).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        Close();
+    }
 
     protected override void OnClosed(Exception? reason)
     {
@@ -195,8 +376,13 @@ internal sealed partial class ServerConnection : StreamConnection
         {
             // Bounded: a client that reads nothing must not keep the connection open. On the thread pool, because a
             // blocking write to such a client only returns once the connection is closed after the bound.
-            await Task.Run(() => SendAsync(static (writer, state) => WireFormat.WriteGoAway(writer, state.Code, state.Reason), (Code: code, Reason: reason), urgent: true).AsTask())
-                .WaitAsync(s_goAwayBound, _time).ConfigureAwait(false);
+            // Waits until everything buffered before it is written too, so the GoAway reaches the client before the close.
+            await Task.Run(async () =>
+            {
+                await SendAsync(static (writer, state) => WireFormat.WriteGoAway(writer, state.Code, state.Reason, state.Last), (Code: code, Reason: reason, Last: _lastCallId), urgent: true)
+                    .ConfigureAwait(false);
+                await WhenDrainedAsync().ConfigureAwait(false);
+            }).WaitAsync(s_goAwayBound, _time).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is IpcException or TimeoutException)
         {
@@ -247,7 +433,7 @@ internal sealed partial class ServerConnection : StreamConnection
         }
         catch (OperationCanceledException) when (call.Token.IsCancellationRequested)
         {
-            _calls.TryRemove(id, out _);
+            EndCall(id);
             return default;
         }
 
@@ -257,7 +443,7 @@ internal sealed partial class ServerConnection : StreamConnection
             return default;
         }
 
-        _calls.TryRemove(id, out _);
+        EndCall(id);
         return SendResponseAsync(id, pending.Result);
     }
 
@@ -298,14 +484,14 @@ internal sealed partial class ServerConnection : StreamConnection
         }
         finally
         {
-            _calls.TryRemove(id, out _);
+            EndCall(id);
         }
     }
 
     private async Task AnswerAsync(uint id, ValueTask<IpcMessage> pending)
     {
         var response = await pending.ConfigureAwait(false);
-        _calls.TryRemove(id, out _); // answered: a Cancel frame from now on finds nothing to cancel
+        EndCall(id); // answered: a Cancel frame from now on finds nothing to cancel
         await SendResponseAsync(id, response).ConfigureAwait(false);
     }
 
@@ -318,7 +504,7 @@ internal sealed partial class ServerConnection : StreamConnection
                 .ConfigureAwait(false);
         }
 
-        _calls.TryRemove(id, out _);
+        EndCall(id);
         await SendAsync(static (writer, id) => WireFormat.WriteControl(writer, FrameType.StreamEnd, id), id, urgent: true).ConfigureAwait(false);
     }
 
@@ -331,7 +517,14 @@ internal sealed partial class ServerConnection : StreamConnection
             {
                 while (reader.TryRead(out var message))
                 {
-                    await _dispatcher.DispatchOneWayAsync(message, _serverStopping).ConfigureAwait(false);
+                    try
+                    {
+                        await _dispatcher.DispatchOneWayAsync(message, _serverStopping).ConfigureAwait(false);
+                    }
+                    finally
+                    {
+                        OneWayHandled();
+                    }
                 }
             }
         }
@@ -350,6 +543,9 @@ internal sealed partial class ServerConnection : StreamConnection
             }
         }
     }
+
+    [LoggerMessage(107, LogLevel.Debug, "Closing connection {Connection}: no calls for {IdleTimeout}.")]
+    private static partial void LogIdleClosed(ILogger logger, string connection, TimeSpan idleTimeout);
 
     [LoggerMessage(101, LogLevel.Warning, "Closing connection {Connection}: the client did not send the Ipc preface within {Timeout}.")]
     private static partial void LogHandshakeTimeout(ILogger logger, string connection, TimeSpan timeout);

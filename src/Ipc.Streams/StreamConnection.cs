@@ -15,9 +15,6 @@ namespace Ipc.Transports.Streams;
 /// </remarks>
 internal abstract partial class StreamConnection
 {
-    /// <summary>Unwritten bytes past which writers wait for the flusher instead of buffering more (one frame may exceed it alone).</summary>
-    private const int PendingLimit = 1024 * 1024;
-
     /// <summary>How many batches a writer that flushes on its own thread writes before it hands the rest to the thread pool.</summary>
     private const int InlineBatches = 4;
 
@@ -25,6 +22,11 @@ internal abstract partial class StreamConnection
     private readonly CancellationTokenSource _closed = new();
     private readonly int _maxBody;
     private readonly int _maxMetadata;
+    private readonly int _maxOutput;
+    private readonly TimeSpan _frameTimeout;
+    private readonly TimeProvider _time;
+    private ITimer? _frameTimer;
+    private bool _frameTimerArmed;
 
     // The write side. Writers append whole frames to _pending under _gate and never wait for the stream; one flusher at a
     // time swaps the buffers and writes outside the lock, so frames written while it writes go out together next.
@@ -34,14 +36,19 @@ internal abstract partial class StreamConnection
     private bool _flushing;
     private bool _flushScheduled;
     private TaskCompletionSource? _space;
+    private TaskCompletionSource? _drained;
     private int _closing;
     private Exception? _closeReason;
 
-    protected StreamConnection(DuplexConnection connection, int maxBody, int maxMetadata, bool dedicatedReader, TimeProvider time, ILogger logger, string description)
+    protected StreamConnection(DuplexConnection connection, int maxBody, StreamTransportOptions options, bool dedicatedReader, TimeSpan frameTimeout, TimeProvider time, ILogger logger, string description)
     {
+        var maxMetadata = options.MaxHeaderSize;
         _connection = connection;
         _maxBody = maxBody;
         _maxMetadata = maxMetadata;
+        _maxOutput = options.MaxOutputBufferSize;
+        _frameTimeout = frameTimeout;
+        _time = time;
         Logger = logger;
         Description = description;
         connection.Attach(new ReaderHost(logger, description, (long)maxBody + maxMetadata + WireFormat.HeaderSize, time), dedicatedReader);
@@ -67,7 +74,8 @@ internal abstract partial class StreamConnection
     /// <summary>
     /// Writes one frame. An <paramref name="urgent"/> frame is written to the stream at once, by this caller or by the
     /// flush already running; other frames are written by a flush on the thread pool, together with whatever else was
-    /// buffered by then. While 1 MiB waits to be written, writers wait for space instead of buffering more.
+    /// buffered by then. While <see cref="StreamTransportOptions.MaxOutputBufferSize"/> waits to be written, writers wait for
+    /// space instead of buffering more.
     /// </summary>
     /// <remarks>
     /// Only the flusher writes to the stream, one at a time, so at most one thread per connection can block on a peer
@@ -84,7 +92,7 @@ internal abstract partial class StreamConnection
                 return ValueTask.FromException(NotSent());
             }
 
-            if (_pending.WrittenCount >= PendingLimit)
+            if (_pending.WrittenCount >= _maxOutput)
             {
                 return SendWhenSpaceAsync(write, state, urgent);
             }
@@ -127,17 +135,12 @@ internal abstract partial class StreamConnection
                     throw NotSent();
                 }
 
-                if (_pending.WrittenCount < PendingLimit)
+                if (_pending.WrittenCount < _maxOutput)
                 {
                     break;
                 }
 
-                space = (_space ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
-                if (!_flushing && !_flushScheduled)
-                {
-                    _flushScheduled = true; // someone must take the full buffer
-                    ThreadPool.UnsafeQueueUserWorkItem(static connection => connection.RunScheduledFlush(), this, preferLocal: false);
-                }
+                space = WaitForSpaceLocked();
             }
 
             await space.ConfigureAwait(false); // the flusher took the buffer, or the connection closed
@@ -145,6 +148,59 @@ internal abstract partial class StreamConnection
 
         await SendAsync(write, state, urgent).ConfigureAwait(false);
     }
+
+    /// <summary>Waits while the unsent output is past <see cref="StreamTransportOptions.MaxOutputBufferSize"/> (or the connection closes).</summary>
+    private async ValueTask WaitForOutputSpaceAsync()
+    {
+        while (true)
+        {
+            Task space;
+            lock (_gate)
+            {
+                if (IsClosed || _pending.WrittenCount < _maxOutput)
+                {
+                    return;
+                }
+
+                space = WaitForSpaceLocked();
+            }
+
+            await space.ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Under <see cref="_gate"/>: the task the flusher completes once it took the full buffer; makes sure a flush will.</summary>
+    private Task WaitForSpaceLocked()
+    {
+        var space = (_space ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+        if (!_flushing && !_flushScheduled)
+        {
+            _flushScheduled = true; // someone must take the full buffer
+            ThreadPool.UnsafeQueueUserWorkItem(static connection => connection.RunScheduledFlush(), this, preferLocal: false);
+        }
+
+        return space;
+    }
+
+    /// <summary>Completes once every frame buffered so far has been written (or the connection closed).</summary>
+    protected Task WhenDrainedAsync()
+    {
+        lock (_gate)
+        {
+            if (IsClosed || (!_flushing && !_flushScheduled && _pending.WrittenCount == 0))
+            {
+                return Task.CompletedTask;
+            }
+
+            return (_drained ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+        }
+    }
+
+    /// <summary>Gets a value indicating whether the read loop waits, before each read, while the unsent output is full (servers).</summary>
+    protected virtual bool PauseReadingWhileOutputFull => false;
+
+    /// <summary>Gets how many bytes of frames wait to be written (for tests and diagnostics).</summary>
+    internal int PendingOutputBytes => Volatile.Read(ref _pending).WrittenCount;
 
     /// <summary>Runs the read loop until the peer closes, the format is broken or <see cref="Close"/> is called.</summary>
     public async Task RunAsync()
@@ -187,13 +243,18 @@ internal abstract partial class StreamConnection
 
         _closeReason = reason;
         TaskCompletionSource? space;
+        TaskCompletionSource? drained;
         lock (_gate)
         {
             space = _space;
             _space = null;
+            drained = _drained;
+            _drained = null;
         }
 
         space?.TrySetResult(); // writers waiting for buffer space see the connection closed
+        drained?.TrySetResult();
+        _frameTimer?.Dispose();
         try
         {
             _closed.Cancel();
@@ -291,12 +352,42 @@ internal abstract partial class StreamConnection
         }
     }
 
+    /// <summary>
+    /// Bounds the time a started frame may take (<see cref="StreamTransportOptions.FrameTimeout"/>): armed when a read
+    /// leaves part of a frame buffered, re-armed when frames completed and another one started, disarmed when none is left.
+    /// </summary>
+    private void WatchFrame(bool partial, bool framed)
+    {
+        if (_frameTimeout == Timeout.InfiniteTimeSpan || IsClosed || (partial == _frameTimerArmed && !(partial && framed)))
+        {
+            return;
+        }
+
+        _frameTimerArmed = partial;
+        _frameTimer ??= _time.CreateTimer(
+            static state =>
+            {
+                var connection = (StreamConnection)state!;
+                LogFrameTimeout(connection.Logger, connection.Description, connection._frameTimeout);
+                connection.Close(new TimeoutException($"The peer did not finish a frame within the FrameTimeout of {connection._frameTimeout}."));
+            },
+            this,
+            Timeout.InfiniteTimeSpan,
+            Timeout.InfiniteTimeSpan);
+        _frameTimer.Change(partial ? _frameTimeout : Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+    }
+
     private async Task ReadLoopAsync()
     {
         var prefaceSeen = false;
         long skip = 0;
         while (true)
         {
+            if (PauseReadingWhileOutputFull && _pending.WrittenCount >= _maxOutput)
+            {
+                await WaitForOutputSpaceAsync().ConfigureAwait(false); // the peer reads nothing: read nothing either
+            }
+
             var result = await _connection.Input.ReadAsync().ConfigureAwait(false);
             if (result.IsCanceled || IsClosed)
             {
@@ -304,6 +395,7 @@ internal abstract partial class StreamConnection
             }
 
             var buffer = result.Buffer;
+            var framed = false;
             try
             {
                 while (true)
@@ -368,6 +460,12 @@ internal abstract partial class StreamConnection
                     var body = buffer.Slice(WireFormat.HeaderSize + header.MetadataLength, header.BodyLength);
                     await OnFrameAsync(header, metadata, body).ConfigureAwait(false);
                     buffer = buffer.Slice(header.FrameLength);
+                    framed = true;
+                }
+
+                if (prefaceSeen)
+                {
+                    WatchFrame(partial: !buffer.IsEmpty || skip > 0, framed);
                 }
 
                 if (result.IsCompleted)
@@ -405,18 +503,30 @@ internal abstract partial class StreamConnection
 
     private void RunScheduledFlush()
     {
+        TaskCompletionSource? drained = null;
+        var start = false;
         lock (_gate)
         {
             _flushScheduled = false;
             if (_flushing || _pending.WrittenCount == 0 || IsClosed)
             {
-                return;
+                if (!_flushing)
+                {
+                    drained = _drained;
+                    _drained = null;
+                }
             }
-
-            _flushing = true;
+            else
+            {
+                _flushing = start = true;
+            }
         }
 
-        _ = FlushScheduledAsync();
+        drained?.TrySetResult();
+        if (start)
+        {
+            _ = FlushScheduledAsync();
+        }
     }
 
     private async Task FlushScheduledAsync()
@@ -438,6 +548,7 @@ internal abstract partial class StreamConnection
     private async ValueTask FlushAsync(int batches)
     {
         FrameBuffer? written = null;
+        TaskCompletionSource? drained = null;
         try
         {
             while (true)
@@ -456,7 +567,13 @@ internal abstract partial class StreamConnection
                     if (_pending.WrittenCount == 0 || IsClosed)
                     {
                         _flushing = false;
-                        return;
+                        drained = _flushScheduled ? null : _drained;
+                        if (drained is not null)
+                        {
+                            _drained = null;
+                        }
+
+                        break;
                     }
 
                     if (batches-- == 0)
@@ -483,6 +600,8 @@ internal abstract partial class StreamConnection
                 written = batch;
                 await _connection.WriteAsync(batch.WrittenMemory).ConfigureAwait(false);
             }
+
+            drained?.TrySetResult(); // everything buffered so far is written
         }
         catch (Exception ex) when (ex is IOException or ObjectDisposedException or OperationCanceledException or InvalidOperationException or NotSupportedException
             or System.Net.Sockets.SocketException or System.Security.Authentication.AuthenticationException)
@@ -496,6 +615,9 @@ internal abstract partial class StreamConnection
             throw ConnectionLost();
         }
     }
+
+    [LoggerMessage(106, LogLevel.Warning, "Closing connection {Connection}: the peer did not finish a frame within the FrameTimeout of {Timeout}.")]
+    private static partial void LogFrameTimeout(ILogger logger, string connection, TimeSpan timeout);
 
     [LoggerMessage(104, LogLevel.Error, "Closing connection {Connection}: it failed unexpectedly.")]
     private static partial void LogFailed(ILogger logger, string connection, Exception exception);

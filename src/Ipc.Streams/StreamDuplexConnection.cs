@@ -51,7 +51,8 @@ internal sealed partial class StreamDuplexConnection : DuplexConnection
     /// <summary>Gets the stream, for an acceptor that finishes a handshake on it before framing.</summary>
     internal Stream Stream => _stream;
 
-    public override PipeReader Input => _input ??= PipeReader.Create(_stream, new StreamPipeReaderOptions(bufferSize: 16 * 1024, minimumReadSize: 4 * 1024, leaveOpen: true));
+    /// <remarks>Reads asynchronously wait for bytes with a zero-byte read first, so an idle connection holds no buffer.</remarks>
+    public override PipeReader Input => _input ??= PipeReader.Create(_stream, new StreamPipeReaderOptions(bufferSize: 16 * 1024, minimumReadSize: 4 * 1024, leaveOpen: true, useZeroByteReads: true));
 
     internal override bool HasDedicatedReader => _readerWork is not null;
 

@@ -33,15 +33,34 @@ internal sealed class StreamTransportClient : IIpcTransportClient
 
     public async ValueTask<IpcMessage> RequestAsync(IpcMessage request, CancellationToken cancellationToken)
     {
-        var connection = await GetConnectionAsync(NextSlot(), cancellationToken).ConfigureAwait(false);
-        return await connection.RequestAsync(request, cancellationToken).ConfigureAwait(false);
+        var slot = NextSlot();
+        var connection = await GetConnectionAsync(slot, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await connection.RequestAsync(request, cancellationToken).ConfigureAwait(false);
+        }
+        catch (IpcException ex) when (ex.NotAccepted)
+        {
+            // The connection closed (an idle connection the server let go, say) before the server read the request:
+            // nothing ran, so it goes once more on a new connection.
+            connection = await GetConnectionAsync(slot, cancellationToken).ConfigureAwait(false);
+            return await connection.RequestAsync(request, cancellationToken).ConfigureAwait(false);
+        }
     }
 
     public async ValueTask SendAsync(IpcMessage message, CancellationToken cancellationToken)
     {
         // One-way messages all take the first connection, so the server handles them in the order they were sent.
         var connection = await GetConnectionAsync(0, cancellationToken).ConfigureAwait(false);
-        await connection.SendAsync(message).ConfigureAwait(false);
+        try
+        {
+            await connection.SendAsync(message, cancellationToken).ConfigureAwait(false);
+        }
+        catch (IpcException ex) when (ex.NotAccepted)
+        {
+            connection = await GetConnectionAsync(0, cancellationToken).ConfigureAwait(false); // as for requests
+            await connection.SendAsync(message, cancellationToken).ConfigureAwait(false);
+        }
     }
 
     public ValueTask PublishAsync(IpcMessage message, CancellationToken cancellationToken) =>

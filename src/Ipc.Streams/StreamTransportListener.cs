@@ -15,6 +15,7 @@ internal sealed partial class StreamTransportListener(IpcTransportContext contex
     private readonly CancellationTokenSource _stopping = new();
     private readonly ConcurrentDictionary<ServerConnection, Task> _connections = new();
     private int _dedicatedReaders;
+    private int _active;
     private readonly ILogger _logger = (context.Services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance).CreateLogger("Ipc.Transports.Streams");
     private IIpcDispatcher? _dispatcher;
     private Task? _acceptLoop;
@@ -98,6 +99,19 @@ internal sealed partial class StreamTransportListener(IpcTransportContext contex
     private async Task ServeAsync(DuplexConnection accepted, int number)
     {
         var description = $"endpoint '{context.EndpointName}' {context.Address} server connection #{number}";
+        var admitted = Interlocked.Increment(ref _active) <= options.MaxConnections;
+        try
+        {
+            await ServeAdmittedAsync(accepted, admitted, description).ConfigureAwait(false);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _active);
+        }
+    }
+
+    private async Task ServeAdmittedAsync(DuplexConnection accepted, bool admitted, string description)
+    {
         DuplexConnection framed;
         try
         {
@@ -108,7 +122,7 @@ internal sealed partial class StreamTransportListener(IpcTransportContext contex
         catch (ConnectionRefusedException refused)
         {
             LogRefused(_logger, description, refused.Message, refused);
-            await TellRefusedAsync(refused).ConfigureAwait(false);
+            await TellRefusedAsync(refused, IpcErrorCode.Unauthorized, $"The server at {context.Address} refused this client: {refused.Message}").ConfigureAwait(false);
             await accepted.DisposeAsync().ConfigureAwait(false);
             return;
         }
@@ -116,6 +130,17 @@ internal sealed partial class StreamTransportListener(IpcTransportContext contex
         {
             LogRefused(_logger, description, ex.Message, ex);
             await accepted.DisposeAsync().ConfigureAwait(false);
+            return;
+        }
+
+        if (!admitted)
+        {
+            // Told after the handshake, so that a TLS client can read why.
+            LogTooManyConnections(_logger, description, options.MaxConnections);
+            await TellRefusedAsync(
+                new ConnectionRefusedException(framed, "too many connections"),
+                IpcErrorCode.ResourceExhausted,
+                $"The server at {context.Address} serves at most {options.MaxConnections} connections at once (MaxConnections of endpoint '{context.EndpointName}'); try again later.").ConfigureAwait(false);
             return;
         }
 
@@ -154,11 +179,11 @@ internal sealed partial class StreamTransportListener(IpcTransportContext contex
         }
     }
 
-    private async Task TellRefusedAsync(ConnectionRefusedException refused)
+    private async Task TellRefusedAsync(ConnectionRefusedException refused, IpcErrorCode code, string reason)
     {
         var frames = new ArrayBufferWriter<byte>();
         frames.Write(WireFormat.Preface);
-        WireFormat.WriteGoAway(frames, IpcErrorCode.Unauthorized, $"The server at {context.Address} refused this client: {refused.Message}");
+        WireFormat.WriteGoAway(frames, code, reason);
         try
         {
             await refused.Connection.WriteAsync(frames.WrittenMemory).AsTask().WaitAsync(options.HandshakeTimeout, context.TimeProvider).ConfigureAwait(false);
@@ -178,6 +203,9 @@ internal sealed partial class StreamTransportListener(IpcTransportContext contex
 
     [LoggerMessage(111, LogLevel.Warning, "Refused {Connection}: {Reason}")]
     private static partial void LogRefused(ILogger logger, string connection, string reason, Exception exception);
+
+    [LoggerMessage(113, LogLevel.Warning, "Refused {Connection}: the server already serves MaxConnections ({MaxConnections}) connections.")]
+    private static partial void LogTooManyConnections(ILogger logger, string connection, int maxConnections);
 
     [LoggerMessage(112, LogLevel.Error, "{Connection} failed unexpectedly.")]
     private static partial void LogConnectionFailed(ILogger logger, string connection, Exception exception);

@@ -26,23 +26,68 @@ public class StreamTransportOptions
     [Range(typeof(TimeSpan), "00:00:00.001", "01:00:00")]
     public TimeSpan HandshakeTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>Gets or sets how many requests and streams one connection may have in flight at once. A server announces it
+    /// to each client when the connection opens (as HTTP/2's SETTINGS_MAX_CONCURRENT_STREAMS does); the client queues calls
+    /// past it until one ends, and a server answers a call past it with <see cref="IpcErrorCode.ResourceExhausted"/>.</summary>
+    /// <remarks>Each call in flight holds its request, its handler's state and its response on the server, so this bounds
+    /// what one client can make a server hold. One-way messages are bounded by <see cref="MaxQueuedOneWayMessages"/>.</remarks>
+    /// <value>The default value is 100. At least 1, at most 1,048,576.</value>
+    [Range(1, 1024 * 1024)]
+    public int MaxConcurrentCallsPerConnection { get; set; } = 100;
+
+    /// <summary>Gets or sets how many one-way messages a server holds for one connection before their handlers have run.
+    /// A server announces it when the connection opens and grants more as handlers finish; a client waits for the grant
+    /// before it sends more, so a slow or blocked one-way handler slows its senders instead of the server buffering.</summary>
+    /// <remarks>Requests, cancellations and stream credits on the same connection are served meanwhile.</remarks>
+    /// <value>The default value is 1,024. At least 1, at most 1,048,576.</value>
+    [Range(1, 1024 * 1024)]
+    public int MaxQueuedOneWayMessages { get; set; } = 1024;
+
+    /// <summary>Gets or sets how many bytes of frames a connection buffers before they are written. Writers past it wait for
+    /// the connection to drain, and a server stops reading a connection while its unsent responses are past it, so a client
+    /// that sends requests and never reads the answers is slowed down instead of growing the server.</summary>
+    /// <remarks>One frame may exceed it on its own.</remarks>
+    /// <value>The default value is 1,048,576 (1 MiB). At least 64 KiB, at most 1 GiB.</value>
+    [Range(64 * 1024, 1024 * 1024 * 1024)]
+    public int MaxOutputBufferSize { get; set; } = 1024 * 1024;
+
+    /// <summary>Gets or sets how long a server keeps a connection that has no call in flight and receives nothing. It then
+    /// sends GoAway and closes it; the client opens a new connection on its next call, failing nothing.</summary>
+    /// <value>The default value is 5 minutes. <see cref="Timeout.InfiniteTimeSpan"/> keeps idle connections open.</value>
+    [Range(typeof(TimeSpan), "-00:00:00.001", "1.00:00:00")]
+    public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Gets or sets how long a server waits for the rest of a frame once its first bytes have arrived. A connection
+    /// that stalls in the middle of a frame for longer is closed as broken.</summary>
+    /// <value>The default value is 30 seconds.</value>
+    [Range(typeof(TimeSpan), "00:00:00.001", "01:00:00")]
+    public TimeSpan FrameTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Gets or sets how many connections a server serves at once. A connection past it is told
+    /// <see cref="IpcErrorCode.ResourceExhausted"/> with GoAway and closed.</summary>
+    /// <value>The default value is 1,024. At least 1, at most 1,048,576.</value>
+    [Range(1, 1024 * 1024)]
+    public int MaxConnections { get; set; } = 1024;
+
     /// <summary>Gets or sets a value indicating whether a server runs handlers on the connection's read loop until their
-    /// first <see langword="await"/>, and one-way handlers to completion there, instead of handing each call to the thread pool.</summary>
+    /// first <see langword="await"/>, and one-way handlers to completion there, instead of handing each call to the thread
+    /// pool. Unsafe: a handler that blocks before it awaits stalls every call of its connection, with nothing to end it.</summary>
     /// <remarks>Saves a thread hop per call on connections that read asynchronously (TLS, worker pipes,
     /// <see cref="DedicatedReaders"/> off). A handler that computes or blocks before it awaits then holds up every other call
     /// of its connection, with no watchdog: turn this on only for handlers that are quick or await early. A dedicated reader (<see cref="DedicatedReaders"/>) already runs
     /// requests itself, watched.</remarks>
     /// <value>The default value is <see langword="false"/>.</value>
-    public bool InlineHandlers { get; set; }
+    public bool UnsafePreferInlineHandlers { get; set; }
 
     /// <summary>Gets or sets a value indicating whether a client completes a call on the connection's read loop, so the
-    /// caller continues there until its next <see langword="await"/>, instead of on the thread pool.</summary>
+    /// caller continues there until its next <see langword="await"/>, instead of on the thread pool. Unsafe: a caller that
+    /// then blocks on another call of the same endpoint deadlocks the connection.</summary>
     /// <remarks>Saves a thread hop per call on connections that read asynchronously. A caller that then blocks (for example
     /// on <c>.Result</c> of another call on the same endpoint) stalls or deadlocks the connection, with no watchdog: turn
     /// this on only for callers that never block. A dedicated reader (<see cref="DedicatedReaders"/>) already completes
     /// calls itself, watched.</remarks>
     /// <value>The default value is <see langword="false"/>.</value>
-    public bool InlineCompletions { get; set; }
+    public bool UnsafePreferInlineCompletions { get; set; }
 
     /// <summary>Gets or sets a value indicating whether each connection over a Unix domain socket, plain TCP or a named pipe
     /// reads on a thread of its own with blocking reads (and writes with blocking calls), instead of reading asynchronously

@@ -17,6 +17,8 @@ internal enum FrameType : byte
     Cancel = 0x07,
     StreamCredit = 0x08,
     GoAway = 0x09,
+    Settings = 0x0A,
+    OneWayCredit = 0x0B,
 }
 
 /// <summary>Flag bits of a frame header.</summary>
@@ -46,7 +48,7 @@ internal static class WireFormat
 {
     public const int HeaderSize = 16;
     public const int PrefaceSize = 8;
-    public const byte Version = 1;
+    public const byte Version = 2;
 
     /// <summary>How many stream items a server may send before the client grants more.</summary>
     public const int InitialStreamCredit = 256;
@@ -84,7 +86,7 @@ internal static class WireFormat
     {
         var type = (FrameType)header[0];
         var flags = (FrameFlags)header[1];
-        if (type is < FrameType.Request or > FrameType.GoAway)
+        if (type is < FrameType.Request or > FrameType.OneWayCredit)
         {
             throw new WireFormatException($"unknown frame type 0x{header[0]:x2}");
         }
@@ -102,6 +104,11 @@ internal static class WireFormat
         }
 
         var result = new FrameHeader(type, flags, BinaryPrimitives.ReadUInt32LittleEndian(header[4..]), (int)metadata, (int)body);
+        if (result.CallId == 0 && type is FrameType.Request or FrameType.StreamRequest)
+        {
+            throw new WireFormatException($"a {type} frame has call id 0; call ids are non-zero");
+        }
+
         if (!result.CarriesMessage && result.MetadataLength != 0)
         {
             throw new WireFormatException($"a {type} frame carries {metadata} metadata bytes; it has none");
@@ -218,8 +225,43 @@ internal static class WireFormat
         WriteControl(writer, FrameType.StreamCredit, callId, body);
     }
 
-    public static void WriteGoAway(IBufferWriter<byte> writer, IpcErrorCode code, string reason) =>
-        WriteControl(writer, FrameType.GoAway, 0, EncodeFault(new IpcFault(code, reason)));
+    /// <summary>Writes a GoAway; <paramref name="lastCallId"/> is the highest call id the server has seen (0 from a client).</summary>
+    public static void WriteGoAway(IBufferWriter<byte> writer, IpcErrorCode code, string reason, uint lastCallId = 0) =>
+        WriteControl(writer, FrameType.GoAway, lastCallId, EncodeFault(new IpcFault(code, reason)));
+
+    /// <summary>Writes the server's Settings: the calls a connection may have in flight and the one-way messages it may send before a grant.</summary>
+    public static void WriteSettings(IBufferWriter<byte> writer, int maxConcurrentCalls, int oneWayWindow)
+    {
+        Span<byte> body = stackalloc byte[8];
+        BinaryPrimitives.WriteUInt32LittleEndian(body, (uint)maxConcurrentCalls);
+        BinaryPrimitives.WriteUInt32LittleEndian(body[4..], (uint)oneWayWindow);
+        WriteControl(writer, FrameType.Settings, 0, body);
+    }
+
+    public static (int MaxConcurrentCalls, int OneWayWindow) ReadSettings(ReadOnlySpan<byte> body)
+    {
+        if (body.Length < 8)
+        {
+            throw new WireFormatException($"a Settings frame has a {body.Length}-byte body instead of at least 8");
+        }
+
+        var calls = BinaryPrimitives.ReadUInt32LittleEndian(body);
+        var window = BinaryPrimitives.ReadUInt32LittleEndian(body[4..]);
+        if (calls is 0 or > int.MaxValue || window is 0 or > int.MaxValue)
+        {
+            throw new WireFormatException($"a Settings frame allows {calls} concurrent calls and {window} one-way messages; each must be 1 to 2,147,483,647");
+        }
+
+        return ((int)calls, (int)window);
+    }
+
+    /// <summary>Writes a grant of <paramref name="credit"/> more one-way messages.</summary>
+    public static void WriteOneWayCredit(IBufferWriter<byte> writer, uint credit)
+    {
+        Span<byte> body = stackalloc byte[4];
+        BinaryPrimitives.WriteUInt32LittleEndian(body, credit);
+        WriteControl(writer, FrameType.OneWayCredit, 0, body);
+    }
 
     /// <summary>Reads the route, ids and headers of a message frame. The body is set by the caller.</summary>
     public static IpcMessage ReadMetadata(ReadOnlySpan<byte> metadata, FrameFlags flags)

@@ -10,8 +10,8 @@ public class PipeBenchmarks : StreamTransportBenchmarks
 
     protected override IIpcBuilder Configure(IIpcBuilder ipc, bool inline) => ipc.AddPipes(o =>
     {
-        o.InlineHandlers = inline;
-        o.InlineCompletions = inline;
+        o.UnsafePreferInlineHandlers = inline;
+        o.UnsafePreferInlineCompletions = inline;
     });
 
     protected override string NewAddress() => $"pipe://bench-{Guid.NewGuid():N}";

@@ -11,8 +11,8 @@ public class UnixSocketBenchmarks : StreamTransportBenchmarks
 
     protected override IIpcBuilder Configure(IIpcBuilder ipc, bool inline) => ipc.AddSockets(o =>
     {
-        o.InlineHandlers = inline;
-        o.InlineCompletions = inline;
+        o.UnsafePreferInlineHandlers = inline;
+        o.UnsafePreferInlineCompletions = inline;
     });
 
     protected override string NewAddress() => $"unix://{Path.Combine(Path.GetTempPath(), $"bench-{Guid.NewGuid():N}.sock")}";
@@ -47,8 +47,8 @@ public class TcpBenchmarks : StreamTransportBenchmarks
 
     protected override IIpcBuilder Configure(IIpcBuilder ipc, bool inline) => ipc.AddSockets(o =>
     {
-        o.InlineHandlers = inline;
-        o.InlineCompletions = inline;
+        o.UnsafePreferInlineHandlers = inline;
+        o.UnsafePreferInlineCompletions = inline;
     });
 
     protected override string NewAddress() => $"tcp://127.0.0.1:{FreePort()}";

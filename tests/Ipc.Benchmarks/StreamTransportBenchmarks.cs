@@ -30,7 +30,7 @@ public abstract class StreamTransportBenchmarks
     private RawEchoServer _rawServer = null!;
     private Stream _raw = null!;
 
-    /// <summary>Gets or sets whether handlers and completions run inline on the connections' read loops (<c>InlineHandlers</c>, <c>InlineCompletions</c>).</summary>
+    /// <summary>Gets or sets whether handlers and completions run inline on the connections' read loops (<c>UnsafePreferInlineHandlers</c>, <c>UnsafePreferInlineCompletions</c>).</summary>
     [Params(false, true)]
     public bool Inline { get; set; }
 

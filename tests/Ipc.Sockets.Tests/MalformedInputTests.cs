@@ -26,7 +26,10 @@ public sealed class MalformedInputTests
     /// <summary>What the oversized frames declare: a server that buffered even one of them would allocate this much.</summary>
     private const long DeclaredOversize = 1536L * 1024 * 1024;
 
-    private static readonly byte[] s_preface = "IPCW"u8.ToArray().Concat(new byte[] { 1, 0, 0, 0 }).ToArray();
+    private static readonly byte[] s_preface = "IPCW"u8.ToArray().Concat(new byte[] { 2, 0, 0, 0 }).ToArray();
+
+    /// <summary>What a server sends before anything else: its preface and its Settings frame (16-byte header, 8-byte body).</summary>
+    private static readonly int s_serverOpening = s_preface.Length + 16 + 8;
 
     [Fact]
     public async Task Listener_TenThousandMalformedInputs_SurvivesAndKeepsServingWellBehavedClient()
@@ -102,12 +105,13 @@ public sealed class MalformedInputTests
         var buffer = new byte[4096];
         using var bound = new CancellationTokenSource(TestIpc.Bound);
         int read;
-        while ((field >= 0 || received.Count < s_preface.Length + 16) && (read = await socket.ReceiveAsync(buffer, bound.Token)) > 0)
+        while ((field >= 0 || received.Count < s_serverOpening + 16) && (read = await socket.ReceiveAsync(buffer, bound.Token)) > 0)
         {
             received.AddRange(buffer.AsSpan(0, read)); // a broken connection is read until the server closes it
         }
 
-        var frame = received.ToArray().AsSpan(s_preface.Length);
+        Assert.Equal(0x0A, received[s_preface.Length]); // Settings
+        var frame = received.ToArray().AsSpan(s_serverOpening);
         if (field < 0)
         {
             Assert.Equal(0x02, frame[0]); // a Response

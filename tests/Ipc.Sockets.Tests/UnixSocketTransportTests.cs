@@ -97,7 +97,7 @@ public sealed class UnixSocketTransportTests
             ipc => ipc.AddSockets(o =>
             {
                 o.DedicatedReaders = dedicated;
-                o.InlineHandlers = true;
+                o.UnsafePreferInlineHandlers = true;
             }),
             ipc => ipc.AddSockets(o => o.DedicatedReaders = dedicated));
 
