@@ -4,11 +4,12 @@ namespace Ipc.Transports.Streams;
 
 /// <summary>
 /// A growable buffer of whole frames. A frame whose writer throws half-way is taken back out, so a failed frame never
-/// reaches the stream in pieces. It allocates nothing until the first frame, so a connection that never writes costs no buffer.
+/// reaches the stream in pieces. It allocates nothing until the first frame and starts small, growing to what the
+/// connection writes at once, so an idle connection holds little.
 /// </summary>
 internal sealed class FrameBuffer : IBufferWriter<byte>
 {
-    private const int InitialSize = 16 * 1024;
+    private const int InitialSize = 512;
     private const int KeepSize = 2 * 1024 * 1024; // a full batch (1 MiB waiting) plus a large frame
 
     private byte[] _buffer = [];

@@ -20,7 +20,7 @@ namespace Ipc.Testing;
 /// Every test carries <c>Category=Conformance</c> (declared on each fact) and the subclass's <c>Transport</c> trait, which must equal the
 /// transport's <see cref="IIpcTransport.Name"/>. Waits are on events with a bounded timeout; no test sleeps.
 /// </summary>
-public abstract class TransportConformanceTests : IAsyncLifetime
+public abstract partial class TransportConformanceTests : IAsyncLifetime
 {
     /// <summary>The endpoint name both sides use.</summary>
     protected const string EndpointName = "conformance";

@@ -3,6 +3,8 @@ using System.IO.Pipelines;
 using System.Threading.Channels;
 using Ipc.Transports;
 using Ipc.Transports.Streams;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 
 namespace Ipc.Streams.Tests;
 
@@ -24,14 +26,27 @@ public sealed class PipePairTransport : ConnectionTransport
     /// <summary>Gets a value indicating whether a server listens on <paramref name="address"/> (for the release check).</summary>
     public static bool IsListening(Uri address) => s_servers.ContainsKey(address.Host);
 
+    /// <summary>Opens a connection to the server of <paramref name="address"/> that the test writes and reads by hand.</summary>
+    public static DuplexConnection ConnectRaw(Uri address) => Connect(address);
+
+    /// <summary>Gets how many connections clients opened to <paramref name="address"/>.</summary>
+    public static int ConnectionsOpened(Uri address) => s_servers.TryGetValue(address.Host, out var server) ? server.Opened : 0;
+
     public override string? ValidateAddress(Uri address) =>
         string.IsNullOrEmpty(address.Host) ? "name the server after //, for example pipepair://calculator." : null;
 
-    protected override ValueTask<DuplexConnection> OpenConnectionAsync(IpcTransportContext context, CancellationToken cancellationToken)
+    protected override ValueTask<DuplexConnection> OpenConnectionAsync(IpcTransportContext context, CancellationToken cancellationToken) =>
+        new(Connect(context.Address));
+
+    /// <summary>Reads the endpoint's <see cref="StreamTransportOptions"/>, configured like an adapter's options.</summary>
+    protected override StreamTransportOptions GetOptions(IpcTransportContext context) =>
+        context.Services.GetService<IOptionsMonitor<StreamTransportOptions>>()?.Get(context.EndpointName) ?? new StreamTransportOptions();
+
+    private static DuplexConnection Connect(Uri address)
     {
-        if (!s_servers.TryGetValue(context.Address.Host, out var server))
+        if (!s_servers.TryGetValue(address.Host, out var server))
         {
-            throw new IOException($"no server is listening on {context.Address}");
+            throw new IOException($"no server is listening on {address}");
         }
 
         // Each direction pauses its writer past 1 MiB, so a peer that stops reading slows the other down.
@@ -41,10 +56,10 @@ public sealed class PipePairTransport : ConnectionTransport
         var serverSide = DuplexConnection.Create(new DuplexPipe(toServer.Reader, toClient.Writer));
         if (!server.Offer(serverSide))
         {
-            throw new IOException($"the server on {context.Address} is stopping");
+            throw new IOException($"the server on {address} is stopping");
         }
 
-        return new ValueTask<DuplexConnection>(DuplexConnection.Create(new DuplexPipe(toClient.Reader, toServer.Writer)));
+        return DuplexConnection.Create(new DuplexPipe(toClient.Reader, toServer.Writer));
     }
 
     protected override ConnectionAcceptor CreateConnectionAcceptor(IpcTransportContext context) => new Acceptor(context.Address.Host);
@@ -54,8 +69,15 @@ public sealed class PipePairTransport : ConnectionTransport
     private sealed class Acceptor(string name) : ConnectionAcceptor
     {
         private readonly Channel<DuplexConnection> _incoming = Channel.CreateUnbounded<DuplexConnection>();
+        private int _opened;
 
-        public bool Offer(DuplexConnection connection) => _incoming.Writer.TryWrite(connection);
+        public int Opened => Volatile.Read(ref _opened);
+
+        public bool Offer(DuplexConnection connection)
+        {
+            Interlocked.Increment(ref _opened);
+            return _incoming.Writer.TryWrite(connection);
+        }
 
         public override ValueTask StartAsync(CancellationToken cancellationToken)
         {

@@ -1,0 +1,304 @@
+using Ipc.Sockets;
+using Ipc.Testing;
+using Ipc.TestUtils;
+using Ipc.Transports.Streams;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Time.Testing;
+
+namespace Ipc.Streams.Tests;
+
+/// <summary>
+/// What one client can make a stream-core server hold, tried as an attacker would: hand-written frames over a raw
+/// connection. Memory is checked on the managed heap, never by timing. Run over in-process pipe pairs and real Unix sockets.
+/// </summary>
+public abstract class PeerLimitsTests : IAsyncLifetime
+{
+    private static readonly TimeSpan s_bound = TimeSpan.FromSeconds(15);
+    private readonly List<IAsyncDisposable> _resources = [];
+    private readonly List<IDisposable> _hosts = [];
+
+    protected abstract string CreateAddress();
+
+    protected abstract void ConfigureServer(IIpcBuilder ipc, Action<StreamTransportOptions> options);
+
+    protected abstract Task<DuplexConnection> ConnectRawAsync(string address);
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
+    {
+        foreach (var resource in _resources)
+        {
+            await resource.DisposeAsync();
+        }
+
+        foreach (var host in _hosts)
+        {
+            host.Dispose();
+        }
+    }
+
+    [Fact]
+    public async Task Server_ClientNeverReadsResponses_StopsReadingAndBuffersBoundedMemory()
+    {
+        var address = CreateAddress();
+        await StartServerAsync(address, o => { });
+        var peer = await ConnectAsync(address);
+        await peer.SendAsync(RawPeer.Preface);
+
+        // Requests of 64 KiB to a route that answers with as many bytes, sent as fast as the server takes them and never
+        // read. Before the server stops reading they would make it hold every answer; the cap ends the loop either way.
+        const long cap = 256L * 1024 * 1024;
+        var body = new byte[64 * 1024];
+        var before = GC.GetTotalMemory(forceFullCollection: true);
+        long sent = 0;
+        for (uint id = 1; sent < cap; id++)
+        {
+            var frame = RawPeer.Request(id, ConformanceRoutes.Raw, body);
+            var write = peer.SendAsync(frame).AsTask();
+            if (await Task.WhenAny(write, Task.Delay(TimeSpan.FromSeconds(2))) != write)
+            {
+                break; // the server stopped reading: this client is held back
+            }
+
+            await write;
+            sent += frame.Length;
+        }
+
+        var held = GC.GetTotalMemory(forceFullCollection: true) - before;
+        Assert.True(sent < cap, $"the server read all {sent:N0} bytes of requests whose answers were never read");
+        Assert.True(held < 48L * 1024 * 1024, $"the server holds {held:N0} bytes for a client that reads nothing");
+    }
+
+    [Fact]
+    public async Task Server_ClientIgnoresConcurrencyLimit_CallPastItGetsResourceExhausted()
+    {
+        var address = CreateAddress();
+        await StartServerAsync(address, o => o.MaxConcurrentCallsPerConnection = 3);
+        var peer = await ConnectAsync(address);
+        await peer.SendAsync(RawPeer.Preface);
+        using var bound = new CancellationTokenSource(s_bound);
+        var (maxCalls, _) = await peer.ReadOpeningAsync(bound.Token);
+        Assert.Equal(3, maxCalls);
+
+        for (uint id = 1; id <= 4; id++)
+        {
+            await peer.SendAsync(RawPeer.Request(id, ConformanceRoutes.Block, "\"x\""u8.ToArray())); // blocks until cancelled
+        }
+
+        var frame = await peer.ReadFrameAsync(bound.Token);
+        Assert.NotNull(frame);
+        Assert.Equal((FrameType.Response, 4u), (frame.Value.Type, frame.Value.CallId));
+        var fault = WireFormat.DecodeFault(frame.Value.Body);
+        Assert.Equal(IpcErrorCode.ResourceExhausted, fault.ErrorCode);
+        Assert.Contains("MaxConcurrentCallsPerConnection", fault.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task RequestAsync_MoreCallsThanServerAllows_ClientQueuesThemAndAllSucceed()
+    {
+        var address = CreateAddress();
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var running = 0;
+        var most = 0;
+        await StartServerAsync(address, o => o.MaxConcurrentCallsPerConnection = 4, server => server.MapRequest<int, int>("slow", async (x, _, ct) =>
+        {
+            var now = Interlocked.Increment(ref running);
+            InterlockedMax(ref most, now);
+            await gate.Task.WaitAsync(ct);
+            Interlocked.Decrement(ref running);
+            return x;
+        }));
+        await using var client = TestIpc.CreateClient(address, ConfigureClient);
+
+        var calls = Enumerable.Range(0, 20).Select(i => client.Requests().RequestAsync<int, int>("slow", i).AsTask()).ToList();
+        await WaitUntilAsync(() => Volatile.Read(ref running) == 4);
+        gate.SetResult();
+
+        Assert.Equal(Enumerable.Range(0, 20), await Task.WhenAll(calls).WaitAsync(s_bound));
+        Assert.Equal(4, Volatile.Read(ref most));
+    }
+
+    [Fact]
+    public async Task Server_FrameStalledHalfway_IsClosedAfterFrameTimeout()
+    {
+        var address = CreateAddress();
+        var time = new FakeTimeProvider();
+        await StartServerAsync(address, o => o.FrameTimeout = TimeSpan.FromSeconds(30), time: time);
+        var peer = await ConnectAsync(address);
+        using var bound = new CancellationTokenSource(s_bound);
+        var frame = RawPeer.Request(1, ConformanceRoutes.Add, new byte[] { 0x92, 1, 2 });
+        await peer.SendAsync(RawPeer.Preface.Concat(frame.Take(frame.Length / 2)).ToArray());
+        await peer.ReadOpeningAsync(bound.Token);
+
+        // The server arms the frame's clock once it has read the half frame; time moves on until it closes the connection.
+        var next = peer.ReadFrameAsync(bound.Token);
+        while (!next.IsCompleted)
+        {
+            time.Advance(TimeSpan.FromSeconds(1));
+            await Task.WhenAny(next, Task.Delay(TimeSpan.FromMilliseconds(10)));
+        }
+
+        Assert.Null(await next); // closed, with no answer to the half frame
+        Assert.True(time.GetUtcNow() - time.Start >= TimeSpan.FromSeconds(30), "closed before the FrameTimeout");
+    }
+
+    [Fact]
+    public async Task Server_IdleConnection_IsLetGoAndTheClientReconnectsWithoutFailing()
+    {
+        var address = CreateAddress();
+        var time = new FakeTimeProvider();
+        await StartServerAsync(address, o => o.IdleTimeout = TimeSpan.FromMinutes(1), time: time);
+        await using var client = TestIpc.CreateClient(address, ConfigureClient);
+        var first = await client.Requests().RequestAsync<AddRequest, AddResponse>(ConformanceRoutes.Add, new AddRequest(1, 2)).AsTask().WaitAsync(s_bound);
+        var peer = await ConnectAsync(address);
+        await peer.SendAsync(RawPeer.Preface.Concat(RawPeer.Request(1, ConformanceRoutes.Add, new byte[] { 0x92, 1, 2 })).ToArray());
+        using var bound = new CancellationTokenSource(s_bound);
+        await peer.ReadOpeningAsync(bound.Token);
+        Assert.Equal(FrameType.Response, (await peer.ReadFrameAsync(bound.Token))?.Type); // the server has read this connection's preface
+
+        time.Advance(TimeSpan.FromSeconds(74)); // under 1.25 times the timeout: not yet
+        time.Advance(TimeSpan.FromSeconds(2));
+        var goAway = await peer.ReadFrameAsync(bound.Token);
+        var second = await client.Requests().RequestAsync<AddRequest, AddResponse>(ConformanceRoutes.Add, new AddRequest(3, 4)).AsTask().WaitAsync(s_bound);
+
+        Assert.Equal(FrameType.GoAway, goAway?.Type);
+        Assert.Equal((3, 7), (first.Sum, second.Sum));
+    }
+
+    [Fact]
+    public async Task Server_MoreConnectionsThanMaxConnections_TheNextIsToldResourceExhausted()
+    {
+        var address = CreateAddress();
+        await StartServerAsync(address, o => o.MaxConnections = 2);
+        using var bound = new CancellationTokenSource(s_bound);
+        for (var i = 0; i < 2; i++)
+        {
+            var admitted = await ConnectAsync(address);
+            await admitted.SendAsync(RawPeer.Preface);
+            await admitted.ReadOpeningAsync(bound.Token);
+        }
+
+        await using var client = TestIpc.CreateClient(address, ConfigureClient);
+        var error = await Assert.ThrowsAsync<IpcException>(() =>
+            client.Requests().RequestAsync<AddRequest, AddResponse>(ConformanceRoutes.Add, new AddRequest(1, 2)).AsTask().WaitAsync(s_bound));
+
+        Assert.Equal(IpcErrorCode.ResourceExhausted, error.ErrorCode);
+        Assert.Contains("MaxConnections", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Server_ConnectionsThatNeverSendAPreface_HoldLittleMemoryEach()
+    {
+        const int count = 400;
+        var address = CreateAddress();
+        await StartServerAsync(address, o => { });
+        var before = GC.GetTotalMemory(forceFullCollection: true);
+        var peers = new List<RawPeer>();
+        for (var i = 0; i < count; i++)
+        {
+            peers.Add(await ConnectAsync(address));
+        }
+
+        // The server has sent each its preface and Settings: read them, so the medium holds nothing for the test.
+        using var bound = new CancellationTokenSource(s_bound);
+        foreach (var peer in peers)
+        {
+            await peer.ReadOpeningAsync(bound.Token);
+        }
+
+        var each = (GC.GetTotalMemory(forceFullCollection: true) - before) / count;
+        Assert.True(each < 12 * 1024, $"each connection that sent nothing holds {each:N0} bytes");
+    }
+
+    protected virtual void ConfigureClient(IIpcBuilder ipc)
+    {
+    }
+
+    private async Task<RawPeer> ConnectAsync(string address)
+    {
+        var peer = new RawPeer(await ConnectRawAsync(address));
+        _resources.Add(peer);
+        return peer;
+    }
+
+    private async Task StartServerAsync(string address, Action<StreamTransportOptions> options, Action<IpcServerBuilder>? routes = null, TimeProvider? time = null)
+    {
+        var builder = new HostApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        if (time is not null)
+        {
+            builder.Services.AddSingleton(time);
+        }
+
+        var ipc = builder.Services.AddIpc();
+        ConfigureServer(ipc, options);
+        ipc.AddEndpoint(TestIpc.Endpoint, address);
+        ipc.AddServer(TestIpc.Endpoint, server =>
+        {
+            server.MapConformanceRoutes(new ConformanceProbe());
+            routes?.Invoke(server);
+        });
+        var host = builder.Build();
+        _hosts.Add(host);
+        _resources.Insert(0, new HostStopper(host));
+        await host.StartAsync().WaitAsync(s_bound);
+    }
+
+    private static void InterlockedMax(ref int target, int value)
+    {
+        for (var current = Volatile.Read(ref target); value > current; current = Volatile.Read(ref target))
+        {
+            if (Interlocked.CompareExchange(ref target, value, current) == current)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>Waits for <paramref name="condition"/>, checking every few milliseconds; fails after the bound.</summary>
+    private static async Task WaitUntilAsync(Func<bool> condition)
+    {
+        using var bound = new CancellationTokenSource(s_bound);
+        while (!condition())
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(5));
+            Assert.False(bound.IsCancellationRequested, "the condition never held");
+        }
+    }
+
+    private sealed class HostStopper(IHost host) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync() => await host.StopAsync().WaitAsync(s_bound);
+    }
+}
+
+public sealed class PipePairPeerLimitsTests : PeerLimitsTests
+{
+    protected override string CreateAddress() => $"{PipePairTransport.Scheme}://limits-{Guid.NewGuid():N}";
+
+    protected override void ConfigureServer(IIpcBuilder ipc, Action<StreamTransportOptions> options)
+    {
+        ipc.AddTransport<PipePairTransport>();
+        ipc.Services.Configure(TestIpc.Endpoint, options);
+    }
+
+    protected override void ConfigureClient(IIpcBuilder ipc) => ipc.AddTransport<PipePairTransport>();
+
+    protected override Task<DuplexConnection> ConnectRawAsync(string address) => Task.FromResult(PipePairTransport.ConnectRaw(new Uri(address)));
+}
+
+public sealed class UnixSocketPeerLimitsTests : PeerLimitsTests
+{
+    protected override string CreateAddress() => TestAddresses.NewUnixAddress();
+
+    protected override void ConfigureServer(IIpcBuilder ipc, Action<StreamTransportOptions> options) =>
+        ipc.Services.Configure<SocketTransportOptions>(TestIpc.Endpoint, o => options(o));
+
+    protected override async Task<DuplexConnection> ConnectRawAsync(string address)
+    {
+        var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+        await socket.ConnectAsync(new System.Net.Sockets.UnixDomainSocketEndPoint(new Uri(address).AbsolutePath));
+        return DuplexConnection.Create(new System.Net.Sockets.NetworkStream(socket, ownsSocket: true));
+    }
+}

@@ -1,0 +1,77 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using Ipc.Transports.Streams;
+
+namespace Ipc.Streams.Tests;
+
+/// <summary>A client written by hand over a <see cref="DuplexConnection"/>: sends what a test builds, reads frames one by one.</summary>
+internal sealed class RawPeer(DuplexConnection connection) : IAsyncDisposable
+{
+    public DuplexConnection Connection => connection;
+
+    public static byte[] Preface => WireFormat.Preface.ToArray();
+
+    public ValueTask SendAsync(ReadOnlyMemory<byte> bytes) => connection.WriteAsync(bytes);
+
+    /// <summary>A Request frame for <paramref name="route"/> with a body, as call <paramref name="callId"/>.</summary>
+    public static byte[] Request(uint callId, string route, ReadOnlyMemory<byte> body, FrameType type = FrameType.Request)
+    {
+        var writer = new ArrayBufferWriter<byte>();
+        WireFormat.WriteMessage(writer, type, callId, new IpcMessage(route, body) { MessageId = "m" + callId });
+        return writer.WrittenSpan.ToArray();
+    }
+
+    /// <summary>Reads the next frame; <see langword="null"/> once the server closed the connection.</summary>
+    public async Task<(FrameType Type, uint CallId, byte[] Body)?> ReadFrameAsync(CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            var result = await connection.Input.ReadAsync(cancellationToken);
+            var buffer = result.Buffer;
+            if (buffer.Length >= WireFormat.HeaderSize)
+            {
+                var header = new byte[WireFormat.HeaderSize];
+                buffer.Slice(0, WireFormat.HeaderSize).CopyTo(header);
+                var metadata = (int)BinaryPrimitives.ReadUInt32LittleEndian(header.AsSpan(8));
+                var bodyLength = (int)BinaryPrimitives.ReadUInt32LittleEndian(header.AsSpan(12));
+                var length = WireFormat.HeaderSize + metadata + bodyLength;
+                if (buffer.Length >= length)
+                {
+                    var body = buffer.Slice(WireFormat.HeaderSize + metadata, bodyLength).ToArray();
+                    connection.Input.AdvanceTo(buffer.GetPosition(length));
+                    return ((FrameType)header[0], BinaryPrimitives.ReadUInt32LittleEndian(header.AsSpan(4)), body);
+                }
+            }
+
+            if (result.IsCompleted || result.IsCanceled)
+            {
+                connection.Input.AdvanceTo(buffer.End);
+                return null;
+            }
+
+            connection.Input.AdvanceTo(buffer.Start, buffer.End);
+        }
+    }
+
+    /// <summary>Reads the server's preface and Settings frame.</summary>
+    public async Task<(int MaxConcurrentCalls, int OneWayWindow)> ReadOpeningAsync(CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            var result = await connection.Input.ReadAsync(cancellationToken);
+            if (result.Buffer.Length >= WireFormat.PrefaceSize || result.IsCompleted)
+            {
+                connection.Input.AdvanceTo(result.Buffer.GetPosition(Math.Min(WireFormat.PrefaceSize, result.Buffer.Length)));
+                break;
+            }
+
+            connection.Input.AdvanceTo(result.Buffer.Start, result.Buffer.End);
+        }
+
+        var settings = await ReadFrameAsync(cancellationToken) ?? throw new InvalidOperationException("the server closed before its Settings");
+        Assert.Equal(FrameType.Settings, settings.Type);
+        return WireFormat.ReadSettings(settings.Body);
+    }
+
+    public ValueTask DisposeAsync() => connection.DisposeAsync();
+}
