@@ -429,9 +429,10 @@ public sealed class WireFormatTests
         { "header count not minimal", [1, (byte)'r', 1, (byte)'m', 0x80, 0x00], 0, "the header count is not a minimal varint" },
         { "header count over 2^31-1", [1, (byte)'r', 1, (byte)'m', 0xFF, 0xFF, 0xFF, 0xFF, 0x0F], 0, "the header count is not a minimal varint of at most 2^31-1" },
         { "header count longer than 5 bytes", [1, (byte)'r', 1, (byte)'m', 0x80, 0x80, 0x80, 0x80, 0x80, 0x01], 0, "the header count is a varint longer than 5 bytes" },
+        { "header count with bits past 32 (reads as 0 if they are dropped)", [1, (byte)'r', 1, (byte)'m', 0x80, 0x80, 0x80, 0x80, 0x10], 0, "the header count is not a minimal varint of at most 2^31-1" },
+        { "header count with bits past 32 (reads as 1 if they are dropped)", [1, (byte)'r', 1, (byte)'m', 0x81, 0x80, 0x80, 0x80, 0x70], 0, "the header count is not a minimal varint of at most 2^31-1" },
         { "header count cut short", [1, (byte)'r', 1, (byte)'m', 0x80], 0, "the header count runs past the end" },
         { "fewer headers than counted", [1, (byte)'r', 1, (byte)'m', 2, 1, (byte)'n', 1, (byte)'v'], 0, "the header name length runs past the end" },
-        { "huge header count, no headers", [1, (byte)'r', 1, (byte)'m', 0xFF, 0xFF, 0xFF, 0xFF, 0x07], 0, "the header name length runs past the end" },
         { "header value missing", [1, (byte)'r', 1, (byte)'m', 1, 1, (byte)'n'], 0, "the header value length runs past the end" },
         { "header name not UTF-8", [1, (byte)'r', 1, (byte)'m', 1, 1, 0xC3, 0], 0, "the header name is not valid UTF-8" },
         { "header value not UTF-8", [1, (byte)'r', 1, (byte)'m', 1, 1, (byte)'n', 2, 0xE2, 0x82], 0, "the header value is not valid UTF-8" },
@@ -463,6 +464,15 @@ public sealed class WireFormatTests
         Assert.Equal("c", message.CorrelationId);
         Assert.Equal("t", message.ContentType);
         Assert.Equal("é", message.Headers["n"]);
+    }
+
+    [Fact]
+    public void ReadMetadata_LargestVarInt_IsReadAsTwoToThe31MinusOne()
+    {
+        // A header count of 2^31-1 (the largest a varint may carry) with no headers after it: read, then found missing.
+        var error = Assert.Throws<WireFormatException>(() => WireFormat.ReadMetadata([1, (byte)'r', 1, (byte)'m', 0xFF, 0xFF, 0xFF, 0xFF, 0x07], FrameFlags.None));
+
+        Assert.Contains("the header name length runs past the end", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -504,6 +514,7 @@ public sealed class WireFormatTests
     {
         { "empty", [], "the error code runs past the end" },
         { "error code not minimal", [0x81, 0x00, 0, 0], "the error code is not a minimal varint" },
+        { "error code with bits past 32", [0x85, 0x80, 0x80, 0x80, 0x10, 0, 0], "the error code is not a minimal varint of at most 2^31-1" },
         { "no message", [1], "the fault message length runs past the end" },
         { "message not UTF-8", [1, 1, 0xFF, 0], "the fault message is not valid UTF-8" },
         { "no remote marker", [1, 0], "the remote marker runs past the end" },
