@@ -163,6 +163,17 @@ public sealed class FrameBufferTests
     }
 
     [Fact]
+    public void Advance_SoFarPastTheEndThatTheCountOverflows_Throws()
+    {
+        var buffer = new FrameBuffer();
+        buffer.Append(static (writer, bytes) => writer.Write(bytes), new byte[] { 1 });
+
+        Assert.Throws<InvalidOperationException>(() => buffer.Advance(int.MaxValue));
+
+        Assert.Equal(new byte[] { 1 }, buffer.WrittenSpan.ToArray());
+    }
+
+    [Fact]
     public void Advance_Negative_Throws()
     {
         var buffer = new FrameBuffer();
