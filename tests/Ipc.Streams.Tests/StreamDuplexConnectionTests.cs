@@ -3,6 +3,7 @@ using System.Collections.Concurrent;
 using System.Net.Sockets;
 using Ipc.TestUtils;
 using Ipc.Transports.Streams;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 
@@ -297,6 +298,61 @@ public sealed class StreamDuplexConnectionTests : IDisposable
         Assert.True(blockedThread!.Join(TestIpc.Bound), "the replaced reader did not leave once its work returned");
     }
 
+    [Fact]
+    public async Task TryDefer_ReaderReplaced16Times_DeclinesFromThenOnAndLogsIt()
+    {
+        const int Replacements = 16;
+        var logger = new CapturingLogger();
+        await using var connection = DuplexConnection.CreateWithDedicatedReader(_stream, null, TimeSpan.Zero);
+        connection.Attach(Host(logger), dedicatedReader: true);
+        using var release = new ManualResetEventSlim();
+        using var blocked = new SemaphoreSlim(0);
+        using var last = new ManualResetEventSlim();
+        var blockedThreads = new ConcurrentQueue<Thread>();
+        var deferred = new ConcurrentDictionary<byte, bool>();
+        var loop = new FrameLoop(connection)
+        {
+            OnByte = b =>
+            {
+                deferred[b] = connection.TryDefer(new Work(() =>
+                {
+                    blockedThreads.Enqueue(Thread.CurrentThread);
+                    blocked.Release();
+                    release.Wait(TestIpc.Bound);
+                }));
+                if (b == Replacements + 1)
+                {
+                    last.Set();
+                }
+            },
+        };
+        var run = connection.RunAsync(loop.RunAsync);
+        try
+        {
+            for (var i = 1; i <= Replacements; i++)
+            {
+                _peer.Send([(byte)i]); // read by the reader that replaced the previous one
+                Assert.True(await blocked.WaitAsync(TestIpc.Bound), $"work {i} did not start");
+                _time.Advance(ReaderWatchdog.Threshold);
+                _time.Advance(ReaderWatchdog.Threshold);
+            }
+
+            _peer.Send([Replacements + 1]);
+
+            Assert.True(last.Wait(TestIpc.Bound), "no reader read on after the last replacement");
+            Assert.All(Enumerable.Range(1, Replacements), i => Assert.True(deferred[(byte)i], $"work {i} was not left to the reader"));
+            Assert.False(deferred[Replacements + 1]);
+            Assert.Contains(logger.Messages, m => m.Contains($"more than {ReaderWatchdog.Threshold} {Replacements} times", StringComparison.Ordinal));
+        }
+        finally
+        {
+            release.Set();
+            await StopAsync(connection, run);
+        }
+
+        Assert.All(blockedThreads, thread => Assert.True(thread.Join(TestIpc.Bound)));
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
@@ -395,7 +451,7 @@ public sealed class StreamDuplexConnectionTests : IDisposable
         }
     }
 
-    private ReaderHost Host() => new(NullLogger.Instance, "test connection", 64 * 1024, _time);
+    private ReaderHost Host(ILogger? logger = null) => new(logger ?? NullLogger.Instance, "test connection", 64 * 1024, _time);
 
     private byte[] ReceiveFromConnection(int count)
     {
@@ -409,6 +465,19 @@ public sealed class StreamDuplexConnectionTests : IDisposable
         }
 
         return buffer;
+    }
+
+    private sealed class CapturingLogger : ILogger
+    {
+        public ConcurrentQueue<string> Messages { get; } = new();
+
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => true;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+            Messages.Enqueue(formatter(state, exception));
     }
 
     private sealed class Work(Action run) : IReaderWork
