@@ -414,6 +414,9 @@ public sealed class StreamDuplexConnectionTests : IDisposable
     }
 
     [Fact]
+    public void Create_NullStream_Throws() => Assert.Throws<ArgumentNullException>(() => DuplexConnection.Create((Stream)null!));
+
+    [Fact]
     public void CreateWithDedicatedReader_NullStream_Throws() =>
         Assert.Throws<ArgumentNullException>(() => DuplexConnection.CreateWithDedicatedReader(null!, null, TimeSpan.Zero));
 
