@@ -51,7 +51,7 @@ internal sealed class FrameBuffer : IBufferWriter<byte>
     public void Advance(int count)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(count);
-        if (_count + count > _buffer.Length)
+        if (count > _buffer.Length - _count)
         {
             throw new InvalidOperationException("Advanced past the end of the buffer.");
         }

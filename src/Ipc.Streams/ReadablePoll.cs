@@ -17,7 +17,7 @@ internal sealed class ReadablePoll
     private readonly Func<bool> _isReadable;
     private readonly long _spinTicks;
 
-    private ReadablePoll(Func<bool> isReadable, TimeSpan spin)
+    internal ReadablePoll(Func<bool> isReadable, TimeSpan spin)
     {
         _isReadable = isReadable;
         _spinTicks = (long)(spin.TotalSeconds * Stopwatch.Frequency);

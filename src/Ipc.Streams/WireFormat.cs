@@ -465,7 +465,8 @@ internal static class WireFormat
                 value |= (uint)(b & 0x7F) << (7 * i);
                 if ((b & 0x80) == 0)
                 {
-                    if (value > int.MaxValue || (i > 0 && b == 0))
+                    // The fifth byte carries bits 28-34; bits 32-34 would drop out of the uint unseen, and any over bit 30 is over 2^31-1.
+                    if (value > int.MaxValue || (i > 0 && b == 0) || (i == MaxVarIntBytes - 1 && b > 0x07))
                     {
                         throw new WireFormatException($"the {what}{part} is not a minimal varint of at most 2^31-1");
                     }

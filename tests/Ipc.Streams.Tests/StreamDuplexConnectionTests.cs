@@ -1,0 +1,542 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.Net.Sockets;
+using Ipc.TestUtils;
+using Ipc.Transports.Streams;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
+
+namespace Ipc.Streams.Tests;
+
+/// <summary>
+/// The reader hand-off of <see cref="StreamDuplexConnection"/> over a real connected Unix domain socket pair: asynchronous
+/// reads, a dedicated reader thread that runs the frame loop and the work it leaves, and the watchdog (on a fake clock)
+/// that hands reading to a new thread when that work blocks.
+/// </summary>
+[Collection(ReadablePollTests.Spinners)]
+public sealed class StreamDuplexConnectionTests : IDisposable
+{
+    private const string ReaderThreadName = "Ipc connection reader";
+
+    private readonly FakeTimeProvider _time = new();
+    private readonly Socket _peer;
+    private readonly Socket _socket;
+    private readonly NetworkStream _stream;
+
+    public StreamDuplexConnectionTests()
+    {
+        (_peer, _socket) = ConnectedPair();
+        _peer.ReceiveTimeout = (int)TestIpc.Bound.TotalMilliseconds;
+        _stream = new NetworkStream(_socket, ownsSocket: true);
+    }
+
+    public void Dispose()
+    {
+        _peer.Dispose();
+        _stream.Dispose();
+    }
+
+    [Fact]
+    public async Task RunAsync_AsyncMode_ReadsAndWritesWithoutAReaderThread()
+    {
+        await using var connection = DuplexConnection.Create(_stream);
+        connection.Attach(Host(), dedicatedReader: true); // a plain stream reads asynchronously, granted or not
+        var loop = new FrameLoop(connection);
+        var run = connection.RunAsync(loop.RunAsync);
+
+        _peer.Send([1, 2]);
+        await connection.WriteAsync(new byte[] { 7, 8, 9 });
+
+        var received = loop.Take(2);
+        Assert.Equal(new byte[] { 1, 2 }, received.Select(r => r.Value));
+        Assert.All(received, r => Assert.NotEqual(ReaderThreadName, r.Thread.Name));
+        Assert.Equal(new byte[] { 7, 8, 9 }, ReceiveFromConnection(3));
+        Assert.False(connection.HasDedicatedReader);
+        await StopAsync(connection, run);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task RunAsync_DedicatedReader_RunsTheFrameLoopOnTheReaderThread(bool poll)
+    {
+        await using var connection = DuplexConnection.CreateWithDedicatedReader(
+            _stream, poll ? () => _socket.Poll(0, SelectMode.SelectRead) : null, poll ? TimeSpan.FromMilliseconds(1) : TimeSpan.Zero);
+        connection.Attach(Host(), dedicatedReader: true);
+        var loop = new FrameLoop(connection);
+        var run = connection.RunAsync(loop.RunAsync);
+
+        _peer.Send([1, 2, 3]);
+        var received = loop.Take(3);
+        await connection.WriteAsync(new byte[] { 9 });
+
+        Assert.True(connection.HasDedicatedReader);
+        Assert.Equal(new byte[] { 1, 2, 3 }, received.Select(r => r.Value));
+        Assert.All(received, r => Assert.Equal(ReaderThreadName, r.Thread.Name));
+        Assert.Equal(new byte[] { 9 }, ReceiveFromConnection(1));
+        await StopAsync(connection, run);
+    }
+
+    [Fact]
+    public async Task RunAsync_DedicatedReaderNotGranted_ReadsAsynchronously()
+    {
+        await using var connection = DuplexConnection.CreateWithDedicatedReader(_stream, isReadable: null, TimeSpan.Zero);
+        connection.Attach(Host(), dedicatedReader: false);
+        var loop = new FrameLoop(connection);
+        var run = connection.RunAsync(loop.RunAsync);
+
+        _peer.Send([5]);
+        var received = loop.Take(1);
+        await connection.WriteAsync(new byte[] { 6 });
+
+        Assert.False(connection.HasDedicatedReader);
+        Assert.NotEqual(ReaderThreadName, received[0].Thread.Name);
+        Assert.Equal(new byte[] { 6 }, ReceiveFromConnection(1));
+        await StopAsync(connection, run);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task RunAsync_PeerCloses_FrameLoopSeesTheEnd(bool dedicated)
+    {
+        await using var connection = dedicated ? DuplexConnection.CreateWithDedicatedReader(_stream, null, TimeSpan.Zero) : DuplexConnection.Create(_stream);
+        connection.Attach(Host(), dedicatedReader: dedicated);
+        var loop = new FrameLoop(connection);
+        var run = connection.RunAsync(loop.RunAsync);
+
+        _peer.Send([1]);
+        _peer.Shutdown(SocketShutdown.Send);
+
+        await run.WaitAsync(TestIpc.Bound);
+        Assert.True(loop.SawEnd);
+        Assert.Null(loop.Failure);
+        Assert.Equal(1, loop.Take(1)[0].Value);
+    }
+
+    [Fact]
+    public async Task TryDefer_OnTheReaderThread_RunsTheWorkThereAfterTheReadsFrames()
+    {
+        await using var connection = DuplexConnection.CreateWithDedicatedReader(_stream, null, TimeSpan.Zero);
+        connection.Attach(Host(), dedicatedReader: true);
+        var events = new ConcurrentQueue<string>();
+        using var ran = new ManualResetEventSlim();
+        Thread? workThread = null;
+        var deferred = false;
+        var loop = new FrameLoop(connection)
+        {
+            OnByte = b =>
+            {
+                events.Enqueue($"frame {b}");
+                if (b == 1)
+                {
+                    deferred = connection.TryDefer(new Work(() =>
+                    {
+                        events.Enqueue("work");
+                        workThread = Thread.CurrentThread;
+                        ran.Set();
+                    }));
+                }
+            },
+        };
+        var run = connection.RunAsync(loop.RunAsync);
+
+        _peer.Send([1, 2, 3]); // one read: the work runs once the loop has handled all three and waits for more
+
+        Assert.True(ran.Wait(TestIpc.Bound), "the deferred work did not run");
+        Assert.True(deferred);
+        Assert.Equal(["frame 1", "frame 2", "frame 3", "work"], events);
+        Assert.Same(loop.Take(3)[0].Thread, workThread);
+        await StopAsync(connection, run);
+    }
+
+    [Fact]
+    public async Task TryDefer_FromAnotherThread_ReturnsFalse()
+    {
+        await using var connection = DuplexConnection.CreateWithDedicatedReader(_stream, null, TimeSpan.Zero);
+        Assert.False(connection.TryDefer(new Work(() => { })), "deferred before the connection was attached");
+        connection.Attach(Host(), dedicatedReader: true);
+        var loop = new FrameLoop(connection);
+        var run = connection.RunAsync(loop.RunAsync);
+        _peer.Send([1]);
+        loop.Take(1);
+
+        Assert.False(connection.TryDefer(new Work(() => throw new InvalidOperationException("must not run"))));
+
+        await StopAsync(connection, run);
+    }
+
+    [Fact]
+    public async Task TryDefer_AsyncMode_ReturnsFalseOnTheFrameLoop()
+    {
+        await using var connection = DuplexConnection.Create(_stream);
+        connection.Attach(Host(), dedicatedReader: true);
+        bool? deferred = null;
+        var loop = new FrameLoop(connection) { OnByte = _ => deferred = connection.TryDefer(new Work(() => { })) };
+        var run = connection.RunAsync(loop.RunAsync);
+
+        _peer.Send([1]);
+        loop.Take(1);
+
+        Assert.False(deferred);
+        await StopAsync(connection, run);
+    }
+
+    [Fact]
+    public async Task TryDefer_WorkBlocksTheReaderPastTheThresholdTwice_NewReaderReadsTheNextBytes()
+    {
+        await using var connection = DuplexConnection.CreateWithDedicatedReader(_stream, null, TimeSpan.Zero);
+        connection.Attach(Host(), dedicatedReader: true);
+        using var blocked = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        using var secondRead = new ManualResetEventSlim();
+        Thread? blockedThread = null;
+        Thread? secondThread = null;
+        var deferred = false;
+        var workReturned = 0;
+        var loop = new FrameLoop(connection)
+        {
+            OnByte = b =>
+            {
+                if (b == 1)
+                {
+                    deferred = connection.TryDefer(new Work(() =>
+                    {
+                        blockedThread = Thread.CurrentThread;
+                        blocked.Set();
+                        release.Wait(TestIpc.Bound);
+                        Volatile.Write(ref workReturned, 1);
+                    }));
+                }
+                else if (b == 2)
+                {
+                    secondThread = Thread.CurrentThread;
+                    secondRead.Set();
+                }
+            },
+        };
+        var run = connection.RunAsync(loop.RunAsync);
+        try
+        {
+            _peer.Send([1]);
+            Assert.True(blocked.Wait(TestIpc.Bound), "the deferred work did not start");
+            _peer.Send([2]);
+
+            // The first check sees work started since the last one; the second sees the same work still running.
+            _time.Advance(ReaderWatchdog.Threshold);
+            _time.Advance(ReaderWatchdog.Threshold);
+
+            Assert.True(secondRead.Wait(TestIpc.Bound), "no new reader took over while the work blocked");
+            Assert.True(deferred);
+            Assert.Equal(0, Volatile.Read(ref workReturned));
+            Assert.NotSame(blockedThread, secondThread);
+            Assert.Equal(ReaderThreadName, secondThread!.Name);
+        }
+        finally
+        {
+            release.Set();
+            await StopAsync(connection, run);
+        }
+
+        Assert.True(blockedThread!.Join(TestIpc.Bound), "the replaced reader did not leave once its work returned");
+        Assert.Equal(1, Volatile.Read(ref workReturned));
+    }
+
+    [Fact]
+    public async Task TryDefer_ReaderReplaced_WorkLeftBehindTheBlockedOneRunsOnTheThreadPool()
+    {
+        await using var connection = DuplexConnection.CreateWithDedicatedReader(_stream, null, TimeSpan.Zero);
+        connection.Attach(Host(), dedicatedReader: true);
+        using var blocked = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        using var nextRan = new ManualResetEventSlim();
+        Thread? blockedThread = null;
+        var nextOnThreadPool = false;
+        var loop = new FrameLoop(connection)
+        {
+            OnByte = b =>
+            {
+                if (b == 1)
+                {
+                    connection.TryDefer(new Work(() =>
+                    {
+                        blockedThread = Thread.CurrentThread;
+                        blocked.Set();
+                        release.Wait(TestIpc.Bound);
+                    }));
+                }
+                else if (b == 2)
+                {
+                    connection.TryDefer(new Work(() =>
+                    {
+                        nextOnThreadPool = Thread.CurrentThread.IsThreadPoolThread;
+                        nextRan.Set();
+                    }));
+                }
+            },
+        };
+        var run = connection.RunAsync(loop.RunAsync);
+        try
+        {
+            _peer.Send([1, 2]); // both pieces of work are left in one read; the first blocks the reader
+            Assert.True(blocked.Wait(TestIpc.Bound), "the deferred work did not start");
+
+            _time.Advance(ReaderWatchdog.Threshold);
+            _time.Advance(ReaderWatchdog.Threshold);
+
+            Assert.True(nextRan.Wait(TestIpc.Bound), "the work behind the blocked one did not run");
+            Assert.True(nextOnThreadPool);
+            Assert.False(release.IsSet);
+        }
+        finally
+        {
+            release.Set();
+            await StopAsync(connection, run);
+        }
+
+        Assert.True(blockedThread!.Join(TestIpc.Bound), "the replaced reader did not leave once its work returned");
+    }
+
+    [Fact]
+    public async Task TryDefer_ReaderReplaced16Times_DeclinesFromThenOnAndLogsIt()
+    {
+        const int Replacements = 16;
+        var logger = new CapturingLogger();
+        await using var connection = DuplexConnection.CreateWithDedicatedReader(_stream, null, TimeSpan.Zero);
+        connection.Attach(Host(logger), dedicatedReader: true);
+        using var release = new ManualResetEventSlim();
+        using var blocked = new SemaphoreSlim(0);
+        using var last = new ManualResetEventSlim();
+        var blockedThreads = new ConcurrentQueue<Thread>();
+        var deferred = new ConcurrentDictionary<byte, bool>();
+        var loop = new FrameLoop(connection)
+        {
+            OnByte = b =>
+            {
+                deferred[b] = connection.TryDefer(new Work(() =>
+                {
+                    blockedThreads.Enqueue(Thread.CurrentThread);
+                    blocked.Release();
+                    release.Wait(TestIpc.Bound);
+                }));
+                if (b == Replacements + 1)
+                {
+                    last.Set();
+                }
+            },
+        };
+        var run = connection.RunAsync(loop.RunAsync);
+        try
+        {
+            for (var i = 1; i <= Replacements; i++)
+            {
+                _peer.Send([(byte)i]); // read by the reader that replaced the previous one
+                Assert.True(await blocked.WaitAsync(TestIpc.Bound), $"work {i} did not start");
+                _time.Advance(ReaderWatchdog.Threshold);
+                _time.Advance(ReaderWatchdog.Threshold);
+            }
+
+            _peer.Send([Replacements + 1]);
+
+            Assert.True(last.Wait(TestIpc.Bound), "no reader read on after the last replacement");
+            Assert.All(Enumerable.Range(1, Replacements), i => Assert.True(deferred[(byte)i], $"work {i} was not left to the reader"));
+            Assert.False(deferred[Replacements + 1]);
+            Assert.Contains(logger.Messages, m => m.Contains($"more than {ReaderWatchdog.Threshold} {Replacements} times", StringComparison.Ordinal));
+        }
+        finally
+        {
+            release.Set();
+            await StopAsync(connection, run);
+        }
+
+        Assert.All(blockedThreads, thread => Assert.True(thread.Join(TestIpc.Bound)));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Abort_PendingRead_EndsTheFrameLoopAndClosesTheConnection(bool dedicated)
+    {
+        await using var connection = dedicated ? DuplexConnection.CreateWithDedicatedReader(_stream, null, TimeSpan.Zero) : DuplexConnection.Create(_stream);
+        connection.Attach(Host(), dedicatedReader: dedicated);
+        var loop = new FrameLoop(connection);
+        var run = connection.RunAsync(loop.RunAsync);
+        _peer.Send([1]);
+        loop.Take(1); // the loop has handled the first read and waits for the next
+
+        connection.Abort();
+        connection.Abort();
+
+        await run.WaitAsync(TestIpc.Bound);
+        Assert.True(loop.SawEnd || loop.Failure is not null);
+        Assert.Equal(0, _peer.Receive(new byte[1])); // the peer sees the connection closed
+    }
+
+    [Fact]
+    public async Task DisposeAsync_ReaderRunningWork_WaitsForTheReaderToLeave()
+    {
+        var connection = DuplexConnection.CreateWithDedicatedReader(_stream, null, TimeSpan.Zero);
+        connection.Attach(Host(), dedicatedReader: true);
+        using var running = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        var workReturned = 0;
+        var loop = new FrameLoop(connection)
+        {
+            OnByte = _ => connection.TryDefer(new Work(() =>
+            {
+                running.Set();
+                release.Wait(TestIpc.Bound);
+                Volatile.Write(ref workReturned, 1);
+            })),
+        };
+        var run = connection.RunAsync(loop.RunAsync);
+        try
+        {
+            _peer.Send([1]);
+            Assert.True(running.Wait(TestIpc.Bound), "the deferred work did not start");
+
+            // As the core does: abort, let the frame loop end, then dispose.
+            connection.Abort();
+            await run.WaitAsync(TestIpc.Bound);
+            var dispose = connection.DisposeAsync().AsTask();
+
+            Assert.False(dispose.IsCompleted, "DisposeAsync returned while the reader thread was still running work");
+            release.Set();
+            await dispose.WaitAsync(TestIpc.Bound);
+            Assert.Equal(1, Volatile.Read(ref workReturned));
+        }
+        finally
+        {
+            release.Set();
+            connection.Abort();
+        }
+    }
+
+    [Fact]
+    public void Create_NullStream_Throws() => Assert.Throws<ArgumentNullException>(() => DuplexConnection.Create((Stream)null!));
+
+    [Fact]
+    public void CreateWithDedicatedReader_NullStream_Throws() =>
+        Assert.Throws<ArgumentNullException>(() => DuplexConnection.CreateWithDedicatedReader(null!, null, TimeSpan.Zero));
+
+    private static async Task StopAsync(DuplexConnection connection, Task run)
+    {
+        connection.Abort();
+        await run.WaitAsync(TestIpc.Bound);
+    }
+
+    /// <summary>A connected Unix domain socket pair; the socket file and its folder are gone once it is connected.</summary>
+    private static (Socket Peer, Socket Accepted) ConnectedPair()
+    {
+        var folder = Directory.CreateTempSubdirectory("ipc-streams-");
+        try
+        {
+            var endpoint = new UnixDomainSocketEndPoint(Path.Combine(folder.FullName, "s.sock"));
+            using var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            listener.Bind(endpoint);
+            listener.Listen(1);
+            var peer = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            try
+            {
+                peer.Connect(endpoint);
+                return (peer, listener.Accept());
+            }
+            catch
+            {
+                peer.Dispose();
+                throw;
+            }
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+        }
+    }
+
+    private ReaderHost Host(ILogger? logger = null) => new(logger ?? NullLogger.Instance, "test connection", 64 * 1024, _time);
+
+    private byte[] ReceiveFromConnection(int count)
+    {
+        var buffer = new byte[count];
+        var received = 0;
+        while (received < count)
+        {
+            var read = _peer.Receive(buffer.AsSpan(received)); // bounded by the receive timeout
+            Assert.NotEqual(0, read);
+            received += read;
+        }
+
+        return buffer;
+    }
+
+    private sealed class CapturingLogger : ILogger
+    {
+        public ConcurrentQueue<string> Messages { get; } = new();
+
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => true;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+            Messages.Enqueue(formatter(state, exception));
+    }
+
+    private sealed class Work(Action run) : IReaderWork
+    {
+        public void Run() => run();
+    }
+
+    /// <summary>A stand-in for the core's frame loop: reads <see cref="DuplexConnection.Input"/>, one "frame" a byte.</summary>
+    private sealed class FrameLoop(DuplexConnection connection)
+    {
+        private readonly BlockingCollection<(byte Value, Thread Thread)> _received = [];
+
+        public Action<byte>? OnByte { get; init; }
+
+        public bool SawEnd { get; private set; }
+
+        public Exception? Failure { get; private set; }
+
+        public List<(byte Value, Thread Thread)> Take(int count)
+        {
+            var taken = new List<(byte, Thread)>();
+            for (var i = 0; i < count; i++)
+            {
+                Assert.True(_received.TryTake(out var item, TestIpc.Bound), $"the frame loop received {i} bytes, not {count}");
+                taken.Add(item);
+            }
+
+            return taken;
+        }
+
+        public async Task RunAsync()
+        {
+            var input = connection.Input;
+            try
+            {
+                while (true)
+                {
+                    var result = await input.ReadAsync().ConfigureAwait(false);
+                    foreach (var value in result.Buffer.ToArray())
+                    {
+                        OnByte?.Invoke(value);
+                        _received.Add((value, Thread.CurrentThread));
+                    }
+
+                    input.AdvanceTo(result.Buffer.End);
+                    if (result.IsCompleted || result.IsCanceled)
+                    {
+                        SawEnd = true;
+                        return;
+                    }
+                }
+            }
+            catch (Exception ex)
+            {
+                Failure = ex; // the stream was disposed or reset under a read
+            }
+        }
+    }
+}
