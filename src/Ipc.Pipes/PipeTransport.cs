@@ -1,4 +1,5 @@
 using System.IO.Pipes;
+using System.Net.Sockets;
 using Ipc.Transports;
 using Ipc.Transports.Streams;
 using Microsoft.Extensions.DependencyInjection;
@@ -60,7 +61,7 @@ internal sealed class PipeTransport : StreamTransport
         }
     }
 
-    protected override StreamAcceptor CreateAcceptor(IpcTransportContext context) => new Acceptor(PipeName(context.Address), PipeFlags(Options(context)));
+    protected override StreamAcceptor CreateAcceptor(IpcTransportContext context) => new Acceptor(context, PipeName(context.Address), Options(context));
 
     private static PipeTransportOptions Options(IpcTransportContext context) =>
         context.Services.GetRequiredService<IOptionsMonitor<PipeTransportOptions>>().Get(context.EndpointName);
@@ -68,22 +69,49 @@ internal sealed class PipeTransport : StreamTransport
     private static PipeOptions PipeFlags(PipeTransportOptions options) =>
         PipeOptions.Asynchronous | (options.CurrentUserOnly ? PipeOptions.CurrentUserOnly : PipeOptions.None);
 
+    /// <summary>The Unix socket file .NET maps a pipe name to on Linux and macOS.</summary>
+    internal static string SocketPath(string name) => Path.Combine(Path.GetTempPath(), "CoreFxPipe_" + name);
+
     /// <summary>Keeps one server instance waiting for a client at all times; each connection gets a new one.</summary>
-    private sealed class Acceptor(string name, PipeOptions flags) : StreamAcceptor
+    private sealed class Acceptor(IpcTransportContext context, string name, PipeTransportOptions options) : StreamAcceptor
     {
+        private readonly PipeOptions _flags = PipeFlags(options);
         private NamedPipeServerStream? _waiting;
 
-        public override ValueTask StartAsync(CancellationToken cancellationToken)
+        public override async ValueTask StartAsync(CancellationToken cancellationToken)
         {
-            _waiting = Create();
-            return default;
+            if (OperatingSystem.IsWindows())
+            {
+                try
+                {
+                    // The first instance must be the name's first: another server's instances make it fail.
+                    _waiting = Create(PipeOptions.FirstPipeInstance);
+                }
+                catch (UnauthorizedAccessException ex)
+                {
+                    throw AlreadyServed(ex);
+                }
+
+                return;
+            }
+
+            // .NET removes whatever is at the socket file and binds it anew, which would take the name from a live server.
+            await EnsureNotServedAsync(cancellationToken).ConfigureAwait(false);
+            _waiting = Create(PipeOptions.None);
+            if (options.CurrentUserOnly)
+            {
+                // The file is created with the umask's mode. A peer of another user that connects before this line is
+                // refused on accept by CurrentUserOnly's check of its user id; changing the umask instead would change it
+                // for every thread of the process.
+                File.SetUnixFileMode(SocketPath(name), UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            }
         }
 
         public override async ValueTask<Stream> AcceptAsync(CancellationToken cancellationToken)
         {
             var pipe = _waiting ?? throw new ObjectDisposedException(nameof(Acceptor));
             await pipe.WaitForConnectionAsync(cancellationToken).ConfigureAwait(false);
-            _waiting = Create();
+            _waiting = Create(PipeOptions.None);
             return pipe;
         }
 
@@ -95,7 +123,28 @@ internal sealed class PipeTransport : StreamTransport
             }
         }
 
-        private NamedPipeServerStream Create() =>
-            new(name, PipeDirection.InOut, NamedPipeServerStream.MaxAllowedServerInstances, PipeTransmissionMode.Byte, flags);
+        private async Task EnsureNotServedAsync(CancellationToken cancellationToken)
+        {
+            using var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            try
+            {
+                await probe.ConnectAsync(new UnixDomainSocketEndPoint(SocketPath(name)), cancellationToken).ConfigureAwait(false);
+            }
+            catch (SocketException)
+            {
+                return; // no file, or nobody answers on it
+            }
+
+            throw AlreadyServed(null);
+        }
+
+        private IpcException AlreadyServed(Exception? inner) =>
+            new(IpcErrorCode.Unavailable, $"Another server is already listening on {context.Address}. Stop it, or choose another pipe name.", inner)
+            {
+                Endpoint = context.EndpointName,
+            };
+
+        private NamedPipeServerStream Create(PipeOptions first) =>
+            new(name, PipeDirection.InOut, NamedPipeServerStream.MaxAllowedServerInstances, PipeTransmissionMode.Byte, _flags | first);
     }
 }
