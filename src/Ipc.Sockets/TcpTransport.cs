@@ -106,6 +106,17 @@ internal sealed class TcpTransport : SocketTransportBase
                 socket.Listen(options.ListenBacklog);
                 Listener = socket;
             }
+            catch (SocketException ex)
+            {
+                socket.Dispose();
+                var why = ex.SocketErrorCode == SocketError.AddressAlreadyInUse
+                    ? $"the address {endpoint} is already in use. Stop the server that holds it, or choose another port."
+                    : $"binding {endpoint} failed: {ex.Message}";
+                throw new IpcException(IpcErrorCode.Unavailable, $"Endpoint '{context.EndpointName}' cannot listen on {context.Address}: {why}", ex)
+                {
+                    Endpoint = context.EndpointName,
+                };
+            }
             catch
             {
                 socket.Dispose();
