@@ -41,18 +41,28 @@ internal sealed class PipeTransport : StreamTransport
         var pipe = new NamedPipeClientStream(".", PipeName(context.Address), PipeDirection.InOut, PipeFlags(Options(context)));
         try
         {
-            if (OperatingSystem.IsWindows())
+            // One attempt tells whether a server listens (on Linux and macOS .NET maps the pipe to a Unix socket, which is
+            // never busy), so a call with no server fails at once and the endpoint's retry decides what to do next.
+            try
             {
-                await pipe.ConnectAsync(cancellationToken).ConfigureAwait(false); // waits while every server instance is busy
-            }
-            else
-            {
-                // .NET maps the pipe to a Unix socket, which is never busy: one attempt tells whether a server listens,
-                // instead of polling until the connect timeout.
                 await pipe.ConnectAsync(0, cancellationToken).ConfigureAwait(false);
+            }
+            catch (TimeoutException) when (OperatingSystem.IsWindows() && Exists(PipeName(context.Address)))
+            {
+                // Every instance of the pipe is busy: wait for one, within the connect timeout.
+                await pipe.ConnectAsync(cancellationToken).ConfigureAwait(false);
             }
 
             return pipe;
+        }
+        catch (TimeoutException ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            await pipe.DisposeAsync().ConfigureAwait(false);
+            throw new IpcException(IpcErrorCode.Unavailable, $"No server is listening on {context.Address} (endpoint '{context.EndpointName}'). Start it, or check the address.", ex)
+            {
+                Endpoint = context.EndpointName,
+                NotAccepted = true,
+            };
         }
         catch
         {
@@ -60,6 +70,9 @@ internal sealed class PipeTransport : StreamTransport
             throw;
         }
     }
+
+    /// <summary>Tells whether a Windows pipe of this name exists, without connecting to (and so taking) one of its instances.</summary>
+    private static bool Exists(string name) => Directory.EnumerateFiles(@"\\.\pipe\", name).Any();
 
     protected override StreamAcceptor CreateAcceptor(IpcTransportContext context) => new Acceptor(context, PipeName(context.Address), Options(context));
 

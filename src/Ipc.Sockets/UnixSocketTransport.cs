@@ -63,6 +63,12 @@ internal sealed class UnixSocketTransport : SocketTransportBase
 
             return new NetworkStream(socket, ownsSocket: true);
         }
+        catch (SocketException ex) when (ex.SocketErrorCode is SocketError.ConnectionRefused or SocketError.AddressNotAvailable && !cancellationToken.IsCancellationRequested)
+        {
+            // Refused: a socket file nobody answers on. AddressNotAvailable: no file at all (ENOENT).
+            socket.Dispose();
+            throw NoServer(context, ex);
+        }
         catch
         {
             socket.Dispose();

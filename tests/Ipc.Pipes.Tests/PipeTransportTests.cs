@@ -1,4 +1,6 @@
+using System.IO.Pipes;
 using Ipc.TestUtils;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Ipc.Pipes.Tests;
 
@@ -40,5 +42,50 @@ public sealed class PipeTransportTests
         Assert.Contains("already listening on " + address, ex.Message, StringComparison.Ordinal);
         await using var client = TestIpc.CreateClient(address);
         await TestIpc.AssertServesAsync(client);
+    }
+
+    [Fact]
+    public async Task RequestAsync_NoServer_FailsAtOnceWithUnavailableNamingTheAddress()
+    {
+        var address = TestAddresses.NewPipeAddress();
+
+        // No retry, and a connect timeout far past the bound: the attempt itself must fail at once.
+        await using var client = TestIpc.CreateClient(address, ipc => ipc.ConfigureResilience(r => r.Enabled = false), e => e.ConnectTimeout = TimeSpan.FromMinutes(10));
+
+        var ex = await Assert.ThrowsAsync<IpcException>(() => client.Requests().RequestAsync<string, string>("echo", "x").AsTask().WaitAsync(TestIpc.Bound));
+
+        Assert.Equal(IpcErrorCode.Unavailable, ex.ErrorCode);
+        Assert.True(ex.NotAccepted);
+        Assert.StartsWith($"No server is listening on {address}", ex.Message, StringComparison.Ordinal);
+        Assert.Contains($"(endpoint '{TestIpc.Endpoint}')", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task RequestAsync_ServerGoneMidCall_ThrowsUnavailableLostDuringTheCall()
+    {
+        var address = TestAddresses.NewPipeAddress();
+        byte[] preface = [.. "IPCW"u8, 1, 0, 0, 0];
+        await using var pipe = new NamedPipeServerStream(new Uri(address).Host, PipeDirection.InOut, 1, PipeTransmissionMode.Byte, PipeOptions.Asynchronous | PipeOptions.CurrentUserOnly);
+
+        // A server that answers the handshake, reads the start of the request, and goes away without a word.
+        var server = Task.Run(async () =>
+        {
+            await pipe.WaitForConnectionAsync();
+            await pipe.ReadExactlyAsync(new byte[preface.Length]);
+            await pipe.WriteAsync(preface);
+            await pipe.FlushAsync();
+            await pipe.ReadExactlyAsync(new byte[1]);
+        });
+        await using var client = TestIpc.CreateClient(address, ipc => ipc.ConfigureResilience(r => r.Enabled = false));
+
+        var call = client.Requests().RequestAsync<string, string>("echo", "x").AsTask();
+        await server.WaitAsync(TestIpc.Bound);
+        pipe.Disconnect();
+        var ex = await Assert.ThrowsAsync<IpcException>(() => call.WaitAsync(TestIpc.Bound));
+
+        Assert.Equal(IpcErrorCode.Unavailable, ex.ErrorCode);
+        Assert.False(ex.NotAccepted);
+        Assert.Contains("was lost during the call", ex.Message, StringComparison.Ordinal);
+        Assert.Contains(new Uri(address).ToString(), ex.Message, StringComparison.Ordinal);
     }
 }
