@@ -62,7 +62,10 @@ internal static partial class SocketFile
         if (!TryReadMode(path, out var mode, out var error))
         {
             description = error == 0 ? "a file whose type cannot be read on this platform" : $"a path that cannot be inspected (errno {error})";
-            return error == NoEntry ? SocketFileKind.None : SocketFileKind.Other;
+            var exists = error == 0
+                ? File.Exists(path) || Directory.Exists(path) || new FileInfo(path).LinkTarget is not null
+                : error != NoEntry;
+            return exists ? SocketFileKind.Other : SocketFileKind.None;
         }
 
         description = (mode & TypeMask) switch
@@ -87,7 +90,15 @@ internal static partial class SocketFile
         if (OperatingSystem.IsLinux())
         {
             // struct statx: stx_mode is the 16-bit field at offset 28.
-            result = NativeMethods.statx(AtCurrentDirectory, path, AtSymlinkNoFollow, StatxType, ref MemoryMarshal.GetReference(buffer));
+            try
+            {
+                result = NativeMethods.statx(AtCurrentDirectory, path, AtSymlinkNoFollow, StatxType, ref MemoryMarshal.GetReference(buffer));
+            }
+            catch (EntryPointNotFoundException)
+            {
+                return false; // a C library older than statx (glibc 2.28, musl 1.2.5): nothing is replaced
+            }
+
             if (result == 0)
             {
                 mode = MemoryMarshal.Read<ushort>(buffer[28..]);
