@@ -66,6 +66,7 @@ public sealed class UnixSocketTransportTests
     [InlineData("regular file")]
     [InlineData("directory")]
     [InlineData("symbolic link")]
+    [InlineData("named pipe (FIFO)")]
     public async Task StartAsync_SomethingElseThanASocketAtPath_FailsNamingThePathAndKeepsIt(string kind)
     {
         var path = TestAddresses.NewSocketPath();
@@ -77,6 +78,14 @@ public sealed class UnixSocketTransportTests
                 break;
             case "directory":
                 Directory.CreateDirectory(path);
+                break;
+            case "named pipe (FIFO)":
+                using (var mkfifo = System.Diagnostics.Process.Start("mkfifo", [path]))
+                {
+                    await mkfifo.WaitForExitAsync().WaitAsync(TestIpc.Bound);
+                    Assert.Equal(0, mkfifo.ExitCode);
+                }
+
                 break;
             default:
                 await File.WriteAllTextAsync(target, "a user's data");
