@@ -1,4 +1,5 @@
 using System.IO.Pipes;
+using System.Net.Sockets;
 using Ipc.Transports;
 using Ipc.Transports.Streams;
 using Microsoft.Extensions.DependencyInjection;
@@ -40,18 +41,28 @@ internal sealed class PipeTransport : StreamTransport
         var pipe = new NamedPipeClientStream(".", PipeName(context.Address), PipeDirection.InOut, PipeFlags(Options(context)));
         try
         {
-            if (OperatingSystem.IsWindows())
+            // One attempt tells whether a server listens (on Linux and macOS .NET maps the pipe to a Unix socket, which is
+            // never busy), so a call with no server fails at once and the endpoint's retry decides what to do next.
+            try
             {
-                await pipe.ConnectAsync(cancellationToken).ConfigureAwait(false); // waits while every server instance is busy
-            }
-            else
-            {
-                // .NET maps the pipe to a Unix socket, which is never busy: one attempt tells whether a server listens,
-                // instead of polling until the connect timeout.
                 await pipe.ConnectAsync(0, cancellationToken).ConfigureAwait(false);
+            }
+            catch (TimeoutException) when (OperatingSystem.IsWindows() && Exists(PipeName(context.Address)))
+            {
+                // Every instance of the pipe is busy: wait for one, within the connect timeout.
+                await pipe.ConnectAsync(cancellationToken).ConfigureAwait(false);
             }
 
             return pipe;
+        }
+        catch (TimeoutException ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            await pipe.DisposeAsync().ConfigureAwait(false);
+            throw new IpcException(IpcErrorCode.Unavailable, $"No server is listening on {context.Address} (endpoint '{context.EndpointName}'). Start it, or check the address.", ex)
+            {
+                Endpoint = context.EndpointName,
+                NotAccepted = true,
+            };
         }
         catch
         {
@@ -60,7 +71,10 @@ internal sealed class PipeTransport : StreamTransport
         }
     }
 
-    protected override StreamAcceptor CreateAcceptor(IpcTransportContext context) => new Acceptor(PipeName(context.Address), PipeFlags(Options(context)));
+    /// <summary>Tells whether a Windows pipe of this name exists, without connecting to (and so taking) one of its instances.</summary>
+    private static bool Exists(string name) => Directory.EnumerateFiles(@"\\.\pipe\", name).Any();
+
+    protected override StreamAcceptor CreateAcceptor(IpcTransportContext context) => new Acceptor(context, PipeName(context.Address), Options(context));
 
     /// <summary>Named pipes are operating-system handles with blocking reads: a dedicated reader when the options ask for one.</summary>
     protected override DuplexConnection CreateConnection(Stream stream, IpcTransportContext context)
@@ -77,22 +91,49 @@ internal sealed class PipeTransport : StreamTransport
     private static PipeOptions PipeFlags(PipeTransportOptions options) =>
         PipeOptions.Asynchronous | (options.CurrentUserOnly ? PipeOptions.CurrentUserOnly : PipeOptions.None);
 
+    /// <summary>The Unix socket file .NET maps a pipe name to on Linux and macOS.</summary>
+    internal static string SocketPath(string name) => Path.Combine(Path.GetTempPath(), "CoreFxPipe_" + name);
+
     /// <summary>Keeps one server instance waiting for a client at all times; each connection gets a new one.</summary>
-    private sealed class Acceptor(string name, PipeOptions flags) : StreamAcceptor
+    private sealed class Acceptor(IpcTransportContext context, string name, PipeTransportOptions options) : StreamAcceptor
     {
+        private readonly PipeOptions _flags = PipeFlags(options);
         private NamedPipeServerStream? _waiting;
 
-        public override ValueTask StartAsync(CancellationToken cancellationToken)
+        public override async ValueTask StartAsync(CancellationToken cancellationToken)
         {
-            _waiting = Create();
-            return default;
+            if (OperatingSystem.IsWindows())
+            {
+                try
+                {
+                    // The first instance must be the name's first: another server's instances make it fail.
+                    _waiting = Create(PipeOptions.FirstPipeInstance);
+                }
+                catch (UnauthorizedAccessException ex)
+                {
+                    throw AlreadyServed(ex);
+                }
+
+                return;
+            }
+
+            // .NET removes whatever is at the socket file and binds it anew, which would take the name from a live server.
+            await EnsureNotServedAsync(cancellationToken).ConfigureAwait(false);
+            _waiting = Create(PipeOptions.None);
+            if (options.CurrentUserOnly)
+            {
+                // The file is created with the umask's mode. A peer of another user that connects before this line is
+                // refused on accept by CurrentUserOnly's check of its user id; changing the umask instead would change it
+                // for every thread of the process.
+                File.SetUnixFileMode(SocketPath(name), UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            }
         }
 
         public override async ValueTask<Stream> AcceptAsync(CancellationToken cancellationToken)
         {
             var pipe = _waiting ?? throw new ObjectDisposedException(nameof(Acceptor));
             await pipe.WaitForConnectionAsync(cancellationToken).ConfigureAwait(false);
-            _waiting = Create();
+            _waiting = Create(PipeOptions.None);
             return pipe;
         }
 
@@ -104,7 +145,28 @@ internal sealed class PipeTransport : StreamTransport
             }
         }
 
-        private NamedPipeServerStream Create() =>
-            new(name, PipeDirection.InOut, NamedPipeServerStream.MaxAllowedServerInstances, PipeTransmissionMode.Byte, flags);
+        private async Task EnsureNotServedAsync(CancellationToken cancellationToken)
+        {
+            using var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            try
+            {
+                await probe.ConnectAsync(new UnixDomainSocketEndPoint(SocketPath(name)), cancellationToken).ConfigureAwait(false);
+            }
+            catch (SocketException)
+            {
+                return; // no file, or nobody answers on it
+            }
+
+            throw AlreadyServed(null);
+        }
+
+        private IpcException AlreadyServed(Exception? inner) =>
+            new(IpcErrorCode.Unavailable, $"Another server is already listening on {context.Address}. Stop it, or choose another pipe name.", inner)
+            {
+                Endpoint = context.EndpointName,
+            };
+
+        private NamedPipeServerStream Create(PipeOptions first) =>
+            new(name, PipeDirection.InOut, NamedPipeServerStream.MaxAllowedServerInstances, PipeTransmissionMode.Byte, _flags | first);
     }
 }

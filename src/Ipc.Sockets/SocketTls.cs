@@ -1,4 +1,5 @@
 using System.Net.Security;
+using System.Security.Authentication;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 
@@ -21,6 +22,7 @@ internal sealed class SocketTls
         var ssl = new SslStream(stream, leaveInnerStreamOpen: false);
         var clientCertificate = _options.ClientCertificate
             ?? (_options.ClientCertificatePath is { } path ? Load(path, _options.ClientCertificateKeyPath, _options.ClientCertificatePassword) : null);
+        string? refusal = null;
         try
         {
             await ssl.AuthenticateAsClientAsync(
@@ -29,10 +31,15 @@ internal sealed class SocketTls
                     TargetHost = _options.TargetHost ?? host,
                     ClientCertificates = clientCertificate is null ? null : [clientCertificate],
                     CertificateRevocationCheckMode = RevocationMode,
-                    RemoteCertificateValidationCallback = (_, certificate, chain, errors) => Validate(certificate, errors, checkName: true) is null,
+                    RemoteCertificateValidationCallback = (_, certificate, chain, errors) => (refusal = Validate(certificate, errors, checkName: true)) is null,
                 },
                 cancellationToken).ConfigureAwait(false);
             return ssl;
+        }
+        catch (AuthenticationException ex) when (refusal is not null)
+        {
+            await ssl.DisposeAsync().ConfigureAwait(false);
+            throw new AuthenticationException($"This client refused the server's certificate: {refusal}.", ex);
         }
         catch
         {

@@ -1,7 +1,11 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Security.Authentication;
 using Ipc.Transports;
 using Ipc.Transports.Streams;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Ipc.Sockets;
 
@@ -9,7 +13,7 @@ namespace Ipc.Sockets;
 /// TCP: <c>tcp://host:port</c>, with no-delay and keep-alive, and TLS or mutual TLS when <see cref="SocketTlsOptions.Enabled"/>.
 /// A server binds the address's host (an IP address, a name resolved once at start, or <c>0.0.0.0</c>/<c>[::]</c> for every interface).
 /// </summary>
-internal sealed class TcpTransport : SocketTransportBase
+internal sealed partial class TcpTransport : SocketTransportBase
 {
     public const string Scheme = "tcp";
 
@@ -57,6 +61,11 @@ internal sealed class TcpTransport : SocketTransportBase
                 await socket.ConnectAsync(context.Address.DnsSafeHost, context.Address.Port, cancellationToken).ConfigureAwait(false);
             }
         }
+        catch (SocketException ex) when (ex.SocketErrorCode == SocketError.ConnectionRefused && !cancellationToken.IsCancellationRequested)
+        {
+            socket.Dispose();
+            throw NoServer(context, ex);
+        }
         catch
         {
             socket.Dispose();
@@ -66,7 +75,21 @@ internal sealed class TcpTransport : SocketTransportBase
         Stream stream = new NetworkStream(socket, ownsSocket: true);
         if (options.Tls.Enabled)
         {
-            stream = await new SocketTls(options.Tls).AuthenticateAsClientAsync(stream, context.Address.DnsSafeHost, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                stream = await new SocketTls(options.Tls).AuthenticateAsClientAsync(stream, context.Address.DnsSafeHost, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is AuthenticationException or IOException && !cancellationToken.IsCancellationRequested)
+            {
+                throw new IpcException(
+                    ex is AuthenticationException ? IpcErrorCode.Unauthorized : IpcErrorCode.Unavailable,
+                    $"The TLS handshake with {context.Address} (endpoint '{context.EndpointName}') failed: {ex.Message} Both sides must enable TLS (Sockets:Tls:Enabled), and each must accept the other's certificate.",
+                    ex)
+                {
+                    Endpoint = context.EndpointName,
+                    NotAccepted = true,
+                };
+            }
         }
 
         return stream;
@@ -88,6 +111,7 @@ internal sealed class TcpTransport : SocketTransportBase
     private sealed class Acceptor(IpcTransportContext context, SocketTransportOptions options) : SocketAcceptor
     {
         private readonly SocketTls? _tls = options.Tls.Enabled ? new SocketTls(options.Tls) : null;
+        private readonly ILogger _logger = (context.Services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance).CreateLogger("Ipc.Sockets");
         private System.Security.Cryptography.X509Certificates.X509Certificate2? _certificate;
 
         public override async ValueTask StartAsync(CancellationToken cancellationToken)
@@ -106,6 +130,17 @@ internal sealed class TcpTransport : SocketTransportBase
                 socket.Listen(options.ListenBacklog);
                 Listener = socket;
             }
+            catch (SocketException ex)
+            {
+                socket.Dispose();
+                var why = ex.SocketErrorCode == SocketError.AddressAlreadyInUse
+                    ? $"the address {endpoint} is already in use. Stop the server that holds it, or choose another port."
+                    : $"binding {endpoint} failed: {ex.Message}";
+                throw new IpcException(IpcErrorCode.Unavailable, $"Endpoint '{context.EndpointName}' cannot listen on {context.Address}: {why}", ex)
+                {
+                    Endpoint = context.EndpointName,
+                };
+            }
             catch
             {
                 socket.Dispose();
@@ -120,8 +155,27 @@ internal sealed class TcpTransport : SocketTransportBase
                 return stream;
             }
 
+            // A TLS client starts with a handshake record (0x16); a client without TLS starts with the Ipc preface. Tell it
+            // why in plain text, instead of failing a handshake it never began.
+            var first = new byte[1];
+            var read = await ((NetworkStream)stream).Socket.ReceiveAsync(first, SocketFlags.Peek, cancellationToken).ConfigureAwait(false);
+            if (read == 1 && first[0] != 0x16)
+            {
+                throw Refuse(stream, "the client did not start TLS, and this server requires it. Enable Sockets:Tls on the client too.");
+            }
+
             var (ssl, refusal) = await _tls.AuthenticateAsServerAsync(stream, _certificate!, cancellationToken).ConfigureAwait(false);
-            return refusal is null ? ssl : throw Refuse(ssl, $"its client certificate is not acceptable: {refusal}");
+            if (refusal is null)
+            {
+                return ssl;
+            }
+
+            // The details (which authority or thumbprints this server trusts) are for the server's log: the client is not
+            // authenticated, so it is told only that its certificate was not accepted.
+            LogClientCertificateRefused(_logger, context.EndpointName, context.Address, refusal);
+            throw Refuse(ssl, ssl.RemoteCertificate is { } presented
+                ? $"its client certificate {presented.Subject} is not accepted by this server"
+                : "it presented no client certificate, and this server requires one");
         }
 
         protected override void Configure(Socket socket) => TcpTransport.Configure(socket, options);
@@ -139,4 +193,7 @@ internal sealed class TcpTransport : SocketTransportBase
             return new IPEndPoint(chosen, address.Port);
         }
     }
+
+    [LoggerMessage(200, LogLevel.Warning, "Endpoint '{Endpoint}' ({Address}) refused a client certificate: {Reason}.")]
+    private static partial void LogClientCertificateRefused(ILogger logger, string endpoint, Uri address, string reason);
 }

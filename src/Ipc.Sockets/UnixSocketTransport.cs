@@ -7,8 +7,8 @@ namespace Ipc.Sockets;
 
 /// <summary>
 /// Unix domain sockets: <c>unix:///absolute/path/to.sock</c>. The server creates the socket file with
-/// <see cref="SocketTransportOptions.UnixSocketFileMode"/> before it listens, replaces a stale file a dead server left, and
-/// removes the file when it stops.
+/// <see cref="SocketTransportOptions.UnixSocketFileMode"/> before it listens, replaces a stale socket file a dead server left
+/// (never anything else), and removes the file when it stops.
 /// </summary>
 internal sealed class UnixSocketTransport : SocketTransportBase
 {
@@ -28,7 +28,19 @@ internal sealed class UnixSocketTransport : SocketTransportBase
             return $"put the absolute path of the socket file after unix:// (three slashes), for example unix:///run/calc.sock; '{address.Host}' would be read as a host.";
         }
 
-        return PathOf(address).Length <= 1 ? "name the socket file, for example unix:///run/calc.sock." : null;
+        var path = PathOf(address);
+        if (path.Length <= 1)
+        {
+            return "name the socket file, for example unix:///run/calc.sock.";
+        }
+
+        // Checked on the decoded path: unix:///run/app/..%2Fother.sock names /run/other.sock.
+        if (path.Contains('\0', StringComparison.Ordinal) || path.Split('/', '\\').Any(segment => segment is "." or ".."))
+        {
+            return $"the path decodes to '{path}', which has a '.' or '..' segment or a NUL character; write the socket file's path without them.";
+        }
+
+        return null;
     }
 
     internal static string PathOf(Uri address) => Uri.UnescapeDataString(address.AbsolutePath);
@@ -51,6 +63,12 @@ internal sealed class UnixSocketTransport : SocketTransportBase
 
             return new NetworkStream(socket, ownsSocket: true);
         }
+        catch (SocketException ex) when (ex.SocketErrorCode is SocketError.ConnectionRefused or SocketError.AddressNotAvailable && !cancellationToken.IsCancellationRequested)
+        {
+            // Refused: a socket file nobody answers on. AddressNotAvailable: no file at all (ENOENT).
+            socket.Dispose();
+            throw NoServer(context, ex);
+        }
         catch
         {
             socket.Dispose();
@@ -58,9 +76,9 @@ internal sealed class UnixSocketTransport : SocketTransportBase
         }
     }
 
-    protected override StreamAcceptor CreateAcceptor(IpcTransportContext context) => new Acceptor(PathOf(context.Address), SocketOptions(context));
+    protected override StreamAcceptor CreateAcceptor(IpcTransportContext context) => new Acceptor(context, PathOf(context.Address), SocketOptions(context));
 
-    private sealed class Acceptor(string path, SocketTransportOptions options) : SocketAcceptor
+    private sealed class Acceptor(IpcTransportContext context, string path, SocketTransportOptions options) : SocketAcceptor
     {
         private bool _bound;
 
@@ -71,15 +89,32 @@ internal sealed class UnixSocketTransport : SocketTransportBase
                 throw new PlatformNotSupportedException($"RequireSameUser needs SO_PEERCRED, which this platform ({RuntimeInformation.OSDescription}) lacks. Rely on UnixSocketFileMode instead.");
             }
 
-            if (File.Exists(path))
+            switch (SocketFile.KindOf(path, out var found))
             {
-                await ReplaceStaleAsync(cancellationToken).ConfigureAwait(false);
+                case SocketFileKind.Socket:
+                    await ReplaceStaleAsync(cancellationToken).ConfigureAwait(false);
+                    break;
+                case SocketFileKind.Other:
+                    throw new IpcException(
+                        IpcErrorCode.Unavailable,
+                        $"Endpoint '{context.EndpointName}' cannot listen on {path}: {found} is there, and only a socket file that no server answers on is replaced. Remove it, or choose another path.")
+                    {
+                        Endpoint = context.EndpointName,
+                    };
             }
 
             var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
             try
             {
-                socket.Bind(new UnixDomainSocketEndPoint(path));
+                try
+                {
+                    socket.Bind(new UnixDomainSocketEndPoint(path));
+                }
+                catch (SocketException ex)
+                {
+                    throw new IpcException(IpcErrorCode.Unavailable, $"Endpoint '{context.EndpointName}' cannot listen on {path}: {ex.Message}", ex) { Endpoint = context.EndpointName };
+                }
+
                 _bound = true;
 
                 // Set the mode before listening, so nobody connects while the file still has the umask's permissions.
@@ -130,13 +165,23 @@ internal sealed class UnixSocketTransport : SocketTransportBase
             {
                 await probe.ConnectAsync(new UnixDomainSocketEndPoint(path), cancellationToken).ConfigureAwait(false);
             }
-            catch (SocketException)
+            catch (SocketException ex) when (ex.SocketErrorCode == SocketError.ConnectionRefused)
             {
-                File.Delete(path); // nobody answers: a server died without removing its file
+                File.Delete(path); // a socket nobody answers on: a server died without removing its file
                 return;
             }
+            catch (SocketException ex)
+            {
+                throw new IpcException(
+                    IpcErrorCode.Unavailable,
+                    $"Endpoint '{context.EndpointName}' cannot listen on {path}: a socket file is there, and connecting to it to see whether a server still answers failed ({ex.Message}). Remove it if it is stale, or choose another path.",
+                    ex)
+                {
+                    Endpoint = context.EndpointName,
+                };
+            }
 
-            throw new IpcException(IpcErrorCode.Unavailable, $"Another server is already listening on {path}. Stop it, or choose another path.");
+            throw new IpcException(IpcErrorCode.Unavailable, $"Another server is already listening on {path}. Stop it, or choose another path.") { Endpoint = context.EndpointName };
         }
     }
 }

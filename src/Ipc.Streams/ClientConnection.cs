@@ -231,6 +231,17 @@ internal sealed class ClientConnection : StreamConnection
             ? new IpcException(IpcErrorCode.ProtocolError, $"The server broke the wire format ({Description}): {format.Message}.", format) { Endpoint = _endpoint }
             : ConnectionLost();
         _settingsReceived.TrySetException(error);
+        if (reason is not WireFormatException && Volatile.Read(ref _goAway) is null)
+        {
+            error = new IpcException(
+                IpcErrorCode.Unavailable,
+                $"The connection to the server ({Description}) was lost during the call{(reason is null ? ": the server closed it" : ": " + reason.GetBaseException().Message.TrimEnd('.'))}.",
+                reason)
+            {
+                Endpoint = _endpoint,
+            };
+        }
+
         FailPending(error);
     }
 

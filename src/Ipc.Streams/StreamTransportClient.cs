@@ -168,34 +168,46 @@ internal sealed class StreamTransportClient : IIpcTransportClient
             }
 
             ObjectDisposedException.ThrowIf(_disposed.IsCancellationRequested, this);
-            throw Map(ex, timeout.IsCancellationRequested);
+            throw Map(ex, timeout.IsCancellationRequested, handshaking: connection is not null);
         }
     }
 
-    private IpcException Map(Exception ex, bool timedOut)
+    private IpcException Map(Exception ex, bool timedOut, bool handshaking)
     {
         // Nothing is written before a connection is open, so every failure to open one leaves the message not accepted.
-        if (ex is IpcException { ErrorCode: not IpcErrorCode.Unavailable } ipc)
+        if (handshaking && !timedOut && ex is IpcException { ErrorCode: IpcErrorCode.Unavailable } closed)
         {
-            return ipc.NotAccepted ? ipc : new IpcException(ipc.ErrorCode, ipc.Message, ipc.InnerException) { Endpoint = ipc.Endpoint ?? _context.EndpointName, NotAccepted = true };
+            return Error(IpcErrorCode.Unavailable, $"Could not connect to {_context.Address} (endpoint '{_context.EndpointName}'): the server closed the connection before the handshake finished. {closed.Message}", ex);
+        }
+
+        // Otherwise an IpcException already says what happened, in the transport's words ("No server is listening on ...")
+        // or the server's (a GoAway that refused this client).
+        if (ex is IpcException ipc)
+        {
+            return ipc.NotAccepted && ipc.Endpoint is not null
+                ? ipc
+                : new IpcException(ipc.ErrorCode, ipc.Message, ipc.InnerException) { Endpoint = ipc.Endpoint ?? _context.EndpointName, NotAccepted = true };
         }
 
         if (Find<AuthenticationException>(ex) is { } authentication)
         {
-            return Error(IpcErrorCode.Unauthorized, $"The server at {_context.Address} refused this client's credentials, or this client refused the server's: {authentication.Message}", ex);
+            return Error(IpcErrorCode.Unauthorized, $"Authenticating with {_context.Address} (endpoint '{_context.EndpointName}') failed: {authentication.Message}", ex);
         }
 
         if (Find<UnauthorizedAccessException>(ex) is { } access)
         {
-            return Error(IpcErrorCode.Unauthorized, $"Access to {_context.Address} was denied: {access.Message}", ex);
+            return Error(IpcErrorCode.Unauthorized, $"Access to {_context.Address} (endpoint '{_context.EndpointName}') was denied: {access.Message}", ex);
         }
 
         if (timedOut)
         {
-            return Error(IpcErrorCode.Unavailable, $"Could not connect to {_context.Address} within the ConnectTimeout of {_context.ConnectTimeout}. Start the server of endpoint '{_context.EndpointName}' first.", ex);
+            return Error(
+                IpcErrorCode.Unavailable,
+                $"Could not connect to {_context.Address} (endpoint '{_context.EndpointName}') within its ConnectTimeout of {_context.ConnectTimeout}: the server did not answer in time.",
+                ex);
         }
 
-        return Error(IpcErrorCode.Unavailable, $"Could not connect to {_context.Address}: {ex.Message} Start the server of endpoint '{_context.EndpointName}' first.", ex);
+        return Error(IpcErrorCode.Unavailable, $"Could not connect to {_context.Address} (endpoint '{_context.EndpointName}'): {ex.Message}", ex);
     }
 
     private IpcException Error(IpcErrorCode code, string message, Exception inner) =>

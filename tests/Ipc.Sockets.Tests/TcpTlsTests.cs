@@ -1,5 +1,6 @@
 using Ipc.TestUtils;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 
 namespace Ipc.Sockets.Tests;
 
@@ -71,6 +72,24 @@ public sealed class TcpTlsTests : IDisposable
     }
 
     [Fact]
+    public async Task RequestAsync_MutualTlsWithWrongClientCertificate_TellsTheTrustedAuthorityOnlyTheServerLog()
+    {
+        var address = TestAddresses.NewTcpAddress();
+        var log = new CapturingLoggerProvider();
+        using var server = await TestIpc.StartServerAsync(address, ipc =>
+        {
+            ipc.Services.AddLogging(logging => logging.AddProvider(log));
+            ipc.AddSockets(o => RequireClientCertificate(Server(o)));
+        });
+        await using var client = TestIpc.CreateClient(address, ipc => ipc.AddSockets(o => Present(TrustAuthority(o), _certificates.OtherClientCertificatePath, _certificates.OtherClientKeyPath)));
+
+        var ex = await AssertUnauthorizedAsync(client);
+
+        Assert.DoesNotContain("Ipc Test Authority", ex.Message, StringComparison.Ordinal);
+        Assert.Contains(log.Messages, m => m.Contains("intruder", StringComparison.Ordinal) && m.Contains("Ipc Test Authority", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task RequestAsync_MutualTlsWithoutClientCertificate_ThrowsUnauthorized()
     {
         var address = TestAddresses.NewTcpAddress();
@@ -78,6 +97,31 @@ public sealed class TcpTlsTests : IDisposable
         await using var client = TestIpc.CreateClient(address, ipc => ipc.AddSockets(o => TrustAuthority(o)));
 
         await AssertUnauthorizedAsync(client);
+    }
+
+    [Fact]
+    public async Task RequestAsync_PlainClientToTlsServer_ThrowsUnauthorizedSayingTheServerRequiresTls()
+    {
+        var address = TestAddresses.NewTcpAddress();
+        using var server = await TestIpc.StartServerAsync(address, ipc => ipc.AddSockets(o => Server(o)));
+        await using var client = TestIpc.CreateClient(address);
+
+        var ex = await AssertUnauthorizedAsync(client);
+
+        Assert.Contains("did not start TLS", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task RequestAsync_TlsClientToPlainServer_ThrowsSayingTheTlsHandshakeFailed()
+    {
+        var address = TestAddresses.NewTcpAddress();
+        using var server = await TestIpc.StartServerAsync(address);
+        await using var client = TestIpc.CreateClient(address, ipc => ipc.AddSockets(o => TrustAuthority(o)));
+
+        var ex = await Assert.ThrowsAsync<IpcException>(() => client.Requests().RequestAsync<string, string>("echo", "x").AsTask().WaitAsync(TestIpc.Bound));
+
+        Assert.Contains("TLS handshake", ex.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("Start the server", ex.Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -137,5 +181,26 @@ public sealed class TcpTlsTests : IDisposable
         options.Tls.Enabled = true;
         options.Tls.CertificateAuthorityPath = _certificates.AuthorityPath;
         return options;
+    }
+
+    private sealed class CapturingLoggerProvider : ILoggerProvider, ILogger
+    {
+        private readonly System.Collections.Concurrent.ConcurrentQueue<string> _messages = new();
+
+        public IEnumerable<string> Messages => _messages;
+
+        public ILogger CreateLogger(string categoryName) => this;
+
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => true;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+            _messages.Enqueue(formatter(state, exception));
+
+        public void Dispose()
+        {
+        }
     }
 }

@@ -62,6 +62,78 @@ public sealed class UnixSocketTransportTests
         await TestIpc.AssertServesAsync(client);
     }
 
+    [Theory]
+    [InlineData("regular file")]
+    [InlineData("directory")]
+    [InlineData("symbolic link")]
+    [InlineData("named pipe (FIFO)")]
+    public async Task StartAsync_SomethingElseThanASocketAtPath_FailsNamingThePathAndKeepsIt(string kind)
+    {
+        var path = TestAddresses.NewSocketPath();
+        var target = path + ".target";
+        switch (kind)
+        {
+            case "regular file":
+                await File.WriteAllTextAsync(path, "a user's data");
+                break;
+            case "directory":
+                Directory.CreateDirectory(path);
+                break;
+            case "named pipe (FIFO)":
+                using (var mkfifo = System.Diagnostics.Process.Start("mkfifo", [path]))
+                {
+                    await mkfifo.WaitForExitAsync().WaitAsync(TestIpc.Bound);
+                    Assert.Equal(0, mkfifo.ExitCode);
+                }
+
+                break;
+            default:
+                await File.WriteAllTextAsync(target, "a user's data");
+                File.CreateSymbolicLink(path, target);
+                break;
+        }
+
+        try
+        {
+            var ex = await Assert.ThrowsAsync<IpcException>(() => TestIpc.StartServerAsync("unix://" + path));
+
+            Assert.Contains(path, ex.Message, StringComparison.Ordinal);
+            Assert.Contains(kind, ex.Message, StringComparison.Ordinal);
+            Assert.True(kind == "directory" ? Directory.Exists(path) : File.Exists(path), $"the {kind} at the path was removed");
+        }
+        finally
+        {
+            if (Directory.Exists(path))
+            {
+                Directory.Delete(path);
+            }
+
+            File.Delete(path);
+            File.Delete(target);
+        }
+    }
+
+    [Fact]
+    public async Task StartAsync_PercentEscapedDotDotInPath_FailsAndLeavesTheFileOutsideTheFolder()
+    {
+        // unix:///folder/inner/..%2Fvictim decodes to /folder/inner/../victim, which is /folder/victim.
+        var folder = Path.Combine(TestAddresses.Folder, Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(Path.Combine(folder, "inner"));
+        var victim = Path.Combine(folder, "victim");
+        await File.WriteAllTextAsync(victim, "a user's data");
+        try
+        {
+            var ex = await Assert.ThrowsAnyAsync<Exception>(() => TestIpc.StartServerAsync($"unix://{folder}/inner/..%2Fvictim"));
+
+            Assert.Contains("..", ex.Message, StringComparison.Ordinal);
+            Assert.Equal("a user's data", await File.ReadAllTextAsync(victim));
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
     [Fact]
     public async Task StopAsync_Server_RemovesSocketFile()
     {

@@ -10,8 +10,10 @@ namespace Ipc.Streams.Tests;
 
 /// <summary>
 /// What one client can make a stream-core server hold, tried as an attacker would: hand-written frames over a raw
-/// connection. Memory is checked on the managed heap, never by timing. Run over in-process pipe pairs and real Unix sockets.
+/// connection. Memory is checked on the managed heap, never by timing, so these tests run alone. Run over in-process pipe
+/// pairs and real Unix sockets.
 /// </summary>
+[Collection(PeerLimitsCollection.Name)]
 public abstract class PeerLimitsTests : IAsyncLifetime
 {
     private static readonly TimeSpan s_bound = TimeSpan.FromSeconds(15);
@@ -84,7 +86,7 @@ public abstract class PeerLimitsTests : IAsyncLifetime
 
         for (uint id = 1; id <= 4; id++)
         {
-            await peer.SendAsync(RawPeer.Request(id, ConformanceRoutes.Block, "\"x\""u8.ToArray())); // blocks until cancelled
+            await peer.SendAsync(RawPeer.Request(id, ConformanceRoutes.Block, new byte[] { 0xA1, (byte)'x' })); // MessagePack "x"; blocks until cancelled
         }
 
         var frame = await peer.ReadFrameAsync(bound.Token);
@@ -301,4 +303,11 @@ public sealed class UnixSocketPeerLimitsTests : PeerLimitsTests
         await socket.ConnectAsync(new System.Net.Sockets.UnixDomainSocketEndPoint(new Uri(address).AbsolutePath));
         return DuplexConnection.Create(new System.Net.Sockets.NetworkStream(socket, ownsSocket: true));
     }
+}
+
+/// <summary>The heap is measured in these tests: nothing else of this assembly runs meanwhile.</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class PeerLimitsCollection
+{
+    public const string Name = "Peer limits";
 }

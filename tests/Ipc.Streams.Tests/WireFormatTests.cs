@@ -54,7 +54,7 @@ public sealed class WireFormatTests
 
     [Theory]
     [InlineData(0)]
-    [InlineData(2)]
+    [InlineData(1)]
     [InlineData(255)]
     public void ValidatePreface_WrongVersion_ThrowsNamingBothVersions(byte version)
     {
@@ -113,7 +113,7 @@ public sealed class WireFormatTests
 
     [Theory]
     [InlineData(0x00)]
-    [InlineData(0x0A)]
+    [InlineData(0x0C)]
     [InlineData(0x7F)]
     [InlineData(0xFF)]
     public void ReadHeader_UnknownType_ThrowsNamingTheType(byte type)

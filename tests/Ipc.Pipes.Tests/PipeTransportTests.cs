@@ -1,0 +1,93 @@
+using System.IO.Pipes;
+using Ipc.TestUtils;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Ipc.Pipes.Tests;
+
+[Trait("Transport", "Pipes")]
+public sealed class PipeTransportTests
+{
+    [Fact]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public async Task StartAsync_CurrentUserOnly_SocketFileHasMode0600()
+    {
+        // The umask of a test run leaves group or others some bits (0022 or 0002); the file must not follow it.
+        var address = TestAddresses.NewPipeAddress();
+        using var server = await TestIpc.StartServerAsync(address);
+
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(Path.GetTempPath(), "CoreFxPipe_" + new Uri(address).Host)));
+    }
+
+    [Fact]
+    public async Task StartAsync_AnotherServerInThisProcess_FailsAndLeavesItServing()
+    {
+        var address = TestAddresses.NewPipeAddress();
+        using var first = await TestIpc.StartServerAsync(address);
+
+        var ex = await Assert.ThrowsAsync<IpcException>(() => TestIpc.StartServerAsync(address));
+
+        Assert.Contains("already listening on " + address, ex.Message, StringComparison.Ordinal);
+        await using var client = TestIpc.CreateClient(address);
+        await TestIpc.AssertServesAsync(client);
+    }
+
+    [Fact]
+    public async Task StartAsync_AnotherServerInAnotherProcess_FailsAndLeavesItServing()
+    {
+        var address = TestAddresses.NewPipeAddress();
+        await using var first = await TestServerProcess.StartAsync(address, TestIpc.Bound);
+
+        var ex = await Assert.ThrowsAsync<IpcException>(() => TestIpc.StartServerAsync(address));
+
+        Assert.Contains("already listening on " + address, ex.Message, StringComparison.Ordinal);
+        await using var client = TestIpc.CreateClient(address);
+        await TestIpc.AssertServesAsync(client);
+    }
+
+    [Fact]
+    public async Task RequestAsync_NoServer_FailsAtOnceWithUnavailableNamingTheAddress()
+    {
+        var address = TestAddresses.NewPipeAddress();
+
+        // No retry, and a connect timeout far past the bound: the attempt itself must fail at once.
+        await using var client = TestIpc.CreateClient(address, ipc => ipc.ConfigureResilience(r => r.Enabled = false), e => e.ConnectTimeout = TimeSpan.FromMinutes(10));
+
+        var ex = await Assert.ThrowsAsync<IpcException>(() => client.Requests().RequestAsync<string, string>("echo", "x").AsTask().WaitAsync(TestIpc.Bound));
+
+        Assert.Equal(IpcErrorCode.Unavailable, ex.ErrorCode);
+        Assert.True(ex.NotAccepted);
+        Assert.StartsWith($"No server is listening on {address}", ex.Message, StringComparison.Ordinal);
+        Assert.Contains($"(endpoint '{TestIpc.Endpoint}')", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task RequestAsync_ServerGoneMidCall_ThrowsUnavailableLostDuringTheCall()
+    {
+        var address = TestAddresses.NewPipeAddress();
+        byte[] preface = [.. "IPCW"u8, 2, 0, 0, 0];
+        byte[] settings = [0x0A, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 8, 0, 0, 0, 100, 0, 0, 0, 0, 4, 0, 0]; // 100 calls, 1,024 one-way messages
+        await using var pipe = new NamedPipeServerStream(new Uri(address).Host, PipeDirection.InOut, 1, PipeTransmissionMode.Byte, PipeOptions.Asynchronous | PipeOptions.CurrentUserOnly);
+
+        // A server that answers the handshake, reads the start of the request, and goes away without a word.
+        var server = Task.Run(async () =>
+        {
+            await pipe.WaitForConnectionAsync();
+            await pipe.ReadExactlyAsync(new byte[preface.Length]);
+            await pipe.WriteAsync(preface);
+            await pipe.WriteAsync(settings);
+            await pipe.FlushAsync();
+            await pipe.ReadExactlyAsync(new byte[1]);
+        });
+        await using var client = TestIpc.CreateClient(address, ipc => ipc.ConfigureResilience(r => r.Enabled = false));
+
+        var call = client.Requests().RequestAsync<string, string>("echo", "x").AsTask();
+        await server.WaitAsync(TestIpc.Bound);
+        pipe.Disconnect();
+        var ex = await Assert.ThrowsAsync<IpcException>(() => call.WaitAsync(TestIpc.Bound));
+
+        Assert.Equal(IpcErrorCode.Unavailable, ex.ErrorCode);
+        Assert.False(ex.NotAccepted);
+        Assert.Contains("was lost during the call", ex.Message, StringComparison.Ordinal);
+        Assert.Contains(new Uri(address).ToString(), ex.Message, StringComparison.Ordinal);
+    }
+}
