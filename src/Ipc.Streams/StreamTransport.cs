@@ -10,9 +10,9 @@ namespace Ipc.Transports.Streams;
 /// <remarks>Registered as a singleton; implementations must be thread-safe.</remarks>
 public abstract class StreamTransport : IIpcTransport
 {
-    /// <summary>What every stream transport supports: requests, one-way messages in order, and server streams.</summary>
+    /// <summary>What every stream transport supports: requests, one-way messages in order, server streams, and cancellation that reaches the handler.</summary>
     public const TransportCapabilities StreamCapabilities =
-        TransportCapabilities.RequestResponse | TransportCapabilities.OneWay | TransportCapabilities.Streaming | TransportCapabilities.Ordered;
+        TransportCapabilities.RequestResponse | TransportCapabilities.OneWay | TransportCapabilities.Streaming | TransportCapabilities.Ordered | TransportCapabilities.CancellationPropagates;
 
     /// <inheritdoc />
     public abstract string Name { get; }
