@@ -39,7 +39,7 @@ public static class ConformanceRoutes
     /// <summary>One-way: waits for the probe's <see cref="ConformanceProbe.ReleaseHeld"/>, then records the number in the payload's first four bytes.</summary>
     public const string Held = "held";
 
-    /// <summary>One-way and publish target: completes the probe's <see cref="ConformanceProbe.Published"/>.</summary>
+    /// <summary>A subscription to the published topic of that name: completes the probe's <see cref="ConformanceProbe.Published"/> and records the number.</summary>
     public const string Topic = "topic";
 
     /// <summary>Stream: yields 0 .. Count-1, or without end for a negative count.</summary>
@@ -115,9 +115,10 @@ public static class ConformanceRoutes
                 await probe.ReleaseHeld.Task.WaitAsync(ct).ConfigureAwait(false);
                 probe.Received(BitConverter.ToInt32(p.Data));
             })
-            .MapMessage<Numbered>(Topic, (n, _, _) =>
+            .MapSubscription<Numbered>(Topic, (n, _, _) =>
             {
                 probe.Published.TrySetResult(n);
+                probe.Received(n.Value);
                 return default;
             })
             .MapStream<RangeRequest, int>(Range, (r, _, ct) => Produce(r.Count, probe, ct));

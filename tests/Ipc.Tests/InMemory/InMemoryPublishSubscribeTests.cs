@@ -75,8 +75,15 @@ public sealed class InMemoryPublishSubscribeTests
     }
 
     private static Task<IHost> StartSubscriberAsync(string address, string service, Subscriber subscriber) =>
-        TestSupport.StartServerAsync(ipc => ipc.AddEndpoint("orders", address)
-            .AddServer("orders", s => s.WithServiceName(service).MapSubscription<int>("order-placed", subscriber.HandleAsync)));
+        TestSupport.StartServerAsync(ipc =>
+        {
+            #region subscription
+            ipc.AddEndpoint("orders", address)
+                .AddServer("orders", s => s
+                    .WithServiceName(service) // "billing": its instances share the messages; "shipping" gets its own copy
+                    .MapSubscription<int>("order-placed", subscriber.HandleAsync));
+            #endregion
+        });
 
     private sealed class Subscriber
     {

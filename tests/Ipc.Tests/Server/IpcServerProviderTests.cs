@@ -151,12 +151,14 @@ public sealed class IpcServerProviderTests
         });
 
         /// <summary>What an <c>app.MapIpc("calculator")</c> does: claims the endpoint's server and serves its dispatcher.</summary>
+        #region map-ipc
         public static FakeWebHost MapIpc(IServiceProvider services, string endpointName)
         {
             var server = services.GetRequiredService<IIpcServerProvider>().GetServer(endpointName);
-            server.MarkHostedExternally();
-            return new FakeWebHost(server.Dispatcher);
+            server.MarkHostedExternally(); // before the host starts: its hosted service then starts no listener for it
+            return new FakeWebHost(server.Dispatcher); // each request the host receives: dispatcher.DispatchRequestAsync
         }
+        #endregion
 
         public Task<IpcMessage> PostAsync(IpcMessage request)
         {
