@@ -14,6 +14,13 @@ public abstract class PublishSubscribeConformanceTests<TTransport> : TransportCo
     /// <inheritdoc />
     protected override TransportCapabilities SuiteCapabilities => TransportCapabilities.PublishSubscribe;
 
+    /// <summary>Maps the conformance routes and subscribes to <see cref="ConformanceRoutes.Topic"/>.</summary>
+    protected override void MapRoutes(IpcServerBuilder server, ConformanceProbe probe)
+    {
+        base.MapRoutes(server, probe);
+        server.MapConformanceSubscription(probe);
+    }
+
     /// <summary>A message published to a topic reaches the server that subscribes to it.</summary>
     [Fact]
     [Trait("Category", "Conformance")]

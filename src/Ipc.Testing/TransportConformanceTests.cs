@@ -79,7 +79,7 @@ public abstract class TransportConformanceTests<TTransport> : IAsyncLifetime
         });
         ipc.AddServer(EndpointName, server =>
         {
-            server.MapConformanceRoutes(probe);
+            MapRoutes(server, probe);
             if (serviceName is not null)
             {
                 server.WithServiceName(serviceName);
@@ -91,6 +91,9 @@ public abstract class TransportConformanceTests<TTransport> : IAsyncLifetime
         await host.StartAsync().WaitAsync(Bound);
         return server;
     }
+
+    /// <summary>Maps the routes of a conformance server: <see cref="ConformanceRoutes.MapConformanceRoutes"/>, and what the suite adds.</summary>
+    protected virtual void MapRoutes(IpcServerBuilder server, ConformanceProbe probe) => server.MapConformanceRoutes(probe);
 
     /// <summary>Creates a conformance client of <paramref name="address"/> with its own service provider.</summary>
     /// <remarks>

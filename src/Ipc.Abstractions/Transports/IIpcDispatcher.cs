@@ -23,13 +23,17 @@ public interface IIpcDispatcher
     /// </summary>
     string ServiceName { get; }
 
-    /// <summary>Gets every route the server maps, with its kind and message types, ordered by name. Read it when the listener starts.</summary>
+    /// <summary>
+    /// Gets every route the server maps, with its kind and message types, ordered by name. Read it when the listener
+    /// starts. Messages of <see cref="IpcRouteKind.OneWay"/> routes (sent) and of <see cref="IpcRouteKind.Subscription"/>
+    /// routes (published) are both dispatched with <see cref="DispatchOneWayAsync"/>.
+    /// </summary>
     IReadOnlyList<IpcRoute> Routes { get; }
 
     /// <summary>Handles a request and returns the response to send back; the response is new and belongs to the transport.</summary>
     ValueTask<IpcMessage> DispatchRequestAsync(IpcMessage request, CancellationToken cancellationToken);
 
-    /// <summary>Handles a one-way message, sent to a <see cref="IpcRouteKind.OneWay"/> route or published to a <see cref="IpcRouteKind.Subscription"/>. A handler failure is logged, not returned.</summary>
+    /// <summary>Handles a one-way or published message. A handler failure is logged, not returned.</summary>
     ValueTask DispatchOneWayAsync(IpcMessage message, CancellationToken cancellationToken);
 
     /// <summary>Handles a stream call; yields each response to send back (each new, belonging to the transport), and a final fault message if the handler fails.</summary>

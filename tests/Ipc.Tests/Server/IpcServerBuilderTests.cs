@@ -87,7 +87,7 @@ public sealed class IpcServerBuilderTests
 
         public IReadOnlyList<string> Schemes { get; } = ["capture"];
 
-        public TransportCapabilities GetCapabilities(Uri address) => TransportCapabilities.RequestResponse | TransportCapabilities.OneWay;
+        public TransportCapabilities GetCapabilities(Uri address) => TransportCapabilities.RequestResponse | TransportCapabilities.OneWay | TransportCapabilities.PublishSubscribe;
 
         public string? ValidateAddress(Uri address) => null;
 
