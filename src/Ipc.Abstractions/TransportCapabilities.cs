@@ -35,4 +35,17 @@ public enum TransportCapabilities
     /// <summary>Client and server are in the same process (<c>inmemory://</c>), with no connection that can drop. Such
     /// endpoints get the in-process resilience defaults (docs/resilience.md).</summary>
     InProcess = 1 << 7,
+
+    /// <summary>
+    /// A one-way or published message stays with the transport until its handler succeeded, and is delivered again after
+    /// the handler failed or the server died (a broker acknowledges after the handler). Handlers may see a message more
+    /// than once, so they should be idempotent. Without it, a message is delivered at most once.
+    /// </summary>
+    AtLeastOnce = 1 << 8,
+
+    /// <summary>
+    /// A caller's cancellation (or timeout) reaches the server: the token the handler gets is cancelled. Without it, the
+    /// caller stops waiting but the handler runs on.
+    /// </summary>
+    CancellationPropagates = 1 << 9,
 }

@@ -14,9 +14,10 @@ namespace Ipc.Transports.Streams;
 /// </remarks>
 public abstract class ConnectionTransport : IIpcTransport
 {
-    /// <summary>What every transport on the stream core supports: requests, one-way messages in order, and server streams.</summary>
+    /// <summary>What every transport on the stream core supports: requests, one-way messages in order, server streams, and cancellation that reaches the handler.</summary>
     public const TransportCapabilities StreamCapabilities =
-        TransportCapabilities.RequestResponse | TransportCapabilities.OneWay | TransportCapabilities.Streaming | TransportCapabilities.Ordered;
+        TransportCapabilities.RequestResponse | TransportCapabilities.OneWay | TransportCapabilities.Streaming | TransportCapabilities.Ordered
+        | TransportCapabilities.CancellationPropagates;
 
     /// <inheritdoc />
     public abstract string Name { get; }

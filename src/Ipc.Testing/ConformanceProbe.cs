@@ -32,7 +32,7 @@ public sealed class ConformanceProbe
     /// <summary>Set with the first published message.</summary>
     public TaskCompletionSource<Numbered> Published { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    /// <summary>Gets the numbers received on the one-way route, in arrival order.</summary>
+    /// <summary>Gets the numbers received on the one-way routes and the subscription, in arrival order.</summary>
     public IReadOnlyList<int> Numbers => [.. _numbers];
 
     /// <summary>Says how many numbered messages make <see cref="NumbersArrived"/> complete.</summary>

@@ -39,7 +39,7 @@ public static class ConformanceRoutes
     /// <summary>One-way: waits for the probe's <see cref="ConformanceProbe.ReleaseHeld"/>, then records the number in the payload's first four bytes.</summary>
     public const string Held = "held";
 
-    /// <summary>One-way and publish target: completes the probe's <see cref="ConformanceProbe.Published"/>.</summary>
+    /// <summary>A subscription to the published topic of that name (<see cref="MapConformanceSubscription"/>): completes the probe's <see cref="ConformanceProbe.Published"/> and records the number.</summary>
     public const string Topic = "topic";
 
     /// <summary>Stream: yields 0 .. Count-1, or without end for a negative count.</summary>
@@ -115,12 +115,23 @@ public static class ConformanceRoutes
                 await probe.ReleaseHeld.Task.WaitAsync(ct).ConfigureAwait(false);
                 probe.Received(BitConverter.ToInt32(p.Data));
             })
-            .MapMessage<Numbered>(Topic, (n, _, _) =>
-            {
-                probe.Published.TrySetResult(n);
-                return default;
-            })
             .MapStream<RangeRequest, int>(Range, (r, _, ct) => Produce(r.Count, probe, ct));
+    }
+
+    /// <summary>
+    /// Subscribes <paramref name="server"/> to the <see cref="Topic"/> topic, reporting to <paramref name="probe"/>. Only for
+    /// transports with <see cref="TransportCapabilities.PublishSubscribe"/>: on others a server that subscribes fails at start.
+    /// </summary>
+    public static IpcServerBuilder MapConformanceSubscription(this IpcServerBuilder server, ConformanceProbe probe)
+    {
+        ArgumentNullException.ThrowIfNull(server);
+        ArgumentNullException.ThrowIfNull(probe);
+        return server.MapSubscription<Numbered>(Topic, (n, _, _) =>
+        {
+            probe.Published.TrySetResult(n);
+            probe.Received(n.Value);
+            return default;
+        });
     }
 
     private static async IAsyncEnumerable<int> Produce(int count, ConformanceProbe probe, [EnumeratorCancellation] CancellationToken cancellationToken)

@@ -244,6 +244,10 @@ public sealed class IpcTestHarness : IAsyncDisposable
 
             public int MaxMessageSize => inner.MaxMessageSize;
 
+            public string ServiceName => inner.ServiceName;
+
+            public IReadOnlyList<IpcRoute> Routes => inner.Routes;
+
             public ValueTask<IpcMessage> DispatchRequestAsync(IpcMessage request, CancellationToken cancellationToken)
             {
                 recorder.OnReceived(new RecordedMessage(EndpointName, RecordedKind.Request, request));

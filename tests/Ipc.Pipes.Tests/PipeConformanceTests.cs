@@ -3,12 +3,11 @@ using Ipc.TestUtils;
 
 namespace Ipc.Pipes.Tests;
 
-[Trait("Transport", "Pipes")]
-public sealed class PipeConformanceTests : TransportConformanceTests
+public sealed class PipeTransportUnderTest : TransportUnderTest
 {
-    protected override string CreateAddress() => TestAddresses.NewPipeAddress();
+    public override string CreateAddress() => TestAddresses.NewPipeAddress();
 
-    protected override ValueTask AssertReleasedAsync(string address)
+    public override ValueTask AssertReleasedAsync(string address)
     {
         if (!OperatingSystem.IsWindows())
         {
@@ -20,3 +19,21 @@ public sealed class PipeConformanceTests : TransportConformanceTests
         return default;
     }
 }
+
+[Trait("Transport", "Pipes")]
+public sealed class PipeRequestResponseTests : RequestResponseConformanceTests<PipeTransportUnderTest>;
+
+[Trait("Transport", "Pipes")]
+public sealed class PipeOneWayTests : OneWayConformanceTests<PipeTransportUnderTest>;
+
+[Trait("Transport", "Pipes")]
+public sealed class PipeOrderedTests : OrderedConformanceTests<PipeTransportUnderTest>;
+
+[Trait("Transport", "Pipes")]
+public sealed class PipeStreamingTests : StreamingConformanceTests<PipeTransportUnderTest>;
+
+[Trait("Transport", "Pipes")]
+public sealed class PipeCancellationTests : CancellationConformanceTests<PipeTransportUnderTest>;
+
+[Trait("Transport", "Pipes")]
+public sealed class PipeConnectionTests : ConnectionConformanceTests<PipeTransportUnderTest>;

@@ -3,8 +3,25 @@ using Ipc.TestUtils;
 
 namespace Ipc.Sockets.Tests;
 
-[Trait("Transport", "Tcp")]
-public sealed class TcpConformanceTests : TransportConformanceTests
+public sealed class TcpTransportUnderTest : TransportUnderTest
 {
-    protected override string CreateAddress() => TestAddresses.NewTcpAddress();
+    public override string CreateAddress() => TestAddresses.NewTcpAddress();
 }
+
+[Trait("Transport", "Tcp")]
+public sealed class TcpRequestResponseTests : RequestResponseConformanceTests<TcpTransportUnderTest>;
+
+[Trait("Transport", "Tcp")]
+public sealed class TcpOneWayTests : OneWayConformanceTests<TcpTransportUnderTest>;
+
+[Trait("Transport", "Tcp")]
+public sealed class TcpOrderedTests : OrderedConformanceTests<TcpTransportUnderTest>;
+
+[Trait("Transport", "Tcp")]
+public sealed class TcpStreamingTests : StreamingConformanceTests<TcpTransportUnderTest>;
+
+[Trait("Transport", "Tcp")]
+public sealed class TcpCancellationTests : CancellationConformanceTests<TcpTransportUnderTest>;
+
+[Trait("Transport", "Tcp")]
+public sealed class TcpConnectionTests : ConnectionConformanceTests<TcpTransportUnderTest>;

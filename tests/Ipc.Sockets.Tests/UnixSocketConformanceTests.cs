@@ -3,14 +3,31 @@ using Ipc.TestUtils;
 
 namespace Ipc.Sockets.Tests;
 
-[Trait("Transport", "UnixSocket")]
-public sealed class UnixSocketConformanceTests : TransportConformanceTests
+public sealed class UnixSocketTransportUnderTest : TransportUnderTest
 {
-    protected override string CreateAddress() => TestAddresses.NewUnixAddress();
+    public override string CreateAddress() => TestAddresses.NewUnixAddress();
 
-    protected override ValueTask AssertReleasedAsync(string address)
+    public override ValueTask AssertReleasedAsync(string address)
     {
         Assert.False(File.Exists(UnixSocketTransport.PathOf(new Uri(address))), $"the socket file of {address} is still there");
         return default;
     }
 }
+
+[Trait("Transport", "UnixSocket")]
+public sealed class UnixSocketRequestResponseTests : RequestResponseConformanceTests<UnixSocketTransportUnderTest>;
+
+[Trait("Transport", "UnixSocket")]
+public sealed class UnixSocketOneWayTests : OneWayConformanceTests<UnixSocketTransportUnderTest>;
+
+[Trait("Transport", "UnixSocket")]
+public sealed class UnixSocketOrderedTests : OrderedConformanceTests<UnixSocketTransportUnderTest>;
+
+[Trait("Transport", "UnixSocket")]
+public sealed class UnixSocketStreamingTests : StreamingConformanceTests<UnixSocketTransportUnderTest>;
+
+[Trait("Transport", "UnixSocket")]
+public sealed class UnixSocketCancellationTests : CancellationConformanceTests<UnixSocketTransportUnderTest>;
+
+[Trait("Transport", "UnixSocket")]
+public sealed class UnixSocketConnectionTests : ConnectionConformanceTests<UnixSocketTransportUnderTest>;

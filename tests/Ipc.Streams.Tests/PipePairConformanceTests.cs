@@ -1,19 +1,36 @@
-using Microsoft.Extensions.DependencyInjection;
 using Ipc.Testing;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Ipc.Streams.Tests;
 
-/// <summary>The whole conformance suite over a medium that is not a stream: in-process pipe pairs on the stream core's seam.</summary>
-[Trait("Transport", "PipePair")]
-public sealed class PipePairConformanceTests : TransportConformanceTests
+/// <summary>In-process pipe pairs: a medium that is not a stream, on the stream core's seam alone.</summary>
+public sealed class PipePairTransportUnderTest : TransportUnderTest
 {
-    protected override string CreateAddress() => $"{PipePairTransport.Scheme}://conformance-{Guid.NewGuid():N}";
+    public override string CreateAddress() => $"{PipePairTransport.Scheme}://conformance-{Guid.NewGuid():N}";
 
-    protected override void ConfigureIpc(IIpcBuilder ipc) => ipc.AddTransport<PipePairTransport>();
+    public override void ConfigureIpc(IIpcBuilder ipc) => ipc.AddTransport<PipePairTransport>();
 
-    protected override ValueTask AssertReleasedAsync(string address)
+    public override ValueTask AssertReleasedAsync(string address)
     {
         Assert.False(PipePairTransport.IsListening(new Uri(address)), $"{address} is still registered");
         return default;
     }
 }
+
+[Trait("Transport", "PipePair")]
+public sealed class PipePairRequestResponseTests : RequestResponseConformanceTests<PipePairTransportUnderTest>;
+
+[Trait("Transport", "PipePair")]
+public sealed class PipePairOneWayTests : OneWayConformanceTests<PipePairTransportUnderTest>;
+
+[Trait("Transport", "PipePair")]
+public sealed class PipePairOrderedTests : OrderedConformanceTests<PipePairTransportUnderTest>;
+
+[Trait("Transport", "PipePair")]
+public sealed class PipePairStreamingTests : StreamingConformanceTests<PipePairTransportUnderTest>;
+
+[Trait("Transport", "PipePair")]
+public sealed class PipePairCancellationTests : CancellationConformanceTests<PipePairTransportUnderTest>;
+
+[Trait("Transport", "PipePair")]
+public sealed class PipePairConnectionTests : ConnectionConformanceTests<PipePairTransportUnderTest>;

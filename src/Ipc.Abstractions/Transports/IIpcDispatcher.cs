@@ -16,6 +16,20 @@ public interface IIpcDispatcher
     /// <summary>Gets the largest body, in bytes, the endpoint accepts; a transport rejects larger frames before buffering them.</summary>
     int MaxMessageSize { get; }
 
+    /// <summary>
+    /// Gets the name of the service the server belongs to: its identity as a subscriber. Servers with the same service
+    /// name are instances of one service and share each published message (competing consumers); each distinct service
+    /// gets its own copy. A broker names the service's queue after it.
+    /// </summary>
+    string ServiceName { get; }
+
+    /// <summary>
+    /// Gets every route the server maps, with its kind and message types, ordered by name. Read it when the listener
+    /// starts. Messages of <see cref="IpcRouteKind.OneWay"/> routes (sent) and of <see cref="IpcRouteKind.Subscription"/>
+    /// routes (published) are both dispatched with <see cref="DispatchOneWayAsync"/>.
+    /// </summary>
+    IReadOnlyList<IpcRoute> Routes { get; }
+
     /// <summary>Handles a request and returns the response to send back; the response is new and belongs to the transport.</summary>
     ValueTask<IpcMessage> DispatchRequestAsync(IpcMessage request, CancellationToken cancellationToken);
 

@@ -7,7 +7,7 @@ namespace Ipc.Transports;
 /// </summary>
 /// <remarks>
 /// Implementations are registered as singletons and must be thread-safe. To prove a transport, subclass the
-/// conformance suite in <c>Ipc.Testing</c>; see docs/writing-a-transport.md.
+/// conformance suites of <c>Ipc.Testing</c> it supports; see docs/writing-a-transport.md.
 /// </remarks>
 public interface IIpcTransport
 {

@@ -31,9 +31,13 @@ internal sealed class IpcOptionsValidator(
 
         foreach (var server in servers)
         {
-            if (!options.Endpoints.ContainsKey(server.EndpointName))
+            if (!options.Endpoints.TryGetValue(server.EndpointName, out var endpoint))
             {
                 failures.Add($"{path.Endpoint(server.EndpointName, "Address")} is missing: AddServer(\"{server.EndpointName}\") needs an endpoint of that name to listen on.");
+            }
+            else
+            {
+                CheckSubscriptions(server, endpoint, failures);
             }
         }
 
@@ -63,6 +67,24 @@ internal sealed class IpcOptionsValidator(
                 failures.Add(ex.Message + " Fix the value, or remove the key to use the default.");
             }
         }
+    }
+
+    /// <summary>A server that subscribes to topics on a transport without publish/subscribe would never receive them: say so at start.</summary>
+    private void CheckSubscriptions(IpcServerDefinition server, IpcEndpointOptions endpoint, List<string> failures)
+    {
+        var topics = server.RouteTable.Where(r => r.Kind == Transports.IpcRouteKind.Subscription).Select(r => r.Name).ToList();
+        if (topics.Count == 0
+            || !Uri.TryCreate(endpoint.Address, UriKind.Absolute, out var address)
+            || !transports.TryGet(address.Scheme, out var transport)
+            || transport.GetCapabilities(address).HasFlag(TransportCapabilities.PublishSubscribe))
+        {
+            return;
+        }
+
+        failures.Add(
+            $"AddServer(\"{server.EndpointName}\") subscribes to the published topics {string.Join(", ", topics)} (MapSubscription), but the {transport.Name} transport of " +
+            $"{path.Endpoint(server.EndpointName, nameof(IpcEndpointOptions.Address))} '{endpoint.Address}' does not support PublishSubscribe. " +
+            "Choose a transport that does, or map the routes with MapMessage to receive messages sent to the endpoint.");
     }
 
     private void ValidateEndpoint(string name, IpcEndpointOptions endpoint, List<string> failures)

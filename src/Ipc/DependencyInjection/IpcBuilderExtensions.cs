@@ -51,7 +51,8 @@ public static class IpcBuilderExtensions
 
     /// <summary>
     /// Hosts handlers on the endpoint <paramref name="endpointName"/>: a hosted service listens on the endpoint's address
-    /// while the host runs.
+    /// while the host runs, unless a host integration claimed the server (<see cref="IIpcServerProvider"/>,
+    /// <see cref="IIpcServer.MarkHostedExternally"/>) to serve it behind its own request loop.
     /// </summary>
     public static IIpcBuilder AddServer(this IIpcBuilder builder, string endpointName, Action<IpcServerBuilder> configure)
     {

@@ -67,6 +67,8 @@ public static class IpcServiceCollectionExtensions
 
         services.TryAddKeyedSingleton<IIpcSerializer>(IpcOptions.MessagePackSerializer, (_, _) => new MessagePackIpcSerializer());
         services.TryAddKeyedSingleton<IIpcSerializer>(IpcOptions.JsonSerializer, (_, _) => new SystemTextJsonIpcSerializer());
+        services.TryAddSingleton<IpcServerProvider>();
+        services.TryAddSingleton<IIpcServerProvider>(static sp => sp.GetRequiredService<IpcServerProvider>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, IpcServerHostedService>());
 
         builder.AddTransport<InMemoryTransport>();

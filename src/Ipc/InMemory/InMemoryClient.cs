@@ -14,6 +14,11 @@ internal sealed class InMemoryClient(IpcTransportContext context) : IIpcTranspor
     public ValueTask SendAsync(IpcMessage message, CancellationToken cancellationToken) =>
         Listener().EnqueueAsync(message.Clone(), cancellationToken);
 
+    /// <summary>
+    /// Hands the message to one instance of every service that subscribes to its topic: each service gets it once, and the
+    /// instances of one service take turns. A topic nobody subscribes to takes the message and delivers it nowhere, as a
+    /// broker does; with no server at the address at all, the publish fails with Unavailable.
+    /// </summary>
     public async ValueTask PublishAsync(IpcMessage message, CancellationToken cancellationToken)
     {
         ThrowIfDisposed();
@@ -23,9 +28,31 @@ internal sealed class InMemoryClient(IpcTransportContext context) : IIpcTranspor
             throw Unavailable();
         }
 
-        foreach (var listener in listeners)
+        var accepted = false;
+        IpcException? failure = null;
+        foreach (var service in listeners.Where(l => l.Subscribes(message.Route)).GroupBy(l => l.ServiceName, StringComparer.Ordinal))
         {
-            await listener.EnqueueAsync(message.Clone(), cancellationToken).ConfigureAwait(false);
+            var instances = service.ToArray();
+            var turn = instances[0].NextPublishTurn();
+            for (var i = 0; i < instances.Length; i++)
+            {
+                try
+                {
+                    await instances[(turn + i) % instances.Length].EnqueueAsync(message.Clone(), cancellationToken).ConfigureAwait(false);
+                    accepted = true;
+                    break;
+                }
+                catch (IpcException ex) when (ex.NotAccepted)
+                {
+                    failure = ex; // that instance stopped meanwhile: the next one of the service takes it
+                }
+            }
+        }
+
+        // Retrying is safe only while no service has the message yet.
+        if (!accepted && failure is not null)
+        {
+            throw failure;
         }
     }
 

@@ -1,3 +1,4 @@
+using System.Collections.Frozen;
 using System.Runtime.CompilerServices;
 using System.Threading.Channels;
 using Ipc.Transports;
@@ -8,8 +9,9 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace Ipc.InMemory;
 
 /// <summary>
-/// An in-memory server. Requests run on the caller's flow; one-way messages go through a bounded queue read by one loop,
-/// so they are handled in order and a fast sender waits for space instead of growing memory.
+/// An in-memory server. Requests run on the caller's flow; one-way and published messages go through a bounded queue read
+/// by one loop, so they are handled in order and a fast sender waits for space instead of growing memory. It takes the
+/// published messages of the topics its server subscribes to (its route table), as one instance of its service.
 /// </summary>
 internal sealed partial class InMemoryListener(IpcTransportContext context) : IIpcTransportListener
 {
@@ -25,8 +27,19 @@ internal sealed partial class InMemoryListener(IpcTransportContext context) : II
     });
 
     private IIpcDispatcher? _dispatcher;
+    private FrozenSet<string> _topics = FrozenSet<string>.Empty;
     private Task? _reader;
     private int _state; // 0 new, 1 started, 2 stopped
+    private int _publishTurn;
+
+    /// <summary>Gets the service the server belongs to, as a subscriber.</summary>
+    public string ServiceName { get; private set; } = string.Empty;
+
+    /// <summary>Whether the server subscribes to <paramref name="topic"/>.</summary>
+    public bool Subscribes(string topic) => _topics.Contains(topic);
+
+    /// <summary>Takes the next turn among the instances of one service, when this listener is the first of them.</summary>
+    public int NextPublishTurn() => Interlocked.Increment(ref _publishTurn) & int.MaxValue;
 
     public ValueTask StartAsync(IIpcDispatcher dispatcher, CancellationToken cancellationToken)
     {
@@ -37,6 +50,8 @@ internal sealed partial class InMemoryListener(IpcTransportContext context) : II
         }
 
         _dispatcher = dispatcher;
+        ServiceName = dispatcher.ServiceName;
+        _topics = dispatcher.Routes.Where(r => r.Kind == IpcRouteKind.Subscription).Select(r => r.Name).ToFrozenSet(StringComparer.Ordinal);
         _reader = Task.Run(ReadLoopAsync, CancellationToken.None);
         InMemoryHub.Add(_key, this);
         return default;

@@ -12,7 +12,8 @@ internal sealed class InMemoryTransport : IIpcTransport
 
     private const TransportCapabilities Supported =
         TransportCapabilities.RequestResponse | TransportCapabilities.OneWay | TransportCapabilities.Streaming
-        | TransportCapabilities.Ordered | TransportCapabilities.PublishSubscribe | TransportCapabilities.InProcess;
+        | TransportCapabilities.Ordered | TransportCapabilities.PublishSubscribe | TransportCapabilities.InProcess
+        | TransportCapabilities.CancellationPropagates;
 
     private static readonly string[] s_schemes = [Scheme];
 

@@ -24,6 +24,7 @@ internal sealed partial class IpcDispatcher : IIpcDispatcher
         _server = server;
         _scopes = scopes;
         _logger = logger;
+        ServiceName = server.ServiceName ?? endpoint.Name;
         _duplicates = server.DuplicateFilterCapacity > 0 ? new DuplicateFilter(server.DuplicateFilterCapacity) : null;
     }
 
@@ -33,6 +34,11 @@ internal sealed partial class IpcDispatcher : IIpcDispatcher
     public string EndpointName => _endpoint.Name;
 
     public int MaxMessageSize => _endpoint.Options.MaxMessageSize;
+
+    /// <summary>Gets the subscriber identity: the name set with <c>WithServiceName</c>, else what the creator chose (the application's name), else the endpoint's.</summary>
+    public string ServiceName { get; init; }
+
+    public IReadOnlyList<IpcRoute> Routes => _server.RouteTable;
 
     public ValueTask<IpcMessage> DispatchRequestAsync(IpcMessage request, CancellationToken cancellationToken)
     {
@@ -243,7 +249,8 @@ internal sealed partial class IpcDispatcher : IIpcDispatcher
             return new IpcFault(IpcErrorCode.NoHandler, $"Endpoint '{_endpoint.Name}' has no handler for route '{message.Route}'. Mapped routes: {known}.");
         }
 
-        if (entry.Kind != kind)
+        // A one-way dispatch serves both one-way routes (sent messages) and subscriptions (published messages).
+        if (entry.Kind != kind && !(kind == RouteKind.OneWay && entry.Kind == RouteKind.Subscription))
         {
             return new IpcFault(
                 IpcErrorCode.NoHandler,
@@ -290,13 +297,15 @@ internal sealed partial class IpcDispatcher : IIpcDispatcher
     {
         RouteKind.Request => "a request/response route",
         RouteKind.OneWay => "a one-way route",
+        RouteKind.Subscription => "a subscription to a published topic",
         _ => "a stream route",
     };
 
     private static string Call(RouteKind kind) => kind switch
     {
         RouteKind.Request => "RequestAsync",
-        RouteKind.OneWay => "SendAsync or PublishAsync",
+        RouteKind.OneWay => "SendAsync",
+        RouteKind.Subscription => "PublishAsync",
         _ => "StreamAsync",
     };
 

@@ -5,8 +5,9 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 namespace Ipc;
 
 /// <summary>
-/// Maps routes to handlers for one server (see <c>AddServer</c>). Each route has one kind: request/response, one-way
-/// (also receives published messages) or stream.
+/// Maps routes to handlers for one server (see <c>AddServer</c>). Each route has one kind: request/response, stream,
+/// one-way (messages sent to the endpoint) or subscription (messages published to a topic). Transports read the result
+/// as the route table (<see cref="Transports.IIpcDispatcher.Routes"/>).
 /// </summary>
 public sealed class IpcServerBuilder
 {
@@ -15,6 +16,7 @@ public sealed class IpcServerBuilder
 
     private readonly Dictionary<string, RouteEntry> _routes = new(StringComparer.Ordinal);
     private int _duplicateFilterCapacity;
+    private string? _serviceName;
 
     internal IpcServerBuilder(string endpointName, IServiceCollection services)
     {
@@ -51,7 +53,7 @@ public sealed class IpcServerBuilder
             context.Services.GetRequiredService<THandler>().HandleAsync(request, context, ct)));
     }
 
-    /// <summary>Maps a one-way route (which also receives published messages) to a delegate.</summary>
+    /// <summary>Maps a one-way route to a delegate: it receives the messages clients send (<c>SendAsync</c>) to this endpoint. Published messages go to <see cref="MapSubscription{TMessage}(string, Func{TMessage, IpcContext, CancellationToken, ValueTask})"/> routes.</summary>
     public IpcServerBuilder MapMessage<TMessage>(string route, Func<TMessage, IpcContext, CancellationToken, ValueTask> handler)
     {
         ArgumentNullException.ThrowIfNull(handler);
@@ -65,6 +67,40 @@ public sealed class IpcServerBuilder
         Services.TryAddScoped<THandler>();
         return Add(route, RouteEntry.ForMessage<TMessage>((message, context, ct) =>
             context.Services.GetRequiredService<THandler>().HandleAsync(message, context, ct)));
+    }
+
+    /// <summary>
+    /// Subscribes the server to the published topic <paramref name="topic"/>: the delegate receives the messages clients
+    /// publish (<c>PublishAsync</c>) to it on this endpoint's address. Each subscribing service (see
+    /// <see cref="WithServiceName"/>) gets every message once; instances of one service share them.
+    /// </summary>
+    /// <remarks>A message sent (<c>SendAsync</c>) to the route is handled too. Topics and routes share one namespace per server.</remarks>
+    public IpcServerBuilder MapSubscription<TMessage>(string topic, Func<TMessage, IpcContext, CancellationToken, ValueTask> handler)
+    {
+        ArgumentNullException.ThrowIfNull(handler);
+        return Add(topic, RouteEntry.ForSubscription(handler));
+    }
+
+    /// <summary>Subscribes the server to the published topic <paramref name="topic"/> with a handler class, resolved from the call's service scope.</summary>
+    public IpcServerBuilder MapSubscription<TMessage, THandler>(string topic)
+        where THandler : class, IMessageHandler<TMessage>
+    {
+        Services.TryAddScoped<THandler>();
+        return Add(topic, RouteEntry.ForSubscription<TMessage>((message, context, ct) =>
+            context.Services.GetRequiredService<THandler>().HandleAsync(message, context, ct)));
+    }
+
+    /// <summary>
+    /// Names the service this server belongs to, its identity as a subscriber: servers with the same service name are
+    /// instances of one service and share each published message (a broker gives them one queue); servers with different
+    /// names each get every message.
+    /// </summary>
+    /// <param name="serviceName">The service's name. The default is the application's name (<c>IHostEnvironment.ApplicationName</c>), or the endpoint's name when there is no host.</param>
+    public IpcServerBuilder WithServiceName(string serviceName)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(serviceName);
+        _serviceName = serviceName;
+        return this;
     }
 
     /// <summary>Maps a stream route to a delegate producing the responses.</summary>
@@ -107,7 +143,7 @@ public sealed class IpcServerBuilder
         return this;
     }
 
-    internal IpcServerDefinition Build() => new(EndpointName, new Dictionary<string, RouteEntry>(_routes, StringComparer.Ordinal), _duplicateFilterCapacity);
+    internal IpcServerDefinition Build() => new(EndpointName, new Dictionary<string, RouteEntry>(_routes, StringComparer.Ordinal), _duplicateFilterCapacity, _serviceName);
 
     private IpcServerBuilder Add(string route, RouteEntry entry)
     {

@@ -6,14 +6,16 @@ using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Ipc.Server;
 
-/// <summary>Starts a listener for every server registered with <c>AddServer</c> while the host runs.</summary>
+/// <summary>
+/// Starts a transport listener for every server registered with <c>AddServer</c> while the host runs, except the servers
+/// a host integration claimed (<see cref="IIpcServer.MarkHostedExternally"/>): their host owns the request loop.
+/// </summary>
 internal sealed partial class IpcServerHostedService(
-    IEnumerable<IpcServerDefinition> servers,
+    IpcServerProvider servers,
     EndpointRegistry endpoints,
-    IServiceScopeFactory scopes,
     IServiceProvider services) : IHostedService, IAsyncDisposable, IDisposable
 {
-    private readonly List<IIpcTransportListener> _listeners = [];
+    private readonly List<(IpcServer Server, IIpcTransportListener Listener)> _listeners = [];
     private readonly ILoggerFactory _loggers = services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance;
 
     public async Task StartAsync(CancellationToken cancellationToken)
@@ -21,14 +23,29 @@ internal sealed partial class IpcServerHostedService(
         var logger = _loggers.CreateLogger("Ipc.Server");
         try
         {
-            foreach (var server in servers)
+            foreach (var server in servers.Servers)
             {
+                if (!server.TryClaimListener())
+                {
+                    LogHostedExternally(logger, server.EndpointName, server.Definition.Routes.Count);
+                    continue;
+                }
+
                 var endpoint = endpoints.Get(server.EndpointName);
-                var listener = endpoint.Transport.CreateListener(endpoint.TransportContext);
-                _listeners.Add(listener);
-                var dispatcher = new IpcDispatcher(endpoint, server, scopes, _loggers.CreateLogger("Ipc.Server.Dispatcher"));
-                await listener.StartAsync(dispatcher, cancellationToken).ConfigureAwait(false);
-                LogListening(logger, endpoint.Name, endpoint.Address, endpoint.Transport.Name, server.Routes.Count);
+                IIpcTransportListener listener;
+                try
+                {
+                    listener = endpoint.Transport.CreateListener(endpoint.TransportContext);
+                }
+                catch
+                {
+                    server.ReleaseListener();
+                    throw;
+                }
+
+                _listeners.Add((server, listener));
+                await listener.StartAsync(server.GetDispatcher(), cancellationToken).ConfigureAwait(false);
+                LogListening(logger, endpoint.Name, endpoint.Address, endpoint.Transport.Name, server.Definition.Routes.Count);
             }
         }
         catch
@@ -42,10 +59,17 @@ internal sealed partial class IpcServerHostedService(
     {
         var listeners = _listeners.ToArray();
         _listeners.Clear();
-        foreach (var listener in listeners)
+        foreach (var (server, listener) in listeners)
         {
-            await listener.StopAsync(cancellationToken).ConfigureAwait(false);
-            await listener.DisposeAsync().ConfigureAwait(false);
+            try
+            {
+                await listener.StopAsync(cancellationToken).ConfigureAwait(false);
+                await listener.DisposeAsync().ConfigureAwait(false);
+            }
+            finally
+            {
+                server.ReleaseListener();
+            }
         }
     }
 
@@ -55,4 +79,7 @@ internal sealed partial class IpcServerHostedService(
 
     [LoggerMessage(10, LogLevel.Information, "Ipc endpoint '{Endpoint}' listening on {Address} ({Transport}, {RouteCount} routes).")]
     private static partial void LogListening(ILogger logger, string endpoint, Uri address, string transport, int routeCount);
+
+    [LoggerMessage(11, LogLevel.Information, "Ipc endpoint '{Endpoint}' is served by its host, which claimed it; no transport listener started ({RouteCount} routes).")]
+    private static partial void LogHostedExternally(ILogger logger, string endpoint, int routeCount);
 }

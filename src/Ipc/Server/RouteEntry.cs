@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using Ipc.Serialization;
+using Ipc.Transports;
 
 namespace Ipc.Server;
 
@@ -8,14 +9,26 @@ internal enum RouteKind
     Request,
     OneWay,
     Stream,
+    Subscription,
 }
 
-/// <summary>A mapped route: its kind and an invoker that decodes the body, runs the handler and encodes the result.</summary>
+/// <summary>A mapped route: its kind, its message types and an invoker that decodes the body, runs the handler and encodes the result.</summary>
 internal sealed class RouteEntry
 {
-    private RouteEntry(RouteKind kind) => Kind = kind;
+    private RouteEntry(RouteKind kind, Type? requestType = null, Type? responseType = null)
+    {
+        Kind = kind;
+        RequestType = requestType;
+        ResponseType = responseType;
+    }
 
     public RouteKind Kind { get; }
+
+    /// <summary>Gets the type the handler reads; null for a raw route.</summary>
+    public Type? RequestType { get; }
+
+    /// <summary>Gets the type the handler returns (or streams); null for one-way routes and raw ones.</summary>
+    public Type? ResponseType { get; }
 
     public Func<IpcMessage, IpcContext, IIpcSerializer, CancellationToken, ValueTask<ReadOnlyMemory<byte>>>? Request { get; private init; }
 
@@ -23,7 +36,7 @@ internal sealed class RouteEntry
 
     public Func<IpcMessage, IpcContext, IIpcSerializer, CancellationToken, IAsyncEnumerable<ReadOnlyMemory<byte>>>? Stream { get; private init; }
 
-    public static RouteEntry ForRequest<TRequest, TResponse>(string route, Func<TRequest, IpcContext, CancellationToken, ValueTask<TResponse>> handler) => new(RouteKind.Request)
+    public static RouteEntry ForRequest<TRequest, TResponse>(string route, Func<TRequest, IpcContext, CancellationToken, ValueTask<TResponse>> handler) => new(RouteKind.Request, typeof(TRequest), typeof(TResponse))
     {
         Request = async (message, context, serializer, ct) =>
         {
@@ -38,15 +51,28 @@ internal sealed class RouteEntry
         Request = (message, context, _, ct) => handler(message, context, ct),
     };
 
-    public static RouteEntry ForMessage<TMessage>(Func<TMessage, IpcContext, CancellationToken, ValueTask> handler) => new(RouteKind.OneWay)
+    public static RouteEntry ForMessage<TMessage>(Func<TMessage, IpcContext, CancellationToken, ValueTask> handler) => ForOneWay(RouteKind.OneWay, handler);
+
+    public static RouteEntry ForSubscription<TMessage>(Func<TMessage, IpcContext, CancellationToken, ValueTask> handler) => ForOneWay(RouteKind.Subscription, handler);
+
+    private static RouteEntry ForOneWay<TMessage>(RouteKind kind, Func<TMessage, IpcContext, CancellationToken, ValueTask> handler) => new(kind, typeof(TMessage))
     {
         OneWay = (message, context, serializer, ct) => handler(DecodeRequest<TMessage>(serializer, message), context, ct),
     };
 
-    public static RouteEntry ForStream<TRequest, TResponse>(string route, Func<TRequest, IpcContext, CancellationToken, IAsyncEnumerable<TResponse>> handler) => new(RouteKind.Stream)
+    public static RouteEntry ForStream<TRequest, TResponse>(string route, Func<TRequest, IpcContext, CancellationToken, IAsyncEnumerable<TResponse>> handler) => new(RouteKind.Stream, typeof(TRequest), typeof(TResponse))
     {
         Stream = (message, context, serializer, ct) => EncodeStream(handler(DecodeRequest<TRequest>(serializer, message), context, ct), serializer, route, ct),
     };
+
+    /// <summary>Describes the route for transports (the route table).</summary>
+    public IpcRoute Describe(string name) => new(name, Kind switch
+    {
+        RouteKind.Request => IpcRouteKind.Request,
+        RouteKind.OneWay => IpcRouteKind.OneWay,
+        RouteKind.Stream => IpcRouteKind.Stream,
+        _ => IpcRouteKind.Subscription,
+    }, RequestType, ResponseType);
 
     private static async IAsyncEnumerable<ReadOnlyMemory<byte>> EncodeStream<TResponse>(IAsyncEnumerable<TResponse> items, IIpcSerializer serializer, string route, [EnumeratorCancellation] CancellationToken ct)
     {

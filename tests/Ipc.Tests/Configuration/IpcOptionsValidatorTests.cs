@@ -155,6 +155,23 @@ public sealed class IpcOptionsValidatorTests
     }
 
     [Fact]
+    public void Validate_SubscriptionOnTransportWithoutPublishSubscribe_NamesTopicsAndTransport()
+    {
+        var services = new ServiceCollection();
+        services.AddIpc()
+            .AddScriptedTransport(new Ipc.Testing.ScriptedTransport(TransportCapabilities.RequestResponse | TransportCapabilities.OneWay))
+            .AddEndpoint("orders", "scripted://orders")
+            .AddServer("orders", s => s.MapSubscription<int>("order-placed", (_, _, _) => default).MapMessage<int>("note", (_, _, _) => default));
+        using var provider = services.BuildServiceProvider();
+
+        var ex = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IOptions<IpcOptions>>().Value);
+
+        Assert.Contains("subscribes to the published topics order-placed", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("Scripted transport", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("does not support PublishSubscribe", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task HostStart_BadConfiguration_FailsAtStart()
     {
         var builder = new HostApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });

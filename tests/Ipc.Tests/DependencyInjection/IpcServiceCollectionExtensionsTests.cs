@@ -65,6 +65,18 @@ public sealed class IpcServiceCollectionExtensionsTests
     }
 
     [Fact]
+    public async Task PublishAsync_WithoutPublishSubscribe_ThrowsNotSupportedWithoutReachingTransport()
+    {
+        await using var endpoint = Ipc.Tests.Resilience.ScriptedEndpoint.Create(capabilities: TransportCapabilities.RequestResponse | TransportCapabilities.OneWay);
+
+        var ex = await Assert.ThrowsAsync<IpcException>(() => endpoint.Channel.PublishAsync("topic", 1).AsTask());
+
+        Assert.Equal(IpcErrorCode.NotSupported, ex.ErrorCode);
+        Assert.Contains("PublishSubscribe", ex.Message, StringComparison.Ordinal);
+        Assert.Empty(endpoint.Transport.Attempts);
+    }
+
+    [Fact]
     public void AddIpc_ActionOverload_ConfiguresOptions()
     {
         var services = new ServiceCollection();

@@ -114,21 +114,36 @@ public sealed class IpcDispatcherTests
     }
 
     [Fact]
-    public async Task PublishAsync_TwoInMemoryServers_BothReceive()
+    public async Task PublishAsync_TwoInMemoryServices_BothReceive()
     {
         var address = TestSupport.NewAddress();
         var first = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
         var second = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
         using var one = await TestSupport.StartServerAsync(ipc => ipc.AddEndpoint("events", address)
-            .AddServer("events", s => s.MapMessage<int>("price", (v, _, _) => { first.TrySetResult(v); return default; })));
+            .AddServer("events", s => s.WithServiceName("billing").MapSubscription<int>("price", (v, _, _) => { first.TrySetResult(v); return default; })));
         using var two = await TestSupport.StartServerAsync(ipc => ipc.AddEndpoint("events", address)
-            .AddServer("events", s => s.MapMessage<int>("price", (v, _, _) => { second.TrySetResult(v); return default; })));
+            .AddServer("events", s => s.WithServiceName("shipping").MapSubscription<int>("price", (v, _, _) => { second.TrySetResult(v); return default; })));
         await using var client = TestSupport.Client("events", address);
 
         await client.GetRequiredKeyedService<IChannel>("events").PublishAsync("price", 101);
 
         Assert.Equal(101, await first.Task.WaitAsync(Bound));
         Assert.Equal(101, await second.Task.WaitAsync(Bound));
+    }
+
+    [Fact]
+    public async Task RequestAsync_SubscriptionRoute_ThrowsNoHandlerNamingPublishAsync()
+    {
+        var address = TestSupport.NewAddress();
+        using var server = await TestSupport.StartServerAsync(ipc => ipc.AddEndpoint("events", address)
+            .AddServer("events", s => s.MapSubscription<int>("price", (_, _, _) => default)));
+        await using var client = TestSupport.Client("events", address);
+
+        var ex = await Assert.ThrowsAsync<IpcException>(() => client.GetRequiredKeyedService<IRequestClient>("events").RequestAsync<int, int>("price", 1).AsTask().WaitAsync(Bound));
+
+        Assert.Equal(IpcErrorCode.NoHandler, ex.ErrorCode);
+        Assert.Contains("subscription", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("PublishAsync", ex.Message, StringComparison.Ordinal);
     }
 
     public sealed class ScopeTracker

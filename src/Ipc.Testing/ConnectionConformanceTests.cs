@@ -1,0 +1,146 @@
+using Microsoft.Extensions.Time.Testing;
+using Xunit;
+
+namespace Ipc.Testing;
+
+/// <summary>
+/// For a transport whose client talks to a running server, with nothing in between that keeps messages (pipes, sockets,
+/// HTTP, gRPC): no server, or a server that stops, means <see cref="IpcErrorCode.Unavailable"/> at once, a restarted
+/// server is reached again, and the resilience pipeline retries and breaks on it. A broker that keeps messages for a
+/// stopped consumer does not subclass this suite; it subclasses <see cref="DurableConformanceTests{TTransport}"/>.
+/// </summary>
+/// <typeparam name="TTransport">Describes the transport under test.</typeparam>
+public abstract class ConnectionConformanceTests<TTransport> : TransportConformanceTests<TTransport>
+    where TTransport : TransportUnderTest, new()
+{
+    /// <inheritdoc />
+    protected override TransportCapabilities SuiteCapabilities => TransportCapabilities.RequestResponse | TransportCapabilities.OneWay;
+
+    /// <summary>With no server, a call fails with Unavailable within a bounded time instead of hanging.</summary>
+    [Fact]
+    [Trait("Category", "Conformance")]
+    public virtual async Task RequestAsync_NoServer_ThrowsUnavailableWithinBound()
+    {
+        var client = CreateClient(CreateAddress(), e => e.ConnectTimeout = TimeSpan.FromSeconds(2));
+
+        var ex = await Assert.ThrowsAsync<IpcException>(() => client.Requests.RequestAsync<AddRequest, AddResponse>(ConformanceRoutes.Add, new AddRequest(1, 2)).AsTask().WaitAsync(Bound));
+
+        Assert.Equal(IpcErrorCode.Unavailable, ex.ErrorCode);
+        Assert.True(ex.IsTransient);
+    }
+
+    /// <summary>With no server, a batch fails with Unavailable, saying that none of its messages was accepted.</summary>
+    [Fact]
+    [Trait("Category", "Conformance")]
+    public virtual async Task SendBatchAsync_NoServer_ThrowsUnavailableWithNothingAccepted()
+    {
+        var client = CreateClient(CreateAddress(), e => e.ConnectTimeout = TimeSpan.FromSeconds(2));
+
+        var ex = await Assert.ThrowsAsync<IpcException>(() => client.Channel.SendBatchAsync(ConformanceRoutes.Numbers, [new Numbered(1), new Numbered(2)]).AsTask().WaitAsync(Bound));
+
+        Assert.Equal(IpcErrorCode.Unavailable, ex.ErrorCode);
+        Assert.Equal(0, ex.AcceptedCount);
+        Assert.True(ex.NotAccepted);
+    }
+
+    /// <summary>A server that stops mid-call fails the pending call at once with Unavailable, not at its timeout.</summary>
+    [Fact]
+    [Trait("Category", "Conformance")]
+    public virtual async Task RequestAsync_ServerStopsMidCall_ThrowsUnavailable()
+    {
+        var (server, client) = await StartPairAsync(configureClient: e => e.RequestTimeout = TimeSpan.FromMinutes(10));
+
+        var call = client.Requests.RequestAsync<string, string>(ConformanceRoutes.Block, "x").AsTask();
+        await Probe.HandlerStarted.Task.WaitAsync(Bound);
+        var stopping = server.StopAsync();
+
+        var ex = await Assert.ThrowsAsync<IpcException>(() => call.WaitAsync(Bound));
+        Assert.Equal(IpcErrorCode.Unavailable, ex.ErrorCode);
+        await stopping.WaitAsync(Bound);
+    }
+
+    /// <summary>A server restarted on the same address is reached again by the same client.</summary>
+    [Fact]
+    [Trait("Category", "Conformance")]
+    public virtual async Task RequestAsync_ServerRestarted_IsReachedAgainBySameClient()
+    {
+        var address = CreateAddress();
+        var server = await StartServerAsync(address);
+        var client = CreateClient(address);
+        Assert.Equal(new AddResponse(3), await client.Requests.RequestAsync<AddRequest, AddResponse>(ConformanceRoutes.Add, new AddRequest(1, 2)).AsTask().WaitAsync(Bound));
+
+        await server.StopAsync().WaitAsync(Bound);
+        var down = await Assert.ThrowsAsync<IpcException>(() => client.Requests.RequestAsync<AddRequest, AddResponse>(ConformanceRoutes.Add, new AddRequest(1, 2)).AsTask().WaitAsync(Bound));
+        Assert.Equal(IpcErrorCode.Unavailable, down.ErrorCode);
+
+        await StartServerAsync(address);
+        Assert.Equal(new AddResponse(9), await client.Requests.RequestAsync<AddRequest, AddResponse>(ConformanceRoutes.Add, new AddRequest(4, 5)).AsTask().WaitAsync(Bound));
+    }
+
+    /// <summary>
+    /// Resilience wraps every transport the same way: with no server, a request, and a one-way message (which the
+    /// transport reports as not accepted), is tried once plus the configured number of retries, each reaching the
+    /// transport, and then fails with Unavailable.
+    /// </summary>
+    [Fact]
+    [Trait("Category", "Conformance")]
+    public virtual async Task Resilience_NoServer_RetriesConfiguredTimesThenThrowsUnavailable()
+    {
+        var counter = new AttemptCountingTransport.Counter();
+        var client = CreateClient(CreateAddress(), e => e.ConnectTimeout = TimeSpan.FromSeconds(2), new FakeTimeProvider(), r =>
+        {
+            r.Retry.MaxRetryAttempts = 3;
+            r.Retry.Delay = TimeSpan.Zero; // the retry rules are the same for every transport; their timing is tested on a fake transport
+            r.CircuitBreaker.MinimumThroughput = 100;
+        }, counter);
+
+        var ex = await Assert.ThrowsAsync<IpcException>(() => client.Requests.RequestAsync<AddRequest, AddResponse>(ConformanceRoutes.Add, new AddRequest(1, 2)).AsTask().WaitAsync(Bound));
+
+        Assert.Equal(IpcErrorCode.Unavailable, ex.ErrorCode);
+        Assert.Equal(4, counter.Count);
+
+        // A one-way message is retried as well: with no server the transport knows that nothing was accepted.
+        var sent = await Assert.ThrowsAsync<IpcException>(() => client.Channel.SendAsync(ConformanceRoutes.Numbers, new Numbered(1)).AsTask().WaitAsync(Bound));
+        Assert.Equal(IpcErrorCode.Unavailable, sent.ErrorCode);
+        Assert.True(sent.NotAccepted);
+        Assert.Equal(8, counter.Count);
+    }
+
+    /// <summary>
+    /// The circuit breaker wraps every transport the same way: after the threshold it rejects calls with CircuitOpen without
+    /// reaching the transport, lets one through after the break (time is faked), and closes when it succeeds.
+    /// </summary>
+    [Fact]
+    [Trait("Category", "Conformance")]
+    public virtual async Task Resilience_BreakerOpens_RejectsWithoutReachingTransportThenCloses()
+    {
+        var time = new FakeTimeProvider();
+        var counter = new AttemptCountingTransport.Counter();
+        var address = CreateAddress();
+        var client = CreateClient(address, e => e.ConnectTimeout = TimeSpan.FromSeconds(2), time, r =>
+        {
+            r.CircuitBreaker.FailureRatio = 0.5;
+            r.CircuitBreaker.MinimumThroughput = 2;
+            r.CircuitBreaker.BreakDuration = TimeSpan.FromSeconds(5);
+        }, counter);
+        var state = Assert.IsType<Polly.CircuitBreaker.CircuitBreakerStateProvider>(client.Requests.GetService(typeof(Polly.CircuitBreaker.CircuitBreakerStateProvider)));
+        Task<AddResponse> Add() => client.Requests.RequestAsync<AddRequest, AddResponse>(ConformanceRoutes.Add, new AddRequest(2, 3)).AsTask().WaitAsync(Bound);
+
+        for (var i = 0; i < 2; i++)
+        {
+            Assert.Equal(IpcErrorCode.Unavailable, (await Assert.ThrowsAsync<IpcException>(Add)).ErrorCode);
+        }
+
+        var rejected = await Assert.ThrowsAsync<IpcException>(Add);
+        Assert.Equal(IpcErrorCode.CircuitOpen, rejected.ErrorCode);
+        Assert.False(rejected.IsTransient);
+        Assert.Equal(2, counter.Count);
+        Assert.Equal(Polly.CircuitBreaker.CircuitState.Open, state.CircuitState);
+
+        await StartServerAsync(address);
+        time.Advance(TimeSpan.FromSeconds(5));
+        Assert.Equal(new AddResponse(5), await Add());
+        Assert.Equal(3, counter.Count);
+        Assert.Equal(Polly.CircuitBreaker.CircuitState.Closed, state.CircuitState);
+    }
+}

@@ -1,0 +1,82 @@
+using Xunit;
+
+namespace Ipc.Testing;
+
+/// <summary>
+/// Publish/subscribe (<see cref="TransportCapabilities.PublishSubscribe"/>): a published message reaches every
+/// subscribing service once, and the instances of one service share the messages (competing consumers). Servers subscribe
+/// with <c>MapSubscription</c> and name their service with <c>WithServiceName</c>.
+/// </summary>
+/// <typeparam name="TTransport">Describes the transport under test.</typeparam>
+public abstract class PublishSubscribeConformanceTests<TTransport> : TransportConformanceTests<TTransport>
+    where TTransport : TransportUnderTest, new()
+{
+    /// <inheritdoc />
+    protected override TransportCapabilities SuiteCapabilities => TransportCapabilities.PublishSubscribe;
+
+    /// <summary>Maps the conformance routes and subscribes to <see cref="ConformanceRoutes.Topic"/>.</summary>
+    protected override void MapRoutes(IpcServerBuilder server, ConformanceProbe probe)
+    {
+        base.MapRoutes(server, probe);
+        server.MapConformanceSubscription(probe);
+    }
+
+    /// <summary>A message published to a topic reaches the server that subscribes to it.</summary>
+    [Fact]
+    [Trait("Category", "Conformance")]
+    public virtual async Task PublishAsync_Subscriber_ReceivesMessage()
+    {
+        var (_, client) = await StartPairAsync();
+
+        await client.Channel.PublishAsync(ConformanceRoutes.Topic, new Numbered(99)).AsTask().WaitAsync(Bound);
+
+        Assert.Equal(new Numbered(99), await Probe.Published.Task.WaitAsync(Bound));
+    }
+
+    /// <summary>Two services subscribing to one topic each get every message published to it, exactly once.</summary>
+    [Fact]
+    [Trait("Category", "Conformance")]
+    public virtual async Task PublishAsync_TwoServices_EachGetsEveryMessageOnce()
+    {
+        const int count = 100;
+        var address = CreateAddress();
+        var billing = new ConformanceProbe();
+        var shipping = new ConformanceProbe();
+        billing.ExpectNumbers(count);
+        shipping.ExpectNumbers(count);
+        await StartServerAsync(address, billing, "billing");
+        await StartServerAsync(address, shipping, "shipping");
+        var client = CreateClient(address);
+
+        for (var i = 0; i < count; i++)
+        {
+            await client.Channel.PublishAsync(ConformanceRoutes.Topic, new Numbered(i)).AsTask().WaitAsync(Bound);
+        }
+
+        await Task.WhenAll(billing.NumbersArrived.Task, shipping.NumbersArrived.Task).WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal(Enumerable.Range(0, count), billing.Numbers.Order());
+        Assert.Equal(Enumerable.Range(0, count), shipping.Numbers.Order());
+    }
+
+    /// <summary>Two instances of one service compete for the messages of a topic: together they handle each exactly once.</summary>
+    [Fact]
+    [Trait("Category", "Conformance")]
+    public virtual async Task PublishAsync_TwoInstancesOfOneService_ShareEachMessageOnce()
+    {
+        const int count = 100;
+        var address = CreateAddress();
+        var instances = new ConformanceProbe(); // both instances report here
+        instances.ExpectNumbers(count);
+        await StartServerAsync(address, instances, "billing");
+        await StartServerAsync(address, instances, "billing");
+        var client = CreateClient(address);
+
+        for (var i = 0; i < count; i++)
+        {
+            await client.Channel.PublishAsync(ConformanceRoutes.Topic, new Numbered(i)).AsTask().WaitAsync(Bound);
+        }
+
+        await instances.NumbersArrived.Task.WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal(Enumerable.Range(0, count), instances.Numbers.Order());
+    }
+}

@@ -1,0 +1,34 @@
+namespace Ipc.Testing;
+
+/// <summary>
+/// Describes a transport to the conformance suites: how to make an address no other test uses, and the hooks the
+/// transport needs. Write one per transport and close each suite it supports over it:
+/// <code>
+/// public sealed class PipeTransportUnderTest : TransportUnderTest
+/// {
+///     public override string CreateAddress() => $"pipe://conformance-{Guid.NewGuid():N}";
+/// }
+///
+/// [Trait("Transport", "Pipes")]
+/// public sealed class PipeRequestResponseTests : RequestResponseConformanceTests&lt;PipeTransportUnderTest&gt;;
+/// </code>
+/// </summary>
+/// <remarks>A new instance is created for every test; it needs a public parameterless constructor.</remarks>
+public abstract class TransportUnderTest
+{
+    /// <summary>Returns a new address no other test uses (for example <c>pipe://conformance-&lt;guid&gt;</c>).</summary>
+    public abstract string CreateAddress();
+
+    /// <summary>Registers the transport on a client or server (not needed when the adapter is discovered by reference).</summary>
+    public virtual void ConfigureIpc(IIpcBuilder ipc)
+    {
+    }
+
+    /// <summary>Adjusts the endpoint options both sides use (for example a transport's own settings).</summary>
+    public virtual void ConfigureEndpoint(IpcEndpointOptions endpoint)
+    {
+    }
+
+    /// <summary>Checks that nothing of <paramref name="address"/> is left once client and server are disposed (socket files, segments, queues).</summary>
+    public virtual ValueTask AssertReleasedAsync(string address) => default;
+}
