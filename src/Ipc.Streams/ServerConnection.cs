@@ -113,7 +113,7 @@ internal sealed partial class ServerConnection : StreamConnection
                 var message = ReadClientMessage(header, metadata, body);
                 if (_inline)
                 {
-                    return _dispatcher.DispatchOneWayAsync(message, _serverStopping); // in order, on the read loop
+                    return Handled(_dispatcher.DispatchOneWayAsync(message, _serverStopping)); // in order, on the read loop
                 }
 
                 _oneWayLoop ??= Task.Run(OneWayLoopAsync, CancellationToken.None);
@@ -177,6 +177,20 @@ internal sealed partial class ServerConnection : StreamConnection
         {
             call.Cancel();
         }
+    }
+
+    /// <summary>Waits for a one-way message to be handled; its outcome is the dispatcher's to log, as a stream has no acknowledgement to send.</summary>
+    private static ValueTask Handled(ValueTask<IpcOneWayOutcome> outcome)
+    {
+        if (outcome.IsCompletedSuccessfully)
+        {
+            _ = outcome.Result; // consumed once, as a ValueTask must be
+            return default;
+        }
+
+        return AwaitAsync(outcome);
+
+        static async ValueTask AwaitAsync(ValueTask<IpcOneWayOutcome> outcome) => await outcome.ConfigureAwait(false);
     }
 
     private static IpcMessage ReadClientMessage(FrameHeader header, ReadOnlySequence<byte> metadata, ReadOnlySequence<byte> body)
@@ -331,7 +345,7 @@ internal sealed partial class ServerConnection : StreamConnection
             {
                 while (reader.TryRead(out var message))
                 {
-                    await _dispatcher.DispatchOneWayAsync(message, _serverStopping).ConfigureAwait(false);
+                    await _dispatcher.DispatchOneWayAsync(message, _serverStopping).ConfigureAwait(false); // a failure is logged by the dispatcher; a stream has no acknowledgement to send
                 }
             }
         }

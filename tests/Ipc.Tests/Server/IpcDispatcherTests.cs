@@ -23,12 +23,12 @@ public sealed class IpcDispatcherTests
     }
 
     [Fact]
-    public async Task RequestAsync_IncludeExceptionDetails_SendsStackTrace()
+    public async Task RequestAsync_EnableDetailedErrors_SendsTypeMessageAndStackTrace()
     {
         var address = TestSupport.NewAddress();
         using var server = await TestSupport.StartServerAsync(ipc =>
         {
-            ipc.Services.Configure<IpcOptions>(o => o.IncludeExceptionDetails = true);
+            ipc.Services.Configure<IpcOptions>(o => o.EnableDetailedErrors = true);
             ipc.AddEndpoint("calc", address).AddServer("calc", s => s.MapRequest<int, int>("fail", _ => throw new InvalidOperationException("bad")));
         });
         await using var client = TestSupport.Client("calc", address);
