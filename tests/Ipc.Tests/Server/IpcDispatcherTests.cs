@@ -4,7 +4,7 @@ using NSubstitute;
 
 namespace Ipc.Tests.Server;
 
-public sealed class IpcDispatcherTests
+public sealed partial class IpcDispatcherTests
 {
     private static readonly TimeSpan Bound = TestSupport.Bound;
 
@@ -35,7 +35,9 @@ public sealed class IpcDispatcherTests
 
         var ex = await Assert.ThrowsAsync<IpcException>(() => client.GetRequiredKeyedService<IRequestClient>("calc").RequestAsync<int, int>("fail", 1).AsTask());
 
-        Assert.Contains("InvalidOperationException: bad", ex.Remote!.Details!["stackTrace"], StringComparison.Ordinal);
+        Assert.Equal(nameof(InvalidOperationException), ex.Remote!.Code);
+        Assert.Equal("bad", ex.Remote.Message);
+        Assert.Contains("InvalidOperationException: bad", ex.Remote.Details!["stackTrace"], StringComparison.Ordinal);
     }
 
     [Fact]
