@@ -64,6 +64,12 @@ internal sealed partial class IpcDispatcher : IIpcDispatcher
             try
             {
                 var response = await DispatchRequestCoreAsync(request, cancellationToken).ConfigureAwait(false);
+                if (response.Fault is { ErrorCode: IpcErrorCode.Timeout })
+                {
+                    duplicates.Abandon(request.MessageId, owner!); // out of time, not answered: a retry with time left runs it
+                    return response;
+                }
+
                 DuplicateFilter.Complete(owner!, response.Clone()); // the window keeps a copy no caller can change
                 return response;
             }

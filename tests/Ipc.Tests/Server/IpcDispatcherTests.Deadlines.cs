@@ -94,6 +94,27 @@ public sealed partial class IpcDispatcherTests
     }
 
     [Fact]
+    public async Task DispatchRequestAsync_DuplicateFilterFirstDeliveryOutOfTime_RetryWithTimeLeftRuns()
+    {
+        var runs = 0;
+        await using var server = CreateDispatcher(s => s.UseDuplicateFilter().MapRequest<int, int>("add", value =>
+        {
+            runs++;
+            return value + 1;
+        }));
+        var late = Message("add", 1, TimeSpan.Zero);
+        var retry = late.Clone();
+        retry.Timeout = TimeSpan.FromSeconds(5);
+
+        var first = await server.Inner.DispatchRequestAsync(late, CancellationToken.None);
+        var second = await server.Inner.DispatchRequestAsync(retry, CancellationToken.None);
+
+        Assert.Equal(IpcErrorCode.Timeout, first.Fault!.ErrorCode);
+        Assert.Equal(2, Decode<int>(second));
+        Assert.Equal(1, runs);
+    }
+
+    [Fact]
     public async Task DispatchOneWayAsync_DeadlinePasses_ReturnsTimeout()
     {
         var time = new FakeTimeProvider();
