@@ -345,7 +345,7 @@ internal sealed partial class ServerConnection : StreamConnection
             {
                 while (reader.TryRead(out var message))
                 {
-                    await _dispatcher.DispatchOneWayAsync(message, _serverStopping).ConfigureAwait(false); // a failure is logged by the dispatcher; a stream has no acknowledgement to send
+                    await _dispatcher.DispatchOneWayAsync(message, _serverStopping).ConfigureAwait(false);
                 }
             }
         }

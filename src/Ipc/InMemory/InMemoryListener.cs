@@ -171,7 +171,7 @@ internal sealed partial class InMemoryListener(IpcTransportContext context) : II
             {
                 while (_queue.Reader.TryRead(out var message))
                 {
-                    await _dispatcher!.DispatchOneWayAsync(message, token).ConfigureAwait(false); // a failure is logged by the dispatcher; nothing to acknowledge
+                    await _dispatcher!.DispatchOneWayAsync(message, token).ConfigureAwait(false);
                 }
             }
         }
