@@ -57,6 +57,20 @@ public sealed class IpcMessage
     /// <summary>Gets or sets the failure a response carries instead of a body; <see langword="null"/> on success.</summary>
     public IpcFault? Fault { get; set; }
 
+    /// <summary>
+    /// Gets or sets how long the call has left when the message is sent: the receiver's deadline is the moment the
+    /// message arrives plus this time. <see langword="null"/> means no deadline.
+    /// </summary>
+    /// <remarks>
+    /// The deadline travels as a remaining time, as gRPC's <c>grpc-timeout</c> does, so the clocks of the two machines
+    /// need not agree. The client sets it on each attempt of a request from the time the call has left (its
+    /// attempt and total timeouts); a value the caller set on a raw message is kept when it is shorter, and is all a
+    /// stream or one-way message carries (a stream's timeouts end at its first item, a send's once it is accepted). The server
+    /// cancels the handler's token when the deadline passes and answers <see cref="IpcErrorCode.Timeout"/>, and does not
+    /// run a request that arrives with <see cref="TimeSpan.Zero"/> or less. Responses do not carry it.
+    /// </remarks>
+    public TimeSpan? Timeout { get; set; }
+
     /// <summary>Creates a new unique message id: 32 lower-case hex digits.</summary>
     /// <remarks>
     /// A random 64-bit prefix chosen once per process followed by a 64-bit counter: unique within the process by
@@ -97,7 +111,7 @@ public sealed class IpcMessage
     /// <summary>Creates a copy with its own headers (the body, which is read-only, is shared).</summary>
     public IpcMessage Clone()
     {
-        var copy = new IpcMessage(Route, Body) { _messageId = MessageId, CorrelationId = CorrelationId, ContentType = ContentType, Fault = Fault };
+        var copy = new IpcMessage(Route, Body) { _messageId = MessageId, CorrelationId = CorrelationId, ContentType = ContentType, Fault = Fault, Timeout = Timeout };
         if (HasHeaders)
         {
             var headers = copy.Headers;

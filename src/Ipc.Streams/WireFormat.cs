@@ -29,7 +29,8 @@ internal enum FrameFlags : byte
     HasCorrelationId = 1 << 0,
     Fault = 1 << 1,
     HasContentType = 1 << 2,
-    Known = HasCorrelationId | Fault | HasContentType,
+    HasTimeout = 1 << 3,
+    Known = HasCorrelationId | Fault | HasContentType | HasTimeout,
 }
 
 /// <summary>The fixed 16-byte header in front of every frame.</summary>
@@ -114,7 +115,7 @@ internal static class WireFormat
             throw new WireFormatException($"a {type} frame carries {metadata} metadata bytes; it has none");
         }
 
-        if ((flags & (FrameFlags.HasCorrelationId | FrameFlags.HasContentType | FrameFlags.Fault)) != 0 && !result.CarriesMessage)
+        if ((flags & FrameFlags.Known) != 0 && !result.CarriesMessage) // every flag is a message flag
         {
             throw new WireFormatException($"a {type} frame has message flags set; it carries no message");
         }
@@ -141,12 +142,15 @@ internal static class WireFormat
         var correlationId = message.CorrelationId;
         var contentType = message.ContentType;
         var headerCount = message.HasHeaders ? message.Headers.Count : 0;
+        var timeout = TimeoutMilliseconds(message.Timeout);
         flags |= correlationId is null ? FrameFlags.None : FrameFlags.HasCorrelationId;
         flags |= contentType is null ? FrameFlags.None : FrameFlags.HasContentType;
+        flags |= timeout < 0 ? FrameFlags.None : FrameFlags.HasTimeout;
 
         // Small metadata is encoded once, straight into space for its worst case, and measured afterwards; only large
         // metadata (long headers) is measured first, so that no more than it needs is reserved.
-        var metadataBound = MaxStringSize(route) + MaxStringSize(messageId) + MaxStringSize(correlationId) + MaxStringSize(contentType) + MaxVarIntBytes;
+        var metadataBound = MaxStringSize(route) + MaxStringSize(messageId) + MaxStringSize(correlationId) + MaxStringSize(contentType) + MaxVarIntBytes
+            + (timeout < 0 ? 0 : MaxVarIntBytes);
         if (headerCount > 0)
         {
             foreach (var (name, value) in message.Headers)
@@ -158,7 +162,7 @@ internal static class WireFormat
         if (metadataBound > MaxReservedMetadata)
         {
             metadataBound = StringSize(route) + StringSize(messageId) + (correlationId is null ? 0 : StringSize(correlationId))
-                + (contentType is null ? 0 : StringSize(contentType)) + VarIntSize((uint)headerCount);
+                + (contentType is null ? 0 : StringSize(contentType)) + (timeout < 0 ? 0 : VarIntSize((uint)timeout)) + VarIntSize((uint)headerCount);
             if (headerCount > 0)
             {
                 foreach (var (name, value) in message.Headers)
@@ -189,6 +193,11 @@ internal static class WireFormat
         if (contentType is not null)
         {
             position += WriteString(span[position..], contentType);
+        }
+
+        if (timeout >= 0)
+        {
+            position += WriteVarInt(span[position..], (uint)timeout);
         }
 
         position += WriteVarInt(span[position..], (uint)headerCount);
@@ -287,6 +296,11 @@ internal static class WireFormat
                 : Decode(contentType, "content type");
         }
 
+        if ((flags & FrameFlags.HasTimeout) != 0)
+        {
+            message.Timeout = TimeSpan.FromMilliseconds(reader.ReadVarInt("timeout"));
+        }
+
         var count = reader.ReadVarInt("header count");
         for (var i = 0; i < count; i++)
         {
@@ -370,6 +384,26 @@ internal static class WireFormat
         body.Length == 4 ? BinaryPrimitives.ReadUInt32LittleEndian(body) : throw new WireFormatException($"a StreamCredit frame has a {body.Length}-byte body instead of 4");
 
     private static IReadOnlyDictionary<string, string> Empty { get; } = new Dictionary<string, string>();
+
+    /// <summary>
+    /// The remaining time a frame carries, in whole milliseconds rounded up (so that time left never reads as none);
+    /// 0 when none is left, and -1 when there is no deadline or one further away than a varint holds (about 24.8 days).
+    /// </summary>
+    internal static int TimeoutMilliseconds(TimeSpan? timeout)
+    {
+        if (timeout is not { } value)
+        {
+            return -1;
+        }
+
+        if (value <= TimeSpan.Zero)
+        {
+            return 0;
+        }
+
+        var milliseconds = (value.Ticks + TimeSpan.TicksPerMillisecond - 1) / TimeSpan.TicksPerMillisecond;
+        return milliseconds > int.MaxValue ? -1 : (int)milliseconds;
+    }
 
     private static int StringSize(string value)
     {

@@ -9,8 +9,8 @@ public sealed record AddResponse(int Sum);
 /// <summary>An opaque payload.</summary>
 public sealed record Payload(byte[] Data);
 
-/// <summary>What a handler saw of the call: its headers, message id and correlation id.</summary>
-public sealed record CallInfo(Dictionary<string, string> Headers, string MessageId, string? CorrelationId, string? TraceId, string? ParentSpanId);
+/// <summary>What a handler saw of the call: its headers, message id, correlation id, trace and the time it had left when sent.</summary>
+public sealed record CallInfo(Dictionary<string, string> Headers, string MessageId, string? CorrelationId, string? TraceId, string? ParentSpanId, TimeSpan? Timeout = null);
 
 /// <summary>A numbered one-way message.</summary>
 public sealed record Numbered(int Value);

@@ -254,10 +254,11 @@ public sealed class IpcTestHarness : IAsyncDisposable
                 return inner.DispatchRequestAsync(request, cancellationToken);
             }
 
-            public async ValueTask DispatchOneWayAsync(IpcMessage message, CancellationToken cancellationToken)
+            public async ValueTask<IpcOneWayOutcome> DispatchOneWayAsync(IpcMessage message, CancellationToken cancellationToken)
             {
-                await inner.DispatchOneWayAsync(message, cancellationToken).ConfigureAwait(false);
+                var outcome = await inner.DispatchOneWayAsync(message, cancellationToken).ConfigureAwait(false);
                 recorder.OnReceived(new RecordedMessage(EndpointName, RecordedKind.OneWay, message));
+                return outcome;
             }
 
             public IAsyncEnumerable<IpcMessage> DispatchStreamAsync(IpcMessage request, CancellationToken cancellationToken)

@@ -64,12 +64,17 @@ public abstract class TransportConformanceTests<TTransport> : IAsyncLifetime
     /// <summary>
     /// Starts a conformance server on <paramref name="address"/> reporting to <paramref name="probe"/>, as an instance of
     /// the service <paramref name="serviceName"/> (see <see cref="IpcServerBuilder.WithServiceName"/>; the default when
-    /// <see langword="null"/>).
+    /// <see langword="null"/>), on the clock <paramref name="time"/> (the system's when <see langword="null"/>).
     /// </summary>
-    protected async Task<ConformanceServer> StartServerAsync(string address, ConformanceProbe probe, string? serviceName, Action<IpcEndpointOptions>? configure = null)
+    protected async Task<ConformanceServer> StartServerAsync(string address, ConformanceProbe probe, string? serviceName, Action<IpcEndpointOptions>? configure = null, TimeProvider? time = null)
     {
         ArgumentNullException.ThrowIfNull(probe);
         var builder = new HostApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        if (time is not null)
+        {
+            builder.Services.AddSingleton(time);
+        }
+
         var ipc = builder.Services.AddIpc();
         Transport.ConfigureIpc(ipc);
         ipc.AddEndpoint(EndpointName, address, endpoint =>

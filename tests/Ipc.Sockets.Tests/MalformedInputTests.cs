@@ -183,7 +183,7 @@ public sealed class MalformedInputTests
     private static byte[] BadHeader(Random random) => random.Next(4) switch
     {
         0 => [.. s_preface, .. Header((byte)random.Next(0x0A, 256), 0, 1, 0, 0)], // unknown frame type
-        1 => [.. s_preface, .. Header(0x01, (byte)(1 << random.Next(3, 8)), 1, 0, 0)], // reserved flag bit
+        1 => [.. s_preface, .. Header(0x01, (byte)(1 << random.Next(4, 8)), 1, 0, 0)], // reserved flag bit
         2 => [.. "IPCW"u8, (byte)random.Next(2, 256), 0, 0, 0], // another wire format version
         _ => [.. s_preface, .. Header(0x07, 0, 1, 5, 0), 1, 2, 3, 4, 5], // a control frame with metadata
     };

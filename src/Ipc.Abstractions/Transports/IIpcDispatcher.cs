@@ -4,9 +4,18 @@ namespace Ipc.Transports;
 /// The runtime's side of a listener: routes incoming messages to handlers. Implemented by the runtime, called by transports.
 /// </summary>
 /// <remarks>
+/// <para>
 /// The methods never throw for a failed handler, unknown route or bad body: they return (or yield) a message whose
-/// <see cref="IpcMessage.Fault"/> says what happened, and the transport sends it back as it is. They throw
-/// <see cref="OperationCanceledException"/> only when <c>cancellationToken</c> is cancelled.
+/// <see cref="IpcMessage.Fault"/> says what happened, and the transport sends it back as it is (a one-way message gets
+/// an <see cref="IpcOneWayOutcome"/> instead). They throw <see cref="OperationCanceledException"/> only when
+/// <c>cancellationToken</c> is cancelled.
+/// </para>
+/// <para>
+/// A message whose <see cref="IpcMessage.Timeout"/> is set has a deadline: the moment the method is called plus that
+/// time. Call the method as soon as the message has arrived. The handler's token is cancelled when the deadline passes
+/// and the call fails with <see cref="IpcErrorCode.Timeout"/>; a message that arrives with no time left
+/// (<see cref="TimeSpan.Zero"/> or less) is not handled at all.
+/// </para>
 /// </remarks>
 public interface IIpcDispatcher
 {
@@ -33,8 +42,12 @@ public interface IIpcDispatcher
     /// <summary>Handles a request and returns the response to send back; the response is new and belongs to the transport.</summary>
     ValueTask<IpcMessage> DispatchRequestAsync(IpcMessage request, CancellationToken cancellationToken);
 
-    /// <summary>Handles a one-way or published message. A handler failure is logged, not returned.</summary>
-    ValueTask DispatchOneWayAsync(IpcMessage message, CancellationToken cancellationToken);
+    /// <summary>
+    /// Handles a one-way or published message and says whether the handler handled it, so that a transport that
+    /// acknowledges messages acknowledges after success and requeues or dead-letters after failure. A failure is also logged.
+    /// </summary>
+    /// <returns>The outcome; it completes without allocating when the handler completes at once and succeeds.</returns>
+    ValueTask<IpcOneWayOutcome> DispatchOneWayAsync(IpcMessage message, CancellationToken cancellationToken);
 
     /// <summary>Handles a stream call; yields each response to send back (each new, belonging to the transport), and a final fault message if the handler fails.</summary>
     IAsyncEnumerable<IpcMessage> DispatchStreamAsync(IpcMessage request, CancellationToken cancellationToken);

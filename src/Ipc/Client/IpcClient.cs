@@ -209,6 +209,7 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
         var started = IpcDiagnostics.ClientDuration.Enabled ? Stopwatch.GetTimestamp() : 0; // no clock reads while nothing listens
         using var activity = IpcDiagnostics.StartClient(_endpoint.Name, message, "request");
         var context = _resilience.RentContext(message.Route, timeout, oneWay: false, cancellationToken);
+        var ownTimeout = message.Timeout; // each attempt sends the time it has left; the caller's message gets its own value back
         try
         {
             // The same message goes to every attempt, so a retry keeps its message id. Attempts report failures as
@@ -217,7 +218,8 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
             Outcome<object> outcome;
             try
             {
-                outcome = await _resilience.Pipeline.ExecuteOutcomeAsync(static (ctx, state) => state.Client.AttemptRequestAsync(state.Message, ctx), context, (Client: this, Message: message)).ConfigureAwait(false);
+                outcome = await _resilience.Pipeline.ExecuteOutcomeAsync(
+                    static (ctx, state) => state.Client.AttemptRequestAsync(state.Message, state.OwnTimeout, ctx), context, (Client: this, Message: message, OwnTimeout: ownTimeout)).ConfigureAwait(false);
             }
             catch (Exception ex) when (Translate(ex, cancellationToken, activity) is { } mapped)
             {
@@ -233,6 +235,7 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
         }
         finally
         {
+            message.Timeout = ownTimeout;
             ResilienceContextPool.Shared.Return(context);
             if (started != 0)
             {
@@ -241,11 +244,13 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
         }
     }
 
-    private ValueTask<Outcome<object>> AttemptRequestAsync(IpcMessage message, ResilienceContext context)
+    private ValueTask<Outcome<object>> AttemptRequestAsync(IpcMessage message, TimeSpan? ownTimeout, ResilienceContext context)
     {
         ValueTask<IpcMessage> pending;
         try
         {
+            message.Timeout = CallDeadlines.Remaining(context, ownTimeout, _endpoint.TransportContext.TimeProvider); // the server's deadline
+
             pending = _resilience.OutcomeChaos is { } chaos
                 ? chaos.ExecuteAsync(static (ctx, state) => state.Transport.RequestAsync(state.Message, ctx.CancellationToken), context, (Transport: _transport, Message: message))
                 : _transport.RequestAsync(message, context.CancellationToken);

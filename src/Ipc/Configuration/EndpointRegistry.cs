@@ -22,7 +22,8 @@ internal sealed class EndpointRuntime
 
     public required IpcTransportContext TransportContext { get; init; }
 
-    public required bool IncludeExceptionDetails { get; init; }
+    /// <summary>Gets a value indicating whether a server of the endpoint sends exception messages, types and its routes to callers.</summary>
+    public required bool DetailedErrors { get; init; }
 }
 
 /// <summary>Resolves endpoints by name from the validated <see cref="IpcOptions"/>.</summary>
@@ -63,7 +64,7 @@ internal sealed class EndpointRegistry(
             Transport = transport,
             Serializer = serializers.Find(serializerName)!,
             Capabilities = transport.GetCapabilities(address),
-            IncludeExceptionDetails = all.IncludeExceptionDetails,
+            DetailedErrors = endpoint.EnableDetailedErrors ?? all.EnableDetailedErrors,
             TransportContext = new IpcTransportContext(name, address, services)
             {
                 MaxMessageSize = endpoint.MaxMessageSize,

@@ -38,6 +38,14 @@ public sealed class IpcEndpointOptions
     /// <value>The default value is <see langword="null"/>: the global serializer.</value>
     public string? Serializer { get; set; }
 
+    /// <summary>
+    /// Gets or sets a value indicating whether a server of this endpoint sends callers the details of its errors (exception
+    /// types, messages and stack traces, and its routes with <see cref="IpcErrorCode.NoHandler"/>), overriding
+    /// <see cref="IpcOptions.EnableDetailedErrors"/>. For development; it has no effect on a client.
+    /// </summary>
+    /// <value>The default value is <see langword="null"/>: <see cref="IpcOptions.EnableDetailedErrors"/>.</value>
+    public bool? EnableDetailedErrors { get; set; }
+
     /// <summary>Gets or sets what the endpoint's transport must support; a transport that lacks one fails at start.</summary>
     /// <value>The default value is <see cref="TransportCapabilities.None"/>.</value>
     public TransportCapabilities RequiredCapabilities { get; set; }

@@ -18,7 +18,16 @@ public sealed class IpcOptions
     /// <value>The default value is <c>MessagePack</c>. <c>Json</c> selects System.Text.Json.</value>
     public string Serializer { get; set; } = MessagePackSerializer;
 
-    /// <summary>Gets or sets a value indicating whether servers send a failing handler's stack trace to callers (in <see cref="IpcRemoteError.Details"/>).</summary>
-    /// <value>The default value is <see langword="false"/>: only the error code and message are sent.</value>
-    public bool IncludeExceptionDetails { get; set; }
+    /// <summary>
+    /// Gets or sets a value indicating whether servers send callers the details of their errors: a handler's unhandled
+    /// exception with its type name, message and stack trace (in <see cref="IpcRemoteError.Details"/>), and the list of
+    /// mapped routes with <see cref="IpcErrorCode.NoHandler"/>. For development; an endpoint's own
+    /// <see cref="IpcEndpointOptions.EnableDetailedErrors"/> wins.
+    /// </summary>
+    /// <value>
+    /// The default value is <see langword="false"/>: an unhandled exception reaches the caller as a generic
+    /// <see cref="IpcErrorCode.RemoteError"/> (code <see cref="IpcRemoteError.UnhandledExceptionCode"/>) and is logged on
+    /// the server; an <see cref="IpcHandlerException"/> passes as it is either way.
+    /// </value>
+    public bool EnableDetailedErrors { get; set; }
 }

@@ -65,12 +65,12 @@ internal sealed class EndpointResilience
                 ?? throw new InvalidOperationException($"No resilience pipeline named '{pipelineName}' is registered. Register it with services.AddResiliencePipeline(\"{pipelineName}\", ...).");
 
             // The call's own deadline still bounds the call; everything else is the named pipeline's business.
-            builder.AddTimeout(TotalTimeout(requestTimeout ?? Timeout.InfiniteTimeSpan)).AddPipeline(named);
+            builder.AddTimeout(TotalTimeout(requestTimeout ?? Timeout.InfiniteTimeSpan, timeProvider)).AddPipeline(named);
         }
         else
         {
             var total = requestTimeout ?? options.TotalTimeout ?? ResilienceDefaults.TotalTimeout(kind);
-            builder.AddTimeout(TotalTimeout(total));
+            builder.AddTimeout(TotalTimeout(total, timeProvider));
             if (options.Enabled)
             {
                 if (options.Retry.MaxRetryAttempts > 0)
@@ -86,7 +86,11 @@ internal sealed class EndpointResilience
                 var attempt = EffectiveAttemptTimeout(options, total, kind);
                 if (attempt != Timeout.InfiniteTimeSpan)
                 {
-                    builder.AddTimeout(new TimeoutStrategyOptions { Name = "AttemptTimeout", Timeout = attempt });
+                    builder.AddTimeout(new TimeoutStrategyOptions
+                    {
+                        Name = "AttemptTimeout",
+                        TimeoutGenerator = args => new ValueTask<TimeSpan>(CallDeadlines.StartAttempt(args.Context, attempt, timeProvider)), // sent with the request
+                    });
                 }
             }
         }
@@ -126,12 +130,13 @@ internal sealed class EndpointResilience
         return total == Timeout.InfiniteTimeSpan || byKind < total ? byKind : Timeout.InfiniteTimeSpan;
     }
 
-    private static TimeoutStrategyOptions TotalTimeout(TimeSpan timeout) => new()
+    private static TimeoutStrategyOptions TotalTimeout(TimeSpan timeout, TimeProvider timeProvider) => new()
     {
         Name = "TotalTimeout",
 
-        // A call's IpcCallOptions.Timeout replaces the endpoint's; an infinite timeout is not applied.
-        TimeoutGenerator = args => new ValueTask<TimeSpan>(args.Context.Properties.GetValue(IpcResiliencePredicates.CallTimeout, timeout)),
+        // A call's IpcCallOptions.Timeout replaces the endpoint's; an infinite timeout is not applied. Its deadline is sent with the request.
+        TimeoutGenerator = args => new ValueTask<TimeSpan>(
+            CallDeadlines.StartTotal(args.Context, args.Context.Properties.GetValue(IpcResiliencePredicates.CallTimeout, timeout), timeProvider)),
     };
 
     private static ResiliencePipelineBuilder NewBuilder(string endpointName, TimeProvider timeProvider, TelemetryOptions telemetry) =>

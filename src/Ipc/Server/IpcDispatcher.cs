@@ -17,6 +17,7 @@ internal sealed partial class IpcDispatcher : IIpcDispatcher
     private readonly IServiceScopeFactory _scopes;
     private readonly ILogger _logger;
     private readonly DuplicateFilter? _duplicates;
+    private readonly TimeProvider _time;
 
     public IpcDispatcher(EndpointRuntime endpoint, IpcServerDefinition server, IServiceScopeFactory scopes, ILogger logger)
     {
@@ -26,6 +27,7 @@ internal sealed partial class IpcDispatcher : IIpcDispatcher
         _logger = logger;
         ServiceName = server.ServiceName ?? endpoint.Name;
         _duplicates = server.DuplicateFilterCapacity > 0 ? new DuplicateFilter(server.DuplicateFilterCapacity) : null;
+        _time = endpoint.TransportContext.TimeProvider;
     }
 
     /// <summary>Gets the context of the call being handled on this async flow, if any.</summary>
@@ -68,6 +70,12 @@ internal sealed partial class IpcDispatcher : IIpcDispatcher
             try
             {
                 var response = await DispatchRequestCoreAsync(request, cancellationToken).ConfigureAwait(false);
+                if (response.Fault is { ErrorCode: IpcErrorCode.Timeout })
+                {
+                    duplicates.Abandon(request.MessageId, owner!); // out of time, not answered: a retry with time left runs it
+                    return response;
+                }
+
                 DuplicateFilter.Complete(owner!, response.Clone()); // the window keeps a copy no caller can change
                 return response;
             }
@@ -86,8 +94,14 @@ internal sealed partial class IpcDispatcher : IIpcDispatcher
             return IpcMessage.CreateFault(request, rejected);
         }
 
+        if (CallDeadline.ArrivedExpired(request))
+        {
+            return IpcMessage.CreateFault(request, ArrivedLate(request));
+        }
+
         var started = IpcDiagnostics.ServerDuration.Enabled ? Stopwatch.GetTimestamp() : 0; // no clock reads while nothing listens
         using var activity = IpcDiagnostics.StartServer(_endpoint.Name, request, "request");
+        using var deadline = CallDeadline.Start(request, cancellationToken, _time);
         var services = new CallServices(_scopes);
         await using var _ = services.ConfigureAwait(false);
         var context = new IpcContext(_endpoint.Name, request, services);
@@ -95,11 +109,16 @@ internal sealed partial class IpcDispatcher : IIpcDispatcher
         ReadOnlyMemory<byte> body;
         try
         {
-            body = await entry.Request!(request, context, _endpoint.Serializer, cancellationToken).ConfigureAwait(false);
+            body = await entry.Request!(request, context, _endpoint.Serializer, deadline?.Token ?? cancellationToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             throw;
+        }
+        catch (OperationCanceledException) when (deadline is { Passed: true })
+        {
+            activity?.SetStatus(ActivityStatusCode.Error, nameof(IpcErrorCode.Timeout));
+            return IpcMessage.CreateFault(request, DeadlinePassed(request, deadline.Timeout));
         }
         catch (Exception ex)
         {
@@ -134,54 +153,68 @@ internal sealed partial class IpcDispatcher : IIpcDispatcher
         return response;
     }
 
-    public async ValueTask DispatchOneWayAsync(IpcMessage message, CancellationToken cancellationToken)
+    public async ValueTask<IpcOneWayOutcome> DispatchOneWayAsync(IpcMessage message, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(message);
         if (_duplicates is not null && _duplicates.IsDuplicate(message.MessageId))
         {
             LogDuplicateDropped(_logger, message.MessageId, message.Route, _endpoint.Name);
-            return;
+            return IpcOneWayOutcome.Success; // its first delivery was handled
         }
 
-        if (Check(message, RouteKind.OneWay, out var entry) is { } rejected)
+        if ((Check(message, RouteKind.OneWay, out var entry) ?? (CallDeadline.ArrivedExpired(message) ? ArrivedLate(message) : null)) is { } rejected)
         {
-            LogMessageFailed(_logger, _endpoint.Name, message.Route, message.MessageId, rejected.Message, null);
-            IpcDiagnostics.ServerDropped.Add(1, new KeyValuePair<string, object?>("rpc.service", _endpoint.Name));
-            return;
+            return NotDelivered(message, rejected, null);
         }
 
         using var activity = IpcDiagnostics.StartServer(_endpoint.Name, message, "receive");
+        using var deadline = CallDeadline.Start(message, cancellationToken, _time);
         var services = new CallServices(_scopes);
         await using var _ = services.ConfigureAwait(false);
         var context = new IpcContext(_endpoint.Name, message, services);
         s_current.Value = context;
         try
         {
-            await entry.OneWay!(message, context, _endpoint.Serializer, cancellationToken).ConfigureAwait(false);
+            await entry.OneWay!(message, context, _endpoint.Serializer, deadline?.Token ?? cancellationToken).ConfigureAwait(false);
+            return IpcOneWayOutcome.Success;
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             throw;
         }
+        catch (OperationCanceledException ex) when (deadline is { Passed: true })
+        {
+            activity?.SetStatus(ActivityStatusCode.Error, nameof(IpcErrorCode.Timeout));
+            return NotDelivered(message, DeadlinePassed(message, deadline.Timeout), ex);
+        }
         catch (Exception ex)
         {
             activity?.SetStatus(ActivityStatusCode.Error, ex.GetType().Name);
-            var fault = ToFault(message, ex);
-            LogMessageFailed(_logger, _endpoint.Name, message.Route, message.MessageId, fault.Message, ex);
-            IpcDiagnostics.ServerDropped.Add(1, new KeyValuePair<string, object?>("rpc.service", _endpoint.Name));
+            return NotDelivered(message, ToFault(message, ex), ex);
         }
+    }
+
+    /// <summary>Logs and counts a one-way message that was not handled, and returns its outcome.</summary>
+    private IpcOneWayOutcome NotDelivered(IpcMessage message, IpcFault fault, Exception? exception)
+    {
+        LogMessageFailed(_logger, _endpoint.Name, message.Route, message.MessageId, fault.Message, exception);
+        IpcDiagnostics.ServerDropped.Add(1, new KeyValuePair<string, object?>("rpc.service", _endpoint.Name));
+        return IpcOneWayOutcome.Failure(fault);
     }
 
     public async IAsyncEnumerable<IpcMessage> DispatchStreamAsync(IpcMessage request, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
-        if (Check(request, RouteKind.Stream, out var entry) is { } rejected)
+        if ((Check(request, RouteKind.Stream, out var entry) ?? (CallDeadline.ArrivedExpired(request) ? ArrivedLate(request) : null)) is { } rejected)
         {
             yield return IpcMessage.CreateFault(request, rejected);
             yield break;
         }
 
         using var activity = IpcDiagnostics.StartServer(_endpoint.Name, request, "stream");
+        using var deadline = CallDeadline.Start(request, cancellationToken, _time);
+        var outer = cancellationToken;
+        cancellationToken = deadline?.Token ?? cancellationToken; // the handler's token: its deadline passes, or the transport cancels
         var services = new CallServices(_scopes);
         await using var _ = services.ConfigureAwait(false);
         var context = new IpcContext(_endpoint.Name, request, services);
@@ -194,9 +227,9 @@ internal sealed partial class IpcDispatcher : IIpcDispatcher
             {
                 items = entry.Stream!(request, context, _endpoint.Serializer, cancellationToken).GetAsyncEnumerator(cancellationToken);
             }
-            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            catch (Exception ex) when (ex is not OperationCanceledException || !outer.IsCancellationRequested)
             {
-                fault = ToFault(request, ex);
+                fault = ToStreamFault(request, ex, deadline);
             }
 
             while (fault is null)
@@ -211,9 +244,9 @@ internal sealed partial class IpcDispatcher : IIpcDispatcher
 
                     body = items.Current;
                 }
-                catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+                catch (Exception ex) when (ex is not OperationCanceledException || !outer.IsCancellationRequested)
                 {
-                    fault = ToFault(request, ex);
+                    fault = ToStreamFault(request, ex, deadline);
                     break;
                 }
 
@@ -245,6 +278,11 @@ internal sealed partial class IpcDispatcher : IIpcDispatcher
     {
         if (!_server.Routes.TryGetValue(message.Route, out entry!))
         {
+            if (!_endpoint.DetailedErrors)
+            {
+                return new IpcFault(IpcErrorCode.NoHandler, $"Endpoint '{_endpoint.Name}' has no handler for route '{message.Route}'.");
+            }
+
             var known = _server.Routes.Count == 0 ? "none" : string.Join(", ", _server.Routes.Keys.Order(StringComparer.Ordinal));
             return new IpcFault(IpcErrorCode.NoHandler, $"Endpoint '{_endpoint.Name}' has no handler for route '{message.Route}'. Mapped routes: {known}.");
         }
@@ -267,6 +305,11 @@ internal sealed partial class IpcDispatcher : IIpcDispatcher
         return null;
     }
 
+    /// <summary>
+    /// The fault a caller sees for a handler's exception: an <see cref="IpcHandlerException"/> as the handler meant it; any
+    /// other exception as a generic <see cref="IpcRemoteError.UnhandledExceptionCode"/> error, unless the endpoint sends
+    /// detailed errors (its type, message and stack trace). Unhandled exceptions are logged with their stack trace.
+    /// </summary>
     private IpcFault ToFault(IpcMessage message, Exception ex)
     {
         switch (ex)
@@ -277,13 +320,31 @@ internal sealed partial class IpcDispatcher : IIpcDispatcher
                 return new IpcFault(IpcErrorCode.RemoteError, handler.Message, new IpcRemoteError(handler.Code, handler.Message, WithStack(handler.Details, ex)));
             default:
                 LogHandlerFailed(_logger, _endpoint.Name, message.Route, message.MessageId, ex);
-                return new IpcFault(IpcErrorCode.RemoteError, ex.Message, new IpcRemoteError(ex.GetType().Name, ex.Message, WithStack(null, ex)));
+                if (_endpoint.DetailedErrors)
+                {
+                    return new IpcFault(IpcErrorCode.RemoteError, ex.Message, new IpcRemoteError(ex.GetType().Name, ex.Message, WithStack(null, ex)));
+                }
+
+                var generic = $"The handler of route '{message.Route}' failed with an unhandled exception; the server logged it with message id {message.MessageId}. (EnableDetailedErrors on the server sends exception messages to callers, for development.)";
+                return new IpcFault(IpcErrorCode.RemoteError, generic, new IpcRemoteError(IpcRemoteError.UnhandledExceptionCode, generic));
         }
     }
 
+    /// <summary>The fault that ends a stream: <see cref="IpcErrorCode.Timeout"/> when its deadline passed, else the handler's failure.</summary>
+    private IpcFault ToStreamFault(IpcMessage request, Exception ex, CallDeadline? deadline) =>
+        ex is OperationCanceledException && deadline is { Passed: true } ? DeadlinePassed(request, deadline.Timeout) : ToFault(request, ex);
+
+    private IpcFault ArrivedLate(IpcMessage message) => new(
+        IpcErrorCode.Timeout,
+        $"The call to route '{message.Route}' reached endpoint '{_endpoint.Name}' after its deadline had passed; its handler was not run.");
+
+    private IpcFault DeadlinePassed(IpcMessage message, TimeSpan timeout) => new(
+        IpcErrorCode.Timeout,
+        $"The deadline of the call to route '{message.Route}' on endpoint '{_endpoint.Name}' passed on the server {timeout} after the call arrived; the handler's token was cancelled.");
+
     private IReadOnlyDictionary<string, string>? WithStack(IReadOnlyDictionary<string, string>? details, Exception ex)
     {
-        if (!_endpoint.IncludeExceptionDetails)
+        if (!_endpoint.DetailedErrors)
         {
             return details;
         }

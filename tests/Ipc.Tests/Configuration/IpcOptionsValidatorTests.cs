@@ -33,10 +33,10 @@ public sealed class IpcOptionsValidatorTests
     {
         var services = new ServiceCollection();
         services.AddIpc(TestSupport.Json("""
-            { "Ipc": { "Serializer": "Json", "IncludeExceptionDetails": true,
+            { "Ipc": { "Serializer": "Json", "EnableDetailedErrors": true,
                        "Endpoints": { "calc": { "Address": "inmemory://calc", "MaxMessageSize": 2048, "RequestTimeout": "00:00:03",
                                                 "ConnectTimeout": "00:00:01", "Serializer": "MessagePack",
-                                                "RequiredCapabilities": "RequestResponse, Streaming" } } } }
+                                                "RequiredCapabilities": "RequestResponse, Streaming", "EnableDetailedErrors": false } } } }
             """));
         using var provider = services.BuildServiceProvider();
 
@@ -44,7 +44,8 @@ public sealed class IpcOptionsValidatorTests
         var calc = options.Endpoints["calc"];
 
         Assert.Equal(IpcOptions.JsonSerializer, options.Serializer);
-        Assert.True(options.IncludeExceptionDetails);
+        Assert.True(options.EnableDetailedErrors);
+        Assert.False(calc.EnableDetailedErrors);
         Assert.Equal(2048, calc.MaxMessageSize);
         Assert.Equal(TimeSpan.FromSeconds(3), calc.RequestTimeout);
         Assert.Equal(TimeSpan.FromSeconds(1), calc.ConnectTimeout);

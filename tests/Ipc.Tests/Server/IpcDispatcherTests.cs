@@ -4,7 +4,7 @@ using NSubstitute;
 
 namespace Ipc.Tests.Server;
 
-public sealed class IpcDispatcherTests
+public sealed partial class IpcDispatcherTests
 {
     private static readonly TimeSpan Bound = TestSupport.Bound;
 
@@ -23,19 +23,21 @@ public sealed class IpcDispatcherTests
     }
 
     [Fact]
-    public async Task RequestAsync_IncludeExceptionDetails_SendsStackTrace()
+    public async Task RequestAsync_EnableDetailedErrors_SendsTypeMessageAndStackTrace()
     {
         var address = TestSupport.NewAddress();
         using var server = await TestSupport.StartServerAsync(ipc =>
         {
-            ipc.Services.Configure<IpcOptions>(o => o.IncludeExceptionDetails = true);
+            ipc.Services.Configure<IpcOptions>(o => o.EnableDetailedErrors = true);
             ipc.AddEndpoint("calc", address).AddServer("calc", s => s.MapRequest<int, int>("fail", _ => throw new InvalidOperationException("bad")));
         });
         await using var client = TestSupport.Client("calc", address);
 
         var ex = await Assert.ThrowsAsync<IpcException>(() => client.GetRequiredKeyedService<IRequestClient>("calc").RequestAsync<int, int>("fail", 1).AsTask());
 
-        Assert.Contains("InvalidOperationException: bad", ex.Remote!.Details!["stackTrace"], StringComparison.Ordinal);
+        Assert.Equal(nameof(InvalidOperationException), ex.Remote!.Code);
+        Assert.Equal("bad", ex.Remote.Message);
+        Assert.Contains("InvalidOperationException: bad", ex.Remote.Details!["stackTrace"], StringComparison.Ordinal);
     }
 
     [Fact]
