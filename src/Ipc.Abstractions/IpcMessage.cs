@@ -57,6 +57,18 @@ public sealed class IpcMessage
     /// <summary>Gets or sets the failure a response carries instead of a body; <see langword="null"/> on success.</summary>
     public IpcFault? Fault { get; set; }
 
+    /// <summary>
+    /// Gets or sets the settings of the call that sends this message (its timeout, whether it is idempotent), read by the
+    /// client that sends it; never sent, like <c>HttpRequestMessage.Options</c>.
+    /// </summary>
+    /// <remarks>
+    /// A typed call (<c>RequestAsync&lt;TRequest, TResponse&gt;</c>, <c>SendAsync&lt;TMessage&gt;</c>, ...) of a
+    /// <see cref="DelegatingChannel"/> or <see cref="DelegatingRequestClient"/> builds its message and sets this, so a
+    /// decorator that overrides the raw method sees those settings too. Its message id, correlation id and headers are
+    /// already applied to the message.
+    /// </remarks>
+    public IpcCallOptions? CallOptions { get; set; }
+
     /// <summary>Creates a new unique message id: 32 lower-case hex digits.</summary>
     /// <remarks>
     /// A random 64-bit prefix chosen once per process followed by a 64-bit counter: unique within the process by
@@ -97,7 +109,7 @@ public sealed class IpcMessage
     /// <summary>Creates a copy with its own headers (the body, which is read-only, is shared).</summary>
     public IpcMessage Clone()
     {
-        var copy = new IpcMessage(Route, Body) { _messageId = MessageId, CorrelationId = CorrelationId, ContentType = ContentType, Fault = Fault };
+        var copy = new IpcMessage(Route, Body) { _messageId = MessageId, CorrelationId = CorrelationId, ContentType = ContentType, Fault = Fault, CallOptions = CallOptions };
         if (HasHeaders)
         {
             var headers = copy.Headers;

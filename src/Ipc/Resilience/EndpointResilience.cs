@@ -10,12 +10,16 @@ namespace Ipc.Resilience;
 /// <summary>The resilience pipeline of one endpoint's client, and what it exposes for health checks.</summary>
 internal sealed class EndpointResilience
 {
-    private EndpointResilience(ResiliencePipeline pipeline, ResiliencePipeline<IpcMessage>? outcomeChaos, CircuitBreakerStateProvider? circuitBreaker, bool idempotent)
+    private readonly bool _idempotent;
+    private readonly HashSet<string> _idempotentRoutes;
+
+    private EndpointResilience(ResiliencePipeline pipeline, ResiliencePipeline<IpcMessage>? outcomeChaos, CircuitBreakerStateProvider? circuitBreaker, IpcResilienceOptions options)
     {
         Pipeline = pipeline;
         OutcomeChaos = outcomeChaos;
         CircuitBreaker = circuitBreaker;
-        Idempotent = idempotent;
+        _idempotent = options.Idempotent;
+        _idempotentRoutes = new HashSet<string>(options.IdempotentRoutes, StringComparer.Ordinal);
     }
 
     /// <summary>Gets the pipeline every call runs through.</summary>
@@ -27,11 +31,14 @@ internal sealed class EndpointResilience
     /// <summary>Gets the state of the standard pipeline's circuit breaker; <see langword="null"/> with a named pipeline.</summary>
     public CircuitBreakerStateProvider? CircuitBreaker { get; }
 
-    /// <summary>Gets a value indicating whether one-way messages may be retried after any transient failure.</summary>
-    public bool Idempotent { get; }
+    /// <summary>
+    /// Whether a call may be retried after any transient failure: the call's own <c>IpcCallOptions.Idempotent</c> when set,
+    /// otherwise whether the endpoint or the route is marked idempotent.
+    /// </summary>
+    public bool IsIdempotent(string route, bool? callIdempotent) => callIdempotent ?? (_idempotent || _idempotentRoutes.Contains(route));
 
     /// <summary>Rents a context for one call; return it with <see cref="ResilienceContextPool.Return"/>.</summary>
-    public ResilienceContext RentContext(string route, TimeSpan? callTimeout, bool oneWay, CancellationToken cancellationToken)
+    public ResilienceContext RentContext(string route, TimeSpan? callTimeout, bool? idempotent, CancellationToken cancellationToken)
     {
         var context = ResilienceContextPool.Shared.Get(route, cancellationToken);
         if (callTimeout is { } timeout)
@@ -39,7 +46,8 @@ internal sealed class EndpointResilience
             context.Properties.Set(IpcResiliencePredicates.CallTimeout, timeout);
         }
 
-        if (oneWay && !Idempotent)
+        // At most once: a call that may have reached its handler is retried only when it is idempotent.
+        if (!IsIdempotent(route, idempotent))
         {
             context.Properties.Set(IpcResiliencePredicates.RetryOnlyIfNotAccepted, true);
         }
@@ -111,7 +119,7 @@ internal sealed class EndpointResilience
             outcome = NewBuilder<IpcMessage>(endpointName, timeProvider, telemetry).AddChaosOutcome(chaos.Outcome).Build();
         }
 
-        return new EndpointResilience(builder.Build(), outcome, state, options.Idempotent);
+        return new EndpointResilience(builder.Build(), outcome, state, options);
     }
 
     /// <summary>The attempt timeout in force: an explicit one, or the kind's default when it is shorter than the total timeout.</summary>

@@ -59,14 +59,28 @@ public sealed class IpcResilienceOptions
     public IpcCircuitBreakerStrategyOptions CircuitBreaker { get; set; } = new();
 
     /// <summary>
-    /// Gets or sets a value indicating whether the endpoint's one-way handlers are idempotent, so a one-way send or publish
-    /// may be retried after any transient failure, even when the message may already have been accepted.
+    /// Gets or sets a value indicating whether every handler of the endpoint is idempotent, so that any call (request,
+    /// stream or one-way message) may be retried after any transient failure, even when it may already have reached its
+    /// handler.
     /// </summary>
     /// <value>
-    /// The default value is <see langword="false"/>: a one-way message is retried only when the transport reports that it
-    /// was not accepted (<see cref="IpcException.NotAccepted"/>). Requests are always retried on transient failures.
+    /// The default value is <see langword="false"/>: calls run at most once. A call is retried only when the transport
+    /// reports that it never reached the server (<see cref="IpcException.NotAccepted"/>); after an attempt timeout or a
+    /// lost connection it fails. <see cref="IdempotentRoutes"/> marks single routes, and <c>IpcCallOptions.Idempotent</c>
+    /// a single call, overriding both.
     /// </value>
     public bool Idempotent { get; set; }
+
+    /// <summary>
+    /// Gets the routes (and published topics) whose handlers are idempotent, so their calls may be retried after any
+    /// transient failure, as with <see cref="Idempotent"/> for the whole endpoint.
+    /// </summary>
+    /// <value>
+    /// The default value is an empty set. In configuration a list, such as
+    /// <c>"IdempotentRoutes": [ "get-price", "add" ]</c>; lists of <c>Ipc:Resilience</c> and of the endpoint add up.
+    /// Route names are case-sensitive.
+    /// </value>
+    public ISet<string> IdempotentRoutes { get; } = new HashSet<string>(StringComparer.Ordinal);
 
     /// <summary>Gets or sets the fault injection (Polly's chaos strategies) for an application's own tests; all off by default.</summary>
     public IpcChaosOptions Chaos { get; set; } = new();
