@@ -65,6 +65,7 @@ internal sealed class EndpointResilience
         TelemetryOptions telemetry,
         ResiliencePipelineProvider<string>? namedPipelines)
     {
+        telemetry = WithIpcSeverities(telemetry);
         var builder = NewBuilder(endpointName, timeProvider, telemetry);
         CircuitBreakerStateProvider? state = null;
         if (options.PipelineName is { } pipelineName)
@@ -140,6 +141,22 @@ internal sealed class EndpointResilience
 
         // A call's IpcCallOptions.Timeout replaces the endpoint's; an infinite timeout is not applied.
         TimeoutGenerator = args => new ValueTask<TimeSpan>(args.Context.Properties.GetValue(IpcResiliencePredicates.CallTimeout, timeout)),
+    };
+
+    /// <summary>
+    /// The app's telemetry options with Ipc's severities: the events of every call (an attempt, a retry, a timeout) are
+    /// Debug, so a call that succeeds, retried or not, logs nothing at the default levels, and an expected transient
+    /// failure logs no stack trace at Warning; the failure reaches the caller as an exception. The circuit breaker's
+    /// events keep Polly's severities. A <see cref="TelemetryOptions.SeverityProvider"/> of the app's wins.
+    /// </summary>
+    public static TelemetryOptions WithIpcSeverities(TelemetryOptions telemetry) =>
+        new(telemetry) { SeverityProvider = telemetry.SeverityProvider ?? s_severity };
+
+    private static readonly Func<SeverityProviderArguments, ResilienceEventSeverity> s_severity = static args => args.Event.EventName switch
+    {
+        "ExecutionAttempt" or "OnRetry" or "OnTimeout" => ResilienceEventSeverity.Debug,
+        "PipelineExecuted" when args.Event.Severity <= ResilienceEventSeverity.Information => ResilienceEventSeverity.Debug,
+        _ => args.Event.Severity,
     };
 
     private static ResiliencePipelineBuilder NewBuilder(string endpointName, TimeProvider timeProvider, TelemetryOptions telemetry) =>

@@ -348,49 +348,11 @@ public sealed class EndpointResilienceTests
         var logs = new ListLoggerProvider();
         await using var endpoint = ScriptedEndpoint.Create(
             r => r.Retry.MaxRetryAttempts = 1,
-            services => services.AddLogging(b => b.AddProvider(logs)));
+            services => services.AddLogging(b => b.AddProvider(logs).SetMinimumLevel(LogLevel.Debug)));
         endpoint.Transport.FailNext(IpcErrorCode.Unavailable, notAccepted: true);
 
         await endpoint.RequestAsync();
 
         Assert.Contains(logs.Entries, e => e.Category.StartsWith("Polly", StringComparison.Ordinal) && e.Message.Contains("OnRetry", StringComparison.Ordinal));
-    }
-
-    private sealed class ListLoggerProvider : ILoggerProvider
-    {
-        private readonly List<(string Category, string Message)> _entries = [];
-
-        public IReadOnlyList<(string Category, string Message)> Entries
-        {
-            get
-            {
-                lock (_entries)
-                {
-                    return [.. _entries];
-                }
-            }
-        }
-
-        public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
-
-        public void Dispose()
-        {
-        }
-
-        private sealed class Logger(ListLoggerProvider owner, string category) : ILogger
-        {
-            public IDisposable? BeginScope<TState>(TState state)
-                where TState : notnull => null;
-
-            public bool IsEnabled(LogLevel logLevel) => true;
-
-            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-            {
-                lock (owner._entries)
-                {
-                    owner._entries.Add((category, formatter(state, exception)));
-                }
-            }
-        }
     }
 }
