@@ -95,7 +95,7 @@ internal sealed class EndpointResilience
                 var attempt = EffectiveAttemptTimeout(options, total, kind);
                 if (attempt != Timeout.InfiniteTimeSpan)
                 {
-                    builder.AddTimeout(new TimeoutStrategyOptions { Name = "AttemptTimeout", Timeout = attempt });
+                    builder.AddTimeout(AttemptTimeout(attempt));
                 }
             }
         }
@@ -134,6 +134,17 @@ internal sealed class EndpointResilience
         var byKind = ResilienceDefaults.AttemptTimeout(kind);
         return total == Timeout.InfiniteTimeSpan || byKind < total ? byKind : Timeout.InfiniteTimeSpan;
     }
+
+    /// <summary>
+    /// The attempt timeout bounds an attempt so that it can be retried: a call that is not idempotent is not retried after
+    /// it, so it is not cut short either and has the whole total timeout (a connection that cannot be made still fails
+    /// within the transport's ConnectTimeout, as not accepted, and is retried).
+    /// </summary>
+    private static TimeoutStrategyOptions AttemptTimeout(TimeSpan timeout) => new()
+    {
+        Name = "AttemptTimeout",
+        TimeoutGenerator = args => new ValueTask<TimeSpan>(args.Context.Properties.GetValue(IpcResiliencePredicates.RetryOnlyIfNotAccepted, false) ? Timeout.InfiniteTimeSpan : timeout),
+    };
 
     private static TimeoutStrategyOptions TotalTimeout(TimeSpan timeout) => new()
     {

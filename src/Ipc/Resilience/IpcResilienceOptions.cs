@@ -19,7 +19,7 @@ public sealed class IpcResilienceOptions
     /// </summary>
     /// <value>
     /// The default value is <see langword="null"/>: the standard pipeline built from the other settings. When set, those
-    /// settings (except <see cref="Chaos"/> and <see cref="Idempotent"/>) are not used; the endpoint's <c>RequestTimeout</c>
+    /// settings (except <see cref="Chaos"/>, <see cref="Idempotent"/> and <see cref="IdempotentRoutes"/>) are not used; the endpoint's <c>RequestTimeout</c>
     /// and a call's <c>IpcCallOptions.Timeout</c> still bound the whole call.
     /// </value>
     public string? PipelineName { get; set; }
@@ -42,7 +42,10 @@ public sealed class IpcResilienceOptions
     /// </value>
     public TimeSpan? TotalTimeout { get; set; }
 
-    /// <summary>Gets or sets how long one attempt may take before it is abandoned (and retried, if retries remain).</summary>
+    /// <summary>
+    /// Gets or sets how long one attempt of an idempotent call may take before it is abandoned and retried, if retries
+    /// remain. Calls that are not idempotent are not retried after it, so they are bounded by the total timeout alone.
+    /// </summary>
     /// <value>
     /// The default value is <see langword="null"/>: the transport kind's default (5 seconds local, 10 network, 20 broker),
     /// dropped when it is not shorter than the total timeout. A value set explicitly must be shorter than the total timeout.
@@ -65,9 +68,9 @@ public sealed class IpcResilienceOptions
     /// </summary>
     /// <value>
     /// The default value is <see langword="false"/>: calls run at most once. A call is retried only when the transport
-    /// reports that it never reached the server (<see cref="IpcException.NotAccepted"/>); after an attempt timeout or a
-    /// lost connection it fails. <see cref="IdempotentRoutes"/> marks single routes, and <c>IpcCallOptions.Idempotent</c>
-    /// a single call, overriding both.
+    /// reports that it never reached the server (<see cref="IpcException.NotAccepted"/>); after a lost connection or a
+    /// timeout it fails, and <see cref="AttemptTimeout"/> does not cut it short. <see cref="IdempotentRoutes"/> marks
+    /// single routes, and <c>IpcCallOptions.Idempotent</c> a single call, overriding both.
     /// </value>
     public bool Idempotent { get; set; }
 
