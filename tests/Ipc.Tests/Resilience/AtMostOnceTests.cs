@@ -11,8 +11,10 @@ public sealed class AtMostOnceTests
 {
     private static readonly TimeSpan Bound = TestSupport.Bound;
 
+    private static string Text(IpcMessage message) => new Ipc.Serialization.MessagePackIpcSerializer().Deserialize<string>(message.Body);
+
     [Fact]
-    public async Task RequestAsync_SlowHandler_IsNotRetriedAndGetsTheWholeTotalTimeout()
+    public async Task RequestAsync_SlowHandler_IsNotCutShortByAttemptTimeoutNorRetried()
     {
         await using var endpoint = ScriptedEndpoint.Create(r =>
         {
@@ -20,18 +22,27 @@ public sealed class AtMostOnceTests
             r.AttemptTimeout = TimeSpan.FromSeconds(1);
             r.TotalTimeout = TimeSpan.FromSeconds(10);
         });
-        endpoint.Transport.HangNext(times: 4);
+        endpoint.Transport.HangNext(times: 2);
 
         var call = endpoint.RequestAsync("slow");
         await endpoint.Transport.WaitForAttemptsAsync(1, Bound);
-        endpoint.Time.Advance(TimeSpan.FromSeconds(1)); // the attempt timeout passes: the handler may be running, so nothing is resent
-        endpoint.Time.Advance(TimeSpan.FromSeconds(8));
-        Assert.False(call.IsCompleted);
-        endpoint.Time.Advance(TimeSpan.FromSeconds(1));
+
+        // An idempotent call started next arms its total and attempt timeouts after whatever the first call armed:
+        // so the first call armed its total timeout only, and no attempt timeout can abandon and resend it.
+        using var cancel = new CancellationTokenSource();
+        var marker = endpoint.RequestAsync("marker", new IpcCallOptions { Idempotent = true }, cancel.Token);
+        await endpoint.Transport.WaitForAttemptsAsync(2, Bound);
+        Assert.Equal(TimeSpan.FromSeconds(10), await endpoint.Time.WaitForTimerAsync(Bound));
+        Assert.Equal(TimeSpan.FromSeconds(10), await endpoint.Time.WaitForTimerAsync(Bound));
+        Assert.Equal(TimeSpan.FromSeconds(1), await endpoint.Time.WaitForTimerAsync(Bound));
+        await cancel.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => marker);
+
+        endpoint.Time.Advance(TimeSpan.FromSeconds(10));
 
         var ex = await Assert.ThrowsAsync<IpcTimeoutException>(() => call);
         Assert.Equal(TimeSpan.FromSeconds(10), ex.Timeout);
-        Assert.Single(endpoint.Transport.Attempts);
+        Assert.Equal(["slow", "marker"], endpoint.Transport.Attempts.Select(a => Text(a.Message)));
     }
 
     [Fact]
