@@ -65,7 +65,8 @@ public sealed class IpcMessage
     /// A typed call (<c>RequestAsync&lt;TRequest, TResponse&gt;</c>, <c>SendAsync&lt;TMessage&gt;</c>, ...) of a
     /// <see cref="DelegatingChannel"/> or <see cref="DelegatingRequestClient"/> builds its message and sets this, so a
     /// decorator that overrides the raw method sees those settings too. Its message id, correlation id and headers are
-    /// already applied to the message.
+    /// already applied to the message. <see cref="Clone"/> does not copy it: a transport hands the server a copy, and
+    /// the server sees only what travels.
     /// </remarks>
     public IpcCallOptions? CallOptions { get; set; }
 
@@ -106,10 +107,10 @@ public sealed class IpcMessage
         return new IpcMessage(request.Route) { _messageId = request.MessageId, CorrelationId = request.CorrelationId, Fault = fault };
     }
 
-    /// <summary>Creates a copy with its own headers (the body, which is read-only, is shared).</summary>
+    /// <summary>Creates a copy with its own headers (the body, which is read-only, is shared), without <see cref="CallOptions"/>.</summary>
     public IpcMessage Clone()
     {
-        var copy = new IpcMessage(Route, Body) { _messageId = MessageId, CorrelationId = CorrelationId, ContentType = ContentType, Fault = Fault, CallOptions = CallOptions };
+        var copy = new IpcMessage(Route, Body) { _messageId = MessageId, CorrelationId = CorrelationId, ContentType = ContentType, Fault = Fault };
         if (HasHeaders)
         {
             var headers = copy.Headers;
