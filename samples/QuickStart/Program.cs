@@ -1,6 +1,9 @@
-using Ipc;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
+#region usings
+using System.Runtime.CompilerServices;          // [EnumeratorCancellation], for the stream helper
+using Ipc;                                      // IRequestClient, IChannel
+using Microsoft.Extensions.DependencyInjection; // AddIpc, GetRequiredKeyedService
+using Microsoft.Extensions.Hosting;             // Host
+#endregion
 
 #region server
 var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = args, ContentRootPath = AppContext.BaseDirectory });
@@ -42,6 +45,8 @@ await channel.SendBatchAsync("note", [new Note("first of a batch"), new Note("se
 await host.StopAsync();
 
 #region contracts
+// Message types must be public (MessagePack, the default serializer, cannot write internal ones), as must the types
+// of their members. Client and server share them, usually through a library both reference.
 public sealed record Add(int A, int B);
 
 public sealed record Sum(int Value);
@@ -51,9 +56,11 @@ public sealed record CountTo(int N);
 public sealed record Note(string Text);
 #endregion
 
+#region helpers
+// The stream route's handler: yields 1 .. n, stopping when the caller cancels.
 internal static class Numbers
 {
-    public static async IAsyncEnumerable<int> CountAsync(int n, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    public static async IAsyncEnumerable<int> CountAsync(int n, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         for (var i = 1; i <= n; i++)
         {
@@ -63,3 +70,4 @@ internal static class Numbers
         }
     }
 }
+#endregion

@@ -14,4 +14,14 @@ public sealed class IpcCallOptions
 
     /// <summary>Gets headers to send with the message.</summary>
     public IReadOnlyDictionary<string, string>? Headers { get; init; }
+
+    /// <summary>
+    /// Gets a value indicating whether this call's handler is idempotent, so the call may be retried after any transient
+    /// failure (an attempt timeout, a lost connection), not only when the transport reports that it never reached the server.
+    /// </summary>
+    /// <value>
+    /// The default value is <see langword="null"/>: the endpoint's setting (<c>Resilience:Idempotent</c>, or the route in
+    /// <c>Resilience:IdempotentRoutes</c>). <see langword="false"/> makes a call at most once on an idempotent endpoint.
+    /// </value>
+    public bool? Idempotent { get; init; }
 }

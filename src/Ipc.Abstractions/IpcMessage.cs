@@ -71,6 +71,19 @@ public sealed class IpcMessage
     /// </remarks>
     public TimeSpan? Timeout { get; set; }
 
+    /// <summary>
+    /// Gets or sets the settings of the call that sends this message (its timeout, whether it is idempotent), read by the
+    /// client that sends it; never sent, like <c>HttpRequestMessage.Options</c>.
+    /// </summary>
+    /// <remarks>
+    /// A typed call (<c>RequestAsync&lt;TRequest, TResponse&gt;</c>, <c>SendAsync&lt;TMessage&gt;</c>, ...) of a
+    /// <see cref="DelegatingChannel"/> or <see cref="DelegatingRequestClient"/> builds its message and sets this, so a
+    /// decorator that overrides the raw method sees those settings too. Its message id, correlation id and headers are
+    /// already applied to the message. <see cref="Clone"/> does not copy it: a transport hands the server a copy, and
+    /// the server sees only what travels.
+    /// </remarks>
+    public IpcCallOptions? CallOptions { get; set; }
+
     /// <summary>Creates a new unique message id: 32 lower-case hex digits.</summary>
     /// <remarks>
     /// A random 64-bit prefix chosen once per process followed by a 64-bit counter: unique within the process by
@@ -108,7 +121,7 @@ public sealed class IpcMessage
         return new IpcMessage(request.Route) { _messageId = request.MessageId, CorrelationId = request.CorrelationId, Fault = fault };
     }
 
-    /// <summary>Creates a copy with its own headers (the body, which is read-only, is shared).</summary>
+    /// <summary>Creates a copy with its own headers (the body, which is read-only, is shared), without <see cref="CallOptions"/>.</summary>
     public IpcMessage Clone()
     {
         var copy = new IpcMessage(Route, Body) { _messageId = MessageId, CorrelationId = CorrelationId, ContentType = ContentType, Fault = Fault, Timeout = Timeout };

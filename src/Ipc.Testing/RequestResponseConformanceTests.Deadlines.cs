@@ -51,8 +51,8 @@ public abstract partial class RequestResponseConformanceTests<TTransport>
     }
 
     /// <summary>
-    /// A typed call sends the time its attempt has left, the sooner of its attempt and total timeouts: the handler sees
-    /// it on the request.
+    /// A typed call sends the time its attempt has left, the sooner of its attempt and total timeouts (an attempt timeout
+    /// applies to idempotent calls, which it lets be retried): the handler sees it on the request.
     /// </summary>
     [Fact]
     [Trait("Category", "Conformance")]
@@ -67,7 +67,7 @@ public abstract partial class RequestResponseConformanceTests<TTransport>
             r.AttemptTimeout = attemptTimeout;
         });
 
-        var sooner = await client.Requests.RequestAsync<string, CallInfo>(ConformanceRoutes.Inspect, "attempt", new IpcCallOptions { Timeout = TimeSpan.FromMinutes(2) }).AsTask().WaitAsync(Bound);
+        var sooner = await client.Requests.RequestAsync<string, CallInfo>(ConformanceRoutes.Inspect, "attempt", new IpcCallOptions { Timeout = TimeSpan.FromMinutes(2), Idempotent = true }).AsTask().WaitAsync(Bound);
         var total = TimeSpan.FromSeconds(30);
         var shorter = await client.Requests.RequestAsync<string, CallInfo>(ConformanceRoutes.Inspect, "total", new IpcCallOptions { Timeout = total }).AsTask().WaitAsync(Bound);
 

@@ -49,6 +49,13 @@ public sealed class TestServerProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>Kills the server, as a crash would: it does not stop, close its connections or remove its socket file.</summary>
+    public async Task KillAsync(TimeSpan timeout)
+    {
+        _process.Kill(entireProcessTree: true);
+        await _process.WaitForExitAsync().WaitAsync(timeout);
+    }
+
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {

@@ -60,6 +60,17 @@ public sealed class IpcMessageTests
     }
 
     [Fact]
+    public void Clone_CallOptions_StayWithTheSender()
+    {
+        var message = new IpcMessage("r") { CallOptions = new IpcCallOptions { Idempotent = true } };
+
+        var copy = message.Clone();
+
+        Assert.Null(copy.CallOptions);
+        Assert.NotNull(message.CallOptions);
+    }
+
+    [Fact]
     public void Headers_AreCaseInsensitiveAndRejectEmptyNames()
     {
         var headers = new IpcHeaders { ["X-Tenant"] = "a" };

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
+using System.Runtime.ExceptionServices;
 using Ipc.Diagnostics;
 using Ipc.Resilience;
 using Ipc.Serialization;
@@ -38,15 +39,15 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
     public async ValueTask<TResponse> RequestAsync<TRequest, TResponse>(string route, TRequest request, IpcCallOptions? options = null, CancellationToken cancellationToken = default)
     {
         var message = CreateMessage(route, request, options);
-        var response = await InvokeAsync(message, options?.Timeout, cancellationToken).ConfigureAwait(false);
+        var response = await InvokeAsync(message, cancellationToken).ConfigureAwait(false);
         return BodyCodec.Decode<TResponse>(_endpoint.Serializer, response, "response");
     }
 
     public ValueTask<IpcMessage> RequestAsync(IpcMessage request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
-        StampCorrelation(request, null);
-        return InvokeAsync(request, null, cancellationToken);
+        StampCorrelation(request, request.CallOptions);
+        return InvokeAsync(request, cancellationToken);
     }
 
     public async IAsyncEnumerable<TResponse> StreamAsync<TRequest, TResponse>(string route, TRequest request, IpcCallOptions? options = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
@@ -61,18 +62,18 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
     public IAsyncEnumerable<IpcMessage> StreamAsync(IpcMessage request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
-        StampCorrelation(request, null);
+        StampCorrelation(request, request.CallOptions);
         return StreamCoreAsync(request, cancellationToken);
     }
 
     public ValueTask SendAsync<TMessage>(string route, TMessage message, IpcCallOptions? options = null, CancellationToken cancellationToken = default) =>
-        SendCoreAsync(CreateMessage(route, message, options), options?.Timeout, publish: false, cancellationToken);
+        SendCoreAsync(CreateMessage(route, message, options), publish: false, cancellationToken);
 
     public ValueTask SendAsync(IpcMessage message, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(message);
-        StampCorrelation(message, null);
-        return SendCoreAsync(message, null, publish: false, cancellationToken);
+        StampCorrelation(message, message.CallOptions);
+        return SendCoreAsync(message, publish: false, cancellationToken);
     }
 
     public ValueTask SendBatchAsync<TMessage>(string route, IEnumerable<TMessage> messages, IpcCallOptions? options = null, CancellationToken cancellationToken = default)
@@ -93,7 +94,7 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
             batch.Add(CreateMessage(route, message, options));
         }
 
-        return SendBatchCoreAsync(batch, options?.Timeout, cancellationToken);
+        return SendBatchCoreAsync(batch, options, cancellationToken);
     }
 
     public ValueTask SendBatchAsync(IReadOnlyList<IpcMessage> messages, CancellationToken cancellationToken = default)
@@ -104,20 +105,20 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
         for (var i = 0; i < batch.Length; i++)
         {
             batch[i] = messages[i] ?? throw new ArgumentException($"Message {i} of the batch is null; every message of a batch must be set.", nameof(messages));
-            StampCorrelation(batch[i], null);
+            StampCorrelation(batch[i], batch[i].CallOptions);
         }
 
-        return SendBatchCoreAsync(batch, null, cancellationToken);
+        return SendBatchCoreAsync(batch, batch.Length == 0 ? null : batch[0].CallOptions, cancellationToken);
     }
 
     public ValueTask PublishAsync<TMessage>(string topic, TMessage message, IpcCallOptions? options = null, CancellationToken cancellationToken = default) =>
-        SendCoreAsync(CreateMessage(topic, message, options), options?.Timeout, publish: true, cancellationToken);
+        SendCoreAsync(CreateMessage(topic, message, options), publish: true, cancellationToken);
 
     public ValueTask PublishAsync(IpcMessage message, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(message);
-        StampCorrelation(message, null);
-        return SendCoreAsync(message, null, publish: true, cancellationToken);
+        StampCorrelation(message, message.CallOptions);
+        return SendCoreAsync(message, publish: true, cancellationToken);
     }
 
     public object? GetService(Type serviceType, object? serviceKey = null)
@@ -142,6 +143,12 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
         if (serviceType == typeof(ResiliencePipeline))
         {
             return _resilience.Pipeline;
+        }
+
+        // The endpoint's serializer, with which a DelegatingChannel or DelegatingRequestClient turns a typed call into a raw one.
+        if (serviceType == typeof(IIpcSerializer))
+        {
+            return _endpoint.Serializer;
         }
 
         return serviceType.IsInstanceOfType(_transport) ? _transport : null;
@@ -170,6 +177,7 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
         }
 
         message.ContentType = _endpoint.Serializer.ContentType;
+        message.CallOptions = options;
         StampCorrelation(message, options);
         return message;
     }
@@ -201,14 +209,14 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
         }
     }
 
-    private async ValueTask<IpcMessage> InvokeAsync(IpcMessage message, TimeSpan? timeout, CancellationToken cancellationToken)
+    private async ValueTask<IpcMessage> InvokeAsync(IpcMessage message, CancellationToken cancellationToken)
     {
         Require(TransportCapabilities.RequestResponse, "RequestAsync");
         CheckSize(message);
         cancellationToken.ThrowIfCancellationRequested();
         var started = IpcDiagnostics.ClientDuration.Enabled ? Stopwatch.GetTimestamp() : 0; // no clock reads while nothing listens
         using var activity = IpcDiagnostics.StartClient(_endpoint.Name, message, "request");
-        var context = _resilience.RentContext(message.Route, timeout, oneWay: false, cancellationToken);
+        var context = _resilience.RentContext(message.Route, message.CallOptions?.Timeout, message.CallOptions?.Idempotent, cancellationToken);
         var ownTimeout = message.Timeout; // each attempt sends the time it has left; the caller's message gets its own value back
         try
         {
@@ -228,7 +236,8 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
 
             if (outcome.Exception is { } error)
             {
-                throw Translate(error, cancellationToken, activity) ?? Rethrow(outcome);
+                var failure = Cause(error, context);
+                throw Translate(failure, cancellationToken, activity) ?? Rethrow(failure);
             }
 
             return (IpcMessage)outcome.Result!;
@@ -285,13 +294,13 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
     private Outcome<object> ToOutcome(IpcMessage response) =>
         response.Fault is { } fault ? Outcome.FromException<object>(fault.ToException(_endpoint.Name)) : Outcome.FromResult<object>(response);
 
-    private async ValueTask SendCoreAsync(IpcMessage message, TimeSpan? timeout, bool publish, CancellationToken cancellationToken)
+    private async ValueTask SendCoreAsync(IpcMessage message, bool publish, CancellationToken cancellationToken)
     {
         Require(publish ? TransportCapabilities.PublishSubscribe : TransportCapabilities.OneWay, publish ? "PublishAsync" : "SendAsync");
         CheckSize(message);
         cancellationToken.ThrowIfCancellationRequested();
         using var activity = IpcDiagnostics.StartClient(_endpoint.Name, message, publish ? "publish" : "send");
-        var context = _resilience.RentContext(message.Route, timeout, oneWay: true, cancellationToken);
+        var context = _resilience.RentContext(message.Route, message.CallOptions?.Timeout, message.CallOptions?.Idempotent, cancellationToken);
         try
         {
             Outcome<object> outcome;
@@ -306,7 +315,8 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
 
             if (outcome.Exception is { } error)
             {
-                throw Translate(error, cancellationToken, activity) ?? Rethrow(outcome);
+                var failure = Cause(error, context);
+                throw Translate(failure, cancellationToken, activity) ?? Rethrow(failure);
             }
         }
         finally
@@ -344,7 +354,7 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
     }
 
     /// <summary>Runs the pipeline once for a whole batch; each attempt sends the messages not yet accepted, in order.</summary>
-    private async ValueTask SendBatchCoreAsync(IReadOnlyList<IpcMessage> batch, TimeSpan? timeout, CancellationToken cancellationToken)
+    private async ValueTask SendBatchCoreAsync(IReadOnlyList<IpcMessage> batch, IpcCallOptions? options, CancellationToken cancellationToken)
     {
         foreach (var message in batch)
         {
@@ -359,7 +369,7 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
 
         using var activity = IpcDiagnostics.StartClientBatch(_endpoint.Name, batch);
         var progress = new BatchProgress(batch);
-        var context = _resilience.RentContext(batch[0].Route, timeout, oneWay: true, cancellationToken);
+        var context = _resilience.RentContext(batch[0].Route, options?.Timeout, options?.Idempotent, cancellationToken);
         try
         {
             Outcome<object> outcome;
@@ -374,7 +384,8 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
 
             if (outcome.Exception is { } error)
             {
-                throw BatchFailure(error, progress, cancellationToken, activity) ?? Rethrow(outcome);
+                var failure = Cause(error, context);
+                throw BatchFailure(failure, progress, cancellationToken, activity) ?? Rethrow(failure);
             }
         }
         finally
@@ -463,11 +474,19 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
         };
     }
 
-    /// <summary>Rethrows an outcome's exception with its original stack; never returns.</summary>
-    private static Exception Rethrow<T>(Outcome<T> outcome)
+    /// <summary>
+    /// The failure a call reports: a circuit breaker that refused a retry does not hide why the call failed before it, so a
+    /// call pending when its server died fails with that (<see cref="IpcErrorCode.Unavailable"/>), not
+    /// <see cref="IpcErrorCode.CircuitOpen"/>, which is for calls the breaker refused to start.
+    /// </summary>
+    private static Exception Cause(Exception error, ResilienceContext context) =>
+        error is BrokenCircuitException && context.Properties.TryGetValue(IpcResiliencePredicates.LastTransientFailure, out var cause) ? cause : error;
+
+    /// <summary>Rethrows an attempt's exception with its original stack; never returns.</summary>
+    private static Exception Rethrow(Exception exception)
     {
-        outcome.ThrowIfException();
-        throw new InvalidOperationException("An outcome without an exception was rethrown.");
+        ExceptionDispatchInfo.Throw(exception);
+        return exception;
     }
 
     private async IAsyncEnumerable<IpcMessage> StreamCoreAsync(IpcMessage message, [EnumeratorCancellation] CancellationToken cancellationToken)
@@ -479,7 +498,7 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
 
         // The pipeline covers the stream until its first item: an attempt that fails before it is retried, later failures are not.
         StreamStart start;
-        var context = _resilience.RentContext(message.Route, null, oneWay: false, cancellationToken);
+        var context = _resilience.RentContext(message.Route, null, message.CallOptions?.Idempotent, cancellationToken);
         try
         {
             start = await _resilience.Pipeline.ExecuteAsync(static (ctx, state) => state.Client.StartStreamAsync(state.Message, ctx, state.Token), context, (Client: this, Message: message, Token: cancellationToken)).ConfigureAwait(false);

@@ -50,7 +50,7 @@ internal sealed class EndpointRegistry(
         {
             var known = all.Endpoints.Count == 0 ? "none" : string.Join(", ", all.Endpoints.Keys.Order(StringComparer.OrdinalIgnoreCase));
             throw new InvalidOperationException(
-                $"There is no Ipc endpoint named '{name}'. Set {path.Endpoint(name, "Address")} in configuration or call AddEndpoint(\"{name}\", ...). Known endpoints: {known}.");
+                $"There is no Ipc endpoint named '{name}': {path.Endpoint(name, "Address")} is missing. Set it in configuration or call AddEndpoint(\"{name}\", ...). Known endpoints: {known}.{path.EmptySectionHint()}");
         }
 
         var address = new Uri(endpoint.Address!, UriKind.Absolute);

@@ -33,7 +33,7 @@ internal sealed class IpcOptionsValidator(
         {
             if (!options.Endpoints.TryGetValue(server.EndpointName, out var endpoint))
             {
-                failures.Add($"{path.Endpoint(server.EndpointName, "Address")} is missing: AddServer(\"{server.EndpointName}\") needs an endpoint of that name to listen on.");
+                failures.Add($"{path.Endpoint(server.EndpointName, "Address")} is missing: AddServer(\"{server.EndpointName}\") needs an endpoint of that name to listen on.{path.EmptySectionHint()}");
             }
             else
             {
@@ -100,9 +100,12 @@ internal sealed class IpcOptionsValidator(
         }
         else if (!transports.TryGet(address.Scheme, out var transport))
         {
+            var fix = TransportPackages.Find(address.Scheme) is { } package
+                ? $"'{address.Scheme}://' addresses come from the {package} package: add it to the project (dotnet add package {package}); its transports register themselves."
+                : $"Reference the adapter package that provides '{address.Scheme}://' addresses.";
             failures.Add(
-                $"{addressKey} '{endpoint.Address}' uses the scheme '{address.Scheme}', but no transport for it is registered. " +
-                $"Registered schemes: {string.Join(", ", transports.Schemes)}. Reference the adapter package that provides '{address.Scheme}://' addresses.");
+                $"{addressKey} '{endpoint.Address}' uses the scheme '{address.Scheme}', but no transport for it is registered. {fix} " +
+                $"Registered schemes: {string.Join(", ", transports.Schemes)}.");
         }
         else
         {

@@ -10,12 +10,16 @@ namespace Ipc.Resilience;
 /// <summary>The resilience pipeline of one endpoint's client, and what it exposes for health checks.</summary>
 internal sealed class EndpointResilience
 {
-    private EndpointResilience(ResiliencePipeline pipeline, ResiliencePipeline<IpcMessage>? outcomeChaos, CircuitBreakerStateProvider? circuitBreaker, bool idempotent)
+    private readonly bool _idempotent;
+    private readonly HashSet<string> _idempotentRoutes;
+
+    private EndpointResilience(ResiliencePipeline pipeline, ResiliencePipeline<IpcMessage>? outcomeChaos, CircuitBreakerStateProvider? circuitBreaker, IpcResilienceOptions options)
     {
         Pipeline = pipeline;
         OutcomeChaos = outcomeChaos;
         CircuitBreaker = circuitBreaker;
-        Idempotent = idempotent;
+        _idempotent = options.Idempotent;
+        _idempotentRoutes = new HashSet<string>(options.IdempotentRoutes, StringComparer.Ordinal);
     }
 
     /// <summary>Gets the pipeline every call runs through.</summary>
@@ -27,11 +31,14 @@ internal sealed class EndpointResilience
     /// <summary>Gets the state of the standard pipeline's circuit breaker; <see langword="null"/> with a named pipeline.</summary>
     public CircuitBreakerStateProvider? CircuitBreaker { get; }
 
-    /// <summary>Gets a value indicating whether one-way messages may be retried after any transient failure.</summary>
-    public bool Idempotent { get; }
+    /// <summary>
+    /// Whether a call may be retried after any transient failure: the call's own <c>IpcCallOptions.Idempotent</c> when set,
+    /// otherwise whether the endpoint or the route is marked idempotent.
+    /// </summary>
+    public bool IsIdempotent(string route, bool? callIdempotent) => callIdempotent ?? (_idempotent || _idempotentRoutes.Contains(route));
 
     /// <summary>Rents a context for one call; return it with <see cref="ResilienceContextPool.Return"/>.</summary>
-    public ResilienceContext RentContext(string route, TimeSpan? callTimeout, bool oneWay, CancellationToken cancellationToken)
+    public ResilienceContext RentContext(string route, TimeSpan? callTimeout, bool? idempotent, CancellationToken cancellationToken)
     {
         var context = ResilienceContextPool.Shared.Get(route, cancellationToken);
         if (callTimeout is { } timeout)
@@ -39,7 +46,8 @@ internal sealed class EndpointResilience
             context.Properties.Set(IpcResiliencePredicates.CallTimeout, timeout);
         }
 
-        if (oneWay && !Idempotent)
+        // At most once: a call that may have reached its handler is retried only when it is idempotent.
+        if (!IsIdempotent(route, idempotent))
         {
             context.Properties.Set(IpcResiliencePredicates.RetryOnlyIfNotAccepted, true);
         }
@@ -57,6 +65,7 @@ internal sealed class EndpointResilience
         TelemetryOptions telemetry,
         ResiliencePipelineProvider<string>? namedPipelines)
     {
+        telemetry = WithIpcSeverities(telemetry);
         var builder = NewBuilder(endpointName, timeProvider, telemetry);
         CircuitBreakerStateProvider? state = null;
         if (options.PipelineName is { } pipelineName)
@@ -86,11 +95,7 @@ internal sealed class EndpointResilience
                 var attempt = EffectiveAttemptTimeout(options, total, kind);
                 if (attempt != Timeout.InfiniteTimeSpan)
                 {
-                    builder.AddTimeout(new TimeoutStrategyOptions
-                    {
-                        Name = "AttemptTimeout",
-                        TimeoutGenerator = args => new ValueTask<TimeSpan>(CallDeadlines.StartAttempt(args.Context, attempt, timeProvider)), // sent with the request
-                    });
+                    builder.AddTimeout(AttemptTimeout(attempt, timeProvider));
                 }
             }
         }
@@ -115,7 +120,7 @@ internal sealed class EndpointResilience
             outcome = NewBuilder<IpcMessage>(endpointName, timeProvider, telemetry).AddChaosOutcome(chaos.Outcome).Build();
         }
 
-        return new EndpointResilience(builder.Build(), outcome, state, options.Idempotent);
+        return new EndpointResilience(builder.Build(), outcome, state, options);
     }
 
     /// <summary>The attempt timeout in force: an explicit one, or the kind's default when it is shorter than the total timeout.</summary>
@@ -130,6 +135,20 @@ internal sealed class EndpointResilience
         return total == Timeout.InfiniteTimeSpan || byKind < total ? byKind : Timeout.InfiniteTimeSpan;
     }
 
+    /// <summary>
+    /// The attempt timeout bounds an attempt so that it can be retried: a call that is not idempotent is not retried after
+    /// it, so it is not cut short either and has the whole total timeout (a connection that cannot be made still fails
+    /// within the transport's ConnectTimeout, as not accepted, and is retried). Its deadline is sent with the request.
+    /// </summary>
+    private static TimeoutStrategyOptions AttemptTimeout(TimeSpan timeout, TimeProvider timeProvider) => new()
+    {
+        Name = "AttemptTimeout",
+        TimeoutGenerator = args => new ValueTask<TimeSpan>(CallDeadlines.StartAttempt(
+            args.Context,
+            args.Context.Properties.GetValue(IpcResiliencePredicates.RetryOnlyIfNotAccepted, false) ? Timeout.InfiniteTimeSpan : timeout,
+            timeProvider)),
+    };
+
     private static TimeoutStrategyOptions TotalTimeout(TimeSpan timeout, TimeProvider timeProvider) => new()
     {
         Name = "TotalTimeout",
@@ -137,6 +156,22 @@ internal sealed class EndpointResilience
         // A call's IpcCallOptions.Timeout replaces the endpoint's; an infinite timeout is not applied. Its deadline is sent with the request.
         TimeoutGenerator = args => new ValueTask<TimeSpan>(
             CallDeadlines.StartTotal(args.Context, args.Context.Properties.GetValue(IpcResiliencePredicates.CallTimeout, timeout), timeProvider)),
+    };
+
+    /// <summary>
+    /// The app's telemetry options with Ipc's severities: the events of every call (an attempt, a retry, a timeout) are
+    /// Debug, so a call that succeeds, retried or not, logs nothing at the default levels, and an expected transient
+    /// failure logs no stack trace at Warning; the failure reaches the caller as an exception. The circuit breaker's
+    /// events keep Polly's severities. A <see cref="TelemetryOptions.SeverityProvider"/> of the app's wins.
+    /// </summary>
+    public static TelemetryOptions WithIpcSeverities(TelemetryOptions telemetry) =>
+        new(telemetry) { SeverityProvider = telemetry.SeverityProvider ?? s_severity };
+
+    private static readonly Func<SeverityProviderArguments, ResilienceEventSeverity> s_severity = static args => args.Event.EventName switch
+    {
+        "ExecutionAttempt" or "OnRetry" or "OnTimeout" => ResilienceEventSeverity.Debug,
+        "PipelineExecuted" when args.Event.Severity <= ResilienceEventSeverity.Information => ResilienceEventSeverity.Debug,
+        _ => args.Event.Severity,
     };
 
     private static ResiliencePipelineBuilder NewBuilder(string endpointName, TimeProvider timeProvider, TelemetryOptions telemetry) =>

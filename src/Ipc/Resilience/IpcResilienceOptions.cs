@@ -19,7 +19,7 @@ public sealed class IpcResilienceOptions
     /// </summary>
     /// <value>
     /// The default value is <see langword="null"/>: the standard pipeline built from the other settings. When set, those
-    /// settings (except <see cref="Chaos"/> and <see cref="Idempotent"/>) are not used; the endpoint's <c>RequestTimeout</c>
+    /// settings (except <see cref="Chaos"/>, <see cref="Idempotent"/> and <see cref="IdempotentRoutes"/>) are not used; the endpoint's <c>RequestTimeout</c>
     /// and a call's <c>IpcCallOptions.Timeout</c> still bound the whole call.
     /// </value>
     public string? PipelineName { get; set; }
@@ -42,7 +42,10 @@ public sealed class IpcResilienceOptions
     /// </value>
     public TimeSpan? TotalTimeout { get; set; }
 
-    /// <summary>Gets or sets how long one attempt may take before it is abandoned (and retried, if retries remain).</summary>
+    /// <summary>
+    /// Gets or sets how long one attempt of an idempotent call may take before it is abandoned and retried, if retries
+    /// remain. Calls that are not idempotent are not retried after it, so they are bounded by the total timeout alone.
+    /// </summary>
     /// <value>
     /// The default value is <see langword="null"/>: the transport kind's default (5 seconds local, 10 network, 20 broker),
     /// dropped when it is not shorter than the total timeout. A value set explicitly must be shorter than the total timeout.
@@ -59,14 +62,28 @@ public sealed class IpcResilienceOptions
     public IpcCircuitBreakerStrategyOptions CircuitBreaker { get; set; } = new();
 
     /// <summary>
-    /// Gets or sets a value indicating whether the endpoint's one-way handlers are idempotent, so a one-way send or publish
-    /// may be retried after any transient failure, even when the message may already have been accepted.
+    /// Gets or sets a value indicating whether every handler of the endpoint is idempotent, so that any call (request,
+    /// stream or one-way message) may be retried after any transient failure, even when it may already have reached its
+    /// handler.
     /// </summary>
     /// <value>
-    /// The default value is <see langword="false"/>: a one-way message is retried only when the transport reports that it
-    /// was not accepted (<see cref="IpcException.NotAccepted"/>). Requests are always retried on transient failures.
+    /// The default value is <see langword="false"/>: calls run at most once. A call is retried only when the transport
+    /// reports that it never reached the server (<see cref="IpcException.NotAccepted"/>); after a lost connection or a
+    /// timeout it fails, and <see cref="AttemptTimeout"/> does not cut it short. <see cref="IdempotentRoutes"/> marks
+    /// single routes, and <c>IpcCallOptions.Idempotent</c> a single call, overriding both.
     /// </value>
     public bool Idempotent { get; set; }
+
+    /// <summary>
+    /// Gets the routes (and published topics) whose handlers are idempotent, so their calls may be retried after any
+    /// transient failure, as with <see cref="Idempotent"/> for the whole endpoint.
+    /// </summary>
+    /// <value>
+    /// The default value is an empty set. In configuration a list, such as
+    /// <c>"IdempotentRoutes": [ "get-price", "add" ]</c>; lists of <c>Ipc:Resilience</c> and of the endpoint add up.
+    /// Route names are case-sensitive.
+    /// </value>
+    public ISet<string> IdempotentRoutes { get; } = new HashSet<string>(StringComparer.Ordinal);
 
     /// <summary>Gets or sets the fault injection (Polly's chaos strategies) for an application's own tests; all off by default.</summary>
     public IpcChaosOptions Chaos { get; set; } = new();

@@ -6,8 +6,11 @@ namespace Ipc;
 /// <summary>The failures the Ipc resilience strategies act on.</summary>
 internal static class IpcResiliencePredicates
 {
-    /// <summary>Set by the client on one-way sends and publishes of endpoints that are not idempotent.</summary>
+    /// <summary>Set by the client on every call not marked idempotent (by its endpoint, its route or its <c>IpcCallOptions</c>).</summary>
     internal static readonly ResiliencePropertyKey<bool> RetryOnlyIfNotAccepted = new("Ipc.RetryOnlyIfNotAccepted");
+
+    /// <summary>The transient failure of the call's last attempt, which a breaker that refuses the retry must not hide.</summary>
+    internal static readonly ResiliencePropertyKey<Exception> LastTransientFailure = new("Ipc.LastTransientFailure");
 
     /// <summary>A call's own timeout (<c>IpcCallOptions.Timeout</c>), replacing the total timeout.</summary>
     internal static readonly ResiliencePropertyKey<TimeSpan> CallTimeout = new("Ipc.CallTimeout");
@@ -23,7 +26,15 @@ internal static class IpcResiliencePredicates
             return false;
         }
 
-        // A one-way message that may have been accepted could be handled twice: retry it only when the transport says it was not.
-        return !context.Properties.GetValue(RetryOnlyIfNotAccepted, false) || exception is IpcException { NotAccepted: true };
+        // A call that may have reached its handler could run twice: retry it only when the transport says it was not
+        // accepted, unless the call is marked idempotent.
+        if (context.Properties.GetValue(RetryOnlyIfNotAccepted, false) && exception is not IpcException { NotAccepted: true })
+        {
+            return false;
+        }
+
+        // Remembered for the retry: should the circuit breaker refuse it, the call fails with this cause, not CircuitOpen.
+        context.Properties.Set(LastTransientFailure, exception!);
+        return true;
     }
 }

@@ -4,8 +4,10 @@ namespace Ipc;
 
 /// <summary>
 /// Polly's <see cref="RetryStrategyOptions"/> with the Ipc retry rules as <see cref="RetryStrategyOptions{TResult}.ShouldHandle"/>:
-/// only transient failures (<see cref="IpcErrorCode.Unavailable"/>, an attempt that timed out) are retried, and a one-way
-/// message only when it was not accepted, unless the endpoint is idempotent.
+/// only transient failures (<see cref="IpcErrorCode.Unavailable"/>, an attempt that timed out) are retried, and only
+/// when the call was not accepted (<see cref="IpcException.NotAccepted"/>), unless it is idempotent (the endpoint's
+/// <see cref="IpcResilienceOptions.Idempotent"/>, its <see cref="IpcResilienceOptions.IdempotentRoutes"/>, or the call's
+/// <c>IpcCallOptions.Idempotent</c>): calls run at most once otherwise.
 /// </summary>
 /// <remarks>
 /// Use it in a pipeline of your own (<c>builder.AddRetry(new IpcRetryStrategyOptions())</c>) to keep these rules; the runtime

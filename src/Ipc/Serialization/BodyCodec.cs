@@ -27,7 +27,7 @@ internal static class BodyCodec
         {
             throw new IpcException(
                 IpcErrorCode.Serialization,
-                $"A {typeof(T).Name} for route '{route}' could not be serialized with {serializer.ContentType}: {ex.Message}",
+                $"A {SerializerErrors.Name(typeof(T))} for route '{route}' could not be serialized with {serializer.ContentType}: {ex.Message}",
                 ex);
         }
 
@@ -58,7 +58,7 @@ internal static class BodyCodec
         {
             throw new IpcException(
                 IpcErrorCode.Serialization,
-                $"The {side} on route '{message.Route}' could not be read as {typeof(T).Name} with {serializer.ContentType}: {ex.Message} Check that both sides use the same message type.",
+                $"The {side} on route '{message.Route}' could not be read as {SerializerErrors.Name(typeof(T))} with {serializer.ContentType}: {ex.Message} Check that both sides use the same message type.",
                 ex);
         }
     }

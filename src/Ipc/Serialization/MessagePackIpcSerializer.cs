@@ -9,6 +9,10 @@ namespace Ipc.Serialization;
 /// The default serializer: MessagePack with the contractless resolver (plain classes and records need no attributes)
 /// and <see cref="MessagePackSecurity.UntrustedData"/> on, because a server reads what any client sends.
 /// </summary>
+/// <remarks>
+/// The contractless resolver needs public message types (and public types for their members), with a public
+/// constructor; members are matched by name, so a renamed member arrives as its default value.
+/// </remarks>
 public sealed class MessagePackIpcSerializer : IIpcSerializer
 {
     /// <summary>The content type, <c>application/x-msgpack</c>.</summary>
@@ -36,7 +40,15 @@ public sealed class MessagePackIpcSerializer : IIpcSerializer
     {
         if (_options.Compression != MessagePackCompression.None)
         {
-            MessagePackSerializer.Serialize(writer, value, _options);
+            try
+            {
+                MessagePackSerializer.Serialize(writer, value, _options);
+            }
+            catch (Exception ex)
+            {
+                throw new MessagePackSerializationException(SerializerErrors.MessagePack(typeof(T), ex, serializing: true), ex);
+            }
+
             return;
         }
 
@@ -47,7 +59,7 @@ public sealed class MessagePackIpcSerializer : IIpcSerializer
         }
         catch (Exception ex)
         {
-            throw new MessagePackSerializationException($"Failed to serialize {typeof(T).FullName} value.", ex);
+            throw new MessagePackSerializationException(SerializerErrors.MessagePack(typeof(T), ex, serializing: true), ex);
         }
 
         messagePack.Flush();
@@ -58,7 +70,14 @@ public sealed class MessagePackIpcSerializer : IIpcSerializer
     {
         if (_options.Compression != MessagePackCompression.None)
         {
-            return MessagePackSerializer.Deserialize<T>(data, _options);
+            try
+            {
+                return MessagePackSerializer.Deserialize<T>(data, _options);
+            }
+            catch (Exception ex)
+            {
+                throw new MessagePackSerializationException(SerializerErrors.MessagePack(typeof(T), ex, serializing: false), ex);
+            }
         }
 
         var reader = new MessagePackReader(data);
@@ -68,7 +87,7 @@ public sealed class MessagePackIpcSerializer : IIpcSerializer
         }
         catch (Exception ex)
         {
-            throw new MessagePackSerializationException($"Failed to deserialize {typeof(T).FullName} value.", ex);
+            throw new MessagePackSerializationException(SerializerErrors.MessagePack(typeof(T), ex, serializing: false), ex);
         }
     }
 

@@ -28,5 +28,15 @@ public sealed class SystemTextJsonIpcSerializer : IIpcSerializer
     }
 
     /// <inheritdoc />
-    public T Deserialize<T>(ReadOnlyMemory<byte> data) => JsonSerializer.Deserialize<T>(data.Span, _options)!;
+    public T Deserialize<T>(ReadOnlyMemory<byte> data)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize<T>(data.Span, _options)!;
+        }
+        catch (NotSupportedException ex)
+        {
+            throw new NotSupportedException(SerializerErrors.JsonCannotCreate(typeof(T), ex), ex);
+        }
+    }
 }

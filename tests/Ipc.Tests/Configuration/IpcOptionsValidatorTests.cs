@@ -77,6 +77,66 @@ public sealed class IpcOptionsValidatorTests
         Assert.Contains("adapter package", ex.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("unix:///tmp/calculator.sock", "Ipc.Sockets")]
+    [InlineData("tcp://127.0.0.1:5000", "Ipc.Sockets")]
+    [InlineData("pipe://calculator", "Ipc.Pipes")]
+    [InlineData("worker://calculator", "Ipc.Pipes")]
+    [InlineData("shm://calculator", "Ipc.SharedMemory")]
+    [InlineData("http://localhost:5000", "Ipc.Http")]
+    [InlineData("https://localhost:5001", "Ipc.Http")]
+    [InlineData("grpc://localhost:5000", "Ipc.Grpc")]
+    [InlineData("grpcs://localhost:5001", "Ipc.Grpc")]
+    [InlineData("amqp://localhost", "Ipc.Amqp")]
+    [InlineData("amqps://localhost", "Ipc.Amqp")]
+    public void Validate_SchemeOfAdapterNotReferenced_NamesPackageToAdd(string address, string package)
+    {
+        var ex = Fails($$"""{ "Ipc": { "Endpoints": { "calculator": { "Address": "{{address}}" } } } }""");
+
+        Assert.Contains("Ipc:Endpoints:calculator:Address", ex.Message, StringComparison.Ordinal);
+        Assert.Contains($"come from the {package} package: add it to the project (dotnet add package {package})", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Validate_ServerWithoutEndpointAndEmptyConfiguration_SaysNoConfigurationWasFound()
+    {
+        var services = new ServiceCollection();
+        services.AddIpc(TestSupport.Json("{}")).AddServer("calculator", s => s.MapRequest<int, int>("x", i => i));
+        using var provider = services.BuildServiceProvider();
+
+        var ex = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IOptions<IpcOptions>>().Value);
+
+        Assert.Contains("Ipc:Endpoints:calculator:Address is missing", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("The configuration has no 'Ipc' section at all: no configuration file with one was found, or the section is empty.", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("CopyToOutputDirectory", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void GetRequestClient_UnknownEndpointAndEmptyConfiguration_SaysKeyIsMissingAndNoConfigurationWasFound()
+    {
+        var services = new ServiceCollection();
+        services.AddIpc(TestSupport.Json("{}"));
+        using var provider = services.BuildServiceProvider();
+
+        var ex = Assert.Throws<InvalidOperationException>(() => provider.GetRequiredService<IIpcClientFactory>().GetRequestClient("calculator"));
+
+        Assert.Contains("Ipc:Endpoints:calculator:Address is missing", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("no configuration file with one was found", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void GetRequestClient_UnknownEndpointWithOtherEndpointsConfigured_ListsThemWithoutFileHint()
+    {
+        var services = new ServiceCollection();
+        services.AddIpc(TestSupport.Json("""{ "Ipc": { "Endpoints": { "orders": { "Address": "inmemory://orders" } } } }"""));
+        using var provider = services.BuildServiceProvider();
+
+        var ex = Assert.Throws<InvalidOperationException>(() => provider.GetRequiredService<IIpcClientFactory>().GetRequestClient("calculator"));
+
+        Assert.Contains("Known endpoints: orders.", ex.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("configuration file", ex.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Validate_MissingAddress_NamesKey()
     {

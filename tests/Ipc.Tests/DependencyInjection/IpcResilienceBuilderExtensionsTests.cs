@@ -13,7 +13,7 @@ public sealed class IpcResilienceBuilderExtensionsTests
     [Fact]
     public async Task ConfigureResilience_GlobalAndEndpoint_EndpointWins()
     {
-        var transport = new ScriptedTransport().FailNext(IpcErrorCode.Unavailable, times: 10);
+        var transport = new ScriptedTransport().FailNext(IpcErrorCode.Unavailable, times: 10, notAccepted: true);
         var services = new ServiceCollection();
         var configuration = TestSupport.Json("""{ "Ipc": { "Endpoints": { "calculator": { "Address": "scripted://calculator" } } } }""");
         #region configure-resilience
@@ -51,7 +51,7 @@ public sealed class IpcResilienceBuilderExtensionsTests
     [Fact]
     public async Task ConfigureResilience_PipelineName_UsesRegisteredPollyPipeline()
     {
-        var transport = new ScriptedTransport().FailNext(IpcErrorCode.Unavailable, times: 4);
+        var transport = new ScriptedTransport().FailNext(IpcErrorCode.Unavailable, times: 4, notAccepted: true);
         var services = new ServiceCollection();
         services.AddSingleton<TimeProvider>(new TimerFakeTimeProvider());
         #region named-pipeline
@@ -131,7 +131,7 @@ public sealed class IpcResilienceBuilderExtensionsTests
     {
         #region scripted-transport
         var time = new TimerFakeTimeProvider();
-        var transport = new ScriptedTransport().FailNext(IpcErrorCode.Unavailable, times: 2);
+        var transport = new ScriptedTransport().FailNext(IpcErrorCode.Unavailable, times: 2, notAccepted: true); // never reached the server: retried
         var services = new ServiceCollection().AddSingleton<TimeProvider>(time);
         services.AddIpc()
             .AddScriptedTransport(transport)

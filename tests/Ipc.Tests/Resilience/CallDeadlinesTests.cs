@@ -6,7 +6,22 @@ namespace Ipc.Tests.Resilience;
 public sealed class CallDeadlinesTests
 {
     [Fact]
-    public async Task RequestAsync_AttemptTimeoutSoonerThanTotal_SendsAttemptTimeout()
+    public async Task RequestAsync_IdempotentAttemptTimeoutSoonerThanTotal_SendsAttemptTimeout()
+    {
+        await using var endpoint = Create(r =>
+        {
+            r.TotalTimeout = TimeSpan.FromSeconds(10);
+            r.AttemptTimeout = TimeSpan.FromSeconds(4);
+            r.Idempotent = true; // only an idempotent call's attempts are cut short, to be retried
+        }, out var sent);
+
+        await endpoint.RequestAsync();
+
+        Assert.Equal([TimeSpan.FromSeconds(4)], sent);
+    }
+
+    [Fact]
+    public async Task RequestAsync_NotIdempotent_SendsTheTotalTimeoutNotTheAttemptTimeout()
     {
         await using var endpoint = Create(r =>
         {
@@ -16,7 +31,7 @@ public sealed class CallDeadlinesTests
 
         await endpoint.RequestAsync();
 
-        Assert.Equal([TimeSpan.FromSeconds(4)], sent);
+        Assert.Equal([TimeSpan.FromSeconds(10)], sent);
     }
 
     [Fact]
@@ -71,6 +86,7 @@ public sealed class CallDeadlinesTests
         {
             r.TotalTimeout = TimeSpan.FromSeconds(10);
             r.AttemptTimeout = TimeSpan.FromSeconds(4);
+            r.Idempotent = true;
         }, out var sent);
         var own = TimeSpan.FromSeconds(ownSeconds);
         var message = new IpcMessage("echo", new byte[] { 1 }) { Timeout = own };

@@ -20,7 +20,7 @@ public sealed class EndpointResilienceTests
             r.Retry.Delay = TimeSpan.FromMilliseconds(100);
             r.Retry.BackoffType = DelayBackoffType.Exponential;
         });
-        endpoint.Transport.FailNext(IpcErrorCode.Unavailable, times: 3);
+        endpoint.Transport.FailNext(IpcErrorCode.Unavailable, times: 3, notAccepted: true);
 
         var call = endpoint.RequestAsync("once");
         foreach (var expected in new[] { 100, 200, 400 })
@@ -65,7 +65,7 @@ public sealed class EndpointResilienceTests
     public async Task RequestAsync_RetriesExhausted_ThrowsTransientErrorAfterConfiguredAttempts()
     {
         await using var endpoint = ScriptedEndpoint.Create(r => r.Retry.MaxRetryAttempts = 2);
-        endpoint.Transport.FailNext(IpcErrorCode.Unavailable, times: 10);
+        endpoint.Transport.FailNext(IpcErrorCode.Unavailable, times: 10, notAccepted: true);
 
         var ex = await Assert.ThrowsAsync<IpcException>(() => endpoint.RequestAsync());
 
@@ -164,10 +164,10 @@ public sealed class EndpointResilienceTests
     }
 
     [Fact]
-    public async Task StreamAsync_FailureBeforeFirstItem_IsRetried()
+    public async Task StreamAsync_NotAcceptedBeforeFirstItem_IsRetried()
     {
         await using var endpoint = ScriptedEndpoint.Create(r => r.Retry.MaxRetryAttempts = 3);
-        endpoint.Transport.FailNext(IpcErrorCode.Unavailable);
+        endpoint.Transport.FailNext(IpcErrorCode.Unavailable, notAccepted: true);
         var items = new List<string>();
 
         await foreach (var item in endpoint.Client.StreamAsync<string, string>("range", "only").WithCancellation(new CancellationTokenSource(Bound).Token))
@@ -216,10 +216,11 @@ public sealed class EndpointResilienceTests
     }
 
     [Fact]
-    public async Task RequestAsync_AttemptTimesOut_IsRetriedWithinTotalTimeout()
+    public async Task RequestAsync_IdempotentEndpointAttemptTimesOut_IsRetriedWithinTotalTimeout()
     {
         await using var endpoint = ScriptedEndpoint.Create(r =>
         {
+            r.Idempotent = true;
             r.Retry.MaxRetryAttempts = 2;
             r.AttemptTimeout = TimeSpan.FromSeconds(1);
             r.TotalTimeout = TimeSpan.FromSeconds(10);
@@ -239,6 +240,7 @@ public sealed class EndpointResilienceTests
     {
         await using var endpoint = ScriptedEndpoint.Create(r =>
         {
+            r.Idempotent = true;
             r.Retry.MaxRetryAttempts = 5;
             r.AttemptTimeout = TimeSpan.FromSeconds(2);
             r.TotalTimeout = TimeSpan.FromSeconds(3);
@@ -281,7 +283,7 @@ public sealed class EndpointResilienceTests
                 r.Retry.MaxRetryAttempts = 1; // ignored: the named pipeline decides
             },
             services => services.AddResiliencePipeline("five-retries", builder => builder.AddRetry(new IpcRetryStrategyOptions { MaxRetryAttempts = 5, Delay = TimeSpan.Zero })));
-        endpoint.Transport.FailNext(IpcErrorCode.Unavailable, times: 5);
+        endpoint.Transport.FailNext(IpcErrorCode.Unavailable, times: 5, notAccepted: true);
 
         Assert.Equal("hello", await endpoint.RequestAsync());
 
@@ -346,49 +348,11 @@ public sealed class EndpointResilienceTests
         var logs = new ListLoggerProvider();
         await using var endpoint = ScriptedEndpoint.Create(
             r => r.Retry.MaxRetryAttempts = 1,
-            services => services.AddLogging(b => b.AddProvider(logs)));
-        endpoint.Transport.FailNext(IpcErrorCode.Unavailable);
+            services => services.AddLogging(b => b.AddProvider(logs).SetMinimumLevel(LogLevel.Debug)));
+        endpoint.Transport.FailNext(IpcErrorCode.Unavailable, notAccepted: true);
 
         await endpoint.RequestAsync();
 
         Assert.Contains(logs.Entries, e => e.Category.StartsWith("Polly", StringComparison.Ordinal) && e.Message.Contains("OnRetry", StringComparison.Ordinal));
-    }
-
-    private sealed class ListLoggerProvider : ILoggerProvider
-    {
-        private readonly List<(string Category, string Message)> _entries = [];
-
-        public IReadOnlyList<(string Category, string Message)> Entries
-        {
-            get
-            {
-                lock (_entries)
-                {
-                    return [.. _entries];
-                }
-            }
-        }
-
-        public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
-
-        public void Dispose()
-        {
-        }
-
-        private sealed class Logger(ListLoggerProvider owner, string category) : ILogger
-        {
-            public IDisposable? BeginScope<TState>(TState state)
-                where TState : notnull => null;
-
-            public bool IsEnabled(LogLevel logLevel) => true;
-
-            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-            {
-                lock (owner._entries)
-                {
-                    owner._entries.Add((category, formatter(state, exception)));
-                }
-            }
-        }
     }
 }
