@@ -268,7 +268,7 @@ internal sealed class ClientConnection : StreamConnection
     {
         try
         {
-            await WhenDrainedAsync().WaitAsync(TimeSpan.FromSeconds(1)).ConfigureAwait(false);
+            await WhenDrainedAsync().WaitAsync(TimeSpan.FromSeconds(1), Time).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {

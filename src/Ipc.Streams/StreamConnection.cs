@@ -68,6 +68,9 @@ internal abstract partial class StreamConnection
 
     protected ILogger Logger { get; }
 
+    /// <summary>Gets the clock of the connection's timers.</summary>
+    protected TimeProvider Time => _time;
+
     /// <summary>Writes the preface and flushes it.</summary>
     public ValueTask SendPrefaceAsync() => SendAsync(static (writer, _) => writer.Write(WireFormat.Preface), 0, urgent: true);
 

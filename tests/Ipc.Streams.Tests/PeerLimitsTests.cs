@@ -191,6 +191,40 @@ public abstract class PeerLimitsTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Server_FormatErrorWhileAnswering_SendsGoAwayBeforeItCloses()
+    {
+        var address = CreateAddress();
+        await StartServerAsync(address, o => { });
+        var body = new byte[64 * 1024];
+        byte[] broken = [0x7F, .. new byte[15]]; // an unknown frame type
+        for (var round = 0; round < 10; round++)
+        {
+            // 2.5 MiB of answers: more than the server buffers, so it is still writing them when it reads the broken
+            // frame, and the GoAway that says why must get out behind them before the connection closes.
+            var peer = await ConnectAsync(address);
+            var input = new List<byte>(RawPeer.Preface);
+            for (uint id = 1; id <= 40; id++)
+            {
+                input.AddRange(RawPeer.Request(id, ConformanceRoutes.Raw, body));
+            }
+
+            using var bound = new CancellationTokenSource(s_bound);
+            var sending = peer.SendAsync(input.ToArray()).AsTask();
+            await peer.ReadOpeningAsync(bound.Token);
+            Assert.Equal(FrameType.Response, (await peer.ReadFrameAsync(bound.Token))?.Type);
+            await sending;
+            await peer.SendAsync(broken);
+            var goAway = false;
+            while (await peer.ReadFrameAsync(bound.Token) is { } frame)
+            {
+                goAway |= frame.Type == FrameType.GoAway && WireFormat.DecodeFault(frame.Body).ErrorCode == IpcErrorCode.ProtocolError;
+            }
+
+            Assert.True(goAway, $"round {round}: the connection ended without a GoAway");
+        }
+    }
+
+    [Fact]
     public async Task Server_ConnectionsThatNeverSendAPreface_HoldLittleMemoryEach()
     {
         const int count = 400;
