@@ -112,6 +112,31 @@ public sealed class WireFormatTests
     }
 
     [Theory]
+    [InlineData((byte)FrameType.Request)]
+    [InlineData((byte)FrameType.StreamRequest)]
+    public void ReadHeader_CallStartingWithCallIdZero_Throws(byte type)
+    {
+        var bytes = new byte[H];
+        WireFormat.WriteHeader(bytes, new FrameHeader((FrameType)type, FrameFlags.None, 0, 4, 0));
+
+        var error = Assert.Throws<WireFormatException>(() => WireFormat.ReadHeader(bytes));
+
+        Assert.Contains("call id 0", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ReadSettings_RoundTrips_AndZeroLimitsAreRefused()
+    {
+        var writer = new System.Buffers.ArrayBufferWriter<byte>();
+        WireFormat.WriteSettings(writer, 100, 1024);
+        var header = WireFormat.ReadHeader(writer.WrittenSpan[..H]);
+
+        Assert.Equal((FrameType.Settings, 8), (header.Type, header.BodyLength));
+        Assert.Equal((100, 1024), WireFormat.ReadSettings(writer.WrittenSpan[H..]));
+        Assert.Throws<WireFormatException>(() => WireFormat.ReadSettings(new byte[8]));
+    }
+
+    [Theory]
     [InlineData(0x00)]
     [InlineData(0x0C)]
     [InlineData(0x7F)]
