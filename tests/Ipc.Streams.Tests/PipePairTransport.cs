@@ -35,6 +35,7 @@ public sealed class PipePairTransport : ConnectionTransport
     public override string? ValidateAddress(Uri address) =>
         string.IsNullOrEmpty(address.Host) ? "name the server after //, for example pipepair://calculator." : null;
 
+    #region open
     protected override ValueTask<DuplexConnection> OpenConnectionAsync(IpcTransportContext context, CancellationToken cancellationToken) =>
         new(Connect(context.Address));
 
@@ -61,7 +62,9 @@ public sealed class PipePairTransport : ConnectionTransport
 
         return DuplexConnection.Create(new DuplexPipe(toClient.Reader, toServer.Writer));
     }
+    #endregion
 
+    #region accept
     protected override ConnectionAcceptor CreateConnectionAcceptor(IpcTransportContext context) => new Acceptor(context.Address.Host);
 
     private sealed record DuplexPipe(PipeReader Input, PipeWriter Output) : IDuplexPipe;
@@ -101,4 +104,5 @@ public sealed class PipePairTransport : ConnectionTransport
             }
         }
     }
+    #endregion
 }
