@@ -58,7 +58,7 @@ internal sealed partial class ServerConnection : StreamConnection
         _oneWayWindow = options.MaxQueuedOneWayMessages;
         _oneWayGrantBatch = Math.Max(1, _oneWayWindow / 2);
         _idleTimeout = options.IdleTimeout;
-        if (_idleTimeout != Timeout.InfiniteTimeSpan)
+        if (_idleTimeout > TimeSpan.Zero)
         {
             // Checked a few times per IdleTimeout, with no clock read per frame: idle once nothing arrived and nothing
             // was in flight for IdleChecks checks in a row, so after IdleTimeout to 1.25 times it.
@@ -317,7 +317,14 @@ internal sealed partial class ServerConnection : StreamConnection
         return true;
     }
 
-    private bool EndCall(uint id) => TryEndCall(id, out _);
+    /// <summary>Removes <paramref name="call"/> once it ended, unless a Cancel took it out already (its id may be in use again).</summary>
+    private void EndCall(uint id, ServerCall call)
+    {
+        if (_calls.TryRemove(new KeyValuePair<uint, ServerCall>(id, call)))
+        {
+            Interlocked.Decrement(ref _openCalls);
+        }
+    }
 
     /// <summary>The idle timer's check: a connection with nothing in flight that received nothing for IdleTimeout is let go with GoAway.</summary>
     private void CheckIdle()
@@ -433,7 +440,7 @@ internal sealed partial class ServerConnection : StreamConnection
         }
         catch (OperationCanceledException) when (call.Token.IsCancellationRequested)
         {
-            EndCall(id);
+            EndCall(id, call);
             return default;
         }
 
@@ -443,7 +450,7 @@ internal sealed partial class ServerConnection : StreamConnection
             return default;
         }
 
-        EndCall(id);
+        EndCall(id, call);
         return SendResponseAsync(id, pending.Result);
     }
 
@@ -467,7 +474,7 @@ internal sealed partial class ServerConnection : StreamConnection
         {
             if (call.Credits is null)
             {
-                await AnswerAsync(id, started ?? _dispatcher.DispatchRequestAsync(request, call.Token)).ConfigureAwait(false);
+                await AnswerAsync(id, call, started ?? _dispatcher.DispatchRequestAsync(request, call.Token)).ConfigureAwait(false);
             }
             else
             {
@@ -484,14 +491,14 @@ internal sealed partial class ServerConnection : StreamConnection
         }
         finally
         {
-            EndCall(id);
+            EndCall(id, call);
         }
     }
 
-    private async Task AnswerAsync(uint id, ValueTask<IpcMessage> pending)
+    private async Task AnswerAsync(uint id, ServerCall call, ValueTask<IpcMessage> pending)
     {
         var response = await pending.ConfigureAwait(false);
-        EndCall(id); // answered: a Cancel frame from now on finds nothing to cancel
+        EndCall(id, call); // answered: a Cancel frame from now on finds nothing to cancel
         await SendResponseAsync(id, response).ConfigureAwait(false);
     }
 
@@ -504,7 +511,7 @@ internal sealed partial class ServerConnection : StreamConnection
                 .ConfigureAwait(false);
         }
 
-        EndCall(id);
+        EndCall(id, call);
         await SendAsync(static (writer, id) => WireFormat.WriteControl(writer, FrameType.StreamEnd, id), id, urgent: true).ConfigureAwait(false);
     }
 

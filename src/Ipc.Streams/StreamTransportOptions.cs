@@ -53,7 +53,7 @@ public class StreamTransportOptions
 
     /// <summary>Gets or sets how long a server keeps a connection that has no call in flight and receives nothing. It then
     /// sends GoAway and closes it; the client opens a new connection on its next call, failing nothing.</summary>
-    /// <value>The default value is 5 minutes. <see cref="Timeout.InfiniteTimeSpan"/> keeps idle connections open.</value>
+    /// <value>The default value is 5 minutes. <see cref="Timeout.InfiniteTimeSpan"/> (or zero) keeps idle connections open.</value>
     [Range(typeof(TimeSpan), "-00:00:00.001", "1.00:00:00")]
     public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromMinutes(5);
 
