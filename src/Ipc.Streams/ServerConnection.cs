@@ -41,11 +41,14 @@ internal sealed partial class ServerConnection : StreamConnection
     private int _openCalls;
     private int _oneWayQueued;
     private int _oneWayUngranted;
-    private uint _lastCallId;
+    private const long GoingAway = 1L << 32;
+
+    // The highest call id this server took on (low 32 bits) and whether it has said GoAway (bit 32), changed together so
+    // that a GoAway's last call id names exactly the calls that run: a call past it is never run and can go elsewhere.
+    private long _callState;
     private long _framesSeen;
     private long _idleMark = -1;
     private int _idleTicks;
-    private int _goingAway;
 
     public ServerConnection(DuplexConnection connection, IIpcDispatcher dispatcher, StreamTransportOptions options, bool dedicatedReader, TimeProvider time, CancellationToken serverStopping, ILogger logger, string description)
         : base(connection, dispatcher.MaxMessageSize, options, dedicatedReader, options.FrameTimeout, time, logger, description)
@@ -143,12 +146,11 @@ internal sealed partial class ServerConnection : StreamConnection
             case FrameType.Request:
             case FrameType.StreamRequest:
                 var request = ReadClientMessage(header, metadata, body);
-                if (Volatile.Read(ref _goingAway) != 0 && header.CallId > _lastCallId)
+                if (!TakeCall(header.CallId))
                 {
                     return default; // after the GoAway that named the last call this server runs: the client sends it again elsewhere
                 }
 
-                _lastCallId = Math.Max(_lastCallId, header.CallId);
                 if (Interlocked.Increment(ref _openCalls) > _maxCalls)
                 {
                     Interlocked.Decrement(ref _openCalls);
@@ -305,6 +307,33 @@ internal sealed partial class ServerConnection : StreamConnection
         }
     }
 
+    /// <summary>Records <paramref name="id"/> as taken on, unless this server has said GoAway with a lower last call id.</summary>
+    private bool TakeCall(uint id)
+    {
+        while (true)
+        {
+            var state = Volatile.Read(ref _callState);
+            var last = (uint)state;
+            if (id <= last)
+            {
+                return true;
+            }
+
+            if ((state & GoingAway) != 0)
+            {
+                return false;
+            }
+
+            if (Interlocked.CompareExchange(ref _callState, id, state) == state)
+            {
+                return true;
+            }
+        }
+    }
+
+    /// <summary>The highest call id this server took on: what a GoAway names as the last call it runs.</summary>
+    private uint LastCallId() => (uint)Volatile.Read(ref _callState);
+
     /// <summary>Removes a running call and counts it out of the calls in flight.</summary>
     private bool TryEndCall(uint id, [System.Diagnostics.CodeAnalysis.MaybeNullWhen(false)] out ServerCall call)
     {
@@ -337,7 +366,7 @@ internal sealed partial class ServerConnection : StreamConnection
             return;
         }
 
-        if (++_idleTicks == IdleChecks && Interlocked.Exchange(ref _goingAway, 1) == 0)
+        if (++_idleTicks == IdleChecks && (Interlocked.Or(ref _callState, GoingAway) & GoingAway) == 0)
         {
             _ = CloseIdleAsync();
         }
@@ -386,7 +415,7 @@ internal sealed partial class ServerConnection : StreamConnection
             // Waits until everything buffered before it is written too, so the GoAway reaches the client before the close.
             await Task.Run(async () =>
             {
-                await SendAsync(static (writer, state) => WireFormat.WriteGoAway(writer, state.Code, state.Reason, state.Last), (Code: code, Reason: reason, Last: _lastCallId), urgent: true)
+                await SendAsync(static (writer, state) => WireFormat.WriteGoAway(writer, state.Code, state.Reason, state.Last), (Code: code, Reason: reason, Last: LastCallId()), urgent: true)
                     .ConfigureAwait(false);
                 await WhenDrainedAsync().ConfigureAwait(false);
             }).WaitAsync(s_goAwayBound, _time).ConfigureAwait(false);

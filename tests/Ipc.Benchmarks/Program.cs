@@ -9,4 +9,11 @@ if (args is ["interleaved"])
     return;
 }
 
+// dotnet run -c Release --project tests/Ipc.Benchmarks -- concurrency
+if (args is ["concurrency"])
+{
+    await ConcurrencyLimit.RunAsync(Console.Out);
+    return;
+}
+
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);

@@ -1,0 +1,155 @@
+using System.Text;
+using Ipc.Testing;
+using Ipc.Transports.Streams;
+
+namespace Ipc.Streams.Tests;
+
+/// <summary>
+/// The stream core's flow control, frame by frame: stream items within the credit a client grants, one-way messages
+/// within the grant a server announces and renews as their handlers finish.
+/// </summary>
+public abstract class FlowControlTests<TMedium> : RawServerTests<TMedium>
+    where TMedium : RawMedium, new()
+{
+    [Fact]
+    public async Task Stream_ItemsBeyondTheCredit_WaitForTheClientsGrant()
+    {
+        var address = CreateAddress();
+        await StartServerAsync(address, o => { });
+        var peer = await ConnectAsync(address);
+        using var bound = new CancellationTokenSource(s_bound);
+        await peer.SendAsync(RawPeer.Preface.Concat(RawPeer.Request(1, ConformanceRoutes.Range, Map("Count", 1000), FrameType.StreamRequest)).ToArray());
+        await peer.ReadOpeningAsync(bound.Token);
+
+        // Each request answered shows what the server sent before it: never more items than granted.
+        Assert.Equal(WireFormat.InitialStreamCredit, await ItemsBeforeAnswerAsync(peer, callId: 2, bound.Token, atLeast: WireFormat.InitialStreamCredit));
+        await peer.SendAsync(Credit(1, 128));
+        Assert.Equal(128, await ItemsBeforeAnswerAsync(peer, callId: 3, bound.Token, atLeast: 128));
+    }
+
+    [Fact]
+    public async Task OneWay_MoreThanGranted_ClosesTheConnectionWithProtocolError()
+    {
+        var address = CreateAddress();
+        await StartServerAsync(address, o => o.MaxQueuedOneWayMessages = 4);
+        var peer = await ConnectAsync(address);
+        using var bound = new CancellationTokenSource(s_bound);
+        await peer.SendAsync(RawPeer.Preface);
+        Assert.Equal(4, (await peer.ReadOpeningAsync(bound.Token)).OneWayWindow);
+
+        for (uint i = 1; i <= 5; i++)
+        {
+            await peer.SendAsync(RawPeer.Request(0, ConformanceRoutes.Held, Map("Data", "x"), FrameType.OneWay)); // held until the test ends
+        }
+
+        var goAway = await peer.ReadFrameAsync(bound.Token);
+        Assert.Equal(FrameType.GoAway, goAway?.Type);
+        var fault = WireFormat.DecodeFault(goAway!.Value.Body);
+        Assert.Equal(IpcErrorCode.ProtocolError, fault.ErrorCode);
+        Assert.Contains("MaxQueuedOneWayMessages", fault.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task OneWay_HandledMessages_AreGrantedBackInBatchesOfHalfTheWindow()
+    {
+        var address = CreateAddress();
+        await StartServerAsync(address, o => o.MaxQueuedOneWayMessages = 4);
+        var peer = await ConnectAsync(address);
+        using var bound = new CancellationTokenSource(s_bound);
+        await peer.SendAsync(RawPeer.Preface);
+        await peer.ReadOpeningAsync(bound.Token);
+
+        var granted = 0;
+        for (var round = 0; round < 3; round++)
+        {
+            // A full window each round: only the grants of the round before allow it.
+            for (var i = 0; i < 4; i++)
+            {
+                await peer.SendAsync(RawPeer.Request(0, ConformanceRoutes.Numbers, Map("Value", i), FrameType.OneWay));
+            }
+
+            for (var received = 0; received < 4;)
+            {
+                var frame = await peer.ReadFrameAsync(bound.Token);
+                Assert.Equal(FrameType.OneWayCredit, frame?.Type);
+                var credit = (int)WireFormat.ReadCredit(frame!.Value.Body);
+                Assert.Equal(2, credit);
+                received += credit;
+                granted += credit;
+            }
+        }
+
+        Assert.Equal(12, granted);
+    }
+
+    /// <summary>Sends an Add request as <paramref name="callId"/>; counts the stream items that arrive before its answer.</summary>
+    private static async Task<int> ItemsBeforeAnswerAsync(RawPeer peer, uint callId, CancellationToken cancellationToken, int atLeast)
+    {
+        var items = 0;
+        var asked = false;
+        while (true)
+        {
+            if (!asked && items >= atLeast)
+            {
+                await peer.SendAsync(RawPeer.Request(callId, ConformanceRoutes.Add, Map(("A", 1), ("B", 2))));
+                asked = true;
+            }
+
+            var frame = await peer.ReadFrameAsync(cancellationToken) ?? throw new InvalidOperationException("the server closed the connection");
+            if (frame.Type == FrameType.StreamItem)
+            {
+                items++;
+            }
+            else if (frame.Type == FrameType.Response && frame.CallId == callId)
+            {
+                return items;
+            }
+        }
+    }
+
+    private static byte[] Credit(uint callId, uint credit)
+    {
+        var writer = new System.Buffers.ArrayBufferWriter<byte>();
+        WireFormat.WriteCredit(writer, callId, credit);
+        return writer.WrittenSpan.ToArray();
+    }
+
+    /// <summary>A MessagePack map of one member, as the default serializer writes a message type with that member.</summary>
+    private static byte[] Map(string name, object value) => Map((name, value));
+
+    private static byte[] Map(params (string Name, object Value)[] members)
+    {
+        var bytes = new List<byte> { (byte)(0x80 | members.Length) };
+        foreach (var (name, value) in members)
+        {
+            bytes.Add((byte)(0xA0 | name.Length));
+            bytes.AddRange(Encoding.ASCII.GetBytes(name));
+            switch (value)
+            {
+                case int number and >= 0 and < 128:
+                    bytes.Add((byte)number);
+                    break;
+                case int number:
+                    bytes.Add(0xCD);
+                    bytes.Add((byte)(number >> 8));
+                    bytes.Add((byte)number);
+                    break;
+                case string text:
+                    bytes.Add(0xC4); // bin 8
+                    bytes.Add((byte)text.Length);
+                    bytes.AddRange(Encoding.ASCII.GetBytes(text));
+                    break;
+            }
+        }
+
+        return [.. bytes];
+    }
+}
+
+public sealed class PipePairFlowControlTests : FlowControlTests<PipePairMedium>;
+
+public sealed class UnixSocketFlowControlTests : FlowControlTests<UnixSocketMedium>;
+
+public sealed class TcpFlowControlTests : FlowControlTests<TcpMedium>;
+
+public sealed class NamedPipeFlowControlTests : FlowControlTests<NamedPipeMedium>;
