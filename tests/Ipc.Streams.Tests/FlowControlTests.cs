@@ -28,6 +28,27 @@ public abstract class FlowControlTests<TMedium> : RawServerTests<TMedium>
     }
 
     [Fact]
+    public async Task Stream_IdUsedAgainRightAfterItsCancel_TheNewStreamKeepsItsCredit()
+    {
+        var address = CreateAddress();
+        await StartServerAsync(address, o => { }, routes: server => server.MapStream<int, int>("endless", Endless));
+        var peer = await ConnectAsync(address);
+        using var bound = new CancellationTokenSource(s_bound);
+        await peer.SendAsync(RawPeer.Preface.Concat(RawPeer.Request(7, "endless", new byte[] { 0 }, FrameType.StreamRequest)).ToArray());
+        await peer.ReadOpeningAsync(bound.Token);
+        Assert.Equal(WireFormat.InitialStreamCredit, await ItemsBeforeAnswerAsync(peer, callId: 8, bound.Token, atLeast: WireFormat.InitialStreamCredit));
+
+        // The client gives up on call 7 and starts a new call 7 at once: the first call's end, which comes later, must
+        // not take the new one out of the server's table (its credit would then be ignored and it would stall).
+        byte[] cancel = [(byte)FrameType.Cancel, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        await peer.SendAsync(cancel.Concat(RawPeer.Request(7, "endless", new byte[] { 0 }, FrameType.StreamRequest)).ToArray());
+        Assert.Equal(WireFormat.InitialStreamCredit, await ItemsBeforeAnswerAsync(peer, callId: 9, bound.Token, atLeast: WireFormat.InitialStreamCredit));
+        await peer.SendAsync(Credit(7, 64));
+
+        Assert.Equal(64, await ItemsBeforeAnswerAsync(peer, callId: 10, bound.Token, atLeast: 64));
+    }
+
+    [Fact]
     public async Task OneWay_MoreThanGranted_ClosesTheConnectionWithProtocolError()
     {
         var address = CreateAddress();
@@ -80,6 +101,16 @@ public abstract class FlowControlTests<TMedium> : RawServerTests<TMedium>
         }
 
         Assert.Equal(12, granted);
+    }
+
+    private static async IAsyncEnumerable<int> Endless(int start, IpcContext context, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        for (var i = start; ; i++)
+        {
+            await Task.Yield();
+            cancellationToken.ThrowIfCancellationRequested();
+            yield return i;
+        }
     }
 
     /// <summary>Sends an Add request as <paramref name="callId"/>; counts the stream items that arrive before its answer.</summary>
