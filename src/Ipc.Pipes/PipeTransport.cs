@@ -58,11 +58,7 @@ internal sealed class PipeTransport : StreamTransport
         catch (TimeoutException ex) when (!cancellationToken.IsCancellationRequested)
         {
             await pipe.DisposeAsync().ConfigureAwait(false);
-            throw new IpcException(IpcErrorCode.Unavailable, $"No server is listening on {context.Address} (endpoint '{context.EndpointName}'). Start it, or check the address.", ex)
-            {
-                Endpoint = context.EndpointName,
-                NotAccepted = true,
-            };
+            throw NoServerListening(context, ex);
         }
         catch
         {

@@ -54,17 +54,6 @@ internal abstract class SocketTransportBase : StreamTransport
         }
     };
 
-    /// <summary>
-    /// The error of a connect that nobody answered (refused, or no socket file): it fails at once, with nothing sent, so
-    /// the endpoint's retry decides whether to try again.
-    /// </summary>
-    protected static IpcException NoServer(IpcTransportContext context, Exception inner) =>
-        new(IpcErrorCode.Unavailable, $"No server is listening on {context.Address} (endpoint '{context.EndpointName}'). Start it, or check the address.", inner)
-        {
-            Endpoint = context.EndpointName,
-            NotAccepted = true,
-        };
-
     protected static SocketTransportOptions SocketOptions(IpcTransportContext context) =>
         context.Services.GetRequiredService<IOptionsMonitor<SocketTransportOptions>>().Get(context.EndpointName);
 

@@ -64,7 +64,7 @@ internal sealed partial class TcpTransport : SocketTransportBase
         catch (SocketException ex) when (ex.SocketErrorCode == SocketError.ConnectionRefused && !cancellationToken.IsCancellationRequested)
         {
             socket.Dispose();
-            throw NoServer(context, ex);
+            throw NoServerListening(context, ex);
         }
         catch
         {

@@ -67,7 +67,7 @@ internal sealed class UnixSocketTransport : SocketTransportBase
         {
             // Refused: a socket file nobody answers on. AddressNotAvailable: no file at all (ENOENT).
             socket.Dispose();
-            throw NoServer(context, ex);
+            throw NoServerListening(context, ex);
         }
         catch
         {

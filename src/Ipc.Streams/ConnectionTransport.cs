@@ -60,6 +60,22 @@ public abstract class ConnectionTransport : IIpcTransport
     /// <summary>Creates the acceptor that listens on <paramref name="context"/>'s address.</summary>
     protected abstract ConnectionAcceptor CreateConnectionAcceptor(IpcTransportContext context);
 
+    /// <summary>
+    /// The error of a connect that nobody answered (refused, or nothing at the address): it fails at once, with nothing
+    /// sent, so the endpoint's retry decides whether to try again.
+    /// </summary>
+    /// <param name="context">The endpoint's context.</param>
+    /// <param name="inner">The medium's own error, kept as the inner exception.</param>
+    protected static IpcException NoServerListening(IpcTransportContext context, Exception? inner)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        return new IpcException(IpcErrorCode.Unavailable, $"No server is listening on {context.Address} (endpoint '{context.EndpointName}'). Start it, or check the address.", inner)
+        {
+            Endpoint = context.EndpointName,
+            NotAccepted = true,
+        };
+    }
+
     /// <summary>Gets the stream-core settings of the endpoint of <paramref name="context"/>.</summary>
     /// <remarks>The default returns the defaults; adapters return their own options, named by endpoint.</remarks>
     protected virtual StreamTransportOptions GetOptions(IpcTransportContext context) => new();

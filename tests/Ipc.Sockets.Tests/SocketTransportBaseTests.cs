@@ -26,15 +26,7 @@ public sealed class SocketTransportBaseTests
             LeaveStaleSocketFile(new Uri(address).AbsolutePath);
         }
 
-        // No retry, and a connect timeout far past the bound: the attempt itself must fail at once.
-        await using var client = TestIpc.CreateClient(address, ipc => ipc.ConfigureResilience(r => r.Enabled = false), e => e.ConnectTimeout = TimeSpan.FromMinutes(10));
-
-        var ex = await Assert.ThrowsAsync<IpcException>(() => client.Requests().RequestAsync<string, string>("echo", "x").AsTask().WaitAsync(TestIpc.Bound));
-
-        Assert.Equal(IpcErrorCode.Unavailable, ex.ErrorCode);
-        Assert.True(ex.NotAccepted);
-        Assert.StartsWith($"No server is listening on {address}", ex.Message, StringComparison.Ordinal);
-        Assert.Contains($"(endpoint '{TestIpc.Endpoint}')", ex.Message, StringComparison.Ordinal);
+        await TestIpc.AssertNoServerFailsAtOnceAsync(address);
     }
 
     [Theory]

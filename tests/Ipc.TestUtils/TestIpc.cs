@@ -75,6 +75,22 @@ public static class TestIpc
         Xunit.Assert.Equal(Enumerable.Range(0, 10), items);
     }
 
+    /// <summary>
+    /// Checks that a call to <paramref name="address"/>, where no server listens, fails at once (no retry, a connect
+    /// timeout far past the bound) with Unavailable, not accepted, and a message naming the address and the endpoint.
+    /// </summary>
+    public static async Task AssertNoServerFailsAtOnceAsync(string address)
+    {
+        await using var client = CreateClient(address, ipc => ipc.ConfigureResilience(r => r.Enabled = false), e => e.ConnectTimeout = TimeSpan.FromMinutes(10));
+
+        var ex = await Xunit.Assert.ThrowsAsync<IpcException>(() => client.Requests().RequestAsync<string, string>("echo", "x").AsTask().WaitAsync(Bound));
+
+        Xunit.Assert.Equal(IpcErrorCode.Unavailable, ex.ErrorCode);
+        Xunit.Assert.True(ex.NotAccepted);
+        Xunit.Assert.StartsWith($"No server is listening on {address}", ex.Message, StringComparison.Ordinal);
+        Xunit.Assert.Contains($"(endpoint '{Endpoint}')", ex.Message, StringComparison.Ordinal);
+    }
+
     /// <summary>Starts the conformance server in another process on <paramref name="address"/> and checks this process can call it.</summary>
     public static async Task AssertServedFromAnotherProcessAsync(string address, Action<IIpcBuilder>? configure = null)
     {
