@@ -295,9 +295,11 @@ internal sealed class ClientConnection : StreamConnection
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
             // Closed while waiting: nothing was written, so the call can go on another connection.
-            throw new CallNotStartedException(ConnectionLost().Message) { Endpoint = _endpoint };
+            throw NotStarted();
         }
     }
+
+    private CallNotStartedException NotStarted() => new(ConnectionLost().Message) { Endpoint = _endpoint };
 
     /// <summary>Removes a pending call and frees its slot.</summary>
     private bool TryEnd(uint id, [System.Diagnostics.CodeAnalysis.MaybeNullWhen(false)] out PendingCall call)
@@ -311,11 +313,15 @@ internal sealed class ClientConnection : StreamConnection
         return true;
     }
 
+    /// <summary>
+    /// Gives a call its id. A connection that closed or got the server's GoAway after the pool handed it out refuses the
+    /// call with <see cref="CallNotStartedException"/>: nothing was written, so the client sends it on a new connection.
+    /// </summary>
     private uint Register(PendingCall call)
     {
         if (!IsUsable)
         {
-            throw ConnectionLost();
+            throw NotStarted();
         }
 
         while (true)
@@ -325,7 +331,7 @@ internal sealed class ClientConnection : StreamConnection
             {
                 if (IsClosed && TryEnd(id, out _))
                 {
-                    throw ConnectionLost(); // closed between the check and the add: OnClosed may have missed this call
+                    throw NotStarted(); // closed between the check and the add: OnClosed may have missed this call
                 }
 
                 return id;

@@ -73,10 +73,34 @@ internal sealed class StreamTransportClient : IIpcTransportClient
 
     public async IAsyncEnumerable<IpcMessage> StreamAsync(IpcMessage request, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        var connection = await GetConnectionAsync(NextSlot(), cancellationToken).ConfigureAwait(false);
-        await foreach (var item in connection.StreamAsync(request, cancellationToken).ConfigureAwait(false))
+        var slot = NextSlot();
+        var connection = await GetConnectionAsync(slot, cancellationToken).ConfigureAwait(false);
+        var items = connection.StreamAsync(request, cancellationToken).GetAsyncEnumerator(cancellationToken);
+        bool any;
+        try
         {
-            yield return item;
+            any = await items.MoveNextAsync().ConfigureAwait(false);
+        }
+        catch (IpcException ex) when (ex.NotAccepted)
+        {
+            // As for requests: the server never saw the stream's request, so it goes once more on a new connection.
+            await items.DisposeAsync().ConfigureAwait(false);
+            connection = await GetConnectionAsync(slot, cancellationToken).ConfigureAwait(false);
+            items = connection.StreamAsync(request, cancellationToken).GetAsyncEnumerator(cancellationToken);
+            any = await items.MoveNextAsync().ConfigureAwait(false);
+        }
+
+        try
+        {
+            while (any)
+            {
+                yield return items.Current;
+                any = await items.MoveNextAsync().ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            await items.DisposeAsync().ConfigureAwait(false);
         }
     }
 

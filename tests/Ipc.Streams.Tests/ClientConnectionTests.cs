@@ -1,0 +1,103 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using Ipc.TestUtils;
+using Ipc.Transports.Streams;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Ipc.Streams.Tests;
+
+/// <summary>
+/// One client connection against a server written by hand: what a call meets when the connection ends under it.
+/// </summary>
+public sealed class ClientConnectionTests : IAsyncDisposable
+{
+    private readonly RawPeer _server;
+    private readonly ClientConnection _connection;
+
+    public ClientConnectionTests()
+    {
+        var options = new PipeOptions(useSynchronizationContext: false);
+        var toServer = new Pipe(options);
+        var toClient = new Pipe(options);
+        _server = new RawPeer(DuplexConnection.Create(new DuplexPipe(toServer.Reader, toClient.Writer)));
+        _connection = new ClientConnection(
+            DuplexConnection.Create(new DuplexPipe(toClient.Reader, toServer.Writer)),
+            "test",
+            1024 * 1024,
+            new StreamTransportOptions(),
+            TimeProvider.System,
+            NullLogger.Instance,
+            "test client connection");
+        _ = _connection.RunAsync();
+    }
+
+    [Fact]
+    public async Task Request_OnAConnectionTheServerLetGoAfterThePoolHandedItOut_IsNotAcceptedSoItCanGoElsewhere()
+    {
+        await HandshakeAsync();
+
+        // The server lets the idle connection go (it saw no call); the pool had already picked it for the next call.
+        await _server.SendAsync(Frame(writer => WireFormat.WriteGoAway(writer, IpcErrorCode.Unavailable, "idle", lastCallId: 0)));
+        await WhenClosedAsync();
+        var error = await Assert.ThrowsAnyAsync<IpcException>(() =>
+            _connection.RequestAsync(new IpcMessage("add", new byte[] { 0x92, 1, 2 }), CancellationToken.None).AsTask().WaitAsync(TestIpc.Bound));
+
+        Assert.True(error.NotAccepted, "a call that was never written must be free to go on another connection");
+        Assert.Equal(IpcErrorCode.Unavailable, error.ErrorCode);
+    }
+
+    [Fact]
+    public async Task Stream_OnAConnectionTheServerLetGo_IsNotAcceptedSoItCanGoElsewhere()
+    {
+        await HandshakeAsync();
+
+        await _server.SendAsync(Frame(writer => WireFormat.WriteGoAway(writer, IpcErrorCode.Unavailable, "idle", lastCallId: 0)));
+        await WhenClosedAsync();
+        var error = await Assert.ThrowsAnyAsync<IpcException>(async () =>
+        {
+            await foreach (var _ in _connection.StreamAsync(new IpcMessage("range", new byte[] { 0 }), CancellationToken.None))
+            {
+            }
+        }).WaitAsync(TestIpc.Bound);
+
+        Assert.True(error.NotAccepted);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _connection.Close();
+        await _server.DisposeAsync();
+    }
+
+    private static byte[] Frame(Action<ArrayBufferWriter<byte>> write)
+    {
+        var writer = new ArrayBufferWriter<byte>();
+        write(writer);
+        return writer.WrittenSpan.ToArray();
+    }
+
+    private async Task HandshakeAsync()
+    {
+        var handshake = _connection.HandshakeAsync(CancellationToken.None);
+        await _server.SendAsync(Frame(writer =>
+        {
+            writer.Write(WireFormat.Preface);
+            WireFormat.WriteSettings(writer, maxConcurrentCalls: 10, oneWayWindow: 10);
+        }));
+        await handshake.WaitAsync(TestIpc.Bound);
+    }
+
+    private async Task WhenClosedAsync()
+    {
+        var closed = new TaskCompletionSource();
+        using var registration = _connection.Closed.Register(() => closed.TrySetResult());
+        await closed.Task.WaitAsync(TestIpc.Bound);
+    }
+
+    private sealed class DuplexPipe(PipeReader input, PipeWriter output) : IDuplexPipe
+    {
+        public PipeReader Input => input;
+
+        public PipeWriter Output => output;
+    }
+}
