@@ -1,0 +1,103 @@
+namespace Ipc.SharedMemory;
+
+/// <summary>
+/// One single-producer single-consumer byte ring in the shared mapping: a control block of cache lines (so the two sides
+/// do not share one they write) and the data. <see cref="Tail"/> and <see cref="Head"/> only grow; the bytes from head to
+/// tail are readable, the index of a position is its value modulo the size.
+/// </summary>
+/// <remarks>
+/// Control block layout (offsets in bytes): 0 tail (i64, written by the writer); 64 head (i64, written by the reader);
+/// 128 data sequence (i32 futex word the reader sleeps on), 132 reader-waiting flag, 136 writer-closed flag;
+/// 192 space sequence (i32 futex word the writer sleeps on when the ring is full), 196 writer-waiting flag,
+/// 200 reader-closed flag.
+/// </remarks>
+internal readonly unsafe struct Ring(byte* control, byte* data, int size)
+{
+    public long* Tail => (long*)control;
+
+    public long* Head => (long*)(control + 64);
+
+    public int* DataSequence => (int*)(control + 128);
+
+    public int* ReaderWaiting => (int*)(control + 132);
+
+    public int* WriterClosed => (int*)(control + 136);
+
+    public int* SpaceSequence => (int*)(control + 192);
+
+    public int* WriterWaiting => (int*)(control + 196);
+
+    public int* ReaderClosed => (int*)(control + 200);
+
+    public byte* Data => data;
+
+    public int Size => size;
+
+    /// <summary>Gets the number of readable bytes.</summary>
+    public long Available => Volatile.Read(ref *Tail) - Volatile.Read(ref *Head);
+
+    /// <summary>Copies up to <paramref name="destination"/>'s length out of the ring and frees the room; returns how many.</summary>
+    public int Take(Span<byte> destination)
+    {
+        var head = Volatile.Read(ref *Head);
+        var available = Volatile.Read(ref *Tail) - head; // acquire: the bytes before tail are written
+        var count = (int)Math.Min(available, destination.Length);
+        if (count == 0)
+        {
+            return 0;
+        }
+
+        var index = (int)(head & (size - 1));
+        var first = Math.Min(count, size - index);
+        new ReadOnlySpan<byte>(data + index, first).CopyTo(destination);
+        if (first < count)
+        {
+            new ReadOnlySpan<byte>(data, count - first).CopyTo(destination[first..]);
+        }
+
+        Volatile.Write(ref *Head, head + count); // release: the room is free once the copy is done
+        Interlocked.MemoryBarrier(); // the head is visible before the writer-waiting flag is read (its store, then our load)
+        if (Volatile.Read(ref *WriterWaiting) != 0)
+        {
+            Signal(SpaceSequence);
+        }
+
+        return count;
+    }
+
+    /// <summary>Copies as much of <paramref name="source"/> as there is room for into the ring; returns how many.</summary>
+    public int Put(ReadOnlySpan<byte> source)
+    {
+        var tail = Volatile.Read(ref *Tail);
+        var room = size - (tail - Volatile.Read(ref *Head));
+        var count = (int)Math.Min(room, source.Length);
+        if (count == 0)
+        {
+            return 0;
+        }
+
+        var index = (int)(tail & (size - 1));
+        var first = Math.Min(count, size - index);
+        source[..first].CopyTo(new Span<byte>(data + index, first));
+        if (first < count)
+        {
+            source[first..count].CopyTo(new Span<byte>(data, count - first));
+        }
+
+        Volatile.Write(ref *Tail, tail + count); // release: the reader sees the bytes before the new tail
+        Interlocked.MemoryBarrier();
+        if (Volatile.Read(ref *ReaderWaiting) != 0)
+        {
+            Signal(DataSequence);
+        }
+
+        return count;
+    }
+
+    /// <summary>Bumps a futex word and wakes whoever sleeps on it (a sleeper that read the old value does not go to sleep).</summary>
+    public static void Signal(int* word)
+    {
+        Interlocked.Increment(ref *word);
+        NativeMethods.Wake(word);
+    }
+}

@@ -1,0 +1,245 @@
+using System.Buffers.Binary;
+using System.IO.MemoryMappedFiles;
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace Ipc.SharedMemory;
+
+/// <summary>
+/// One connection's memory-mapped file: a header page, then two rings of <see cref="RingSize"/> bytes (client to server,
+/// server to client). The server creates it (mode 0600, never over an existing file) and removes it once the client has
+/// mapped it too, so a crash cannot leave it behind after that; a file left by a crash before is recognised by its name
+/// and header and removed at the next server start (<see cref="RemoveStale"/>).
+/// </summary>
+/// <remarks>
+/// Header page layout (little-endian, offsets in bytes): 0 magic <c>"IPCSHM01"</c>; 8 version (u32, 1); 12 ring size
+/// (u32); 16 creator process id (i32); 20 server name length (u16); 22 server name (ASCII, up to
+/// <see cref="SharedMemoryTransport.MaxNameLength"/>). Ring control blocks at 256 (client to server) and 512 (server to
+/// client), each laid out as <see cref="Ring"/> describes; ring data from 4096.
+/// </remarks>
+internal sealed unsafe class SharedMemorySegment : IDisposable
+{
+    public const string FilePrefix = "ipc-shm-";
+    public const int HeaderSize = 4096;
+    private const ulong Magic = 0x3130_4D48_5343_5049; // "IPCSHM01" read as a little-endian u64
+    private const uint Version = 1;
+
+    private readonly MemoryMappedFile _file;
+    private readonly MemoryMappedViewAccessor _view;
+    private string? _path;
+    private int _disposed;
+
+    private SharedMemorySegment(string path, MemoryMappedFile file, int ringSize)
+    {
+        _path = path;
+        _file = file;
+        RingSize = ringSize;
+        _view = file.CreateViewAccessor(0, HeaderSize + (2L * ringSize), MemoryMappedFileAccess.ReadWrite);
+        byte* pointer = null;
+        _view.SafeMemoryMappedViewHandle.AcquirePointer(ref pointer);
+        Base = pointer + _view.PointerOffset;
+    }
+
+    /// <summary>Gets the first byte of the mapping.</summary>
+    public byte* Base { get; }
+
+    /// <summary>Gets the size of each ring.</summary>
+    public int RingSize { get; }
+
+    /// <summary>Gets the handle of the view: whoever touches <see cref="Base"/> holds a reference, so the view is unmapped only after the last one.</summary>
+    public SafeHandle View => _view.SafeMemoryMappedViewHandle;
+
+    /// <summary>Gets the file's name within its folder.</summary>
+    public string FileName => System.IO.Path.GetFileName(_path ?? string.Empty);
+
+    /// <summary>Returns the ring the client writes and the server reads.</summary>
+    public Ring ClientToServer => new(Base + 256, Base + HeaderSize, RingSize);
+
+    /// <summary>Returns the ring the server writes and the client reads.</summary>
+    public Ring ServerToClient => new(Base + 512, Base + HeaderSize + RingSize, RingSize);
+
+    /// <summary>The name of a segment of server <paramref name="name"/>: prefix, name, process id, counter.</summary>
+    public static string FileNameFor(string name, int pid, long counter) => $"{FilePrefix}{name}-{pid}-{counter}";
+
+    /// <summary>Creates a new segment file in <paramref name="directory"/>, mode 0600, and maps it.</summary>
+    public static SharedMemorySegment Create(string directory, string name, long counter, int ringSize)
+    {
+        var path = System.IO.Path.Combine(directory, FileNameFor(name, Environment.ProcessId, counter));
+        var length = HeaderSize + (2L * ringSize);
+        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.ReadWrite, Share = FileShare.ReadWrite };
+        if (!OperatingSystem.IsWindows())
+        {
+            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        }
+
+        var stream = new FileStream(path, options);
+        try
+        {
+            stream.SetLength(length);
+            var file = MemoryMappedFile.CreateFromFile(stream, null, length, MemoryMappedFileAccess.ReadWrite, HandleInheritability.None, leaveOpen: false);
+            var segment = new SharedMemorySegment(path, file, ringSize);
+            segment.WriteHeader(name);
+            return segment;
+        }
+        catch
+        {
+            stream.Dispose();
+            File.Delete(path);
+            throw;
+        }
+    }
+
+    /// <summary>Maps the segment <paramref name="fileName"/> a server of <paramref name="name"/> created, after checking its name and header.</summary>
+    public static SharedMemorySegment Open(string directory, string name, string fileName)
+    {
+        if (!IsSegmentOf(name, fileName, out _))
+        {
+            throw new InvalidDataException($"The server named a segment '{fileName}' that is not one of shm://{name}.");
+        }
+
+        var path = System.IO.Path.Combine(directory, fileName);
+        var stream = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite);
+        try
+        {
+            if (!TryReadHeader(stream, out var ringSize, out _, out var owner) || owner != name
+                || stream.Length != HeaderSize + (2L * ringSize))
+            {
+                throw new InvalidDataException($"The segment {path} has no valid header of shm://{name}.");
+            }
+
+            var file = MemoryMappedFile.CreateFromFile(stream, null, stream.Length, MemoryMappedFileAccess.ReadWrite, HandleInheritability.None, leaveOpen: false);
+            return new SharedMemorySegment(path, file, ringSize);
+        }
+        catch
+        {
+            stream.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Removes the segment files of server <paramref name="name"/> in <paramref name="directory"/> whose creator process no
+    /// longer runs: only files named as this transport names them and starting with its header. Returns how many it removed.
+    /// </summary>
+    public static int RemoveStale(string directory, string name)
+    {
+        var removed = 0;
+        foreach (var path in System.IO.Directory.EnumerateFiles(directory, FilePrefix + name + "-*"))
+        {
+            if (!IsSegmentOf(name, System.IO.Path.GetFileName(path), out var pid) || pid == Environment.ProcessId || NativeMethods.ProcessExists(pid))
+            {
+                continue;
+            }
+
+            try
+            {
+                if (new FileInfo(path).LinkTarget is not null)
+                {
+                    continue;
+                }
+
+                bool ours;
+                using (var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite))
+                {
+                    ours = TryReadHeader(stream, out _, out var creator, out var owner) && owner == name && creator == pid;
+                }
+
+                if (ours)
+                {
+                    File.Delete(path);
+                    removed++;
+                }
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                // Another user's file, or one that went meanwhile: not ours to remove.
+            }
+        }
+
+        return removed;
+    }
+
+    /// <summary>Writes the header of a segment of server <paramref name="name"/> (for tests that leave a stale one).</summary>
+    internal static byte[] Header(string name, int pid, int ringSize)
+    {
+        var header = new byte[HeaderSize];
+        BinaryPrimitives.WriteUInt64LittleEndian(header, Magic);
+        BinaryPrimitives.WriteUInt32LittleEndian(header.AsSpan(8), Version);
+        BinaryPrimitives.WriteUInt32LittleEndian(header.AsSpan(12), (uint)ringSize);
+        BinaryPrimitives.WriteInt32LittleEndian(header.AsSpan(16), pid);
+        BinaryPrimitives.WriteUInt16LittleEndian(header.AsSpan(20), (ushort)name.Length);
+        Encoding.ASCII.GetBytes(name, header.AsSpan(22));
+        return header;
+    }
+
+    /// <summary>Whether <paramref name="fileName"/> is named as a segment of server <paramref name="name"/>: prefix, name, then <c>&lt;pid&gt;-&lt;counter&gt;</c>.</summary>
+    internal static bool IsSegmentOf(string name, string fileName, out int pid)
+    {
+        pid = 0;
+        var prefix = FilePrefix + name + "-";
+        if (!fileName.StartsWith(prefix, StringComparison.Ordinal))
+        {
+            return false;
+        }
+
+        var rest = fileName.AsSpan(prefix.Length);
+        var dash = rest.IndexOf('-');
+        return dash > 0 && int.TryParse(rest[..dash], System.Globalization.NumberStyles.None, null, out pid)
+            && long.TryParse(rest[(dash + 1)..], System.Globalization.NumberStyles.None, null, out _);
+    }
+
+    /// <summary>Removes the file; the mapping stays valid for both processes until they unmap it.</summary>
+    public void Unlink()
+    {
+        var path = Interlocked.Exchange(ref _path, null);
+        if (path is not null)
+        {
+            File.Delete(path);
+        }
+    }
+
+    /// <summary>Removes the file if it is still there and lets the mapping go once nobody uses it.</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        Unlink();
+        _view.SafeMemoryMappedViewHandle.ReleasePointer();
+        _view.Dispose();
+        _file.Dispose();
+    }
+
+    private static bool TryReadHeader(FileStream stream, out int ringSize, out int creator, out string owner)
+    {
+        ringSize = 0;
+        creator = 0;
+        owner = string.Empty;
+        Span<byte> header = stackalloc byte[22 + SharedMemoryTransport.MaxNameLength];
+        if (stream.Length < HeaderSize || stream.Read(header) < header.Length
+            || BinaryPrimitives.ReadUInt64LittleEndian(header) != Magic || BinaryPrimitives.ReadUInt32LittleEndian(header[8..]) != Version)
+        {
+            return false;
+        }
+
+        var size = BinaryPrimitives.ReadUInt32LittleEndian(header[12..]);
+        var nameLength = BinaryPrimitives.ReadUInt16LittleEndian(header[20..]);
+        if (size < 4096 || size > int.MaxValue || !System.Numerics.BitOperations.IsPow2(size) || nameLength > SharedMemoryTransport.MaxNameLength)
+        {
+            return false;
+        }
+
+        ringSize = (int)size;
+        creator = BinaryPrimitives.ReadInt32LittleEndian(header[16..]);
+        owner = Encoding.ASCII.GetString(header.Slice(22, nameLength));
+        return true;
+    }
+
+    private void WriteHeader(string name)
+    {
+        // The rest of the file is zero (a new file): counters at 0, nobody waiting, nothing closed.
+        Header(name, Environment.ProcessId, RingSize).AsSpan(0, 22 + name.Length).CopyTo(new Span<byte>(Base, HeaderSize));
+    }
+}

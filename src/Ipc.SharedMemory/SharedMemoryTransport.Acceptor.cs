@@ -1,0 +1,200 @@
+using System.IO.Pipelines;
+using System.Net.Sockets;
+using Ipc.Transports;
+using Ipc.Transports.Streams;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Ipc.SharedMemory;
+
+internal sealed partial class SharedMemoryTransport
+{
+    /// <summary>
+    /// Listens on the server's Unix socket. Each accepted socket is a <see cref="Handshake"/> until
+    /// <see cref="AuthenticateAsync"/> has checked the peer's user, given it a segment and seen it mapped.
+    /// </summary>
+    private sealed partial class Acceptor(IpcTransportContext context, SharedMemoryTransportOptions options) : ConnectionAcceptor
+    {
+        private readonly string _name = context.Address.Host;
+        private readonly string _directory = DirectoryOf(options);
+        private readonly ILogger _logger = context.Services.GetService<ILoggerFactory>()?.CreateLogger("Ipc.SharedMemory") ?? NullLogger.Instance;
+        private Socket? _listener;
+        private bool _bound;
+        private long _segments;
+
+        private string SocketFile => SocketPath(_directory, _name);
+
+        public override async ValueTask StartAsync(CancellationToken cancellationToken)
+        {
+            if (File.Exists(SocketFile) || new FileInfo(SocketFile).LinkTarget is not null)
+            {
+                await ReplaceStaleAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            var removed = SharedMemorySegment.RemoveStale(_directory, _name);
+            if (removed > 0)
+            {
+                LogStaleSegmentsRemoved(_logger, removed, _name, _directory);
+            }
+
+            var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            try
+            {
+                try
+                {
+                    socket.Bind(new UnixDomainSocketEndPoint(SocketFile));
+                }
+                catch (SocketException ex)
+                {
+                    throw new IpcException(IpcErrorCode.Unavailable, $"Endpoint '{context.EndpointName}' cannot listen on {context.Address} ({SocketFile}): {ex.Message}", ex) { Endpoint = context.EndpointName };
+                }
+
+                _bound = true;
+
+                // Only the owner may connect; set before listening, so nobody connects while the umask's mode holds.
+                if (!OperatingSystem.IsWindows())
+                {
+                    File.SetUnixFileMode(SocketFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+                }
+
+                socket.Listen(options.ListenBacklog);
+                _listener = socket;
+            }
+            catch
+            {
+                socket.Dispose();
+                Release();
+                throw;
+            }
+        }
+
+        public override async ValueTask<DuplexConnection> AcceptAsync(CancellationToken cancellationToken) =>
+            new Handshake(await _listener!.AcceptAsync(cancellationToken).ConfigureAwait(false));
+
+        /// <summary>Checks the peer's user, creates its segment, sends its name and waits until the client mapped it; then removes the file.</summary>
+        public override async ValueTask<DuplexConnection> AuthenticateAsync(DuplexConnection connection, CancellationToken cancellationToken)
+        {
+            var socket = ((Handshake)connection).Socket;
+            if (OperatingSystem.IsLinux())
+            {
+                var peer = NativeMethods.GetPeerUserId(socket);
+                var self = NativeMethods.GetCurrentUserId();
+                if (peer != self)
+                {
+                    var reason = $"the server admits only processes of its own user, and this one runs as user id {peer}";
+                    await SendHelloAsync(socket, Refused, reason, cancellationToken).ConfigureAwait(false);
+                    throw new UnauthorizedAccessException(reason);
+                }
+            }
+
+            var segment = SharedMemorySegment.Create(_directory, _name, Interlocked.Increment(ref _segments), options.RingSize);
+            try
+            {
+                await SendHelloAsync(socket, Accepted, segment.FileName, cancellationToken).ConfigureAwait(false);
+                var mapped = new byte[1];
+                await ReceiveExactlyAsync(socket, mapped, cancellationToken).ConfigureAwait(false);
+                if (mapped[0] != Mapped)
+                {
+                    throw new InvalidDataException("The client's shared-memory handshake is not one this server understands.");
+                }
+
+                segment.Unlink(); // both processes have it mapped: nothing is left behind, whatever happens next
+                return Connect(new RingStream(segment, socket, server: true, options.ReaderSpin), options);
+            }
+            catch
+            {
+                segment.Dispose();
+                throw;
+            }
+        }
+
+        public override ValueTask DisposeAsync()
+        {
+            _listener?.Dispose();
+            Release();
+            return default;
+        }
+
+        private void Release()
+        {
+            if (_bound)
+            {
+                _bound = false;
+                File.Delete(SocketFile);
+            }
+        }
+
+        /// <summary>Replaces a socket file nobody answers on (a server that died); refuses anything else.</summary>
+        private async Task ReplaceStaleAsync(CancellationToken cancellationToken)
+        {
+            if (new FileInfo(SocketFile).LinkTarget is not null || IsOpenable(SocketFile))
+            {
+                throw new IpcException(
+                    IpcErrorCode.Unavailable,
+                    $"Endpoint '{context.EndpointName}' cannot listen on {context.Address}: {SocketFile} is there and is not a socket; only a socket file that no server answers on is replaced. Remove it, or choose another name.")
+                {
+                    Endpoint = context.EndpointName,
+                };
+            }
+
+            using var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            try
+            {
+                await probe.ConnectAsync(new UnixDomainSocketEndPoint(SocketFile), cancellationToken).ConfigureAwait(false);
+            }
+            catch (SocketException ex) when (ex.SocketErrorCode == SocketError.ConnectionRefused)
+            {
+                File.Delete(SocketFile); // a socket nobody answers on: a server died without removing it
+                return;
+            }
+            catch (SocketException ex)
+            {
+                throw new IpcException(
+                    IpcErrorCode.Unavailable,
+                    $"Endpoint '{context.EndpointName}' cannot listen on {context.Address}: {SocketFile} is there and is not a socket a server left ({ex.Message}). Remove it, or choose another name.",
+                    ex)
+                {
+                    Endpoint = context.EndpointName,
+                };
+            }
+
+            throw new IpcException(IpcErrorCode.Unavailable, $"Another server is already listening on {context.Address}. Stop it, or choose another name.") { Endpoint = context.EndpointName };
+        }
+
+        /// <summary>Whether the file opens as a file does: a socket file does not (ENXIO), so what opens is something else.</summary>
+        private static bool IsOpenable(string path)
+        {
+            try
+            {
+                File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite).Dispose();
+                return true;
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                return false;
+            }
+        }
+
+        [LoggerMessage(1400, LogLevel.Information, "Removed {Count} shared-memory segment files that crashed processes left for shm://{Name} in {Directory}.")]
+        private static partial void LogStaleSegmentsRemoved(ILogger logger, int count, string name, string directory);
+    }
+
+    /// <summary>An accepted Unix socket before its handshake: nothing is framed on it; disposing it closes the socket.</summary>
+    private sealed class Handshake(Socket socket) : DuplexConnection
+    {
+        public Socket Socket => socket;
+
+        public override PipeReader Input => throw new InvalidOperationException("The shared-memory handshake has not finished.");
+
+        public override ValueTask WriteAsync(ReadOnlyMemory<byte> frames) => throw new IOException("The shared-memory handshake has not finished.");
+
+        public override void Abort() => socket.Dispose();
+
+        public override ValueTask DisposeAsync()
+        {
+            socket.Dispose();
+            return default;
+        }
+    }
+}
