@@ -1,0 +1,132 @@
+using Ipc.Testing;
+using Ipc.TestUtils;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Ipc.SharedMemory.Tests;
+
+[Trait("Transport", "SharedMemory")]
+public sealed class SharedMemoryTransportTests
+{
+    [Theory]
+    [InlineData("shm://calc")]
+    [InlineData("shm://orders.v2_blue-1")]
+    public void ValidateAddress_ValidName_ReturnsNull(string address) =>
+        Assert.Null(new SharedMemoryTransport().ValidateAddress(new Uri(address)));
+
+    [Theory]
+    [InlineData("shm://calc/other", "a path, port, query or user")]
+    [InlineData("shm://calc:5000", "a path, port, query or user")]
+    [InlineData("shm://calc?x=1", "a path, port, query or user")]
+    [InlineData("shm://..", "is not '.' or '..'")]
+    [InlineData("shm:///dev/shm/x", "name the server after shm://")]
+    [InlineData("shm://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "may have up to 64 letters")]
+    public void ValidateAddress_BadName_SaysWhatToFix(string address, string expected)
+    {
+        var problem = new SharedMemoryTransport().ValidateAddress(new Uri(address));
+
+        Assert.NotNull(problem);
+        Assert.Contains(expected, problem, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task StartAsync_StaleSegments_RemovesOnlyFilesThisTransportMadeForDeadProcesses()
+    {
+        var folder = Directory.CreateTempSubdirectory("ipc-shm-tests-").FullName;
+        try
+        {
+            const int deadPid = 2_000_000_000; // past any pid_max
+            var name = "stale";
+            var stale = Write($"ipc-shm-{name}-{deadPid}-1", SharedMemorySegment.Header(name, deadPid, 65536));
+            var noHeader = Write($"ipc-shm-{name}-{deadPid}-2", new byte[SharedMemorySegment.HeaderSize]);
+            var otherServer = Write($"ipc-shm-{name}-{deadPid}-3", SharedMemorySegment.Header("other", deadPid, 65536));
+            var running = Write($"ipc-shm-{name}-{Environment.ProcessId}-4", SharedMemorySegment.Header(name, Environment.ProcessId, 65536));
+            var otherPattern = Write($"ipc-shm-{name}-x-5", SharedMemorySegment.Header(name, deadPid, 65536));
+            var foreign = Write($"my-{name}-{deadPid}-6", SharedMemorySegment.Header(name, deadPid, 65536));
+
+            using var server = await TestIpc.StartServerAsync($"shm://{name}", ipc => ipc.AddSharedMemory(o => o.Directory = folder));
+
+            Assert.False(File.Exists(stale));
+            Assert.All([noHeader, otherServer, running, otherPattern, foreign], path => Assert.True(File.Exists(path), $"{path} was removed"));
+            await server.StopAsync().WaitAsync(TestIpc.Bound);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+
+        string Write(string fileName, byte[] header)
+        {
+            var path = Path.Combine(folder, fileName);
+            var content = new byte[SharedMemorySegment.HeaderSize + (2 * 65536)];
+            header.CopyTo(content, 0);
+            File.WriteAllBytes(path, content);
+            return path;
+        }
+    }
+
+    [Fact]
+    public async Task RequestAsync_MessagesLargerThanTheRing_ArriveWhole()
+    {
+        var address = SharedMemoryFiles.NewAddress();
+        Action<IIpcBuilder> smallRings = ipc => ipc.AddSharedMemory(o => o.RingSize = 64 * 1024);
+        using var server = await TestIpc.StartServerAsync(address, smallRings);
+        await using var client = TestIpc.CreateClient(address, smallRings);
+        var data = new byte[1024 * 1024];
+        Random.Shared.NextBytes(data);
+
+        var echoed = await client.Requests().RequestAsync<Payload, Payload>(ConformanceRoutes.Echo, new Payload(data)).AsTask().WaitAsync(TestIpc.Bound);
+
+        Assert.Equal(data, echoed.Data);
+        await server.StopAsync().WaitAsync(TestIpc.Bound);
+    }
+
+    [Fact]
+    public async Task RequestAsync_WithoutDedicatedReaders_ServesRequestsAndStreams()
+    {
+        var address = SharedMemoryFiles.NewAddress();
+        Action<IIpcBuilder> asynchronous = ipc => ipc.AddSharedMemory(o => o.DedicatedReaders = false);
+        using var server = await TestIpc.StartServerAsync(address, asynchronous);
+        await using var client = TestIpc.CreateClient(address, asynchronous);
+
+        await TestIpc.AssertServesAsync(client);
+
+        await server.StopAsync().WaitAsync(TestIpc.Bound);
+        Assert.Empty(SharedMemoryFiles.Of(new Uri(address).Host));
+    }
+
+    [Fact]
+    public async Task StartAsync_NameAlreadyServed_ThrowsUnavailable()
+    {
+        var address = SharedMemoryFiles.NewAddress();
+        using var first = await TestIpc.StartServerAsync(address);
+
+        var ex = await Assert.ThrowsAsync<IpcException>(() => TestIpc.StartServerAsync(address));
+
+        Assert.Equal(IpcErrorCode.Unavailable, ex.ErrorCode);
+        Assert.Contains("Another server is already listening", ex.Message, StringComparison.Ordinal);
+        await first.StopAsync().WaitAsync(TestIpc.Bound);
+    }
+
+    [Fact]
+    public async Task RequestAsync_NoServer_ThrowsUnavailableAtOnce() => await TestIpc.AssertNoServerFailsAtOnceAsync(SharedMemoryFiles.NewAddress());
+
+    [Fact]
+    public void Validate_RingSizeNotAPowerOfTwo_NamesTheKey()
+    {
+        var result = new SharedMemoryTransportOptionsValidator().Validate("orders", new SharedMemoryTransportOptions { RingSize = 100_000 });
+
+        Assert.True(result.Failed);
+        Assert.Contains("Ipc:Endpoints:orders:SharedMemory:RingSize is 100000; it must be a power of two", result.FailureMessage, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Options_Defaults_AreDocumented()
+    {
+        var options = new SharedMemoryTransportOptions();
+
+        Assert.Equal(1024 * 1024, options.RingSize);
+        Assert.Equal(SharedMemoryTransportOptions.DefaultSpin, options.ReaderSpin);
+        Assert.Null(options.Directory);
+        Assert.True(new SharedMemoryTransportOptionsValidator().Validate(null, options).Succeeded);
+    }
+}
