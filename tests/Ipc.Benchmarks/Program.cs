@@ -16,4 +16,19 @@ if (args is ["concurrency"])
     return;
 }
 
+// dotnet run -c Release --project tests/Ipc.Benchmarks -- crossprocess [seconds per row] [spins in us, e.g. 0,20,50,200]
+if (args is ["serve", var address, var spin])
+{
+    await CrossProcessBenchmarks.ServeAsync(address, TimeSpan.FromMicroseconds(int.Parse(spin, System.Globalization.CultureInfo.InvariantCulture)));
+    return;
+}
+
+if (args is ["crossprocess", ..])
+{
+    var seconds = args.Length > 1 ? double.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 3;
+    var spins = args.Length > 2 ? args[2].Split(',').Select(s => TimeSpan.FromMicroseconds(int.Parse(s, System.Globalization.CultureInfo.InvariantCulture))).ToList() : [Ipc.SharedMemory.SharedMemoryTransportOptions.DefaultSpin];
+    await CrossProcessBenchmarks.RunAsync(Console.Out, TimeSpan.FromSeconds(seconds), spins);
+    return;
+}
+
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);

@@ -1,0 +1,184 @@
+using System.Diagnostics;
+using System.Globalization;
+using Ipc.Transports;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+
+namespace Ipc.Benchmarks;
+
+/// <summary>
+/// Shared memory against Unix sockets with the server in another process, as users run them, in one run:
+/// request/response and one-way 64-byte messages through the transport client and through the runtime, 1 MiB
+/// requests, and the processor time an idle connected pair uses once the spin has passed.
+/// <c>dotnet run -c Release --project tests/Ipc.Benchmarks -- crossprocess [seconds per row] [spin in microseconds, comma-separated]</c>
+/// </summary>
+internal static class CrossProcessBenchmarks
+{
+    private const string Endpoint = "bench";
+    private static readonly byte[] s_payload = new byte[64];
+
+    /// <summary>The server process: <c>serve &lt;address&gt; &lt;spin µs&gt;</c>; prints "ready", stops when its standard input closes.</summary>
+    public static async Task ServeAsync(string address, TimeSpan spin)
+    {
+        var received = 0L;
+        var builder = new HostApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        Configure(builder.Services.AddIpc(), spin)
+            .AddEndpoint(Endpoint, address, e => e.MaxMessageSize = 8 * 1024 * 1024)
+            .AddServer(Endpoint, s => s
+                .MapRequest<byte[], byte[]>("echo", static payload => payload)
+                .MapRequest<byte[], int>("sink", static payload => payload.Length)
+                .MapRequest<int, long>("count", _ => Interlocked.Read(ref received))
+                .MapMessage<byte[]>("note", (_, _, _) =>
+                {
+                    Interlocked.Increment(ref received);
+                    return default;
+                }));
+        using var host = builder.Build();
+        await host.StartAsync();
+        Console.WriteLine("ready");
+        await Console.In.ReadToEndAsync();
+        await host.StopAsync();
+    }
+
+    public static async Task RunAsync(TextWriter output, TimeSpan duration, IReadOnlyList<TimeSpan> spins)
+    {
+        output.WriteLine($"Machine: {Environment.ProcessorCount} processors, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, .NET {Environment.Version}; {duration.TotalSeconds:F1} s per row.");
+        output.WriteLine();
+        output.WriteLine("| Transport | Spin | request/response 64 B, transport client | request/response 64 B, IRequestClient | one-way 64 B, transport client | one-way 64 B, SendBatchAsync of 100 | 1 MiB requests | idle pair, processor |");
+        output.WriteLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        var rows = spins.Select(spin => ($"shm://bench-{Environment.ProcessId}-{(int)spin.TotalMicroseconds}", spin)).ToList();
+        rows.Add(($"unix://{Path.Combine(Path.GetTempPath(), $"bench-{Environment.ProcessId}.sock")}", TimeSpan.FromMicroseconds(50)));
+        foreach (var (address, spin) in rows)
+        {
+            await RunRowAsync(output, address, spin, duration);
+        }
+    }
+
+    private static async Task RunRowAsync(TextWriter output, string address, TimeSpan spin, TimeSpan duration)
+    {
+        using var server = StartServer(address, spin);
+        var services = new ServiceCollection();
+        Configure(services.AddIpc(), spin).AddEndpoint(Endpoint, address, e => e.MaxMessageSize = 8 * 1024 * 1024);
+        await using var client = services.BuildServiceProvider();
+        var requests = client.GetRequiredKeyedService<IRequestClient>(Endpoint);
+        var channel = client.GetRequiredKeyedService<IChannel>(Endpoint);
+        var transport = (IIpcTransportClient)channel.GetService(typeof(IIpcTransportClient))!;
+        var contentType = Serialization.MessagePackIpcSerializer.MediaType;
+        var payload = MessagePack.MessagePackSerializer.Serialize(s_payload, Serialization.MessagePackIpcSerializer.DefaultOptions);
+        var large = MessagePack.MessagePackSerializer.Serialize(new byte[1024 * 1024], Serialization.MessagePackIpcSerializer.DefaultOptions);
+        var batch = Enumerable.Repeat(s_payload, 100).ToArray();
+        var sent = 0L;
+
+        async Task TransportRequest() => await transport.RequestAsync(new IpcMessage("echo", payload) { ContentType = contentType }, CancellationToken.None);
+        async Task ClientRequest() => await requests.RequestAsync<byte[], byte[]>("echo", s_payload);
+        async Task TransportSend()
+        {
+            for (var i = 0; i < 1000; i++)
+            {
+                await transport.SendAsync(new IpcMessage("note", payload) { ContentType = contentType }, CancellationToken.None);
+            }
+
+            sent += 1000;
+        }
+
+        async Task BatchSend()
+        {
+            for (var i = 0; i < 10; i++)
+            {
+                await channel.SendBatchAsync("note", batch);
+            }
+
+            sent += 1000;
+        }
+
+        async Task LargeRequest() => await transport.RequestAsync(new IpcMessage("sink", large) { ContentType = contentType }, CancellationToken.None);
+        async Task Drained()
+        {
+            while (await requests.RequestAsync<int, long>("count", 0) < sent)
+            {
+                await Task.Yield();
+            }
+        }
+
+        // Warm up every path, so the measured rows run at the runtime's final tier.
+        foreach (var warm in new[] { TransportRequest, ClientRequest, TransportSend, BatchSend, LargeRequest })
+        {
+            await MeasureAsync(warm, TimeSpan.FromSeconds(1), null);
+        }
+
+        await Drained();
+        var transportLatency = await MeasureAsync(TransportRequest, duration, null);
+        var clientLatency = await MeasureAsync(ClientRequest, duration, null);
+        var transportRate = 1000 / (await MeasureAsync(TransportSend, duration, Drained)).TotalSeconds;
+        var batchRate = 1000 / (await MeasureAsync(BatchSend, duration, Drained)).TotalSeconds;
+        var largeRate = large.Length / (await MeasureAsync(LargeRequest, duration, null)).TotalSeconds;
+
+        // Idle: let the spin pass, then read both processes' processor time over two seconds.
+        await Task.Delay(TimeSpan.FromMilliseconds(500));
+        server.Refresh();
+        var before = Process.GetCurrentProcess().TotalProcessorTime + server.TotalProcessorTime;
+        var idle = Stopwatch.StartNew();
+        await Task.Delay(TimeSpan.FromSeconds(2));
+        server.Refresh();
+        var used = Process.GetCurrentProcess().TotalProcessorTime + server.TotalProcessorTime - before;
+        var idleShare = used / idle.Elapsed;
+
+        var transportName = address.StartsWith("shm", StringComparison.Ordinal) ? "SharedMemory" : "UnixSocket";
+        output.WriteLine(string.Create(
+            CultureInfo.InvariantCulture,
+            $"| {transportName} | {spin.TotalMicroseconds:F0} us | {Micro(transportLatency)} | {Micro(clientLatency)} | {transportRate:N0}/s | {batchRate:N0}/s | {largeRate / 1e9:F2} GB/s | {idleShare:P2} |"));
+
+        server.StandardInput.Close();
+        await server.WaitForExitAsync();
+    }
+
+    private static string Micro(TimeSpan mean) => string.Create(CultureInfo.InvariantCulture, $"{mean.TotalMicroseconds:F2} us");
+
+    /// <summary>Runs <paramref name="operation"/> for <paramref name="duration"/> and returns its mean, <paramref name="settle"/> (waiting for the server to catch up) included.</summary>
+    private static async Task<TimeSpan> MeasureAsync(Func<Task> operation, TimeSpan duration, Func<Task>? settle)
+    {
+        var count = 0;
+        var watch = Stopwatch.StartNew();
+        while (watch.Elapsed < duration)
+        {
+            await operation();
+            count++;
+        }
+
+        if (settle is not null)
+        {
+            await settle();
+        }
+
+        return watch.Elapsed / count;
+    }
+
+    private static Process StartServer(string address, TimeSpan spin)
+    {
+        var start = new ProcessStartInfo(Environment.ProcessPath!)
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            UseShellExecute = false,
+        };
+        if (Path.GetFileNameWithoutExtension(Environment.ProcessPath) == "dotnet")
+        {
+            start.ArgumentList.Add(typeof(CrossProcessBenchmarks).Assembly.Location);
+        }
+
+        start.ArgumentList.Add("serve");
+        start.ArgumentList.Add(address);
+        start.ArgumentList.Add(((int)spin.TotalMicroseconds).ToString(CultureInfo.InvariantCulture));
+        var process = Process.Start(start)!;
+        if (process.StandardOutput.ReadLine() != "ready")
+        {
+            throw new InvalidOperationException($"The benchmark server on {address} did not start.");
+        }
+
+        return process;
+    }
+
+    private static IIpcBuilder Configure(IIpcBuilder ipc, TimeSpan spin) => ipc
+        .AddSharedMemory(o => o.ReaderSpin = spin)
+        .AddSockets();
+}
