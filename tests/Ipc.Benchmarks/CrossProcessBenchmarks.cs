@@ -44,7 +44,7 @@ internal static class CrossProcessBenchmarks
     {
         output.WriteLine($"Machine: {Environment.ProcessorCount} processors, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, .NET {Environment.Version}; {duration.TotalSeconds:F1} s per row.");
         output.WriteLine();
-        output.WriteLine("| Transport | Spin | request/response 64 B, transport client | request/response 64 B, IRequestClient | one-way 64 B, transport client | one-way 64 B, SendBatchAsync of 100 | 1 MiB requests | idle pair, processor |");
+        output.WriteLine("| Transport | Spin | request/response 64 B, transport client | request/response 64 B, IRequestClient | one-way 64 B, transport client | one-way 64 B, SendBatchAsync of 100 | 1 MiB requests | idle pair: processor of client / server process |");
         output.WriteLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
         var rows = spins.Select(spin => ($"shm://bench-{Environment.ProcessId}-{(int)spin.TotalMicroseconds}", spin)).ToList();
         rows.Add(($"unix://{Path.Combine(Path.GetTempPath(), $"bench-{Environment.ProcessId}.sock")}", TimeSpan.FromMicroseconds(50)));
@@ -116,17 +116,18 @@ internal static class CrossProcessBenchmarks
         // Idle: let the spin pass, then read both processes' processor time over two seconds.
         await Task.Delay(TimeSpan.FromMilliseconds(500));
         server.Refresh();
-        var before = Process.GetCurrentProcess().TotalProcessorTime + server.TotalProcessorTime;
+        var clientBefore = Process.GetCurrentProcess().TotalProcessorTime;
+        var serverBefore = server.TotalProcessorTime;
         var idle = Stopwatch.StartNew();
-        await Task.Delay(TimeSpan.FromSeconds(2));
+        await Task.Delay(TimeSpan.FromSeconds(3));
         server.Refresh();
-        var used = Process.GetCurrentProcess().TotalProcessorTime + server.TotalProcessorTime - before;
-        var idleShare = used / idle.Elapsed;
+        var clientIdle = (Process.GetCurrentProcess().TotalProcessorTime - clientBefore) / idle.Elapsed;
+        var serverIdle = (server.TotalProcessorTime - serverBefore) / idle.Elapsed;
 
         var transportName = address.StartsWith("shm", StringComparison.Ordinal) ? "SharedMemory" : "UnixSocket";
         output.WriteLine(string.Create(
             CultureInfo.InvariantCulture,
-            $"| {transportName} | {spin.TotalMicroseconds:F0} us | {Micro(transportLatency)} | {Micro(clientLatency)} | {transportRate:N0}/s | {batchRate:N0}/s | {largeRate / 1e9:F2} GB/s | {idleShare:P2} |"));
+            $"| {transportName} | {spin.TotalMicroseconds:F0} us | {Micro(transportLatency)} | {Micro(clientLatency)} | {transportRate:N0}/s | {batchRate:N0}/s | {largeRate / 1e9:F2} GB/s | {clientIdle:P2} / {serverIdle:P2} |"));
 
         server.StandardInput.Close();
         await server.WaitForExitAsync();
