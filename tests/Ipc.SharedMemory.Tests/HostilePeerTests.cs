@@ -1,0 +1,104 @@
+using System.Buffers.Binary;
+using System.Net.Sockets;
+using System.Text;
+using Ipc.TestUtils;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Ipc.SharedMemory.Tests;
+
+/// <summary>Clients that do not follow the handshake or the wire format: the server stays up, and nothing is left in the folder.</summary>
+[Trait("Transport", "SharedMemory")]
+public sealed class HostilePeerTests
+{
+    [Fact]
+    public async Task AuthenticateAsync_ClientNeverMapsItsSegment_RemovesTheSegmentAtHandshakeTimeout()
+    {
+        var address = SharedMemoryFiles.NewAddress();
+        var name = new Uri(address).Host;
+        using var server = await TestIpc.StartServerAsync(address, ipc => ipc.AddSharedMemory(o => o.HandshakeTimeout = TimeSpan.FromMilliseconds(200)));
+        using var socket = await ConnectAsync(name);
+
+        var segment = await ReceiveSegmentNameAsync(socket);
+        Assert.True(File.Exists(Path.Combine(SharedMemoryFiles.Directory, segment)));
+
+        // The client never says it mapped the segment: the server gives up after HandshakeTimeout and deletes it.
+        Assert.Equal(0, await socket.ReceiveAsync(new byte[1], SocketFlags.None).WaitAsync(TestIpc.Bound));
+        Assert.False(File.Exists(Path.Combine(SharedMemoryFiles.Directory, segment)));
+        await using (var client = TestIpc.CreateClient(address))
+        {
+            await TestIpc.AssertServesAsync(client);
+        }
+
+        await server.StopAsync().WaitAsync(TestIpc.Bound);
+    }
+
+    [Fact]
+    public async Task ServeAsync_GarbageInTheRing_ClosesThatConnectionAndServesOthers()
+    {
+        var address = SharedMemoryFiles.NewAddress();
+        var name = new Uri(address).Host;
+        using var server = await TestIpc.StartServerAsync(address);
+        using var socket = await ConnectAsync(name);
+        var segment = SharedMemorySegment.Open(SharedMemoryFiles.Directory, name, await ReceiveSegmentNameAsync(socket));
+        await socket.SendAsync(new byte[] { 1 }, SocketFlags.None);
+        using var stream = new RingStream(segment, socket, server: false, TimeSpan.Zero);
+
+        var garbage = new byte[4096];
+        new Random(14).NextBytes(garbage);
+        stream.Write(garbage);
+
+        // The server reads no preface, closes the connection: the client reads whatever it sent, then the end.
+        var buffer = new byte[4096];
+        var end = Task.Run(() =>
+        {
+            while (stream.Read(buffer) > 0)
+            {
+            }
+        });
+        await end.WaitAsync(TestIpc.Bound);
+        await using (var client = TestIpc.CreateClient(address))
+        {
+            await TestIpc.AssertServesAsync(client);
+        }
+
+        await server.StopAsync().WaitAsync(TestIpc.Bound);
+        Assert.Empty(SharedMemoryFiles.Of(name));
+    }
+
+    [Fact]
+    public void Open_ServerNamesAnotherFile_IsRefused()
+    {
+        var name = new Uri(SharedMemoryFiles.NewAddress()).Host;
+
+        var ex = Assert.Throws<InvalidDataException>(() => SharedMemorySegment.Open(SharedMemoryFiles.Directory, name, "../../etc/passwd"));
+
+        Assert.Contains("is not one of shm://" + name, ex.Message, StringComparison.Ordinal);
+    }
+
+    private static async Task<Socket> ConnectAsync(string name)
+    {
+        var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        await socket.ConnectAsync(new UnixDomainSocketEndPoint(SharedMemoryTransport.SocketPath(SharedMemoryFiles.Directory, name)));
+        return socket;
+    }
+
+    private static async Task<string> ReceiveSegmentNameAsync(Socket socket)
+    {
+        var head = new byte[3];
+        await ReceiveExactlyAsync(socket, head);
+        Assert.Equal(0, head[0]);
+        var text = new byte[BinaryPrimitives.ReadUInt16LittleEndian(head.AsSpan(1))];
+        await ReceiveExactlyAsync(socket, text);
+        return Encoding.UTF8.GetString(text);
+    }
+
+    private static async Task ReceiveExactlyAsync(Socket socket, Memory<byte> buffer)
+    {
+        while (!buffer.IsEmpty)
+        {
+            var read = await socket.ReceiveAsync(buffer, SocketFlags.None).AsTask().WaitAsync(TestIpc.Bound);
+            Assert.NotEqual(0, read);
+            buffer = buffer[read..];
+        }
+    }
+}
