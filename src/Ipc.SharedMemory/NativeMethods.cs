@@ -15,12 +15,11 @@ internal static unsafe partial class NativeMethods
     private const int SoPeerCred = 17;
     private const int NoSuchProcess = 3; // ESRCH
 
+    // 64-bit Linux only: the timeout below is a 64-bit struct timespec.
     private static readonly long s_futexCall = RuntimeInformation.ProcessArchitecture switch
     {
         Architecture.X64 => 202,
         Architecture.Arm64 => 98,
-        Architecture.X86 => 240,
-        Architecture.Arm => 240,
         _ => -1,
     };
 
