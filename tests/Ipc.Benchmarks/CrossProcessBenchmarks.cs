@@ -44,8 +44,8 @@ internal static class CrossProcessBenchmarks
     {
         output.WriteLine($"Machine: {Environment.ProcessorCount} processors, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, .NET {Environment.Version}; {duration.TotalSeconds:F1} s per row.");
         output.WriteLine();
-        output.WriteLine("| Transport | Spin | request/response 64 B, transport client | request/response 64 B, IRequestClient | one-way 64 B, transport client | one-way 64 B, SendBatchAsync of 100 | 1 MiB requests | idle pair: processor of client / server process |");
-        output.WriteLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        output.WriteLine("| Transport | Spin | request/response 64 B, transport client | request/response 64 B, IRequestClient | one-way 64 B, transport client | one-way 64 B, SendBatchAsync of 100 | 1 MiB requests | idle pair: processor of client / server process | idle pair: connection readers of both |");
+        output.WriteLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
         var rows = spins.Select(spin => ($"shm://bench-{Environment.ProcessId}-{(int)spin.TotalMicroseconds}", spin)).ToList();
         rows.Add(($"unix://{Path.Combine(Path.GetTempPath(), $"bench-{Environment.ProcessId}.sock")}", TimeSpan.FromMicroseconds(50)));
         foreach (var (address, spin) in rows)
@@ -118,19 +118,52 @@ internal static class CrossProcessBenchmarks
         server.Refresh();
         var clientBefore = Process.GetCurrentProcess().TotalProcessorTime;
         var serverBefore = server.TotalProcessorTime;
+        var readersBefore = ReaderThreadsTime(Environment.ProcessId) + ReaderThreadsTime(server.Id);
         var idle = Stopwatch.StartNew();
         await Task.Delay(TimeSpan.FromSeconds(3));
         server.Refresh();
         var clientIdle = (Process.GetCurrentProcess().TotalProcessorTime - clientBefore) / idle.Elapsed;
         var serverIdle = (server.TotalProcessorTime - serverBefore) / idle.Elapsed;
+        var readersIdle = (ReaderThreadsTime(Environment.ProcessId) + ReaderThreadsTime(server.Id) - readersBefore) / idle.Elapsed;
 
         var transportName = address.StartsWith("shm", StringComparison.Ordinal) ? "SharedMemory" : "UnixSocket";
         output.WriteLine(string.Create(
             CultureInfo.InvariantCulture,
-            $"| {transportName} | {spin.TotalMicroseconds:F0} us | {Micro(transportLatency)} | {Micro(clientLatency)} | {transportRate:N0}/s | {batchRate:N0}/s | {largeRate / 1e9:F2} GB/s | {clientIdle:P2} / {serverIdle:P2} |"));
+            $"| {transportName} | {spin.TotalMicroseconds:F0} us | {Micro(transportLatency)} | {Micro(clientLatency)} | {transportRate:N0}/s | {batchRate:N0}/s | {largeRate / 1e9:F2} GB/s | {clientIdle:P2} / {serverIdle:P2} | {readersIdle:P2} |"));
 
         server.StandardInput.Close();
         await server.WaitForExitAsync();
+    }
+
+    /// <summary>The processor time of a process's connection reader threads (Linux: /proc, in clock ticks of 10 ms), which is where the transport waits.</summary>
+    private static TimeSpan ReaderThreadsTime(int pid)
+    {
+        var ticks = 0L;
+        if (!OperatingSystem.IsLinux())
+        {
+            return TimeSpan.Zero;
+        }
+
+        foreach (var task in Directory.EnumerateDirectories($"/proc/{pid}/task"))
+        {
+            try
+            {
+                if (!File.ReadAllText(Path.Combine(task, "comm")).StartsWith("Ipc connection", StringComparison.Ordinal))
+                {
+                    continue;
+                }
+
+                var stat = File.ReadAllText(Path.Combine(task, "stat"));
+                var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+                ticks += long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture); // utime, stime
+            }
+            catch (IOException)
+            {
+                // the thread ended
+            }
+        }
+
+        return TimeSpan.FromMilliseconds(ticks * 10);
     }
 
     private static string Micro(TimeSpan mean) => string.Create(CultureInfo.InvariantCulture, $"{mean.TotalMicroseconds:F2} us");
