@@ -41,6 +41,11 @@ internal readonly unsafe struct Ring(byte* control, byte* data, int size)
     {
         var head = Volatile.Read(ref *Head);
         var available = Volatile.Read(ref *Tail) - head; // acquire: the bytes before tail are written
+        if ((ulong)available > (ulong)size)
+        {
+            throw Corrupt(head, head + available);
+        }
+
         var count = (int)Math.Min(available, destination.Length);
         if (count == 0)
         {
@@ -69,7 +74,13 @@ internal readonly unsafe struct Ring(byte* control, byte* data, int size)
     public int Put(ReadOnlySpan<byte> source)
     {
         var tail = Volatile.Read(ref *Tail);
-        var room = size - (tail - Volatile.Read(ref *Head));
+        var head = Volatile.Read(ref *Head);
+        if ((ulong)(tail - head) > (ulong)size)
+        {
+            throw Corrupt(head, tail);
+        }
+
+        var room = size - (tail - head);
         var count = (int)Math.Min(room, source.Length);
         if (count == 0)
         {
@@ -93,6 +104,10 @@ internal readonly unsafe struct Ring(byte* control, byte* data, int size)
 
         return count;
     }
+
+    /// <summary>The peer wrote a head or tail that no ring of this size can have: the connection is broken, never read past the data.</summary>
+    private IOException Corrupt(long head, long tail) =>
+        new($"The shared-memory ring is corrupt (head {head}, tail {tail}, size {size}); the peer broke the protocol, so the connection is closed.");
 
     /// <summary>Bumps a futex word and wakes whoever sleeps on it (a sleeper that read the old value does not go to sleep).</summary>
     public static void Signal(int* word)

@@ -82,7 +82,7 @@ internal sealed unsafe class RingStream : Stream
             {
                 if (buffer.IsEmpty)
                 {
-                    if (_in.Available > 0)
+                    if (_in.Available != 0)
                     {
                         return 0; // a zero-byte read: there is something to read now
                     }
@@ -251,7 +251,7 @@ internal sealed unsafe class RingStream : Stream
         base.Dispose(disposing);
     }
 
-    private bool Readable() => _in.Available > 0 || _closed || _peerGone || Volatile.Read(ref *_in.WriterClosed) != 0;
+    private bool Readable() => _in.Available != 0 || _closed || _peerGone || Volatile.Read(ref *_in.WriterClosed) != 0;
 
     private bool Writable() => _out.Available < _out.Size || _closed || _peerGone || Volatile.Read(ref *_out.ReaderClosed) != 0;
 

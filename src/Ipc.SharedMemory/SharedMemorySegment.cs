@@ -29,7 +29,7 @@ internal sealed unsafe class SharedMemorySegment : IDisposable
     private string? _path;
     private int _disposed;
 
-    private SharedMemorySegment(string path, MemoryMappedFile file, int ringSize)
+    private SharedMemorySegment(string? path, MemoryMappedFile file, int ringSize)
     {
         _path = path;
         _file = file;
@@ -108,7 +108,7 @@ internal sealed unsafe class SharedMemorySegment : IDisposable
             }
 
             var file = MemoryMappedFile.CreateFromFile(stream, null, stream.Length, MemoryMappedFileAccess.ReadWrite, HandleInheritability.None, leaveOpen: false);
-            return new SharedMemorySegment(path, file, ringSize);
+            return new SharedMemorySegment(null, file, ringSize); // the server owns the file and removes it; the client only maps it
         }
         catch
         {

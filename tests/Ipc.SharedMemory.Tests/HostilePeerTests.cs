@@ -66,6 +66,36 @@ public sealed class HostilePeerTests
     }
 
     [Fact]
+    public async Task ServeAsync_TailPastTheRing_ClosesThatConnectionAndServesOthers()
+    {
+        var address = SharedMemoryFiles.NewAddress();
+        var name = new Uri(address).Host;
+        using var server = await TestIpc.StartServerAsync(address);
+        using var socket = await ConnectAsync(name);
+        var segment = SharedMemorySegment.Open(SharedMemoryFiles.Directory, name, await ReceiveSegmentNameAsync(socket));
+        await socket.SendAsync(new byte[] { 1 }, SocketFlags.None);
+        using var stream = new RingStream(segment, socket, server: false, TimeSpan.Zero);
+
+        CorruptTail(segment); // claims far more bytes than the ring holds
+
+        // The server closes the connection: the client reads what the server sent first (its settings), then the end.
+        var end = Task.Run(() =>
+        {
+            var buffer = new byte[4096];
+            while (stream.Read(buffer) > 0)
+            {
+            }
+        });
+        await end.WaitAsync(TestIpc.Bound);
+        await using (var client = TestIpc.CreateClient(address))
+        {
+            await TestIpc.AssertServesAsync(client);
+        }
+
+        await server.StopAsync().WaitAsync(TestIpc.Bound);
+    }
+
+    [Fact]
     public void Open_ServerNamesAnotherFile_IsRefused()
     {
         var name = new Uri(SharedMemoryFiles.NewAddress()).Host;
@@ -73,6 +103,13 @@ public sealed class HostilePeerTests
         var ex = Assert.Throws<InvalidDataException>(() => SharedMemorySegment.Open(SharedMemoryFiles.Directory, name, "../../etc/passwd"));
 
         Assert.Contains("is not one of shm://" + name, ex.Message, StringComparison.Ordinal);
+    }
+
+    private static unsafe void CorruptTail(SharedMemorySegment segment)
+    {
+        var ring = segment.ClientToServer;
+        Volatile.Write(ref *ring.Tail, 1L << 40);
+        Ring.Signal(ring.DataSequence);
     }
 
     private static async Task<Socket> ConnectAsync(string name)
