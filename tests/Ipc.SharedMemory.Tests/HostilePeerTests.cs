@@ -96,6 +96,23 @@ public sealed class HostilePeerTests
     }
 
     [Fact]
+    public async Task ServeAsync_ClientProcessGoneWithoutClosing_ServerClosesItsSide()
+    {
+        var address = SharedMemoryFiles.NewAddress();
+        var name = new Uri(address).Host;
+        using var server = await TestIpc.StartServerAsync(address);
+        var socket = await ConnectAsync(name);
+        using var segment = SharedMemorySegment.Open(SharedMemoryFiles.Directory, name, await ReceiveSegmentNameAsync(socket));
+        await socket.SendAsync(new byte[] { 1 }, SocketFlags.None);
+
+        // What the kernel does when a client process dies: its socket closes, and nothing is written to the rings.
+        socket.Dispose();
+
+        Assert.True(SpinWait.SpinUntil(() => ServerClosed(segment), TestIpc.Bound), "the server did not close its side of a dead client's connection");
+        await server.StopAsync().WaitAsync(TestIpc.Bound);
+    }
+
+    [Fact]
     public void Open_ServerNamesAnotherFile_IsRefused()
     {
         var name = new Uri(SharedMemoryFiles.NewAddress()).Host;
@@ -104,6 +121,8 @@ public sealed class HostilePeerTests
 
         Assert.Contains("is not one of shm://" + name, ex.Message, StringComparison.Ordinal);
     }
+
+    private static unsafe bool ServerClosed(SharedMemorySegment segment) => Volatile.Read(ref *segment.ServerToClient.WriterClosed) != 0;
 
     private static unsafe void CorruptTail(SharedMemorySegment segment)
     {
