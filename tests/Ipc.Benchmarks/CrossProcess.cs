@@ -101,13 +101,13 @@ internal static class CrossProcess
             CultureInfo.InvariantCulture,
             $"{rounds} rounds of {seconds:0.#} s per measure, {PayloadSize}-byte request and response, {Environment.ProcessorCount} processors{(busy ? ", a processor-bound process per core beside the benchmark" : ", machine otherwise quiet")}; medians of the rounds."));
         output.WriteLine();
-        output.WriteLine($"| Candidate | p50 one caller | p99 one caller | calls/s, {Concurrency} concurrent callers | processor time per call (client + server), {Concurrency} callers |");
-        output.WriteLine("| --- | ---: | ---: | ---: | ---: |");
+        output.WriteLine($"| Candidate | p50 one caller | p99 one caller | processor time per call, one caller | allocated per call, one caller | calls/s, {Concurrency} concurrent callers | processor time per call, {Concurrency} callers |");
+        output.WriteLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
         foreach (var candidate in candidates.OrderBy(c => Array.IndexOf(s_candidates, c.Kind)))
         {
             output.WriteLine(string.Create(
                 CultureInfo.InvariantCulture,
-                $"| {s_names[candidate.Kind]} | {Median(candidate.P50)} us | {Median(candidate.P99)} us | {Median(candidate.CallsPerSecond):N0} | {Median(candidate.CpuPerCall):0.0} us |"));
+                $"| {s_names[candidate.Kind]} | {Median(candidate.P50)} us | {Median(candidate.P99)} us | {Median(candidate.OneCallerCpuPerCall)} us | {(double.IsNaN(candidate.BytesPerCall[0]) ? "-" : Median(candidate.BytesPerCall) + " B")} | {Median(candidate.CallsPerSecond):N0} | {Median(candidate.CpuPerCall):0.0} us |"));
         }
 
         return 0;
@@ -138,7 +138,9 @@ internal static class CrossProcess
             default:
                 var builder = new HostApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
                 builder.Configuration.AddInMemoryCollection(Settings(address, settings));
-                builder.Services.AddIpc(builder.Configuration).AddServer("bench", s => s.MapRequest<byte[], byte[]>("echo", static payload => payload));
+                builder.Services.AddIpc(builder.Configuration).AddServer("bench", s => s
+                    .MapRequest<byte[], byte[]>("echo", static payload => payload)
+                    .MapRequest<int, long>("allocated", static _ => GC.GetTotalAllocatedBytes(precise: true)));
                 using (var host = builder.Build())
                 {
                     await host.StartAsync();
@@ -360,18 +362,27 @@ internal static class CrossProcess
             return candidate;
         }
 
-        public void Record((double P50, double P99) one, (double CallsPerSecond, double CpuPerCall) many)
+        public List<double> OneCallerCpuPerCall { get; } = [];
+
+        public List<double> BytesPerCall { get; } = [];
+
+        public void Record((double P50, double P99, double CpuPerCall, double BytesPerCall) one, (double CallsPerSecond, double CpuPerCall) many)
         {
             P50.Add(one.P50);
             P99.Add(one.P99);
+            OneCallerCpuPerCall.Add(one.CpuPerCall);
+            BytesPerCall.Add(one.BytesPerCall);
             CallsPerSecond.Add(many.CallsPerSecond);
             CpuPerCall.Add(many.CpuPerCall);
         }
 
         /// <summary>One caller for <paramref name="duration"/>: the median and 99th percentile of single calls.</summary>
-        public async Task<(double P50, double P99)> OneCallerAsync(TimeSpan duration)
+        public async Task<(double P50, double P99, double CpuPerCall, double BytesPerCall)> OneCallerAsync(TimeSpan duration)
         {
             var samples = new List<double>(100_000);
+            var serverAllocated = IsRaw ? 0 : await _client!.RequestAsync<int, long>("allocated", 0);
+            var allocated = GC.GetTotalAllocatedBytes(precise: true);
+            var cpuBefore = ProcessorTime();
             if (Kind == "raw-blocking")
             {
                 await Task.Factory.StartNew(
@@ -414,8 +425,11 @@ internal static class CrossProcess
                 }
             }
 
+            var cpu = ProcessorTime() - cpuBefore;
+            var bytes = IsRaw ? double.NaN : GC.GetTotalAllocatedBytes(precise: true) - allocated + await _client!.RequestAsync<int, long>("allocated", 0) - serverAllocated;
+            var calls = samples.Count;
             samples.Sort();
-            return (samples[samples.Count / 2], samples[(int)(samples.Count * 0.99)]);
+            return (samples[calls / 2], samples[(int)(calls * 0.99)], cpu.TotalMicroseconds / calls, bytes / calls);
         }
 
         /// <summary>16 callers at once for <paramref name="duration"/>: calls per second and processor time per call of both processes.</summary>
