@@ -16,21 +16,21 @@ if (args is ["concurrency"])
     return 0;
 }
 
-// dotnet run -c Release --project tests/Ipc.Benchmarks -- crossprocess [--rounds 10] [--seconds 1] [--busy] [--only unix,raw-blocking]
-if (args is ["crossprocess", ..])
+// dotnet run -c Release --project tests/Ipc.Benchmarks -- callers [--rounds 10] [--seconds 1] [--busy] [--only unix,raw-blocking] [--set Key=Value]
+if (args is ["callers", ..])
 {
-    return await CrossProcess.RunAsync(args[1..], Console.Out);
+    return await CrossProcessCallers.RunAsync(args[1..], Console.Out);
 }
 
 // The server process of a cross-process candidate, and the load of its --busy mode.
-if (args is ["serve", var kind, var address, .. var settings])
+if (args is ["callers-serve", var kind, var address, .. var settings])
 {
-    return await CrossProcess.ServeAsync(kind, address, settings);
+    return await CrossProcessCallers.ServeAsync(kind, address, settings);
 }
 
-if (args is ["burn"])
+if (args is ["callers-burn"])
 {
-    return CrossProcess.Burn();
+    return CrossProcessCallers.Burn();
 }
 
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);

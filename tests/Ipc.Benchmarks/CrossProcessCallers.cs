@@ -11,7 +11,7 @@ namespace Ipc.Benchmarks;
 
 /// <summary>
 /// Request/response between two processes, as users run it: each candidate's server runs in a process of its own (this
-/// program in its <c>serve</c> mode), the caller in this one. The candidates are two hand-written baselines on a Unix
+/// program in its <c>callers-serve</c> mode), the caller in this one. The candidates are two hand-written baselines on a Unix
 /// socket (a length-prefixed 64-byte echo with blocking <c>Send</c>/<c>Receive</c> and a thread per side, and the same
 /// with <c>ReceiveAsync</c>/<c>SendAsync</c>) and Ipc over <c>unix://</c>, <c>pipe://</c> and <c>tcp://</c> with the
 /// defaults, sending the same 64 bytes to an echo handler.
@@ -20,10 +20,10 @@ namespace Ipc.Benchmarks;
 /// shows the median of the rounds. Each round times one caller (p50 and p99 of single calls) and 16 concurrent callers
 /// (calls per second, and the processor time of both processes per call).
 /// </para>
-/// <c>dotnet run -c Release --project tests/Ipc.Benchmarks -- crossprocess [--rounds 10] [--seconds 1] [--busy]</c>;
+/// <c>dotnet run -c Release --project tests/Ipc.Benchmarks -- callers [--rounds 10] [--seconds 1] [--busy]</c>;
 /// <c>--busy</c> runs a processor-bound process per core beside the benchmark.
 /// </summary>
-internal static class CrossProcess
+internal static class CrossProcessCallers
 {
     private const int PayloadSize = 64;
     private const int Concurrency = 16;
@@ -66,7 +66,7 @@ internal static class CrossProcess
             {
                 for (var i = 0; i < Environment.ProcessorCount; i++)
                 {
-                    burners.Add(StartSelf("burn"));
+                    burners.Add(StartSelf("callers-burn"));
                 }
             }
 
@@ -273,7 +273,7 @@ internal static class CrossProcess
         var start = new ProcessStartInfo(Environment.ProcessPath!) { RedirectStandardInput = true, RedirectStandardOutput = true, UseShellExecute = false };
         if (Path.GetFileNameWithoutExtension(Environment.ProcessPath) == "dotnet")
         {
-            start.ArgumentList.Add(typeof(CrossProcess).Assembly.Location); // run as `dotnet Ipc.Benchmarks.dll`
+            start.ArgumentList.Add(typeof(CrossProcessCallers).Assembly.Location); // run as `dotnet Ipc.Benchmarks.dll`
         }
 
         foreach (var argument in arguments)
@@ -344,7 +344,7 @@ internal static class CrossProcess
                 "tcp" => $"tcp://127.0.0.1:{FreePort()}",
                 _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "unknown candidate"),
             };
-            candidate._server = StartSelf(["serve", kind, candidate._address, .. settings]);
+            candidate._server = StartSelf(["callers-serve", kind, candidate._address, .. settings]);
             var ready = await candidate._server.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30));
             if (ready != "READY")
             {
