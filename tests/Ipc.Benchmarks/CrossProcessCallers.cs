@@ -140,7 +140,8 @@ internal static class CrossProcessCallers
                 builder.Configuration.AddInMemoryCollection(Settings(address, settings));
                 builder.Services.AddIpc(builder.Configuration).AddServer("bench", s => s
                     .MapRequest<byte[], byte[]>("echo", static payload => payload)
-                    .MapRequest<int, long>("allocated", static _ => GC.GetTotalAllocatedBytes(precise: true)));
+                    .MapRequest<int, long>("allocated", static _ => GC.GetTotalAllocatedBytes(precise: true))
+                    .MapRequest<int, long>("work-items", static _ => ThreadPool.CompletedWorkItemCount));
                 using (var host = builder.Build())
                 {
                     await host.StartAsync();
@@ -381,6 +382,8 @@ internal static class CrossProcessCallers
         {
             var samples = new List<double>(100_000);
             var serverAllocated = IsRaw ? 0 : await _client!.RequestAsync<int, long>("allocated", 0);
+            var serverItems = IsRaw ? 0 : await _client!.RequestAsync<int, long>("work-items", 0);
+            var items = ThreadPool.CompletedWorkItemCount;
             var allocated = GC.GetTotalAllocatedBytes(precise: true);
             var cpuBefore = ProcessorTime();
             if (Kind == "raw-blocking")
@@ -428,6 +431,13 @@ internal static class CrossProcessCallers
             var cpu = ProcessorTime() - cpuBefore;
             var bytes = IsRaw ? double.NaN : GC.GetTotalAllocatedBytes(precise: true) - allocated + await _client!.RequestAsync<int, long>("allocated", 0) - serverAllocated;
             var calls = samples.Count;
+            if (!IsRaw)
+            {
+                var clientItems = ThreadPool.CompletedWorkItemCount - items;
+                var serverItemsAfter = await _client!.RequestAsync<int, long>("work-items", 0);
+                Console.Error.WriteLine($"{Kind}: thread-pool work items per call: client {(double)clientItems / calls:0.00}, server {(double)(serverItemsAfter - serverItems) / calls:0.00}");
+            }
+
             samples.Sort();
             return (samples[calls / 2], samples[(int)(calls * 0.99)], cpu.TotalMicroseconds / calls, bytes / calls);
         }
