@@ -42,6 +42,7 @@ internal sealed class ClientConnection : StreamConnection
         await _settingsReceived.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<IpcMessage> RequestAsync(IpcMessage request, CancellationToken cancellationToken)
     {
         if (!_callSlots!.Wait(0))

@@ -13,9 +13,11 @@ internal interface IReaderWork
 /// replaced: a new thread takes over reading, so the connection's other calls go on.
 /// </summary>
 /// <remarks>
-/// One watchdog per <see cref="TimeProvider"/> (endpoints share the system one), with one timer ticking only while readers
-/// run work: it checks every <see cref="Threshold"/>, and stops once no reader has run any for a while. A reader marks its
-/// work with two interlocked writes and no clock reads.
+/// One watchdog per <see cref="TimeProvider"/> (endpoints share the system one), ticking only while readers run work: it
+/// checks every <see cref="Threshold"/>, and stops once no reader has run any for a while. On the system clock the checks
+/// run on a thread of the watchdog's own that sleeps between them: a timer would wake the timer thread and then a thread
+/// pool worker a thousand times a second, and the worker would spin for more work after each check. Other time providers
+/// (fake time in tests) tick with their timer. A reader marks its work with two interlocked writes and no clock reads.
 /// </remarks>
 internal sealed class ReaderWatchdog
 {
@@ -29,9 +31,11 @@ internal sealed class ReaderWatchdog
     private readonly List<StreamDuplexConnection> _readers = [];
     private StreamDuplexConnection[] _snapshot = [];
     private ITimer? _timer;
+    private Thread? _thread;
     private int _watching;
     private int _checking;
     private int _idle;
+    private TimeSpan _paused;
 
     private ReaderWatchdog(TimeProvider time) => _time = time;
 
@@ -75,8 +79,39 @@ internal sealed class ReaderWatchdog
 
             _watching = 1;
             _idle = 0;
-            _timer ??= _time.CreateTimer(static state => ((ReaderWatchdog)state!).Check(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-            _timer.Change(Threshold, Threshold);
+            if (_time != TimeProvider.System)
+            {
+                _timer ??= _time.CreateTimer(static state => ((ReaderWatchdog)state!).Check(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+                _timer.Change(Threshold, Threshold);
+            }
+            else if (_thread is null)
+            {
+                _thread = new Thread(static state => ((ReaderWatchdog)state!).CheckLoop()) { IsBackground = true, Name = "Ipc reader watchdog" };
+                _thread.UnsafeStart(this);
+            }
+            else
+            {
+                Monitor.Pulse(_gate);
+            }
+        }
+    }
+
+    /// <summary>The system clock's checks: every <see cref="Threshold"/> while watching, asleep on the gate otherwise.</summary>
+    private void CheckLoop()
+    {
+        while (true)
+        {
+            lock (_gate)
+            {
+                while (_watching == 0)
+                {
+                    Monitor.Wait(_gate);
+                }
+
+                Monitor.Wait(_gate, Threshold); // one period (a reader's pulse may end it early, which only checks sooner)
+            }
+
+            Check();
         }
     }
 
@@ -89,10 +124,16 @@ internal sealed class ReaderWatchdog
 
         try
         {
+            // On real time, a collection that paused every thread for most of the period held the readers' work, not the work
+            // itself (fake time in tests has no such periods).
+            var realTime = _time == TimeProvider.System;
+            var paused = realTime ? GC.GetTotalPauseDuration() : TimeSpan.Zero;
+            var collected = paused - _paused > Threshold / 2;
+            _paused = paused;
             var busy = false;
             foreach (var reader in Volatile.Read(ref _snapshot))
             {
-                busy |= reader.CheckReaderWork();
+                busy |= reader.CheckReaderWork(realTime, collected);
             }
 
             if (busy)
@@ -122,7 +163,7 @@ internal sealed class ReaderWatchdog
                     }
                 }
 
-                _timer!.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+                _timer?.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan); // the system clock's thread waits on the gate
             }
         }
         finally

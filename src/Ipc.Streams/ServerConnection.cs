@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Buffers;
 using System.Collections.Concurrent;
 using System.Threading.Channels;
@@ -483,6 +484,7 @@ internal sealed partial class ServerConnection : StreamConnection
         return SendResponseAsync(id, pending.Result);
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask SendResponseAsync(uint id, IpcMessage response)
     {
         try

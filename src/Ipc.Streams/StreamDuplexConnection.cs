@@ -34,6 +34,8 @@ internal sealed partial class StreamDuplexConnection : DuplexConnection
     private List<IReaderWork>? _readerWork;
     private int _readerWorkNext;
     private int _readerThreadId;
+    private int _readerOsThreadId;
+    private long _watchedRunQueueWait = -1;
     private long _readerEpoch;
     private long _readerBusy;
     private long _watchedEpoch;
@@ -144,6 +146,7 @@ internal sealed partial class StreamDuplexConnection : DuplexConnection
         {
             var (connection, frames, frameLoop) = ((StreamDuplexConnection, TaskCompletionSource<Task>, Func<Task>))state!;
             connection._readerThreadId = Environment.CurrentManagedThreadId;
+            connection._readerOsThreadId = ThreadSchedule.CurrentThreadId();
             connection._watchdog!.Add(connection);
             frames.SetResult(frameLoop());
             connection.ReceiveLoop();
@@ -177,13 +180,26 @@ internal sealed partial class StreamDuplexConnection : DuplexConnection
     /// The watchdog's check: replaces the reader when the same work has been running since the last check. Returns
     /// whether the reader ran work since the last check.
     /// </summary>
-    internal bool CheckReaderWork()
+    /// <param name="realTime">Whether the checks run on real time, where a period is a real millisecond (not on fake time in tests).</param>
+    /// <param name="collected">Whether the garbage collector paused the process for most of the period.</param>
+    internal bool CheckReaderWork(bool realTime, bool collected)
     {
         var busy = Volatile.Read(ref _readerBusy);
         var epoch = Volatile.Read(ref _readerEpoch);
         var ranSince = epoch != _watchedEpoch;
         _watchedEpoch = epoch;
-        if (busy > 0 && !ranSince && Interlocked.CompareExchange(ref _readerBusy, -1, busy) == busy)
+        var starved = collected;
+        if (busy > 0 && realTime)
+        {
+            // A reader the machine kept off the processor for most of the period is not held by its work: on a busy machine
+            // (more runnable threads than processors) short work can take milliseconds, and replacing its reader would
+            // only add threads.
+            var waited = ThreadSchedule.RunQueueWaitNanoseconds(Volatile.Read(ref _readerOsThreadId));
+            starved |= !ranSince && waited >= 0 && _watchedRunQueueWait >= 0 && waited - _watchedRunQueueWait > ReaderWatchdog.Threshold.Ticks * TimeSpan.NanosecondsPerTick / 2;
+            _watchedRunQueueWait = waited;
+        }
+
+        if (busy > 0 && !ranSince && !starved && Interlocked.CompareExchange(ref _readerBusy, -1, busy) == busy)
         {
             // Held for a whole period: a new thread reads on. The old one leaves when its work returns.
             _readerWorkAllowed = false;
@@ -290,6 +306,7 @@ internal sealed partial class StreamDuplexConnection : DuplexConnection
     private void ResumeReading()
     {
         _readerThreadId = Environment.CurrentManagedThreadId;
+        Volatile.Write(ref _readerOsThreadId, ThreadSchedule.CurrentThreadId());
         HandReaderWorkToThreadPool();
         Volatile.Write(ref _readerBusy, 0);
         _readerWorkAllowed = _readerReplacementCount < ReaderReplacements; // a first call's compilation is a one-off; blocking handlers are not

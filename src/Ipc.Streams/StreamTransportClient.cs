@@ -31,6 +31,7 @@ internal sealed class StreamTransportClient : IIpcTransportClient
         _slots = new Task<ClientConnection>?[options.ConnectionPoolSize];
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<IpcMessage> RequestAsync(IpcMessage request, CancellationToken cancellationToken)
     {
         var slot = NextSlot();
@@ -48,6 +49,7 @@ internal sealed class StreamTransportClient : IIpcTransportClient
         }
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask SendAsync(IpcMessage message, CancellationToken cancellationToken)
     {
         // One-way messages all take the first connection, so the server handles them in the order they were sent.

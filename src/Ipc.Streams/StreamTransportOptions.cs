@@ -118,7 +118,9 @@ public class StreamTransportOptions
     /// spin is read without either, which roughly halves a local round trip. The spin costs at most this much processor
     /// time after each read that leaves nothing more to read. After a few polls the reader yields its processor between
     /// polls, so a thread with work runs; at most one reader per processor spins at a time, and there is no spin on a
-    /// machine with one processor or on a named pipe on Windows. <see cref="TimeSpan.Zero"/> turns it off.</remarks>
+    /// machine with one processor or on a named pipe on Windows. The spin adapts: when nothing arrives within it, or the
+    /// reader loses its processor in the middle of it (a busy machine), the reader blocks at once for the next 1 ms, twice as
+    /// long after each further spin that does not pay, up to about a second. <see cref="TimeSpan.Zero"/> turns it off.</remarks>
     /// <value>The default value is 50 microseconds. At most 10 milliseconds.</value>
     [Range(typeof(TimeSpan), "00:00:00", "00:00:00.010")]
     public TimeSpan ReaderSpin { get; set; } = TimeSpan.FromMicroseconds(50);

@@ -6,14 +6,31 @@ using Ipc.Benchmarks;
 if (args is ["interleaved"])
 {
     await InterleavedRatios.RunAsync(Console.Out);
-    return;
+    return 0;
 }
 
 // dotnet run -c Release --project tests/Ipc.Benchmarks -- concurrency
 if (args is ["concurrency"])
 {
     await ConcurrencyLimit.RunAsync(Console.Out);
-    return;
+    return 0;
+}
+
+// dotnet run -c Release --project tests/Ipc.Benchmarks -- callers [--rounds 10] [--seconds 1] [--busy] [--only unix,raw-blocking] [--set Key=Value]
+if (args is ["callers", ..])
+{
+    return await CrossProcessCallers.RunAsync(args[1..], Console.Out);
+}
+
+// The server process of a cross-process candidate, and the load of its --busy mode.
+if (args is ["callers-serve", var kind, var address, .. var settings])
+{
+    return await CrossProcessCallers.ServeAsync(kind, address, settings);
+}
+
+if (args is ["callers-burn"])
+{
+    return CrossProcessCallers.Burn();
 }
 
 // dotnet run -c Release --project tests/Ipc.Benchmarks -- crossprocess [seconds per row] [spins in us, e.g. 0,20,50,200]
@@ -32,3 +49,4 @@ if (args is ["crossprocess", ..])
 }
 
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+return 0;

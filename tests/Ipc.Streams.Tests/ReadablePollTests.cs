@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Ipc.TestUtils;
 using Ipc.Transports.Streams;
 
@@ -34,7 +35,7 @@ public sealed class ReadablePollTests
     public async Task SpinUntilReadable_BecomesReadable_ReturnsAsSoonAsTheCheckSaysSo()
     {
         var checks = 0;
-        var poll = new ReadablePoll(() => Interlocked.Increment(ref checks) >= 3, TimeSpan.FromHours(1));
+        var poll = new ReadablePoll(() => Interlocked.Increment(ref checks) >= 3, TimeSpan.FromHours(1), Frozen);
 
         await Task.Run(poll.SpinUntilReadable).WaitAsync(TestIpc.Bound);
 
@@ -45,7 +46,7 @@ public sealed class ReadablePollTests
     public async Task SpinUntilReadable_ReadableAtOnce_ChecksOnce()
     {
         var checks = 0;
-        var poll = new ReadablePoll(() => Interlocked.Increment(ref checks) > 0, TimeSpan.FromHours(1));
+        var poll = new ReadablePoll(() => Interlocked.Increment(ref checks) > 0, TimeSpan.FromHours(1), Frozen);
 
         await Task.Run(poll.SpinUntilReadable).WaitAsync(TestIpc.Bound);
 
@@ -56,11 +57,76 @@ public sealed class ReadablePollTests
     public async Task SpinUntilReadable_NeverReadable_ReturnsAfterTheSpin()
     {
         var checks = 0;
-        var poll = new ReadablePoll(() => Interlocked.Increment(ref checks) < 0, TimeSpan.FromMilliseconds(20));
+        var clock = new ManualClock(step: Microseconds(1));
+        var poll = new ReadablePoll(() => Interlocked.Increment(ref checks) < 0, TimeSpan.FromMicroseconds(20), clock.Read);
 
         await Task.Run(poll.SpinUntilReadable).WaitAsync(TestIpc.Bound);
 
-        Assert.True(checks > 0);
+        Assert.InRange(checks, 20, 22);
+    }
+
+    [Fact]
+    public void SpinUntilReadable_ReaderLosesItsProcessor_StopsAtOnceAndBacksOff()
+    {
+        var checks = 0;
+        var clock = new ManualClock(step: ReadablePoll.PreemptedTicks + 1); // every poll comes back late: the machine is busy
+        var poll = new ReadablePoll(() => Interlocked.Increment(ref checks) < 0, TimeSpan.FromHours(1), clock.Read);
+
+        poll.SpinUntilReadable();
+        var afterFirst = checks;
+        poll.SpinUntilReadable(); // within the back-off: no spin at all
+
+        Assert.Equal((1, 1, 1), (afterFirst, checks, poll.Misses));
+    }
+
+    [Fact]
+    public void SpinUntilReadable_BytesCameWhileTheReaderHadLostItsProcessor_CountsAsASpinThatDidNotPay()
+    {
+        var clock = new ManualClock(step: ReadablePoll.PreemptedTicks + 1);
+        var poll = new ReadablePoll(() => true, TimeSpan.FromHours(1), clock.Read);
+
+        poll.SpinUntilReadable();
+
+        Assert.Equal(1, poll.Misses);
+    }
+
+    [Fact]
+    public void SpinUntilReadable_AfterTheBackOff_SpinsAgainAndAPaidSpinResetsIt()
+    {
+        var readable = false;
+        var checks = 0;
+        var clock = new ManualClock(step: Microseconds(1));
+        var poll = new ReadablePoll(() => Interlocked.Increment(ref checks) > 0 && readable, TimeSpan.FromMicroseconds(10), clock.Read);
+        poll.SpinUntilReadable(); // nothing comes: backs off for 1 ms
+        var missed = poll.Misses;
+
+        clock.Now += ReadablePoll.BackOffTicks;
+        readable = true;
+        checks = 0;
+        poll.SpinUntilReadable();
+
+        Assert.Equal((1, 1, 0), (missed, checks, poll.Misses));
+    }
+
+    [Fact]
+    public void SpinUntilReadable_SpinsThatKeepMissing_BackOffTwiceAsLongEachTime()
+    {
+        var checks = 0;
+        var clock = new ManualClock(step: Microseconds(1));
+        var poll = new ReadablePoll(() => Interlocked.Increment(ref checks) < 0, TimeSpan.FromMicroseconds(10), clock.Read);
+        poll.SpinUntilReadable(); // 1 ms back-off
+        clock.Now += ReadablePoll.BackOffTicks;
+        poll.SpinUntilReadable(); // 2 ms back-off
+
+        clock.Now += ReadablePoll.BackOffTicks; // 1 ms later: still backing off
+        checks = 0;
+        poll.SpinUntilReadable();
+        var withinSecondBackOff = checks;
+        clock.Now += ReadablePoll.BackOffTicks;
+        poll.SpinUntilReadable();
+
+        Assert.Equal((0, 3), (withinSecondBackOff, poll.Misses));
+        Assert.True(checks > 0, "after the second back-off the reader spins again");
     }
 
     [Fact]
@@ -81,7 +147,7 @@ public sealed class ReadablePollTests
 
                     return release.Wait(TestIpc.Bound);
                 },
-                TimeSpan.FromHours(1));
+                TimeSpan.FromHours(1), Frozen);
             var thread = new Thread(poll.SpinUntilReadable) { IsBackground = true };
             thread.Start();
             return thread;
@@ -90,7 +156,7 @@ public sealed class ReadablePollTests
         {
             Assert.True(spinning.Wait(TestIpc.Bound), "the spinners did not start");
             var checks = 0;
-            var extra = new ReadablePoll(() => Interlocked.Increment(ref checks) > 0, TimeSpan.FromHours(1));
+            var extra = new ReadablePoll(() => Interlocked.Increment(ref checks) > 0, TimeSpan.FromHours(1), Frozen);
 
             await Task.Run(extra.SpinUntilReadable).WaitAsync(TestIpc.Bound);
 
@@ -104,5 +170,17 @@ public sealed class ReadablePollTests
                 Assert.True(thread.Join(TestIpc.Bound));
             }
         }
+    }
+
+    private static long Frozen() => 0; // no time passes: a spin ends only when the check says readable
+
+    private static long Microseconds(int microseconds) => Stopwatch.Frequency * microseconds / 1_000_000;
+
+    /// <summary>A clock that moves on by <c>step</c> at each reading, and by hand.</summary>
+    private sealed class ManualClock(long step)
+    {
+        public long Now { get; set; } = Stopwatch.Frequency; // not zero: a reader that never backed off spins at once
+
+        public long Read() => Now += step;
     }
 }

@@ -244,6 +244,54 @@ public sealed class StreamDuplexConnectionTests : IDisposable
     }
 
     [Fact]
+    public async Task CheckReaderWork_ACollectionPausedThePeriod_KeepsTheReaderUntilAPeriodWithout()
+    {
+        await using var connection = (StreamDuplexConnection)DuplexConnection.CreateWithDedicatedReader(_stream, null, TimeSpan.Zero);
+        connection.Attach(Host(), dedicatedReader: true);
+        using var blocked = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        using var secondRead = new ManualResetEventSlim();
+        var loop = new FrameLoop(connection)
+        {
+            OnByte = b =>
+            {
+                if (b == 1)
+                {
+                    connection.TryDefer(new Work(() =>
+                    {
+                        blocked.Set();
+                        release.Wait(TestIpc.Bound);
+                    }));
+                }
+                else
+                {
+                    secondRead.Set();
+                }
+            },
+        };
+        var run = connection.RunAsync(loop.RunAsync);
+        try
+        {
+            _peer.Send([1]);
+            Assert.True(blocked.Wait(TestIpc.Bound), "the deferred work did not start");
+            _peer.Send([2]);
+
+            connection.CheckReaderWork(realTime: false, collected: false); // work started since the last check
+            connection.CheckReaderWork(realTime: false, collected: true); // the same work, held through a collection
+            var keptThroughCollection = !secondRead.IsSet && connection.IsRunningReaderWork;
+            connection.CheckReaderWork(realTime: false, collected: false); // held through a whole period of its own
+
+            Assert.True(keptThroughCollection, "the reader was replaced for a period the collector held it");
+            Assert.True(secondRead.Wait(TestIpc.Bound), "no new reader took over once the work held the reader by itself");
+        }
+        finally
+        {
+            release.Set();
+            await StopAsync(connection, run);
+        }
+    }
+
+    [Fact]
     public async Task TryDefer_ReaderReplaced_WorkLeftBehindTheBlockedOneRunsOnTheThreadPool()
     {
         await using var connection = DuplexConnection.CreateWithDedicatedReader(_stream, null, TimeSpan.Zero);

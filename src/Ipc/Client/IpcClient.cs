@@ -36,6 +36,7 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
 
     public TransportCapabilities Capabilities => _endpoint.Capabilities;
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<TResponse> RequestAsync<TRequest, TResponse>(string route, TRequest request, IpcCallOptions? options = null, CancellationToken cancellationToken = default)
     {
         var message = CreateMessage(route, request, options);
@@ -209,6 +210,7 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
         }
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<IpcMessage> InvokeAsync(IpcMessage message, CancellationToken cancellationToken)
     {
         Require(TransportCapabilities.RequestResponse, "RequestAsync");
@@ -278,6 +280,7 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
         return new ValueTask<Outcome<object>>(ToOutcome(pending.Result));
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<Outcome<object>> CompleteAttemptAsync(ValueTask<IpcMessage> pending)
     {
         try
@@ -294,6 +297,7 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
     private Outcome<object> ToOutcome(IpcMessage response) =>
         response.Fault is { } fault ? Outcome.FromException<object>(fault.ToException(_endpoint.Name)) : Outcome.FromResult<object>(response);
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask SendCoreAsync(IpcMessage message, bool publish, CancellationToken cancellationToken)
     {
         Require(publish ? TransportCapabilities.PublishSubscribe : TransportCapabilities.OneWay, publish ? "PublishAsync" : "SendAsync");
@@ -340,6 +344,7 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
         return pending.IsCompletedSuccessfully ? s_sent : CompleteSendAsync(pending);
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private static async ValueTask<Outcome<object>> CompleteSendAsync(ValueTask pending)
     {
         try

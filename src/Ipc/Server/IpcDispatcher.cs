@@ -49,6 +49,7 @@ internal sealed partial class IpcDispatcher : IIpcDispatcher
     }
 
     /// <summary>Runs the handler once per message id in the duplicate filter's window; a duplicate gets the first response.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<IpcMessage> DispatchRequestOnceAsync(DuplicateFilter duplicates, IpcMessage request, CancellationToken cancellationToken)
     {
         while (true)
@@ -87,6 +88,7 @@ internal sealed partial class IpcDispatcher : IIpcDispatcher
         }
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<IpcMessage> DispatchRequestCoreAsync(IpcMessage request, CancellationToken cancellationToken)
     {
         if (Check(request, RouteKind.Request, out var entry) is { } rejected)
