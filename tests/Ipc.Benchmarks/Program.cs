@@ -34,10 +34,10 @@ if (args is ["callers-burn"])
 }
 
 // dotnet run -c Release --project tests/Ipc.Benchmarks -- crossprocess [seconds per row] [spins in us, e.g. 0,20,50,200]
-if (args is ["serve", var address, var spin])
+if (args is ["serve", var shmAddress, var spin])
 {
-    await CrossProcessBenchmarks.ServeAsync(address, TimeSpan.FromMicroseconds(int.Parse(spin, System.Globalization.CultureInfo.InvariantCulture)));
-    return;
+    await CrossProcessBenchmarks.ServeAsync(shmAddress, TimeSpan.FromMicroseconds(int.Parse(spin, System.Globalization.CultureInfo.InvariantCulture)));
+    return 0;
 }
 
 if (args is ["crossprocess", ..])
@@ -45,7 +45,7 @@ if (args is ["crossprocess", ..])
     var seconds = args.Length > 1 ? double.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 3;
     var spins = args.Length > 2 ? args[2].Split(',').Select(s => TimeSpan.FromMicroseconds(int.Parse(s, System.Globalization.CultureInfo.InvariantCulture))).ToList() : [Ipc.SharedMemory.SharedMemoryTransportOptions.DefaultSpin];
     await CrossProcessBenchmarks.RunAsync(Console.Out, TimeSpan.FromSeconds(seconds), spins);
-    return;
+    return 0;
 }
 
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
