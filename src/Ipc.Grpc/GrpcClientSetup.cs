@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Net.Sockets;
 using Grpc.Net.ClientFactory;
 using Ipc.Transports;
 using Microsoft.Extensions.Http;
@@ -78,6 +79,10 @@ internal sealed class GrpcClientSetup(GrpcClientContexts contexts, IOptionsMonit
             PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
             ConnectTimeout = context.ConnectTimeout,
 
+            // A connect of its own, as well, keeps the channel off its subchannel machinery, whose reconnect backoff would
+            // fail calls to a server that has just come back; the runtime's resilience pipeline decides when to try again.
+            ConnectCallback = ConnectAsync,
+
             // The runtime puts the W3C trace context in the message's headers, which travel as metadata: the handler adds none of its own.
             ActivityHeadersPropagator = DistributedContextPropagator.CreateNoOutputPropagator(),
         };
@@ -89,5 +94,20 @@ internal sealed class GrpcClientSetup(GrpcClientContexts contexts, IOptionsMonit
         }
 
         return handler;
+    }
+
+    private static async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext connection, CancellationToken cancellationToken)
+    {
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            await socket.ConnectAsync(connection.DnsEndPoint, cancellationToken).ConfigureAwait(false);
+            return new NetworkStream(socket, ownsSocket: true);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
     }
 }

@@ -127,6 +127,34 @@ internal static class GrpcEnvelopes
         return message;
     }
 
+    /// <summary>Reads a <c>grpc-timeout</c> header: at most 8 digits and a unit (H, M, S, m, u, n).</summary>
+    public static bool TryParseTimeout(string? value, out TimeSpan timeout)
+    {
+        timeout = default;
+        if (value is null || value.Length is < 2 or > 9 || !long.TryParse(value.AsSpan(0, value.Length - 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var amount))
+        {
+            return false;
+        }
+
+        long? ticks = value[^1] switch
+        {
+            'H' => amount * TimeSpan.TicksPerHour,
+            'M' => amount * TimeSpan.TicksPerMinute,
+            'S' => amount * TimeSpan.TicksPerSecond,
+            'm' => amount * TimeSpan.TicksPerMillisecond,
+            'u' => amount * 10,
+            'n' => amount / 100,
+            _ => null,
+        };
+        if (ticks is not { } t)
+        {
+            return false;
+        }
+
+        timeout = TimeSpan.FromTicks(t);
+        return true;
+    }
+
     /// <summary>Metadata gRPC, HTTP/2 or the HTTP stack set or read for themselves: not application headers.</summary>
     private static bool IsReserved(string key) =>
         key.Length == 0

@@ -102,7 +102,14 @@ internal sealed partial class GrpcServerTarget(IIpcDispatcher dispatcher, ILogge
         }
 
         var message = GrpcEnvelopes.FromEnvelope(envelope, context.RequestHeaders);
-        if (context.Deadline != DateTime.MaxValue)
+
+        // The time left as the caller sent it (grpc-timeout), so the deadline runs from the message's arrival by this
+        // server's clock; the call's own deadline when that header cannot be read.
+        if (GrpcEnvelopes.TryParseTimeout(context.GetHttpContext().Request.Headers["grpc-timeout"], out var timeout))
+        {
+            message.Timeout = timeout;
+        }
+        else if (context.Deadline != DateTime.MaxValue)
         {
             message.Timeout = context.Deadline - TimeProvider.System.GetUtcNow().UtcDateTime;
         }

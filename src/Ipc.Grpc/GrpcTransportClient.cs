@@ -21,6 +21,11 @@ internal sealed class GrpcTransportClient(IpcTransportContext context, IpcServic
     {
         ArgumentNullException.ThrowIfNull(request);
         CheckSize(request);
+        if (request.Timeout <= TimeSpan.Zero)
+        {
+            return IpcMessage.CreateFault(request, DeadlinePassed()); // it would reach the server with no time left: not sent
+        }
+
         var envelope = GrpcEnvelopes.ToEnvelope(request);
         try
         {
@@ -31,12 +36,21 @@ internal sealed class GrpcTransportClient(IpcTransportContext context, IpcServic
         {
             return IpcMessage.CreateFault(request, Fail(ex, cancellationToken));
         }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && request.Timeout is not null)
+        {
+            return IpcMessage.CreateFault(request, DeadlinePassed()); // the channel ends a call past its deadline as cancelled
+        }
     }
 
     public async ValueTask SendAsync(IpcMessage message, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(message);
         CheckSize(message);
+        if (message.Timeout <= TimeSpan.Zero)
+        {
+            throw DeadlinePassed().ToException(context.EndpointName);
+        }
+
         var envelope = GrpcEnvelopes.ToEnvelope(message);
         try
         {
@@ -46,6 +60,10 @@ internal sealed class GrpcTransportClient(IpcTransportContext context, IpcServic
         catch (RpcException ex)
         {
             throw Fail(ex, cancellationToken).ToException(context.EndpointName);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && message.Timeout is not null)
+        {
+            throw DeadlinePassed().ToException(context.EndpointName);
         }
     }
 
@@ -76,6 +94,10 @@ internal sealed class GrpcTransportClient(IpcTransportContext context, IpcServic
             catch (RpcException ex)
             {
                 item = IpcMessage.CreateFault(request, Fail(ex, cancellationToken));
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && request.Timeout is not null)
+            {
+                item = IpcMessage.CreateFault(request, DeadlinePassed());
             }
 
             yield return item;
@@ -133,9 +155,9 @@ internal sealed class GrpcTransportClient(IpcTransportContext context, IpcServic
     private IpcFault Fail(RpcException exception, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        if (exception.StatusCode == StatusCode.DeadlineExceeded && exception.Status.DebugException is null)
+        if (exception.StatusCode == StatusCode.DeadlineExceeded && exception.Status.DebugException is null && exception.Trailers.GetValueBytes("grpc-status-details-bin") is null)
         {
-            return new IpcFault(IpcErrorCode.Timeout, $"The call on endpoint '{context.EndpointName}' ({context.Address}) passed its deadline.");
+            return DeadlinePassed();
         }
 
         if (TransportFailure(exception) is { } failure)
@@ -145,6 +167,9 @@ internal sealed class GrpcTransportClient(IpcTransportContext context, IpcServic
 
         return GrpcErrors.ToFault(exception, context.Address);
     }
+
+    private IpcFault DeadlinePassed() =>
+        new(IpcErrorCode.Timeout, $"The call on endpoint '{context.EndpointName}' ({context.Address}) passed its deadline.");
 
     private IpcException? TransportFailure(RpcException exception)
     {
