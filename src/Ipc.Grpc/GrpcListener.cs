@@ -81,7 +81,7 @@ internal sealed partial class GrpcListener(IpcTransportContext context, GrpcTran
                 builder.Services.AddSingleton(health);
             }
 
-            builder.Services.AddGrpcHealthChecks();
+            builder.Services.AddGrpcHealthChecks(health => health.Services.Map("ipc.v1.IpcService", _ => true));
         }
 
         if (options.EnableReflection)

@@ -27,19 +27,18 @@ public sealed class GeneratedClientTests : IAsyncLifetime
     private readonly TaskCompletionSource<IpcMessage> _received = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _handlerCancelled = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private IHost? _server;
-    private GrpcChannel? _channel;
 
-    private IpcService.IpcServiceClient Client => new(_channel!);
+    private readonly GrpcChannel _channel;
 
-    public Task InitializeAsync()
-    {
-        _channel = GrpcChannel.ForAddress($"http://127.0.0.1:{_port}");
-        return Task.CompletedTask;
-    }
+    public GeneratedClientTests() => _channel = GrpcChannel.ForAddress($"http://127.0.0.1:{_port}");
+
+    private IpcService.IpcServiceClient Client => new(_channel);
+
+    public Task InitializeAsync() => Task.CompletedTask;
 
     public async Task DisposeAsync()
     {
-        _channel?.Dispose();
+        _channel.Dispose();
         if (_server is not null)
         {
             await _server.StopAsync();
@@ -51,9 +50,13 @@ public sealed class GeneratedClientTests : IAsyncLifetime
     public async Task Request_MessagePackBody_HandlerAnswersInMessagePack()
     {
         await StartServerAsync();
-        var body = MessagePackSerializer.Serialize(new Dictionary<string, int> { ["A"] = 40, ["B"] = 2 });
 
-        var reply = await Client.RequestAsync(new IpcEnvelope { Route = "add", ContentType = "application/x-msgpack", Body = ByteString.CopyFrom(body) }).ResponseAsync.WaitAsync(Bound);
+        #region generated-client
+        // MessagePack's map of the request record's properties, as any MessagePack library writes it.
+        var body = MessagePackSerializer.Serialize(new Dictionary<string, int> { ["A"] = 40, ["B"] = 2 });
+        var client = new IpcService.IpcServiceClient(_channel); // generated from ipc.proto
+        var reply = await client.RequestAsync(new IpcEnvelope { Route = "add", ContentType = "application/x-msgpack", Body = ByteString.CopyFrom(body) });
+        #endregion
 
         Assert.Equal("add", reply.Route);
         Assert.Equal("application/x-msgpack", reply.ContentType);
@@ -167,7 +170,7 @@ public sealed class GeneratedClientTests : IAsyncLifetime
     {
         await StartServerAsync(health: HealthCheckResult.Healthy());
 
-        var reply = await new Health.HealthClient(_channel!).CheckAsync(new HealthCheckRequest()).ResponseAsync.WaitAsync(Bound);
+        var reply = await new Health.HealthClient(_channel).CheckAsync(new HealthCheckRequest()).ResponseAsync.WaitAsync(Bound);
 
         Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, reply.Status);
     }
@@ -177,16 +180,19 @@ public sealed class GeneratedClientTests : IAsyncLifetime
     {
         await StartServerAsync(health: HealthCheckResult.Unhealthy("the database is down"));
 
-        var reply = await new Health.HealthClient(_channel!).CheckAsync(new HealthCheckRequest()).ResponseAsync.WaitAsync(Bound);
+        var health = new Health.HealthClient(_channel);
+        var server = await health.CheckAsync(new HealthCheckRequest()).ResponseAsync.WaitAsync(Bound);
+        var service = await health.CheckAsync(new HealthCheckRequest { Service = "ipc.v1.IpcService" }).ResponseAsync.WaitAsync(Bound);
 
-        Assert.Equal(HealthCheckResponse.Types.ServingStatus.NotServing, reply.Status);
+        Assert.Equal(HealthCheckResponse.Types.ServingStatus.NotServing, server.Status);
+        Assert.Equal(HealthCheckResponse.Types.ServingStatus.NotServing, service.Status);
     }
 
     [Fact]
     public async Task Reflection_ListServices_ShowsTheEnvelopeAndHealthServices()
     {
         await StartServerAsync();
-        using var call = new ServerReflection.ServerReflectionClient(_channel!).ServerReflectionInfo();
+        using var call = new ServerReflection.ServerReflectionClient(_channel).ServerReflectionInfo();
 
         await call.RequestStream.WriteAsync(new ServerReflectionRequest { ListServices = string.Empty });
         await call.RequestStream.CompleteAsync();

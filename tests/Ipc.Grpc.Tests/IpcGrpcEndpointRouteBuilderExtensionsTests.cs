@@ -27,7 +27,7 @@ public sealed class IpcGrpcEndpointRouteBuilderExtensionsTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        // region: map-ipc-grpc
+        #region map-ipc-grpc
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, _port, listen => listen.Protocols = HttpProtocols.Http2));
         builder.Services.AddAuthentication(ApiKeyHandler.SchemeName).AddScheme<AuthenticationSchemeOptions, ApiKeyHandler>(ApiKeyHandler.SchemeName, null);
@@ -40,7 +40,7 @@ public sealed class IpcGrpcEndpointRouteBuilderExtensionsTests : IAsyncLifetime
         app.UseAuthentication();
         app.UseAuthorization();
         app.MapIpcGrpc("calculator").RequireAuthorization("callers");
-        // endregion
+        #endregion
         _app = app;
         await app.StartAsync().WaitAsync(TestIpc.Bound);
     }
@@ -114,7 +114,9 @@ public sealed class IpcGrpcEndpointRouteBuilderExtensionsTests : IAsyncLifetime
         var ipc = services.AddIpc().AddEndpoint("calculator", Address).ConfigureResilience(r => r.Enabled = false);
         if (apiKey is not null)
         {
+            #region interceptor
             ipc.ConfigureGrpcClient("calculator").AddInterceptor(() => new ApiKeyInterceptor(apiKey));
+            #endregion
         }
 
         return services.BuildServiceProvider();
