@@ -7,6 +7,9 @@ internal sealed class GrpcHostedEndpoint
 {
     private IIpcServer? _server;
 
+    /// <summary>Gets the endpoint MapIpcGrpc attached, or <see langword="null"/> before it did.</summary>
+    public IIpcServer? Attached => Volatile.Read(ref _server);
+
     public IIpcServer Server => _server
         ?? throw new InvalidOperationException("No Ipc endpoint is mapped to the gRPC envelope service. Call app.MapIpcGrpc(\"<endpoint>\") before the app starts.");
 

@@ -7,6 +7,7 @@ using Microsoft.Extensions.Http;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
+using Grpc.AspNetCore.Server;
 using Grpc.Net.ClientFactory;
 
 [assembly: IpcTransportRegistration(typeof(GrpcTransportRegistration))]
@@ -45,6 +46,15 @@ public static class GrpcIpcBuilderExtensions
         // Server inside an ASP.NET Core app: MapIpcGrpc picks the endpoint this service serves.
         builder.Services.AddGrpc();
         builder.Services.TryAddSingleton<GrpcHostedEndpoint>();
+        builder.Services.AddSingleton<IConfigureOptions<GrpcServiceOptions<GrpcIpcService>>>(s => new ConfigureOptions<GrpcServiceOptions<GrpcIpcService>>(grpc =>
+        {
+            // Read when MapIpcGrpc maps the service, once it has attached the endpoint: the endpoint's limit plus the envelope.
+            if (s.GetRequiredService<GrpcHostedEndpoint>().Attached is { } server)
+            {
+                grpc.MaxReceiveMessageSize = GrpcTransport.WireLimit(server.Dispatcher.MaxMessageSize);
+                grpc.MaxSendMessageSize = GrpcTransport.WireLimit(server.Dispatcher.MaxMessageSize);
+            }
+        }));
         builder.Services.TryAddSingleton(s =>
         {
             var hosted = s.GetRequiredService<GrpcHostedEndpoint>();

@@ -42,6 +42,7 @@ internal sealed partial class GrpcListener(IpcTransportContext context, GrpcTran
         builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
+            kestrel.Limits.MaxConcurrentConnections = options.MaxConnections;
             kestrel.Limits.Http2.MaxStreamsPerConnection = options.MaxConcurrentCallsPerConnection;
             kestrel.Limits.Http2.KeepAlivePingDelay = options.KeepAlivePingDelay;
             kestrel.Limits.Http2.KeepAlivePingTimeout = options.KeepAlivePingTimeout;

@@ -32,6 +32,12 @@ public sealed class GrpcTransportOptions
     [Range(1, 100_000)]
     public int MaxConcurrentCallsPerConnection { get; set; } = 100;
 
+    /// <summary>Gets or sets how many connections a server on its own Kestrel serves at once; past it, new connections are
+    /// closed at once and their calls fail with <see cref="IpcErrorCode.Unavailable"/>.</summary>
+    /// <value>The default value is 1024.</value>
+    [Range(1, 1_048_576)]
+    public int MaxConnections { get; set; } = 1024;
+
     /// <summary>Gets or sets a value indicating whether a server on its own Kestrel serves the standard health service
     /// (<c>grpc.health.v1.Health</c>), answering from the application's health checks.</summary>
     /// <value>The default value is <see langword="true"/>.</value>

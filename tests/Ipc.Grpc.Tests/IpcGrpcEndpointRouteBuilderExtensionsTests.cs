@@ -105,6 +105,30 @@ public sealed class IpcGrpcEndpointRouteBuilderExtensionsTests : IAsyncLifetime
         Assert.Contains("'a'", ex.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task RequestAsync_OverTheMappedEndpointsLimit_ThrowsMessageTooLarge()
+    {
+        var port = TestAddresses.FreePort();
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, port, listen => listen.Protocols = HttpProtocols.Http2));
+        builder.Services.AddIpc()
+            .AddEndpoint("echo", $"grpc://127.0.0.1:{port}", e => e.MaxMessageSize = 64 * 1024)
+            .AddServer("echo", server => server.MapRequest<byte[], int>("length", b => b.Length));
+        await using var app = builder.Build();
+        app.MapIpcGrpc("echo");
+        await app.StartAsync().WaitAsync(TestIpc.Bound);
+        var services = new ServiceCollection();
+        services.AddIpc().AddEndpoint("echo", $"grpc://127.0.0.1:{port}", e => e.MaxMessageSize = 1024 * 1024);
+        await using var client = services.BuildServiceProvider();
+        var requests = client.GetRequiredKeyedService<IRequestClient>("echo");
+
+        var ex = await Assert.ThrowsAsync<IpcException>(() => requests.RequestAsync<byte[], int>("length", new byte[128 * 1024]).AsTask().WaitAsync(TestIpc.Bound));
+
+        Assert.Equal(IpcErrorCode.MessageTooLarge, ex.ErrorCode);
+        Assert.Equal(1000, await requests.RequestAsync<byte[], int>("length", new byte[1000]).AsTask().WaitAsync(TestIpc.Bound));
+        await app.StopAsync();
+    }
+
     private static Task<AddResponse> Add(IServiceProvider client) =>
         client.GetRequiredKeyedService<IRequestClient>("calculator").RequestAsync<AddRequest, AddResponse>("add", new AddRequest(40, 2)).AsTask().WaitAsync(TestIpc.Bound);
 
