@@ -2,6 +2,7 @@ using System.Text;
 using Google.Protobuf;
 using Grpc.Core;
 using Ipc.Grpc.Protocol;
+using Microsoft.AspNetCore.Http;
 
 namespace Ipc.Grpc;
 
@@ -80,7 +81,7 @@ internal static class GrpcEnvelopes
         return metadata;
     }
 
-    public static IpcMessage FromEnvelope(IpcEnvelope envelope, Metadata? metadata = null)
+    public static IpcMessage FromEnvelope(IpcEnvelope envelope)
     {
         var message = new IpcMessage(envelope.Route, envelope.Body.Memory);
         if (envelope.MessageId.Length > 0)
@@ -98,30 +99,44 @@ internal static class GrpcEnvelopes
             message.ContentType = envelope.ContentType;
         }
 
-        if (metadata is not null)
-        {
-            foreach (var entry in metadata)
-            {
-                var key = entry.Key;
-                if (IsReserved(key))
-                {
-                    continue;
-                }
-
-                if (entry.IsBinary)
-                {
-                    message.Headers[key[..^BinarySuffix.Length]] = Encoding.UTF8.GetString(entry.ValueBytes);
-                }
-                else
-                {
-                    message.Headers[key] = entry.Value;
-                }
-            }
-        }
-
         foreach (var (name, value) in envelope.Headers)
         {
             message.Headers[name] = value;
+        }
+
+        return message;
+    }
+
+    /// <summary>
+    /// A request as a server receives it: the envelope, and the request's HTTP/2 headers that are application metadata
+    /// (read from the request itself, without building gRPC's metadata collection). The envelope's map wins over metadata.
+    /// </summary>
+    public static IpcMessage FromRequest(IpcEnvelope envelope, IHeaderDictionary headers)
+    {
+        var message = FromEnvelope(envelope);
+        var fromMap = message.HasHeaders;
+        foreach (var (key, values) in headers)
+        {
+            if (IsReserved(key))
+            {
+                continue;
+            }
+
+            var binary = key.EndsWith(BinarySuffix, StringComparison.OrdinalIgnoreCase);
+            var name = binary ? key[..^BinarySuffix.Length] : key;
+            if (fromMap && message.Headers.ContainsKey(name))
+            {
+                continue;
+            }
+
+            if (!binary)
+            {
+                message.Headers[name] = values.ToString();
+            }
+            else if (TryDecodeBase64(values.ToString(), out var bytes))
+            {
+                message.Headers[name] = Encoding.UTF8.GetString(bytes);
+            }
         }
 
         return message;
@@ -155,12 +170,42 @@ internal static class GrpcEnvelopes
         return true;
     }
 
+    /// <summary>Decodes a binary metadata value: base64, padded or not (gRPC allows both).</summary>
+    private static bool TryDecodeBase64(string value, out byte[] bytes)
+    {
+        var padded = (value.Length % 4) switch
+        {
+            2 => value + "==",
+            3 => value + "=",
+            _ => value,
+        };
+        try
+        {
+            bytes = Convert.FromBase64String(padded);
+            return true;
+        }
+        catch (FormatException)
+        {
+            bytes = [];
+            return false; // not base64: dropped, as gRPC itself would refuse it
+        }
+    }
+
     /// <summary>Metadata gRPC, HTTP/2 or the HTTP stack set or read for themselves: not application headers.</summary>
     private static bool IsReserved(string key) =>
         key.Length == 0
         || key[0] == ':'
-        || key.StartsWith("grpc-", StringComparison.Ordinal)
-        || key is "content-type" or "te" or "user-agent" or "host" or "accept-encoding" or "content-length" or "connection" or "transfer-encoding" or "keep-alive" or "upgrade";
+        || key.StartsWith("grpc-", StringComparison.OrdinalIgnoreCase)
+        || key.Equals("content-type", StringComparison.OrdinalIgnoreCase)
+        || key.Equals("te", StringComparison.OrdinalIgnoreCase)
+        || key.Equals("user-agent", StringComparison.OrdinalIgnoreCase)
+        || key.Equals("host", StringComparison.OrdinalIgnoreCase)
+        || key.Equals("accept-encoding", StringComparison.OrdinalIgnoreCase)
+        || key.Equals("content-length", StringComparison.OrdinalIgnoreCase)
+        || key.Equals("connection", StringComparison.OrdinalIgnoreCase)
+        || key.Equals("transfer-encoding", StringComparison.OrdinalIgnoreCase)
+        || key.Equals("keep-alive", StringComparison.OrdinalIgnoreCase)
+        || key.Equals("upgrade", StringComparison.OrdinalIgnoreCase);
 
     private static bool IsValidKey(string key)
     {

@@ -101,11 +101,12 @@ internal sealed partial class GrpcServerTarget(IIpcDispatcher dispatcher, ILogge
             throw GrpcErrors.ToRpcException(new IpcFault(IpcErrorCode.ProtocolError, "The envelope names no route. Set IpcEnvelope.route to the route to call."));
         }
 
-        var message = GrpcEnvelopes.FromEnvelope(envelope, context.RequestHeaders);
+        var headers = context.GetHttpContext().Request.Headers;
+        var message = GrpcEnvelopes.FromRequest(envelope, headers);
 
         // The time left as the caller sent it (grpc-timeout), so the deadline runs from the message's arrival by this
         // server's clock; the call's own deadline when that header cannot be read.
-        if (GrpcEnvelopes.TryParseTimeout(context.GetHttpContext().Request.Headers["grpc-timeout"], out var timeout))
+        if (GrpcEnvelopes.TryParseTimeout(headers["grpc-timeout"], out var timeout))
         {
             message.Timeout = timeout;
         }
