@@ -28,6 +28,10 @@ public class GrpcBenchmarks
     private WebApplication _rawServer = null!;
     private GrpcChannel _rawChannel = null!;
     private Echo.EchoClient _raw = null!;
+    private Transports.IIpcTransportClient _transport = null!;
+    private GrpcChannel _foreignChannel = null!;
+    private Ipc.Grpc.Protocol.IpcService.IpcServiceClient _foreign = null!;
+    private Ipc.Grpc.Protocol.IpcEnvelope _envelope = null!;
 
     [GlobalSetup]
     public async Task SetupAsync()
@@ -45,6 +49,11 @@ public class GrpcBenchmarks
         services.AddIpc().AddEndpoint("bench", address);
         _client = services.BuildServiceProvider();
         _requests = _client.GetRequiredKeyedService<IRequestClient>("bench");
+        _transport = (Transports.IIpcTransportClient)_requests.GetService(typeof(Transports.IIpcTransportClient))!;
+        _foreignChannel = GrpcChannel.ForAddress(address.Replace("grpc://", "http://", StringComparison.Ordinal));
+        _foreign = new Ipc.Grpc.Protocol.IpcService.IpcServiceClient(_foreignChannel);
+        var body = MessagePack.MessagePackSerializer.Serialize(_payload, Serialization.MessagePackIpcSerializer.DefaultOptions);
+        _envelope = new Ipc.Grpc.Protocol.IpcEnvelope { Route = "echo", ContentType = Serialization.MessagePackIpcSerializer.MediaType, Body = ByteString.CopyFrom(body) };
 
         var rawPort = FreePort();
         var raw = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
@@ -62,6 +71,7 @@ public class GrpcBenchmarks
     public async Task CleanupAsync()
     {
         _rawChannel.Dispose();
+        _foreignChannel.Dispose();
         await _rawServer.StopAsync();
         await _rawServer.DisposeAsync();
         await _client.DisposeAsync();
@@ -79,9 +89,20 @@ public class GrpcBenchmarks
     [Benchmark(Description = "typed request/response, 64 B (defaults)")]
     public async Task<int> RequestAsync() => (await _requests.RequestAsync<byte[], byte[]>("echo", _payload)).Length;
 
+    [Benchmark(Description = "generated client from ipc.proto to the Ipc server, 64 B")]
+    public async Task<int> ForeignClientAsync() => (await _foreign.RequestAsync(_envelope)).Body.Length;
+
+    [Benchmark(Description = "transport client, raw message, no deadline")]
+    public async Task<int> TransportAsync() =>
+        (await _transport.RequestAsync(new IpcMessage("echo", _envelope.Body.Memory) { ContentType = Serialization.MessagePackIpcSerializer.MediaType }, default)).Body.Length;
+
+    [Benchmark(Description = "transport client, raw message, 10 s deadline")]
+    public async Task<int> TransportWithDeadlineAsync() =>
+        (await _transport.RequestAsync(new IpcMessage("echo", _envelope.Body.Memory) { ContentType = Serialization.MessagePackIpcSerializer.MediaType, Timeout = TimeSpan.FromSeconds(10) }, default)).Body.Length;
+
     /// <summary>
-    /// Alternates blocks of 200 raw and 200 Ipc calls, 30 times, and prints the medians and the median per-block ratio:
-    /// on a loaded machine both sides of each block run under the same load.
+    /// For each of the Ipc paths, alternates blocks of 200 raw calls and 200 calls of that path, 30 times, and prints the
+    /// medians and the median per-block ratio: on a loaded machine both sides of each block run under the same load.
     /// <c>dotnet run -c Release --project tests/Ipc.Benchmarks -- interleaved-grpc</c>
     /// </summary>
     public static async Task RunInterleavedAsync(TextWriter output)
@@ -92,47 +113,59 @@ public class GrpcBenchmarks
         await benchmark.SetupAsync();
         try
         {
+            var paths = new (string Name, Func<Task<int>> Call)[]
+            {
+                ("typed request/response (defaults)", benchmark.RequestAsync),
+                ("transport client, 10 s deadline", benchmark.TransportWithDeadlineAsync),
+                ("transport client, no deadline", benchmark.TransportAsync),
+                ("generated client to the Ipc server", benchmark.ForeignClientAsync),
+            };
             var warmUp = System.Diagnostics.Stopwatch.StartNew();
             for (var i = 0; i < 2_000 || warmUp.Elapsed < TimeSpan.FromSeconds(3); i++)
             {
                 await benchmark.RawRequestAsync();
-                await benchmark.RequestAsync();
+                foreach (var path in paths)
+                {
+                    await path.Call();
+                }
             }
 
-            var raw = new List<double>();
-            var ipc = new List<double>();
-            var ratios = new List<double>();
-            for (var block = 0; block < Blocks; block++)
+            output.WriteLine("| Path | raw (median of blocks) | path (median of blocks) | Ratio of means | Ratio: median (p25 to p75) |");
+            output.WriteLine("| --- | ---: | ---: | ---: | ---: |");
+            foreach (var (name, call) in paths)
             {
-                var watch = System.Diagnostics.Stopwatch.StartNew();
-                for (var i = 0; i < BlockSize; i++)
+                var raw = new List<double>();
+                var ipc = new List<double>();
+                var ratios = new List<double>();
+                for (var block = 0; block < Blocks; block++)
                 {
-                    await benchmark.RawRequestAsync();
+                    var watch = System.Diagnostics.Stopwatch.StartNew();
+                    for (var i = 0; i < BlockSize; i++)
+                    {
+                        await benchmark.RawRequestAsync();
+                    }
+
+                    var rawMicroseconds = watch.Elapsed.TotalMicroseconds / BlockSize;
+                    watch.Restart();
+                    for (var i = 0; i < BlockSize; i++)
+                    {
+                        await call();
+                    }
+
+                    var ipcMicroseconds = watch.Elapsed.TotalMicroseconds / BlockSize;
+                    raw.Add(rawMicroseconds);
+                    ipc.Add(ipcMicroseconds);
+                    ratios.Add(ipcMicroseconds / rawMicroseconds);
                 }
 
-                var rawMicroseconds = watch.Elapsed.TotalMicroseconds / BlockSize;
-                watch.Restart();
-                for (var i = 0; i < BlockSize; i++)
-                {
-                    await benchmark.RequestAsync();
-                }
-
-                var ipcMicroseconds = watch.Elapsed.TotalMicroseconds / BlockSize;
-                raw.Add(rawMicroseconds);
-                ipc.Add(ipcMicroseconds);
-                ratios.Add(ipcMicroseconds / rawMicroseconds);
+                var meanRatio = ipc.Average() / raw.Average();
+                raw.Sort();
+                ipc.Sort();
+                ratios.Sort();
+                output.WriteLine(string.Create(
+                    System.Globalization.CultureInfo.InvariantCulture,
+                    $"| {name} | {raw[Blocks / 2]:F1} us | {ipc[Blocks / 2]:F1} us | {meanRatio:F2} | {ratios[Blocks / 2]:F2} ({ratios[Blocks / 4]:F2} to {ratios[3 * Blocks / 4]:F2}) |"));
             }
-
-            var rawMean = raw.Average();
-            var ipcMean = ipc.Average();
-            raw.Sort();
-            ipc.Sort();
-            ratios.Sort();
-            output.WriteLine("| raw (median of blocks) | Ipc (median of blocks) | raw (mean) | Ipc (mean) | Ratio of means | Ratio: median (p25 to p75) |");
-            output.WriteLine("| ---: | ---: | ---: | ---: | ---: | ---: |");
-            output.WriteLine(string.Create(
-                System.Globalization.CultureInfo.InvariantCulture,
-                $"| {raw[Blocks / 2]:F1} us | {ipc[Blocks / 2]:F1} us | {rawMean:F1} us | {ipcMean:F1} us | {ipcMean / rawMean:F2} | {ratios[Blocks / 2]:F2} ({ratios[Blocks / 4]:F2} to {ratios[3 * Blocks / 4]:F2}) |"));
         }
         finally
         {
