@@ -27,6 +27,7 @@ public static class TourRows
         new("UnixSocket", $"unix://{Path.Combine(Path.GetTempPath(), $"tour-{run}.sock")}", ServerPlacement.SeparateProcess),
         new("Tcp", $"tcp://127.0.0.1:{FreeTcpPort()}", ServerPlacement.SeparateProcess),
         new("SharedMemory", $"shm://tour-{run}", ServerPlacement.SeparateProcess),
+        new("Grpc", $"grpc://127.0.0.1:{FreeTcpPort()}", ServerPlacement.SeparateProcess),
     ];
 
     private static int FreeTcpPort()

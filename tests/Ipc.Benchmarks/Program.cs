@@ -9,6 +9,13 @@ if (args is ["interleaved"])
     return 0;
 }
 
+// dotnet run -c Release --project tests/Ipc.Benchmarks -- interleaved-grpc
+if (args is ["interleaved-grpc"])
+{
+    await GrpcBenchmarks.RunInterleavedAsync(Console.Out);
+    return 0;
+}
+
 // dotnet run -c Release --project tests/Ipc.Benchmarks -- concurrency
 if (args is ["concurrency"])
 {

@@ -1,0 +1,114 @@
+using Ipc.TestUtils;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Ipc.Grpc.Tests;
+
+[Trait("Transport", "Grpc")]
+public sealed class GrpcTlsTests : IDisposable
+{
+    private readonly TestCertificates _certificates = new();
+
+    public void Dispose() => _certificates.Dispose();
+
+    private static string NewAddress() => $"grpcs://127.0.0.1:{TestAddresses.FreePort()}";
+
+    [Fact]
+    public async Task RequestAsync_TlsWithTrustedServerCertificate_RoundTrips()
+    {
+        var address = NewAddress();
+        using var server = await TestIpc.StartServerAsync(address, ipc => ipc.AddGrpc(o => Server(o)));
+        await using var client = TestIpc.CreateClient(address, ipc => ipc.AddGrpc(o => TrustAuthority(o)));
+
+        await TestIpc.AssertServesAsync(client);
+    }
+
+    [Fact]
+    public async Task RequestAsync_TlsWithUntrustedServerCertificate_ThrowsUnauthorizedSayingWhy()
+    {
+        var address = NewAddress();
+        using var server = await TestIpc.StartServerAsync(address, ipc => ipc.AddGrpc(o => Server(o)));
+        await using var client = TestIpc.CreateClient(address, ipc => ipc.AddGrpc(o => o.Tls.CertificateAuthorityPath = _certificates.OtherAuthorityPath));
+
+        var ex = await AssertUnauthorizedAsync(client);
+
+        Assert.Contains("was not issued by the configured authority", ex.Message, StringComparison.Ordinal);
+        Assert.True(ex.NotAccepted);
+    }
+
+    [Fact]
+    public async Task RequestAsync_MutualTlsWithClientCertificateFromAuthority_RoundTrips()
+    {
+        var address = NewAddress();
+        using var server = await TestIpc.StartServerAsync(address, ipc => ipc.AddGrpc(o => RequireClientCertificate(Server(o))));
+        await using var client = TestIpc.CreateClient(address, ipc => ipc.AddGrpc(o => Present(TrustAuthority(o), _certificates.ClientCertificatePath, _certificates.ClientKeyPath)));
+
+        await TestIpc.AssertServesAsync(client);
+    }
+
+    [Fact]
+    public async Task RequestAsync_MutualTlsWithWrongClientCertificate_ThrowsUnauthorizedNamingTheCertificate()
+    {
+        var address = NewAddress();
+        using var server = await TestIpc.StartServerAsync(address, ipc => ipc.AddGrpc(o => RequireClientCertificate(Server(o))));
+        await using var client = TestIpc.CreateClient(address, ipc => ipc.AddGrpc(o => Present(TrustAuthority(o), _certificates.OtherClientCertificatePath, _certificates.OtherClientKeyPath)));
+
+        var ex = await AssertUnauthorizedAsync(client);
+
+        Assert.Contains("intruder", ex.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("Ipc Test Authority", ex.Message, StringComparison.Ordinal); // what the server trusts is for its log only
+    }
+
+    [Fact]
+    public async Task RequestAsync_MutualTlsWithoutClientCertificate_ThrowsUnauthorized()
+    {
+        var address = NewAddress();
+        using var server = await TestIpc.StartServerAsync(address, ipc => ipc.AddGrpc(o => RequireClientCertificate(Server(o))));
+        await using var client = TestIpc.CreateClient(address, ipc => ipc.AddGrpc(o => TrustAuthority(o)));
+
+        var ex = await AssertUnauthorizedAsync(client);
+
+        Assert.Contains("requires a client certificate", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task StartAsync_GrpcsWithoutServerCertificate_FailsNamingTheKey()
+    {
+        var ex = await Assert.ThrowsAsync<InvalidOperationException>(() => TestIpc.StartServerAsync(NewAddress()));
+
+        Assert.Contains("Ipc:Transports:Grpc:Tls:CertificatePath", ex.Message, StringComparison.Ordinal);
+    }
+
+    private static async Task<IpcException> AssertUnauthorizedAsync(IServiceProvider client)
+    {
+        var ex = await Assert.ThrowsAsync<IpcException>(() => client.Requests().RequestAsync<string, string>("echo", "x").AsTask().WaitAsync(TestIpc.Bound));
+        Assert.Equal(IpcErrorCode.Unauthorized, ex.ErrorCode);
+        return ex;
+    }
+
+    private GrpcTransportOptions Server(GrpcTransportOptions options)
+    {
+        options.Tls.CertificatePath = _certificates.ServerCertificatePath;
+        options.Tls.CertificateKeyPath = _certificates.ServerKeyPath;
+        options.Tls.CertificateAuthorityPath = _certificates.AuthorityPath;
+        return options;
+    }
+
+    private static GrpcTransportOptions RequireClientCertificate(GrpcTransportOptions options)
+    {
+        options.Tls.ClientCertificateRequired = true;
+        return options;
+    }
+
+    private static GrpcTransportOptions Present(GrpcTransportOptions options, string certificatePath, string keyPath)
+    {
+        options.Tls.ClientCertificatePath = certificatePath;
+        options.Tls.ClientCertificateKeyPath = keyPath;
+        return options;
+    }
+
+    private GrpcTransportOptions TrustAuthority(GrpcTransportOptions options)
+    {
+        options.Tls.CertificateAuthorityPath = _certificates.AuthorityPath;
+        return options;
+    }
+}

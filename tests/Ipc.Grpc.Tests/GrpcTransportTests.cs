@@ -1,0 +1,49 @@
+using Grpc.Core;
+using Grpc.Net.Client;
+using Ipc.TestUtils;
+
+namespace Ipc.Grpc.Tests;
+
+[Trait("Transport", "Grpc")]
+public sealed class GrpcTransportTests
+{
+    private static string NewAddress() => $"grpc://127.0.0.1:{TestAddresses.FreePort()}";
+
+    [Fact]
+    public async Task RequestAsync_ServerInAnotherProcess_Serves()
+    {
+        await TestIpc.AssertServedFromAnotherProcessAsync(NewAddress());
+    }
+
+    [Fact]
+    public async Task RequestAsync_NoServer_FailsAtOnceWithUnavailableNotAccepted()
+    {
+        await TestIpc.AssertNoServerFailsAtOnceAsync(NewAddress());
+    }
+
+    [Theory]
+    [InlineData("grpc://127.0.0.1", "give the port")]
+    [InlineData("grpc://127.0.0.1:5081/calc", "no path")]
+    public void ValidateAddress_Incomplete_SaysWhatIsMissing(string address, string expected)
+    {
+        Assert.Contains(expected, new GrpcTransport().ValidateAddress(new Uri(address)), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Request_MalformedEnvelopeOrNoRoute_RefusedAndServerKeepsServing()
+    {
+        var address = NewAddress();
+        using var server = await TestIpc.StartServerAsync(address);
+        using var channel = GrpcChannel.ForAddress(address.Replace("grpc://", "http://", StringComparison.Ordinal));
+        var garbage = new Method<byte[], byte[]>(MethodType.Unary, "ipc.v1.IpcService", "Request", Marshallers.Create(b => b, b => b), Marshallers.Create(b => b, b => b));
+
+        var malformed = await Assert.ThrowsAsync<RpcException>(() => channel.CreateCallInvoker().AsyncUnaryCall(garbage, null, default, [0xFF, 0xFF, 0xFF, 0xFF]).ResponseAsync.WaitAsync(TestIpc.Bound));
+        var noRoute = await Assert.ThrowsAsync<RpcException>(() => new Protocol.IpcService.IpcServiceClient(channel).RequestAsync(new Protocol.IpcEnvelope()).ResponseAsync.WaitAsync(TestIpc.Bound));
+
+        Assert.NotEqual(StatusCode.OK, malformed.StatusCode);
+        Assert.Equal(StatusCode.Internal, noRoute.StatusCode);
+        Assert.Contains("names no route", noRoute.Status.Detail, StringComparison.Ordinal);
+        await using var client = TestIpc.CreateClient(address);
+        await TestIpc.AssertServesAsync(client);
+    }
+}
