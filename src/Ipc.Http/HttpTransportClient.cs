@@ -29,6 +29,7 @@ internal sealed class HttpTransportClient : IIpcTransportClient
     private readonly SemaphoreSlim _sends;
     private readonly ConcurrentDictionary<string, Uri> _uris = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, MediaTypeHeaderValue> _contentTypes = new(StringComparer.OrdinalIgnoreCase);
+    private volatile bool _disposed;
 
     public HttpTransportClient(IpcTransportContext context, HttpTransportOptions options, IHttpClientFactory factory)
     {
@@ -66,6 +67,7 @@ internal sealed class HttpTransportClient : IIpcTransportClient
 
     public async ValueTask SendAsync(IpcMessage message, CancellationToken cancellationToken)
     {
+        ObjectDisposedException.ThrowIf(_disposed, this);
         await _sends.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
@@ -134,12 +136,14 @@ internal sealed class HttpTransportClient : IIpcTransportClient
 
     public ValueTask DisposeAsync()
     {
+        _disposed = true;
         _sends.Dispose();
         return default;
     }
 
     private HttpRequestMessage Build(IpcMessage message, string call)
     {
+        ObjectDisposedException.ThrowIf(_disposed, this);
         var uri = _uris.GetOrAdd(message.Route, static (route, baseUri) => new Uri(baseUri, string.Join('/', route.Split('/').Select(Uri.EscapeDataString))), _base);
         var http = new HttpRequestMessage(HttpMethod.Post, uri)
         {
