@@ -282,20 +282,34 @@ internal sealed partial class HttpIpcServer : IAsyncDisposable
         return false;
     }
 
+    /// <summary>
+    /// How much of a body over the limit the server reads and drops before it answers 413, so that a client still sending
+    /// it reads the answer instead of a reset connection, and the connection stays usable. A larger body is answered at once
+    /// and its connection closed.
+    /// </summary>
+    private const long DrainLimit = 1024 * 1024;
+
     /// <summary>Reads the body, refusing one over the endpoint's limit before buffering it; <see langword="null"/> once 413 is answered.</summary>
     private async Task<byte[]?> ReadBodyAsync(HttpContext context)
     {
         var max = _dispatcher.MaxMessageSize;
         var declared = context.Request.ContentLength;
+        var limit = context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } feature ? feature : null;
         if (declared > max)
         {
+            if (declared <= max + DrainLimit && limit is not null)
+            {
+                limit.MaxRequestBodySize = declared;
+                await DrainAsync(context.Request.BodyReader, declared.Value, context.RequestAborted).ConfigureAwait(false);
+            }
+
             await WriteTooLargeAsync(context, declared.Value).ConfigureAwait(false);
             return null;
         }
 
-        if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
+        if (limit is not null)
         {
-            limit.MaxRequestBodySize = max;
+            limit.MaxRequestBodySize = declared is null ? max + DrainLimit : max;
         }
 
         var reader = context.Request.BodyReader;
@@ -315,7 +329,12 @@ internal sealed partial class HttpIpcServer : IAsyncDisposable
             var buffer = result.Buffer;
             if (buffer.Length > max)
             {
-                reader.AdvanceTo(buffer.Start, buffer.End);
+                reader.AdvanceTo(buffer.End);
+                if (!result.IsCompleted)
+                {
+                    await DrainAsync(reader, max + DrainLimit - buffer.Length, context.RequestAborted).ConfigureAwait(false);
+                }
+
                 await WriteTooLargeAsync(context, null).ConfigureAwait(false);
                 return null;
             }
@@ -328,6 +347,28 @@ internal sealed partial class HttpIpcServer : IAsyncDisposable
             }
 
             reader.AdvanceTo(buffer.Start, buffer.End);
+        }
+    }
+
+    /// <summary>Reads and drops up to <paramref name="budget"/> bytes of the body; the connection is closed if more follow.</summary>
+    private static async Task DrainAsync(PipeReader reader, long budget, CancellationToken cancellationToken)
+    {
+        try
+        {
+            while (budget > 0)
+            {
+                var result = await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+                budget -= result.Buffer.Length;
+                reader.AdvanceTo(result.Buffer.End);
+                if (result.IsCompleted)
+                {
+                    return;
+                }
+            }
+        }
+        catch (BadHttpRequestException)
+        {
+            // Over even the drain limit: Kestrel closes the connection after the answer.
         }
     }
 
