@@ -26,6 +26,7 @@ public static class TourRows
         new("Pipes", $"pipe://tour-{run}", ServerPlacement.SeparateProcess),
         new("UnixSocket", $"unix://{Path.Combine(Path.GetTempPath(), $"tour-{run}.sock")}", ServerPlacement.SeparateProcess),
         new("Tcp", $"tcp://127.0.0.1:{FreeTcpPort()}", ServerPlacement.SeparateProcess),
+        new("Http", $"http://127.0.0.1:{FreeTcpPort()}/tour", ServerPlacement.SeparateProcess),
     ];
 
     private static int FreeTcpPort()

@@ -27,7 +27,7 @@ internal sealed partial class HttpIpcServer
         http.StatusCode = overall == HealthStatus.Unhealthy ? StatusCodes.Status503ServiceUnavailable : StatusCodes.Status200OK;
         http.ContentType = HttpWire.JsonMediaType;
         http.Headers.CacheControl = "no-store";
-        var json = new Utf8JsonWriter(http.BodyWriter.AsStream());
+        var json = new Utf8JsonWriter(http.BodyWriter.AsStream(), HttpWire.JsonOptions);
         await using var disposeJson = json.ConfigureAwait(false);
         json.WriteStartObject();
         json.WriteString("status", Name(overall, top: true));

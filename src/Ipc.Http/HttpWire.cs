@@ -37,6 +37,9 @@ internal static class HttpWire
     private const string EncodedPrefix = "=?utf-8?b?";
     private const string EncodedSuffix = "?=";
 
+    /// <summary>JSON as people read it: the body is served as application/json, never embedded in HTML, so apostrophes and non-ASCII letters stay as they are.</summary>
+    public static readonly JsonWriterOptions JsonOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
     private static readonly string[] s_traceHeaders = [IpcHeaderNames.TraceParent, IpcHeaderNames.TraceState, IpcHeaderNames.Baggage];
 
     /// <summary>Gets a value indicating whether a header of the message travels under its own name (W3C trace context and baggage).</summary>
@@ -159,7 +162,7 @@ internal static class HttpWire
     /// <param name="withErrorCode">Whether to add <c>"ipcErrorCode"</c> beside <c>"error"</c> (in a stream, where there is no status line left to say it).</param>
     public static void WriteError(IBufferWriter<byte> writer, IpcFault fault, bool withErrorCode)
     {
-        using var json = new Utf8JsonWriter(writer);
+        using var json = new Utf8JsonWriter(writer, JsonOptions);
         json.WriteStartObject();
         json.WriteStartObject("error");
         json.WriteString("code", fault.Remote?.Code ?? fault.ErrorCode.ToString());
