@@ -31,13 +31,19 @@ public sealed class MapIpcTests : IAsyncLifetime
         builder.WebHost.UseUrls($"http://127.0.0.1:{_port}");
         builder.Services.AddAuthentication(ApiKeyHandler.SchemeName).AddScheme<AuthenticationSchemeOptions, ApiKeyHandler>(ApiKeyHandler.SchemeName, null);
         builder.Services.AddAuthorization();
+
+        #region map-ipc
         builder.Services.AddIpc()
-            .AddEndpoint(TestIpc.Endpoint, Address)
-            .AddServer(TestIpc.Endpoint, server => server.MapConformanceRoutes(new ConformanceProbe()));
-        _app = builder.Build();
-        _app.UseAuthentication();
-        _app.UseAuthorization();
-        _app.MapIpc(TestIpc.Endpoint).RequireAuthorization();
+            .AddEndpoint("conformance", Address) // http://127.0.0.1:<port>/calc: the routes go under /calc
+            .AddServer("conformance", server => server.MapConformanceRoutes(new ConformanceProbe()));
+
+        var app = builder.Build();
+        app.UseAuthentication();
+        app.UseAuthorization();
+        app.MapIpc("conformance").RequireAuthorization(); // POST /calc/{route}, GET /calc/health, GET /calc/openapi.json
+        #endregion
+
+        _app = app;
         await _app.StartAsync().WaitAsync(TestIpc.Bound); // the same port as the endpoint's address: a listener of its own would fail to bind
     }
 
@@ -64,7 +70,12 @@ public sealed class MapIpcTests : IAsyncLifetime
     public async Task RequestAsync_KeyAddedByTheAppsOwnHandler_IsServed()
     {
         await using var client = TestIpc.CreateClient(Address, ipc =>
-            ipc.Services.AddHttpClient(HttpIpcBuilderExtensions.HttpClientName(TestIpc.Endpoint)).AddHttpMessageHandler(() => new ApiKeyMessageHandler()));
+        {
+            #region http-client-handler
+            ipc.Services.AddHttpClient(HttpIpcBuilderExtensions.HttpClientName("conformance"))
+                .AddHttpMessageHandler(() => new ApiKeyMessageHandler()); // adds X-Api-Key to every call of the endpoint
+            #endregion
+        });
 
         await TestIpc.AssertServesAsync(client);
         await client.GetRequiredKeyedService<IChannel>(TestIpc.Endpoint).SendAsync(ConformanceRoutes.Numbers, new Numbered(1)).AsTask().WaitAsync(TestIpc.Bound);
