@@ -162,7 +162,12 @@ internal sealed partial class HttpIpcServer : IAsyncDisposable
         // What the body is: the endpoint's own format (or raw bytes), or JSON to turn into it.
         var bodyIsJson = false;
         string? contentType = null;
-        if (!string.IsNullOrEmpty(request.ContentType))
+        var requestContentType = request.ContentType;
+        if (string.Equals(requestContentType, _bodies.Native.ContentType, StringComparison.OrdinalIgnoreCase))
+        {
+            contentType = _bodies.Native.ContentType; // the Ipc client's case: nothing to parse
+        }
+        else if (!string.IsNullOrEmpty(requestContentType))
         {
             if (!MediaTypeHeaderValue.TryParse(request.ContentType, out var media))
             {
@@ -246,6 +251,17 @@ internal sealed partial class HttpIpcServer : IAsyncDisposable
     private bool NegotiateJson(HttpRequest request, IpcRouteKind kind, bool sentJson, out bool acceptable)
     {
         acceptable = true;
+        var header = request.Headers.Accept;
+        if (header.Count == 0)
+        {
+            return sentJson;
+        }
+
+        if (header.Count == 1 && string.Equals(header[0], _bodies.Native.ContentType, StringComparison.OrdinalIgnoreCase))
+        {
+            return _bodies.NativeIsJson; // the Ipc client's case: nothing to parse
+        }
+
         var accept = request.GetTypedHeaders().Accept;
         if (accept.Count == 0)
         {

@@ -29,7 +29,9 @@ internal sealed class HttpTransportClient : IIpcTransportClient
     private readonly SemaphoreSlim _sends;
     private readonly ConcurrentDictionary<string, Uri> _uris = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, MediaTypeHeaderValue> _contentTypes = new(StringComparer.OrdinalIgnoreCase);
+    private readonly ConcurrentDictionary<string, MediaTypeWithQualityHeaderValue> _accepts = new(StringComparer.OrdinalIgnoreCase);
     private volatile bool _disposed;
+    private CachedClient? _client;
 
     public HttpTransportClient(IpcTransportContext context, HttpTransportOptions options, IHttpClientFactory factory)
     {
@@ -156,7 +158,7 @@ internal sealed class HttpTransportClient : IIpcTransportClient
         var headers = http.Headers;
         headers.Accept.Add(call == HttpWire.CallStream
             ? BodyTranscoder.IsJson(contentType) ? s_acceptNdJson : s_acceptFrames
-            : contentType is null ? s_acceptAny : BodyTranscoder.IsJson(contentType) ? s_acceptJson : new MediaTypeWithQualityHeaderValue(contentType));
+            : contentType is null ? s_acceptAny : BodyTranscoder.IsJson(contentType) ? s_acceptJson : _accepts.GetOrAdd(contentType, static t => new MediaTypeWithQualityHeaderValue(t)));
         headers.TryAddWithoutValidation(HttpWire.CallHeader, call);
         headers.TryAddWithoutValidation(HttpWire.MessageIdHeader, HttpWire.EncodeValue(message.MessageId));
         if (message.CorrelationId is { } correlation)
@@ -188,7 +190,7 @@ internal sealed class HttpTransportClient : IIpcTransportClient
 
     private async Task<HttpResponseMessage> SendCoreAsync(HttpRequestMessage http, CancellationToken cancellationToken)
     {
-        var client = _factory.CreateClient(_clientName);
+        var client = Client();
         try
         {
             return await client.SendAsync(http, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
@@ -221,6 +223,27 @@ internal sealed class HttpTransportClient : IIpcTransportClient
             };
         }
     }
+
+    /// <summary>
+    /// The endpoint's named client, created again from the factory once a minute: a call does not pay for a new client,
+    /// and the factory still gets to rotate handlers (its default handler lifetime is two minutes).
+    /// </summary>
+    private HttpClient Client()
+    {
+        var now = _context.TimeProvider.GetTimestamp();
+        var cached = _client;
+        if (cached is null || _context.TimeProvider.GetElapsedTime(cached.Created, now) > ClientLifetime)
+        {
+            cached = new CachedClient(_factory.CreateClient(_clientName), now);
+            _client = cached;
+        }
+
+        return cached.Client;
+    }
+
+    private static readonly TimeSpan ClientLifetime = TimeSpan.FromMinutes(1);
+
+    private sealed record CachedClient(HttpClient Client, long Created);
 
     private IpcException Lost(Exception ex) =>
         new(IpcErrorCode.Unavailable, $"The connection to {_context.Address} failed during the call (endpoint '{_context.EndpointName}'): {ex.Message}", ex) { Endpoint = _context.EndpointName };
@@ -310,10 +333,10 @@ internal sealed class HttpTransportClient : IIpcTransportClient
 
     private static void ReadEnvelope(HttpResponseMessage response, IpcMessage message)
     {
-        foreach (var (name, values) in response.Headers)
+        foreach (var (name, values) in response.Headers.NonValidated) // as received: no parsing of headers that are not ours
         {
             if (name.StartsWith(HttpWire.HeaderPrefix, StringComparison.OrdinalIgnoreCase) && name.Length > HttpWire.HeaderPrefix.Length
-                && HttpWire.DecodeValue(string.Join(", ", values)) is { } value)
+                && HttpWire.DecodeValue(values.ToString()) is { } value)
             {
                 message.Headers[name[HttpWire.HeaderPrefix.Length..]] = value;
             }

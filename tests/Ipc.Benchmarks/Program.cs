@@ -16,4 +16,11 @@ if (args is ["concurrency"])
     return;
 }
 
+// dotnet run -c Release --project tests/Ipc.Benchmarks -- http
+if (args is ["http"])
+{
+    await HttpBenchmarks.RunInterleavedAsync(Console.Out);
+    return;
+}
+
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
