@@ -4,6 +4,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Security.Authentication;
 using System.Text.Json;
 using Ipc.Transports;
@@ -151,7 +152,7 @@ internal sealed class HttpTransportClient : IIpcTransportClient
         {
             Version = _version,
             VersionPolicy = HttpVersionPolicy.RequestVersionExact,
-            Content = new ReadOnlyMemoryContent(message.Body),
+            Content = Content(message.Body),
         };
         var contentType = message.ContentType;
         http.Content.Headers.ContentType = _contentTypes.GetOrAdd(contentType ?? HttpWire.OctetStreamMediaType, static t => new MediaTypeHeaderValue(t));
@@ -187,6 +188,15 @@ internal sealed class HttpTransportClient : IIpcTransportClient
 
         return http;
     }
+
+    /// <summary>
+    /// The body as <see cref="ByteArrayContent"/>, over the message's own array where it has one: SocketsHttpHandler sends
+    /// a small byte-array body in the same write as the headers, so the server reads the request at once.
+    /// </summary>
+    private static ByteArrayContent Content(ReadOnlyMemory<byte> body) =>
+        MemoryMarshal.TryGetArray(body, out var segment) && segment.Array is { } array
+            ? new ByteArrayContent(array, segment.Offset, segment.Count)
+            : new ByteArrayContent(body.ToArray());
 
     private async Task<HttpResponseMessage> SendCoreAsync(HttpRequestMessage http, CancellationToken cancellationToken)
     {
