@@ -165,6 +165,37 @@ public sealed class HttpServerTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.RequestEntityTooLarge, response.StatusCode);
     }
 
+    [Theory]
+    [InlineData("Content-Type", "application/json; charset", 200)] // read leniently, as ASP.NET Core does
+    [InlineData("Content-Type", ";;;", 415)]
+    [InlineData("Accept", "application/json;q=abc, ]]", 200)]
+    [InlineData("Ipc-Header-x", "=?utf-8?b?not base64?=", 400)]
+    [InlineData("Ipc-Message-Id", "=?utf-8?b?", 400)]
+    public async Task Post_MalformedHeader_AnswersWithoutFailingAndServerGoesOn(string header, string value, int status)
+    {
+        using var request = Json("add", """{"a":1,"b":2}""");
+        if (header == "Content-Type")
+        {
+            request.Content!.Headers.Remove("Content-Type");
+            request.Content.Headers.TryAddWithoutValidation(header, value);
+        }
+        else
+        {
+            request.Headers.TryAddWithoutValidation(header, value);
+        }
+
+        using var response = await _http.SendAsync(request);
+
+        Assert.Equal(status, (int)response.StatusCode);
+        if (status != 200)
+        {
+            Assert.False(string.IsNullOrEmpty((await ReadErrorAsync(response)).GetProperty("message").GetString()));
+        }
+
+        using var next = await _http.SendAsync(Json("add", """{"a":1,"b":2}"""));
+        Assert.Equal(HttpStatusCode.OK, next.StatusCode);
+    }
+
     [Fact]
     public async Task Post_OneWay_Answers202()
     {
