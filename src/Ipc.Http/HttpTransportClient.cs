@@ -22,6 +22,9 @@ internal sealed class HttpTransportClient : IIpcTransportClient
     private static readonly MediaTypeWithQualityHeaderValue s_acceptFrames = new(HttpWire.FramesMediaType);
     private static readonly MediaTypeWithQualityHeaderValue s_acceptAny = new("*/*");
 
+    /// <summary>The HTTP/2 error code HTTP_1_1_REQUIRED, from a server that serves HTTP/1.1 only on a cleartext endpoint.</summary>
+    private const long Http11Required = 0xd;
+
     private readonly IpcTransportContext _context;
     private readonly IHttpClientFactory _factory;
     private readonly string _clientName;
@@ -216,6 +219,14 @@ internal sealed class HttpTransportClient : IIpcTransportClient
         catch (HttpRequestException ex) when (Find<AuthenticationException>(ex) is { } tls)
         {
             throw new IpcException(IpcErrorCode.Unauthorized, $"The TLS handshake with {_context.Address} failed (endpoint '{_context.EndpointName}'): {tls.Message} Check the certificates and Ipc:Transports:Http:Tls.", ex)
+            {
+                Endpoint = _context.EndpointName,
+                NotAccepted = true,
+            };
+        }
+        catch (HttpRequestException ex) when (Find<HttpProtocolException>(ex) is { ErrorCode: Http11Required })
+        {
+            throw new IpcException(IpcErrorCode.NotSupported, $"The server at {_context.Address} speaks HTTP/1.1 only, and this client HTTP/2 (endpoint '{_context.EndpointName}'). Without TLS there is no negotiation: set Ipc:Transports:Http:Protocol alike on both sides.", ex)
             {
                 Endpoint = _context.EndpointName,
                 NotAccepted = true,

@@ -22,6 +22,21 @@ public sealed class HttpTlsTests : IDisposable
     }
 
     [Fact]
+    public async Task RequestAsync_TlsHttp2_IsNegotiatedByAlpn()
+    {
+        var address = HttpTestAddresses.NewHttpsAddress();
+        using var server = await TestIpc.StartServerAsync(address, ipc => ipc.AddHttp(o => ServerTls(o, requireClient: false)));
+        await using var client = TestIpc.CreateClient(address, ipc => ipc.AddHttp(o =>
+        {
+            o.Protocol = HttpIpcProtocol.Http2;
+            o.Tls.CertificateAuthorityPath = _certificates.AuthorityPath;
+        }));
+
+        await TestIpc.AssertServesAsync(client);
+        await server.StopAsync();
+    }
+
+    [Fact]
     public async Task RequestAsync_TlsServerNotTrusted_ThrowsUnauthorized()
     {
         var address = HttpTestAddresses.NewHttpsAddress();

@@ -106,6 +106,24 @@ public sealed class HttpTransportClientTests
     }
 
     [Fact]
+    public async Task RequestAsync_Http2ClientHttp1Server_ThrowsNotSupportedNamingTheOption()
+    {
+        var address = HttpTestAddresses.NewHttpAddress();
+        using var server = await TestIpc.StartServerAsync(address);
+        await using var client = TestIpc.CreateClient(address, ipc =>
+        {
+            ipc.AddHttp(o => o.Protocol = HttpIpcProtocol.Http2);
+            ipc.ConfigureResilience(r => r.Enabled = false);
+        });
+
+        var ex = await Assert.ThrowsAsync<IpcException>(() => client.Requests().RequestAsync<AddRequest, AddResponse>(ConformanceRoutes.Add, new AddRequest(1, 2)).AsTask().WaitAsync(TestIpc.Bound));
+
+        Assert.Equal(IpcErrorCode.NotSupported, ex.ErrorCode);
+        Assert.Contains("Protocol", ex.Message, StringComparison.Ordinal);
+        await server.StopAsync();
+    }
+
+    [Fact]
     public async Task RequestAsync_NoServer_FailsAtOnceWithUnavailable() =>
         await TestIpc.AssertNoServerFailsAtOnceAsync(HttpTestAddresses.NewHttpAddress());
 
