@@ -145,6 +145,11 @@ internal sealed partial class HttpIpcServer : IAsyncDisposable
         {
             await WriteFaultAsync(context, new IpcFault(IpcErrorCode.Unavailable, $"The server of endpoint '{EndpointName}' is stopping. Call again once it is back."), null).ConfigureAwait(false);
         }
+        catch (Exception ex) when (ex is not OperationCanceledException && !context.Response.HasStarted)
+        {
+            LogRequestFailed(_logger, EndpointName, routeName, ex);
+            await WriteFaultAsync(context, new IpcFault(IpcErrorCode.Unknown, $"The server of endpoint '{EndpointName}' failed to answer route '{routeName}'; its log has the reason."), null).ConfigureAwait(false);
+        }
     }
 
     private async Task HandleCoreAsync(HttpContext context, string routeName)
@@ -481,7 +486,16 @@ internal sealed partial class HttpIpcServer : IAsyncDisposable
         var contentType = response.ContentType ?? HttpWire.OctetStreamMediaType;
         if (answerJson && !_bodies.NativeIsJson && route?.ResponseType is { } type)
         {
-            body = _bodies.ToJson(type, body);
+            try
+            {
+                body = _bodies.ToJson(type, body);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                await WriteFaultAsync(context, new IpcFault(IpcErrorCode.Serialization, $"The response of route '{route.Name}' could not be written as JSON ({type.Name}): {ex.Message} Accept {_bodies.Native.ContentType} instead."), StatusCodes.Status406NotAcceptable, response).ConfigureAwait(false);
+                return;
+            }
+
             contentType = HttpWire.JsonMediaType;
         }
 
@@ -523,7 +537,18 @@ internal sealed partial class HttpIpcServer : IAsyncDisposable
                 }
                 else if (answerJson)
                 {
-                    var json = _bodies.NativeIsJson || type is null ? item.Body : _bodies.ToJson(type, item.Body);
+                    ReadOnlyMemory<byte> json;
+                    try
+                    {
+                        json = _bodies.NativeIsJson || type is null ? item.Body : _bodies.ToJson(type, item.Body);
+                    }
+                    catch (Exception ex) when (ex is not OperationCanceledException)
+                    {
+                        WriteStreamError(writer, new IpcFault(IpcErrorCode.Serialization, $"An item of route '{request.Route}' could not be written as JSON ({type!.Name}): {ex.Message}"), answerJson: true);
+                        await writer.FlushAsync(cancellationToken).ConfigureAwait(false);
+                        return;
+                    }
+
                     WriteJsonLine(writer, json.Span);
                 }
                 else
@@ -655,6 +680,9 @@ internal sealed partial class HttpIpcServer : IAsyncDisposable
         var json = services.GetRequiredKeyedService<IIpcSerializer>(IpcOptions.JsonSerializer);
         return new BodyTranscoder(native, json);
     }
+
+    [LoggerMessage(2, LogLevel.Error, "Ipc endpoint '{Endpoint}' failed to answer an HTTP request for route '{Route}'.")]
+    private static partial void LogRequestFailed(ILogger logger, string endpoint, string route, Exception exception);
 
     [LoggerMessage(1, LogLevel.Warning, "Ipc endpoint '{Endpoint}' stopped with {Count} accepted one-way messages not yet handled; they are dropped.")]
     private static partial void LogOneWayDropped(ILogger logger, string endpoint, int count);
