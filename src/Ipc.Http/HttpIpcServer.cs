@@ -166,11 +166,13 @@ internal sealed partial class HttpIpcServer : IAsyncDisposable
 
         // What the body is: the endpoint's own format (or raw bytes), or JSON to turn into it.
         var bodyIsJson = false;
+        var sentJson = false;
         string? contentType = null;
         var requestContentType = request.ContentType;
         if (string.Equals(requestContentType, _bodies.Native.ContentType, StringComparison.OrdinalIgnoreCase))
         {
             contentType = _bodies.Native.ContentType; // the Ipc client's case: nothing to parse
+            sentJson = _bodies.NativeIsJson;
         }
         else if (!string.IsNullOrEmpty(requestContentType))
         {
@@ -181,6 +183,7 @@ internal sealed partial class HttpIpcServer : IAsyncDisposable
             }
 
             var mediaType = media.MediaType.Value!;
+            sentJson = BodyTranscoder.IsJson(mediaType);
             if (string.Equals(mediaType, _bodies.Native.ContentType, StringComparison.OrdinalIgnoreCase))
             {
                 contentType = _bodies.Native.ContentType;
@@ -201,7 +204,7 @@ internal sealed partial class HttpIpcServer : IAsyncDisposable
         }
 
         // What the caller reads: negotiated from Accept; with none, what it sent.
-        var answerJson = NegotiateJson(request, kind, bodyIsJson || (BodyTranscoder.IsJson(request.ContentType) && _bodies.NativeIsJson), out var acceptable);
+        var answerJson = NegotiateJson(request, kind, sentJson, out var acceptable);
         if (!acceptable || (answerJson && !_bodies.NativeIsJson && kind != IpcRouteKind.OneWay && route is { ResponseType: null }))
         {
             await WriteFaultAsync(context, new IpcFault(IpcErrorCode.Serialization, $"The server cannot answer route '{routeName}' with any type the Accept header '{request.Headers.Accept}' lists. Accept {_bodies.Native.ContentType}{(route is { ResponseType: null } && !_bodies.NativeIsJson ? string.Empty : " or " + HttpWire.JsonMediaType)}."), StatusCodes.Status406NotAcceptable).ConfigureAwait(false);

@@ -85,6 +85,20 @@ public sealed class HttpTransportClientTests
     }
 
     [Fact]
+    public async Task Post_JsonEndpointStreamWithoutAccept_AnswersNdJson()
+    {
+        var address = HttpTestAddresses.NewHttpAddress();
+        using var server = await TestIpc.StartServerAsync(address, ipc => ipc.UseSystemTextJson());
+        using var http = new HttpClient();
+
+        using var response = await http.PostAsync(address + "/" + ConformanceRoutes.Range, new StringContent("""{"count":2}""", System.Text.Encoding.UTF8, "application/json"));
+
+        Assert.Equal("application/x-ndjson", response.Content.Headers.ContentType?.MediaType);
+        Assert.Equal("{\"item\":0}\n{\"item\":1}\n", await response.Content.ReadAsStringAsync());
+        await server.StopAsync();
+    }
+
+    [Fact]
     public async Task RequestAsync_Http2_RoundTripsOverHttp2()
     {
         var address = HttpTestAddresses.NewHttpAddress();
