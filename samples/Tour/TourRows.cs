@@ -28,6 +28,7 @@ public static class TourRows
         new("Tcp", $"tcp://127.0.0.1:{FreeTcpPort()}", ServerPlacement.SeparateProcess),
         new("SharedMemory", $"shm://tour-{run}", ServerPlacement.SeparateProcess),
         new("Grpc", $"grpc://127.0.0.1:{FreeTcpPort()}", ServerPlacement.SeparateProcess),
+        new("Http", $"http://127.0.0.1:{FreeTcpPort()}/tour", ServerPlacement.SeparateProcess),
     ];
 
     private static int FreeTcpPort()

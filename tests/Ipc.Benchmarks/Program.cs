@@ -55,5 +55,12 @@ if (args is ["crossprocess", ..])
     return 0;
 }
 
+// dotnet run -c Release --project tests/Ipc.Benchmarks -- http
+if (args is ["http"])
+{
+    await HttpBenchmarks.RunInterleavedAsync(Console.Out);
+    return 0;
+}
+
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
 return 0;

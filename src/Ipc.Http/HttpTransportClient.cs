@@ -1,0 +1,477 @@
+using System.Buffers.Binary;
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Sockets;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Security.Authentication;
+using System.Text.Json;
+using Ipc.Transports;
+
+namespace Ipc.Http;
+
+/// <summary>
+/// The client side of an endpoint: each call is one HTTP request through the endpoint's named client of
+/// <see cref="IHttpClientFactory"/> (<see cref="Microsoft.Extensions.DependencyInjection.HttpIpcBuilderExtensions.HttpClientName"/>).
+/// </summary>
+internal sealed class HttpTransportClient : IIpcTransportClient
+{
+    private static readonly MediaTypeWithQualityHeaderValue s_acceptJson = new(HttpWire.JsonMediaType);
+    private static readonly MediaTypeWithQualityHeaderValue s_acceptNdJson = new(HttpWire.NdJsonMediaType);
+    private static readonly MediaTypeWithQualityHeaderValue s_acceptFrames = new(HttpWire.FramesMediaType);
+    private static readonly MediaTypeWithQualityHeaderValue s_acceptAny = new("*/*");
+
+    /// <summary>The HTTP/2 error code HTTP_1_1_REQUIRED, from a server that serves HTTP/1.1 only on a cleartext endpoint.</summary>
+    private const long Http11Required = 0xd;
+
+    private readonly IpcTransportContext _context;
+    private readonly IHttpClientFactory _factory;
+    private readonly string _clientName;
+    private readonly Uri _base;
+    private readonly Version _version;
+    private readonly SemaphoreSlim _sends;
+    private readonly ConcurrentDictionary<string, Uri> _uris = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, MediaTypeHeaderValue> _contentTypes = new(StringComparer.OrdinalIgnoreCase);
+    private readonly ConcurrentDictionary<string, MediaTypeWithQualityHeaderValue> _accepts = new(StringComparer.OrdinalIgnoreCase);
+    private volatile bool _disposed;
+    private CachedClient? _client;
+
+    public HttpTransportClient(IpcTransportContext context, HttpTransportOptions options, IHttpClientFactory factory)
+    {
+        _context = context;
+        _factory = factory;
+        _clientName = Microsoft.Extensions.DependencyInjection.HttpIpcBuilderExtensions.HttpClientName(context.EndpointName);
+        var text = context.Address.GetLeftPart(UriPartial.Path);
+        _base = new Uri(text.EndsWith('/') ? text : text + "/");
+        _version = options.Protocol == HttpIpcProtocol.Http2 ? HttpVersion.Version20 : HttpVersion.Version11;
+        _sends = new SemaphoreSlim(options.MaxConcurrentSends);
+    }
+
+    public async ValueTask<IpcMessage> RequestAsync(IpcMessage request, CancellationToken cancellationToken)
+    {
+        using var http = Build(request, HttpWire.CallRequest);
+        using var response = await SendCoreAsync(http, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (!response.IsSuccessStatusCode)
+            {
+                return IpcMessage.CreateFault(request, await ReadFaultAsync(response, cancellationToken).ConfigureAwait(false));
+            }
+
+            var body = await ReadBodyAsync(response.Content, cancellationToken).ConfigureAwait(false);
+            var answer = IpcMessage.CreateResponse(request, body);
+            answer.ContentType = response.Content.Headers.ContentType?.MediaType;
+            ReadEnvelope(response, answer);
+            return answer;
+        }
+        catch (Exception ex) when (ex is HttpRequestException or IOException && !cancellationToken.IsCancellationRequested)
+        {
+            throw Lost(ex);
+        }
+    }
+
+    public async ValueTask SendAsync(IpcMessage message, CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        await _sends.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            using var http = Build(message, HttpWire.CallSend);
+            using var response = await SendCoreAsync(http, cancellationToken).ConfigureAwait(false);
+            if (!response.IsSuccessStatusCode)
+            {
+                throw (await ReadFaultAsync(response, cancellationToken).ConfigureAwait(false)).ToException(_context.EndpointName);
+            }
+        }
+        finally
+        {
+            _sends.Release();
+        }
+    }
+
+    public ValueTask PublishAsync(IpcMessage message, CancellationToken cancellationToken) =>
+        throw new IpcException(IpcErrorCode.NotSupported, $"The HTTP transport has no publish/subscribe (endpoint '{_context.EndpointName}'): use a broker transport for PublishAsync.") { Endpoint = _context.EndpointName };
+
+    public async IAsyncEnumerable<IpcMessage> StreamAsync(IpcMessage request, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        using var http = Build(request, HttpWire.CallStream);
+        using var response = await SendCoreAsync(http, cancellationToken).ConfigureAwait(false);
+        if (!response.IsSuccessStatusCode)
+        {
+            yield return IpcMessage.CreateFault(request, await ReadFaultAsync(response, cancellationToken).ConfigureAwait(false));
+            yield break;
+        }
+
+        var json = string.Equals(response.Content.Headers.ContentType?.MediaType, HttpWire.NdJsonMediaType, StringComparison.OrdinalIgnoreCase);
+        var itemType = response.Headers.TryGetValues(HttpWire.ItemContentTypeHeader, out var values) ? values.FirstOrDefault() : null;
+        var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        await using (stream.ConfigureAwait(false))
+        {
+            var reader = new StreamItemReader(stream, json, _context.MaxMessageSize);
+            while (true)
+            {
+                IpcMessage? item;
+                try
+                {
+                    item = await reader.ReadAsync(request, cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is HttpRequestException or IOException && !cancellationToken.IsCancellationRequested)
+                {
+                    throw Lost(ex);
+                }
+
+                if (item is null)
+                {
+                    yield break;
+                }
+
+                if (item.Fault is null)
+                {
+                    item.ContentType = itemType;
+                }
+
+                yield return item;
+                if (item.Fault is not null)
+                {
+                    yield break;
+                }
+            }
+        }
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        _disposed = true;
+        _sends.Dispose();
+        return default;
+    }
+
+    private HttpRequestMessage Build(IpcMessage message, string call)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var uri = _uris.GetOrAdd(message.Route, static (route, baseUri) => new Uri(baseUri, string.Join('/', route.Split('/').Select(Uri.EscapeDataString))), _base);
+        var http = new HttpRequestMessage(HttpMethod.Post, uri)
+        {
+            Version = _version,
+            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+            Content = Content(message.Body),
+        };
+        var contentType = message.ContentType;
+        http.Content.Headers.ContentType = _contentTypes.GetOrAdd(contentType ?? HttpWire.OctetStreamMediaType, static t => new MediaTypeHeaderValue(t));
+        var headers = http.Headers;
+        headers.Accept.Add(call == HttpWire.CallStream
+            ? BodyTranscoder.IsJson(contentType) ? s_acceptNdJson : s_acceptFrames
+            : contentType is null ? s_acceptAny : BodyTranscoder.IsJson(contentType) ? s_acceptJson : _accepts.GetOrAdd(contentType, static t => new MediaTypeWithQualityHeaderValue(t)));
+        headers.TryAddWithoutValidation(HttpWire.CallHeader, call);
+        headers.TryAddWithoutValidation(HttpWire.MessageIdHeader, HttpWire.EncodeValue(message.MessageId));
+        if (message.CorrelationId is { } correlation)
+        {
+            headers.TryAddWithoutValidation(HttpWire.CorrelationIdHeader, HttpWire.EncodeValue(correlation));
+        }
+
+        if (message.Timeout is { } timeout)
+        {
+            headers.TryAddWithoutValidation(HttpWire.TimeoutHeader, HttpWire.FormatTimeout(timeout));
+        }
+
+        if (message.HasHeaders)
+        {
+            foreach (var (name, value) in message.Headers)
+            {
+                if (!HttpWire.IsToken(name))
+                {
+                    http.Dispose();
+                    throw new IpcException(IpcErrorCode.NotSupported, $"The header name '{name}' cannot travel over HTTP: use letters, digits and !#$%&'*+-.^_`|~ only.") { Endpoint = _context.EndpointName, NotAccepted = true };
+                }
+
+                headers.TryAddWithoutValidation(HttpWire.IsTraceHeader(name) ? name.ToLowerInvariant() : HttpWire.HeaderPrefix + name, HttpWire.EncodeValue(value));
+            }
+        }
+
+        return http;
+    }
+
+    /// <summary>
+    /// The body as <see cref="ByteArrayContent"/>, over the message's own array where it has one: SocketsHttpHandler sends
+    /// a small byte-array body in the same write as the headers, so the server reads the request at once.
+    /// </summary>
+    private static ByteArrayContent Content(ReadOnlyMemory<byte> body) =>
+        MemoryMarshal.TryGetArray(body, out var segment) && segment.Array is { } array
+            ? new ByteArrayContent(array, segment.Offset, segment.Count)
+            : new ByteArrayContent(body.ToArray());
+
+    private async Task<HttpResponseMessage> SendCoreAsync(HttpRequestMessage http, CancellationToken cancellationToken)
+    {
+        var client = Client();
+        try
+        {
+            return await client.SendAsync(http, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+        }
+        catch (HttpRequestException ex) when (Find<SocketException>(ex) is { SocketErrorCode: SocketError.ConnectionRefused })
+        {
+            throw new IpcException(IpcErrorCode.Unavailable, $"No server is listening on {_context.Address} (endpoint '{_context.EndpointName}'). Start it, or check the address.", ex)
+            {
+                Endpoint = _context.EndpointName,
+                NotAccepted = true,
+            };
+        }
+        catch (HttpRequestException ex) when (Find<AuthenticationException>(ex) is { } tls)
+        {
+            throw new IpcException(IpcErrorCode.Unauthorized, $"The TLS handshake with {_context.Address} failed (endpoint '{_context.EndpointName}'): {tls.Message} Check the certificates and Ipc:Transports:Http:Tls.", ex)
+            {
+                Endpoint = _context.EndpointName,
+                NotAccepted = true,
+            };
+        }
+        catch (HttpRequestException ex) when (Find<HttpProtocolException>(ex) is { ErrorCode: Http11Required })
+        {
+            throw new IpcException(IpcErrorCode.NotSupported, $"The server at {_context.Address} speaks HTTP/1.1 only, and this client HTTP/2 (endpoint '{_context.EndpointName}'). Without TLS there is no negotiation: set Ipc:Transports:Http:Protocol alike on both sides.", ex)
+            {
+                Endpoint = _context.EndpointName,
+                NotAccepted = true,
+            };
+        }
+        catch (HttpRequestException ex)
+        {
+            throw Lost(ex);
+        }
+        catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new IpcException(IpcErrorCode.Unavailable, $"Could not connect to {_context.Address} within {_context.ConnectTimeout.TotalSeconds:0.###} s (endpoint '{_context.EndpointName}', ConnectTimeout).", ex)
+            {
+                Endpoint = _context.EndpointName,
+            };
+        }
+    }
+
+    /// <summary>
+    /// The endpoint's named client, created again from the factory once a minute: a call does not pay for a new client,
+    /// and the factory still gets to rotate handlers (its default handler lifetime is two minutes).
+    /// </summary>
+    private HttpClient Client()
+    {
+        var now = _context.TimeProvider.GetTimestamp();
+        var cached = _client;
+        if (cached is null || _context.TimeProvider.GetElapsedTime(cached.Created, now) > ClientLifetime)
+        {
+            cached = new CachedClient(_factory.CreateClient(_clientName), now);
+            _client = cached;
+        }
+
+        return cached.Client;
+    }
+
+    private static readonly TimeSpan ClientLifetime = TimeSpan.FromMinutes(1);
+
+    private sealed record CachedClient(HttpClient Client, long Created);
+
+    private IpcException Lost(Exception ex) =>
+        new(IpcErrorCode.Unavailable, $"The connection to {_context.Address} failed during the call (endpoint '{_context.EndpointName}'): {ex.Message}", ex) { Endpoint = _context.EndpointName };
+
+    private static T? Find<T>(Exception ex)
+        where T : Exception
+    {
+        for (Exception? e = ex; e is not null; e = e.InnerException)
+        {
+            if (e is T found)
+            {
+                return found;
+            }
+        }
+
+        return null;
+    }
+
+    private async Task<byte[]> ReadBodyAsync(HttpContent content, CancellationToken cancellationToken)
+    {
+        var max = _context.MaxMessageSize;
+        if (content.Headers.ContentLength is { } length)
+        {
+            if (length > max)
+            {
+                throw TooLarge(length);
+            }
+
+            var body = new byte[length];
+            var stream = await content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+            await using (stream.ConfigureAwait(false))
+            {
+                await stream.ReadExactlyAsync(body, cancellationToken).ConfigureAwait(false);
+            }
+
+            return body;
+        }
+
+        var source = await content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        await using (source.ConfigureAwait(false))
+        {
+            using var buffer = new MemoryStream();
+            var chunk = new byte[16 * 1024];
+            int read;
+            while ((read = await source.ReadAsync(chunk, cancellationToken).ConfigureAwait(false)) > 0)
+            {
+                if (buffer.Length + read > max)
+                {
+                    throw TooLarge(null);
+                }
+
+                buffer.Write(chunk, 0, read);
+            }
+
+            return buffer.ToArray();
+        }
+    }
+
+    private IpcException TooLarge(long? length) =>
+        new(IpcErrorCode.MessageTooLarge, $"The response{(length is null ? string.Empty : $" of {length} bytes")} is larger than this client accepts ({_context.MaxMessageSize} bytes, MaxMessageSize of endpoint '{_context.EndpointName}').") { Endpoint = _context.EndpointName };
+
+    private async Task<IpcFault> ReadFaultAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    {
+        IpcErrorCode? code = response.Headers.TryGetValues(HttpWire.ErrorCodeHeader, out var values) && Enum.TryParse<IpcErrorCode>(values.FirstOrDefault(), out var named) ? named : null;
+        byte[] body;
+        try
+        {
+            body = await ReadBodyAsync(response.Content, cancellationToken).ConfigureAwait(false);
+        }
+        catch (IpcException)
+        {
+            body = [];
+        }
+
+        var fault = body.Length > 0 && BodyTranscoder.IsJson(response.Content.Headers.ContentType?.MediaType) ? HttpWire.ReadError(body, code) : null;
+        if (fault is not null)
+        {
+            return fault;
+        }
+
+        var resolved = code ?? HttpWire.ErrorCode(response.StatusCode);
+        var what = response.StatusCode == HttpStatusCode.NotFound && code is null
+            ? $"Nothing answers POST {response.RequestMessage?.RequestUri} (404): check the base path of the address of endpoint '{_context.EndpointName}'."
+            : $"The server answered {(int)response.StatusCode} {response.ReasonPhrase} (endpoint '{_context.EndpointName}').";
+        return new IpcFault(resolved, what);
+    }
+
+    private static void ReadEnvelope(HttpResponseMessage response, IpcMessage message)
+    {
+        foreach (var (name, values) in response.Headers.NonValidated) // as received: no parsing of headers that are not ours
+        {
+            if (name.StartsWith(HttpWire.HeaderPrefix, StringComparison.OrdinalIgnoreCase) && name.Length > HttpWire.HeaderPrefix.Length
+                && HttpWire.DecodeValue(values.ToString()) is { } value)
+            {
+                message.Headers[name[HttpWire.HeaderPrefix.Length..]] = value;
+            }
+        }
+    }
+
+    /// <summary>Reads the items of a stream response: <c>{"item":...}</c> lines, or frames of a kind byte, a big-endian length and the payload.</summary>
+    private sealed class StreamItemReader(Stream stream, bool json, int maxMessageSize)
+    {
+        private readonly byte[] _header = new byte[5];
+        private byte[] _buffer = new byte[4096];
+        private int _start;
+        private int _end;
+
+        public async ValueTask<IpcMessage?> ReadAsync(IpcMessage request, CancellationToken cancellationToken)
+        {
+            if (!json)
+            {
+                if (!await FillAsync(_header, cancellationToken).ConfigureAwait(false))
+                {
+                    return null;
+                }
+
+                var length = BinaryPrimitives.ReadInt32BigEndian(_header.AsSpan(1));
+                if (length < 0 || length > maxMessageSize)
+                {
+                    throw new IpcException(IpcErrorCode.MessageTooLarge, $"A stream item of {length} bytes is larger than this client accepts ({maxMessageSize} bytes, MaxMessageSize).");
+                }
+
+                var payload = new byte[length];
+                if (!await FillAsync(payload, cancellationToken).ConfigureAwait(false))
+                {
+                    throw new IOException("The stream response ended inside a frame.");
+                }
+
+                return _header[0] == HttpWire.FrameError
+                    ? IpcMessage.CreateFault(request, HttpWire.ReadError(payload, null) ?? new IpcFault(IpcErrorCode.ProtocolError, "The server ended the stream with an error frame this client cannot read."))
+                    : IpcMessage.CreateResponse(request, payload);
+            }
+
+            var line = await ReadLineAsync(cancellationToken).ConfigureAwait(false);
+            if (line is null)
+            {
+                return null;
+            }
+
+            using var document = JsonDocument.Parse(line);
+            if (document.RootElement.TryGetProperty("item", out var item))
+            {
+                return IpcMessage.CreateResponse(request, JsonSerializer.SerializeToUtf8Bytes(item));
+            }
+
+            return IpcMessage.CreateFault(request, HttpWire.ReadError(line, null) ?? new IpcFault(IpcErrorCode.ProtocolError, "The server sent a stream line that is neither an item nor an error."));
+        }
+
+        private async ValueTask<bool> FillAsync(byte[] target, CancellationToken cancellationToken)
+        {
+            var filled = 0;
+            while (filled < target.Length)
+            {
+                var read = await stream.ReadAsync(target.AsMemory(filled), cancellationToken).ConfigureAwait(false);
+                if (read == 0)
+                {
+                    if (filled == 0)
+                    {
+                        return false;
+                    }
+
+                    throw new IOException("The stream response ended inside a frame.");
+                }
+
+                filled += read;
+            }
+
+            return true;
+        }
+
+        private async ValueTask<byte[]?> ReadLineAsync(CancellationToken cancellationToken)
+        {
+            while (true)
+            {
+                var newline = Array.IndexOf(_buffer, (byte)'\n', _start, _end - _start);
+                if (newline >= 0)
+                {
+                    var line = _buffer.AsSpan(_start, newline - _start).ToArray();
+                    _start = newline + 1;
+                    return line;
+                }
+
+                if (_end - _start > maxMessageSize + 64)
+                {
+                    throw new IpcException(IpcErrorCode.MessageTooLarge, $"A stream line is larger than this client accepts ({maxMessageSize} bytes, MaxMessageSize).");
+                }
+
+                if (_start > 0)
+                {
+                    Array.Copy(_buffer, _start, _buffer, 0, _end - _start);
+                    _end -= _start;
+                    _start = 0;
+                }
+
+                if (_end == _buffer.Length)
+                {
+                    Array.Resize(ref _buffer, _buffer.Length * 2);
+                }
+
+                var read = await stream.ReadAsync(_buffer.AsMemory(_end), cancellationToken).ConfigureAwait(false);
+                if (read == 0)
+                {
+                    return _end > _start ? throw new IOException("The stream response ended inside a line.") : null;
+                }
+
+                _end += read;
+            }
+        }
+    }
+}

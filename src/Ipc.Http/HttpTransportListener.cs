@@ -1,0 +1,179 @@
+using System.Net;
+using System.Security.Authentication;
+using Ipc.Transports;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Ipc.Http;
+
+/// <summary>
+/// The server of an endpoint no web host serves: a Kestrel of its own on the address, HTTP/1.1 and HTTP/2, TLS and mutual
+/// TLS on <c>https://</c>, with the same mapping <c>MapIpc</c> puts into an app.
+/// </summary>
+internal sealed class HttpTransportListener(IpcTransportContext context, HttpTransportOptions options) : IIpcTransportListener
+{
+    private WebApplication? _app;
+    private HttpIpcServer? _server;
+
+    public async ValueTask StartAsync(IIpcDispatcher dispatcher, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(dispatcher);
+        var address = context.Address;
+        var https = string.Equals(address.Scheme, Uri.UriSchemeHttps, StringComparison.OrdinalIgnoreCase);
+        var tls = https ? new HttpTls(options.Tls) : null;
+        var certificate = tls?.ServerCertificate(context.EndpointName);
+        var endpoints = await ResolveAsync(address, cancellationToken).ConfigureAwait(false);
+
+        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { ApplicationName = typeof(HttpTransportListener).Assembly.GetName().Name });
+        if (context.Services.GetService<ILoggerFactory>() is { } loggers)
+        {
+            builder.Services.AddSingleton(loggers);
+        }
+
+        builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            kestrel.Limits.MaxRequestBodySize = dispatcher.MaxMessageSize;
+            foreach (var endpoint in endpoints)
+            {
+                kestrel.Listen(endpoint, listen =>
+                {
+                    listen.Protocols = https ? HttpProtocols.Http1AndHttp2 : ClearTextProtocols(options);
+                    if (certificate is not null)
+                    {
+                        listen.UseHttps(new HttpsConnectionAdapterOptions
+                        {
+                            ServerCertificate = certificate,
+                            ClientCertificateMode = options.Tls.ClientCertificateRequired ? ClientCertificateMode.AllowCertificate : ClientCertificateMode.NoCertificate,
+                            CheckCertificateRevocation = options.Tls.CheckCertificateRevocation,
+                            SslProtocols = SslProtocols.None,
+
+                            // Any certificate completes the handshake; a refused one is answered 401 with the reason below,
+                            // so the caller learns why (Unauthorized) instead of seeing a bare TLS alert.
+                            ClientCertificateValidation = (_, _, _) => true,
+                        });
+                    }
+                });
+            }
+        });
+        builder.Services.AddRouting();
+        if (options.ResponseCompression)
+        {
+            builder.Services.AddResponseCompression(o => o.EnableForHttps = true);
+        }
+
+#if NET9_0_OR_GREATER
+        if (options.MapOpenApi)
+        {
+            HttpIpcBuilderExtensionsCore.AddIpcOpenApi(builder.Services);
+        }
+#endif
+
+        var app = builder.Build();
+        if (tls is not null && options.Tls.ClientCertificateRequired)
+        {
+            app.Use(next => async http =>
+            {
+                var refusal = tls.Validate(http.Connection.ClientCertificate, System.Net.Security.SslPolicyErrors.None, checkName: false);
+                if (refusal is null)
+                {
+                    await next(http).ConfigureAwait(false);
+                    return;
+                }
+
+                await WriteRefusalAsync(http, refusal).ConfigureAwait(false);
+            });
+        }
+
+        if (options.ResponseCompression)
+        {
+            app.UseResponseCompression();
+        }
+
+        _server = new HttpIpcServer(dispatcher, options, context.Services, HttpIpcServer.BasePathOf(address));
+        _server.Map(app);
+        _app = app;
+        try
+        {
+            await app.StartAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (IOException ex)
+        {
+            throw new IpcException(IpcErrorCode.Unavailable, $"Endpoint '{context.EndpointName}' cannot listen on {address}: {ex.Message} Choose a free port, or stop what holds it.", ex) { Endpoint = context.EndpointName };
+        }
+    }
+
+    public async ValueTask StopAsync(CancellationToken cancellationToken)
+    {
+        if (_server is { } server)
+        {
+            await server.StopAsync().ConfigureAwait(false);
+        }
+
+        if (_app is { } app)
+        {
+            await app.StopAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync(CancellationToken.None).ConfigureAwait(false);
+        if (_server is { } server)
+        {
+            await server.DisposeAsync().ConfigureAwait(false);
+            _server = null;
+        }
+
+        if (_app is { } app)
+        {
+            await app.DisposeAsync().ConfigureAwait(false);
+            _app = null;
+        }
+    }
+
+    private static HttpProtocols ClearTextProtocols(HttpTransportOptions options) =>
+
+        // Without TLS there is no ALPN: Kestrel serves HTTP/2 with prior knowledge only on an HTTP/2-only endpoint.
+        options.Protocol == HttpIpcProtocol.Http2 ? HttpProtocols.Http2 : HttpProtocols.Http1;
+
+    private static async Task WriteRefusalAsync(HttpContext http, string refusal)
+    {
+        var body = new System.Buffers.ArrayBufferWriter<byte>(256);
+        HttpWire.WriteError(body, new IpcFault(IpcErrorCode.Unauthorized, $"The server refused the client certificate: {refusal}."), withErrorCode: false);
+        http.Response.StatusCode = StatusCodes.Status401Unauthorized;
+        http.Response.ContentType = HttpWire.JsonMediaType;
+        http.Response.Headers[HttpWire.ErrorCodeHeader] = nameof(IpcErrorCode.Unauthorized);
+        await http.Response.BodyWriter.WriteAsync(body.WrittenMemory, http.RequestAborted).ConfigureAwait(false);
+    }
+
+    private static async Task<IReadOnlyList<IPEndPoint>> ResolveAsync(Uri address, CancellationToken cancellationToken)
+    {
+        var port = address.Port;
+        var host = address.DnsSafeHost;
+        if (host is "0.0.0.0" or "*" or "+")
+        {
+            return [new IPEndPoint(IPAddress.Any, port)];
+        }
+
+        if (IPAddress.TryParse(host, out var ip))
+        {
+            return [new IPEndPoint(ip, port)];
+        }
+
+        if (string.Equals(host, "localhost", StringComparison.OrdinalIgnoreCase))
+        {
+            return [new IPEndPoint(IPAddress.Loopback, port)];
+        }
+
+        var addresses = await Dns.GetHostAddressesAsync(host, cancellationToken).ConfigureAwait(false);
+        return addresses.Length == 0
+            ? throw new IpcException(IpcErrorCode.Unavailable, $"The host of {address} resolves to no address.")
+            : [new IPEndPoint(addresses[0], port)];
+    }
+}

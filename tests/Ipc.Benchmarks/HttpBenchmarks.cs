@@ -1,0 +1,169 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Sockets;
+using BenchmarkDotNet.Attributes;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Ipc.Benchmarks;
+
+/// <summary>
+/// <c>http://</c> against a hand-written baseline on the same stack: a raw <see cref="HttpClient"/> POSTs the same 64 bytes
+/// to a raw minimal-API endpoint on Kestrel that echoes them; the Ipc client sends them as a typed request to an echo
+/// handler on the transport's own Kestrel. Both on loopback, HTTP/1.1, in this process.
+/// </summary>
+[MemoryDiagnoser]
+public class HttpBenchmarks
+{
+    private readonly byte[] _payload = new byte[64];
+    private IHost _server = null!;
+    private ServiceProvider _client = null!;
+    private IRequestClient _requests = null!;
+    private IRequestClient _trimmed = null!;
+    private Transports.IIpcTransportClient _transport = null!;
+    private byte[] _encoded = null!;
+    private WebApplication _rawServer = null!;
+    private HttpClient _raw = null!;
+    private Uri _rawUri = null!;
+
+    [GlobalSetup]
+    public async Task SetupAsync()
+    {
+        new Random(64).NextBytes(_payload);
+        var address = $"http://127.0.0.1:{FreePort()}/bench";
+        var builder = new HostApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Services.AddIpc().AddEndpoint("bench", address).AddServer("bench", s => s.MapRequest<byte[], byte[]>("echo", static payload => payload));
+        _server = builder.Build();
+        await _server.StartAsync();
+
+        var services = new ServiceCollection();
+        services.AddIpc().AddEndpoint("bench", address).AddEndpoint("bench-trimmed", address).ConfigureResilience("bench-trimmed", r => r.Enabled = false);
+        _client = services.BuildServiceProvider();
+        _requests = _client.GetRequiredKeyedService<IRequestClient>("bench");
+        _trimmed = _client.GetRequiredKeyedService<IRequestClient>("bench-trimmed");
+        _transport = (Transports.IIpcTransportClient)_client.GetRequiredKeyedService<IChannel>("bench").GetService(typeof(Transports.IIpcTransportClient))!;
+        _encoded = MessagePack.MessagePackSerializer.Serialize(_payload, Serialization.MessagePackIpcSerializer.DefaultOptions);
+
+        var rawPort = FreePort();
+        var raw = WebApplication.CreateSlimBuilder();
+        raw.Logging.ClearProviders();
+        raw.WebHost.UseUrls($"http://127.0.0.1:{rawPort}");
+        _rawServer = raw.Build();
+        _rawServer.MapPost("/echo", static async (HttpContext context) =>
+        {
+            var body = new byte[context.Request.ContentLength ?? 0];
+            await context.Request.Body.ReadExactlyAsync(body);
+            context.Response.ContentType = "application/octet-stream";
+            context.Response.ContentLength = body.Length;
+            await context.Response.Body.WriteAsync(body);
+        });
+        await _rawServer.StartAsync();
+        _raw = new HttpClient(new SocketsHttpHandler { UseCookies = false, AllowAutoRedirect = false });
+        _rawUri = new Uri($"http://127.0.0.1:{rawPort}/echo");
+    }
+
+    [GlobalCleanup]
+    public async Task CleanupAsync()
+    {
+        _raw.Dispose();
+        await _rawServer.StopAsync();
+        await _rawServer.DisposeAsync();
+        await _client.DisposeAsync();
+        await _server.StopAsync();
+        _server.Dispose();
+    }
+
+    [Benchmark(Baseline = true, Description = "raw: HttpClient POST of 64 B to a minimal API")]
+    public async Task<int> RawRequestAsync()
+    {
+        using var content = new ByteArrayContent(_payload);
+        content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+        using var response = await _raw.PostAsync(_rawUri, content);
+        return (await response.Content.ReadAsByteArrayAsync()).Length;
+    }
+
+    [Benchmark(Description = "Ipc: request/response 64 B over http://")]
+    public async Task<int> RequestAsync() => (await _requests.RequestAsync<byte[], byte[]>("echo", _payload)).Length;
+
+    [Benchmark(Description = "Ipc: request/response 64 B over http://, Resilience:Enabled=false")]
+    public async Task<int> TrimmedRequestAsync() => (await _trimmed.RequestAsync<byte[], byte[]>("echo", _payload)).Length;
+
+    [Benchmark(Description = "transport client: request/response 64 B over http://")]
+    public async Task<int> TransportRequestAsync() =>
+        (await _transport.RequestAsync(new IpcMessage("echo", _encoded) { ContentType = Serialization.MessagePackIpcSerializer.MediaType }, CancellationToken.None)).Body.Length;
+
+    /// <summary>
+    /// The baseline and the Ipc calls alternated in blocks of 500 calls, 40 times, as <see cref="InterleavedRatios"/> does
+    /// for the stream transports, so each block of Ipc calls runs under the same load as the raw block before it:
+    /// <c>dotnet run -c Release --project tests/Ipc.Benchmarks -- http</c>.
+    /// </summary>
+    public static async Task RunInterleavedAsync(TextWriter output)
+    {
+        const int Blocks = 40;
+        const int BlockSize = 500;
+        var benchmark = new HttpBenchmarks();
+        await benchmark.SetupAsync();
+        try
+        {
+            var calls = new (string Name, Func<Task<int>> Call)[]
+            {
+                ("raw: HttpClient POST to a minimal API", benchmark.RawRequestAsync),
+                ("Ipc: RequestAsync (defaults)", benchmark.RequestAsync),
+                ("Ipc: RequestAsync, Resilience:Enabled=false", benchmark.TrimmedRequestAsync),
+                ("transport client alone", benchmark.TransportRequestAsync),
+            };
+            var warmUp = Stopwatch.StartNew();
+            for (var i = 0; i < 2_000 || warmUp.Elapsed < TimeSpan.FromSeconds(3); i++)
+            {
+                foreach (var (_, call) in calls)
+                {
+                    await call();
+                }
+            }
+
+            var means = calls.Select(_ => new List<double>()).ToArray();
+            var ratios = calls.Select(_ => new List<double>()).ToArray();
+            for (var block = 0; block < Blocks; block++)
+            {
+                for (var c = 0; c < calls.Length; c++)
+                {
+                    var watch = Stopwatch.StartNew();
+                    for (var i = 0; i < BlockSize; i++)
+                    {
+                        await calls[c].Call();
+                    }
+
+                    means[c].Add(watch.Elapsed.TotalMicroseconds / BlockSize);
+                    ratios[c].Add(means[c][^1] / means[0][^1]);
+                }
+            }
+
+            output.WriteLine("| Call | Mean of blocks | Ratio of means | Ratio of blocks: median (p25 to p75) |");
+            output.WriteLine("| --- | ---: | ---: | ---: |");
+            for (var c = 0; c < calls.Length; c++)
+            {
+                ratios[c].Sort();
+                output.WriteLine(string.Create(
+                    CultureInfo.InvariantCulture,
+                    $"| {calls[c].Name} | {means[c].Average():F1} us | {means[c].Average() / means[0].Average():F2} | {ratios[c][Blocks / 2]:F2} ({ratios[c][Blocks / 4]:F2} to {ratios[c][3 * Blocks / 4]:F2}) |"));
+            }
+        }
+        finally
+        {
+            await benchmark.CleanupAsync();
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        return ((IPEndPoint)socket.LocalEndPoint!).Port;
+    }
+}

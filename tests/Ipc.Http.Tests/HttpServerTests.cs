@@ -1,0 +1,354 @@
+using System.Buffers;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+using Ipc.Serialization;
+using Ipc.Testing;
+using Ipc.TestUtils;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Hosting;
+
+namespace Ipc.Http.Tests;
+
+/// <summary>The server as any HTTP client sees it: a plain <see cref="HttpClient"/>, no Ipc client.</summary>
+public sealed class HttpServerTests : IAsyncLifetime
+{
+    private readonly string _address = HttpTestAddresses.NewHttpAddress();
+    private readonly HttpClient _http = new() { Timeout = TestIpc.Bound };
+    private IHost? _server;
+
+    public async Task InitializeAsync() =>
+        _server = await TestIpc.StartServerAsync(
+            _address,
+            ipc => ipc.Services.AddHealthChecks().AddCheck("database", () => HealthCheckResult.Healthy()),
+            endpoint => endpoint.MaxMessageSize = 64 * 1024);
+
+    public async Task DisposeAsync()
+    {
+        _http.Dispose();
+        if (_server is not null)
+        {
+            await _server.StopAsync().WaitAsync(TestIpc.Bound);
+            _server.Dispose();
+        }
+    }
+
+    [Fact]
+    public async Task Post_JsonBodyAndAcceptJson_AnswersJson()
+    {
+        using var request = Json("add", """{"a":40,"b":2}""");
+        request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
+
+        using var response = await _http.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("application/json", response.Content.Headers.ContentType?.MediaType);
+        Assert.Equal("""{"sum":42}""", await response.Content.ReadAsStringAsync());
+        Assert.True(response.Headers.Contains("Ipc-Message-Id"));
+    }
+
+    [Fact]
+    public async Task Post_JsonBodyWithoutAccept_AnswersJson()
+    {
+        using var response = await _http.SendAsync(Json("add", """{"a":1,"b":2}"""));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("""{"sum":3}""", await response.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task Post_MessagePackBody_AnswersMessagePack()
+    {
+        var serializer = new MessagePackIpcSerializer();
+        var body = new ArrayBufferWriter<byte>();
+        serializer.Serialize(body, new AddRequest(20, 22));
+        using var request = new HttpRequestMessage(HttpMethod.Post, _address + "/add") { Content = new ByteArrayContent(body.WrittenSpan.ToArray()) };
+        request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/x-msgpack");
+
+        using var response = await _http.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("application/x-msgpack", response.Content.Headers.ContentType?.MediaType);
+        Assert.Equal(new AddResponse(42), serializer.Deserialize<AddResponse>(await response.Content.ReadAsByteArrayAsync()));
+    }
+
+    [Fact]
+    public async Task Post_UnsupportedContentType_Answers415WithErrorBody()
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, _address + "/add") { Content = new StringContent("a=1", Encoding.UTF8, "text/plain") };
+
+        using var response = await _http.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.UnsupportedMediaType, response.StatusCode);
+        var error = await ReadErrorAsync(response);
+        Assert.Equal("Serialization", error.GetProperty("code").GetString());
+        Assert.Contains("application/json", error.GetProperty("message").GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Post_AcceptNothingTheServerWrites_Answers406WithErrorBody()
+    {
+        using var request = Json("add", """{"a":1,"b":2}""");
+        request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/xml"));
+
+        using var response = await _http.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.NotAcceptable, response.StatusCode);
+        Assert.Equal("Serialization", (await ReadErrorAsync(response)).GetProperty("code").GetString());
+    }
+
+    public static TheoryData<string, string, string?, int, string> Failures => new()
+    {
+        // route, JSON body, Ipc-Timeout, status, error code
+        { "no-such-route", "\"x\"", null, 404, "NoHandler" },
+        { ConformanceRoutes.Fail, "\"x\"", null, 500, IpcRemoteError.UnhandledExceptionCode },
+        { ConformanceRoutes.FailWithCode, "\"x\"", null, 500, "ACCOUNT_LOCKED" },
+        { ConformanceRoutes.Add, "{\"a\":", null, 400, "Serialization" },
+        { ConformanceRoutes.Add, "{\"a\":1,\"b\":2}", "0", 504, "Timeout" },
+        { ConformanceRoutes.Add, "{\"a\":1,\"b\":2}", "soon", 400, "ProtocolError" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Failures))]
+    public async Task Post_Failure_AnswersStatusAndErrorBody(string route, string body, string? timeout, int status, string code)
+    {
+        using var request = Json(route, body);
+        if (timeout is not null)
+        {
+            request.Headers.Add("Ipc-Timeout", timeout);
+        }
+
+        using var response = await _http.SendAsync(request);
+
+        Assert.Equal(status, (int)response.StatusCode);
+        Assert.Equal("application/json", response.Content.Headers.ContentType?.MediaType);
+        var error = await ReadErrorAsync(response);
+        Assert.Equal(code, error.GetProperty("code").GetString());
+        Assert.False(string.IsNullOrEmpty(error.GetProperty("message").GetString()));
+        Assert.Equal(JsonValueKind.Object, error.GetProperty("details").ValueKind);
+        Assert.DoesNotContain("   at ", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal); // no stack trace unless the server opts in
+    }
+
+    [Fact]
+    public async Task Post_HandlerFailsWithCode_ErrorBodyCarriesDetails()
+    {
+        using var response = await _http.SendAsync(Json(ConformanceRoutes.FailWithCode, "\"x\""));
+
+        var error = await ReadErrorAsync(response);
+        Assert.Equal("RemoteError", response.Headers.GetValues("Ipc-Error-Code").Single());
+        Assert.NotEmpty(error.GetProperty("details").EnumerateObject());
+    }
+
+    [Fact]
+    public async Task Post_BodyOverLimit_Answers413BeforeReadingIt()
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, _address + "/echo") { Content = new ByteArrayContent(new byte[128 * 1024]) };
+        request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/x-msgpack");
+
+        using var response = await _http.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, response.StatusCode);
+        Assert.Equal("MessageTooLarge", (await ReadErrorAsync(response)).GetProperty("code").GetString());
+    }
+
+    [Fact]
+    public async Task Post_ChunkedBodyOverLimit_Answers413()
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, _address + "/echo") { Content = new StreamContent(new UnknownLengthStream(128 * 1024)) };
+        request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/x-msgpack");
+
+        using var response = await _http.SendAsync(request);
+
+        Assert.Null(request.Content.Headers.ContentLength);
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, response.StatusCode);
+    }
+
+    [Theory]
+    [InlineData("Content-Type", "application/json; charset", 200)] // read leniently, as ASP.NET Core does
+    [InlineData("Content-Type", ";;;", 415)]
+    [InlineData("Accept", "application/json;q=abc, ]]", 200)]
+    [InlineData("Ipc-Header-x", "=?utf-8?b?not base64?=", 400)]
+    [InlineData("Ipc-Message-Id", "=?utf-8?b?", 400)]
+    public async Task Post_MalformedHeader_AnswersWithoutFailingAndServerGoesOn(string header, string value, int status)
+    {
+        using var request = Json("add", """{"a":1,"b":2}""");
+        if (header == "Content-Type")
+        {
+            request.Content!.Headers.Remove("Content-Type");
+            request.Content.Headers.TryAddWithoutValidation(header, value);
+        }
+        else
+        {
+            request.Headers.TryAddWithoutValidation(header, value);
+        }
+
+        using var response = await _http.SendAsync(request);
+
+        Assert.Equal(status, (int)response.StatusCode);
+        if (status != 200)
+        {
+            Assert.False(string.IsNullOrEmpty((await ReadErrorAsync(response)).GetProperty("message").GetString()));
+        }
+
+        using var next = await _http.SendAsync(Json("add", """{"a":1,"b":2}"""));
+        Assert.Equal(HttpStatusCode.OK, next.StatusCode);
+    }
+
+    [Fact]
+    public async Task Post_OneWay_Answers202()
+    {
+        using var response = await _http.SendAsync(Json(ConformanceRoutes.Numbers, """{"value":7}"""));
+
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+    }
+
+    [Fact]
+    public async Task Post_StreamAsNdJson_AnswersOneLinePerItem()
+    {
+        using var request = Json(ConformanceRoutes.Range, """{"count":3}""");
+        request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/x-ndjson"));
+
+        using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("application/x-ndjson", response.Content.Headers.ContentType?.MediaType);
+        Assert.Equal("{\"item\":0}\n{\"item\":1}\n{\"item\":2}\n", await response.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task Post_StreamAsFrames_AnswersLengthPrefixedMessagePack()
+    {
+        var serializer = new MessagePackIpcSerializer();
+        var body = new ArrayBufferWriter<byte>();
+        serializer.Serialize(body, new RangeRequest(3));
+        using var request = new HttpRequestMessage(HttpMethod.Post, _address + "/" + ConformanceRoutes.Range) { Content = new ByteArrayContent(body.WrittenSpan.ToArray()) };
+        request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/x-msgpack");
+
+        using var response = await _http.SendAsync(request);
+
+        Assert.Equal("application/vnd.ipc.frames", response.Content.Headers.ContentType?.MediaType);
+        var bytes = await response.Content.ReadAsByteArrayAsync();
+        var items = new List<int>();
+        for (var offset = 0; offset < bytes.Length;)
+        {
+            Assert.Equal(0, bytes[offset]); // an item, not an error
+            var length = System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(offset + 1));
+            items.Add(serializer.Deserialize<int>(bytes.AsMemory(offset + 5, length)));
+            offset += 5 + length;
+        }
+
+        Assert.Equal([0, 1, 2], items);
+    }
+
+    [Fact]
+    public async Task GetHealth_Healthy_AnswersSeedShapeWithAppChecks()
+    {
+        using var response = await _http.GetAsync(_address + "/health");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        using var document = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        Assert.Equal("healthy", document.RootElement.GetProperty("status").GetString());
+        var checks = document.RootElement.GetProperty("checks").EnumerateArray().ToDictionary(c => c.GetProperty("name").GetString()!, c => c.GetProperty("status").GetString());
+        Assert.Equal("ok", checks["ipc:conformance"]);
+        Assert.Equal("ok", checks["database"]);
+    }
+
+    [Fact]
+    public async Task GetOpenApi_DescribesEveryRouteWithSchemas()
+    {
+        using var response = await _http.GetAsync(_address + "/openapi.json");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var text = await response.Content.ReadAsStringAsync();
+        using var document = JsonDocument.Parse(text);
+        var paths = document.RootElement.GetProperty("paths");
+        foreach (var route in new[] { ConformanceRoutes.Add, ConformanceRoutes.Echo, ConformanceRoutes.Numbers, ConformanceRoutes.Range, ConformanceRoutes.Raw })
+        {
+            Assert.True(paths.TryGetProperty("/conformance/" + route, out var path), $"{route} is missing from {text}");
+            Assert.True(path.TryGetProperty("post", out _));
+        }
+
+        var add = paths.GetProperty("/conformance/add").GetProperty("post");
+        Assert.Contains("AddRequest", add.GetProperty("requestBody").GetProperty("content").GetProperty("application/json").GetProperty("schema").GetRawText(), StringComparison.Ordinal);
+        Assert.Contains("AddResponse", add.GetProperty("responses").GetProperty("200").GetProperty("content").GetProperty("application/json").GetProperty("schema").GetRawText(), StringComparison.Ordinal);
+        Assert.True(add.GetProperty("responses").TryGetProperty("404", out _));
+        var schemas = document.RootElement.GetProperty("components").GetProperty("schemas");
+        Assert.True(schemas.GetProperty("AddRequest").GetProperty("properties").TryGetProperty("a", out _));
+        Assert.True(paths.GetProperty("/conformance/numbers").GetProperty("post").GetProperty("responses").TryGetProperty("202", out _));
+    }
+
+    [Fact]
+    public async Task Post_AcceptEncodingGzip_AnswersCompressed()
+    {
+        using var request = Json(ConformanceRoutes.Echo, JsonSerializer.Serialize(new { data = Convert.ToBase64String(new byte[8192]) }));
+        request.Headers.AcceptEncoding.Add(new StringWithQualityHeaderValue("gzip"));
+
+        using var response = await _http.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("gzip", Assert.Single(response.Content.Headers.ContentEncoding));
+        Assert.True(response.Content.Headers.ContentLength is null or < 8192);
+    }
+
+    [Fact]
+    public async Task Post_NonAsciiHeaderEncodedWord_ReachesHandlerDecoded()
+    {
+        var encoded = HttpWire.EncodeValue("Grüße, 世界");
+        Assert.StartsWith("=?utf-8?b?", encoded, StringComparison.Ordinal);
+
+        using var request = Json(ConformanceRoutes.Inspect, "\"x\"");
+        request.Headers.TryAddWithoutValidation("Ipc-Header-greeting", encoded);
+        request.Headers.TryAddWithoutValidation("Ipc-Correlation-Id", "corr-1");
+        using var response = await _http.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        using var info = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        Assert.Equal("Grüße, 世界", info.RootElement.GetProperty("headers").GetProperty("greeting").GetString());
+        Assert.Equal("corr-1", info.RootElement.GetProperty("correlationId").GetString());
+    }
+
+    private HttpRequestMessage Json(string route, string body) =>
+        new(HttpMethod.Post, _address + "/" + route) { Content = new StringContent(body, Encoding.UTF8, "application/json") };
+
+    private static async Task<JsonElement> ReadErrorAsync(HttpResponseMessage response)
+    {
+        using var document = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        return document.RootElement.GetProperty("error").Clone();
+    }
+
+    /// <summary>A body of zeros whose length the client cannot know, so it is sent chunked.</summary>
+    private sealed class UnknownLengthStream(int length) : Stream
+    {
+        private int _left = length;
+
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override int Read(byte[] buffer, int offset, int count)
+        {
+            var n = Math.Min(count, _left);
+            Array.Clear(buffer, offset, n);
+            _left -= n;
+            return n;
+        }
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
+}

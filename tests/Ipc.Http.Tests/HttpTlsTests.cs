@@ -1,0 +1,107 @@
+using Ipc.TestUtils;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Ipc.Http.Tests;
+
+/// <summary>https:// on the transport's own Kestrel: TLS, and mutual TLS that refuses a certificate from another authority.</summary>
+public sealed class HttpTlsTests : IDisposable
+{
+    private readonly TestCertificates _certificates = new();
+
+    public void Dispose() => _certificates.Dispose();
+
+    [Fact]
+    public async Task RequestAsync_Tls_ServesClientThatTrustsTheAuthority()
+    {
+        var address = HttpTestAddresses.NewHttpsAddress();
+        using var server = await TestIpc.StartServerAsync(address, ipc => ipc.AddHttp(o => ServerTls(o, requireClient: false)));
+        await using var client = TestIpc.CreateClient(address, ipc => ipc.AddHttp(o => o.Tls.CertificateAuthorityPath = _certificates.AuthorityPath));
+
+        await TestIpc.AssertServesAsync(client);
+        await server.StopAsync();
+    }
+
+    [Fact]
+    public async Task RequestAsync_TlsHttp2_IsNegotiatedByAlpn()
+    {
+        var address = HttpTestAddresses.NewHttpsAddress();
+        using var server = await TestIpc.StartServerAsync(address, ipc => ipc.AddHttp(o => ServerTls(o, requireClient: false)));
+        await using var client = TestIpc.CreateClient(address, ipc => ipc.AddHttp(o =>
+        {
+            o.Protocol = HttpIpcProtocol.Http2;
+            o.Tls.CertificateAuthorityPath = _certificates.AuthorityPath;
+        }));
+
+        await TestIpc.AssertServesAsync(client);
+        await server.StopAsync();
+    }
+
+    [Fact]
+    public async Task RequestAsync_TlsServerNotTrusted_ThrowsUnauthorized()
+    {
+        var address = HttpTestAddresses.NewHttpsAddress();
+        using var server = await TestIpc.StartServerAsync(address, ipc => ipc.AddHttp(o => ServerTls(o, requireClient: false)));
+        await using var client = TestIpc.CreateClient(address, ipc =>
+        {
+            ipc.AddHttp(o => o.Tls.CertificateAuthorityPath = _certificates.OtherAuthorityPath);
+            ipc.ConfigureResilience(r => r.Enabled = false);
+        });
+
+        var ex = await Assert.ThrowsAsync<IpcException>(() => client.Requests().RequestAsync<string, string>("echo", "x").AsTask().WaitAsync(TestIpc.Bound));
+
+        Assert.Equal(IpcErrorCode.Unauthorized, ex.ErrorCode);
+        await server.StopAsync();
+    }
+
+    [Fact]
+    public async Task RequestAsync_MutualTls_ServesClientWithCertificateOfTheAuthority()
+    {
+        var address = HttpTestAddresses.NewHttpsAddress();
+        using var server = await TestIpc.StartServerAsync(address, ipc => ipc.AddHttp(o => ServerTls(o, requireClient: true)));
+        await using var client = TestIpc.CreateClient(address, ipc => ipc.AddHttp(o =>
+        {
+            o.Tls.CertificateAuthorityPath = _certificates.AuthorityPath;
+            o.Tls.ClientCertificatePath = _certificates.ClientCertificatePath;
+            o.Tls.ClientCertificateKeyPath = _certificates.ClientKeyPath;
+        }));
+
+        await TestIpc.AssertServesAsync(client);
+        await server.StopAsync();
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task RequestAsync_MutualTlsRefusedOrMissingCertificate_ThrowsUnauthorizedSayingWhy(bool presentOther)
+    {
+        var address = HttpTestAddresses.NewHttpsAddress();
+        using var server = await TestIpc.StartServerAsync(address, ipc => ipc.AddHttp(o => ServerTls(o, requireClient: true)));
+        await using var client = TestIpc.CreateClient(address, ipc =>
+        {
+            ipc.AddHttp(o =>
+            {
+                o.Tls.CertificateAuthorityPath = _certificates.AuthorityPath;
+                if (presentOther)
+                {
+                    o.Tls.ClientCertificatePath = _certificates.OtherClientCertificatePath;
+                    o.Tls.ClientCertificateKeyPath = _certificates.OtherClientKeyPath;
+                }
+            });
+            ipc.ConfigureResilience(r => r.Enabled = false);
+        });
+
+        var ex = await Assert.ThrowsAsync<IpcException>(() => client.Requests().RequestAsync<string, string>("echo", "x").AsTask().WaitAsync(TestIpc.Bound));
+
+        Assert.Equal(IpcErrorCode.Unauthorized, ex.ErrorCode);
+        Assert.Contains(presentOther ? "intruder" : "no certificate was presented", ex.Message, StringComparison.Ordinal);
+        await server.StopAsync();
+    }
+
+    private void ServerTls(HttpTransportOptions options, bool requireClient)
+    {
+        options.Tls.CertificatePath = _certificates.ServerCertificatePath;
+        options.Tls.CertificateKeyPath = _certificates.ServerKeyPath;
+        options.Tls.CertificateAuthorityPath = _certificates.AuthorityPath;
+        options.Tls.ClientCertificateRequired = requireClient;
+    }
+}

@@ -1,0 +1,192 @@
+using System.Buffers;
+using System.Net;
+using Ipc.Testing;
+using Ipc.TestUtils;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Ipc.Http.Tests;
+
+/// <summary>The Ipc client over HTTP: failures come back as the same error codes, JSON and MessagePack, HTTP/2.</summary>
+public sealed class HttpTransportClientTests
+{
+    [Theory]
+    [InlineData(IpcErrorCode.Unknown, 500)]
+    [InlineData(IpcErrorCode.Unavailable, 503)]
+    [InlineData(IpcErrorCode.Timeout, 504)]
+    [InlineData(IpcErrorCode.CircuitOpen, 503)]
+    [InlineData(IpcErrorCode.NoHandler, 404)]
+    [InlineData(IpcErrorCode.RemoteError, 500)]
+    [InlineData(IpcErrorCode.Serialization, 400)]
+    [InlineData(IpcErrorCode.MessageTooLarge, 413)]
+    [InlineData(IpcErrorCode.ProtocolError, 400)]
+    [InlineData(IpcErrorCode.Unauthorized, 401)]
+    [InlineData(IpcErrorCode.NotSupported, 501)]
+    [InlineData(IpcErrorCode.ResourceExhausted, 429)]
+    public async Task RequestAsync_ServerAnswersErrorCode_ThrowsSameCode(IpcErrorCode code, int status)
+    {
+        Assert.Equal(status, HttpWire.StatusCode(code));
+        await using var server = await StartRawServerAsync(app => app.MapPost("/codes/{route}", async (HttpContext context, string route) =>
+        {
+            var fault = Enum.Parse<IpcErrorCode>(route) == IpcErrorCode.RemoteError
+                ? new IpcFault(IpcErrorCode.RemoteError, "no", new IpcRemoteError("ACCOUNT_LOCKED", "no", new Dictionary<string, string> { ["user"] = "42" }))
+                : new IpcFault(Enum.Parse<IpcErrorCode>(route), "what went wrong");
+            var body = new ArrayBufferWriter<byte>();
+            HttpWire.WriteError(body, fault, withErrorCode: false);
+            context.Response.StatusCode = HttpWire.StatusCode(fault.ErrorCode);
+            context.Response.ContentType = "application/json";
+            context.Response.Headers["Ipc-Error-Code"] = fault.ErrorCode.ToString();
+            await context.Response.Body.WriteAsync(body.WrittenMemory);
+        }));
+        await using var client = NoRetryClient($"{server.Url}/codes");
+
+        var ex = await Assert.ThrowsAnyAsync<Exception>(() => client.Requests().RequestAsync<string, string>(code.ToString(), "x").AsTask().WaitAsync(TestIpc.Bound));
+
+        Assert.True(IpcException.TryGetErrorCode(ex, out var thrown), ex.ToString());
+        Assert.Equal(code, thrown);
+        if (code == IpcErrorCode.RemoteError)
+        {
+            var remote = Assert.IsType<IpcException>(ex).Remote!;
+            Assert.Equal("ACCOUNT_LOCKED", remote.Code);
+            Assert.Equal("42", remote.Details!["user"]);
+        }
+    }
+
+    [Theory]
+    [InlineData(401, IpcErrorCode.Unauthorized)]
+    [InlineData(403, IpcErrorCode.Unauthorized)]
+    [InlineData(404, IpcErrorCode.NoHandler)]
+    [InlineData(429, IpcErrorCode.ResourceExhausted)]
+    [InlineData(502, IpcErrorCode.Unavailable)]
+    [InlineData(503, IpcErrorCode.Unavailable)]
+    [InlineData(504, IpcErrorCode.Timeout)]
+    public async Task RequestAsync_BareStatusFromAProxy_ThrowsCodeOfStatus(int status, IpcErrorCode code)
+    {
+        await using var server = await StartRawServerAsync(app => app.MapPost("/bare/{route}", (HttpContext context) => context.Response.StatusCode = status));
+        await using var client = NoRetryClient($"{server.Url}/bare");
+
+        var ex = await Assert.ThrowsAnyAsync<Exception>(() => client.Requests().RequestAsync<string, string>("x", "x").AsTask().WaitAsync(TestIpc.Bound));
+
+        Assert.True(IpcException.TryGetErrorCode(ex, out var thrown));
+        Assert.Equal(code, thrown);
+    }
+
+    [Fact]
+    public async Task RequestAsync_JsonClientMessagePackServer_RoundTrips()
+    {
+        var address = HttpTestAddresses.NewHttpAddress();
+        using var server = await TestIpc.StartServerAsync(address);
+        await using var client = TestIpc.CreateClient(address, ipc => ipc.UseSystemTextJson());
+
+        await TestIpc.AssertServesAsync(client); // a request as JSON, and a stream as newline-delimited JSON
+        await server.StopAsync();
+    }
+
+    [Fact]
+    public async Task Post_JsonEndpointStreamWithoutAccept_AnswersNdJson()
+    {
+        var address = HttpTestAddresses.NewHttpAddress();
+        using var server = await TestIpc.StartServerAsync(address, ipc => ipc.UseSystemTextJson());
+        using var http = new HttpClient();
+
+        using var response = await http.PostAsync(address + "/" + ConformanceRoutes.Range, new StringContent("""{"count":2}""", System.Text.Encoding.UTF8, "application/json"));
+
+        Assert.Equal("application/x-ndjson", response.Content.Headers.ContentType?.MediaType);
+        Assert.Equal("{\"item\":0}\n{\"item\":1}\n", await response.Content.ReadAsStringAsync());
+        await server.StopAsync();
+    }
+
+    [Fact]
+    public async Task RequestAsync_Http2_RoundTripsOverHttp2()
+    {
+        var address = HttpTestAddresses.NewHttpAddress();
+        using var server = await TestIpc.StartServerAsync(address, ipc => ipc.AddHttp(o => o.Protocol = HttpIpcProtocol.Http2));
+        await using var client = TestIpc.CreateClient(address, ipc => ipc.AddHttp(o => o.Protocol = HttpIpcProtocol.Http2));
+
+        await TestIpc.AssertServesAsync(client);
+        using var http = new HttpClient();
+        using var request = new HttpRequestMessage(HttpMethod.Post, address + "/add")
+        {
+            Version = HttpVersion.Version20,
+            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+            Content = new StringContent("""{"a":1,"b":1}""", System.Text.Encoding.UTF8, "application/json"),
+        };
+        using var response = await http.SendAsync(request);
+        Assert.Equal(HttpVersion.Version20, response.Version);
+        Assert.Equal("""{"sum":2}""", await response.Content.ReadAsStringAsync());
+        await server.StopAsync();
+    }
+
+    [Fact]
+    public async Task RequestAsync_Http2ClientHttp1Server_ThrowsNotSupportedNamingTheOption()
+    {
+        var address = HttpTestAddresses.NewHttpAddress();
+        using var server = await TestIpc.StartServerAsync(address);
+        await using var client = TestIpc.CreateClient(address, ipc =>
+        {
+            ipc.AddHttp(o => o.Protocol = HttpIpcProtocol.Http2);
+            ipc.ConfigureResilience(r => r.Enabled = false);
+        });
+
+        var ex = await Assert.ThrowsAsync<IpcException>(() => client.Requests().RequestAsync<AddRequest, AddResponse>(ConformanceRoutes.Add, new AddRequest(1, 2)).AsTask().WaitAsync(TestIpc.Bound));
+
+        Assert.Equal(IpcErrorCode.NotSupported, ex.ErrorCode);
+        Assert.Contains("Protocol", ex.Message, StringComparison.Ordinal);
+        await server.StopAsync();
+    }
+
+    [Fact]
+    public async Task RequestAsync_NoServer_FailsAtOnceWithUnavailable() =>
+        await TestIpc.AssertNoServerFailsAtOnceAsync(HttpTestAddresses.NewHttpAddress());
+
+    [Fact]
+    public async Task RequestAsync_NonAsciiHeadersAndIds_ArePreserved()
+    {
+        var address = HttpTestAddresses.NewHttpAddress();
+        using var server = await TestIpc.StartServerAsync(address);
+        await using var client = TestIpc.CreateClient(address);
+
+        var info = await client.Requests().RequestAsync<string, CallInfo>(ConformanceRoutes.Inspect, "x", new IpcCallOptions
+        {
+            CorrelationId = "Bestellung-Nr.-ä1",
+            Headers = new Dictionary<string, string> { ["tenant"] = "Zürich ", ["plain"] = "=?not-encoded" },
+        }).AsTask().WaitAsync(TestIpc.Bound);
+
+        Assert.Equal("Bestellung-Nr.-ä1", info.CorrelationId);
+        Assert.Equal("Zürich ", info.Headers["tenant"]);
+        Assert.Equal("=?not-encoded", info.Headers["plain"]);
+        await server.StopAsync();
+    }
+
+    [Theory]
+    [InlineData("plain ascii", "plain ascii")]
+    [InlineData("Grüße", "=?utf-8?b?R3LDvMOfZQ==?=")]
+    [InlineData(" padded", "=?utf-8?b?IHBhZGRlZA==?=")]
+    [InlineData("=?looks-encoded", "=?utf-8?b?PT9sb29rcy1lbmNvZGVk?=")]
+    public void EncodeValue_Value_FollowsTheDocumentedRule(string value, string wire)
+    {
+        Assert.Equal(wire, HttpWire.EncodeValue(value));
+        Assert.Equal(value, HttpWire.DecodeValue(wire));
+    }
+
+    private static ServiceProvider NoRetryClient(string address) =>
+        TestIpc.CreateClient(address, ipc => ipc.ConfigureResilience(r => r.Enabled = false));
+
+    private static async Task<RawServer> StartRawServerAsync(Action<WebApplication> map)
+    {
+        var port = TestAddresses.FreePort();
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls($"http://127.0.0.1:{port}");
+        var app = builder.Build();
+        map(app);
+        await app.StartAsync().WaitAsync(TestIpc.Bound);
+        return new RawServer(app, $"http://127.0.0.1:{port}");
+    }
+
+    private sealed record RawServer(WebApplication App, string Url) : IAsyncDisposable
+    {
+        public ValueTask DisposeAsync() => App.DisposeAsync();
+    }
+}
