@@ -108,6 +108,12 @@ internal sealed class AmqpAddress
         return (uri.DnsSafeHost, uri.IsDefaultPort || uri.Port <= 0 ? defaultPort : uri.Port);
     }
 
+    /// <summary>
+    /// Gets the nodes in the order to try them: the address's host first, then <see cref="AmqpTransportOptions.Hosts"/>
+    /// in order, so a client stays on its first node while it is up and fails over to the next one when it is not.
+    /// </summary>
+    public IEndpointResolver Resolver => new OrderedResolver(Endpoints);
+
     /// <summary>Creates the connection factory of a client or server: automatic recovery of connection, channels, consumers and topology.</summary>
     public ConnectionFactory CreateFactory(AmqpTransportOptions options, TimeSpan connectTimeout, string clientName) => new()
     {
@@ -127,6 +133,11 @@ internal sealed class AmqpAddress
     public const uint MaxInboundBodySize = 128 * 1024 * 1024;
 
     public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"{Endpoints[0].HostName}:{Endpoints[0].Port} vhost '{VirtualHost}' name '{Name}'");
+
+    private sealed class OrderedResolver(IReadOnlyList<AmqpTcpEndpoint> endpoints) : IEndpointResolver
+    {
+        public IEnumerable<AmqpTcpEndpoint> All() => endpoints;
+    }
 
     private static AmqpTcpEndpoint Endpoint(string host, int port, bool secure, AmqpTlsOptions tls)
     {

@@ -240,7 +240,7 @@ internal sealed class AmqpClient : IIpcTransportClient
                 var factory = _address.CreateFactory(_options, _context.ConnectTimeout, $"ipc client of {Endpoint}");
                 try
                 {
-                    _connection = await factory.CreateConnectionAsync(_address.Endpoints, cancellationToken).ConfigureAwait(false);
+                    _connection = await factory.CreateConnectionAsync(_address.Resolver, $"ipc client of {Endpoint}", cancellationToken).ConfigureAwait(false);
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
                 {

@@ -61,7 +61,7 @@ internal sealed class AmqpListener : IIpcTransportListener
         var factory = _address.CreateFactory(_options, _context.ConnectTimeout, $"ipc server of {Endpoint} ({dispatcher.ServiceName})");
         try
         {
-            _connection = await factory.CreateConnectionAsync(_address.Endpoints, cancellationToken).ConfigureAwait(false);
+            _connection = await factory.CreateConnectionAsync(_address.Resolver, $"ipc server of {Endpoint}", cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {

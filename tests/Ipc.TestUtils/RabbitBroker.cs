@@ -67,7 +67,10 @@ public sealed class RabbitBroker : IAsyncDisposable
                 + "to a running broker (the broker restart and cluster tests still need the package).");
         }
 
-        var basePath = Path.Combine(Path.GetTempPath(), "ipc-tests-rabbit-" + Guid.NewGuid().ToString("N")[..8]);
+        // Memory-backed when the machine has /dev/shm: a node's data survives the node's restarts all the same, and a
+        // busy test machine's disk does not decide how long a confirm takes.
+        var root = Directory.Exists("/dev/shm") ? "/dev/shm" : Path.GetTempPath();
+        var basePath = Path.Combine(root, "ipc-tests-rabbit-" + Guid.NewGuid().ToString("N")[..8]);
         var home = Path.Combine(basePath, "home");
         Directory.CreateDirectory(home);
         var cookie = Path.Combine(home, ".erlang.cookie");
@@ -162,6 +165,8 @@ public sealed class RabbitBroker : IAsyncDisposable
 
                 process.Dispose();
             }
+
+            await WaitBeamExitAsync(node);
         }
 
         if (_epmd is { } epmd)
@@ -188,8 +193,36 @@ public sealed class RabbitBroker : IAsyncDisposable
     private static async Task<RabbitBroker> StartSharedAsync()
     {
         var broker = await StartAsync(1).ConfigureAwait(false);
-        AppDomain.CurrentDomain.ProcessExit += (_, _) => broker.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        broker.StopWhenProcessExits(Environment.ProcessId);
         return broker;
+    }
+
+    /// <summary>
+    /// Leaves a watchdog behind that stops the nodes and epmd and deletes the folder once process <paramref name="pid"/>
+    /// has exited, however it exits (a test host is often ended without running its exit handlers).
+    /// </summary>
+    private void StopWhenProcessExits(int pid)
+    {
+        var nodes = string.Join(' ', _nodes.Where(n => n.Process is not null).Select(n => n.Process!.Id.ToString(CultureInfo.InvariantCulture)));
+        var beams = string.Join(' ', _nodes.Select(n => $"\"{n.PidFile}\""));
+        var script = $$"""
+            while kill -0 {{pid}} 2>/dev/null; do sleep 0.5; done
+            kill -TERM {{nodes}} 2>/dev/null
+            for f in {{beams}}; do
+              b=$(cat "$f" 2>/dev/null) || continue
+              for i in $(seq 1 60); do kill -0 "$b" 2>/dev/null || break; sleep 0.25; done
+              kill -KILL "$b" 2>/dev/null
+            done
+            kill {{_epmd?.Id.ToString(CultureInfo.InvariantCulture) ?? string.Empty}} 2>/dev/null
+            rm -rf "{{_base}}"
+            """;
+        var start = new ProcessStartInfo("setsid") { UseShellExecute = false, RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var argument in new[] { "sh", "-c", script })
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        Process.Start(start)?.Dispose();
     }
 
     private Node CreateNode(string name, int index)
@@ -281,6 +314,27 @@ public sealed class RabbitBroker : IAsyncDisposable
             {
                 throw new TimeoutException($"Port {port} did not open.", ex);
             }
+        }
+    }
+
+    private static async Task WaitBeamExitAsync(Node node)
+    {
+        if (!File.Exists(node.PidFile) || !int.TryParse((await File.ReadAllTextAsync(node.PidFile)).Trim(), out var beam))
+        {
+            return;
+        }
+
+        try
+        {
+            using var process = Process.GetProcessById(beam);
+            if (!await WaitExitAsync(process, TimeSpan.FromSeconds(15)))
+            {
+                process.Kill();
+            }
+        }
+        catch (ArgumentException)
+        {
+            // Gone already.
         }
     }
 
