@@ -1,6 +1,8 @@
 using System.Diagnostics;
-using RabbitMQ.Client;
-using AmqpChannel = RabbitMQ.Client.IChannel;
+#region alias
+using RabbitMQ.Client;                          // IConnection, ConnectionFactory, ...
+using AmqpChannel = RabbitMQ.Client.IChannel;   // RabbitMQ.Client's channel, under another name
+#endregion
 
 namespace Ipc.Amqp.Tests;
 
