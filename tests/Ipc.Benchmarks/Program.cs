@@ -16,4 +16,11 @@ if (args is ["concurrency"])
     return;
 }
 
+// dotnet run -c Release --project tests/Ipc.Benchmarks -- amqp
+if (args is ["amqp"])
+{
+    await AmqpBenchmarks.RunAsync(Console.Out);
+    return;
+}
+
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
