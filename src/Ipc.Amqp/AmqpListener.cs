@@ -36,6 +36,8 @@ internal sealed class AmqpListener : IIpcTransportListener
     private AmqpChannel? _control;
     private AmqpChannel? _requests;
     private AmqpChannel? _messages;
+    private AmqpChannel? _replies;
+    private readonly SemaphoreSlim _repliesLock = new(1, 1);
     private readonly List<(AmqpChannel Channel, string Tag)> _consumers = [];
     private int _state; // 0 new, 1 started, 2 stopped
 
@@ -86,6 +88,7 @@ internal sealed class AmqpListener : IIpcTransportListener
         _control = await _connection.CreateChannelAsync(new CreateChannelOptions(true, true), cancellationToken).ConfigureAwait(false);
         _requests = await _connection.CreateChannelAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
         _messages = await _connection.CreateChannelAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+        _replies = await _connection.CreateChannelAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
         await _requests.BasicQosAsync(0, (ushort)_options.Prefetch, global: false, cancellationToken).ConfigureAwait(false);
         await _messages.BasicQosAsync(0, (ushort)_options.Prefetch, global: false, cancellationToken).ConfigureAwait(false);
 
@@ -173,11 +176,12 @@ internal sealed class AmqpListener : IIpcTransportListener
         await StopAsync(CancellationToken.None).ConfigureAwait(false);
         await CloseAsync().ConfigureAwait(false);
         _stopping.Dispose();
+        _repliesLock.Dispose();
     }
 
     private async ValueTask CloseAsync()
     {
-        foreach (var channel in new[] { _requests, _messages, _control })
+        foreach (var channel in new[] { _requests, _messages, _replies, _control })
         {
             if (channel is not null)
             {
@@ -208,7 +212,7 @@ internal sealed class AmqpListener : IIpcTransportListener
             connection.Dispose();
         }
 
-        _requests = _messages = _control = null;
+        _requests = _messages = _replies = _control = null;
         _connection = null;
     }
 
@@ -306,7 +310,8 @@ internal sealed class AmqpListener : IIpcTransportListener
             try
             {
                 var properties = AmqpMessages.ToReplyProperties(response, callId);
-                await channel.BasicPublishAsync(string.Empty, replyTo, mandatory: false, properties, response.Body).ConfigureAwait(false);
+                var replies = await RepliesAsync().ConfigureAwait(false);
+                await replies.BasicPublishAsync(string.Empty, replyTo, mandatory: false, properties, response.Body).ConfigureAwait(false);
             }
             catch (Exception ex) when (AmqpErrors.IsConnectionFailure(ex))
             {
@@ -384,7 +389,8 @@ internal sealed class AmqpListener : IIpcTransportListener
         try
         {
             // Published with a confirm before the original is acknowledged: the message is never in neither place.
-            await _control!.BasicPublishAsync(string.Empty, target, mandatory: false, properties, message.Body).ConfigureAwait(false);
+            // Mandatory: a queue someone deleted returns the message, which then stays where it is.
+            await _control!.BasicPublishAsync(string.Empty, target, mandatory: true, properties, message.Body).ConfigureAwait(false);
         }
         catch (Exception ex) when (AmqpErrors.IsConnectionFailure(ex))
         {
@@ -403,6 +409,34 @@ internal sealed class AmqpListener : IIpcTransportListener
         }
 
         await SettleAsync(channel, tag, ack: true).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The channel replies go out on, apart from the one requests arrive on: a caller's bad <c>reply_to</c> that makes the
+    /// broker close it costs that reply, and the channel is opened again for the next one.
+    /// </summary>
+    private async ValueTask<AmqpChannel> RepliesAsync()
+    {
+        if (_replies is { IsOpen: true } open)
+        {
+            return open;
+        }
+
+        await _repliesLock.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (_replies is { IsOpen: false } closed && _connection is { IsOpen: true } connection && Volatile.Read(ref _state) == 1)
+            {
+                closed.Dispose();
+                _replies = await connection.CreateChannelAsync().ConfigureAwait(false);
+            }
+
+            return _replies ?? throw new ObjectDisposedException(nameof(AmqpListener));
+        }
+        finally
+        {
+            _repliesLock.Release();
+        }
     }
 
     private static async Task SettleAsync(AmqpChannel channel, ulong tag, bool ack)

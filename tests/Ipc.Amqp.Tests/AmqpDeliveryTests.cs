@@ -176,5 +176,41 @@ public sealed class AmqpDeliveryTests : IAsyncLifetime
     }
 }
 
+/// <summary>What a plain AMQP client may put on a server's queues: the server answers or drops it, and keeps serving.</summary>
+public sealed class AmqpHostileInputTests : IAsyncLifetime
+{
+    private readonly AmqpTestHost _hosts = new();
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync() => await _hosts.DisposeAsync();
+
+    [Fact]
+    public async Task Server_BadRepliesMissingRoutesAndBadBodies_KeepsServing()
+    {
+        var address = AmqpTestAddresses.New("hostile");
+        await _hosts.StartServerAsync(address, s => s
+            .MapRequest<Order, Order>("price", order => order with { Id = order.Id * 10 })
+            .MapMessage<Order>("ship", (_, _, _) => ValueTask.CompletedTask));
+        var name = RawAmqp.NameOf(address);
+        await using (var raw = await RawAmqp.ConnectAsync(address))
+        {
+            var requests = AmqpTopology.RequestQueue(name);
+            await raw.PublishAsync(requests, new RabbitMQ.Client.BasicProperties { Type = "price", ReplyTo = "amq.rabbitmq.reply-to.bogus", CorrelationId = "1" }, [1, 2, 3]);
+            await raw.PublishAsync(requests, new RabbitMQ.Client.BasicProperties { ReplyTo = "nowhere", CorrelationId = "2" }, [1, 2, 3]);
+            await raw.PublishAsync(requests, new RabbitMQ.Client.BasicProperties { Type = "price", Headers = new Dictionary<string, object?> { ["x"] = new List<object?> { 1, 2 } } }, new byte[5 * 1024 * 1024]);
+            await raw.PublishAsync(AmqpTopology.SendQueue(name, "ship"), new RabbitMQ.Client.BasicProperties { Type = "ship" }, [0xc1, 0xff]);
+            await raw.WaitForEmptyAsync(requests, AmqpTestHost.Bound);
+        }
+
+        var services = _hosts.CreateClientServices(address);
+        var client = Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions.GetRequiredService<IIpcClientFactory>(services).GetRequestClient(AmqpTestHost.Endpoint);
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.Equal(new Order(10 * i), await client.RequestAsync<Order, Order>("price", new Order(i)).AsTask().WaitAsync(AmqpTestHost.Bound));
+        }
+    }
+}
+
 /// <summary>A message of the AMQP tests.</summary>
 public sealed record Order(int Id);

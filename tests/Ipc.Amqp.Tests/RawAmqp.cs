@@ -29,6 +29,10 @@ internal sealed class RawAmqp : IAsyncDisposable
     /// <summary>The broker name of an address (its <c>?name=</c>).</summary>
     public static string NameOf(string address) => new Uri(address).Query.TrimStart('?')["name=".Length..];
 
+    /// <summary>Publishes to <paramref name="queue"/> through the default exchange, as any AMQP client can.</summary>
+    public async Task PublishAsync(string queue, BasicProperties properties, byte[] body) =>
+        await _channel.BasicPublishAsync(string.Empty, queue, mandatory: false, properties, body);
+
     public async Task<uint> MessageCountAsync(string queue) => (await _channel.QueueDeclarePassiveAsync(queue)).MessageCount;
 
     /// <summary>Waits until <paramref name="queue"/> has no ready message (the broker has no event for it: it is asked every 100 ms).</summary>
