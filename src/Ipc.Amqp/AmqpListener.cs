@@ -269,8 +269,16 @@ internal sealed class AmqpListener : IIpcTransportListener
         var id = Interlocked.Increment(ref _taskSequence);
         var task = Task.Run(handle);
         _running[id] = task;
-        _ = task.ContinueWith(static (_, state) => ((ConcurrentDictionary<long, Task>, long))state!, (_running, id), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default)
-            .ContinueWith(static t => t.Result.Item1.TryRemove(t.Result.Item2, out _), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        _ = task.ContinueWith(
+            static (_, state) =>
+            {
+                var (running, key) = ((ConcurrentDictionary<long, Task> Running, long Key))state!;
+                running.TryRemove(key, out Task? _);
+            },
+            (_running, id),
+            CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
     }
 
     private async Task HandleRequestAsync(IpcMessage request, string? replyTo, string? callId, ulong tag)

@@ -116,6 +116,19 @@ public sealed class AmqpDeliveryTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task RequestAsync_WrongPasswordInConfiguration_ThrowsUnauthorized()
+    {
+        var address = AmqpTestAddresses.New("login");
+        var services = _hosts.CreateClientServices(address, amqp: o => o.Password = "not-the-password");
+        var requests = Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions.GetRequiredService<IIpcClientFactory>(services).GetRequestClient(AmqpTestHost.Endpoint);
+
+        var ex = await Assert.ThrowsAsync<IpcException>(() => requests.RequestAsync<Order, Order>("price", new Order(1)).AsTask().WaitAsync(Bound));
+
+        Assert.Equal(IpcErrorCode.Unauthorized, ex.ErrorCode);
+        Assert.Contains("Password", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task RequestAsync_ExpiresInTheQueue_IsNotHandled()
     {
         var address = AmqpTestAddresses.New("expiry");
