@@ -44,7 +44,7 @@ internal sealed class AmqpAddress
             return "name the broker's host, for example amqp://localhost or amqp://user@rabbit1:5672/vhost.";
         }
 
-        var path = address.AbsolutePath.TrimStart('/');
+        var path = address.AbsolutePath.Trim('/');
         if (path.Contains('/', StringComparison.Ordinal))
         {
             return "the path of an amqp:// address is the virtual host, one segment (write the default virtual host '/' as %2F, or leave the path out).";
@@ -80,7 +80,7 @@ internal sealed class AmqpAddress
             password = colon < 0 ? null : Uri.UnescapeDataString(address.UserInfo[(colon + 1)..]);
         }
 
-        var path = Uri.UnescapeDataString(address.AbsolutePath.TrimStart('/'));
+        var path = Uri.UnescapeDataString(address.AbsolutePath.Trim('/'));
         var name = Query(address).FirstOrDefault(p => string.Equals(p.Key, "name", StringComparison.OrdinalIgnoreCase)).Value;
         var endpoints = new List<AmqpTcpEndpoint> { Endpoint(address.DnsSafeHost, port, secure, options.Tls) };
         foreach (var host in options.Hosts)

@@ -49,7 +49,7 @@ public sealed class RabbitBroker : IAsyncDisposable
     {
         if (Environment.GetEnvironmentVariable(UriVariable) is { Length: > 0 } uri)
         {
-            return uri.EndsWith('/') ? uri : uri + "/";
+            return new Uri(uri).AbsolutePath.Length > 1 || uri.EndsWith('/') ? uri : uri + "/";
         }
 
         return (await s_shared.Value.ConfigureAwait(false)).Uri();
