@@ -12,6 +12,23 @@ if ! command -v dotnet >/dev/null 2>&1; then
   exit 1
 fi
 
+# The AMQP tests start private RabbitMQ nodes from Debian's rabbitmq-server package (or use $IPC_AMQP_URI).
+if [ -z "${IPC_AMQP_URI:-}" ] && [ ! -x /usr/lib/rabbitmq/bin/rabbitmq-server ]; then
+  echo "== installing rabbitmq-server for the AMQP tests"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  # The package's postinst would start the system broker on port 5672: a policy-rc.d answering 101 stops that.
+  guard=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
+    $sudo chmod +x /usr/sbin/policy-rc.d
+    guard=1
+  fi
+  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq rabbitmq-server >/dev/null \
+    || echo "eng/test.sh: rabbitmq-server could not be installed; the AMQP tests will fail and say how to get a broker." >&2
+  [ -z "$guard" ] || $sudo rm -f /usr/sbin/policy-rc.d
+fi
+
 results="$root/artifacts/test-results"
 rm -rf "$results"
 mkdir -p "$results"
@@ -21,7 +38,7 @@ dotnet build Ipc.Abstractions.sln -c Release -warnaserror -nologo -clp:NoSummary
 
 # Test folders (socket files, certificates) that exist before the run; the run must add none.
 tmp="${TMPDIR:-/tmp}"
-leftovers() { find "$tmp" -maxdepth 1 \( -name 'ipc-tests-*' -o -name 'ipc-certs-*' \) 2>/dev/null | sort; }
+leftovers() { find "$tmp" /dev/shm -maxdepth 1 \( -name 'ipc-tests-*' -o -name 'ipc-certs-*' \) 2>/dev/null | sort; }
 before=$(leftovers)
 
 echo "== test"

@@ -29,7 +29,26 @@ public static class TourRows
         new("SharedMemory", $"shm://tour-{run}", ServerPlacement.SeparateProcess),
         new("Grpc", $"grpc://127.0.0.1:{FreeTcpPort()}", ServerPlacement.SeparateProcess),
         new("Http", $"http://127.0.0.1:{FreeTcpPort()}/tour", ServerPlacement.SeparateProcess),
+        new("Amqp", $"{AmqpBroker}?name=ipc-tour", ServerPlacement.SeparateProcess, AmqpBrokerMissingAsync),
     ];
+
+    /// <summary>The broker of the Amqp row: <c>IPC_AMQP_URI</c> when set, else RabbitMQ's default port on this machine.</summary>
+    private static string AmqpBroker => Environment.GetEnvironmentVariable("IPC_AMQP_URI") is { Length: > 0 } uri ? uri.TrimEnd('/') + "/" : "amqp://guest:guest@localhost:5672/";
+
+    private static async Task<string?> AmqpBrokerMissingAsync()
+    {
+        var broker = new Uri(AmqpBroker);
+        using var client = new System.Net.Sockets.TcpClient();
+        try
+        {
+            await client.ConnectAsync(broker.Host, broker.IsDefaultPort ? 5672 : broker.Port).WaitAsync(TimeSpan.FromSeconds(2));
+            return null;
+        }
+        catch (Exception ex) when (ex is System.Net.Sockets.SocketException or TimeoutException)
+        {
+            return $"no AMQP broker at {broker.Host}:{(broker.IsDefaultPort ? 5672 : broker.Port)}; start RabbitMQ (apt-get install rabbitmq-server, or docker run -p 5672:5672 rabbitmq:3) or set IPC_AMQP_URI=amqp://user:password@host:5672/";
+        }
+    }
 
     private static int FreeTcpPort()
     {

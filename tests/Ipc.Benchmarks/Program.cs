@@ -62,5 +62,12 @@ if (args is ["http"])
     return 0;
 }
 
+// dotnet run -c Release --project tests/Ipc.Benchmarks -- amqp
+if (args is ["amqp"])
+{
+    await AmqpBenchmarks.RunAsync(Console.Out);
+    return 0;
+}
+
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
 return 0;

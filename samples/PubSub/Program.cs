@@ -1,0 +1,136 @@
+using System.Diagnostics;
+using Ipc;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+
+// Started as "--service <name>": one subscribing service, in a process of its own.
+if (args is ["--service", var service])
+{
+    return await RunServiceAsync(service);
+}
+
+// Otherwise: the shop. It starts billing and shipping in processes of their own, publishes orders, and each service
+// prints every order once.
+var configuration = Configuration(args);
+var services = new ServiceCollection();
+services.AddIpc(configuration);
+await using var provider = services.BuildServiceProvider();
+var shop = provider.GetRequiredKeyedService<IChannel>("shop");
+
+var subscribers = new[] { StartService("billing"), StartService("shipping") };
+try
+{
+    foreach (var subscriber in subscribers)
+    {
+        await subscriber.WaitUntilReadyAsync();
+    }
+
+    #region publish
+    for (var id = 1; id <= 3; id++)
+    {
+        await shop.PublishAsync("order-placed", new OrderPlaced(id, 10m * id));
+        Console.WriteLine($"shop: published order {id}");
+    }
+    #endregion
+
+    foreach (var subscriber in subscribers)
+    {
+        await subscriber.WaitForLinesAsync(3);
+    }
+
+    return 0;
+}
+catch (IpcException ex) when (ex.ErrorCode is IpcErrorCode.Unavailable or IpcErrorCode.Unauthorized)
+{
+    Console.Error.WriteLine($"{ex.Message}\nStart RabbitMQ on this machine (apt-get install rabbitmq-server, or docker run -p 5672:5672 rabbitmq:3), or set Ipc__Endpoints__shop__Address to your broker.");
+    return 1;
+}
+finally
+{
+    foreach (var subscriber in subscribers)
+    {
+        await subscriber.DisposeAsync();
+    }
+}
+
+static async Task<int> RunServiceAsync(string service)
+{
+    var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = AppContext.BaseDirectory, DisableDefaults = true });
+    builder.Configuration.AddConfiguration(Configuration([]));
+
+    #region subscribe
+    // Every service gets each published order once; instances of one service (same WithServiceName) share them.
+    builder.Services.AddIpc(builder.Configuration)
+        .AddServer("shop", server => server
+            .WithServiceName(service)
+            .MapSubscription<OrderPlaced>("order-placed", (order, context, cancellationToken) =>
+            {
+                Console.WriteLine($"{service}: order {order.Id} for {order.Total:0.00}");
+                return ValueTask.CompletedTask;
+            }));
+    #endregion
+
+    using var host = builder.Build();
+    await host.StartAsync();
+    Console.WriteLine("ready");
+    await Console.In.ReadToEndAsync(); // the shop closes our input to stop us
+    await host.StopAsync();
+    return 0;
+}
+
+static IConfiguration Configuration(string[] args) => new ConfigurationBuilder()
+    .SetBasePath(AppContext.BaseDirectory)
+    .AddJsonFile("appsettings.json")
+    .AddEnvironmentVariables()
+    .AddCommandLine(args)
+    .Build();
+
+static ServiceProcess StartService(string service)
+{
+    var start = new ProcessStartInfo(Environment.ProcessPath!) { RedirectStandardInput = true, RedirectStandardOutput = true, UseShellExecute = false };
+    if (Path.GetFileNameWithoutExtension(Environment.ProcessPath) == "dotnet")
+    {
+        start.ArgumentList.Add(typeof(OrderPlaced).Assembly.Location);
+    }
+
+    start.ArgumentList.Add("--service");
+    start.ArgumentList.Add(service);
+    return new ServiceProcess(service, Process.Start(start)!);
+}
+
+/// <summary>The message the shop publishes.</summary>
+public sealed record OrderPlaced(int Id, decimal Total);
+
+/// <summary>A subscribing service in a process of its own; its output is echoed.</summary>
+internal sealed class ServiceProcess(string name, Process process) : IAsyncDisposable
+{
+    public async Task WaitUntilReadyAsync()
+    {
+        var line = await process.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        if (line != "ready")
+        {
+            throw new IpcException(IpcErrorCode.Unavailable, $"The {name} service did not start: {line ?? "it exited"}.");
+        }
+    }
+
+    public async Task WaitForLinesAsync(int count)
+    {
+        for (var i = 0; i < count; i++)
+        {
+            Console.WriteLine(await process.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30)));
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        process.StandardInput.Close();
+        if (!process.WaitForExit(TimeSpan.FromSeconds(10)))
+        {
+            process.Kill();
+        }
+
+        await process.WaitForExitAsync();
+        process.Dispose();
+    }
+}

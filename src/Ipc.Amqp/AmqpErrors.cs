@@ -1,0 +1,70 @@
+using RabbitMQ.Client.Exceptions;
+
+namespace Ipc.Amqp;
+
+/// <summary>Maps RabbitMQ.Client's exceptions to the Ipc error model; the native exception is kept as the inner exception.</summary>
+internal static class AmqpErrors
+{
+    /// <summary>A failure to connect: the broker refused the login (Unauthorized) or could not be reached (Unavailable, nothing sent).</summary>
+    public static IpcException ConnectFailed(Exception exception, AmqpAddress address, string endpoint)
+    {
+        if (Find<AuthenticationFailureException>(exception) is not null || Find<PossibleAuthenticationFailureException>(exception) is not null)
+        {
+            return new IpcException(
+                IpcErrorCode.Unauthorized,
+                $"The broker at {address} refused the login of user '{address.UserName}'. Set Ipc:Endpoints:{endpoint}:Amqp:UserName and Password (or Ipc:Transports:Amqp) to a user the broker knows, with access to the virtual host.",
+                exception)
+            { Endpoint = endpoint, NotAccepted = true };
+        }
+
+        if (exception is OperationInterruptedException { ShutdownReason.ReplyCode: 530 or 403 })
+        {
+            return new IpcException(IpcErrorCode.Unauthorized, $"The broker at {address} refused access: {exception.Message}", exception) { Endpoint = endpoint, NotAccepted = true };
+        }
+
+        return new IpcException(
+            IpcErrorCode.Unavailable,
+            $"No AMQP broker could be reached at {address} ({exception.GetBaseException().Message}). Start RabbitMQ there, or point endpoint '{endpoint}' at a running broker.",
+            exception)
+        { Endpoint = endpoint, NotAccepted = true };
+    }
+
+    /// <summary>A publish that did not complete: the connection or channel closed first, so the broker did not confirm it.</summary>
+    public static IpcException NotConfirmed(Exception exception, string what, string endpoint) =>
+        new(IpcErrorCode.Unavailable, $"The broker did not confirm {what} of endpoint '{endpoint}': {exception.GetBaseException().Message}. Sending it again is safe.", exception)
+        {
+            Endpoint = endpoint,
+            NotAccepted = true,
+        };
+
+    /// <summary>A declaration the broker refused: the queue or exchange exists with other arguments (406 PRECONDITION_FAILED).</summary>
+    public static IpcException DeclareFailed(Exception exception, string name, string endpoint)
+    {
+        var text = exception is OperationInterruptedException { ShutdownReason: { } reason }
+            ? $"{reason.ReplyCode} {reason.ReplyText}"
+            : exception.GetBaseException().Message;
+        return new IpcException(
+            IpcErrorCode.ProtocolError,
+            $"The broker refused to declare '{name}' for endpoint '{endpoint}' ({text}). A queue or exchange of that name exists with other settings: use the same Durable, QuorumQueues and QueueExpiry in every process of the endpoint, or delete it.",
+            exception)
+        { Endpoint = endpoint, NotAccepted = true };
+    }
+
+    public static bool IsConnectionFailure(Exception exception) =>
+        exception is AlreadyClosedException or OperationInterruptedException or IOException or ObjectDisposedException or PublishException or ChannelAllocationException
+        || exception is InvalidOperationException && exception.Message.Contains("closed", StringComparison.OrdinalIgnoreCase);
+
+    private static T? Find<T>(Exception? exception)
+        where T : Exception
+    {
+        for (; exception is not null; exception = exception.InnerException)
+        {
+            if (exception is T found)
+            {
+                return found;
+            }
+        }
+
+        return null;
+    }
+}

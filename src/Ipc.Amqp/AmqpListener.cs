@@ -1,0 +1,468 @@
+using System.Collections.Concurrent;
+using System.Text;
+using Ipc.Transports;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using RabbitMQ.Client;
+using RabbitMQ.Client.Events;
+using RabbitMQ.Client.Exceptions;
+using AmqpChannel = RabbitMQ.Client.IChannel; // RabbitMQ.Client's channel, not Ipc.IChannel
+
+namespace Ipc.Amqp;
+
+/// <summary>
+/// The server of an AMQP endpoint: it declares the queues its route table needs (see <see cref="AmqpTopology"/>),
+/// consumes them with manual acknowledgements and a prefetch, and runs each delivery's handler on its own task.
+/// </summary>
+/// <remarks>
+/// A request is answered to its <c>reply_to</c> and then acknowledged. A one-way or published message is acknowledged
+/// only after its handler succeeded; after a failure it is published again (with its delivery count) or, after
+/// <see cref="AmqpTransportOptions.MaxDeliveries"/> deliveries or a failure no delivery can get past, to the queue's
+/// dead-letter queue with the error in its headers, and only then acknowledged. A message whose handler was running when
+/// the connection was lost or the server stopped is not acknowledged, so the broker delivers it again.
+/// </remarks>
+internal sealed class AmqpListener : IIpcTransportListener
+{
+    private readonly IpcTransportContext _context;
+    private readonly AmqpTransportOptions _options;
+    private readonly AmqpAddress _address;
+    private readonly ILogger _logger;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly ConcurrentDictionary<long, Task> _running = new();
+    private long _taskSequence;
+    private IIpcDispatcher? _dispatcher;
+    private IConnection? _connection;
+    private AmqpChannel? _control;
+    private AmqpChannel? _requests;
+    private AmqpChannel? _messages;
+    private AmqpChannel? _replies;
+    private readonly SemaphoreSlim _repliesLock = new(1, 1);
+    private readonly List<(AmqpChannel Channel, string Tag)> _consumers = [];
+    private int _state; // 0 new, 1 started, 2 stopped
+
+    public AmqpListener(IpcTransportContext context, AmqpTransportOptions options)
+    {
+        _context = context;
+        _options = options;
+        _address = AmqpAddress.Resolve(context.Address, context.EndpointName, options);
+        _logger = (context.Services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance).CreateLogger("Ipc.Amqp");
+    }
+
+    private string Endpoint => _context.EndpointName;
+
+    public async ValueTask StartAsync(IIpcDispatcher dispatcher, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(dispatcher);
+        if (Interlocked.CompareExchange(ref _state, 1, 0) != 0)
+        {
+            throw new InvalidOperationException("An AMQP listener can be started once.");
+        }
+
+        _dispatcher = dispatcher;
+        var factory = _address.CreateFactory(_options, _context.ConnectTimeout, $"ipc server of {Endpoint} ({dispatcher.ServiceName})");
+        try
+        {
+            _connection = await factory.CreateConnectionAsync(_address.Resolver, $"ipc server of {Endpoint}", cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            throw AmqpErrors.ConnectFailed(ex, _address, Endpoint);
+        }
+
+        _connection.ConnectionShutdownAsync += (_, e) =>
+        {
+            if (Volatile.Read(ref _state) == 1)
+            {
+                Log.ConnectionLost(_logger, Endpoint, e.ReplyText);
+            }
+
+            return Task.CompletedTask;
+        };
+        _connection.RecoverySucceededAsync += (_, _) =>
+        {
+            Log.ConnectionRecovered(_logger, Endpoint);
+            return Task.CompletedTask;
+        };
+
+        _control = await _connection.CreateChannelAsync(new CreateChannelOptions(true, true), cancellationToken).ConfigureAwait(false);
+        _requests = await _connection.CreateChannelAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+        _messages = await _connection.CreateChannelAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+        _replies = await _connection.CreateChannelAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+        await _requests.BasicQosAsync(0, (ushort)_options.Prefetch, global: false, cancellationToken).ConfigureAwait(false);
+        await _messages.BasicQosAsync(0, (ushort)_options.Prefetch, global: false, cancellationToken).ConfigureAwait(false);
+
+        var name = _address.Name;
+        var routes = dispatcher.Routes;
+        foreach (var stream in routes.Where(r => r.Kind == IpcRouteKind.Stream))
+        {
+            Log.StreamRouteIgnored(_logger, Endpoint, stream.Name);
+        }
+
+        if (routes.Any(r => r.Kind == IpcRouteKind.Request))
+        {
+            var queue = AmqpTopology.RequestQueue(name);
+            await DeclareAsync(queue, durable: false, AmqpTopology.RequestQueueArguments(_options), cancellationToken).ConfigureAwait(false);
+            await ConsumeAsync(_requests, queue, OnRequestAsync, cancellationToken).ConfigureAwait(false);
+        }
+
+        foreach (var route in routes.Where(r => r.Kind == IpcRouteKind.OneWay))
+        {
+            var queue = AmqpTopology.SendQueue(name, route.Name);
+            await DeclareMessageQueueAsync(queue, cancellationToken).ConfigureAwait(false);
+            await ConsumeAsync(_messages, queue, (_, e) => OnMessageAsync(queue, e), cancellationToken).ConfigureAwait(false);
+        }
+
+        var topics = routes.Where(r => r.Kind == IpcRouteKind.Subscription).Select(r => r.Name).ToList();
+        if (topics.Count > 0)
+        {
+            var exchange = AmqpTopology.PublishExchange(name);
+            var queue = AmqpTopology.SubscriberQueue(name, dispatcher.ServiceName);
+            try
+            {
+                await _control.ExchangeDeclareAsync(exchange, ExchangeType.Topic, durable: _options.Durable, autoDelete: false, cancellationToken: cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationInterruptedException ex)
+            {
+                throw AmqpErrors.DeclareFailed(ex, exchange, Endpoint);
+            }
+
+            await DeclareMessageQueueAsync(queue, cancellationToken).ConfigureAwait(false);
+            foreach (var topic in topics)
+            {
+                await _control.QueueBindAsync(queue, exchange, topic, cancellationToken: cancellationToken).ConfigureAwait(false);
+            }
+
+            await ConsumeAsync(_messages, queue, (_, e) => OnMessageAsync(queue, e), cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    public async ValueTask StopAsync(CancellationToken cancellationToken)
+    {
+        if (Interlocked.Exchange(ref _state, 2) != 1)
+        {
+            return;
+        }
+
+        foreach (var (channel, tag) in _consumers)
+        {
+            try
+            {
+                await channel.BasicCancelAsync(tag, noWait: false, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (AmqpErrors.IsConnectionFailure(ex) || ex is OperationCanceledException)
+            {
+                // The channel is gone: nothing more is delivered on it.
+            }
+        }
+
+        // Running handlers see their token cancelled: callers of requests are answered Unavailable, one-way messages
+        // stay unacknowledged and go back to the queue when the channel closes.
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await Task.WhenAll(_running.Values).WaitAsync(TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is TimeoutException or OperationCanceledException)
+        {
+            // A handler that ignores its token is left behind; its message is delivered again.
+        }
+
+        await CloseAsync().ConfigureAwait(false);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync(CancellationToken.None).ConfigureAwait(false);
+        await CloseAsync().ConfigureAwait(false);
+        _stopping.Dispose();
+        _repliesLock.Dispose();
+    }
+
+    private async ValueTask CloseAsync()
+    {
+        foreach (var channel in new[] { _requests, _messages, _replies, _control })
+        {
+            if (channel is not null)
+            {
+                try
+                {
+                    await channel.CloseAsync().ConfigureAwait(false);
+                }
+                catch (Exception ex) when (AmqpErrors.IsConnectionFailure(ex))
+                {
+                    // Closed already.
+                }
+
+                channel.Dispose();
+            }
+        }
+
+        if (_connection is { } connection)
+        {
+            try
+            {
+                await connection.CloseAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (AmqpErrors.IsConnectionFailure(ex))
+            {
+                // Closed already.
+            }
+
+            connection.Dispose();
+        }
+
+        _requests = _messages = _replies = _control = null;
+        _connection = null;
+    }
+
+    private async Task DeclareMessageQueueAsync(string queue, CancellationToken cancellationToken)
+    {
+        var arguments = AmqpTopology.MessageQueueArguments(_options);
+        await DeclareAsync(queue, _options.Durable, arguments, cancellationToken).ConfigureAwait(false);
+        await DeclareAsync(AmqpTopology.DeadLetterQueue(queue), _options.Durable, AmqpTopology.MessageQueueArguments(_options), cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task DeclareAsync(string queue, bool durable, Dictionary<string, object?> arguments, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await _control!.QueueDeclareAsync(queue, durable, exclusive: false, autoDelete: false, arguments, cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationInterruptedException ex)
+        {
+            throw AmqpErrors.DeclareFailed(ex, queue, Endpoint);
+        }
+    }
+
+    private async Task ConsumeAsync(AmqpChannel channel, string queue, AsyncEventHandler<BasicDeliverEventArgs> onReceived, CancellationToken cancellationToken)
+    {
+        var consumer = new AsyncEventingBasicConsumer(channel);
+        consumer.ReceivedAsync += onReceived;
+        var tag = await channel.BasicConsumeAsync(queue, autoAck: false, consumer, cancellationToken).ConfigureAwait(false);
+        _consumers.Add((channel, tag));
+    }
+
+    private Task OnRequestAsync(object sender, BasicDeliverEventArgs e)
+    {
+        var request = AmqpMessages.FromDelivery(e.BasicProperties, e.Body, fallbackRoute: string.Empty, isRequest: true);
+        var replyTo = e.BasicProperties.ReplyTo;
+        var callId = e.BasicProperties.CorrelationId;
+        var tag = e.DeliveryTag;
+        Run(() => HandleRequestAsync(request, replyTo, callId, tag));
+        return Task.CompletedTask;
+    }
+
+    private Task OnMessageAsync(string queue, BasicDeliverEventArgs e)
+    {
+        var message = AmqpMessages.FromDelivery(e.BasicProperties, e.Body, fallbackRoute: string.Empty, isRequest: false);
+        var headers = e.BasicProperties.Headers;
+        var deliveries = Math.Max(AmqpMessages.HeaderNumber(headers, AmqpMessages.DeliveriesHeader), AmqpMessages.HeaderNumber(headers, AmqpMessages.BrokerDeliveryCountHeader)) + 1;
+        var tag = e.DeliveryTag;
+        Run(() => HandleMessageAsync(queue, message, deliveries, tag));
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Runs a delivery's handler on a task of its own; the prefetch bounds how many run at once.</summary>
+    private void Run(Func<Task> handle)
+    {
+        var id = Interlocked.Increment(ref _taskSequence);
+        var task = Task.Run(handle);
+        _running[id] = task;
+        _ = task.ContinueWith(
+            static (_, state) =>
+            {
+                var (running, key) = ((ConcurrentDictionary<long, Task> Running, long Key))state!;
+                running.TryRemove(key, out Task? _);
+            },
+            (_running, id),
+            CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
+    }
+
+    private async Task HandleRequestAsync(IpcMessage request, string? replyTo, string? callId, ulong tag)
+    {
+        var token = _stopping.Token;
+        IpcMessage response;
+        if (request.Body.Length > _context.MaxMessageSize)
+        {
+            response = IpcMessage.CreateFault(request, new IpcFault(
+                IpcErrorCode.MessageTooLarge,
+                $"The request for route '{request.Route}' is {request.Body.Length} bytes, over the server's {_context.MaxMessageSize}-byte MaxMessageSize of endpoint '{Endpoint}'."));
+        }
+        else if (request.Route.Length == 0)
+        {
+            response = IpcMessage.CreateFault(request, new IpcFault(IpcErrorCode.ProtocolError, "The request has no route: set the AMQP 'type' property to the route's name."));
+        }
+        else
+        {
+            try
+            {
+                response = await _dispatcher!.DispatchRequestAsync(request, token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (token.IsCancellationRequested)
+            {
+                response = IpcMessage.CreateFault(request, new IpcFault(IpcErrorCode.Unavailable, $"The server of endpoint '{Endpoint}' stopped before the call completed."));
+            }
+        }
+
+        var channel = _requests;
+        if (channel is null)
+        {
+            return;
+        }
+
+        if (!string.IsNullOrEmpty(replyTo))
+        {
+            try
+            {
+                var properties = AmqpMessages.ToReplyProperties(response, callId);
+                var replies = await RepliesAsync().ConfigureAwait(false);
+                await replies.BasicPublishAsync(string.Empty, replyTo, mandatory: false, properties, response.Body).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (AmqpErrors.IsConnectionFailure(ex))
+            {
+                Log.ReplyFailed(_logger, request.MessageId, request.Route, Endpoint, ex.Message);
+            }
+        }
+
+        await SettleAsync(channel, tag, ack: true).ConfigureAwait(false);
+    }
+
+    private async Task HandleMessageAsync(string queue, IpcMessage message, long deliveries, ulong tag)
+    {
+        var token = _stopping.Token;
+        IpcOneWayOutcome outcome;
+        if (message.Body.Length > _context.MaxMessageSize)
+        {
+            outcome = IpcOneWayOutcome.Failure(new IpcFault(
+                IpcErrorCode.MessageTooLarge,
+                $"The message for route '{message.Route}' is {message.Body.Length} bytes, over the server's {_context.MaxMessageSize}-byte MaxMessageSize of endpoint '{Endpoint}'."));
+        }
+        else if (message.Route.Length == 0)
+        {
+            outcome = IpcOneWayOutcome.Failure(new IpcFault(IpcErrorCode.ProtocolError, "The message has no route: set the AMQP 'type' property to the route's (or topic's) name."));
+        }
+        else
+        {
+            try
+            {
+                outcome = await _dispatcher!.DispatchOneWayAsync(message, token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (token.IsCancellationRequested)
+            {
+                return; // not acknowledged: the broker delivers it again once the channel closes
+            }
+        }
+
+        var channel = _messages;
+        if (channel is null)
+        {
+            return;
+        }
+
+        if (outcome.Fault is not { } fault)
+        {
+            await SettleAsync(channel, tag, ack: true).ConfigureAwait(false);
+            return;
+        }
+
+        if (fault.ErrorCode == IpcErrorCode.Timeout)
+        {
+            Log.Expired(_logger, message.MessageId, message.Route, Endpoint);
+            await SettleAsync(channel, tag, ack: true).ConfigureAwait(false);
+            return;
+        }
+
+        var hopeless = fault.ErrorCode is IpcErrorCode.NoHandler or IpcErrorCode.Serialization or IpcErrorCode.MessageTooLarge or IpcErrorCode.ProtocolError;
+        var deadLetter = hopeless || deliveries >= _options.MaxDeliveries;
+        var properties = AmqpMessages.ToProperties(message, callId: null, persistent: _options.Durable);
+        var headers = properties.Headers ??= new Dictionary<string, object?>(StringComparer.Ordinal);
+        headers[AmqpMessages.DeliveriesHeader] = deliveries;
+        string target;
+        if (deadLetter)
+        {
+            target = AmqpTopology.DeadLetterQueue(queue);
+            headers[AmqpMessages.ErrorHeader] = Encoding.UTF8.GetBytes(fault.ErrorCode.ToString());
+            headers[AmqpMessages.ErrorMessageHeader] = Encoding.UTF8.GetBytes(fault.Message);
+            headers[AmqpMessages.OriginalQueueHeader] = Encoding.UTF8.GetBytes(queue);
+            properties.Expiration = null; // a dead letter stays until someone looks at it
+        }
+        else
+        {
+            target = queue;
+        }
+
+        try
+        {
+            // Published with a confirm before the original is acknowledged: the message is never in neither place.
+            // Mandatory: a queue someone deleted returns the message, which then stays where it is.
+            await _control!.BasicPublishAsync(string.Empty, target, mandatory: true, properties, message.Body).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (AmqpErrors.IsConnectionFailure(ex))
+        {
+            Log.SettleFailed(_logger, message.MessageId, message.Route, Endpoint, ex.Message);
+            await SettleAsync(channel, tag, ack: false).ConfigureAwait(false);
+            return;
+        }
+
+        if (deadLetter)
+        {
+            Log.DeadLettered(_logger, message.MessageId, message.Route, Endpoint, target, deliveries, fault.ErrorCode, fault.Message);
+        }
+        else
+        {
+            Log.Redelivering(_logger, message.MessageId, message.Route, Endpoint, deliveries, _options.MaxDeliveries, fault.ErrorCode);
+        }
+
+        await SettleAsync(channel, tag, ack: true).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The channel replies go out on, apart from the one requests arrive on: a caller's bad <c>reply_to</c> that makes the
+    /// broker close it costs that reply, and the channel is opened again for the next one.
+    /// </summary>
+    private async ValueTask<AmqpChannel> RepliesAsync()
+    {
+        if (_replies is { IsOpen: true } open)
+        {
+            return open;
+        }
+
+        await _repliesLock.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (_replies is { IsOpen: false } closed && _connection is { IsOpen: true } connection && Volatile.Read(ref _state) == 1)
+            {
+                closed.Dispose();
+                _replies = await connection.CreateChannelAsync().ConfigureAwait(false);
+            }
+
+            return _replies ?? throw new ObjectDisposedException(nameof(AmqpListener));
+        }
+        finally
+        {
+            _repliesLock.Release();
+        }
+    }
+
+    private static async Task SettleAsync(AmqpChannel channel, ulong tag, bool ack)
+    {
+        try
+        {
+            if (ack)
+            {
+                await channel.BasicAckAsync(tag, multiple: false).ConfigureAwait(false);
+            }
+            else
+            {
+                await channel.BasicNackAsync(tag, multiple: false, requeue: true).ConfigureAwait(false);
+            }
+        }
+        catch (Exception ex) when (AmqpErrors.IsConnectionFailure(ex))
+        {
+            // The channel closed: the broker delivers the message again.
+        }
+    }
+}

@@ -1,0 +1,245 @@
+using System.Globalization;
+using System.Text;
+using RabbitMQ.Client;
+
+namespace Ipc.Amqp;
+
+/// <summary>
+/// Maps an <see cref="IpcMessage"/> to AMQP properties and back: <c>type</c> is the route, <c>message_id</c>,
+/// <c>content_type</c> and <c>expiration</c> (the time a message has left) are the standard properties, and the message's
+/// headers (the W3C trace context among them) are AMQP headers. A response's fault travels in <c>ipc-error*</c> headers.
+/// </summary>
+internal static class AmqpMessages
+{
+    public const string CorrelationIdHeader = "ipc-correlation-id";
+    public const string ErrorHeader = "ipc-error";
+    public const string ErrorMessageHeader = "ipc-error-message";
+    public const string RemoteCodeHeader = "ipc-remote-code";
+    public const string RemoteMessageHeader = "ipc-remote-message";
+    public const string RemoteDetailPrefix = "ipc-remote-detail.";
+    public const string DeliveriesHeader = "ipc-deliveries";
+    public const string OriginalQueueHeader = "ipc-original-queue";
+
+    /// <summary>The header quorum queues count returned deliveries in.</summary>
+    public const string BrokerDeliveryCountHeader = "x-delivery-count";
+
+    /// <summary>Properties of a message going to a server: a request (<paramref name="callId"/> set) or a one-way or published message.</summary>
+    public static BasicProperties ToProperties(IpcMessage message, string? callId, bool persistent)
+    {
+        var properties = new BasicProperties
+        {
+            MessageId = message.MessageId,
+            Type = message.Route,
+            ContentType = message.ContentType,
+            DeliveryMode = persistent ? DeliveryModes.Persistent : DeliveryModes.Transient,
+        };
+        if (message.Timeout is { } timeout)
+        {
+            properties.Expiration = Expiration(timeout);
+        }
+
+        if (callId is not null)
+        {
+            properties.CorrelationId = callId;
+            properties.ReplyTo = AmqpTopology.DirectReplyTo;
+        }
+        else
+        {
+            properties.CorrelationId = message.CorrelationId;
+        }
+
+        if (message.HasHeaders || (callId is not null && message.CorrelationId is not null))
+        {
+            var headers = new Dictionary<string, object?>(StringComparer.Ordinal);
+            if (message.HasHeaders)
+            {
+                foreach (var (name, value) in message.Headers)
+                {
+                    headers[name] = Encoding.UTF8.GetBytes(value);
+                }
+            }
+
+            if (callId is not null && message.CorrelationId is not null)
+            {
+                headers[CorrelationIdHeader] = Encoding.UTF8.GetBytes(message.CorrelationId);
+            }
+
+            properties.Headers = headers;
+        }
+
+        return properties;
+    }
+
+    /// <summary>Properties of a response to a request whose AMQP correlation id was <paramref name="callId"/>.</summary>
+    public static BasicProperties ToReplyProperties(IpcMessage response, string? callId)
+    {
+        var properties = new BasicProperties
+        {
+            MessageId = response.MessageId,
+            Type = response.Route,
+            ContentType = response.ContentType,
+            CorrelationId = callId,
+            DeliveryMode = DeliveryModes.Transient,
+        };
+        Dictionary<string, object?>? headers = null;
+        if (response.HasHeaders)
+        {
+            headers = new Dictionary<string, object?>(StringComparer.Ordinal);
+            foreach (var (name, value) in response.Headers)
+            {
+                headers[name] = Encoding.UTF8.GetBytes(value);
+            }
+        }
+
+        if (response.CorrelationId is not null)
+        {
+            (headers ??= new(StringComparer.Ordinal))[CorrelationIdHeader] = Encoding.UTF8.GetBytes(response.CorrelationId);
+        }
+
+        if (response.Fault is { } fault)
+        {
+            headers ??= new(StringComparer.Ordinal);
+            headers[ErrorHeader] = Encoding.UTF8.GetBytes(fault.ErrorCode.ToString());
+            headers[ErrorMessageHeader] = Encoding.UTF8.GetBytes(fault.Message);
+            if (fault.Remote is { } remote)
+            {
+                headers[RemoteCodeHeader] = Encoding.UTF8.GetBytes(remote.Code);
+                headers[RemoteMessageHeader] = Encoding.UTF8.GetBytes(remote.Message);
+                if (remote.Details is not null)
+                {
+                    foreach (var (key, value) in remote.Details)
+                    {
+                        headers[RemoteDetailPrefix + key] = Encoding.UTF8.GetBytes(value);
+                    }
+                }
+            }
+        }
+
+        properties.Headers = headers;
+        return properties;
+    }
+
+    /// <summary>Reads a message that arrived from the broker; the body is copied, as the client reuses its buffer.</summary>
+    /// <param name="properties">The delivery's properties.</param>
+    /// <param name="body">The delivery's body.</param>
+    /// <param name="fallbackRoute">The route when the <c>type</c> property is missing.</param>
+    /// <param name="isRequest">Whether the AMQP correlation id is the caller's call id (a request) rather than the message's own correlation id.</param>
+    public static IpcMessage FromDelivery(IReadOnlyBasicProperties properties, ReadOnlyMemory<byte> body, string fallbackRoute, bool isRequest)
+    {
+        var message = new IpcMessage(properties.Type is { Length: > 0 } type ? type : fallbackRoute, body.ToArray())
+        {
+            ContentType = properties.ContentType,
+        };
+        if (properties.MessageId is { Length: > 0 } messageId)
+        {
+            message.MessageId = messageId;
+        }
+
+        if (properties.Expiration is { Length: > 0 } expiration && long.TryParse(expiration, NumberStyles.None, CultureInfo.InvariantCulture, out var milliseconds))
+        {
+            message.Timeout = TimeSpan.FromMilliseconds(milliseconds);
+        }
+
+        if (!isRequest)
+        {
+            message.CorrelationId = properties.CorrelationId;
+        }
+
+        if (properties.Headers is { Count: > 0 } headers)
+        {
+            foreach (var (name, value) in headers)
+            {
+                if (name == CorrelationIdHeader)
+                {
+                    message.CorrelationId = Text(value);
+                }
+                else if (!IsTransportHeader(name) && Text(value) is { } text)
+                {
+                    message.Headers[name] = text;
+                }
+            }
+        }
+
+        if (isRequest && message.CorrelationId is null && properties.CorrelationId is { } foreign)
+        {
+            message.CorrelationId = foreign; // a plain AMQP client's correlation id: the conversation is the call
+        }
+
+        return message;
+    }
+
+    /// <summary>Reads a response: its body, headers and fault.</summary>
+    public static IpcMessage FromReply(IReadOnlyBasicProperties properties, ReadOnlyMemory<byte> body, string route)
+    {
+        var response = FromDelivery(properties, body, route, isRequest: false);
+        response.CorrelationId = null;
+        var headers = properties.Headers;
+        if (headers is null)
+        {
+            return response;
+        }
+
+        response.CorrelationId = Header(headers, CorrelationIdHeader);
+        if (Header(headers, ErrorHeader) is { } code)
+        {
+            var errorCode = Enum.TryParse<IpcErrorCode>(code, out var parsed) ? parsed : IpcErrorCode.Unknown;
+            IpcRemoteError? remote = null;
+            if (Header(headers, RemoteCodeHeader) is { } remoteCode)
+            {
+                Dictionary<string, string>? details = null;
+                foreach (var (name, value) in headers)
+                {
+                    if (name.StartsWith(RemoteDetailPrefix, StringComparison.Ordinal) && Text(value) is { } text)
+                    {
+                        (details ??= new(StringComparer.Ordinal))[name[RemoteDetailPrefix.Length..]] = text;
+                    }
+                }
+
+                remote = new IpcRemoteError(remoteCode, Header(headers, RemoteMessageHeader) ?? string.Empty, details);
+            }
+
+            response.Fault = new IpcFault(errorCode, Header(headers, ErrorMessageHeader) ?? code, remote);
+        }
+
+        return response;
+    }
+
+    /// <summary>Reads a header as text (AMQP long strings arrive as bytes).</summary>
+    public static string? Header(IDictionary<string, object?>? headers, string name) =>
+        headers is not null && headers.TryGetValue(name, out var value) ? Text(value) : null;
+
+    /// <summary>Reads a header as a number.</summary>
+    public static long HeaderNumber(IDictionary<string, object?>? headers, string name) =>
+        headers is not null && headers.TryGetValue(name, out var value) && value is not null
+            ? value switch
+            {
+                int i => i,
+                long l => l,
+                short s => s,
+                byte b => b,
+                uint u => u,
+                _ => long.TryParse(Text(value), NumberStyles.Integer, CultureInfo.InvariantCulture, out var parsed) ? parsed : 0,
+            }
+            : 0;
+
+    /// <summary>The <c>expiration</c> of a message with <paramref name="timeout"/> left: whole milliseconds, at least 1.</summary>
+    public static string Expiration(TimeSpan timeout) =>
+        ((long)Math.Clamp(Math.Ceiling(timeout.TotalMilliseconds), 1, int.MaxValue)).ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>Headers of this transport (<c>ipc-</c>) and of the broker (delivery count, dead-lettering), not handed to handlers.</summary>
+    private static bool IsTransportHeader(string name) =>
+        name.StartsWith("ipc-", StringComparison.Ordinal)
+        || name == BrokerDeliveryCountHeader
+        || name.StartsWith("x-death", StringComparison.Ordinal)
+        || name.StartsWith("x-first-death", StringComparison.Ordinal)
+        || name.StartsWith("x-last-death", StringComparison.Ordinal);
+
+    private static string? Text(object? value) => value switch
+    {
+        null => null,
+        byte[] bytes => Encoding.UTF8.GetString(bytes),
+        string s => s,
+        IFormattable formattable => formattable.ToString(null, CultureInfo.InvariantCulture),
+        _ => value.ToString(),
+    };
+}

@@ -1,0 +1,44 @@
+using Microsoft.Extensions.Options;
+
+namespace Ipc.Amqp;
+
+/// <summary>Checks the data annotations of <see cref="AmqpTransportOptions"/> (source-generated).</summary>
+[OptionsValidator]
+internal sealed partial class AmqpTransportOptionsDataValidator : IValidateOptions<AmqpTransportOptions>;
+
+/// <summary>Checks <see cref="AmqpTransportOptions"/> at start; every failure names the key to fix.</summary>
+internal sealed class AmqpTransportOptionsValidator : IValidateOptions<AmqpTransportOptions>
+{
+    private readonly AmqpTransportOptionsDataValidator _data = new();
+
+    public ValidateOptionsResult Validate(string? name, AmqpTransportOptions options)
+    {
+        var section = string.IsNullOrEmpty(name) ? "Ipc:Transports:Amqp" : $"Ipc:Endpoints:{name}:Amqp";
+        var failures = new List<string>();
+        var data = _data.Validate(name, options);
+        if (data.Failed)
+        {
+            failures.AddRange(data.Failures.Select(f => $"{section}: {f}"));
+        }
+
+        for (var i = 0; i < options.Hosts.Count; i++)
+        {
+            if (AmqpAddress.ParseHost(options.Hosts[i], 5672) is null)
+            {
+                failures.Add($"{section}:Hosts:{i}: '{options.Hosts[i]}' is not a host or host:port (for example rabbit2 or rabbit2:5672).");
+            }
+        }
+
+        if (options.Tls.ClientCertificatePath is { } path && !File.Exists(path))
+        {
+            failures.Add($"{section}:Tls:ClientCertificatePath: the file '{path}' does not exist.");
+        }
+
+        if (options.QueueExpiry is { } expiry && expiry < TimeSpan.FromSeconds(1))
+        {
+            failures.Add($"{section}:QueueExpiry must be at least 1 second, or unset to keep queues.");
+        }
+
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+}

@@ -1,0 +1,99 @@
+using RabbitMQ.Client;
+
+namespace Ipc.Amqp.Tests;
+
+public sealed class AmqpAddressTests
+{
+    [Theory]
+    [InlineData("amqp:///", "name the broker's host")]
+    [InlineData("amqp://rabbit/a/b", "one segment")]
+    [InlineData("amqp://rabbit/?queue=x", "unknown query parameter 'queue'")]
+    [InlineData("amqp://rabbit/?name=amq.x", "reserved")]
+    public void Validate_BadAddress_SaysWhatToFix(string address, string expected)
+    {
+        var problem = AmqpAddress.Validate(new Uri(address));
+
+        Assert.NotNull(problem);
+        Assert.Contains(expected, problem, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("amqp://rabbit")]
+    [InlineData("amqps://user:pass@rabbit:5671/%2F?name=orders")]
+    [InlineData("amqp://rabbit/shop")]
+    public void Validate_GoodAddress_ReturnsNull(string address) => Assert.Null(AmqpAddress.Validate(new Uri(address)));
+
+    [Fact]
+    public void Resolve_Defaults_GuestLoginDefaultVirtualHostAndEndpointName()
+    {
+        var address = AmqpAddress.Resolve(new Uri("amqp://rabbit"), "orders", new AmqpTransportOptions());
+
+        Assert.Equal("orders", address.Name);
+        Assert.Equal("/", address.VirtualHost);
+        Assert.Equal("guest", address.UserName);
+        Assert.Equal("guest", address.Password);
+        Assert.Equal(5672, Assert.Single(address.Endpoints).Port);
+        Assert.False(address.Endpoints[0].Ssl.Enabled);
+    }
+
+    [Fact]
+    public void Resolve_PasswordInOptions_TakesPrecedenceOverTheAddress()
+    {
+        var options = new AmqpTransportOptions { Password = "from-configuration" };
+
+        var address = AmqpAddress.Resolve(new Uri("amqp://alice:in-address@rabbit/shop?name=billing"), "orders", options);
+
+        Assert.Equal("alice", address.UserName);
+        Assert.Equal("from-configuration", address.Password);
+        Assert.Equal("shop", address.VirtualHost);
+        Assert.Equal("billing", address.Name);
+    }
+
+    [Fact]
+    public void Resolve_HostsAndTls_EndpointsInOrderWithTls()
+    {
+        var options = new AmqpTransportOptions();
+        options.Hosts.Add("rabbit2");
+        options.Hosts.Add("rabbit3:5999");
+
+        var address = AmqpAddress.Resolve(new Uri("amqps://rabbit1"), "orders", options);
+
+        Assert.Equal(["rabbit1:5671", "rabbit2:5671", "rabbit3:5999"], address.Endpoints.Select(e => $"{e.HostName}:{e.Port}"));
+        Assert.All(address.Endpoints, e => Assert.True(e.Ssl.Enabled));
+        Assert.Equal(address.Endpoints, address.Resolver.All());
+    }
+
+    [Fact]
+    public void Validate_OptionsWithBadHostAndMissingCertificate_NameTheKeys()
+    {
+        var options = new AmqpTransportOptions { Prefetch = 0 };
+        options.Hosts.Add("rabbit2:notaport");
+        options.Tls.ClientCertificatePath = "/no/such/file.p12";
+
+        var result = new AmqpTransportOptionsValidator().Validate("orders", options);
+
+        Assert.True(result.Failed);
+        Assert.Contains(result.Failures!, f => f.StartsWith("Ipc:Endpoints:orders:Amqp:Hosts:0:", StringComparison.Ordinal));
+        Assert.Contains(result.Failures!, f => f.StartsWith("Ipc:Endpoints:orders:Amqp:Tls:ClientCertificatePath", StringComparison.Ordinal));
+        Assert.Contains(result.Failures!, f => f.Contains("Prefetch", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void ToProperties_Request_CarriesStandardPropertiesAndHeaders()
+    {
+        var message = new IpcMessage("price", new byte[] { 1 }) { ContentType = "application/json", CorrelationId = "conversation-1", Timeout = TimeSpan.FromMilliseconds(1500.2) };
+        message.Headers["traceparent"] = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+
+        var properties = AmqpMessages.ToProperties(message, "call-7", persistent: false);
+
+        Assert.Equal("price", properties.Type);
+        Assert.Equal(message.MessageId, properties.MessageId);
+        Assert.Equal("call-7", properties.CorrelationId);
+        Assert.Equal(AmqpTopology.DirectReplyTo, properties.ReplyTo);
+        Assert.Equal("application/json", properties.ContentType);
+        Assert.Equal("1501", properties.Expiration);
+        Assert.Equal(DeliveryModes.Transient, properties.DeliveryMode);
+        Assert.Equal("conversation-1"u8.ToArray(), properties.Headers![AmqpMessages.CorrelationIdHeader]);
+        Assert.Equal("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"u8.ToArray(), properties.Headers!["traceparent"]);
+    }
+}

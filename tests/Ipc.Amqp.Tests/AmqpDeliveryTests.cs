@@ -1,0 +1,229 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Text;
+
+namespace Ipc.Amqp.Tests;
+
+/// <summary>What the broker adds to the conformance suites: subscribing services, competing consumers, NoHandler from the broker, expiry and dead-lettering.</summary>
+public sealed class AmqpDeliveryTests : IAsyncLifetime
+{
+    private static readonly TimeSpan Bound = AmqpTestHost.Bound;
+    private readonly AmqpTestHost _hosts = new();
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync() => await _hosts.DisposeAsync();
+
+    [Fact]
+    public async Task PublishAsync_TwoServicesOneRunningTwoInstances_EachServiceGetsEveryMessageOnce()
+    {
+        const int count = 200;
+        var address = AmqpTestAddresses.New("pubsub");
+        var billing = new ConcurrentDictionary<int, int>();
+        var billingInstances = new ConcurrentDictionary<int, int>();
+        var shipping = new ConcurrentDictionary<int, int>();
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        void Arrived()
+        {
+            if (billing.Count == count && shipping.Count == count)
+            {
+                done.TrySetResult();
+            }
+        }
+
+        for (var instance = 0; instance < 2; instance++)
+        {
+            var id = instance;
+            await _hosts.StartServerAsync(address, s => s.WithServiceName("billing").MapSubscription<Order>("order-placed", (order, _, _) =>
+            {
+                billing.AddOrUpdate(order.Id, 1, (_, n) => n + 1);
+                billingInstances.AddOrUpdate(id, 1, (_, n) => n + 1);
+                Arrived();
+                return ValueTask.CompletedTask;
+            }));
+        }
+
+        await _hosts.StartServerAsync(address, s => s.WithServiceName("shipping").MapSubscription<Order>("order-placed", (order, _, _) =>
+        {
+            shipping.AddOrUpdate(order.Id, 1, (_, n) => n + 1);
+            Arrived();
+            return ValueTask.CompletedTask;
+        }));
+        var client = _hosts.CreateClient(address);
+
+        await Task.WhenAll(Enumerable.Range(0, count).Select(i => client.PublishAsync("order-placed", new Order(i)).AsTask())).WaitAsync(Bound);
+
+        await done.Task.WaitAsync(Bound);
+        Assert.Equal(Enumerable.Range(0, count), billing.Keys.Order());
+        Assert.All(billing.Values, n => Assert.Equal(1, n));
+        Assert.Equal(Enumerable.Range(0, count), shipping.Keys.Order());
+        Assert.All(shipping.Values, n => Assert.Equal(1, n));
+        Assert.Equal(2, billingInstances.Count); // both instances of billing took a share
+        Assert.Equal(count, billingInstances.Values.Sum());
+    }
+
+    [Fact]
+    public async Task SendAsync_TwoInstancesOfOneServer_CompeteForTheRoutesQueue()
+    {
+        const int count = 200;
+        var address = AmqpTestAddresses.New("competing");
+        var handled = new ConcurrentDictionary<int, int>();
+        var perInstance = new int[2];
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        for (var instance = 0; instance < 2; instance++)
+        {
+            var id = instance;
+            await _hosts.StartServerAsync(address, s => s.MapMessage<Order>("ship", async (order, _, cancellationToken) =>
+            {
+                await Task.Yield();
+                handled.AddOrUpdate(order.Id, 1, (_, n) => n + 1);
+                Interlocked.Increment(ref perInstance[id]);
+                if (handled.Count == count)
+                {
+                    done.TrySetResult();
+                }
+            }));
+        }
+
+        var client = _hosts.CreateClient(address);
+
+        await Task.WhenAll(Enumerable.Range(0, count).Select(i => client.SendAsync("ship", new Order(i)).AsTask())).WaitAsync(Bound);
+
+        await done.Task.WaitAsync(Bound);
+        Assert.Equal(Enumerable.Range(0, count), handled.Keys.Order());
+        Assert.All(handled.Values, n => Assert.Equal(1, n));
+        Assert.All(perInstance, n => Assert.True(n > 0, $"one instance handled nothing: {perInstance[0]} and {perInstance[1]}"));
+    }
+
+    [Fact]
+    public async Task RequestAsync_NoServerDeclaredTheQueue_ThrowsNoHandlerAtOnce()
+    {
+        var address = AmqpTestAddresses.New("unrouted");
+        var services = _hosts.CreateClientServices(address);
+        var factory = Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions.GetRequiredService<IIpcClientFactory>(services);
+        var requests = factory.GetRequestClient(AmqpTestHost.Endpoint);
+        var channel = factory.GetChannel(AmqpTestHost.Endpoint);
+        var timer = Stopwatch.StartNew();
+
+        var request = await Assert.ThrowsAsync<IpcException>(() => requests.RequestAsync<Order, Order>("price", new Order(1), new IpcCallOptions { Timeout = TimeSpan.FromSeconds(30) }).AsTask().WaitAsync(Bound));
+        var send = await Assert.ThrowsAsync<IpcException>(() => channel.SendAsync("ship", new Order(1)).AsTask().WaitAsync(Bound));
+
+        Assert.Equal(IpcErrorCode.NoHandler, request.ErrorCode);
+        Assert.Contains("price", request.Message, StringComparison.Ordinal);
+        Assert.Equal(IpcErrorCode.NoHandler, send.ErrorCode);
+        Assert.True(send.NotAccepted);
+        Assert.True(timer.Elapsed < TimeSpan.FromSeconds(10), $"NoHandler took {timer.Elapsed}, as if it had waited for the timeout");
+    }
+
+    [Fact]
+    public async Task RequestAsync_WrongPasswordInConfiguration_ThrowsUnauthorized()
+    {
+        var address = AmqpTestAddresses.New("login");
+        var services = _hosts.CreateClientServices(address, amqp: o => o.Password = "not-the-password");
+        var requests = Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions.GetRequiredService<IIpcClientFactory>(services).GetRequestClient(AmqpTestHost.Endpoint);
+
+        var ex = await Assert.ThrowsAsync<IpcException>(() => requests.RequestAsync<Order, Order>("price", new Order(1)).AsTask().WaitAsync(Bound));
+
+        Assert.Equal(IpcErrorCode.Unauthorized, ex.ErrorCode);
+        Assert.Contains("Password", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task RequestAsync_ExpiresInTheQueue_IsNotHandled()
+    {
+        var address = AmqpTestAddresses.New("expiry");
+        var slowCalls = 0;
+        void Map(IpcServerBuilder s) => s
+            .MapRequest<Order, Order>("slow", (order, _, _) =>
+            {
+                Interlocked.Increment(ref slowCalls);
+                return ValueTask.FromResult(order);
+            })
+            .MapRequest<Order, Order>("price", order => order with { Id = order.Id * 10 });
+        var first = await _hosts.StartServerAsync(address, Map); // declares the request queue
+        await first.StopAsync().WaitAsync(Bound);
+        var services = _hosts.CreateClientServices(address);
+        var requests = Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions.GetRequiredService<IIpcClientFactory>(services).GetRequestClient(AmqpTestHost.Endpoint);
+
+        await Assert.ThrowsAsync<IpcTimeoutException>(() => requests.RequestAsync<Order, Order>("slow", new Order(1), new IpcCallOptions { Timeout = TimeSpan.FromMilliseconds(500) }).AsTask().WaitAsync(Bound));
+        await using (var broker = await RawAmqp.ConnectAsync(address))
+        {
+            await broker.WaitForEmptyAsync(AmqpTopology.RequestQueue(RawAmqp.NameOf(address)), Bound); // the broker dropped it at its expiration
+        }
+
+        await _hosts.StartServerAsync(address, Map);
+
+        Assert.Equal(new Order(70), await requests.RequestAsync<Order, Order>("price", new Order(7)).AsTask().WaitAsync(Bound));
+        Assert.Equal(0, Volatile.Read(ref slowCalls));
+    }
+
+    [Fact]
+    public async Task SendAsync_HandlerKeepsFailing_MessageGoesToDeadLetterQueueWithItsError()
+    {
+        var address = AmqpTestAddresses.New("poison");
+        var attempts = 0;
+        await _hosts.StartServerAsync(
+            address,
+            s => s.MapMessage<Order>("charge", (_, _, _) =>
+            {
+                Interlocked.Increment(ref attempts);
+                throw new InvalidOperationException("card declined");
+            }),
+            amqp: o => o.MaxDeliveries = 3);
+        var client = _hosts.CreateClient(address);
+
+        await client.SendAsync("charge", new Order(42), new IpcCallOptions { MessageId = "poison-0001" }).AsTask().WaitAsync(Bound);
+
+        await using var broker = await RawAmqp.ConnectAsync(address);
+        var queue = AmqpTopology.SendQueue(RawAmqp.NameOf(address), "charge");
+        var dead = await broker.GetAsync(AmqpTopology.DeadLetterQueue(queue), Bound);
+        Assert.Equal("poison-0001", dead.BasicProperties.MessageId);
+        Assert.Equal("charge", dead.BasicProperties.Type);
+        var headers = dead.BasicProperties.Headers!;
+        Assert.Equal("RemoteError", Encoding.UTF8.GetString((byte[])headers[AmqpMessages.ErrorHeader]!));
+        Assert.False(string.IsNullOrEmpty(Encoding.UTF8.GetString((byte[])headers[AmqpMessages.ErrorMessageHeader]!)));
+        Assert.Equal(queue, Encoding.UTF8.GetString((byte[])headers[AmqpMessages.OriginalQueueHeader]!));
+        Assert.Equal(3L, Convert.ToInt64(headers[AmqpMessages.DeliveriesHeader], System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal(3, Volatile.Read(ref attempts));
+        Assert.Equal(0u, await broker.MessageCountAsync(queue));
+    }
+}
+
+/// <summary>What a plain AMQP client may put on a server's queues: the server answers or drops it, and keeps serving.</summary>
+public sealed class AmqpHostileInputTests : IAsyncLifetime
+{
+    private readonly AmqpTestHost _hosts = new();
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync() => await _hosts.DisposeAsync();
+
+    [Fact]
+    public async Task Server_BadRepliesMissingRoutesAndBadBodies_KeepsServing()
+    {
+        var address = AmqpTestAddresses.New("hostile");
+        await _hosts.StartServerAsync(address, s => s
+            .MapRequest<Order, Order>("price", order => order with { Id = order.Id * 10 })
+            .MapMessage<Order>("ship", (_, _, _) => ValueTask.CompletedTask));
+        var name = RawAmqp.NameOf(address);
+        await using (var raw = await RawAmqp.ConnectAsync(address))
+        {
+            var requests = AmqpTopology.RequestQueue(name);
+            await raw.PublishAsync(requests, new RabbitMQ.Client.BasicProperties { Type = "price", ReplyTo = "amq.rabbitmq.reply-to.bogus", CorrelationId = "1" }, [1, 2, 3]);
+            await raw.PublishAsync(requests, new RabbitMQ.Client.BasicProperties { ReplyTo = "nowhere", CorrelationId = "2" }, [1, 2, 3]);
+            await raw.PublishAsync(requests, new RabbitMQ.Client.BasicProperties { Type = "price", Headers = new Dictionary<string, object?> { ["x"] = new List<object?> { 1, 2 } } }, new byte[5 * 1024 * 1024]);
+            await raw.PublishAsync(AmqpTopology.SendQueue(name, "ship"), new RabbitMQ.Client.BasicProperties { Type = "ship" }, [0xc1, 0xff]);
+            await raw.WaitForEmptyAsync(requests, AmqpTestHost.Bound);
+        }
+
+        var services = _hosts.CreateClientServices(address);
+        var client = Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions.GetRequiredService<IIpcClientFactory>(services).GetRequestClient(AmqpTestHost.Endpoint);
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.Equal(new Order(10 * i), await client.RequestAsync<Order, Order>("price", new Order(i)).AsTask().WaitAsync(AmqpTestHost.Bound));
+        }
+    }
+}
+
+/// <summary>A message of the AMQP tests.</summary>
+public sealed record Order(int Id);

@@ -1,0 +1,14 @@
+using Ipc.TestUtils;
+
+namespace Ipc.Amqp.Tests;
+
+/// <summary>Addresses on the tests' shared broker (<see cref="RabbitBroker.SharedUriAsync"/>).</summary>
+internal static class AmqpTestAddresses
+{
+    /// <summary>Returns an address on the shared broker whose queues no other test uses.</summary>
+    public static string New(string prefix) =>
+        $"{RabbitBroker.SharedUriAsync().GetAwaiter().GetResult()}?name={prefix}-{Guid.NewGuid():N}";
+
+    /// <summary>The options every test endpoint uses: queues a test leaves on a broker it does not own expire.</summary>
+    public static void Configure(AmqpTransportOptions options) => options.QueueExpiry = TimeSpan.FromMinutes(10);
+}

@@ -1,0 +1,71 @@
+using System.Diagnostics;
+#region alias
+using RabbitMQ.Client;                          // IConnection, ConnectionFactory, ...
+using AmqpChannel = RabbitMQ.Client.IChannel;   // RabbitMQ.Client's channel, under another name
+#endregion
+
+namespace Ipc.Amqp.Tests;
+
+/// <summary>A plain RabbitMQ.Client connection, to look at queues the way an operator would.</summary>
+internal sealed class RawAmqp : IAsyncDisposable
+{
+    private readonly IConnection _connection;
+    private readonly AmqpChannel _channel;
+
+    private RawAmqp(IConnection connection, AmqpChannel channel)
+    {
+        _connection = connection;
+        _channel = channel;
+    }
+
+    public static async Task<RawAmqp> ConnectAsync(string address)
+    {
+        var uri = new Uri(address);
+        var factory = new ConnectionFactory { Uri = new UriBuilder(uri) { Query = string.Empty }.Uri };
+        var connection = await factory.CreateConnectionAsync();
+        return new RawAmqp(connection, await connection.CreateChannelAsync());
+    }
+
+    /// <summary>The broker name of an address (its <c>?name=</c>).</summary>
+    public static string NameOf(string address) => new Uri(address).Query.TrimStart('?')["name=".Length..];
+
+    /// <summary>Publishes to <paramref name="queue"/> through the default exchange, as any AMQP client can.</summary>
+    public async Task PublishAsync(string queue, BasicProperties properties, byte[] body) =>
+        await _channel.BasicPublishAsync(string.Empty, queue, mandatory: false, properties, body);
+
+    public async Task<uint> MessageCountAsync(string queue) => (await _channel.QueueDeclarePassiveAsync(queue)).MessageCount;
+
+    /// <summary>Waits until <paramref name="queue"/> has no ready message (the broker has no event for it: it is asked every 100 ms).</summary>
+    public async Task WaitForEmptyAsync(string queue, TimeSpan timeout)
+    {
+        var timer = Stopwatch.StartNew();
+        while (await MessageCountAsync(queue) > 0)
+        {
+            Assert.True(timer.Elapsed < timeout, $"{queue} still holds messages after {timeout}");
+            await Task.Delay(100);
+        }
+    }
+
+    /// <summary>Takes one message from <paramref name="queue"/>, waiting for one to arrive (asking every 100 ms).</summary>
+    public async Task<BasicGetResult> GetAsync(string queue, TimeSpan timeout)
+    {
+        var timer = Stopwatch.StartNew();
+        while (true)
+        {
+            if (await _channel.BasicGetAsync(queue, autoAck: true) is { } result)
+            {
+                return result;
+            }
+
+            Assert.True(timer.Elapsed < timeout, $"nothing arrived in {queue} within {timeout}");
+            await Task.Delay(100);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _channel.CloseAsync();
+        await _connection.CloseAsync();
+        _connection.Dispose();
+    }
+}

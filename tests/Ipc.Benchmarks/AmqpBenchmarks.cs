@@ -1,0 +1,225 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using Ipc.TestUtils;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using RabbitMQ.Client;
+using RabbitMQ.Client.Events;
+using AmqpChannel = RabbitMQ.Client.IChannel;
+
+namespace Ipc.Benchmarks;
+
+/// <summary>
+/// The AMQP transport against hand-written RabbitMQ.Client baselines on the same node, alternated in blocks as
+/// <see cref="InterleavedRatios"/> does: request/response over direct reply-to (64-byte body, one call at a time), and
+/// confirmed one-way publishing (64-byte persistent messages to a quorum queue with a consumer, 256 in flight).
+/// <c>dotnet run -c Release --project tests/Ipc.Benchmarks -- amqp</c> (a private node, or the broker at IPC_AMQP_URI).
+/// </summary>
+internal static class AmqpBenchmarks
+{
+    private const int Blocks = 15;
+    private const int CallsPerBlock = 200;
+    private const int Rounds = 5;
+    private const int MessagesPerRound = 20_000;
+    private const int InFlight = 256;
+    private static readonly byte[] s_payload = new byte[64];
+
+    public static async Task RunAsync(TextWriter output)
+    {
+        RabbitBroker? own = null;
+        var uri = Environment.GetEnvironmentVariable(RabbitBroker.UriVariable);
+        if (string.IsNullOrEmpty(uri))
+        {
+            own = await RabbitBroker.StartAsync(1);
+            uri = own.Uri();
+        }
+
+        try
+        {
+            var run = Guid.NewGuid().ToString("N")[..8];
+            await using var raw = await RawPair.StartAsync(uri, "bench-raw-" + run);
+            var address = $"{uri.TrimEnd('/')}/?name=bench-ipc-{run}";
+            var received = 0;
+            var builder = new HostApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+            builder.Services.AddIpc().AddAmqp(o => o.QueueExpiry = TimeSpan.FromMinutes(5)).AddEndpoint("bench", address).AddServer("bench", s => s
+                .MapRequest<byte[], byte[]>("echo", body => body)
+                .MapMessage<byte[]>("note", (_, _, _) =>
+                {
+                    Interlocked.Increment(ref received);
+                    return ValueTask.CompletedTask;
+                }));
+            using var host = builder.Build();
+            await host.StartAsync();
+            var services = new ServiceCollection();
+            services.AddIpc().AddAmqp(o => o.QueueExpiry = TimeSpan.FromMinutes(5)).AddEndpoint("bench", address);
+            await using var provider = services.BuildServiceProvider();
+            var requests = provider.GetRequiredKeyedService<IRequestClient>("bench");
+            var channel = provider.GetRequiredKeyedService<IChannel>("bench");
+
+            // Request/response, warmed up, then alternated blocks.
+            for (var i = 0; i < 500; i++)
+            {
+                await raw.RequestAsync(s_payload);
+                await requests.RequestAsync<byte[], byte[]>("echo", s_payload);
+            }
+
+            var rawTimes = new List<double>();
+            var ipcTimes = new List<double>();
+            for (var block = 0; block < Blocks; block++)
+            {
+                var watch = Stopwatch.StartNew();
+                for (var i = 0; i < CallsPerBlock; i++)
+                {
+                    await raw.RequestAsync(s_payload);
+                }
+
+                rawTimes.Add(watch.Elapsed.TotalMicroseconds / CallsPerBlock);
+                watch.Restart();
+                for (var i = 0; i < CallsPerBlock; i++)
+                {
+                    await requests.RequestAsync<byte[], byte[]>("echo", s_payload);
+                }
+
+                ipcTimes.Add(watch.Elapsed.TotalMicroseconds / CallsPerBlock);
+            }
+
+            var ratios = rawTimes.Zip(ipcTimes, (r, i) => i / r).ToList();
+            output.WriteLine("| Benchmark | raw RabbitMQ.Client | Ipc | Ratio (Ipc / raw) |");
+            output.WriteLine("| --- | ---: | ---: | ---: |");
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"| Request/response over direct reply-to, 64 B, mean per call (median of {Blocks} blocks of {CallsPerBlock}) | {Median(rawTimes):N0} us | {Median(ipcTimes):N0} us | {Median(ratios):N2} (p25 {Percentile(ratios, 0.25):N2}, p75 {Percentile(ratios, 0.75):N2}) |"));
+
+            // Confirmed one-way publishing, alternated rounds.
+            var rawRates = new List<double>();
+            var ipcRates = new List<double>();
+            for (var round = 0; round < Rounds; round++)
+            {
+                rawRates.Add(await raw.PublishConfirmedAsync(MessagesPerRound, InFlight, s_payload));
+                var watch = Stopwatch.StartNew();
+                await Concurrently(MessagesPerRound, InFlight, () => channel.SendAsync("note", s_payload).AsTask());
+                ipcRates.Add(MessagesPerRound / watch.Elapsed.TotalSeconds);
+            }
+
+            var rateRatios = rawRates.Zip(ipcRates, (r, i) => i / r).ToList();
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"| Confirmed one-way, 64 B persistent to a quorum queue, {InFlight} in flight, msg/s (median of {Rounds} rounds of {MessagesPerRound:N0}) | {Median(rawRates):N0} | {Median(ipcRates):N0} | {Median(rateRatios):N2} (Ipc rate / raw rate; p25 {Percentile(rateRatios, 0.25):N2}, p75 {Percentile(rateRatios, 0.75):N2}) |"));
+            await host.StopAsync();
+        }
+        finally
+        {
+            if (own is not null)
+            {
+                await own.DisposeAsync();
+            }
+        }
+    }
+
+    private static async Task Concurrently(int count, int inFlight, Func<Task> send)
+    {
+        var next = -1;
+        await Task.WhenAll(Enumerable.Range(0, inFlight).Select(_ => Task.Run(async () =>
+        {
+            while (Interlocked.Increment(ref next) < count)
+            {
+                await send();
+            }
+        })));
+    }
+
+    private static double Median(List<double> values) => Percentile(values, 0.5);
+
+    private static double Percentile(List<double> values, double p)
+    {
+        var sorted = values.Order().ToList();
+        return sorted[(int)Math.Round(p * (sorted.Count - 1))];
+    }
+
+    /// <summary>The hand-written baseline: a RabbitMQ.Client server and client doing what the transport does.</summary>
+    private sealed class RawPair : IAsyncDisposable
+    {
+        private readonly ConcurrentDictionary<string, TaskCompletionSource<byte[]>> _pending = new();
+        private readonly IConnection _serverConnection;
+        private readonly IConnection _clientConnection;
+        private readonly AmqpChannel _requests;
+        private readonly AmqpChannel _confirms;
+        private readonly string _name;
+        private long _sequence;
+
+        private RawPair(IConnection server, IConnection client, AmqpChannel requests, AmqpChannel confirms, string name)
+        {
+            _serverConnection = server;
+            _clientConnection = client;
+            _requests = requests;
+            _confirms = confirms;
+            _name = name;
+        }
+
+        public static async Task<RawPair> StartAsync(string uri, string name)
+        {
+            var factory = new ConnectionFactory { Uri = new Uri(uri) };
+            var server = await factory.CreateConnectionAsync();
+            var serverRequests = await server.CreateChannelAsync();
+            var serverNotes = await server.CreateChannelAsync();
+            await serverRequests.BasicQosAsync(0, 64, false);
+            await serverNotes.BasicQosAsync(0, 64, false);
+            var expiry = new Dictionary<string, object?> { ["x-expires"] = 300_000 };
+            await serverRequests.QueueDeclareAsync(name + ".requests", durable: false, exclusive: false, autoDelete: false, arguments: expiry);
+            await serverNotes.QueueDeclareAsync(name + ".notes", durable: true, exclusive: false, autoDelete: false, arguments: new Dictionary<string, object?>(expiry) { ["x-queue-type"] = "quorum" });
+            var echo = new AsyncEventingBasicConsumer(serverRequests);
+            echo.ReceivedAsync += async (_, e) =>
+            {
+                var body = e.Body.ToArray();
+                var props = new BasicProperties { CorrelationId = e.BasicProperties.CorrelationId };
+                await serverRequests.BasicPublishAsync(string.Empty, e.BasicProperties.ReplyTo!, false, props, body);
+                await serverRequests.BasicAckAsync(e.DeliveryTag, false);
+            };
+            await serverRequests.BasicConsumeAsync(name + ".requests", false, echo);
+            var notes = new AsyncEventingBasicConsumer(serverNotes);
+            notes.ReceivedAsync += (_, e) => serverNotes.BasicAckAsync(e.DeliveryTag, false).AsTask();
+            await serverNotes.BasicConsumeAsync(name + ".notes", false, notes);
+
+            var client = await factory.CreateConnectionAsync();
+            var requests = await client.CreateChannelAsync();
+            var confirms = await client.CreateChannelAsync(new CreateChannelOptions(true, true));
+            var pair = new RawPair(server, client, requests, confirms, name);
+            var replies = new AsyncEventingBasicConsumer(requests);
+            replies.ReceivedAsync += (_, e) =>
+            {
+                if (pair._pending.TryRemove(e.BasicProperties.CorrelationId!, out var call))
+                {
+                    call.TrySetResult(e.Body.ToArray());
+                }
+
+                return Task.CompletedTask;
+            };
+            await requests.BasicConsumeAsync("amq.rabbitmq.reply-to", true, replies);
+            return pair;
+        }
+
+        public async Task<byte[]> RequestAsync(byte[] body)
+        {
+            var id = Interlocked.Increment(ref _sequence).ToString(CultureInfo.InvariantCulture);
+            var call = new TaskCompletionSource<byte[]>(TaskCreationOptions.RunContinuationsAsynchronously);
+            _pending[id] = call;
+            var props = new BasicProperties { CorrelationId = id, ReplyTo = "amq.rabbitmq.reply-to", Type = "echo", Expiration = "30000" };
+            await _requests.BasicPublishAsync(string.Empty, _name + ".requests", true, props, body);
+            return await call.Task;
+        }
+
+        public async Task<double> PublishConfirmedAsync(int count, int inFlight, byte[] body)
+        {
+            var watch = Stopwatch.StartNew();
+            await Concurrently(count, inFlight, () => _confirms.BasicPublishAsync(string.Empty, _name + ".notes", true, new BasicProperties { DeliveryMode = DeliveryModes.Persistent, Type = "note" }, body).AsTask());
+            return count / watch.Elapsed.TotalSeconds;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _clientConnection.CloseAsync();
+            await _serverConnection.CloseAsync();
+            _clientConnection.Dispose();
+            _serverConnection.Dispose();
+        }
+    }
+}
