@@ -27,7 +27,8 @@ public static class TestAddresses
     {
         var folder = Directory.CreateTempSubdirectory("ipc-tests-").FullName;
 
-        // The folder and any socket file a test left in it go when the test process ends.
+        // The folder and any socket file a test left in it go when the test process ends, however it ends: a test host
+        // is sometimes stopped without running its exit handlers, so a small shell waits for this process and removes it.
         AppDomain.CurrentDomain.ProcessExit += (_, _) =>
         {
             try
@@ -38,6 +39,17 @@ public static class TestAddresses
             {
             }
         };
+        if (!OperatingSystem.IsWindows())
+        {
+            var start = new System.Diagnostics.ProcessStartInfo("setsid") { UseShellExecute = false, RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
+            foreach (var argument in new[] { "sh", "-c", $"while kill -0 {Environment.ProcessId} 2>/dev/null; do sleep 0.5; done; rm -rf '{folder}'" })
+            {
+                start.ArgumentList.Add(argument);
+            }
+
+            System.Diagnostics.Process.Start(start)?.Dispose();
+        }
+
         return folder;
     }
 
