@@ -1,3 +1,4 @@
+using Ipc.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Security.Authentication;
 using Microsoft.Extensions.DependencyInjection;
@@ -16,6 +17,7 @@ internal sealed class StreamTransportClient : IIpcTransportClient
     private readonly StreamTransportOptions _options;
     private readonly ConnectionTransport _transport;
     private readonly ILogger _logger;
+    private readonly IpcTransportTelemetry _telemetry;
     private readonly Task<ClientConnection>?[] _slots;
     private readonly CancellationTokenSource _disposed = new();
     private readonly object _gate = new();
@@ -29,6 +31,7 @@ internal sealed class StreamTransportClient : IIpcTransportClient
         _transport = transport;
         _logger = (context.Services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance).CreateLogger("Ipc.Transports.Streams");
         _slots = new Task<ClientConnection>?[options.ConnectionPoolSize];
+        _telemetry = IpcTransportTelemetry.ForClient(context);
     }
 
     public async ValueTask<IpcMessage> RequestAsync(IpcMessage request, CancellationToken cancellationToken)
@@ -149,6 +152,11 @@ internal sealed class StreamTransportClient : IIpcTransportClient
             var current = _slots[slot];
             if (current is null || current.IsFaulted || current.IsCanceled || (current.IsCompletedSuccessfully && !current.Result.IsUsable))
             {
+                if (current is { IsCompletedSuccessfully: true })
+                {
+                    _telemetry.Reconnecting(); // the connection this slot held was lost
+                }
+
                 current = _slots[slot] = ConnectAsync();
             }
 
@@ -175,8 +183,11 @@ internal sealed class StreamTransportClient : IIpcTransportClient
                 _options,
                 _context.TimeProvider,
                 _logger,
-                $"endpoint '{_context.EndpointName}' {_context.Address} client connection #{number}");
-            _ = connection.RunAsync();
+                $"endpoint '{_context.EndpointName}' {_context.Address} client connection #{number}")
+            {
+                Telemetry = _telemetry,
+            };
+            _ = RunAsync(connection);
             await connection.HandshakeAsync(linked.Token).ConfigureAwait(false);
             return connection;
         }
@@ -193,6 +204,20 @@ internal sealed class StreamTransportClient : IIpcTransportClient
 
             ObjectDisposedException.ThrowIf(_disposed.IsCancellationRequested, this);
             throw Map(ex, timeout.IsCancellationRequested, handshaking: connection is not null);
+        }
+    }
+
+    /// <summary>Runs a connection's read loop, reporting it open and closed.</summary>
+    private async Task RunAsync(ClientConnection connection)
+    {
+        var opened = _telemetry.ConnectionOpened(connection.Description);
+        try
+        {
+            await connection.RunAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            _telemetry.ConnectionClosed(connection.Description, opened);
         }
     }
 
