@@ -11,7 +11,7 @@ namespace Ipc.Transports.Streams;
 /// The client of a stream transport for one endpoint: a pool of connections opened on first use and reopened on the
 /// next call after one is lost.
 /// </summary>
-internal sealed class StreamTransportClient : IIpcTransportClient
+internal sealed class StreamTransportClient : IIpcTransportClient, IIpcTransportProbe
 {
     private readonly IpcTransportContext _context;
     private readonly StreamTransportOptions _options;
@@ -33,6 +33,9 @@ internal sealed class StreamTransportClient : IIpcTransportClient
         _slots = new Task<ClientConnection>?[options.ConnectionPoolSize];
         _telemetry = IpcTransportTelemetry.ForClient(context);
     }
+
+    /// <summary>Reachable when the first connection of the pool is open or opens, handshake included; no handler runs.</summary>
+    public async ValueTask ProbeAsync(CancellationToken cancellationToken) => await GetConnectionAsync(0, cancellationToken).ConfigureAwait(false);
 
     public async ValueTask<IpcMessage> RequestAsync(IpcMessage request, CancellationToken cancellationToken)
     {

@@ -46,6 +46,7 @@ internal sealed partial class IpcServerHostedService(
 
                 _listeners.Add((server, listener));
                 await listener.StartAsync(server.GetDispatcher(), cancellationToken).ConfigureAwait(false);
+                server.SetListening(true);
                 Log.Listening(logger, endpoint.Name, endpoint.Address, endpoint.Transport.Name, server.Definition.Routes.Count);
             }
         }
@@ -62,6 +63,7 @@ internal sealed partial class IpcServerHostedService(
         _listeners.Clear();
         foreach (var (server, listener) in listeners)
         {
+            server.SetListening(false);
             try
             {
                 await listener.StopAsync(cancellationToken).ConfigureAwait(false);
