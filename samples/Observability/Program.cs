@@ -3,6 +3,7 @@
 using System.Diagnostics;
 using Ipc;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 using OpenTelemetry;
 using OpenTelemetry.Metrics;
@@ -21,8 +22,11 @@ if (args is ["--server", var serverAddress])
     var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
     builder.Services.AddIpc().AddEndpoint("greeter", serverAddress).AddServer("greeter", server => server
         .MapRequest<string, string>("greet", name => $"Hello, {name}!"));
+    builder.Services.AddHealthChecks().AddIpc(); // ipc-server:greeter: Healthy while it listens
     using var host = builder.Build();
     await host.StartAsync();
+    var health = await host.Services.GetRequiredService<HealthCheckService>().CheckHealthAsync();
+    Console.WriteLine($"health: {health.Status} ({string.Join(", ", health.Entries.Select(e => $"{e.Key}: {e.Value.Description}"))})");
     Console.WriteLine("listening");
     await Console.In.ReadToEndAsync(); // until the client closes this process's input
     await host.StopAsync();
@@ -55,8 +59,8 @@ server.OutputDataReceived += (_, e) =>
 server.BeginOutputReadLine();
 await listening.Task.WaitAsync(TimeSpan.FromSeconds(30));
 
-#region client
 // The client process: its spans and, when it exits, its metrics go to its console.
+#region providers
 using var tracing = Sdk.CreateTracerProviderBuilder()
     .ConfigureResource(r => r.AddService("observability-client"))
     .AddSource("Observability")
@@ -68,8 +72,13 @@ using var metrics = Sdk.CreateMeterProviderBuilder()
     .AddIpcInstrumentation()
     .AddConsoleExporter()
     .Build();
+#endregion
+
+#region client
 var services = new ServiceCollection();
+services.AddLogging();
 services.AddIpc().AddEndpoint("greeter", address);
+services.AddHealthChecks().AddIpc(); // ipc:greeter: its circuit breaker, and whether it can connect (no handler runs)
 await using var provider = services.BuildServiceProvider();
 var greeter = provider.GetRequiredKeyedService<IRequestClient>("greeter");
 
@@ -81,6 +90,9 @@ using (var operation = source.StartActivity("greet the world"))
     traceId = operation!.TraceId;
     greeting = await greeter.RequestAsync<string, string>("greet", "world");
 }
+
+var clientHealth = await provider.GetRequiredService<HealthCheckService>().CheckHealthAsync();
+Console.WriteLine($"health: {clientHealth.Status} ({string.Join(", ", clientHealth.Entries.Select(e => $"{e.Key}: {e.Value.Description}"))})");
 #endregion
 
 server.StandardInput.Close(); // the server stops and exits
