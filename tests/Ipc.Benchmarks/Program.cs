@@ -16,4 +16,11 @@ if (args is ["concurrency"])
     return;
 }
 
+// dotnet run -c Release --project tests/Ipc.Benchmarks -- observability nobody|everything
+if (args is ["observability", var mode])
+{
+    await ObservabilityCost.RunAsync(Console.Out, mode);
+    return;
+}
+
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
