@@ -13,11 +13,11 @@ namespace Ipc.Sockets.Tests;
 public sealed class ConnectionTelemetryTests
 {
     [Fact]
-    public async Task RequestAsync_FirstCall_CountsOneActiveConnectionEachSideUntilClosedThenItsDuration()
+    public async Task RequestAsync_FirstCall_CountsOneActiveConnectionEachSideUntilServerStopsThenItsDuration()
     {
         var address = TestAddresses.NewUnixAddress();
         using var server = await TestIpc.StartServerAsync(address);
-        var client = TestIpc.CreateClient(address);
+        await using var client = TestIpc.CreateClient(address);
         using var clientActive = Collect<long>(client, "ipc.connection.active");
         using var serverActive = Collect<long>(server.Services, "ipc.connection.active");
         using var serverDuration = Collect<double>(server.Services, "ipc.connection.duration");
@@ -26,7 +26,7 @@ public sealed class ConnectionTelemetryTests
         await clientActive.WaitForMeasurementsAsync(1, TestIpc.Bound);
         await serverActive.WaitForMeasurementsAsync(1, TestIpc.Bound);
         var opened = Assert.Single(clientActive.GetMeasurementSnapshot());
-        await client.DisposeAsync();
+        await server.StopAsync().WaitAsync(TestIpc.Bound); // closes the connection; both containers still collect
         await clientActive.WaitForMeasurementsAsync(2, TestIpc.Bound);
         await serverActive.WaitForMeasurementsAsync(2, TestIpc.Bound);
         await serverDuration.WaitForMeasurementsAsync(1, TestIpc.Bound);
