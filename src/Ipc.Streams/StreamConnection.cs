@@ -64,6 +64,9 @@ internal abstract class StreamConnection
         set => _readerHost.Telemetry = value;
     }
 
+    /// <summary>Gets why the connection closed, when it was not an orderly close.</summary>
+    public Exception? CloseReason => Volatile.Read(ref _closeReason);
+
     /// <summary>Gets what the connection is, for log messages (endpoint, address, side).</summary>
     public string Description { get; }
 

@@ -220,7 +220,7 @@ internal sealed class StreamTransportClient : IIpcTransportClient, IIpcTransport
         }
         finally
         {
-            _telemetry.ConnectionClosed(connection.Description, opened);
+            _telemetry.ConnectionClosed(connection.Description, opened, connection.CloseReason);
         }
     }
 

@@ -178,7 +178,7 @@ internal sealed class StreamTransportListener(IpcTransportContext context, Strea
             }
 
             _connections.TryRemove(connection, out _);
-            _telemetry.ConnectionClosed(description, opened);
+            _telemetry.ConnectionClosed(description, opened, connection.CloseReason);
             done.TrySetResult();
         }
     }

@@ -64,21 +64,12 @@ public sealed class IpcTransportTelemetry
     /// <summary>Reports a connection that <see cref="ConnectionOpened"/> reported, closed.</summary>
     /// <param name="connection">Describes the connection in logs.</param>
     /// <param name="opened">What <see cref="ConnectionOpened"/> returned.</param>
-    /// <param name="reason">Why it closed, when it was not an orderly close.</param>
+    /// <param name="reason">Why it closed, when it was not an orderly close (logged at Debug).</param>
     public void ConnectionClosed(string connection, long opened, Exception? reason = null)
     {
         _metrics.ActiveConnections.Add(-1, _tags);
         var duration = Stopwatch.GetElapsedTime(opened);
-        if (_metrics.ConnectionDuration.Enabled)
-        {
-            var tags = _tags;
-            if (reason is not null)
-            {
-                tags.Add("error.type", IpcDiagnostics.ErrorType(reason));
-            }
-
-            _metrics.ConnectionDuration.Record(duration.TotalSeconds, tags);
-        }
+        _metrics.ConnectionDuration.Record(duration.TotalSeconds, _tags); // the reason goes to the log: a disposed client or a peer that hung up is no error
 
         Log.ConnectionClosed(_logger, connection, duration, reason?.Message ?? "closed in order");
     }
