@@ -13,7 +13,7 @@ namespace Ipc.Sockets;
 /// TCP: <c>tcp://host:port</c>, with no-delay and keep-alive, and TLS or mutual TLS when <see cref="SocketTlsOptions.Enabled"/>.
 /// A server binds the address's host (an IP address, a name resolved once at start, or <c>0.0.0.0</c>/<c>[::]</c> for every interface).
 /// </summary>
-internal sealed partial class TcpTransport : SocketTransportBase
+internal sealed class TcpTransport : SocketTransportBase
 {
     public const string Scheme = "tcp";
 
@@ -172,7 +172,7 @@ internal sealed partial class TcpTransport : SocketTransportBase
 
             // The details (which authority or thumbprints this server trusts) are for the server's log: the client is not
             // authenticated, so it is told only that its certificate was not accepted.
-            LogClientCertificateRefused(_logger, context.EndpointName, context.Address, refusal);
+            Log.ClientCertificateRefused(_logger, context.EndpointName, context.Address, refusal);
             throw Refuse(ssl, ssl.RemoteCertificate is { } presented
                 ? $"its client certificate {presented.Subject} is not accepted by this server"
                 : "it presented no client certificate, and this server requires one");
@@ -193,7 +193,4 @@ internal sealed partial class TcpTransport : SocketTransportBase
             return new IPEndPoint(chosen, address.Port);
         }
     }
-
-    [LoggerMessage(200, LogLevel.Warning, "Endpoint '{Endpoint}' ({Address}) refused a client certificate: {Reason}.")]
-    private static partial void LogClientCertificateRefused(ILogger logger, string endpoint, Uri address, string reason);
 }

@@ -105,4 +105,8 @@ public abstract class DuplexConnection : IAsyncDisposable
 }
 
 /// <summary>What a dedicated reader needs of the connection it reads for: where to log, how to name it, the largest frame, and the clock of its watchdog.</summary>
-internal sealed record ReaderHost(Microsoft.Extensions.Logging.ILogger Logger, string Description, long MaxFrameSize, TimeProvider Time);
+internal sealed record ReaderHost(Microsoft.Extensions.Logging.ILogger Logger, string Description, long MaxFrameSize, TimeProvider Time)
+{
+    /// <summary>Gets or sets where the connection reports its reader replacements, if anywhere.</summary>
+    public Ipc.Diagnostics.IpcTransportTelemetry? Telemetry { get; set; }
+}

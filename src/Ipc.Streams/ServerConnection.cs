@@ -16,7 +16,7 @@ namespace Ipc.Transports.Streams;
 /// unsent responses by <see cref="StreamTransportOptions.MaxOutputBufferSize"/> (reading pauses past it), a started frame's
 /// time by <see cref="StreamTransportOptions.FrameTimeout"/>, and an idle connection's life by <see cref="StreamTransportOptions.IdleTimeout"/>.
 /// </remarks>
-internal sealed partial class ServerConnection : StreamConnection
+internal sealed class ServerConnection : StreamConnection
 {
     private const int IdleChecks = 4;
     private static readonly TimeSpan s_goAwayBound = TimeSpan.FromSeconds(1);
@@ -74,7 +74,7 @@ internal sealed partial class ServerConnection : StreamConnection
             static state =>
             {
                 var (connection, timeout) = ((ServerConnection, TimeSpan))state!;
-                LogHandshakeTimeout(connection.Logger, connection.Description, timeout);
+                Log.HandshakeTimeout(connection.Logger, connection.Description, timeout);
                 connection.Close(new TimeoutException($"The client did not send the Ipc preface within {timeout}."));
             },
             (this, options.HandshakeTimeout),
@@ -232,8 +232,8 @@ internal sealed partial class ServerConnection : StreamConnection
             case FrameType.OneWay:
                 CountOneWay();
                 OneWayHandled();
-                LogOversizeDropped(Logger, message.MessageId, message.Route, Description, header.BodyLength, maxBody);
-                StreamDiagnostics.ServerDropped.Add(1, new KeyValuePair<string, object?>("rpc.service", _dispatcher.EndpointName));
+                Log.OversizeDropped(Logger, message.MessageId, message.Route, Description, header.BodyLength, maxBody);
+                Telemetry?.MessagesDropped(message.Route, 1);
                 return default;
             default:
                 throw new WireFormatException($"the client sent a {header.Type} frame, which only a server sends");
@@ -375,7 +375,7 @@ internal sealed partial class ServerConnection : StreamConnection
 
     private async Task CloseIdleAsync()
     {
-        LogIdleClosed(Logger, Description, _idleTimeout);
+        Log.IdleClosed(Logger, Description, _idleTimeout);
         await SendGoAwayAsync(IpcErrorCode.Unavailable, $"The server closed the connection ({Description}) after {_idleTimeout} without calls.").ConfigureAwait(false);
         try
         {
@@ -568,31 +568,17 @@ internal sealed partial class ServerConnection : StreamConnection
         }
         catch (OperationCanceledException) when (_serverStopping.IsCancellationRequested)
         {
-            var lost = 0;
             while (reader.TryRead(out var message))
             {
-                lost++;
-                LogNotDelivered(Logger, message.MessageId, message.Route, Description);
-            }
-
-            if (lost > 0)
-            {
-                StreamDiagnostics.ServerDropped.Add(lost, new KeyValuePair<string, object?>("rpc.service", _dispatcher.EndpointName));
+                Log.NotDelivered(Logger, message.MessageId, message.Route, Description);
+                Telemetry?.MessagesDropped(message.Route, 1);
             }
         }
     }
 
-    [LoggerMessage(107, LogLevel.Debug, "Closing connection {Connection}: no calls for {IdleTimeout}.")]
-    private static partial void LogIdleClosed(ILogger logger, string connection, TimeSpan idleTimeout);
 
-    [LoggerMessage(101, LogLevel.Warning, "Closing connection {Connection}: the client did not send the Ipc preface within {Timeout}.")]
-    private static partial void LogHandshakeTimeout(ILogger logger, string connection, TimeSpan timeout);
 
-    [LoggerMessage(102, LogLevel.Error, "One-way message {MessageId} for route '{Route}' on {Connection} was dropped: its {Size}-byte body is over the {MaxMessageSize}-byte MaxMessageSize.")]
-    private static partial void LogOversizeDropped(ILogger logger, string messageId, string route, string connection, int size, int maxMessageSize);
 
-    [LoggerMessage(103, LogLevel.Error, "One-way message {MessageId} for route '{Route}' on {Connection} was accepted but not delivered: the server stopped first.")]
-    private static partial void LogNotDelivered(ILogger logger, string messageId, string route, string connection);
 
     /// <summary>A request or stream running on the server: its handler's token and, for a stream, the items the client allows.</summary>
     private sealed class ServerCall(ServerConnection connection, uint id, IpcMessage request, bool isStream) : IReaderWork

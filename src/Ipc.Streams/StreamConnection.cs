@@ -13,7 +13,7 @@ namespace Ipc.Transports.Streams;
 /// <c>MaxMessageSize</c> is discarded as it streams past and reported to <see cref="OnOversizeAsync"/>, so the
 /// connection stays usable.
 /// </remarks>
-internal abstract partial class StreamConnection
+internal abstract class StreamConnection
 {
     /// <summary>How many batches a writer that flushes on its own thread writes before it hands the rest to the thread pool.</summary>
     private const int InlineBatches = 4;
@@ -40,6 +40,8 @@ internal abstract partial class StreamConnection
     private int _closing;
     private Exception? _closeReason;
 
+    private readonly ReaderHost _readerHost;
+
     protected StreamConnection(DuplexConnection connection, int maxBody, StreamTransportOptions options, bool dedicatedReader, TimeSpan frameTimeout, TimeProvider time, ILogger logger, string description)
     {
         var maxMetadata = options.MaxHeaderSize;
@@ -51,8 +53,19 @@ internal abstract partial class StreamConnection
         _time = time;
         Logger = logger;
         Description = description;
-        connection.Attach(new ReaderHost(logger, description, (long)maxBody + maxMetadata + WireFormat.HeaderSize, time), dedicatedReader);
+        _readerHost = new ReaderHost(logger, description, (long)maxBody + maxMetadata + WireFormat.HeaderSize, time);
+        connection.Attach(_readerHost, dedicatedReader);
     }
+
+    /// <summary>Gets or sets where the connection reports what only it sees (reader replacements, dropped messages), if anywhere.</summary>
+    public Ipc.Diagnostics.IpcTransportTelemetry? Telemetry
+    {
+        get => _readerHost.Telemetry;
+        set => _readerHost.Telemetry = value;
+    }
+
+    /// <summary>Gets why the connection closed, when it was not an orderly close.</summary>
+    public Exception? CloseReason => Volatile.Read(ref _closeReason);
 
     /// <summary>Gets what the connection is, for log messages (endpoint, address, side).</summary>
     public string Description { get; }
@@ -216,7 +229,7 @@ internal abstract partial class StreamConnection
         catch (WireFormatException ex)
         {
             reason = ex;
-            LogProtocolError(Logger, Description, ex.Message);
+            Log.ProtocolError(Logger, Description, ex.Message);
             await OnProtocolErrorAsync(ex).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is IOException or ObjectDisposedException or OperationCanceledException or InvalidOperationException
@@ -227,7 +240,7 @@ internal abstract partial class StreamConnection
         catch (Exception ex)
         {
             reason = ex;
-            LogFailed(Logger, Description, ex);
+            Log.Failed(Logger, Description, ex);
         }
         finally
         {
@@ -288,7 +301,7 @@ internal abstract partial class StreamConnection
     /// <summary>Logs a failure of work that ran outside the frame loop and closes the connection.</summary>
     protected void Fail(Exception error)
     {
-        LogFailed(Logger, Description, error);
+        Log.Failed(Logger, Description, error);
         Close(error);
     }
 
@@ -371,7 +384,7 @@ internal abstract partial class StreamConnection
             static state =>
             {
                 var connection = (StreamConnection)state!;
-                LogFrameTimeout(connection.Logger, connection.Description, connection._frameTimeout);
+                Log.FrameTimeout(connection.Logger, connection.Description, connection._frameTimeout);
                 connection.Close(new TimeoutException($"The peer did not finish a frame within the FrameTimeout of {connection._frameTimeout}."));
             },
             this,
@@ -619,14 +632,8 @@ internal abstract partial class StreamConnection
         }
     }
 
-    [LoggerMessage(106, LogLevel.Warning, "Closing connection {Connection}: the peer did not finish a frame within the FrameTimeout of {Timeout}.")]
-    private static partial void LogFrameTimeout(ILogger logger, string connection, TimeSpan timeout);
 
-    [LoggerMessage(104, LogLevel.Error, "Closing connection {Connection}: it failed unexpectedly.")]
-    private static partial void LogFailed(ILogger logger, string connection, Exception exception);
 
-    [LoggerMessage(100, LogLevel.Warning, "Closing connection {Connection}: the peer broke the wire format: {Reason}.")]
-    private static partial void LogProtocolError(ILogger logger, string connection, string reason);
 }
 
 /// <summary>Reads a span with some state.</summary>

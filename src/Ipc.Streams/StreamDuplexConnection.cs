@@ -1,5 +1,4 @@
 using System.IO.Pipelines;
-using Microsoft.Extensions.Logging;
 
 namespace Ipc.Transports.Streams;
 
@@ -9,7 +8,7 @@ namespace Ipc.Transports.Streams;
 /// then wakes the reader directly when bytes arrive, and the frame loop runs on that thread, with no event loop or thread
 /// pool hand-off in between.
 /// </summary>
-internal sealed partial class StreamDuplexConnection : DuplexConnection
+internal sealed class StreamDuplexConnection : DuplexConnection
 {
     /// <summary>How many times a connection's reader may be replaced (see <see cref="TryDefer"/>) before its work goes to the thread pool for good.</summary>
     private const int ReaderReplacements = 16;
@@ -203,9 +202,10 @@ internal sealed partial class StreamDuplexConnection : DuplexConnection
         {
             // Held for a whole period: a new thread reads on. The old one leaves when its work returns.
             _readerWorkAllowed = false;
+            _host?.Telemetry?.ReaderReplaced();
             if (++_readerReplacementCount == ReaderReplacements)
             {
-                LogReaderWorkStopped(_host!.Logger, _host.Description, ReaderReplacements, ReaderWatchdog.Threshold);
+                Log.ReaderWorkStopped(_host!.Logger, _host.Description, ReaderReplacements, ReaderWatchdog.Threshold);
             }
 
             new Thread(static state => ((StreamDuplexConnection)state!).ResumeReading())
@@ -324,7 +324,4 @@ internal sealed partial class StreamDuplexConnection : DuplexConnection
         work.Clear();
         _readerWorkNext = 0;
     }
-
-    [LoggerMessage(105, LogLevel.Information, "Connection {Connection}: handlers or callers held its reader for more than {Threshold} {Count} times; its calls run on the thread pool from now on.")]
-    private static partial void LogReaderWorkStopped(ILogger logger, string connection, int count, TimeSpan threshold);
 }

@@ -1,3 +1,4 @@
+using Ipc.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Security.Authentication;
 using Microsoft.Extensions.DependencyInjection;
@@ -10,12 +11,13 @@ namespace Ipc.Transports.Streams;
 /// The client of a stream transport for one endpoint: a pool of connections opened on first use and reopened on the
 /// next call after one is lost.
 /// </summary>
-internal sealed class StreamTransportClient : IIpcTransportClient
+internal sealed class StreamTransportClient : IIpcTransportClient, IIpcTransportProbe
 {
     private readonly IpcTransportContext _context;
     private readonly StreamTransportOptions _options;
     private readonly ConnectionTransport _transport;
     private readonly ILogger _logger;
+    private readonly IpcTransportTelemetry _telemetry;
     private readonly Task<ClientConnection>?[] _slots;
     private readonly CancellationTokenSource _disposed = new();
     private readonly object _gate = new();
@@ -29,7 +31,11 @@ internal sealed class StreamTransportClient : IIpcTransportClient
         _transport = transport;
         _logger = (context.Services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance).CreateLogger("Ipc.Transports.Streams");
         _slots = new Task<ClientConnection>?[options.ConnectionPoolSize];
+        _telemetry = IpcTransportTelemetry.ForClient(context);
     }
+
+    /// <summary>Reachable when the first connection of the pool is open or opens, handshake included; no handler runs.</summary>
+    public async ValueTask ProbeAsync(CancellationToken cancellationToken) => await GetConnectionAsync(0, cancellationToken).ConfigureAwait(false);
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<IpcMessage> RequestAsync(IpcMessage request, CancellationToken cancellationToken)
@@ -151,6 +157,11 @@ internal sealed class StreamTransportClient : IIpcTransportClient
             var current = _slots[slot];
             if (current is null || current.IsFaulted || current.IsCanceled || (current.IsCompletedSuccessfully && !current.Result.IsUsable))
             {
+                if (current is { IsCompletedSuccessfully: true })
+                {
+                    _telemetry.Reconnecting(); // the connection this slot held was lost
+                }
+
                 current = _slots[slot] = ConnectAsync();
             }
 
@@ -177,8 +188,11 @@ internal sealed class StreamTransportClient : IIpcTransportClient
                 _options,
                 _context.TimeProvider,
                 _logger,
-                $"endpoint '{_context.EndpointName}' {_context.Address} client connection #{number}");
-            _ = connection.RunAsync();
+                $"endpoint '{_context.EndpointName}' {_context.Address} client connection #{number}")
+            {
+                Telemetry = _telemetry,
+            };
+            _ = RunAsync(connection);
             await connection.HandshakeAsync(linked.Token).ConfigureAwait(false);
             return connection;
         }
@@ -195,6 +209,20 @@ internal sealed class StreamTransportClient : IIpcTransportClient
 
             ObjectDisposedException.ThrowIf(_disposed.IsCancellationRequested, this);
             throw Map(ex, timeout.IsCancellationRequested, handshaking: connection is not null);
+        }
+    }
+
+    /// <summary>Runs a connection's read loop, reporting it open and closed.</summary>
+    private async Task RunAsync(ClientConnection connection)
+    {
+        var opened = _telemetry.ConnectionOpened(connection.Description);
+        try
+        {
+            await connection.RunAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            _telemetry.ConnectionClosed(connection.Description, opened, connection.CloseReason);
         }
     }
 

@@ -1,3 +1,4 @@
+using Ipc.Diagnostics;
 using System.Buffers;
 using System.Collections.Concurrent;
 using Microsoft.Extensions.DependencyInjection;
@@ -10,12 +11,13 @@ namespace Ipc.Transports.Streams;
 /// The server of a stream-core transport for one endpoint: accepts connections from a <see cref="ConnectionAcceptor"/> and serves
 /// each on its own until it closes or the listener stops.
 /// </summary>
-internal sealed partial class StreamTransportListener(IpcTransportContext context, StreamTransportOptions options, ConnectionAcceptor acceptor) : IIpcTransportListener
+internal sealed class StreamTransportListener(IpcTransportContext context, StreamTransportOptions options, ConnectionAcceptor acceptor) : IIpcTransportListener
 {
     private readonly CancellationTokenSource _stopping = new();
     private readonly ConcurrentDictionary<ServerConnection, Task> _connections = new();
     private int _dedicatedReaders;
     private int _active;
+    private readonly IpcTransportTelemetry _telemetry = IpcTransportTelemetry.ForServer(context);
     private readonly ILogger _logger = (context.Services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance).CreateLogger("Ipc.Transports.Streams");
     private IIpcDispatcher? _dispatcher;
     private Task? _acceptLoop;
@@ -74,7 +76,7 @@ internal sealed partial class StreamTransportListener(IpcTransportContext contex
             }
             catch (Exception ex) when (!token.IsCancellationRequested)
             {
-                LogAcceptFailed(_logger, context.EndpointName, context.Address, ex);
+                Log.AcceptFailed(_logger, context.EndpointName, context.Address, ex);
                 try
                 {
                     // Back off, so a persistent failure (out of file descriptors) does not spin.
@@ -121,14 +123,14 @@ internal sealed partial class StreamTransportListener(IpcTransportContext contex
         }
         catch (ConnectionRefusedException refused)
         {
-            LogRefused(_logger, description, refused.Message, refused);
+            Log.Refused(_logger, description, refused.Message, refused);
             await TellRefusedAsync(refused, IpcErrorCode.Unauthorized, $"The server at {context.Address} refused this client: {refused.Message}").ConfigureAwait(false);
             await accepted.DisposeAsync().ConfigureAwait(false);
             return;
         }
         catch (Exception ex)
         {
-            LogRefused(_logger, description, ex.Message, ex);
+            Log.Refused(_logger, description, ex.Message, ex);
             await accepted.DisposeAsync().ConfigureAwait(false);
             return;
         }
@@ -136,7 +138,7 @@ internal sealed partial class StreamTransportListener(IpcTransportContext contex
         if (!admitted)
         {
             // Told after the handshake, so that a TLS client can read why.
-            LogTooManyConnections(_logger, description, options.MaxConnections);
+            Log.TooManyConnections(_logger, description, options.MaxConnections);
             await TellRefusedAsync(
                 new ConnectionRefusedException(framed, "too many connections"),
                 IpcErrorCode.ResourceExhausted,
@@ -151,9 +153,10 @@ internal sealed partial class StreamTransportListener(IpcTransportContext contex
             Interlocked.Decrement(ref _dedicatedReaders);
         }
 
-        var connection = new ServerConnection(framed, _dispatcher!, options, dedicated, context.TimeProvider, _stopping.Token, _logger, description);
+        var connection = new ServerConnection(framed, _dispatcher!, options, dedicated, context.TimeProvider, _stopping.Token, _logger, description) { Telemetry = _telemetry };
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         _connections[connection] = done.Task;
+        var opened = _telemetry.ConnectionOpened(description);
         try
         {
             if (_stopping.IsCancellationRequested)
@@ -165,7 +168,7 @@ internal sealed partial class StreamTransportListener(IpcTransportContext contex
         }
         catch (Exception ex)
         {
-            LogConnectionFailed(_logger, description, ex);
+            Log.ConnectionFailed(_logger, description, ex);
         }
         finally
         {
@@ -175,6 +178,7 @@ internal sealed partial class StreamTransportListener(IpcTransportContext contex
             }
 
             _connections.TryRemove(connection, out _);
+            _telemetry.ConnectionClosed(description, opened, connection.CloseReason);
             done.TrySetResult();
         }
     }
@@ -197,16 +201,4 @@ internal sealed partial class StreamTransportListener(IpcTransportContext contex
             await refused.Connection.DisposeAsync().ConfigureAwait(false);
         }
     }
-
-    [LoggerMessage(110, LogLevel.Error, "Accepting a connection on endpoint '{Endpoint}' ({Address}) failed; retrying.")]
-    private static partial void LogAcceptFailed(ILogger logger, string endpoint, Uri address, Exception exception);
-
-    [LoggerMessage(111, LogLevel.Warning, "Refused {Connection}: {Reason}")]
-    private static partial void LogRefused(ILogger logger, string connection, string reason, Exception exception);
-
-    [LoggerMessage(113, LogLevel.Warning, "Refused {Connection}: the server already serves MaxConnections ({MaxConnections}) connections.")]
-    private static partial void LogTooManyConnections(ILogger logger, string connection, int maxConnections);
-
-    [LoggerMessage(112, LogLevel.Error, "{Connection} failed unexpectedly.")]
-    private static partial void LogConnectionFailed(ILogger logger, string connection, Exception exception);
 }

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Xunit;
 
 namespace Ipc.Testing;
@@ -120,5 +121,59 @@ public abstract class OneWayConformanceTests<TTransport> : TransportConformanceT
         await Task.WhenAll(sends).WaitAsync(TimeSpan.FromSeconds(60));
         await Probe.NumbersArrived.Task.WaitAsync(TimeSpan.FromSeconds(60));
         Assert.Equal(Enumerable.Range(0, count), Probe.Numbers.Order());
+    }
+
+    /// <summary>
+    /// A one-way message emits a producer span on the client and a consumer span on the server, of the same trace, and
+    /// the client's send and the server's process durations, tagged by OpenTelemetry's messaging conventions.
+    /// </summary>
+    [Fact]
+    [Trait("Category", "Conformance")]
+    public virtual async Task SendAsync_Observed_EmitsProducerAndConsumerSpansAndDurations()
+    {
+        var (server, client) = await StartPairAsync();
+        using var capture = new TelemetryCapture();
+        var sendDuration = capture.Histogram(client.Services, "ipc.client.send.duration");
+        var processDuration = capture.Histogram(server.Services, "ipc.server.process.duration");
+        Probe.ExpectNumbers(1);
+
+        await client.Channel.SendAsync(ConformanceRoutes.Numbers, new Numbered(1)).AsTask().WaitAsync(Bound);
+        await Probe.NumbersArrived.Task.WaitAsync(Bound);
+
+        var sent = await capture.SpanAsync(ActivityKind.Producer, $"send {ConformanceRoutes.Numbers}");
+        var processed = await capture.SpanAsync(ActivityKind.Consumer, $"process {ConformanceRoutes.Numbers}");
+        Assert.Equal(sent.SpanId, processed.ParentSpanId);
+        TelemetryCapture.AssertTags(sent, TelemetryCapture.MessagingTags(EndpointName, ConformanceRoutes.Numbers, "send").Append(("messaging.message.id", null)).ToArray());
+        TelemetryCapture.AssertTags(processed, TelemetryCapture.MessagingTags(EndpointName, ConformanceRoutes.Numbers, "process").Append(("messaging.message.id", sent.GetTagItem("messaging.message.id"))).ToArray());
+        TelemetryCapture.AssertTags(Assert.Single(await TelemetryCapture.MeasurementsAsync(sendDuration)), "ipc.client.send.duration", TelemetryCapture.MessagingTags(EndpointName, ConformanceRoutes.Numbers, "send"));
+        TelemetryCapture.AssertTags(Assert.Single(await TelemetryCapture.MeasurementsAsync(processDuration)), "ipc.server.process.duration", TelemetryCapture.MessagingTags(EndpointName, ConformanceRoutes.Numbers, "process"));
+    }
+
+    /// <summary>
+    /// A batch emits one client span that links to a <c>create</c> span per message; each message's consumer span on the
+    /// server is the child of its message's <c>create</c> span; the send duration is recorded once for the batch.
+    /// </summary>
+    [Fact]
+    [Trait("Category", "Conformance")]
+    public virtual async Task SendBatchAsync_Observed_EmitsBatchSpanLinkedToEachMessage()
+    {
+        const int count = 3;
+        var (server, client) = await StartPairAsync();
+        using var capture = new TelemetryCapture();
+        var sendDuration = capture.Histogram(client.Services, "ipc.client.send.duration");
+        var processDuration = capture.Histogram(server.Services, "ipc.server.process.duration");
+        Probe.ExpectNumbers(count);
+
+        await client.Channel.SendBatchAsync(ConformanceRoutes.Numbers, Enumerable.Range(0, count).Select(i => new Numbered(i))).AsTask().WaitAsync(Bound);
+        await Probe.NumbersArrived.Task.WaitAsync(Bound);
+
+        var batch = await capture.SpanAsync(ActivityKind.Client, $"send {ConformanceRoutes.Numbers}");
+        TelemetryCapture.AssertTags(batch, TelemetryCapture.MessagingTags(EndpointName, ConformanceRoutes.Numbers, "send").Append(("messaging.batch.message_count", count)).ToArray());
+        var creates = await capture.SpansAsync(ActivityKind.Producer, $"create {ConformanceRoutes.Numbers}", count);
+        Assert.Equal(creates.Select(c => c.SpanId.ToHexString()).Order(), batch.Links.Select(l => l.Context.SpanId.ToHexString()).Order());
+        var processed = await capture.SpansAsync(ActivityKind.Consumer, $"process {ConformanceRoutes.Numbers}", count);
+        Assert.Equal(creates.Select(c => c.SpanId.ToHexString()).Order(), processed.Select(p => p.ParentSpanId.ToHexString()).Order());
+        TelemetryCapture.AssertTags(Assert.Single(await TelemetryCapture.MeasurementsAsync(sendDuration)), "ipc.client.send.duration", TelemetryCapture.MessagingTags(EndpointName, ConformanceRoutes.Numbers, "send").Append(("messaging.operation.name", "send_batch")).ToArray());
+        Assert.Equal(count, (await TelemetryCapture.MeasurementsAsync(processDuration, count)).Count);
     }
 }

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Xunit;
 
 namespace Ipc.Testing;
@@ -78,5 +79,27 @@ public abstract class PublishSubscribeConformanceTests<TTransport> : TransportCo
 
         await instances.NumbersArrived.Task.WaitAsync(TimeSpan.FromSeconds(60));
         Assert.Equal(Enumerable.Range(0, count), instances.Numbers.Order());
+    }
+
+    /// <summary>A published message emits a producer span and the subscriber's consumer span, of the same trace, and both durations.</summary>
+    [Fact]
+    [Trait("Category", "Conformance")]
+    public virtual async Task PublishAsync_Observed_EmitsProducerAndConsumerSpansAndDurations()
+    {
+        var (server, client) = await StartPairAsync();
+        using var capture = new TelemetryCapture();
+        var sendDuration = capture.Histogram(client.Services, "ipc.client.send.duration");
+        var processDuration = capture.Histogram(server.Services, "ipc.server.process.duration");
+
+        await client.Channel.PublishAsync(ConformanceRoutes.Topic, new Numbered(7)).AsTask().WaitAsync(Bound);
+        await Probe.Published.Task.WaitAsync(Bound);
+
+        var published = await capture.SpanAsync(ActivityKind.Producer, $"publish {ConformanceRoutes.Topic}");
+        var processed = await capture.SpanAsync(ActivityKind.Consumer, $"process {ConformanceRoutes.Topic}");
+        Assert.Equal(published.TraceId, processed.TraceId);
+        TelemetryCapture.AssertTags(published, TelemetryCapture.MessagingTags(EndpointName, ConformanceRoutes.Topic, "send").Append(("messaging.operation.name", "publish")).ToArray());
+        TelemetryCapture.AssertTags(processed, TelemetryCapture.MessagingTags(EndpointName, ConformanceRoutes.Topic, "process"));
+        TelemetryCapture.AssertTags(Assert.Single(await TelemetryCapture.MeasurementsAsync(sendDuration)), "ipc.client.send.duration", TelemetryCapture.MessagingTags(EndpointName, ConformanceRoutes.Topic, "send"));
+        TelemetryCapture.AssertTags(Assert.Single(await TelemetryCapture.MeasurementsAsync(processDuration)), "ipc.server.process.duration", TelemetryCapture.MessagingTags(EndpointName, ConformanceRoutes.Topic, "process"));
     }
 }

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Xunit;
 
 namespace Ipc.Testing;
@@ -49,5 +50,34 @@ public abstract class StreamingConformanceTests<TTransport> : TransportConforman
 
         Assert.Equal([0, 1, 2, 3, 4], received);
         await Probe.ProducerStopped.Task.WaitAsync(Bound);
+    }
+
+    /// <summary>A stream emits a client and a server span of the same trace and both durations, tagged by OpenTelemetry's RPC conventions.</summary>
+    [Fact]
+    [Trait("Category", "Conformance")]
+    public virtual async Task StreamAsync_Observed_EmitsClientAndServerSpansAndDurations()
+    {
+        var (server, client) = await StartPairAsync();
+        using var capture = new TelemetryCapture();
+        var clientDuration = capture.Histogram(client.Services, "ipc.client.stream.duration");
+        var serverDuration = capture.Histogram(server.Services, "ipc.server.stream.duration");
+
+        var items = 0;
+        await foreach (var item in client.Requests.StreamAsync<RangeRequest, int>(ConformanceRoutes.Range, new RangeRequest(3)).WithCancellation(new CancellationTokenSource(Bound).Token))
+        {
+            items++;
+        }
+
+        Assert.Equal(3, items);
+        var name = $"{EndpointName}/{ConformanceRoutes.Range}";
+        var clientSpan = await capture.SpanAsync(ActivityKind.Client, name);
+        var serverSpan = await capture.SpanAsync(ActivityKind.Server, name);
+        Assert.Equal(clientSpan.SpanId, serverSpan.ParentSpanId);
+        TelemetryCapture.AssertTags(clientSpan, TelemetryCapture.RpcTags(EndpointName, ConformanceRoutes.Range));
+        TelemetryCapture.AssertTags(serverSpan, TelemetryCapture.RpcTags(EndpointName, ConformanceRoutes.Range));
+        TelemetryCapture.AssertTags(Assert.Single(await TelemetryCapture.MeasurementsAsync(clientDuration)), "ipc.client.stream.duration", TelemetryCapture.RpcTags(EndpointName, ConformanceRoutes.Range));
+        var handled = Assert.Single(await TelemetryCapture.MeasurementsAsync(serverDuration));
+        TelemetryCapture.AssertTags(handled, "ipc.server.stream.duration", TelemetryCapture.RpcTags(EndpointName, ConformanceRoutes.Range));
+        Assert.False(handled.Tags.ContainsKey("error.type"));
     }
 }

@@ -69,5 +69,12 @@ if (args is ["amqp"])
     return 0;
 }
 
+// dotnet run -c Release --project tests/Ipc.Benchmarks -- observability nobody|everything
+if (args is ["observability", var mode])
+{
+    await ObservabilityCost.RunAsync(Console.Out, mode);
+    return 0;
+}
+
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
 return 0;

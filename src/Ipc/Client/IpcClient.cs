@@ -216,8 +216,11 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
         Require(TransportCapabilities.RequestResponse, "RequestAsync");
         CheckSize(message);
         cancellationToken.ThrowIfCancellationRequested();
-        var started = IpcDiagnostics.ClientDuration.Enabled ? Stopwatch.GetTimestamp() : 0; // no clock reads while nothing listens
-        using var activity = IpcDiagnostics.StartClient(_endpoint.Name, message, "request");
+        var telemetry = _endpoint.Telemetry;
+        var started = EndpointTelemetry.Start(telemetry.Metrics.ClientRequestDuration); // no clock reads while nothing listens
+        using var activity = telemetry.StartClient(message, IpcOperation.Request);
+        telemetry.Count(telemetry.Metrics.ClientSentMessages, telemetry.Metrics.ClientSentBytes, IpcOperation.Request, message.Route, 1, message.Body.Length);
+        string? errorType = null;
         var context = _resilience.RentContext(message.Route, message.CallOptions?.Timeout, message.CallOptions?.Idempotent, cancellationToken);
         var ownTimeout = message.Timeout; // each attempt sends the time it has left; the caller's message gets its own value back
         try
@@ -231,7 +234,7 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
                 outcome = await _resilience.Pipeline.ExecuteOutcomeAsync(
                     static (ctx, state) => state.Client.AttemptRequestAsync(state.Message, state.OwnTimeout, ctx), context, (Client: this, Message: message, OwnTimeout: ownTimeout)).ConfigureAwait(false);
             }
-            catch (Exception ex) when (Translate(ex, cancellationToken, activity) is { } mapped)
+            catch (Exception ex) when (Translate(ex, cancellationToken) is { } mapped)
             {
                 throw mapped; // a pipeline of the user's (PipelineName) may still throw instead of returning an outcome
             }
@@ -239,19 +242,22 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
             if (outcome.Exception is { } error)
             {
                 var failure = Cause(error, context);
-                throw Translate(failure, cancellationToken, activity) ?? Rethrow(failure);
+                throw Translate(failure, cancellationToken) ?? Rethrow(failure);
             }
 
-            return (IpcMessage)outcome.Result!;
+            var response = (IpcMessage)outcome.Result!;
+            telemetry.Count(telemetry.Metrics.ClientReceivedMessages, telemetry.Metrics.ClientReceivedBytes, IpcOperation.Request, message.Route, 1, response.Body.Length);
+            return response;
+        }
+        catch (Exception ex) when (Failed(ex, activity, out errorType))
+        {
+            throw; // not reached: the filter only marks the span and keeps the error type for the histogram
         }
         finally
         {
             message.Timeout = ownTimeout;
             ResilienceContextPool.Shared.Return(context);
-            if (started != 0)
-            {
-                IpcDiagnostics.ClientDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, new KeyValuePair<string, object?>("rpc.service", _endpoint.Name));
-            }
+            telemetry.RecordDuration(telemetry.Metrics.ClientRequestDuration, started, IpcOperation.Request, message.Route, errorType);
         }
     }
 
@@ -303,7 +309,11 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
         Require(publish ? TransportCapabilities.PublishSubscribe : TransportCapabilities.OneWay, publish ? "PublishAsync" : "SendAsync");
         CheckSize(message);
         cancellationToken.ThrowIfCancellationRequested();
-        using var activity = IpcDiagnostics.StartClient(_endpoint.Name, message, publish ? "publish" : "send");
+        var telemetry = _endpoint.Telemetry;
+        var operation = publish ? IpcOperation.Publish : IpcOperation.Send;
+        var started = EndpointTelemetry.Start(telemetry.Metrics.ClientSendDuration);
+        using var activity = telemetry.StartClient(message, operation);
+        string? errorType = null;
         var context = _resilience.RentContext(message.Route, message.CallOptions?.Timeout, message.CallOptions?.Idempotent, cancellationToken);
         try
         {
@@ -312,7 +322,7 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
             {
                 outcome = await _resilience.Pipeline.ExecuteOutcomeAsync(static (ctx, state) => state.Client.AttemptSendAsync(state.Message, state.Publish, ctx), context, (Client: this, Message: message, Publish: publish)).ConfigureAwait(false);
             }
-            catch (Exception ex) when (Translate(ex, cancellationToken, activity) is { } mapped)
+            catch (Exception ex) when (Translate(ex, cancellationToken) is { } mapped)
             {
                 throw mapped;
             }
@@ -320,12 +330,19 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
             if (outcome.Exception is { } error)
             {
                 var failure = Cause(error, context);
-                throw Translate(failure, cancellationToken, activity) ?? Rethrow(failure);
+                throw Translate(failure, cancellationToken) ?? Rethrow(failure);
             }
+
+            telemetry.Count(telemetry.Metrics.ClientSentMessages, telemetry.Metrics.ClientSentBytes, operation, message.Route, 1, message.Body.Length);
+        }
+        catch (Exception ex) when (Failed(ex, activity, out errorType))
+        {
+            throw; // not reached
         }
         finally
         {
             ResilienceContextPool.Shared.Return(context);
+            telemetry.RecordDuration(telemetry.Metrics.ClientSendDuration, started, operation, message.Route, errorType);
         }
     }
 
@@ -372,9 +389,13 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
             return;
         }
 
-        using var activity = IpcDiagnostics.StartClientBatch(_endpoint.Name, batch);
+        var telemetry = _endpoint.Telemetry;
+        var route = batch[0].Route;
+        var started = EndpointTelemetry.Start(telemetry.Metrics.ClientSendDuration);
+        using var activity = telemetry.StartClientBatch(batch);
+        string? errorType = null;
         var progress = new BatchProgress(batch);
-        var context = _resilience.RentContext(batch[0].Route, options?.Timeout, options?.Idempotent, cancellationToken);
+        var context = _resilience.RentContext(route, options?.Timeout, options?.Idempotent, cancellationToken);
         try
         {
             Outcome<object> outcome;
@@ -382,7 +403,7 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
             {
                 outcome = await _resilience.Pipeline.ExecuteOutcomeAsync(static (ctx, state) => state.Client.AttemptBatchAsync(state.Progress, ctx), context, (Client: this, Progress: progress)).ConfigureAwait(false);
             }
-            catch (Exception ex) when (BatchFailure(ex, progress, cancellationToken, activity) is { } mapped)
+            catch (Exception ex) when (BatchFailure(ex, progress, cancellationToken) is { } mapped)
             {
                 throw mapped;
             }
@@ -390,12 +411,28 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
             if (outcome.Exception is { } error)
             {
                 var failure = Cause(error, context);
-                throw BatchFailure(failure, progress, cancellationToken, activity) ?? Rethrow(failure);
+                throw BatchFailure(failure, progress, cancellationToken) ?? Rethrow(failure);
             }
+        }
+        catch (Exception ex) when (Failed(ex, activity, out errorType))
+        {
+            throw; // not reached
         }
         finally
         {
             ResilienceContextPool.Shared.Return(context);
+            if (progress.Accepted > 0)
+            {
+                var size = 0L;
+                for (var i = 0; i < progress.Accepted; i++)
+                {
+                    size += batch[i].Body.Length;
+                }
+
+                telemetry.Count(telemetry.Metrics.ClientSentMessages, telemetry.Metrics.ClientSentBytes, IpcOperation.SendBatch, route, progress.Accepted, size);
+            }
+
+            telemetry.RecordDuration(telemetry.Metrics.ClientSendDuration, started, IpcOperation.SendBatch, route, errorType);
         }
     }
 
@@ -452,9 +489,9 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
     /// Maps a batch's failure like a single call's, then says how far the batch got; returns <see langword="null"/> when
     /// the exception propagates as it is (the caller cancelled, or the client was disposed).
     /// </summary>
-    private IpcException? BatchFailure(Exception ex, BatchProgress progress, CancellationToken cancellationToken, Activity? activity)
+    private IpcException? BatchFailure(Exception ex, BatchProgress progress, CancellationToken cancellationToken)
     {
-        var failure = Translate(ex, cancellationToken, activity) ?? ex;
+        var failure = Translate(ex, cancellationToken) ?? ex;
         if (!IpcException.TryGetErrorCode(failure, out var code) || (failure is OperationCanceledException && cancellationToken.IsCancellationRequested))
         {
             return null;
@@ -499,55 +536,65 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
         Require(TransportCapabilities.Streaming, "StreamAsync");
         CheckSize(message);
         cancellationToken.ThrowIfCancellationRequested();
-        using var activity = IpcDiagnostics.StartClient(_endpoint.Name, message, "stream");
-
-        // The pipeline covers the stream until its first item: an attempt that fails before it is retried, later failures are not.
-        StreamStart start;
-        var context = _resilience.RentContext(message.Route, null, message.CallOptions?.Idempotent, cancellationToken);
+        var telemetry = _endpoint.Telemetry;
+        var started = EndpointTelemetry.Start(telemetry.Metrics.ClientStreamDuration);
+        using var activity = telemetry.StartClient(message, IpcOperation.Stream);
+        telemetry.Count(telemetry.Metrics.ClientSentMessages, telemetry.Metrics.ClientSentBytes, IpcOperation.Stream, message.Route, 1, message.Body.Length);
+        string? errorType = null;
         try
         {
-            start = await _resilience.Pipeline.ExecuteAsync(static (ctx, state) => state.Client.StartStreamAsync(state.Message, ctx, state.Token), context, (Client: this, Message: message, Token: cancellationToken)).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (Translate(ex, cancellationToken, activity) is { } mapped)
-        {
-            throw mapped;
-        }
-        finally
-        {
-            ResilienceContextPool.Shared.Return(context);
-        }
-
-        await using var _ = start.ConfigureAwait(false);
-        if (!start.HasFirst)
-        {
-            yield break;
-        }
-
-        yield return start.Enumerator.Current;
-        while (true)
-        {
-            IpcMessage item;
+            // The pipeline covers the stream until its first item: an attempt that fails before it is retried, later failures are not.
+            StreamStart start;
+            var context = _resilience.RentContext(message.Route, null, message.CallOptions?.Idempotent, cancellationToken);
             try
             {
-                if (!await start.Enumerator.MoveNextAsync().ConfigureAwait(false))
-                {
-                    yield break;
-                }
-
-                item = start.Enumerator.Current;
+                start = await _resilience.Pipeline.ExecuteAsync(static (ctx, state) => state.Client.StartStreamAsync(state.Message, ctx, state.Token), context, (Client: this, Message: message, Token: cancellationToken)).ConfigureAwait(false);
             }
-            catch (Exception ex) when (Translate(ex, cancellationToken, activity) is { } mapped)
+            catch (Exception ex) when (TranslateFailed(ex, cancellationToken, activity, ref errorType) is { } mapped)
             {
                 throw mapped;
             }
-
-            if (item.Fault is { } fault)
+            finally
             {
-                activity?.SetStatus(ActivityStatusCode.Error, fault.ErrorCode.ToString());
-                throw fault.ToException(_endpoint.Name);
+                ResilienceContextPool.Shared.Return(context);
             }
 
-            yield return item;
+            await using var _ = start.ConfigureAwait(false);
+            if (!start.HasFirst)
+            {
+                yield break;
+            }
+
+            var item = start.Enumerator.Current;
+            while (true)
+            {
+                telemetry.Count(telemetry.Metrics.ClientReceivedMessages, telemetry.Metrics.ClientReceivedBytes, IpcOperation.Stream, message.Route, 1, item.Body.Length);
+                yield return item;
+                try
+                {
+                    if (!await start.Enumerator.MoveNextAsync().ConfigureAwait(false))
+                    {
+                        yield break;
+                    }
+
+                    item = start.Enumerator.Current;
+                }
+                catch (Exception ex) when (TranslateFailed(ex, cancellationToken, activity, ref errorType) is { } mapped)
+                {
+                    throw mapped;
+                }
+
+                if (item.Fault is { } fault)
+                {
+                    var failure = fault.ToException(_endpoint.Name);
+                    Failed(failure, activity, out errorType);
+                    throw failure;
+                }
+            }
+        }
+        finally
+        {
+            telemetry.RecordDuration(telemetry.Metrics.ClientStreamDuration, started, IpcOperation.Stream, message.Route, errorType);
         }
     }
 
@@ -584,7 +631,7 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
     /// Maps a failure to the Ipc error model and marks the activity; returns <see langword="null"/> when the exception
     /// already fits and propagates as it is (it runs as an exception filter, so the stack is not unwound for those).
     /// </summary>
-    private Exception? Translate(Exception ex, CancellationToken cancellationToken, Activity? activity)
+    private Exception? Translate(Exception ex, CancellationToken cancellationToken)
     {
         var result = ex switch
         {
@@ -619,8 +666,26 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
             },
         };
 
-        activity?.SetStatus(ActivityStatusCode.Error, IpcException.TryGetErrorCode(result, out var code) ? code.ToString() : result.GetType().Name);
         return ReferenceEquals(result, ex) ? null : result;
+    }
+
+    /// <summary>
+    /// Marks the call's span failed and gives the <c>error.type</c> its duration is recorded with; always returns
+    /// <see langword="false"/>, so as an exception filter it lets the exception propagate with its stack.
+    /// </summary>
+    private Exception? TranslateFailed(Exception ex, CancellationToken cancellationToken, Activity? activity, ref string? errorType)
+    {
+        var mapped = Translate(ex, cancellationToken);
+        Failed(mapped ?? ex, activity, out var type);
+        errorType = type;
+        return mapped;
+    }
+
+    private static bool Failed(Exception ex, Activity? activity, out string errorType)
+    {
+        errorType = IpcDiagnostics.ErrorType(ex);
+        IpcDiagnostics.SetError(activity, errorType, ex.Message);
+        return false;
     }
 
     /// <summary>The messages of a batch and how many of them, from the first, the transport has accepted.</summary>

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Ipc.Diagnostics;
 using Ipc.Serialization;
 using Ipc.Transports;
 using Microsoft.Extensions.Options;
@@ -22,6 +23,9 @@ internal sealed class EndpointRuntime
 
     public required IpcTransportContext TransportContext { get; init; }
 
+    /// <summary>Gets the endpoint's spans and metrics.</summary>
+    public required EndpointTelemetry Telemetry { get; init; }
+
     /// <summary>Gets a value indicating whether a server of the endpoint sends exception messages, types and its routes to callers.</summary>
     public required bool DetailedErrors { get; init; }
 }
@@ -33,7 +37,8 @@ internal sealed class EndpointRegistry(
     SerializerRegistry serializers,
     IServiceProvider services,
     TimeProvider timeProvider,
-    IpcConfigurationPath path)
+    IpcConfigurationPath path,
+    IpcMetrics metrics)
 {
     private readonly ConcurrentDictionary<string, EndpointRuntime> _endpoints = new(StringComparer.OrdinalIgnoreCase);
 
@@ -65,6 +70,7 @@ internal sealed class EndpointRegistry(
             Serializer = serializers.Find(serializerName)!,
             Capabilities = transport.GetCapabilities(address),
             DetailedErrors = endpoint.EnableDetailedErrors ?? all.EnableDetailedErrors,
+            Telemetry = new EndpointTelemetry(metrics, name, address),
             TransportContext = new IpcTransportContext(name, address, services)
             {
                 MaxMessageSize = endpoint.MaxMessageSize,

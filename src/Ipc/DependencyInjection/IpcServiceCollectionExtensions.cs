@@ -1,3 +1,5 @@
+using System.Diagnostics.Metrics;
+using Ipc.Diagnostics;
 using Ipc;
 using Ipc.Client;
 using Ipc.InMemory;
@@ -55,6 +57,8 @@ public static class IpcServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<IpcOptions>, IpcOptionsValidator>());
         services.AddSingleton(new IpcConfigurationPath(section?.Path ?? DefaultSectionName, section));
         services.TryAddSingleton(TimeProvider.System);
+        services.AddMetrics(); // meters through IMeterFactory, so each container (an app, a test) collects its own
+        services.TryAddSingleton(static sp => new IpcMetrics(sp.GetService<IMeterFactory>()));
         services.TryAddSingleton<TransportRegistry>();
         services.TryAddSingleton<SerializerRegistry>();
         services.TryAddSingleton<EndpointRegistry>();

@@ -3,63 +3,41 @@ using System.Diagnostics.Metrics;
 
 namespace Ipc.Diagnostics;
 
-/// <summary>The names of the library's <see cref="ActivitySource"/> and <see cref="Meter"/>, and the trace-context plumbing.</summary>
+/// <summary>The names of the library's <see cref="ActivitySource"/> and <see cref="Meter"/>.</summary>
+/// <remarks>
+/// Collect them with OpenTelemetry (<c>AddSource(IpcDiagnostics.ActivitySourceName)</c> and
+/// <c>AddMeter(IpcDiagnostics.MeterName)</c>, or <c>AddIpcInstrumentation()</c> from the Ipc.OpenTelemetry package), with
+/// an <see cref="ActivityListener"/> and a <see cref="MeterListener"/>, or with <c>dotnet-counters</c>. The spans, metrics
+/// and tags are listed in docs/observability.md.
+/// </remarks>
 public static class IpcDiagnostics
 {
     /// <summary>The name of the <see cref="ActivitySource"/> and of the <see cref="Meter"/>: <c>Ipc</c>.</summary>
     public const string SourceName = "Ipc";
 
-    internal static readonly ActivitySource ActivitySource = new(SourceName, typeof(IpcDiagnostics).Assembly.GetName().Version?.ToString());
+    /// <summary>The name of the <see cref="ActivitySource"/> of client and server spans: <c>Ipc</c>.</summary>
+    public const string ActivitySourceName = SourceName;
 
-    internal static readonly Meter Meter = new(SourceName, typeof(IpcDiagnostics).Assembly.GetName().Version?.ToString());
+    /// <summary>The name of the <see cref="Meter"/> of every Ipc instrument: <c>Ipc</c>.</summary>
+    public const string MeterName = SourceName;
 
-    internal static readonly Histogram<double> ClientDuration = Meter.CreateHistogram<double>(
-        "ipc.client.request.duration", "s", "Duration of Ipc calls made by clients.");
+    internal static readonly ActivitySource ActivitySource = new(ActivitySourceName, typeof(IpcDiagnostics).Assembly.GetName().Version?.ToString());
 
-    internal static readonly Histogram<double> ServerDuration = Meter.CreateHistogram<double>(
-        "ipc.server.request.duration", "s", "Duration of Ipc calls handled by servers.");
+    /// <summary>The <c>error.type</c> of a failure: the <see cref="IpcErrorCode"/> of an Ipc failure, else the exception's type.</summary>
+    internal static string ErrorType(Exception exception) =>
+        IpcException.TryGetErrorCode(exception, out var code) ? code.ToString() : exception.GetType().FullName ?? exception.GetType().Name;
 
-    internal static readonly Counter<long> ServerDropped = Meter.CreateCounter<long>(
-        "ipc.server.message.failed", "{message}", "Accepted one-way messages that could not be delivered to a handler.");
-
-    internal static Activity? StartClient(string endpoint, IpcMessage message, string operation)
+    /// <summary>Marks <paramref name="activity"/> failed: span status Error and <c>error.type</c>.</summary>
+    internal static void SetError(Activity? activity, string errorType, string? description)
     {
-        var activity = StartClientActivity(endpoint, message.Route, operation);
-        activity?.SetTag("messaging.message.id", message.MessageId);
-        Inject(activity ?? Activity.Current, message);
-        return activity;
-    }
-
-    /// <summary>Starts one client activity for a batch of one-way messages, and stamps its trace context on each.</summary>
-    internal static Activity? StartClientBatch(string endpoint, IReadOnlyList<IpcMessage> messages)
-    {
-        var activity = StartClientActivity(endpoint, messages[0].Route, "send");
-        activity?.SetTag("messaging.batch.message_count", messages.Count);
-        var current = activity ?? Activity.Current;
-        foreach (var message in current is null ? [] : messages)
-        {
-            Inject(current, message);
-        }
-
-        return activity;
-    }
-
-    private static Activity? StartClientActivity(string endpoint, string route, string operation)
-    {
-        var activity = ActivitySource.HasListeners()
-            ? ActivitySource.StartActivity($"{endpoint}/{route} {operation}", ActivityKind.Client)
-            : null;
         if (activity is not null)
         {
-            activity.SetTag("rpc.system", "ipc");
-            activity.SetTag("rpc.service", endpoint);
-            activity.SetTag("rpc.method", route);
+            activity.SetStatus(ActivityStatusCode.Error, description ?? errorType);
+            activity.SetTag("error.type", errorType);
         }
-
-        return activity;
     }
 
-    private static void Inject(Activity? current, IpcMessage message)
+    internal static void Inject(Activity? current, IpcMessage message)
     {
         if (current is not null)
         {
@@ -73,13 +51,8 @@ public static class IpcDiagnostics
         }
     }
 
-    internal static Activity? StartServer(string endpoint, IpcMessage message, string operation)
+    internal static ActivityContext Extract(IpcMessage message)
     {
-        if (!ActivitySource.HasListeners())
-        {
-            return null;
-        }
-
         ActivityContext parent = default;
         if (message.HasHeaders)
         {
@@ -98,15 +71,6 @@ public static class IpcDiagnostics
             }
         }
 
-        var activity = ActivitySource.StartActivity($"{endpoint}/{message.Route} {operation}", ActivityKind.Server, parent);
-        if (activity is not null)
-        {
-            activity.SetTag("rpc.system", "ipc");
-            activity.SetTag("rpc.service", endpoint);
-            activity.SetTag("rpc.method", message.Route);
-            activity.SetTag("messaging.message.id", message.MessageId);
-        }
-
-        return activity;
+        return parent;
     }
 }

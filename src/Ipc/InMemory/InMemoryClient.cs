@@ -3,10 +3,17 @@ using Ipc.Transports;
 
 namespace Ipc.InMemory;
 
-internal sealed class InMemoryClient(IpcTransportContext context) : IIpcTransportClient
+internal sealed class InMemoryClient(IpcTransportContext context) : IIpcTransportClient, IIpcTransportProbe
 {
     private readonly string _key = InMemoryTransport.Key(context.Address);
     private int _disposed;
+
+    /// <summary>Reachable while a server listens at the address.</summary>
+    public ValueTask ProbeAsync(CancellationToken cancellationToken)
+    {
+        ThrowIfDisposed();
+        return InMemoryHub.All(_key).IsEmpty ? ValueTask.FromException(Unavailable()) : default;
+    }
 
     public ValueTask<IpcMessage> RequestAsync(IpcMessage request, CancellationToken cancellationToken) =>
         Listener().RequestAsync(request.Clone(), cancellationToken);

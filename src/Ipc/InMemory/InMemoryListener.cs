@@ -1,3 +1,4 @@
+using Ipc.Diagnostics;
 using System.Collections.Frozen;
 using System.Runtime.CompilerServices;
 using System.Threading.Channels;
@@ -19,6 +20,7 @@ internal sealed partial class InMemoryListener(IpcTransportContext context) : II
 
     private readonly string _key = InMemoryTransport.Key(context.Address);
     private readonly CancellationTokenSource _stopping = new();
+    private readonly IpcTransportTelemetry _telemetry = IpcTransportTelemetry.ForServer(context);
     private readonly ILogger _logger = (context.Services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance).CreateLogger("Ipc.InMemory");
     private readonly Channel<IpcMessage> _queue = Channel.CreateBounded<IpcMessage>(new BoundedChannelOptions(QueueCapacity)
     {
@@ -68,16 +70,10 @@ internal sealed partial class InMemoryListener(IpcTransportContext context) : II
         _queue.Writer.TryComplete();
         await _stopping.CancelAsync().ConfigureAwait(false); // running handlers see their token cancelled; their callers get Unavailable
         await _reader!.ConfigureAwait(false);
-        var lost = 0;
         while (_queue.Reader.TryRead(out var message))
         {
-            lost++;
-            LogNotDelivered(_logger, message.MessageId, message.Route, context.EndpointName);
-        }
-
-        if (lost > 0)
-        {
-            Diagnostics.IpcDiagnostics.ServerDropped.Add(lost, new KeyValuePair<string, object?>("rpc.service", context.EndpointName));
+            Log.InMemoryNotDelivered(_logger, message.MessageId, message.Route, context.EndpointName);
+            _telemetry.MessagesDropped(message.Route, 1);
         }
     }
 
@@ -258,7 +254,4 @@ internal sealed partial class InMemoryListener(IpcTransportContext context) : II
 
     private IpcException Stopped(Exception? inner = null) =>
         new(IpcErrorCode.Unavailable, $"The server on {context.Address} stopped before the call completed.", inner);
-
-    [LoggerMessage(20, LogLevel.Error, "One-way message {MessageId} for route '{Route}' on endpoint '{Endpoint}' was accepted but not delivered: the server stopped first.")]
-    private static partial void LogNotDelivered(ILogger logger, string messageId, string route, string endpoint);
 }

@@ -63,9 +63,15 @@ internal sealed class EndpointResilience
         TransportKind kind,
         TimeProvider timeProvider,
         TelemetryOptions telemetry,
-        ResiliencePipelineProvider<string>? namedPipelines)
+        ResiliencePipelineProvider<string>? namedPipelines,
+        Action<string>? onCircuitChanged = null)
     {
         telemetry = WithIpcSeverities(telemetry);
+        if (onCircuitChanged is not null)
+        {
+            telemetry.TelemetryListeners.Add(new CircuitListener(onCircuitChanged));
+        }
+
         var builder = NewBuilder(endpointName, timeProvider, telemetry);
         CircuitBreakerStateProvider? state = null;
         if (options.PipelineName is { } pipelineName)
@@ -188,5 +194,24 @@ internal sealed class EndpointResilience
         builder.TimeProvider = timeProvider;
         builder.ConfigureTelemetry(telemetry);
         return builder;
+    }
+
+    /// <summary>Reports the circuit breaker's state changes (<c>open</c>, <c>half_open</c>, <c>closed</c>) to the endpoint's telemetry.</summary>
+    private sealed class CircuitListener(Action<string> changed) : TelemetryListener
+    {
+        public override void Write<TResult, TArgs>(in TelemetryEventArguments<TResult, TArgs> args)
+        {
+            var state = args.Event.EventName switch
+            {
+                "OnCircuitOpened" => "open",
+                "OnCircuitHalfOpened" => "half_open",
+                "OnCircuitClosed" => "closed",
+                _ => null,
+            };
+            if (state is not null)
+            {
+                changed(state);
+            }
+        }
     }
 }

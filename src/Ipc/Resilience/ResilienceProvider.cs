@@ -1,4 +1,6 @@
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Polly.Registry;
 using Polly.Telemetry;
@@ -6,8 +8,10 @@ using Polly.Telemetry;
 namespace Ipc.Resilience;
 
 /// <summary>Builds the resilience pipeline of an endpoint's client, with the app's telemetry and named pipelines.</summary>
-internal sealed class ResilienceProvider(ResilienceSettings settings, IOptions<TelemetryOptions> telemetry, IServiceProvider services)
+internal sealed class ResilienceProvider(ResilienceSettings settings, IOptions<TelemetryOptions> telemetry, IServiceProvider services, ILoggerFactory? loggers = null)
 {
+    private readonly ILogger _logger = (loggers ?? NullLoggerFactory.Instance).CreateLogger("Ipc.Resilience");
+
     public EndpointResilience Create(EndpointRuntime endpoint)
     {
         var kind = ResilienceDefaults.KindOf(endpoint.Capabilities);
@@ -18,6 +22,7 @@ internal sealed class ResilienceProvider(ResilienceSettings settings, IOptions<T
             kind,
             endpoint.TransportContext.TimeProvider,
             telemetry.Value,
-            services.GetService<ResiliencePipelineProvider<string>>());
+            services.GetService<ResiliencePipelineProvider<string>>(),
+            state => endpoint.Telemetry.CircuitBreakerChanged(state, _logger));
     }
 }

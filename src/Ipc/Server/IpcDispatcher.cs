@@ -59,7 +59,7 @@ internal sealed partial class IpcDispatcher : IIpcDispatcher
                 try
                 {
                     var response = await first.WaitAsync(cancellationToken).ConfigureAwait(false);
-                    LogDuplicateRequest(_logger, request.MessageId, request.Route, _endpoint.Name);
+                    Log.DuplicateRequest(_logger, request.MessageId, request.Route, _endpoint.Name);
                     return response.Clone(); // every response handed out is the transport's own
                 }
                 catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
@@ -88,8 +88,41 @@ internal sealed partial class IpcDispatcher : IIpcDispatcher
         }
     }
 
+    // Calls nobody observes go straight to their handler, without the extra async step the telemetry takes.
+    private ValueTask<IpcMessage> DispatchRequestCoreAsync(IpcMessage request, CancellationToken cancellationToken) =>
+        _endpoint.Telemetry.IsServerObserved(IpcOperation.Request) ? DispatchRequestObservedAsync(request, cancellationToken) : HandleRequestAsync(request, cancellationToken);
+
+    private async ValueTask<IpcMessage> DispatchRequestObservedAsync(IpcMessage request, CancellationToken cancellationToken)
+    {
+        var telemetry = _endpoint.Telemetry;
+        var started = EndpointTelemetry.Start(telemetry.Metrics.ServerRequestDuration); // no clock reads while nothing listens
+        using var activity = telemetry.StartServer(request, IpcOperation.Request);
+        telemetry.Count(telemetry.Metrics.ServerReceivedMessages, telemetry.Metrics.ServerReceivedBytes, IpcOperation.Request, request.Route, 1, request.Body.Length);
+        IpcMessage? response = null;
+        try
+        {
+            response = await HandleRequestAsync(request, cancellationToken).ConfigureAwait(false);
+            return response;
+        }
+        finally
+        {
+            var fault = response?.Fault;
+            if (fault is not null)
+            {
+                IpcDiagnostics.SetError(activity, fault.ErrorCode.ToString(), fault.Message);
+            }
+            else if (response is not null)
+            {
+                telemetry.Count(telemetry.Metrics.ServerSentMessages, telemetry.Metrics.ServerSentBytes, IpcOperation.Request, request.Route, 1, response.Body.Length);
+            }
+
+            // A call the transport cancelled (its client went away) has no response: its error is the cancellation.
+            telemetry.RecordDuration(telemetry.Metrics.ServerRequestDuration, started, IpcOperation.Request, request.Route, fault?.ErrorCode.ToString() ?? (response is null ? typeof(OperationCanceledException).FullName : null));
+        }
+    }
+
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<IpcMessage> DispatchRequestCoreAsync(IpcMessage request, CancellationToken cancellationToken)
+    private async ValueTask<IpcMessage> HandleRequestAsync(IpcMessage request, CancellationToken cancellationToken)
     {
         if (Check(request, RouteKind.Request, out var entry) is { } rejected)
         {
@@ -101,8 +134,6 @@ internal sealed partial class IpcDispatcher : IIpcDispatcher
             return IpcMessage.CreateFault(request, ArrivedLate(request));
         }
 
-        var started = IpcDiagnostics.ServerDuration.Enabled ? Stopwatch.GetTimestamp() : 0; // no clock reads while nothing listens
-        using var activity = IpcDiagnostics.StartServer(_endpoint.Name, request, "request");
         using var deadline = CallDeadline.Start(request, cancellationToken, _time);
         var services = new CallServices(_scopes);
         await using var _ = services.ConfigureAwait(false);
@@ -119,20 +150,11 @@ internal sealed partial class IpcDispatcher : IIpcDispatcher
         }
         catch (OperationCanceledException) when (deadline is { Passed: true })
         {
-            activity?.SetStatus(ActivityStatusCode.Error, nameof(IpcErrorCode.Timeout));
             return IpcMessage.CreateFault(request, DeadlinePassed(request, deadline.Timeout));
         }
         catch (Exception ex)
         {
-            activity?.SetStatus(ActivityStatusCode.Error, ex.GetType().Name);
             return IpcMessage.CreateFault(request, ToFault(request, ex));
-        }
-        finally
-        {
-            if (started != 0)
-            {
-                IpcDiagnostics.ServerDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, new KeyValuePair<string, object?>("rpc.service", _endpoint.Name));
-            }
         }
 
         if (body.Length > MaxMessageSize)
@@ -155,12 +177,41 @@ internal sealed partial class IpcDispatcher : IIpcDispatcher
         return response;
     }
 
-    public async ValueTask<IpcOneWayOutcome> DispatchOneWayAsync(IpcMessage message, CancellationToken cancellationToken)
+    public ValueTask<IpcOneWayOutcome> DispatchOneWayAsync(IpcMessage message, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(message);
+        return _endpoint.Telemetry.IsServerObserved(IpcOperation.Process) ? DispatchOneWayObservedAsync(message, cancellationToken) : HandleOneWayAsync(message, cancellationToken);
+    }
+
+    private async ValueTask<IpcOneWayOutcome> DispatchOneWayObservedAsync(IpcMessage message, CancellationToken cancellationToken)
+    {
+        var telemetry = _endpoint.Telemetry;
+        var started = EndpointTelemetry.Start(telemetry.Metrics.ServerProcessDuration);
+        using var activity = telemetry.StartServer(message, IpcOperation.Process);
+        telemetry.Count(telemetry.Metrics.ServerReceivedMessages, telemetry.Metrics.ServerReceivedBytes, IpcOperation.Process, message.Route, 1, message.Body.Length);
+        IpcOneWayOutcome? outcome = null;
+        try
+        {
+            outcome = await HandleOneWayAsync(message, cancellationToken).ConfigureAwait(false);
+            return outcome.Value;
+        }
+        finally
+        {
+            var fault = outcome?.Fault;
+            if (fault is not null)
+            {
+                IpcDiagnostics.SetError(activity, fault.ErrorCode.ToString(), fault.Message);
+            }
+
+            telemetry.RecordDuration(telemetry.Metrics.ServerProcessDuration, started, IpcOperation.Process, message.Route, fault?.ErrorCode.ToString() ?? (outcome is null ? typeof(OperationCanceledException).FullName : null));
+        }
+    }
+
+    private async ValueTask<IpcOneWayOutcome> HandleOneWayAsync(IpcMessage message, CancellationToken cancellationToken)
+    {
         if (_duplicates is not null && _duplicates.IsDuplicate(message.MessageId))
         {
-            LogDuplicateDropped(_logger, message.MessageId, message.Route, _endpoint.Name);
+            Log.DuplicateDropped(_logger, message.MessageId, message.Route, _endpoint.Name);
             return IpcOneWayOutcome.Success; // its first delivery was handled
         }
 
@@ -169,7 +220,6 @@ internal sealed partial class IpcDispatcher : IIpcDispatcher
             return NotDelivered(message, rejected, null);
         }
 
-        using var activity = IpcDiagnostics.StartServer(_endpoint.Name, message, "receive");
         using var deadline = CallDeadline.Start(message, cancellationToken, _time);
         var services = new CallServices(_scopes);
         await using var _ = services.ConfigureAwait(false);
@@ -186,12 +236,10 @@ internal sealed partial class IpcDispatcher : IIpcDispatcher
         }
         catch (OperationCanceledException ex) when (deadline is { Passed: true })
         {
-            activity?.SetStatus(ActivityStatusCode.Error, nameof(IpcErrorCode.Timeout));
             return NotDelivered(message, DeadlinePassed(message, deadline.Timeout), ex);
         }
         catch (Exception ex)
         {
-            activity?.SetStatus(ActivityStatusCode.Error, ex.GetType().Name);
             return NotDelivered(message, ToFault(message, ex), ex);
         }
     }
@@ -199,21 +247,60 @@ internal sealed partial class IpcDispatcher : IIpcDispatcher
     /// <summary>Logs and counts a one-way message that was not handled, and returns its outcome.</summary>
     private IpcOneWayOutcome NotDelivered(IpcMessage message, IpcFault fault, Exception? exception)
     {
-        LogMessageFailed(_logger, _endpoint.Name, message.Route, message.MessageId, fault.Message, exception);
-        IpcDiagnostics.ServerDropped.Add(1, new KeyValuePair<string, object?>("rpc.service", _endpoint.Name));
+        Log.MessageFailed(_logger, _endpoint.Name, message.Route, message.MessageId, fault.Message, exception);
+        _endpoint.Telemetry.CountDropped(message.Route, 1);
         return IpcOneWayOutcome.Failure(fault);
     }
 
-    public async IAsyncEnumerable<IpcMessage> DispatchStreamAsync(IpcMessage request, [EnumeratorCancellation] CancellationToken cancellationToken)
+    public IAsyncEnumerable<IpcMessage> DispatchStreamAsync(IpcMessage request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
+        return _endpoint.Telemetry.IsServerObserved(IpcOperation.Stream) ? DispatchStreamObservedAsync(request, cancellationToken) : HandleStreamAsync(request, cancellationToken);
+    }
+
+    private async IAsyncEnumerable<IpcMessage> DispatchStreamObservedAsync(IpcMessage request, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var telemetry = _endpoint.Telemetry;
+        var started = EndpointTelemetry.Start(telemetry.Metrics.ServerStreamDuration);
+        using var activity = telemetry.StartServer(request, IpcOperation.Stream);
+        telemetry.Count(telemetry.Metrics.ServerReceivedMessages, telemetry.Metrics.ServerReceivedBytes, IpcOperation.Stream, request.Route, 1, request.Body.Length);
+        string? errorType = typeof(OperationCanceledException).FullName; // until the stream ends or faults: a stream the transport cancelled
+        try
+        {
+            await foreach (var item in HandleStreamAsync(request, cancellationToken).ConfigureAwait(false))
+            {
+                if (item.Fault is { } fault)
+                {
+                    errorType = fault.ErrorCode.ToString();
+                    IpcDiagnostics.SetError(activity, errorType, fault.Message);
+                }
+                else
+                {
+                    telemetry.Count(telemetry.Metrics.ServerSentMessages, telemetry.Metrics.ServerSentBytes, IpcOperation.Stream, request.Route, 1, item.Body.Length);
+                }
+
+                yield return item;
+            }
+
+            if (activity?.Status != ActivityStatusCode.Error && errorType == typeof(OperationCanceledException).FullName)
+            {
+                errorType = null; // ended without a fault
+            }
+        }
+        finally
+        {
+            telemetry.RecordDuration(telemetry.Metrics.ServerStreamDuration, started, IpcOperation.Stream, request.Route, errorType);
+        }
+    }
+
+    private async IAsyncEnumerable<IpcMessage> HandleStreamAsync(IpcMessage request, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
         if ((Check(request, RouteKind.Stream, out var entry) ?? (CallDeadline.ArrivedExpired(request) ? ArrivedLate(request) : null)) is { } rejected)
         {
             yield return IpcMessage.CreateFault(request, rejected);
             yield break;
         }
 
-        using var activity = IpcDiagnostics.StartServer(_endpoint.Name, request, "stream");
         using var deadline = CallDeadline.Start(request, cancellationToken, _time);
         var outer = cancellationToken;
         cancellationToken = deadline?.Token ?? cancellationToken; // the handler's token: its deadline passes, or the transport cancels
@@ -263,7 +350,6 @@ internal sealed partial class IpcDispatcher : IIpcDispatcher
                 yield return item;
             }
 
-            activity?.SetStatus(ActivityStatusCode.Error, fault.ErrorCode.ToString());
             yield return IpcMessage.CreateFault(request, fault);
         }
         finally
@@ -321,7 +407,7 @@ internal sealed partial class IpcDispatcher : IIpcDispatcher
             case IpcHandlerException handler:
                 return new IpcFault(IpcErrorCode.RemoteError, handler.Message, new IpcRemoteError(handler.Code, handler.Message, WithStack(handler.Details, ex)));
             default:
-                LogHandlerFailed(_logger, _endpoint.Name, message.Route, message.MessageId, ex);
+                Log.HandlerFailed(_logger, _endpoint.Name, message.Route, message.MessageId, ex);
                 if (_endpoint.DetailedErrors)
                 {
                     return new IpcFault(IpcErrorCode.RemoteError, ex.Message, new IpcRemoteError(ex.GetType().Name, ex.Message, WithStack(null, ex)));
@@ -371,16 +457,4 @@ internal sealed partial class IpcDispatcher : IIpcDispatcher
         RouteKind.Subscription => "PublishAsync",
         _ => "StreamAsync",
     };
-
-    [LoggerMessage(1, LogLevel.Error, "Handler for route '{Route}' on endpoint '{Endpoint}' failed (message {MessageId}).")]
-    private static partial void LogHandlerFailed(ILogger logger, string endpoint, string route, string messageId, Exception exception);
-
-    [LoggerMessage(3, LogLevel.Information, "Dropped one-way message {MessageId} for route '{Route}' on endpoint '{Endpoint}': it is a duplicate of a message already received.")]
-    private static partial void LogDuplicateDropped(ILogger logger, string messageId, string route, string endpoint);
-
-    [LoggerMessage(4, LogLevel.Information, "Answered request {MessageId} for route '{Route}' on endpoint '{Endpoint}' with the response of its first delivery: it is a duplicate.")]
-    private static partial void LogDuplicateRequest(ILogger logger, string messageId, string route, string endpoint);
-
-    [LoggerMessage(2, LogLevel.Error, "One-way message {MessageId} for route '{Route}' on endpoint '{Endpoint}' was accepted but not delivered: {Reason}")]
-    private static partial void LogMessageFailed(ILogger logger, string endpoint, string route, string messageId, string reason, Exception? exception);
 }

@@ -12,12 +12,19 @@ internal sealed class IpcServer(IpcServerDefinition definition, Func<IpcServerDe
     private readonly object _gate = new();
     private IpcDispatcher? _dispatcher;
     private int _state;
+    private bool _listening;
 
     public IpcServerDefinition Definition { get; } = definition;
 
     public string EndpointName => Definition.EndpointName;
 
     public IIpcDispatcher Dispatcher => GetDispatcher();
+
+    /// <summary>Gets a value indicating whether the server's transport listener is started and not stopped.</summary>
+    public bool IsListening => Volatile.Read(ref _listening);
+
+    /// <summary>Records whether the server's transport listener runs (health checks read it).</summary>
+    public void SetListening(bool listening) => Volatile.Write(ref _listening, listening);
 
     public bool IsHostedExternally => Volatile.Read(ref _state) == External;
 

@@ -1,3 +1,4 @@
+using Ipc.Diagnostics;
 using Ipc.Transports;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -27,7 +28,7 @@ internal sealed partial class IpcServerHostedService(
             {
                 if (!server.TryClaimListener())
                 {
-                    LogHostedExternally(logger, server.EndpointName, server.Definition.Routes.Count);
+                    Log.HostedExternally(logger, server.EndpointName, server.Definition.Routes.Count);
                     continue;
                 }
 
@@ -45,7 +46,8 @@ internal sealed partial class IpcServerHostedService(
 
                 _listeners.Add((server, listener));
                 await listener.StartAsync(server.GetDispatcher(), cancellationToken).ConfigureAwait(false);
-                LogListening(logger, endpoint.Name, endpoint.Address, endpoint.Transport.Name, server.Definition.Routes.Count);
+                server.SetListening(true);
+                Log.Listening(logger, endpoint.Name, endpoint.Address, endpoint.Transport.Name, server.Definition.Routes.Count);
             }
         }
         catch
@@ -61,6 +63,7 @@ internal sealed partial class IpcServerHostedService(
         _listeners.Clear();
         foreach (var (server, listener) in listeners)
         {
+            server.SetListening(false);
             try
             {
                 await listener.StopAsync(cancellationToken).ConfigureAwait(false);
@@ -76,10 +79,4 @@ internal sealed partial class IpcServerHostedService(
     public async ValueTask DisposeAsync() => await StopAsync(CancellationToken.None).ConfigureAwait(false);
 
     public void Dispose() => StopAsync(CancellationToken.None).GetAwaiter().GetResult();
-
-    [LoggerMessage(10, LogLevel.Information, "Ipc endpoint '{Endpoint}' listening on {Address} ({Transport}, {RouteCount} routes).")]
-    private static partial void LogListening(ILogger logger, string endpoint, Uri address, string transport, int routeCount);
-
-    [LoggerMessage(11, LogLevel.Information, "Ipc endpoint '{Endpoint}' is served by its host, which claimed it; no transport listener started ({RouteCount} routes).")]
-    private static partial void LogHostedExternally(ILogger logger, string endpoint, int routeCount);
 }

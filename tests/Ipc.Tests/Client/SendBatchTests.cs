@@ -116,7 +116,7 @@ public sealed class SendBatchTests
     }
 
     [Fact]
-    public async Task SendBatchAsync_Traced_OneActivityWhoseContextEveryMessageCarries()
+    public async Task SendBatchAsync_Traced_OneSendSpanLinkedToEachMessagesCreateSpan()
     {
         var stopped = new ConcurrentQueue<Activity>();
         using var source = new ActivitySource("Ipc.Tests.SendBatch");
@@ -134,10 +134,16 @@ public sealed class SendBatchTests
             Assert.NotNull(parent);
             await endpoint.Channel.SendBatchAsync("note", [1, 2, 3]).AsTask().WaitAsync(Bound);
 
-            var batch = Assert.Single(stopped, a => a.TraceId == parent.TraceId && a.Source.Name == IpcDiagnostics.SourceName);
-            Assert.Equal($"{ScriptedEndpoint.Name}/note send", batch.DisplayName);
+            var batch = Assert.Single(stopped, a => a.TraceId == parent.TraceId && a.Source.Name == IpcDiagnostics.SourceName && a.OperationName == "send note");
+            Assert.Equal(ActivityKind.Client, batch.Kind);
             Assert.Equal(3, batch.GetTagItem("messaging.batch.message_count"));
-            Assert.All(endpoint.Transport.Attempts, a => Assert.Contains(batch.SpanId.ToHexString(), a.Message.Headers[IpcHeaderNames.TraceParent], StringComparison.Ordinal));
+            Assert.Equal("send_batch", batch.GetTagItem("messaging.operation.name"));
+            var creates = stopped.Where(a => a.TraceId == parent.TraceId && a.OperationName == "create note").ToList();
+            Assert.Equal(3, creates.Count);
+            Assert.Equal(creates.Select(c => c.SpanId.ToHexString()).Order(), batch.Links.Select(l => l.Context.SpanId.ToHexString()).Order());
+            Assert.Equal(
+                creates.Select(c => c.SpanId.ToHexString()).Order(),
+                endpoint.Transport.Attempts.Select(a => a.Message.Headers[IpcHeaderNames.TraceParent].Split('-')[2]).Order());
         }
     }
 

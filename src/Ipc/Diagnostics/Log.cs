@@ -1,0 +1,40 @@
+using Microsoft.Extensions.Logging;
+
+namespace Ipc.Diagnostics;
+
+/// <summary>
+/// Every log event of the runtime, with its event id (1-99; the stream core uses 100-199, the socket transports 200-299).
+/// Nothing is logged per successful call at Information or above; connection lifecycle is Debug.
+/// </summary>
+internal static partial class Log
+{
+    [LoggerMessage(1, LogLevel.Error, "Handler for route '{Route}' on endpoint '{Endpoint}' failed (message {MessageId}).")]
+    public static partial void HandlerFailed(ILogger logger, string endpoint, string route, string messageId, Exception exception);
+
+    [LoggerMessage(2, LogLevel.Error, "One-way message {MessageId} for route '{Route}' on endpoint '{Endpoint}' was accepted but not delivered: {Reason}")]
+    public static partial void MessageFailed(ILogger logger, string endpoint, string route, string messageId, string reason, Exception? exception);
+
+    [LoggerMessage(3, LogLevel.Information, "Dropped one-way message {MessageId} for route '{Route}' on endpoint '{Endpoint}': it is a duplicate of a message already received.")]
+    public static partial void DuplicateDropped(ILogger logger, string messageId, string route, string endpoint);
+
+    [LoggerMessage(4, LogLevel.Information, "Answered request {MessageId} for route '{Route}' on endpoint '{Endpoint}' with the response of its first delivery: it is a duplicate.")]
+    public static partial void DuplicateRequest(ILogger logger, string messageId, string route, string endpoint);
+
+    [LoggerMessage(10, LogLevel.Information, "Ipc endpoint '{Endpoint}' listening on {Address} ({Transport}, {RouteCount} routes).")]
+    public static partial void Listening(ILogger logger, string endpoint, Uri address, string transport, int routeCount);
+
+    [LoggerMessage(11, LogLevel.Information, "Ipc endpoint '{Endpoint}' is served by its host, which claimed it; no transport listener started ({RouteCount} routes).")]
+    public static partial void HostedExternally(ILogger logger, string endpoint, int routeCount);
+
+    [LoggerMessage(20, LogLevel.Error, "One-way message {MessageId} for route '{Route}' on endpoint '{Endpoint}' was accepted but not delivered: the server stopped first.")]
+    public static partial void InMemoryNotDelivered(ILogger logger, string messageId, string route, string endpoint);
+
+    [LoggerMessage(30, LogLevel.Debug, "Connection {Connection} of endpoint '{Endpoint}' opened ({Side}).")]
+    public static partial void ConnectionOpened(ILogger logger, string connection, string endpoint, string side);
+
+    [LoggerMessage(31, LogLevel.Debug, "Connection {Connection} closed after {Duration}: {Reason}.")]
+    public static partial void ConnectionClosed(ILogger logger, string connection, TimeSpan duration, string reason);
+
+    [LoggerMessage(EventId = 40, Message = "The circuit breaker of endpoint '{Endpoint}' ({Address}) is now {State}.")]
+    public static partial void CircuitBreakerChanged(ILogger logger, LogLevel level, string endpoint, Uri address, string state);
+}
