@@ -14,7 +14,7 @@ internal sealed partial class HttpIpcServer
 {
     /// <summary>
     /// <c>GET {base}/health</c>: the app's health checks (Microsoft.Extensions.Diagnostics.HealthChecks) and the endpoint's
-    /// own, as <c>{ "status": "healthy", "checks": [ { "name", "status" } ] }</c>; 503 when unhealthy.
+    /// own (<c>ipc-server:{endpoint}</c>, unless the app's checks already have it from <c>AddIpc()</c>), as <c>{ "status": "healthy", "checks": [ { "name", "status" } ] }</c>; 503 when unhealthy.
     /// </summary>
     private async Task WriteHealthAsync(HttpContext context)
     {
@@ -32,10 +32,15 @@ internal sealed partial class HttpIpcServer
         json.WriteStartObject();
         json.WriteString("status", Name(overall, top: true));
         json.WriteStartArray("checks");
-        json.WriteStartObject();
-        json.WriteString("name", "ipc:" + EndpointName);
-        json.WriteString("status", Name(self, top: false));
-        json.WriteEndObject();
+        var selfName = "ipc-server:" + EndpointName; // the name AddHealthChecks().AddIpc() gives this endpoint's check
+        if (report?.Entries.ContainsKey(selfName) != true)
+        {
+            json.WriteStartObject();
+            json.WriteString("name", selfName);
+            json.WriteString("status", Name(self, top: false));
+            json.WriteEndObject();
+        }
+
         if (report is not null)
         {
             foreach (var (name, entry) in report.Entries)

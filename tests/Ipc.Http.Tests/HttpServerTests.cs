@@ -251,8 +251,28 @@ public sealed class HttpServerTests : IAsyncLifetime
         using var document = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
         Assert.Equal("healthy", document.RootElement.GetProperty("status").GetString());
         var checks = document.RootElement.GetProperty("checks").EnumerateArray().ToDictionary(c => c.GetProperty("name").GetString()!, c => c.GetProperty("status").GetString());
-        Assert.Equal("ok", checks["ipc:conformance"]);
+        Assert.Equal("ok", checks["ipc-server:conformance"]);
         Assert.Equal("ok", checks["database"]);
+    }
+
+    [Fact]
+    public async Task GetHealth_AppAddsIpcHealthChecks_ShowsTheEndpointsCheckOnce()
+    {
+        var address = HttpTestAddresses.NewHttpAddress();
+        using var server = await TestIpc.StartServerAsync(address, ipc => ipc.Services.AddHealthChecks().AddIpc());
+        try
+        {
+            using var response = await _http.GetAsync(address + "/health");
+
+            using var document = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+            var names = document.RootElement.GetProperty("checks").EnumerateArray().Select(c => c.GetProperty("name").GetString()).ToList();
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal(["ipc-server:conformance"], names);
+        }
+        finally
+        {
+            await server.StopAsync().WaitAsync(TestIpc.Bound);
+        }
     }
 
     [Fact]
