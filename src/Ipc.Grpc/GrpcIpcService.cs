@@ -90,7 +90,7 @@ internal sealed partial class GrpcServerTarget(IIpcDispatcher dispatcher, ILogge
     {
         if (envelope.Body.Length > Dispatcher.MaxMessageSize)
         {
-            LogTooLarge(logger, envelope.Route, envelope.Body.Length, Dispatcher.EndpointName, Dispatcher.MaxMessageSize);
+            Log.TooLarge(logger, envelope.Route, envelope.Body.Length, Dispatcher.EndpointName, Dispatcher.MaxMessageSize);
             throw GrpcErrors.ToRpcException(new IpcFault(
                 IpcErrorCode.MessageTooLarge,
                 $"The message for route '{envelope.Route}' is {envelope.Body.Length} bytes, over the {Dispatcher.MaxMessageSize}-byte MaxMessageSize of endpoint '{Dispatcher.EndpointName}'."));
@@ -124,9 +124,6 @@ internal sealed partial class GrpcServerTarget(IIpcDispatcher dispatcher, ILogge
 
     public RpcException Stopped() =>
         GrpcErrors.ToRpcException(new IpcFault(IpcErrorCode.Unavailable, $"The server of endpoint '{Dispatcher.EndpointName}' stopped before the call completed."));
-
-    [LoggerMessage(300, LogLevel.Warning, "A message for route '{Route}' of {Length} bytes was refused on endpoint '{Endpoint}': over its {MaxMessageSize}-byte MaxMessageSize.")]
-    private static partial void LogTooLarge(ILogger logger, string route, int length, string endpoint, int maxMessageSize);
 
     /// <summary>A call's token, with the linked source (if any) that it disposes.</summary>
     internal readonly struct CallToken : IDisposable

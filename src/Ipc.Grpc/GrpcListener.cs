@@ -157,7 +157,7 @@ internal sealed partial class GrpcListener(IpcTransportContext context, GrpcTran
             refusal = tls.ValidateClient(http.Connection.ClientCertificate);
             if (refusal is not null)
             {
-                LogClientCertificateRefused(logger, context.EndpointName, context.Address, refusal);
+                Log.ClientCertificateRefused(logger, context.EndpointName, context.Address, refusal);
             }
 
             if (items is not null)
@@ -194,7 +194,4 @@ internal sealed partial class GrpcListener(IpcTransportContext context, GrpcTran
             ?? throw new IpcException(IpcErrorCode.Unavailable, $"The host of {address} resolves to no address.");
         return new IPEndPoint(chosen, address.Port);
     }
-
-    [LoggerMessage(301, LogLevel.Warning, "Endpoint '{Endpoint}' ({Address}) refused a client certificate: {Reason}.")]
-    private static partial void LogClientCertificateRefused(ILogger logger, string endpoint, Uri address, string reason);
 }

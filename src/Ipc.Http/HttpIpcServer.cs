@@ -147,7 +147,7 @@ internal sealed partial class HttpIpcServer : IAsyncDisposable
         }
         catch (Exception ex) when (ex is not OperationCanceledException && !context.Response.HasStarted)
         {
-            LogRequestFailed(_logger, EndpointName, routeName, ex);
+            Log.RequestFailed(_logger, EndpointName, routeName, ex);
             await WriteFaultAsync(context, new IpcFault(IpcErrorCode.Unknown, $"The server of endpoint '{EndpointName}' failed to answer route '{routeName}'; its log has the reason."), null).ConfigureAwait(false);
         }
     }
@@ -670,7 +670,7 @@ internal sealed partial class HttpIpcServer : IAsyncDisposable
 
             if (dropped > 0)
             {
-                LogOneWayDropped(_logger, EndpointName, dropped);
+                Log.OneWayDropped(_logger, EndpointName, dropped);
             }
         }
     }
@@ -683,12 +683,6 @@ internal sealed partial class HttpIpcServer : IAsyncDisposable
         var json = services.GetRequiredKeyedService<IIpcSerializer>(IpcOptions.JsonSerializer);
         return new BodyTranscoder(native, json);
     }
-
-    [LoggerMessage(2, LogLevel.Error, "Ipc endpoint '{Endpoint}' failed to answer an HTTP request for route '{Route}'.")]
-    private static partial void LogRequestFailed(ILogger logger, string endpoint, string route, Exception exception);
-
-    [LoggerMessage(1, LogLevel.Warning, "Ipc endpoint '{Endpoint}' stopped with {Count} accepted one-way messages not yet handled; they are dropped.")]
-    private static partial void LogOneWayDropped(ILogger logger, string endpoint, int count);
 }
 
 /// <summary>The error body, for the OpenAPI document: <c>{ "error": { "code", "message", "details" } }</c>.</summary>

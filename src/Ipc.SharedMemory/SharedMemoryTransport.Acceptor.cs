@@ -35,7 +35,7 @@ internal sealed partial class SharedMemoryTransport
             var removed = SharedMemorySegment.RemoveStale(_directory, _name);
             if (removed > 0)
             {
-                LogStaleSegmentsRemoved(_logger, removed, _name, _directory);
+                Log.StaleSegmentsRemoved(_logger, removed, _name, _directory);
             }
 
             var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
@@ -175,9 +175,6 @@ internal sealed partial class SharedMemoryTransport
                 return false;
             }
         }
-
-        [LoggerMessage(1400, LogLevel.Information, "Removed {Count} shared-memory segment files that crashed processes left for shm://{Name} in {Directory}.")]
-        private static partial void LogStaleSegmentsRemoved(ILogger logger, int count, string name, string directory);
     }
 
     /// <summary>An accepted Unix socket before its handshake: nothing is framed on it; disposing it closes the socket.</summary>
