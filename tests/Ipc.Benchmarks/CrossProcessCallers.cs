@@ -13,7 +13,7 @@ namespace Ipc.Benchmarks;
 /// Request/response between two processes, as users run it: each candidate's server runs in a process of its own (this
 /// program in its <c>callers-serve</c> mode), the caller in this one. The candidates are two hand-written baselines on a Unix
 /// socket (a length-prefixed 64-byte echo with blocking <c>Send</c>/<c>Receive</c> and a thread per side, and the same
-/// with <c>ReceiveAsync</c>/<c>SendAsync</c>) and Ipc over <c>unix://</c>, <c>pipe://</c> and <c>tcp://</c> with the
+/// with <c>ReceiveAsync</c>/<c>SendAsync</c>; for 16 callers they keep 16 requests in flight on their one connection) and Ipc over <c>unix://</c>, <c>pipe://</c> and <c>tcp://</c> with the
 /// defaults, sending the same 64 bytes to an echo handler.
 /// <para>
 /// Rounds alternate the candidates (in a rotating order), so a machine whose speed drifts affects them alike; the table
@@ -445,46 +445,65 @@ internal static class CrossProcessCallers
         /// <summary>16 callers at once for <paramref name="duration"/>: calls per second and processor time per call of both processes.</summary>
         public async Task<(double CallsPerSecond, double CpuPerCall)> ConcurrentAsync(TimeSpan duration)
         {
-            var sockets = IsRaw ? Enumerable.Range(0, Concurrency).Select(_ => ConnectRaw()).ToArray() : [];
-            try
+            // The raw baselines keep 16 requests in flight on one connection, with a thread per side (or one asynchronous
+            // loop): each answer read is a call done, and a new request goes out for it.
+            using var raw = IsRaw ? ConnectRaw() : null;
             {
                 var calls = new long[Concurrency];
                 using var stop = new CancellationTokenSource();
                 var cpuBefore = ProcessorTime();
                 var started = Stopwatch.GetTimestamp();
-                var callers = Enumerable.Range(0, Concurrency).Select(i => Kind switch
+                var callers = Kind switch
                 {
-                    "raw-blocking" => Task.Factory.StartNew(
+                    "raw-blocking" => [Task.Factory.StartNew(
                         () =>
                         {
                             var frame = Frame();
-                            while (!stop.IsCancellationRequested)
+                            for (var i = 0; i < Concurrency; i++)
                             {
-                                sockets[i].Send(frame);
-                                ReceiveExactly(sockets[i], frame);
-                                calls[i]++;
+                                raw!.Send(frame);
+                            }
+
+                            while (ReceiveExactly(raw!, frame))
+                            {
+                                calls[0]++;
+                                if (stop.IsCancellationRequested)
+                                {
+                                    break;
+                                }
+
+                                raw!.Send(frame);
                             }
                         },
-                        TaskCreationOptions.LongRunning),
-                    "raw-async" => Task.Run(async () =>
+                        TaskCreationOptions.LongRunning)],
+                    "raw-async" => [Task.Run(async () =>
                     {
                         var frame = Frame();
-                        while (!stop.IsCancellationRequested)
+                        for (var i = 0; i < Concurrency; i++)
                         {
-                            await sockets[i].SendAsync(frame);
-                            await ReceiveExactlyAsync(sockets[i], frame);
-                            calls[i]++;
+                            await raw!.SendAsync(frame);
                         }
-                    }),
-                    _ => Task.Run(async () =>
+
+                        while (await ReceiveExactlyAsync(raw!, frame))
+                        {
+                            calls[0]++;
+                            if (stop.IsCancellationRequested)
+                            {
+                                break;
+                            }
+
+                            await raw!.SendAsync(frame);
+                        }
+                    })],
+                    _ => Enumerable.Range(0, Concurrency).Select(i => Task.Run(async () =>
                     {
                         while (!stop.IsCancellationRequested)
                         {
                             await _client!.RequestAsync<byte[], byte[]>("echo", _payload);
                             calls[i]++;
                         }
-                    }),
-                }).ToArray();
+                    })).ToArray(),
+                };
                 await Task.Delay(duration);
                 stop.Cancel();
                 await Task.WhenAll(callers);
@@ -492,13 +511,6 @@ internal static class CrossProcessCallers
                 var cpu = ProcessorTime() - cpuBefore;
                 var total = calls.Sum();
                 return (total / elapsed.TotalSeconds, cpu.TotalMicroseconds / total);
-            }
-            finally
-            {
-                foreach (var socket in sockets)
-                {
-                    socket.Dispose();
-                }
             }
         }
 
