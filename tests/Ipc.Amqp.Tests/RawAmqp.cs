@@ -46,19 +46,31 @@ internal sealed class RawAmqp : IAsyncDisposable
         }
     }
 
-    /// <summary>Takes one message from <paramref name="queue"/>, waiting for one to arrive (asking every 100 ms).</summary>
-    public async Task<BasicGetResult> GetAsync(string queue, TimeSpan timeout)
+    /// <summary>Takes one message from <paramref name="queue"/>, waiting for one to arrive (a consumer, so no polling).</summary>
+    public async Task<(IReadOnlyBasicProperties BasicProperties, byte[] Body)> GetAsync(string queue, TimeSpan timeout)
     {
-        var timer = Stopwatch.StartNew();
-        while (true)
+        var received = new TaskCompletionSource<(IReadOnlyBasicProperties, byte[])>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await _channel.BasicQosAsync(0, 1, global: false);
+        var consumer = new RabbitMQ.Client.Events.AsyncEventingBasicConsumer(_channel);
+        consumer.ReceivedAsync += async (_, delivery) =>
         {
-            if (await _channel.BasicGetAsync(queue, autoAck: true) is { } result)
+            if (received.TrySetResult((delivery.BasicProperties, delivery.Body.ToArray())))
             {
-                return result;
+                await _channel.BasicAckAsync(delivery.DeliveryTag, multiple: false);
             }
-
-            Assert.True(timer.Elapsed < timeout, $"nothing arrived in {queue} within {timeout}");
-            await Task.Delay(100);
+        };
+        var tag = await _channel.BasicConsumeAsync(queue, autoAck: false, consumer);
+        try
+        {
+            return await received.Task.WaitAsync(timeout);
+        }
+        catch (TimeoutException)
+        {
+            throw new Xunit.Sdk.XunitException($"nothing arrived in {queue} within {timeout}");
+        }
+        finally
+        {
+            await _channel.BasicCancelAsync(tag);
         }
     }
 
