@@ -10,7 +10,7 @@ public sealed class ThreadScheduleTests
         var id = ThreadSchedule.CurrentThreadId();
 
         Assert.Equal(OperatingSystem.IsLinux(), id != 0);
-        Assert.Equal(OperatingSystem.IsLinux(), ThreadSchedule.RunQueueWaitNanoseconds(id) >= 0);
+        Assert.Equal(File.Exists($"/proc/self/task/{id}/schedstat"), ThreadSchedule.RunQueueWaitNanoseconds(id) >= 0); // kernels without scheduler statistics have no such file
     }
 
     [Fact]
