@@ -67,11 +67,6 @@ internal sealed class EndpointResilience
         Action<string>? onCircuitChanged = null)
     {
         telemetry = WithIpcSeverities(telemetry);
-        if (onCircuitChanged is not null)
-        {
-            telemetry.TelemetryListeners.Add(new CircuitListener(onCircuitChanged));
-        }
-
         var builder = NewBuilder(endpointName, timeProvider, telemetry);
         CircuitBreakerStateProvider? state = null;
         if (options.PipelineName is { } pipelineName)
@@ -97,7 +92,7 @@ internal sealed class EndpointResilience
                 options.CircuitBreaker.Name ??= "CircuitBreaker";
                 options.CircuitBreaker.StateProvider ??= new CircuitBreakerStateProvider();
                 state = options.CircuitBreaker.StateProvider;
-                builder.AddCircuitBreaker(options.CircuitBreaker);
+                builder.AddCircuitBreaker(onCircuitChanged is null ? options.CircuitBreaker : Reporting(options.CircuitBreaker, onCircuitChanged));
                 var attempt = EffectiveAttemptTimeout(options, total, kind);
                 if (attempt != Timeout.InfiniteTimeSpan)
                 {
@@ -196,22 +191,42 @@ internal sealed class EndpointResilience
         return builder;
     }
 
-    /// <summary>Reports the circuit breaker's state changes (<c>open</c>, <c>half_open</c>, <c>closed</c>) to the endpoint's telemetry.</summary>
-    private sealed class CircuitListener(Action<string> changed) : TelemetryListener
+    /// <summary>
+    /// The breaker's options with its state changes (<c>open</c>, <c>half_open</c>, <c>closed</c>) reported to the endpoint's
+    /// telemetry before the app's own callbacks run. A copy: the app's options stay as they were. The breaker's callbacks run
+    /// only on a change, where a telemetry listener would be called for every event of every call.
+    /// </summary>
+    private static CircuitBreakerStrategyOptions Reporting(CircuitBreakerStrategyOptions breaker, Action<string> changed)
     {
-        public override void Write<TResult, TArgs>(in TelemetryEventArguments<TResult, TArgs> args)
+        var opened = breaker.OnOpened;
+        var closed = breaker.OnClosed;
+        var halfOpened = breaker.OnHalfOpened;
+        return new CircuitBreakerStrategyOptions
         {
-            var state = args.Event.EventName switch
+            Name = breaker.Name,
+            FailureRatio = breaker.FailureRatio,
+            MinimumThroughput = breaker.MinimumThroughput,
+            SamplingDuration = breaker.SamplingDuration,
+            BreakDuration = breaker.BreakDuration,
+            BreakDurationGenerator = breaker.BreakDurationGenerator,
+            ShouldHandle = breaker.ShouldHandle,
+            ManualControl = breaker.ManualControl,
+            StateProvider = breaker.StateProvider,
+            OnOpened = args =>
             {
-                "OnCircuitOpened" => "open",
-                "OnCircuitHalfOpened" => "half_open",
-                "OnCircuitClosed" => "closed",
-                _ => null,
-            };
-            if (state is not null)
+                changed("open");
+                return opened?.Invoke(args) ?? default;
+            },
+            OnClosed = args =>
             {
-                changed(state);
-            }
-        }
+                changed("closed");
+                return closed?.Invoke(args) ?? default;
+            },
+            OnHalfOpened = args =>
+            {
+                changed("half_open");
+                return halfOpened?.Invoke(args) ?? default;
+            },
+        };
     }
 }
