@@ -1,0 +1,109 @@
+using System.Net.Security;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+
+namespace Ipc.Tls;
+
+/// <summary>
+/// Certificate loading and peer validation shared by the transports that speak TLS (sockets, HTTP, gRPC); compiled into
+/// each of them from one source file.
+/// </summary>
+internal static class TlsCertificates
+{
+    public static X509RevocationMode RevocationMode(bool checkRevocation) => checkRevocation ? X509RevocationMode.Online : X509RevocationMode.NoCheck;
+
+    /// <summary>Loads a certificate with its key from a PKCS#12 (<c>.pfx</c>, <c>.p12</c>) or PEM file.</summary>
+    public static X509Certificate2 Load(string path, string? keyPath, string? password)
+    {
+        var extension = Path.GetExtension(path);
+        if (extension.Equals(".pfx", StringComparison.OrdinalIgnoreCase) || extension.Equals(".p12", StringComparison.OrdinalIgnoreCase))
+        {
+#if NET9_0_OR_GREATER
+            return X509CertificateLoader.LoadPkcs12FromFile(path, password);
+#else
+            return new X509Certificate2(path, password);
+#endif
+        }
+
+        var certificate = password is null
+            ? X509Certificate2.CreateFromPemFile(path, keyPath)
+            : X509Certificate2.CreateFromEncryptedPemFile(path, password, keyPath);
+
+        // A PEM key is ephemeral, which TLS on some platforms cannot use for a server; a PKCS#12 round trip makes it persistable.
+        using (certificate)
+        {
+#if NET9_0_OR_GREATER
+            return X509CertificateLoader.LoadPkcs12(certificate.Export(X509ContentType.Pkcs12), null);
+#else
+            return new X509Certificate2(certificate.Export(X509ContentType.Pkcs12));
+#endif
+        }
+    }
+
+    /// <summary>Loads a certificate without a key (an authority) from a file.</summary>
+    public static X509Certificate2 LoadPublic(string path)
+    {
+#if NET9_0_OR_GREATER
+        return X509CertificateLoader.LoadCertificateFromFile(path);
+#else
+        return new X509Certificate2(path);
+#endif
+    }
+
+    /// <summary>Finds a certificate by thumbprint in a store; <see langword="null"/> when it is not there.</summary>
+    public static X509Certificate2? Find(StoreName storeName, StoreLocation storeLocation, string thumbprint)
+    {
+        using var store = new X509Store(storeName, storeLocation);
+        store.Open(OpenFlags.ReadOnly);
+        var found = store.Certificates.Find(X509FindType.FindByThumbprint, thumbprint, validOnly: false);
+        return found.Count > 0 ? found[0] : null;
+    }
+
+    /// <summary>
+    /// Returns <see langword="null"/> when the peer certificate is acceptable, otherwise why not: pinned by SHA-256
+    /// thumbprint when <paramref name="allowedThumbprints"/> has any, else issued by <paramref name="authority"/> when one is
+    /// configured, else trusted by the system.
+    /// </summary>
+    public static string? Validate(
+        X509Certificate? certificate,
+        SslPolicyErrors errors,
+        bool checkName,
+        IList<string> allowedThumbprints,
+        X509Certificate2? authority,
+        X509RevocationMode revocationMode)
+    {
+        if (certificate is null)
+        {
+            return "no certificate was presented";
+        }
+
+        using var peer = new X509Certificate2(certificate);
+        if (allowedThumbprints.Count > 0)
+        {
+            var thumbprint = peer.GetCertHashString(HashAlgorithmName.SHA256);
+            return allowedThumbprints.Any(t => string.Equals(t.Replace(":", string.Empty, StringComparison.Ordinal), thumbprint, StringComparison.OrdinalIgnoreCase))
+                ? null
+                : $"the certificate {peer.Subject} (SHA-256 {thumbprint}) is not in AllowedThumbprints";
+        }
+
+        if (checkName && (errors & SslPolicyErrors.RemoteCertificateNameMismatch) != 0)
+        {
+            return $"the certificate {peer.Subject} does not match the expected host name";
+        }
+
+        if (authority is null)
+        {
+            return (errors & ~SslPolicyErrors.RemoteCertificateNameMismatch) == SslPolicyErrors.None
+                ? null
+                : $"the certificate {peer.Subject} is not trusted ({errors})";
+        }
+
+        using var chain = new X509Chain();
+        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        chain.ChainPolicy.CustomTrustStore.Add(authority);
+        chain.ChainPolicy.RevocationMode = revocationMode;
+        return chain.Build(peer)
+            ? null
+            : $"the certificate {peer.Subject} was not issued by the configured authority {authority.Subject} ({string.Join("; ", chain.ChainStatus.Select(s => s.StatusInformation.Trim()))})";
+    }
+}
