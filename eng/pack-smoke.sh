@@ -19,6 +19,7 @@ dotnet pack Ipc.Abstractions.sln -c Release -o "$feed" --version-suffix "$suffix
 status=0
 for project in src/*/; do
   id=$(basename "$project")
+  [ -f "$project$id.csproj" ] || continue # src/Shared holds sources compiled into several packages, not a package
   nupkg="$feed/$id.0.1.0-$suffix.nupkg"
   if [ ! -f "$nupkg" ]; then echo "pack-smoke: no package for $id" >&2; status=1; continue; fi
   [ -f "${nupkg%.nupkg}.snupkg" ] || { echo "pack-smoke: $id has no symbol package" >&2; status=1; }
