@@ -137,6 +137,8 @@ public sealed class RabbitBroker : IAsyncDisposable
             process.Dispose();
             node.Process = null;
         }
+
+        await WaitBeamExitAsync(node);
     }
 
     /// <summary>Starts node <paramref name="index"/> again, on its data folder, and waits until it serves AMQP.</summary>
@@ -155,7 +157,7 @@ public sealed class RabbitBroker : IAsyncDisposable
                 Signal(process.Id, "TERM");
                 if (!await WaitExitAsync(process, TimeSpan.FromSeconds(15)))
                 {
-                    if (File.Exists(node.PidFile) && int.TryParse((await File.ReadAllTextAsync(node.PidFile)).Trim(), out var beam))
+                    if (node.BeamPid is { } beam)
                     {
                         Signal(beam, "KILL");
                     }
@@ -204,13 +206,16 @@ public sealed class RabbitBroker : IAsyncDisposable
     private void StopWhenProcessExits(int pid)
     {
         var nodes = string.Join(' ', _nodes.Where(n => n.Process is not null).Select(n => n.Process!.Id.ToString(CultureInfo.InvariantCulture)));
-        var beams = string.Join(' ', _nodes.Select(n => $"\"{n.PidFile}\""));
+        var beams = string.Join(' ', _nodes.Where(n => n.BeamPid is not null).Select(n => n.BeamPid!.Value.ToString(CultureInfo.InvariantCulture)));
+        // The beams are waited on by the pids read when they started: a stopping node removes its pid file before it
+        // writes its last files, so a folder removed before the beam has exited comes back.
+        // Output to /dev/null: tail -f ends when its output is a pipe nobody reads, and this process reads none.
         var script = $$"""
-            while kill -0 {{pid}} 2>/dev/null; do sleep 0.5; done
+            exec </dev/null >/dev/null 2>&1
+            tail --pid={{pid}} -f /dev/null
             kill -TERM {{nodes}} 2>/dev/null
-            for f in {{beams}}; do
-              b=$(cat "$f" 2>/dev/null) || continue
-              for i in $(seq 1 60); do kill -0 "$b" 2>/dev/null || break; sleep 0.25; done
+            for b in {{beams}}; do
+              timeout 15 tail --pid="$b" -f /dev/null
               kill -KILL "$b" 2>/dev/null
             done
             kill {{_epmd?.Id.ToString(CultureInfo.InvariantCulture) ?? string.Empty}} 2>/dev/null
@@ -266,6 +271,10 @@ public sealed class RabbitBroker : IAsyncDisposable
         }
 
         await CtlAsync(node.Name, "await_startup");
+
+        // rabbitmq-server is a shell wrapper; the beam that writes the node's files has its own pid, which the node
+        // writes to its pid file on start (and removes when it begins to stop, before it has finished writing).
+        node.BeamPid = int.Parse((await File.ReadAllTextAsync(node.PidFile)).Trim(), CultureInfo.InvariantCulture);
     }
 
     private async Task<string> CtlAsync(string node, params string[] arguments)
@@ -319,7 +328,7 @@ public sealed class RabbitBroker : IAsyncDisposable
 
     private static async Task WaitBeamExitAsync(Node node)
     {
-        if (!File.Exists(node.PidFile) || !int.TryParse((await File.ReadAllTextAsync(node.PidFile)).Trim(), out var beam))
+        if (node.BeamPid is not { } beam)
         {
             return;
         }
@@ -330,12 +339,15 @@ public sealed class RabbitBroker : IAsyncDisposable
             if (!await WaitExitAsync(process, TimeSpan.FromSeconds(15)))
             {
                 process.Kill();
+                await WaitExitAsync(process, TimeSpan.FromSeconds(5));
             }
         }
         catch (ArgumentException)
         {
             // Gone already.
         }
+
+        node.BeamPid = null;
     }
 
     private static async Task<bool> WaitExitAsync(Process process, TimeSpan timeout)
@@ -377,5 +389,7 @@ public sealed class RabbitBroker : IAsyncDisposable
         public string PidFile => Path.Combine(Folder, "mnesia", Name + ".pid");
 
         public Process? Process { get; set; }
+
+        public int? BeamPid { get; set; }
     }
 }
