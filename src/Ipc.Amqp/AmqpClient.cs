@@ -58,9 +58,15 @@ internal sealed class AmqpClient : IIpcTransportClient
         }
 
         var channel = await RequestChannelAsync(cancellationToken).ConfigureAwait(false);
-        var callId = _callPrefix + Interlocked.Increment(ref _callSequence).ToString(CultureInfo.InvariantCulture);
-        var call = new PendingCall(request.Route);
-        _pending[callId] = call;
+        // The call id is the message id, unless a call with that id is waiting already (a caller's own ids can repeat).
+        var call = new PendingCall(request.Route, request.CorrelationId);
+        var callId = request.MessageId;
+        if (!_pending.TryAdd(callId, call))
+        {
+            callId = _callPrefix + Interlocked.Increment(ref _callSequence).ToString(CultureInfo.InvariantCulture);
+            _pending[callId] = call;
+        }
+
         using var registration = cancellationToken.UnsafeRegister(
             static (state, token) =>
             {
@@ -319,7 +325,7 @@ internal sealed class AmqpClient : IIpcTransportClient
             }
             else
             {
-                call.Completion.TrySetResult(AmqpMessages.FromReply(e.BasicProperties, e.Body, call.Route));
+                call.Completion.TrySetResult(AmqpMessages.FromReply(e.BasicProperties, e.Body, call.Route, call.CorrelationId));
             }
         }
 
@@ -389,9 +395,11 @@ internal sealed class AmqpClient : IIpcTransportClient
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
 
-    private sealed class PendingCall(string route)
+    private sealed class PendingCall(string route, string? correlationId)
     {
         public string Route { get; } = route;
+
+        public string? CorrelationId { get; } = correlationId;
 
         public TaskCompletionSource<IpcMessage> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }

@@ -317,7 +317,7 @@ internal sealed class AmqpListener : IIpcTransportListener
         {
             try
             {
-                var properties = AmqpMessages.ToReplyProperties(response, callId);
+                var properties = AmqpMessages.ToReplyProperties(response, callId, request.CorrelationId);
                 var replies = await RepliesAsync().ConfigureAwait(false);
                 await replies.BasicPublishAsync(string.Empty, replyTo, mandatory: false, properties, response.Body).ConfigureAwait(false);
             }

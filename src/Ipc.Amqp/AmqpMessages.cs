@@ -38,17 +38,22 @@ internal static class AmqpMessages
             properties.Expiration = Expiration(timeout);
         }
 
+        // The message's own correlation id travels only where the receiver cannot tell it: a request's is its call id
+        // unless the ipc-correlation-id header says otherwise, and a one-way message's is its message id unless
+        // correlation_id says otherwise.
+        var correlationHeader = false;
         if (callId is not null)
         {
             properties.CorrelationId = callId;
             properties.ReplyTo = AmqpTopology.DirectReplyTo;
+            correlationHeader = message.CorrelationId is not null && message.CorrelationId != callId;
         }
-        else
+        else if (message.CorrelationId != message.MessageId)
         {
             properties.CorrelationId = message.CorrelationId;
         }
 
-        if (message.HasHeaders || (callId is not null && message.CorrelationId is not null))
+        if (message.HasHeaders || correlationHeader)
         {
             var headers = new Dictionary<string, object?>(StringComparer.Ordinal);
             if (message.HasHeaders)
@@ -59,9 +64,9 @@ internal static class AmqpMessages
                 }
             }
 
-            if (callId is not null && message.CorrelationId is not null)
+            if (correlationHeader)
             {
-                headers[CorrelationIdHeader] = Encoding.UTF8.GetBytes(message.CorrelationId);
+                headers[CorrelationIdHeader] = Encoding.UTF8.GetBytes(message.CorrelationId!);
             }
 
             properties.Headers = headers;
@@ -70,8 +75,11 @@ internal static class AmqpMessages
         return properties;
     }
 
-    /// <summary>Properties of a response to a request whose AMQP correlation id was <paramref name="callId"/>.</summary>
-    public static BasicProperties ToReplyProperties(IpcMessage response, string? callId)
+    /// <summary>
+    /// Properties of a response to a request whose AMQP correlation id was <paramref name="callId"/>; the response's own
+    /// correlation id travels only when it is not the request's (<paramref name="requestCorrelationId"/>).
+    /// </summary>
+    public static BasicProperties ToReplyProperties(IpcMessage response, string? callId, string? requestCorrelationId)
     {
         var properties = new BasicProperties
         {
@@ -91,7 +99,7 @@ internal static class AmqpMessages
             }
         }
 
-        if (response.CorrelationId is not null)
+        if (response.CorrelationId is not null && response.CorrelationId != requestCorrelationId)
         {
             (headers ??= new(StringComparer.Ordinal))[CorrelationIdHeader] = Encoding.UTF8.GetBytes(response.CorrelationId);
         }
@@ -142,7 +150,7 @@ internal static class AmqpMessages
 
         if (!isRequest)
         {
-            message.CorrelationId = properties.CorrelationId;
+            message.CorrelationId = properties.CorrelationId ?? message.MessageId;
         }
 
         if (properties.Headers is { Count: > 0 } headers)
@@ -168,18 +176,17 @@ internal static class AmqpMessages
         return message;
     }
 
-    /// <summary>Reads a response: its body, headers and fault.</summary>
-    public static IpcMessage FromReply(IReadOnlyBasicProperties properties, ReadOnlyMemory<byte> body, string route)
+    /// <summary>Reads a response: its body, headers and fault; its correlation id is the request's unless a header says otherwise.</summary>
+    public static IpcMessage FromReply(IReadOnlyBasicProperties properties, ReadOnlyMemory<byte> body, string route, string? requestCorrelationId)
     {
         var response = FromDelivery(properties, body, route, isRequest: false);
-        response.CorrelationId = null;
         var headers = properties.Headers;
+        response.CorrelationId = Header(headers, CorrelationIdHeader) ?? requestCorrelationId;
         if (headers is null)
         {
             return response;
         }
 
-        response.CorrelationId = Header(headers, CorrelationIdHeader);
         if (Header(headers, ErrorHeader) is { } code)
         {
             var errorCode = Enum.TryParse<IpcErrorCode>(code, out var parsed) ? parsed : IpcErrorCode.Unknown;

@@ -96,4 +96,32 @@ public sealed class AmqpAddressTests
         Assert.Equal("conversation-1"u8.ToArray(), properties.Headers![AmqpMessages.CorrelationIdHeader]);
         Assert.Equal("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"u8.ToArray(), properties.Headers!["traceparent"]);
     }
+
+    [Fact]
+    public void ToProperties_CorrelationIdsThatAreTheDefaults_TravelWithoutHeadersAndAreReadBack()
+    {
+        var request = new IpcMessage("price", new byte[] { 1 });
+        request.CorrelationId = request.MessageId;
+        var oneWay = new IpcMessage("note", new byte[] { 1 });
+        oneWay.CorrelationId = oneWay.MessageId;
+
+        var requestProperties = AmqpMessages.ToProperties(request, request.MessageId, persistent: false);
+        var oneWayProperties = AmqpMessages.ToProperties(oneWay, callId: null, persistent: true);
+
+        Assert.Null(requestProperties.Headers);
+        Assert.Equal(request.MessageId, requestProperties.CorrelationId);
+        Assert.Null(oneWayProperties.Headers);
+        Assert.Null(oneWayProperties.CorrelationId);
+        Assert.Equal(request.MessageId, AmqpMessages.FromDelivery(requestProperties, request.Body, string.Empty, isRequest: true).CorrelationId);
+        Assert.Equal(oneWay.MessageId, AmqpMessages.FromDelivery(oneWayProperties, oneWay.Body, string.Empty, isRequest: false).CorrelationId);
+
+        var response = new IpcMessage("price", new byte[] { 2 }) { CorrelationId = request.MessageId };
+        var replyProperties = AmqpMessages.ToReplyProperties(response, request.MessageId, request.CorrelationId);
+        Assert.Null(replyProperties.Headers);
+        Assert.Equal(request.MessageId, AmqpMessages.FromReply(replyProperties, response.Body, "price", request.CorrelationId).CorrelationId);
+
+        response.CorrelationId = "another-conversation";
+        replyProperties = AmqpMessages.ToReplyProperties(response, request.MessageId, request.CorrelationId);
+        Assert.Equal("another-conversation", AmqpMessages.FromReply(replyProperties, response.Body, "price", request.CorrelationId).CorrelationId);
+    }
 }
