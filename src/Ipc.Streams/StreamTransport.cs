@@ -58,8 +58,24 @@ public abstract class StreamTransport : ConnectionTransport
     {
         public override ValueTask StartAsync(CancellationToken cancellationToken) => acceptor.StartAsync(cancellationToken);
 
-        public override async ValueTask<DuplexConnection> AcceptAsync(CancellationToken cancellationToken) =>
-            DuplexConnection.Create(await acceptor.AcceptAsync(cancellationToken).ConfigureAwait(false)); // not read until authenticated
+        public override async ValueTask<DuplexConnection> AcceptAsync(CancellationToken cancellationToken)
+        {
+            var stream = await acceptor.AcceptAsync(cancellationToken).ConfigureAwait(false);
+            string? remoteAddress;
+            try
+            {
+                remoteAddress = acceptor.GetRemoteAddress(stream);
+            }
+            catch
+            {
+                await stream.DisposeAsync().ConfigureAwait(false);
+                throw;
+            }
+
+            var accepted = DuplexConnection.Create(stream); // not read until authenticated
+            accepted.RemoteAddress = remoteAddress;
+            return accepted;
+        }
 
         public override async ValueTask<DuplexConnection> AuthenticateAsync(DuplexConnection connection, CancellationToken cancellationToken)
         {
@@ -73,7 +89,9 @@ public abstract class StreamTransport : ConnectionTransport
                 throw new ConnectionRefusedException(DuplexConnection.Create(refused.Stream), refused.Message);
             }
 
-            return transport.CreateConnection(framed, context);
+            var authenticated = transport.CreateConnection(framed, context);
+            authenticated.RemoteAddress ??= connection.RemoteAddress;
+            return authenticated;
         }
 
         public override ValueTask DisposeAsync() => acceptor.DisposeAsync();

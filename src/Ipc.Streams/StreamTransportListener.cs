@@ -135,6 +135,7 @@ internal sealed class StreamTransportListener(IpcTransportContext context, Strea
             return;
         }
 
+        framed.RemoteAddress ??= accepted.RemoteAddress; // named on accept, kept if the handshake wrapped the connection
         if (!admitted)
         {
             // Told after the handshake, so that a TLS client can read why.
