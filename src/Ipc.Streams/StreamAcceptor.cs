@@ -25,10 +25,10 @@ public abstract class StreamAcceptor : IAsyncDisposable
 
     /// <summary>
     /// Names the client of a stream <see cref="AcceptAsync"/> returned, for handlers (<see cref="IpcContext.RemoteAddress"/>)
-    /// and the server's failure logs: <c>ip:port</c>, <c>pid=… uid=…</c>, a name. Called once per connection, before
+    /// and the server's logs: <c>ip:port</c>, <c>pid=… uid=…</c>, a name. Called once per connection, just before
     /// <see cref="AuthenticateAsync"/>; the core sets the string on every message of the connection.
     /// </summary>
-    /// <remarks>The default names no peer (<see langword="null"/>).</remarks>
+    /// <remarks>The default names no peer (<see langword="null"/>). An exception refuses the connection, as one from <see cref="AuthenticateAsync"/> does.</remarks>
     /// <param name="stream">The stream as <see cref="AcceptAsync"/> returned it.</param>
     public virtual string? GetRemoteAddress(Stream stream) => null;
 

@@ -58,31 +58,17 @@ public abstract class StreamTransport : ConnectionTransport
     {
         public override ValueTask StartAsync(CancellationToken cancellationToken) => acceptor.StartAsync(cancellationToken);
 
-        public override async ValueTask<DuplexConnection> AcceptAsync(CancellationToken cancellationToken)
-        {
-            var stream = await acceptor.AcceptAsync(cancellationToken).ConfigureAwait(false);
-            string? remoteAddress;
-            try
-            {
-                remoteAddress = acceptor.GetRemoteAddress(stream);
-            }
-            catch
-            {
-                await stream.DisposeAsync().ConfigureAwait(false);
-                throw;
-            }
-
-            var accepted = DuplexConnection.Create(stream); // not read until authenticated
-            accepted.RemoteAddress = remoteAddress;
-            return accepted;
-        }
+        public override async ValueTask<DuplexConnection> AcceptAsync(CancellationToken cancellationToken) =>
+            DuplexConnection.Create(await acceptor.AcceptAsync(cancellationToken).ConfigureAwait(false)); // not read until authenticated
 
         public override async ValueTask<DuplexConnection> AuthenticateAsync(DuplexConnection connection, CancellationToken cancellationToken)
         {
+            var accepted = ((StreamDuplexConnection)connection).Stream;
+            var remoteAddress = acceptor.GetRemoteAddress(accepted); // once per connection, off the accept loop
             Stream framed;
             try
             {
-                framed = await acceptor.AuthenticateAsync(((StreamDuplexConnection)connection).Stream, cancellationToken).ConfigureAwait(false);
+                framed = await acceptor.AuthenticateAsync(accepted, cancellationToken).ConfigureAwait(false);
             }
             catch (StreamRefusedException refused)
             {
@@ -90,7 +76,7 @@ public abstract class StreamTransport : ConnectionTransport
             }
 
             var authenticated = transport.CreateConnection(framed, context);
-            authenticated.RemoteAddress ??= connection.RemoteAddress;
+            authenticated.RemoteAddress ??= remoteAddress;
             return authenticated;
         }
 

@@ -7,10 +7,33 @@ using Microsoft.Extensions.Logging.Testing;
 
 namespace Ipc.Sockets.Tests;
 
-[Trait("Transport", "UnixSocket")]
 public sealed class RemoteAddressTests
 {
     [Fact]
+    [Trait("Transport", "Tcp")]
+    public async Task Server_ConnectionOpened_DebugLogNamesTheClient()
+    {
+        var address = TestAddresses.NewTcpAddress();
+        var logged = Channel.CreateUnbounded<string>();
+        var collector = FakeLogCollector.Create(new FakeLogCollectorOptions { OutputSink = line => logged.Writer.TryWrite(line) });
+        using var server = await TestIpc.StartServerAsync(address, ipc => ipc.Services.AddLogging(logging => logging.SetMinimumLevel(LogLevel.Debug).AddProvider(new FakeLoggerProvider(collector))));
+        await using var client = TestIpc.CreateClient(address);
+
+        await TestIpc.AssertServesAsync(client);
+
+        using var bound = new CancellationTokenSource(TestIpc.Bound);
+        FakeLogRecord? opened;
+        while ((opened = collector.GetSnapshot().FirstOrDefault(r => r.Id.Id == 30 && r.Message.Contains("(server)", StringComparison.Ordinal))) is null)
+        {
+            await logged.Reader.ReadAsync(bound.Token);
+        }
+
+        var connection = opened.GetStructuredStateValue("Connection") ?? string.Empty;
+        RemoteAddresses.AssertLoopback(connection[(connection.LastIndexOf(" from ", StringComparison.Ordinal) + " from ".Length)..]);
+    }
+
+    [Fact]
+    [Trait("Transport", "UnixSocket")]
     public async Task SendAsync_HandlerThrows_NotDeliveredLogNamesTheSendingProcess()
     {
         var address = TestAddresses.NewUnixAddress();
