@@ -37,6 +37,14 @@ public sealed class IpcContext
     /// <summary>Gets the headers of the call.</summary>
     public IpcHeaders Headers => Message.Headers;
 
+    /// <summary>
+    /// Gets who made the call, as the server's transport saw the peer: <c>ip:port</c> over TCP, TLS, HTTP and gRPC,
+    /// <c>pid=… uid=…</c> over Unix sockets, named pipes and shared memory; <see langword="null"/> when the transport has
+    /// no peer to name (in-memory; over AMQP, the publisher's <c>app_id</c> if it set one).
+    /// </summary>
+    /// <remarks>Like gRPC's <c>ServerCallContext.Peer</c>: for logs and diagnostics, not to authorize the caller.</remarks>
+    public string? RemoteAddress => Message.RemoteAddress;
+
     /// <summary>Gets the service scope of this call.</summary>
     public IServiceProvider Services { get; }
 

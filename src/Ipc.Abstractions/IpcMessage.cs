@@ -84,6 +84,19 @@ public sealed class IpcMessage
     /// </remarks>
     public IpcCallOptions? CallOptions { get; set; }
 
+    /// <summary>
+    /// Gets or sets who sent this message, as the server's transport saw the peer (for example <c>127.0.0.1:52814</c> over
+    /// TCP, <c>pid=4242 uid=1000</c> over a Unix socket); <see langword="null"/> when the transport has no peer to name
+    /// (in-memory, a broker). Never sent: the server's transport sets it on the messages it hands to the dispatcher, and
+    /// handlers read it as <see cref="IpcContext.RemoteAddress"/>.
+    /// </summary>
+    /// <remarks>
+    /// Stream transports compute it once per connection and set the same string on every message of that connection.
+    /// <see cref="Clone"/> does not copy it. Use it for logs and diagnostics, not to authorize a caller: only what the
+    /// transport itself checked (peer credentials, a client certificate) is trustworthy.
+    /// </remarks>
+    public string? RemoteAddress { get; set; }
+
     /// <summary>Creates a new unique message id: 32 lower-case hex digits.</summary>
     /// <remarks>
     /// A random 64-bit prefix chosen once per process followed by a 64-bit counter: unique within the process by
@@ -121,7 +134,7 @@ public sealed class IpcMessage
         return new IpcMessage(request.Route) { _messageId = request.MessageId, CorrelationId = request.CorrelationId, Fault = fault };
     }
 
-    /// <summary>Creates a copy with its own headers (the body, which is read-only, is shared), without <see cref="CallOptions"/>.</summary>
+    /// <summary>Creates a copy with its own headers (the body, which is read-only, is shared), without <see cref="CallOptions"/> and <see cref="RemoteAddress"/>.</summary>
     public IpcMessage Clone()
     {
         var copy = new IpcMessage(Route, Body) { _messageId = MessageId, CorrelationId = CorrelationId, ContentType = ContentType, Fault = Fault, Timeout = Timeout };

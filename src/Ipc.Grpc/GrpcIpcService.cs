@@ -101,8 +101,10 @@ internal sealed partial class GrpcServerTarget(IIpcDispatcher dispatcher, ILogge
             throw GrpcErrors.ToRpcException(new IpcFault(IpcErrorCode.ProtocolError, "The envelope names no route. Set IpcEnvelope.route to the route to call."));
         }
 
-        var headers = context.GetHttpContext().Request.Headers;
+        var http = context.GetHttpContext();
+        var headers = http.Request.Headers;
         var message = GrpcEnvelopes.FromRequest(envelope, headers);
+        message.RemoteAddress = Ipc.Peers.HttpPeer.Describe(http); // ServerCallContext.Peer's address, as ip:port
 
         // The time left as the caller sent it (grpc-timeout), so the deadline runs from the message's arrival by this
         // server's clock; the call's own deadline when that header cannot be read.

@@ -217,7 +217,7 @@ internal sealed partial class HttpIpcServer : IAsyncDisposable
             return; // answered 413
         }
 
-        var message = new IpcMessage(routeName, body) { ContentType = contentType };
+        var message = new IpcMessage(routeName, body) { ContentType = contentType, RemoteAddress = Ipc.Peers.HttpPeer.Describe(context) };
         if (!ReadEnvelope(request, message, out var bad))
         {
             await WriteFaultAsync(context, new IpcFault(IpcErrorCode.ProtocolError, bad!), null).ConfigureAwait(false);

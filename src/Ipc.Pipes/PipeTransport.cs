@@ -133,6 +133,13 @@ internal sealed class PipeTransport : StreamTransport
             return pipe;
         }
 
+        /// <summary>
+        /// The client's <c>pid=… uid=…</c> where the pipe is a Unix socket (SO_PEERCRED, Linux); elsewhere the pipe's
+        /// address, once per connection.
+        /// </summary>
+        public override string? GetRemoteAddress(Stream stream) =>
+            (!OperatingSystem.IsWindows() && stream is PipeStream pipe ? Ipc.Peers.UnixPeer.Describe(pipe.SafePipeHandle) : null) ?? "pipe://" + name;
+
         public override async ValueTask DisposeAsync()
         {
             if (Interlocked.Exchange(ref _waiting, null) is { } waiting)

@@ -13,7 +13,7 @@ namespace Ipc.Pipes;
 /// the worker (from <see cref="WorkerProcessOptions"/>) with two inherited pipe handles; in the worker, the listener takes
 /// those handles and serves the one connection, and stops the worker's host when the parent goes away.
 /// </summary>
-internal sealed class WorkerPipeTransport : StreamTransport
+internal sealed partial class WorkerPipeTransport : StreamTransport
 {
     public const string Scheme = "worker";
 
@@ -110,6 +110,10 @@ internal sealed class WorkerPipeTransport : StreamTransport
             return default;
         }
 
+        /// <summary>The one peer is the parent process that started this worker: <c>pid=…</c> outside Windows, else <c>parent</c>.</summary>
+        public override string? GetRemoteAddress(Stream stream) =>
+            OperatingSystem.IsWindows() ? "parent" : string.Create(System.Globalization.CultureInfo.InvariantCulture, $"pid={NativeMethods.getppid()}");
+
         public override async ValueTask<Stream> AcceptAsync(CancellationToken cancellationToken)
         {
             if (Interlocked.Exchange(ref _parent, null) is { } parent)
@@ -139,5 +143,11 @@ internal sealed class WorkerPipeTransport : StreamTransport
 
             return default;
         }
+    }
+
+    private static partial class NativeMethods
+    {
+        [System.Runtime.InteropServices.LibraryImport("libc", SetLastError = false)]
+        internal static partial int getppid();
     }
 }

@@ -100,7 +100,9 @@ internal sealed partial class SharedMemoryTransport
                 }
 
                 segment.Unlink(); // both processes have it mapped: nothing is left behind, whatever happens next
-                return Connect(new RingStream(segment, socket, server: true, options.ReaderSpin), options);
+                var framed = Connect(new RingStream(segment, socket, server: true, options.ReaderSpin), options);
+                framed.RemoteAddress = Ipc.Peers.UnixPeer.Describe(socket.SafeHandle) ?? context.Address.OriginalString; // the client's pid and uid, once per connection
+                return framed;
             }
             catch
             {

@@ -148,6 +148,12 @@ internal sealed class TcpTransport : SocketTransportBase
             }
         }
 
+        /// <summary>The client's <c>ip:port</c> (an IPv4 client of a dual-mode socket as IPv4), once per connection.</summary>
+        public override string? GetRemoteAddress(Stream stream) =>
+            ((NetworkStream)stream).Socket.RemoteEndPoint is IPEndPoint { Address.IsIPv4MappedToIPv6: true } mapped
+                ? new IPEndPoint(mapped.Address.MapToIPv4(), mapped.Port).ToString()
+                : ((NetworkStream)stream).Socket.RemoteEndPoint?.ToString();
+
         public override async ValueTask<Stream> AuthenticateAsync(Stream stream, CancellationToken cancellationToken)
         {
             if (_tls is null)

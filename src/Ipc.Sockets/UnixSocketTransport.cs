@@ -134,6 +134,9 @@ internal sealed class UnixSocketTransport : SocketTransportBase
             }
         }
 
+        /// <summary>The client's <c>pid=… uid=…</c> (SO_PEERCRED, Linux); elsewhere the socket file, since a client's socket has no name.</summary>
+        public override string? GetRemoteAddress(Stream stream) => Ipc.Peers.UnixPeer.Describe(((NetworkStream)stream).Socket.SafeHandle) ?? "unix:" + path;
+
         public override ValueTask<Stream> AuthenticateAsync(Stream stream, CancellationToken cancellationToken)
         {
             if (options.RequireSameUser && OperatingSystem.IsLinux())

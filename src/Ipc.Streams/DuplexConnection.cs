@@ -39,6 +39,14 @@ public abstract class DuplexConnection : IAsyncDisposable
     /// <summary>Releases the medium. Called once, after the core's frame loop has ended and it no longer writes.</summary>
     public abstract ValueTask DisposeAsync();
 
+    /// <summary>
+    /// Gets or sets who is at the other end, as the server reports it to handlers (<see cref="IpcContext.RemoteAddress"/>)
+    /// and in its failure logs: <c>ip:port</c>, <c>pid=… uid=…</c>, a name. Set it once, when the connection is accepted
+    /// or authenticated: the core sets the same string on every message of the connection. <see langword="null"/> (the
+    /// default) names no peer.
+    /// </summary>
+    public string? RemoteAddress { get; set; }
+
     /// <summary>Gets a value indicating whether the frame loop runs on a dedicated reader thread that runs work itself (<see cref="TryDefer"/>).</summary>
     internal virtual bool HasDedicatedReader => false;
 

@@ -22,6 +22,7 @@ internal sealed class ServerConnection : StreamConnection
     private static readonly TimeSpan s_goAwayBound = TimeSpan.FromSeconds(1);
 
     private readonly IIpcDispatcher _dispatcher;
+    private readonly string? _remoteAddress; // named once per connection, set on each message it reads
     private readonly TimeProvider _time;
     private readonly CancellationToken _serverStopping;
     private readonly ConcurrentDictionary<uint, ServerCall> _calls = new();
@@ -55,6 +56,7 @@ internal sealed class ServerConnection : StreamConnection
         : base(connection, dispatcher.MaxMessageSize, options, dedicatedReader, options.FrameTimeout, time, logger, description)
     {
         _dispatcher = dispatcher;
+        _remoteAddress = connection.RemoteAddress;
         _time = time;
         _serverStopping = serverStopping;
         _inline = options.UnsafePreferInlineHandlers;
@@ -397,14 +399,16 @@ internal sealed class ServerConnection : StreamConnection
         }
     }
 
-    private static IpcMessage ReadClientMessage(FrameHeader header, ReadOnlySequence<byte> metadata, ReadOnlySequence<byte> body)
+    private IpcMessage ReadClientMessage(FrameHeader header, ReadOnlySequence<byte> metadata, ReadOnlySequence<byte> body)
     {
         if ((header.Flags & FrameFlags.Fault) != 0)
         {
             throw new WireFormatException($"the client sent a {header.Type} frame with the fault flag, which only responses carry");
         }
 
-        return ReadMessage(header, metadata, body);
+        var message = ReadMessage(header, metadata, body);
+        message.RemoteAddress = _remoteAddress;
+        return message;
     }
 
     private async Task SendGoAwayAsync(IpcErrorCode code, string reason)

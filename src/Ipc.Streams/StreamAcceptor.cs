@@ -24,6 +24,15 @@ public abstract class StreamAcceptor : IAsyncDisposable
     public virtual ValueTask<Stream> AuthenticateAsync(Stream stream, CancellationToken cancellationToken) => new(stream);
 
     /// <summary>
+    /// Names the client of a stream <see cref="AcceptAsync"/> returned, for handlers (<see cref="IpcContext.RemoteAddress"/>)
+    /// and the server's logs: <c>ip:port</c>, <c>pid=… uid=…</c>, a name. Called once per connection, just before
+    /// <see cref="AuthenticateAsync"/>; the core sets the string on every message of the connection.
+    /// </summary>
+    /// <remarks>The default names no peer (<see langword="null"/>). An exception refuses the connection, as one from <see cref="AuthenticateAsync"/> does.</remarks>
+    /// <param name="stream">The stream as <see cref="AcceptAsync"/> returned it.</param>
+    public virtual string? GetRemoteAddress(Stream stream) => null;
+
+    /// <summary>
     /// Creates the exception <see cref="AuthenticateAsync"/> throws to refuse a connection with a reason the client is told:
     /// its call fails with <see cref="IpcErrorCode.Unauthorized"/> and that reason, instead of a bare disconnect.
     /// </summary>

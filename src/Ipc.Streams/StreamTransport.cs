@@ -63,17 +63,21 @@ public abstract class StreamTransport : ConnectionTransport
 
         public override async ValueTask<DuplexConnection> AuthenticateAsync(DuplexConnection connection, CancellationToken cancellationToken)
         {
+            var accepted = ((StreamDuplexConnection)connection).Stream;
+            var remoteAddress = acceptor.GetRemoteAddress(accepted); // once per connection, off the accept loop
             Stream framed;
             try
             {
-                framed = await acceptor.AuthenticateAsync(((StreamDuplexConnection)connection).Stream, cancellationToken).ConfigureAwait(false);
+                framed = await acceptor.AuthenticateAsync(accepted, cancellationToken).ConfigureAwait(false);
             }
             catch (StreamRefusedException refused)
             {
                 throw new ConnectionRefusedException(DuplexConnection.Create(refused.Stream), refused.Message);
             }
 
-            return transport.CreateConnection(framed, context);
+            var authenticated = transport.CreateConnection(framed, context);
+            authenticated.RemoteAddress ??= remoteAddress;
+            return authenticated;
         }
 
         public override ValueTask DisposeAsync() => acceptor.DisposeAsync();

@@ -135,6 +135,12 @@ internal sealed class StreamTransportListener(IpcTransportContext context, Strea
             return;
         }
 
+        framed.RemoteAddress ??= accepted.RemoteAddress; // named on accept, kept if the handshake wrapped the connection
+        if (framed.RemoteAddress is { } peer)
+        {
+            description = $"{description} from {peer}"; // the connection's logs name its client too
+        }
+
         if (!admitted)
         {
             // Told after the handshake, so that a TLS client can read why.

@@ -15,7 +15,7 @@ public static class ConformanceRoutes
     /// <summary>Raw: returns the body reversed, byte for byte.</summary>
     public const string Raw = "raw";
 
-    /// <summary>Returns what the handler saw of the call (headers, ids, trace, time left) and sets a response header.</summary>
+    /// <summary>Returns what the handler saw of the call (headers, ids, trace, time left, peer) and sets a response header.</summary>
     public const string Inspect = "inspect";
 
     /// <summary>Throws <see cref="InvalidOperationException"/> with a message.</summary>
@@ -72,7 +72,10 @@ public static class ConformanceRoutes
                     context.CorrelationId,
                     activity?.TraceId.ToHexString(),
                     activity?.ParentSpanId.ToHexString(),
-                    context.Message.Timeout));
+                    context.Message.Timeout)
+                {
+                    RemoteAddress = context.RemoteAddress,
+                });
             })
             .MapRequest<string, string>(Fail, text => throw new InvalidOperationException("boom: " + text))
             #region handler-exception

@@ -66,7 +66,11 @@ public abstract class TransportConformanceTests<TTransport> : IAsyncLifetime
     /// the service <paramref name="serviceName"/> (see <see cref="IpcServerBuilder.WithServiceName"/>; the default when
     /// <see langword="null"/>), on the clock <paramref name="time"/> (the system's when <see langword="null"/>).
     /// </summary>
-    protected async Task<ConformanceServer> StartServerAsync(string address, ConformanceProbe probe, string? serviceName, Action<IpcEndpointOptions>? configure = null, TimeProvider? time = null)
+    protected Task<ConformanceServer> StartServerAsync(string address, ConformanceProbe probe, string? serviceName, Action<IpcEndpointOptions>? configure = null, TimeProvider? time = null) =>
+        StartServerAsync(address, probe, serviceName, configure, time, services: null);
+
+    /// <summary>As the public overload, and lets a fact add to the server's services (a logger provider, say).</summary>
+    private protected async Task<ConformanceServer> StartServerAsync(string address, ConformanceProbe probe, string? serviceName, Action<IpcEndpointOptions>? configure, TimeProvider? time, Action<IServiceCollection>? services)
     {
         ArgumentNullException.ThrowIfNull(probe);
         var builder = new HostApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
@@ -74,6 +78,8 @@ public abstract class TransportConformanceTests<TTransport> : IAsyncLifetime
         {
             builder.Services.AddSingleton(time);
         }
+
+        services?.Invoke(builder.Services);
 
         var ipc = builder.Services.AddIpc();
         Transport.ConfigureIpc(ipc);

@@ -1,3 +1,5 @@
+using Xunit;
+
 namespace Ipc.Testing;
 
 /// <summary>
@@ -28,6 +30,15 @@ public abstract class TransportUnderTest
     public virtual void ConfigureEndpoint(IpcEndpointOptions endpoint)
     {
     }
+
+    /// <summary>
+    /// Checks the peer a server handler saw (<see cref="IpcContext.RemoteAddress"/>) and its failure logs name. The default
+    /// asks for a non-empty one; a transport with no peer to name (in-memory, a broker) asserts <see langword="null"/>, and
+    /// one with a known format asserts it (for example <c>127.0.0.1:port</c>).
+    /// </summary>
+    /// <param name="remoteAddress">What the server named the conformance client.</param>
+    public virtual void AssertRemoteAddress(string? remoteAddress) =>
+        Assert.False(string.IsNullOrEmpty(remoteAddress), "The server's handler saw no RemoteAddress: a transport with a peer sets IpcMessage.RemoteAddress on what it hands to the dispatcher.");
 
     /// <summary>Checks that nothing of <paramref name="address"/> is left once client and server are disposed (socket files, segments, queues).</summary>
     public virtual ValueTask AssertReleasedAsync(string address) => default;

@@ -225,5 +225,38 @@ public sealed class AmqpHostileInputTests : IAsyncLifetime
     }
 }
 
+/// <summary>Who published a message: a broker hides the publisher, so the server names it only by the <c>app_id</c> it set.</summary>
+public sealed class AmqpRemoteAddressTests : IAsyncLifetime
+{
+    private readonly AmqpTestHost _hosts = new();
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync() => await _hosts.DisposeAsync();
+
+    [Fact]
+    public async Task Server_PublisherSetsAppId_HandlerSeesItAsRemoteAddress()
+    {
+        var address = AmqpTestAddresses.New("appid");
+        var seen = new TaskCompletionSource<string?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await _hosts.StartServerAsync(address, s => s.MapMessage<Order>("ship", (_, context, _) =>
+        {
+            seen.TrySetResult(context.RemoteAddress);
+            return ValueTask.CompletedTask;
+        }));
+        var body = new System.Buffers.ArrayBufferWriter<byte>();
+        new Ipc.Serialization.MessagePackIpcSerializer().Serialize(body, new Order(7));
+        await using (var raw = await RawAmqp.ConnectAsync(address))
+        {
+            await raw.PublishAsync(
+                AmqpTopology.SendQueue(RawAmqp.NameOf(address), "ship"),
+                new RabbitMQ.Client.BasicProperties { Type = "ship", AppId = "billing-7", ContentType = Ipc.Serialization.MessagePackIpcSerializer.MediaType },
+                body.WrittenSpan.ToArray());
+        }
+
+        Assert.Equal("billing-7", await seen.Task.WaitAsync(AmqpTestHost.Bound));
+    }
+}
+
 /// <summary>A message of the AMQP tests.</summary>
 public sealed record Order(int Id);

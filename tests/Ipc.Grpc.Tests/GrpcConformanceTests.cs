@@ -6,6 +6,8 @@ namespace Ipc.Grpc.Tests;
 public sealed class GrpcTransportUnderTest : TransportUnderTest
 {
     public override string CreateAddress() => $"grpc://127.0.0.1:{TestAddresses.FreePort()}";
+
+    public override void AssertRemoteAddress(string? remoteAddress) => RemoteAddresses.AssertLoopback(remoteAddress);
 }
 
 [Trait("Transport", "Grpc")]

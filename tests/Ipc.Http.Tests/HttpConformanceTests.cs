@@ -6,6 +6,8 @@ namespace Ipc.Http.Tests;
 public sealed class HttpTransportUnderTest : TransportUnderTest
 {
     public override string CreateAddress() => HttpTestAddresses.NewHttpAddress();
+
+    public override void AssertRemoteAddress(string? remoteAddress) => RemoteAddresses.AssertLoopback(remoteAddress);
 }
 
 [Trait("Transport", "Http")]

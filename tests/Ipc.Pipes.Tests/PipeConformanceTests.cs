@@ -7,6 +7,8 @@ public sealed class PipeTransportUnderTest : TransportUnderTest
 {
     public override string CreateAddress() => TestAddresses.NewPipeAddress();
 
+    public override void AssertRemoteAddress(string? remoteAddress) => RemoteAddresses.AssertThisProcess(remoteAddress);
+
     public override ValueTask AssertReleasedAsync(string address)
     {
         if (!OperatingSystem.IsWindows())

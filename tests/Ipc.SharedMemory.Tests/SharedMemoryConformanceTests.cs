@@ -6,6 +6,8 @@ public sealed class SharedMemoryTransportUnderTest : TransportUnderTest
 {
     public override string CreateAddress() => SharedMemoryFiles.NewAddress();
 
+    public override void AssertRemoteAddress(string? remoteAddress) => Ipc.TestUtils.RemoteAddresses.AssertThisProcess(remoteAddress);
+
     public override ValueTask AssertReleasedAsync(string address)
     {
         Assert.Empty(SharedMemoryFiles.Of(new Uri(address).Host));

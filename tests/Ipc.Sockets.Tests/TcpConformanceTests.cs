@@ -6,6 +6,8 @@ namespace Ipc.Sockets.Tests;
 public sealed class TcpTransportUnderTest : TransportUnderTest
 {
     public override string CreateAddress() => TestAddresses.NewTcpAddress();
+
+    public override void AssertRemoteAddress(string? remoteAddress) => RemoteAddresses.AssertLoopback(remoteAddress);
 }
 
 [Trait("Transport", "Tcp")]

@@ -1,3 +1,4 @@
+using Ipc.Testing;
 using Ipc.TestUtils;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -34,6 +35,18 @@ public sealed class TcpTlsTests : IDisposable
         await using var client = TestIpc.CreateClient(address, ipc => ipc.AddSockets(o => TrustAuthority(o)));
 
         await TestIpc.AssertServesAsync(client);
+    }
+
+    [Fact]
+    public async Task RequestAsync_Tls_HandlerSeesTheClientsAddressUnderTheHandshake()
+    {
+        var address = TestAddresses.NewTcpAddress();
+        using var server = await TestIpc.StartServerAsync(address, ipc => ipc.AddSockets(o => Server(o)));
+        await using var client = TestIpc.CreateClient(address, ipc => ipc.AddSockets(o => TrustAuthority(o)));
+
+        var info = await client.Requests().RequestAsync<string, CallInfo>(ConformanceRoutes.Inspect, "who").AsTask().WaitAsync(TestIpc.Bound);
+
+        RemoteAddresses.AssertLoopback(info.RemoteAddress);
     }
 
     [Fact]

@@ -7,6 +7,8 @@ public sealed class UnixSocketTransportUnderTest : TransportUnderTest
 {
     public override string CreateAddress() => TestAddresses.NewUnixAddress();
 
+    public override void AssertRemoteAddress(string? remoteAddress) => RemoteAddresses.AssertThisProcess(remoteAddress);
+
     public override ValueTask AssertReleasedAsync(string address)
     {
         Assert.False(File.Exists(UnixSocketTransport.PathOf(new Uri(address))), $"the socket file of {address} is still there");

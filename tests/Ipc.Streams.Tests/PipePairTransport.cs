@@ -78,7 +78,8 @@ public sealed class PipePairTransport : ConnectionTransport
 
         public bool Offer(DuplexConnection connection)
         {
-            Interlocked.Increment(ref _opened);
+            // Named once per connection: the core sets it on every message, for handlers and the server's failure logs.
+            connection.RemoteAddress = $"pipepair client #{Interlocked.Increment(ref _opened)}";
             return _incoming.Writer.TryWrite(connection);
         }
 

@@ -220,9 +220,50 @@ internal sealed class EndpointTelemetry
         if (activity is { IsAllDataRequested: true })
         {
             SetTags(activity, operation, message);
+            if (message.RemoteAddress is { } remote)
+            {
+                SetClientTags(activity, remote);
+            }
         }
 
         return activity;
+    }
+
+    /// <summary>Sets <c>client.address</c> and <c>client.port</c> from a peer as the server's transport names it.</summary>
+    internal static void SetClientTags(Activity activity, string remoteAddress)
+    {
+        var (address, port) = ClientAddress(remoteAddress);
+        activity.SetTag("client.address", address);
+        if (port > 0)
+        {
+            activity.SetTag("client.port", port);
+        }
+    }
+
+    /// <summary>
+    /// Splits a peer into <c>client.address</c> and <c>client.port</c>: <c>ip:port</c> and <c>[ipv6]:port</c> into their
+    /// parts (brackets dropped); anything else (<c>pid=… uid=…</c>, a pipe name) is the address as it is, with no port.
+    /// </summary>
+    internal static (string Address, int Port) ClientAddress(string remoteAddress)
+    {
+        var colon = remoteAddress.LastIndexOf(':');
+        if (colon > 0
+            && int.TryParse(remoteAddress.AsSpan(colon + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var port)
+            && port is > 0 and <= 65535)
+        {
+            var host = remoteAddress.AsSpan(0, colon);
+            if (host is ['[', .., ']'])
+            {
+                return (host[1..^1].ToString(), port);
+            }
+
+            if (!host.Contains(':') && !host.Contains(' '))
+            {
+                return (host.ToString(), port);
+            }
+        }
+
+        return (remoteAddress, 0);
     }
 
     private string SpanName(IpcOperation operation, string route) => operation switch

@@ -8,11 +8,14 @@ namespace Ipc.Diagnostics;
 /// </summary>
 internal static partial class Log
 {
-    [LoggerMessage(1, LogLevel.Error, "Handler for route '{Route}' on endpoint '{Endpoint}' failed (message {MessageId}).")]
-    public static partial void HandlerFailed(ILogger logger, string endpoint, string route, string messageId, Exception exception);
+    /// <summary>The <c>RemoteAddress</c> of a failure whose transport names no peer (in-memory; AMQP without <c>app_id</c>).</summary>
+    public const string UnknownPeer = "unknown";
 
-    [LoggerMessage(2, LogLevel.Error, "One-way message {MessageId} for route '{Route}' on endpoint '{Endpoint}' was accepted but not delivered: {Reason}")]
-    public static partial void MessageFailed(ILogger logger, string endpoint, string route, string messageId, string reason, Exception? exception);
+    [LoggerMessage(1, LogLevel.Error, "Handler for route '{Route}' on endpoint '{Endpoint}' failed (message {MessageId} from {RemoteAddress}).")]
+    public static partial void HandlerFailed(ILogger logger, string endpoint, string route, string messageId, string remoteAddress, Exception exception);
+
+    [LoggerMessage(2, LogLevel.Error, "One-way message {MessageId} for route '{Route}' on endpoint '{Endpoint}' from {RemoteAddress} was accepted but not delivered: {Reason}")]
+    public static partial void MessageFailed(ILogger logger, string endpoint, string route, string messageId, string remoteAddress, string reason, Exception? exception);
 
     [LoggerMessage(3, LogLevel.Information, "Dropped one-way message {MessageId} for route '{Route}' on endpoint '{Endpoint}': it is a duplicate of a message already received.")]
     public static partial void DuplicateDropped(ILogger logger, string messageId, string route, string endpoint);

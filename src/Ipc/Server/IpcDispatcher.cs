@@ -247,7 +247,7 @@ internal sealed partial class IpcDispatcher : IIpcDispatcher
     /// <summary>Logs and counts a one-way message that was not handled, and returns its outcome.</summary>
     private IpcOneWayOutcome NotDelivered(IpcMessage message, IpcFault fault, Exception? exception)
     {
-        Log.MessageFailed(_logger, _endpoint.Name, message.Route, message.MessageId, fault.Message, exception);
+        Log.MessageFailed(_logger, _endpoint.Name, message.Route, message.MessageId, message.RemoteAddress ?? Log.UnknownPeer, fault.Message, exception);
         _endpoint.Telemetry.CountDropped(message.Route, 1);
         return IpcOneWayOutcome.Failure(fault);
     }
@@ -407,7 +407,7 @@ internal sealed partial class IpcDispatcher : IIpcDispatcher
             case IpcHandlerException handler:
                 return new IpcFault(IpcErrorCode.RemoteError, handler.Message, new IpcRemoteError(handler.Code, handler.Message, WithStack(handler.Details, ex)));
             default:
-                Log.HandlerFailed(_logger, _endpoint.Name, message.Route, message.MessageId, ex);
+                Log.HandlerFailed(_logger, _endpoint.Name, message.Route, message.MessageId, message.RemoteAddress ?? Log.UnknownPeer, ex);
                 if (_endpoint.DetailedErrors)
                 {
                     return new IpcFault(IpcErrorCode.RemoteError, ex.Message, new IpcRemoteError(ex.GetType().Name, ex.Message, WithStack(null, ex)));

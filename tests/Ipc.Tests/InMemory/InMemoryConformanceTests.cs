@@ -8,6 +8,8 @@ public sealed class InMemoryTransportUnderTest : TransportUnderTest
 {
     public override string CreateAddress() => $"inmemory://conformance-{Guid.NewGuid():N}";
 
+    public override void AssertRemoteAddress(string? remoteAddress) => Assert.Null(remoteAddress); // no peer in one process
+
     public override ValueTask AssertReleasedAsync(string address)
     {
         Assert.True(InMemoryHub.All(InMemoryTransport.Key(new Uri(address))).IsEmpty, $"{address} is still registered");
