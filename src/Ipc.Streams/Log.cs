@@ -23,14 +23,17 @@ internal static partial class Log
     [LoggerMessage(104, LogLevel.Error, "Closing connection {Connection}: it failed unexpectedly.")]
     public static partial void Failed(ILogger logger, string connection, Exception exception);
 
-    [LoggerMessage(105, LogLevel.Information, "Connection {Connection}: handlers or callers held its reader for more than {Threshold} {Count} times; its calls run on the thread pool from now on.")]
-    public static partial void ReaderWorkStopped(ILogger logger, string connection, int count, TimeSpan threshold);
+    [LoggerMessage(105, LogLevel.Information, "Connection {Connection}: handlers or callers held its reader for more than {Threshold} {Count} times within {Window}; its calls run on the thread pool until that period ends.")]
+    public static partial void ReaderWorkStopped(ILogger logger, string connection, int count, TimeSpan threshold, TimeSpan window);
 
     [LoggerMessage(106, LogLevel.Warning, "Closing connection {Connection}: the peer did not finish a frame within the FrameTimeout of {Timeout}.")]
     public static partial void FrameTimeout(ILogger logger, string connection, TimeSpan timeout);
 
     [LoggerMessage(107, LogLevel.Debug, "Closing connection {Connection}: no calls for {IdleTimeout}.")]
     public static partial void IdleClosed(ILogger logger, string connection, TimeSpan idleTimeout);
+
+    [LoggerMessage(108, LogLevel.Debug, "Connection {Connection}: its reader runs handlers and completions itself again.")]
+    public static partial void ReaderWorkResumed(ILogger logger, string connection);
 
     [LoggerMessage(110, LogLevel.Error, "Accepting a connection on endpoint '{Endpoint}' ({Address}) failed; retrying.")]
     public static partial void AcceptFailed(ILogger logger, string endpoint, Uri address, Exception exception);

@@ -10,7 +10,8 @@ internal interface IReaderWork
 /// <summary>
 /// Watches the dedicated readers that run handlers and completions themselves. A reader held by one piece of work for
 /// longer than <see cref="Threshold"/> (a handler that computes or blocks, a caller that waits on another call) is
-/// replaced: a new thread takes over reading, so the connection's other calls go on.
+/// replaced: a new thread takes over reading, so the connection's other calls go on. Periods the collector paused the
+/// process or the JIT compiler compiled for most of do not count.
 /// </summary>
 /// <remarks>
 /// One watchdog per <see cref="TimeProvider"/> (endpoints share the system one), ticking only while readers run work: it
@@ -36,6 +37,7 @@ internal sealed class ReaderWatchdog
     private int _checking;
     private int _idle;
     private TimeSpan _paused;
+    private TimeSpan _compiled;
 
     private ReaderWatchdog(TimeProvider time) => _time = time;
 
@@ -126,10 +128,14 @@ internal sealed class ReaderWatchdog
         {
             // On real time, a collection that paused every thread for most of the period held the readers' work, not the work
             // itself (fake time in tests has no such periods).
+            // Likewise the JIT compiler: the first calls of a path compile their methods on the thread that runs them, which
+            // can hold a reader for tens of milliseconds once (a new thread would only compile the same methods again).
             var realTime = _time == TimeProvider.System;
             var paused = realTime ? GC.GetTotalPauseDuration() : TimeSpan.Zero;
-            var collected = paused - _paused > Threshold / 2;
+            var compiled = realTime ? System.Runtime.JitInfo.GetCompilationTime() : TimeSpan.Zero;
+            var collected = paused - _paused > Threshold / 2 || compiled - _compiled > Threshold / 2;
             _paused = paused;
+            _compiled = compiled;
             var busy = false;
             foreach (var reader in Volatile.Read(ref _snapshot))
             {

@@ -10,9 +10,6 @@ namespace Ipc.Transports.Streams;
 /// </summary>
 internal sealed class StreamDuplexConnection : DuplexConnection
 {
-    /// <summary>How many times a connection's reader may be replaced (see <see cref="TryDefer"/>) before its work goes to the thread pool for good.</summary>
-    private const int ReaderReplacements = 16;
-
     /// <summary>The least a dedicated reader asks the stream for in one read.</summary>
     private const int ReceiveChunk = 16 * 1024;
 
@@ -38,7 +35,7 @@ internal sealed class StreamDuplexConnection : DuplexConnection
     private long _readerEpoch;
     private long _readerBusy;
     private long _watchedEpoch;
-    private int _readerReplacementCount;
+    private ReplacementBudget? _replacements;
     private volatile bool _readerWorkAllowed;
 
     public StreamDuplexConnection(Stream stream, bool blockingIo, Func<bool>? isReadable, TimeSpan readerSpin)
@@ -126,6 +123,7 @@ internal sealed class StreamDuplexConnection : DuplexConnection
         _input = _received.Reader;
         _readerWork = [];
         _readerWorkAllowed = true;
+        _replacements = new ReplacementBudget(host.Time);
         _poll = _isReadable is null ? null : ReadablePoll.Create(_isReadable, _readerSpin);
         _watchdog = ReaderWatchdog.For(host.Time);
     }
@@ -166,7 +164,7 @@ internal sealed class StreamDuplexConnection : DuplexConnection
     /// </remarks>
     internal override bool TryDefer(IReaderWork work)
     {
-        if (!_readerWorkAllowed || Environment.CurrentManagedThreadId != _readerThreadId)
+        if (Environment.CurrentManagedThreadId != _readerThreadId || (!_readerWorkAllowed && !ResumeReaderWork()))
         {
             return false;
         }
@@ -180,7 +178,7 @@ internal sealed class StreamDuplexConnection : DuplexConnection
     /// whether the reader ran work since the last check.
     /// </summary>
     /// <param name="realTime">Whether the checks run on real time, where a period is a real millisecond (not on fake time in tests).</param>
-    /// <param name="collected">Whether the garbage collector paused the process for most of the period.</param>
+    /// <param name="collected">Whether the garbage collector paused the process, or the JIT compiler compiled, for most of the period.</param>
     internal bool CheckReaderWork(bool realTime, bool collected)
     {
         var busy = Volatile.Read(ref _readerBusy);
@@ -203,9 +201,10 @@ internal sealed class StreamDuplexConnection : DuplexConnection
             // Held for a whole period: a new thread reads on. The old one leaves when its work returns.
             _readerWorkAllowed = false;
             _host?.Telemetry?.ReaderReplaced();
-            if (++_readerReplacementCount == ReaderReplacements)
+            if (_replacements!.Replaced())
             {
-                Log.ReaderWorkStopped(_host!.Logger, _host.Description, ReaderReplacements, ReaderWatchdog.Threshold);
+                // The new reader leaves work to the thread pool until the window ends (see ResumeReaderWork).
+                Log.ReaderWorkStopped(_host!.Logger, _host.Description, ReplacementBudget.Limit, ReaderWatchdog.Threshold, ReplacementBudget.Window);
             }
 
             new Thread(static state => ((StreamDuplexConnection)state!).ResumeReading())
@@ -309,8 +308,21 @@ internal sealed class StreamDuplexConnection : DuplexConnection
         Volatile.Write(ref _readerOsThreadId, ThreadSchedule.CurrentThreadId());
         HandReaderWorkToThreadPool();
         Volatile.Write(ref _readerBusy, 0);
-        _readerWorkAllowed = _readerReplacementCount < ReaderReplacements; // a first call's compilation is a one-off; blocking handlers are not
+        _readerWorkAllowed = _replacements!.AllowsReaderWork;
         ReceiveLoop();
+    }
+
+    /// <summary>On the reader, while its work goes to the thread pool: takes work again once the replacement window has ended.</summary>
+    private bool ResumeReaderWork()
+    {
+        if (!_replacements!.TryResume())
+        {
+            return false;
+        }
+
+        _readerWorkAllowed = true;
+        Log.ReaderWorkResumed(_host!.Logger, _host.Description);
+        return true;
     }
 
     private void HandReaderWorkToThreadPool()
