@@ -12,7 +12,9 @@ namespace Ipc.Transports.Streams;
 /// </summary>
 internal sealed class ClientConnection : StreamConnection
 {
-    private readonly ConcurrentDictionary<uint, PendingCall> _calls = new();
+    // Lock stripes for the calls in flight: adding (a caller) and removing (the reader) contend on the default two
+    // stripes of a two-processor machine, and a stripe's holder that loses its processor stalls the other side.
+    private readonly ConcurrentDictionary<uint, PendingCall> _calls = new(concurrencyLevel: CallTableStripes, capacity: CallTableStripes * 2);
     private readonly TaskCompletionSource _settingsReceived = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly string _endpoint;
     private readonly bool _inlineCompletions;

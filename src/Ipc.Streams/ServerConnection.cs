@@ -25,7 +25,9 @@ internal sealed class ServerConnection : StreamConnection
     private readonly string? _remoteAddress; // named once per connection, set on each message it reads
     private readonly TimeProvider _time;
     private readonly CancellationToken _serverStopping;
-    private readonly ConcurrentDictionary<uint, ServerCall> _calls = new();
+    // Lock stripes for the calls in flight: adding (a caller) and removing (the reader) contend on the default two
+    // stripes of a two-processor machine, and a stripe's holder that loses its processor stalls the other side.
+    private readonly ConcurrentDictionary<uint, ServerCall> _calls = new(concurrencyLevel: CallTableStripes, capacity: CallTableStripes * 2);
     private readonly Channel<IpcMessage> _oneWay = Channel.CreateUnbounded<IpcMessage>(new UnboundedChannelOptions
     {
         SingleReader = true,
