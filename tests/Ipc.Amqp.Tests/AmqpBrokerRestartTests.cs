@@ -36,6 +36,8 @@ public sealed class AmqpBrokerRestartTests(PrivateNodeFixture node, ITestOutputH
         var broker = await node.BrokerAsync;
         var address = $"{broker.Uri()}?name=lost-{Guid.NewGuid():N}";
         var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var serverLogs = new RecoveryWatch();
+        using var clientLogs = new RecoveryWatch();
         await _hosts.StartServerAsync(address, server => server
             .MapRequest<Order, Order>("hold", async (order, _, cancellationToken) =>
             {
@@ -43,8 +45,9 @@ public sealed class AmqpBrokerRestartTests(PrivateNodeFixture node, ITestOutputH
                 await Task.Delay(Timeout.Infinite, cancellationToken);
                 return order;
             })
-            .MapRequest<Order, Order>("price", order => order with { Id = order.Id * 10 }));
-        var services = _hosts.CreateClientServices(address);
+            .MapRequest<Order, Order>("price", order => order with { Id = order.Id * 10 }),
+            logs: serverLogs);
+        var services = _hosts.CreateClientServices(address, logs: clientLogs);
         var factory = Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions.GetRequiredService<IIpcClientFactory>(services);
         var requests = factory.GetRequestClient(AmqpTestHost.Endpoint);
         var channel = factory.GetChannel(AmqpTestHost.Endpoint);
@@ -62,30 +65,15 @@ public sealed class AmqpBrokerRestartTests(PrivateNodeFixture node, ITestOutputH
         Assert.True(send.NotAccepted);
 
         await broker.StartNodeAsync(0);
-        var recovered = _hosts.CreateClientServices(address, resilience: AmqpTestHost.RideOutFailover);
-        var again = Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions.GetRequiredService<IIpcClientFactory>(recovered).GetRequestClient(AmqpTestHost.Endpoint);
-        Assert.Equal(new Order(30), await RecoveredAsync(() => again.RequestAsync<Order, Order>("price", new Order(3), new IpcCallOptions { Idempotent = true }).AsTask()));
-        Assert.Equal(new Order(40), await RecoveredAsync(() => requests.RequestAsync<Order, Order>("price", new Order(4)).AsTask())); // the first client recovered too
-    }
 
-    /// <summary>
-    /// Calls until the client's connection and the server's topology have recovered, within a bound: meanwhile a call fails
-    /// with Unavailable (no connection) or NoHandler (the broker is back but the server has not declared its queue again).
-    /// </summary>
-    private static async Task<T> RecoveredAsync<T>(Func<Task<T>> call)
-    {
-        var timer = System.Diagnostics.Stopwatch.StartNew();
-        while (true)
-        {
-            try
-            {
-                return await call().WaitAsync(AmqpTestHost.Bound);
-            }
-            catch (IpcException ex) when (ex.ErrorCode is IpcErrorCode.Unavailable or IpcErrorCode.NoHandler && timer.Elapsed < TimeSpan.FromMinutes(1))
-            {
-                await Task.Delay(200); // recovery has no event the Ipc client exposes; try again shortly
-            }
-        }
+        // The server's connection recovers with its queues (until then a new client's request finds no queue), and the
+        // first client's with its reply consumer: both say so in their logs.
+        await serverLogs.Recovered.WaitAsync(AmqpTestHost.Bound);
+        await clientLogs.Recovered.WaitAsync(AmqpTestHost.Bound);
+        var recovered = _hosts.CreateClientServices(address);
+        var again = Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions.GetRequiredService<IIpcClientFactory>(recovered).GetRequestClient(AmqpTestHost.Endpoint);
+        Assert.Equal(new Order(30), await again.RequestAsync<Order, Order>("price", new Order(3)).AsTask().WaitAsync(AmqpTestHost.Bound));
+        Assert.Equal(new Order(40), await requests.RequestAsync<Order, Order>("price", new Order(4)).AsTask().WaitAsync(AmqpTestHost.Bound)); // the first client recovered too
     }
 
     private async Task<DurableStreamRun> RunAsync(bool duplicateFilter)

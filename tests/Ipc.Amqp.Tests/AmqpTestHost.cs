@@ -1,5 +1,6 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 
 namespace Ipc.Amqp.Tests;
 
@@ -13,9 +14,14 @@ internal sealed class AmqpTestHost : IAsyncDisposable
     public static readonly TimeSpan Bound = TimeSpan.FromSeconds(30);
 
     /// <summary>Starts a server of <see cref="Endpoint"/> on <paramref name="address"/>.</summary>
-    public async Task<IHost> StartServerAsync(string address, Action<IpcServerBuilder> map, Action<AmqpTransportOptions>? amqp = null)
+    public async Task<IHost> StartServerAsync(string address, Action<IpcServerBuilder> map, Action<AmqpTransportOptions>? amqp = null, ILoggerProvider? logs = null)
     {
         var builder = new HostApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        if (logs is not null)
+        {
+            builder.Logging.AddProvider(logs);
+        }
+
         builder.Services.AddIpc()
             .AddAmqp(options =>
             {
@@ -35,9 +41,14 @@ internal sealed class AmqpTestHost : IAsyncDisposable
         CreateClientServices(address, amqp, resilience).GetRequiredService<IIpcClientFactory>().GetChannel(Endpoint);
 
     /// <summary>Creates the services of a client of <see cref="Endpoint"/> on <paramref name="address"/>.</summary>
-    public ServiceProvider CreateClientServices(string address, Action<AmqpTransportOptions>? amqp = null, Action<IpcResilienceOptions>? resilience = null)
+    public ServiceProvider CreateClientServices(string address, Action<AmqpTransportOptions>? amqp = null, Action<IpcResilienceOptions>? resilience = null, ILoggerProvider? logs = null)
     {
         var services = new ServiceCollection();
+        if (logs is not null)
+        {
+            services.AddLogging(logging => logging.AddProvider(logs));
+        }
+
         services.AddIpc()
             .AddAmqp(options =>
             {
