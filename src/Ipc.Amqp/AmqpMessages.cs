@@ -233,10 +233,14 @@ internal static class AmqpMessages
     public static string Expiration(TimeSpan timeout) =>
         ((long)Math.Clamp(Math.Ceiling(timeout.TotalMilliseconds), 1, int.MaxValue)).ToString(CultureInfo.InvariantCulture);
 
-    /// <summary>Headers of this transport (<c>ipc-</c>) and of the broker (delivery count, dead-lettering), not handed to handlers.</summary>
+    /// <summary>
+    /// Headers of this transport (<c>ipc-</c>), of the broker (delivery count, dead-lettering) and of RabbitMQ.Client (the
+    /// publish sequence number it adds to every message sent with confirmations tracked), not handed to handlers.
+    /// </summary>
     private static bool IsTransportHeader(string name) =>
         name.StartsWith("ipc-", StringComparison.Ordinal)
         || name == BrokerDeliveryCountHeader
+        || name == RabbitMQ.Client.Constants.PublishSequenceNumberHeader
         || name.StartsWith("x-death", StringComparison.Ordinal)
         || name.StartsWith("x-first-death", StringComparison.Ordinal)
         || name.StartsWith("x-last-death", StringComparison.Ordinal);

@@ -36,6 +36,9 @@ public static class ConformanceRoutes
     /// <summary>One-way: records the number it got.</summary>
     public const string Numbers = "numbers";
 
+    /// <summary>One-way: records the headers of the first message it gets (<see cref="ConformanceProbe.MessageHeaders"/>).</summary>
+    public const string Headers = "headers";
+
     /// <summary>One-way: waits for the probe's <see cref="ConformanceProbe.ReleaseHeld"/>, then records the number in the payload's first four bytes.</summary>
     public const string Held = "held";
 
@@ -112,6 +115,11 @@ public static class ConformanceRoutes
             .MapMessage<Numbered>(Numbers, (n, _, _) =>
             {
                 probe.Received(n.Value);
+                return default;
+            })
+            .MapMessage<Numbered>(Headers, (_, context, _) =>
+            {
+                probe.MessageHeaders.TrySetResult(new Dictionary<string, string>(context.Headers, StringComparer.Ordinal));
                 return default;
             })
             .MapMessage<Payload>(Held, async (p, _, ct) =>

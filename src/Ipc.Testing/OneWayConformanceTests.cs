@@ -33,6 +33,30 @@ public abstract class OneWayConformanceTests<TTransport> : TransportConformanceT
     }
 
     /// <summary>
+    /// A one-way message's handler sees the headers it was sent with, and none the transport uses on its own (the trace
+    /// context aside, which a listener in the same process may add).
+    /// </summary>
+    [Fact]
+    [Trait("Category", "Conformance")]
+    public virtual async Task SendAsync_Headers_ReachTheHandlerAsSent()
+    {
+        var (_, client) = await StartPairAsync();
+        var headers = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["x-tenant"] = "contoso",
+            ["x-unicode"] = "héllo wörld ✓",
+        };
+
+        await client.Channel.SendAsync(ConformanceRoutes.Headers, new Numbered(1), new IpcCallOptions { Headers = headers }).AsTask().WaitAsync(Bound);
+
+        var seen = await Probe.MessageHeaders.Task.WaitAsync(Bound);
+        var traceHeaders = new[] { IpcHeaderNames.TraceParent, IpcHeaderNames.TraceState, IpcHeaderNames.Baggage };
+        Assert.Equal(
+            headers.OrderBy(p => p.Key, StringComparer.Ordinal),
+            seen.Where(p => !traceHeaders.Contains(p.Key, StringComparer.OrdinalIgnoreCase)).OrderBy(p => p.Key, StringComparer.Ordinal));
+    }
+
+    /// <summary>
     /// 10,000 one-way messages sent in batches of 500 are each delivered exactly once, each with an id of its own.
     /// </summary>
     [Fact]
