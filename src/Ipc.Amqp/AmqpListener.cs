@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Text;
 using Ipc.Transports;
 using Microsoft.Extensions.DependencyInjection;
@@ -29,8 +28,8 @@ internal sealed class AmqpListener : IIpcTransportListener
     private readonly AmqpAddress _address;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stopping = new();
-    private readonly ConcurrentDictionary<long, Task> _running = new();
-    private long _taskSequence;
+    private readonly TaskCompletionSource _idle = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _running;
     private IIpcDispatcher? _dispatcher;
     private IConnection? _connection;
     private AmqpChannel? _control;
@@ -161,7 +160,12 @@ internal sealed class AmqpListener : IIpcTransportListener
         await _stopping.CancelAsync().ConfigureAwait(false);
         try
         {
-            await Task.WhenAll(_running.Values).WaitAsync(TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
+            if (Volatile.Read(ref _running) == 0)
+            {
+                _idle.TrySetResult();
+            }
+
+            await _idle.Task.WaitAsync(TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is TimeoutException or OperationCanceledException)
         {
@@ -249,8 +253,7 @@ internal sealed class AmqpListener : IIpcTransportListener
         request.RemoteAddress = Publisher(e.BasicProperties);
         var replyTo = e.BasicProperties.ReplyTo;
         var callId = e.BasicProperties.CorrelationId;
-        var tag = e.DeliveryTag;
-        Run(() => HandleRequestAsync(request, replyTo, callId, tag));
+        Run(new Delivery(this, request, e.DeliveryTag, queue: null, replyTo, callId, deliveries: 1));
         return Task.CompletedTask;
     }
 
@@ -260,8 +263,7 @@ internal sealed class AmqpListener : IIpcTransportListener
         message.RemoteAddress = Publisher(e.BasicProperties);
         var headers = e.BasicProperties.Headers;
         var deliveries = Math.Max(AmqpMessages.HeaderNumber(headers, AmqpMessages.DeliveriesHeader), AmqpMessages.HeaderNumber(headers, AmqpMessages.BrokerDeliveryCountHeader)) + 1;
-        var tag = e.DeliveryTag;
-        Run(() => HandleMessageAsync(queue, message, deliveries, tag));
+        Run(new Delivery(this, message, e.DeliveryTag, queue, replyTo: null, callId: null, deliveries));
         return Task.CompletedTask;
     }
 
@@ -271,22 +273,46 @@ internal sealed class AmqpListener : IIpcTransportListener
     /// </summary>
     private static string? Publisher(IReadOnlyBasicProperties properties) => properties.AppId is { Length: > 0 } appId ? appId : null;
 
-    /// <summary>Runs a delivery's handler on a task of its own; the prefetch bounds how many run at once.</summary>
-    private void Run(Func<Task> handle)
+    /// <summary>
+    /// Runs a delivery's handler on the thread pool, so the channel's consumer goes on to the next delivery; the prefetch
+    /// bounds how many run at once. Stopping waits for the handlers that are running.
+    /// </summary>
+    private void Run(Delivery delivery)
     {
-        var id = Interlocked.Increment(ref _taskSequence);
-        var task = Task.Run(handle);
-        _running[id] = task;
-        _ = task.ContinueWith(
-            static (_, state) =>
+        Interlocked.Increment(ref _running);
+        ThreadPool.UnsafeQueueUserWorkItem(delivery, preferLocal: true);
+    }
+
+    private void Finished(Task handler)
+    {
+        if (handler.IsFaulted)
+        {
+            var error = handler.Exception.InnerException ?? handler.Exception;
+            Log.HandlingFailed(_logger, Endpoint, error.Message, error);
+        }
+
+        if (Interlocked.Decrement(ref _running) == 0 && Volatile.Read(ref _state) == 2)
+        {
+            _idle.TrySetResult();
+        }
+    }
+
+    /// <summary>A delivery on its way to its handler: one work item, with no closure, delegate or task around it.</summary>
+    private sealed class Delivery(AmqpListener listener, IpcMessage message, ulong tag, string? queue, string? replyTo, string? callId, long deliveries) : IThreadPoolWorkItem
+    {
+        public void Execute()
+        {
+            var handler = queue is null
+                ? listener.HandleRequestAsync(message, replyTo, callId, tag)
+                : listener.HandleMessageAsync(queue, message, deliveries, tag);
+            if (handler.IsCompleted)
             {
-                var (running, key) = ((ConcurrentDictionary<long, Task> Running, long Key))state!;
-                running.TryRemove(key, out Task? _);
-            },
-            (_running, id),
-            CancellationToken.None,
-            TaskContinuationOptions.ExecuteSynchronously,
-            TaskScheduler.Default);
+                listener.Finished(handler);
+                return;
+            }
+
+            handler.ContinueWith(static (task, state) => ((AmqpListener)state!).Finished(task), listener, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
     }
 
     private async Task HandleRequestAsync(IpcMessage request, string? replyTo, string? callId, ulong tag)

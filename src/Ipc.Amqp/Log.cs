@@ -31,4 +31,7 @@ internal static partial class Log
 
     [LoggerMessage(1708, LogLevel.Warning, "The AMQP transport of endpoint '{Endpoint}' ignores stream route '{Route}': AMQP endpoints serve requests, one-way messages and subscriptions.")]
     public static partial void StreamRouteIgnored(ILogger logger, string endpoint, string route);
+
+    [LoggerMessage(1709, LogLevel.Error, "A delivery of endpoint '{Endpoint}' failed outside its handler: {Reason}. The broker delivers it again once the channel closes.")]
+    public static partial void HandlingFailed(ILogger logger, string endpoint, string reason, Exception exception);
 }
