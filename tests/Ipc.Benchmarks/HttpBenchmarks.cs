@@ -129,10 +129,18 @@ public class HttpBenchmarks
 
             var means = calls.Select(_ => new List<double>()).ToArray();
             var ratios = calls.Select(_ => new List<double>()).ToArray();
+            var workItems = new long[calls.Length];
+            var allocated = new long[calls.Length];
+            var collections = new long[calls.Length];
+            var paused = new TimeSpan[calls.Length];
             for (var block = 0; block < Blocks; block++)
             {
                 for (var c = 0; c < calls.Length; c++)
                 {
+                    var items = ThreadPool.CompletedWorkItemCount;
+                    var bytes = GC.GetTotalAllocatedBytes(precise: false);
+                    var gcs = GC.CollectionCount(0);
+                    var pause = GC.GetTotalPauseDuration();
                     var watch = Stopwatch.StartNew();
                     for (var i = 0; i < BlockSize; i++)
                     {
@@ -140,6 +148,10 @@ public class HttpBenchmarks
                     }
 
                     means[c].Add(watch.Elapsed.TotalMicroseconds / BlockSize);
+                    workItems[c] += ThreadPool.CompletedWorkItemCount - items;
+                    allocated[c] += GC.GetTotalAllocatedBytes(precise: false) - bytes;
+                    collections[c] += GC.CollectionCount(0) - gcs;
+                    paused[c] += GC.GetTotalPauseDuration() - pause;
                     ratios[c].Add(means[c][^1] / means[0][^1]);
                 }
             }
@@ -152,6 +164,15 @@ public class HttpBenchmarks
                 output.WriteLine(string.Create(
                     CultureInfo.InvariantCulture,
                     $"| {calls[c].Name} | {means[c].Average():F1} us | {means[c].Average() / means[0].Average():F2} | {ratios[c][Blocks / 2]:F2} ({ratios[c][Blocks / 4]:F2} to {ratios[c][3 * Blocks / 4]:F2}) |"));
+            }
+
+            // What the timings do not show (client and server together, this process): thread-pool work items and bytes
+            // allocated per call, and the collections they cost.
+            for (var c = 0; c < calls.Length; c++)
+            {
+                Console.Error.WriteLine(string.Create(
+                    CultureInfo.InvariantCulture,
+                    $"{calls[c].Name}: {(double)workItems[c] / (Blocks * BlockSize):F2} work items, {allocated[c] / (Blocks * BlockSize)} B allocated per call; {collections[c]} gen0 collections, {paused[c].TotalMilliseconds:F0} ms paused in all"));
             }
         }
         finally
