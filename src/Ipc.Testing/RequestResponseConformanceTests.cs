@@ -47,7 +47,7 @@ public abstract partial class RequestResponseConformanceTests<TTransport> : Tran
         Assert.Equal(body, response.Body.ToArray());
     }
 
-    /// <summary>Headers (Unicode and long values included), the message id and the correlation id reach the handler; response headers come back.</summary>
+    /// <summary>Headers (Unicode and long values included), the message id and the correlation id reach the handler, with no header of the transport's own; response headers come back.</summary>
     [Fact]
     [Trait("Category", "Conformance")]
     public virtual async Task RequestAsync_HeadersAndIds_ArePreserved()
@@ -69,6 +69,9 @@ public abstract partial class RequestResponseConformanceTests<TTransport> : Tran
             Assert.True(info.Headers.TryGetValue(name, out var seen), $"header {name} was lost");
             Assert.Equal(value, seen);
         }
+
+        var traceHeaders = new[] { IpcHeaderNames.TraceParent, IpcHeaderNames.TraceState, IpcHeaderNames.Baggage };
+        Assert.Empty(info.Headers.Keys.Except(headers.Keys, StringComparer.OrdinalIgnoreCase).Except(traceHeaders, StringComparer.OrdinalIgnoreCase)); // nothing of the transport's own
 
         Assert.Equal("message-0001", info.MessageId);
         Assert.Equal("correlation-0001", info.CorrelationId);
