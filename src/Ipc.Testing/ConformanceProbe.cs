@@ -29,7 +29,7 @@ public sealed class ConformanceProbe
     /// <summary>Set by the <see cref="ConformanceRoutes.Unblock"/> handler; the <see cref="ConformanceRoutes.BlockThread"/> handler waits for it.</summary>
     public ManualResetEventSlim Unblocked { get; } = new();
 
-    /// <summary>Set with the headers of the first message to <see cref="ConformanceRoutes.Headers"/>.</summary>
+    /// <summary>Set with the headers of the first message to <see cref="ConformanceRoutes.Headers"/>, or of the first published message.</summary>
     public TaskCompletionSource<IReadOnlyDictionary<string, string>> MessageHeaders { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>Set with the first published message.</summary>

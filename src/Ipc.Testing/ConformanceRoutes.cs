@@ -138,8 +138,9 @@ public static class ConformanceRoutes
     {
         ArgumentNullException.ThrowIfNull(server);
         ArgumentNullException.ThrowIfNull(probe);
-        return server.MapSubscription<Numbered>(Topic, (n, _, _) =>
+        return server.MapSubscription<Numbered>(Topic, (n, context, _) =>
         {
+            probe.MessageHeaders.TrySetResult(new Dictionary<string, string>(context.Headers, StringComparer.Ordinal));
             probe.Published.TrySetResult(n);
             probe.Received(n.Value);
             return default;

@@ -28,10 +28,16 @@ public abstract class PublishSubscribeConformanceTests<TTransport> : TransportCo
     public virtual async Task PublishAsync_Subscriber_ReceivesMessage()
     {
         var (_, client) = await StartPairAsync();
+        var headers = new Dictionary<string, string>(StringComparer.Ordinal) { ["x-tenant"] = "contoso", ["x-unicode"] = "héllo wörld ✓" };
 
-        await client.Channel.PublishAsync(ConformanceRoutes.Topic, new Numbered(99)).AsTask().WaitAsync(Bound);
+        await client.Channel.PublishAsync(ConformanceRoutes.Topic, new Numbered(99), new IpcCallOptions { Headers = headers }).AsTask().WaitAsync(Bound);
 
         Assert.Equal(new Numbered(99), await Probe.Published.Task.WaitAsync(Bound));
+        var seen = await Probe.MessageHeaders.Task.WaitAsync(Bound);
+        var traceHeaders = new[] { IpcHeaderNames.TraceParent, IpcHeaderNames.TraceState, IpcHeaderNames.Baggage };
+        Assert.Equal(
+            headers.OrderBy(p => p.Key, StringComparer.Ordinal),
+            seen.Where(p => !traceHeaders.Contains(p.Key, StringComparer.OrdinalIgnoreCase)).OrderBy(p => p.Key, StringComparer.Ordinal));
     }
 
     /// <summary>Two services subscribing to one topic each get every message published to it, exactly once.</summary>
