@@ -82,6 +82,7 @@ public abstract partial class RequestResponseConformanceTests<TTransport> : Tran
         var raw = new IpcMessage(ConformanceRoutes.Inspect, buffer.WrittenMemory.ToArray());
         var response = await client.Requests.RequestAsync(raw).AsTask().WaitAsync(Bound);
         Assert.Equal("réponse ✓", response.Headers[ConformanceRoutes.ResponseHeader]);
+        Assert.Empty(response.Headers.Keys.Except([ConformanceRoutes.ResponseHeader], StringComparer.OrdinalIgnoreCase).Except(traceHeaders, StringComparer.OrdinalIgnoreCase));
         Assert.Equal(raw.CorrelationId, response.CorrelationId);
     }
 
