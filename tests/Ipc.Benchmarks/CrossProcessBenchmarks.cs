@@ -10,19 +10,20 @@ namespace Ipc.Benchmarks;
 /// Shared memory against Unix sockets with the server in another process, as users run them, in one run:
 /// request/response and one-way 64-byte messages through the transport client and through the runtime, 1 MiB
 /// requests, and the processor time an idle connected pair uses once the spin has passed.
-/// <c>dotnet run -c Release --project tests/Ipc.Benchmarks -- crossprocess [seconds per row] [spin in microseconds, comma-separated]</c>
+/// <c>dotnet run -c Release --project tests/Ipc.Benchmarks -- crossprocess [seconds per row] [spin in microseconds, comma-separated] [inline]</c>;
+/// <c>inline</c> adds a shared-memory row with <c>UnsafePreferInlineHandlers</c> and <c>UnsafePreferInlineCompletions</c> on both sides.
 /// </summary>
 internal static class CrossProcessBenchmarks
 {
     private const string Endpoint = "bench";
     private static readonly byte[] s_payload = new byte[64];
 
-    /// <summary>The server process: <c>serve &lt;address&gt; &lt;spin µs&gt;</c>; prints "ready", stops when its standard input closes.</summary>
-    public static async Task ServeAsync(string address, TimeSpan spin)
+    /// <summary>The server process: <c>serve &lt;address&gt; &lt;spin µs&gt; [inline]</c>; prints "ready", stops when its standard input closes.</summary>
+    public static async Task ServeAsync(string address, TimeSpan spin, bool inline)
     {
         var received = 0L;
         var builder = new HostApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
-        Configure(builder.Services.AddIpc(), spin)
+        Configure(builder.Services.AddIpc(), spin, inline)
             .AddEndpoint(Endpoint, address, e => e.MaxMessageSize = 8 * 1024 * 1024)
             .AddServer(Endpoint, s => s
                 .MapRequest<byte[], byte[]>("echo", static payload => payload)
@@ -40,25 +41,30 @@ internal static class CrossProcessBenchmarks
         await host.StopAsync();
     }
 
-    public static async Task RunAsync(TextWriter output, TimeSpan duration, IReadOnlyList<TimeSpan> spins)
+    public static async Task RunAsync(TextWriter output, TimeSpan duration, IReadOnlyList<TimeSpan> spins, bool inline)
     {
         output.WriteLine($"Machine: {Environment.ProcessorCount} processors, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, .NET {Environment.Version}; {duration.TotalSeconds:F1} s per row.");
         output.WriteLine();
         output.WriteLine("| Transport | Spin | request/response 64 B, transport client | request/response 64 B, IRequestClient | one-way 64 B, transport client | one-way 64 B, SendBatchAsync of 100 | 1 MiB requests | idle pair: processor of client / server process | idle pair: connection readers of both |");
         output.WriteLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
-        var rows = spins.Select(spin => ($"shm://bench-{Environment.ProcessId}-{(int)spin.TotalMicroseconds}", spin)).ToList();
-        rows.Add(($"unix://{Path.Combine(Path.GetTempPath(), $"bench-{Environment.ProcessId}.sock")}", TimeSpan.FromMicroseconds(50)));
-        foreach (var (address, spin) in rows)
+        var rows = spins.Select(spin => ($"shm://bench-{Environment.ProcessId}-{(int)spin.TotalMicroseconds}", spin, Inline: false)).ToList();
+        if (inline)
         {
-            await RunRowAsync(output, address, spin, duration);
+            rows.Add(($"shm://bench-{Environment.ProcessId}-inline", Ipc.SharedMemory.SharedMemoryTransportOptions.DefaultSpin, Inline: true));
+        }
+
+        rows.Add(($"unix://{Path.Combine(Path.GetTempPath(), $"bench-{Environment.ProcessId}.sock")}", TimeSpan.FromMicroseconds(50), Inline: false));
+        foreach (var (address, spin, inlineRow) in rows)
+        {
+            await RunRowAsync(output, address, spin, inlineRow, duration);
         }
     }
 
-    private static async Task RunRowAsync(TextWriter output, string address, TimeSpan spin, TimeSpan duration)
+    private static async Task RunRowAsync(TextWriter output, string address, TimeSpan spin, bool inline, TimeSpan duration)
     {
-        using var server = StartServer(address, spin);
+        using var server = StartServer(address, spin, inline);
         var services = new ServiceCollection();
-        Configure(services.AddIpc(), spin).AddEndpoint(Endpoint, address, e => e.MaxMessageSize = 8 * 1024 * 1024);
+        Configure(services.AddIpc(), spin, inline).AddEndpoint(Endpoint, address, e => e.MaxMessageSize = 8 * 1024 * 1024);
         await using var client = services.BuildServiceProvider();
         var requests = client.GetRequiredKeyedService<IRequestClient>(Endpoint);
         var channel = client.GetRequiredKeyedService<IChannel>(Endpoint);
@@ -126,7 +132,7 @@ internal static class CrossProcessBenchmarks
         var serverIdle = (server.TotalProcessorTime - serverBefore) / idle.Elapsed;
         var readersIdle = (ReaderThreadsTime(Environment.ProcessId) + ReaderThreadsTime(server.Id) - readersBefore) / idle.Elapsed;
 
-        var transportName = address.StartsWith("shm", StringComparison.Ordinal) ? "SharedMemory" : "UnixSocket";
+        var transportName = address.StartsWith("shm", StringComparison.Ordinal) ? inline ? "SharedMemory, inline handlers and completions" : "SharedMemory" : "UnixSocket";
         output.WriteLine(string.Create(
             CultureInfo.InvariantCulture,
             $"| {transportName} | {spin.TotalMicroseconds:F0} us | {Micro(transportLatency)} | {Micro(clientLatency)} | {transportRate:N0}/s | {batchRate:N0}/s | {largeRate / 1e9:F2} GB/s | {clientIdle:P2} / {serverIdle:P2} | {readersIdle:P2} |"));
@@ -187,7 +193,7 @@ internal static class CrossProcessBenchmarks
         return watch.Elapsed / count;
     }
 
-    private static Process StartServer(string address, TimeSpan spin)
+    private static Process StartServer(string address, TimeSpan spin, bool inline)
     {
         var start = new ProcessStartInfo(Environment.ProcessPath!)
         {
@@ -203,6 +209,11 @@ internal static class CrossProcessBenchmarks
         start.ArgumentList.Add("serve");
         start.ArgumentList.Add(address);
         start.ArgumentList.Add(((int)spin.TotalMicroseconds).ToString(CultureInfo.InvariantCulture));
+        if (inline)
+        {
+            start.ArgumentList.Add("inline");
+        }
+
         var process = Process.Start(start)!;
         if (process.StandardOutput.ReadLine() != "ready")
         {
@@ -212,7 +223,12 @@ internal static class CrossProcessBenchmarks
         return process;
     }
 
-    private static IIpcBuilder Configure(IIpcBuilder ipc, TimeSpan spin) => ipc
-        .AddSharedMemory(o => o.ReaderSpin = spin)
+    private static IIpcBuilder Configure(IIpcBuilder ipc, TimeSpan spin, bool inline) => ipc
+        .AddSharedMemory(o =>
+        {
+            o.ReaderSpin = spin;
+            o.UnsafePreferInlineHandlers = inline;
+            o.UnsafePreferInlineCompletions = inline;
+        })
         .AddSockets();
 }

@@ -40,10 +40,10 @@ if (args is ["callers-burn"])
     return CrossProcessCallers.Burn();
 }
 
-// dotnet run -c Release --project tests/Ipc.Benchmarks -- crossprocess [seconds per row] [spins in us, e.g. 0,20,50,200]
-if (args is ["serve", var shmAddress, var spin])
+// dotnet run -c Release --project tests/Ipc.Benchmarks -- crossprocess [seconds per row] [spins in us, e.g. 0,20,50,200] [inline]
+if (args is ["serve", var shmAddress, var spin, .. var serveOptions])
 {
-    await CrossProcessBenchmarks.ServeAsync(shmAddress, TimeSpan.FromMicroseconds(int.Parse(spin, System.Globalization.CultureInfo.InvariantCulture)));
+    await CrossProcessBenchmarks.ServeAsync(shmAddress, TimeSpan.FromMicroseconds(int.Parse(spin, System.Globalization.CultureInfo.InvariantCulture)), serveOptions is ["inline"]);
     return 0;
 }
 
@@ -51,7 +51,7 @@ if (args is ["crossprocess", ..])
 {
     var seconds = args.Length > 1 ? double.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 3;
     var spins = args.Length > 2 ? args[2].Split(',').Select(s => TimeSpan.FromMicroseconds(int.Parse(s, System.Globalization.CultureInfo.InvariantCulture))).ToList() : [Ipc.SharedMemory.SharedMemoryTransportOptions.DefaultSpin];
-    await CrossProcessBenchmarks.RunAsync(Console.Out, TimeSpan.FromSeconds(seconds), spins);
+    await CrossProcessBenchmarks.RunAsync(Console.Out, TimeSpan.FromSeconds(seconds), spins, inline: args.Length > 3 && args[3] == "inline");
     return 0;
 }
 
