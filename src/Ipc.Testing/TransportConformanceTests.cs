@@ -31,6 +31,8 @@ public abstract class TransportConformanceTests<TTransport> : IAsyncLifetime
     /// <summary>The longest any awaited event may take before the test fails instead of hanging.</summary>
     protected static readonly TimeSpan Bound = TimeSpan.FromSeconds(15);
 
+    private static readonly string[] s_traceContext = [IpcHeaderNames.TraceParent, IpcHeaderNames.TraceState, IpcHeaderNames.Baggage];
+
     private readonly List<IAsyncDisposable> _resources = [];
 
     /// <summary>Gets the transport under test.</summary>
@@ -38,6 +40,25 @@ public abstract class TransportConformanceTests<TTransport> : IAsyncLifetime
 
     /// <summary>Gets what the conformance handlers saw.</summary>
     protected ConformanceProbe Probe { get; } = new();
+
+    /// <summary>
+    /// Asserts that <paramref name="seen"/> holds every header of <paramref name="sent"/> with its value, and no other
+    /// but the W3C trace context (which a listener in the same process may add): nothing of the transport's own.
+    /// </summary>
+    /// <param name="sent">The headers sent.</param>
+    /// <param name="seen">The headers the other side saw.</param>
+    protected static void AssertHeadersAsSent(IReadOnlyDictionary<string, string> sent, IReadOnlyDictionary<string, string> seen)
+    {
+        ArgumentNullException.ThrowIfNull(sent);
+        ArgumentNullException.ThrowIfNull(seen);
+        foreach (var (name, value) in sent)
+        {
+            Assert.True(seen.TryGetValue(name, out var got), $"header {name} was lost");
+            Assert.Equal(value, got);
+        }
+
+        Assert.Empty(seen.Keys.Except(sent.Keys, StringComparer.OrdinalIgnoreCase).Except(s_traceContext, StringComparer.OrdinalIgnoreCase));
+    }
 
     /// <summary>Gets the capabilities the suite tests; a transport that subclasses the suite must declare them.</summary>
     protected virtual TransportCapabilities SuiteCapabilities => TransportCapabilities.None;
