@@ -158,6 +158,34 @@ public sealed class AmqpDeliveryTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task SendAsync_HandlerFailsOnce_RedeliveryCarriesTheHeadersAsSent()
+    {
+        var address = AmqpTestAddresses.New("redelivery-headers");
+        var seen = new ConcurrentQueue<Dictionary<string, string>>();
+        var handled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await _hosts.StartServerAsync(address, s => s.MapMessage<Order>("charge", (_, context, _) =>
+        {
+            seen.Enqueue(new Dictionary<string, string>(context.Headers, StringComparer.Ordinal));
+            if (seen.Count == 1)
+            {
+                throw new InvalidOperationException("card declined, once");
+            }
+
+            handled.TrySetResult();
+            return ValueTask.CompletedTask;
+        }));
+        var client = _hosts.CreateClient(address);
+        var headers = new Dictionary<string, string>(StringComparer.Ordinal) { ["x-tenant"] = "contoso" };
+
+        await client.SendAsync("charge", new Order(42), new IpcCallOptions { Headers = headers }).AsTask().WaitAsync(Bound);
+        await handled.Task.WaitAsync(Bound);
+
+        // Both deliveries: the sender's headers, and none of the transport's (ipc-deliveries), the broker's or the client library's.
+        Assert.Equal(2, seen.Count);
+        Assert.All(seen, delivery => Assert.Equal(headers.OrderBy(p => p.Key), delivery.Where(p => p.Key is not (IpcHeaderNames.TraceParent or IpcHeaderNames.TraceState)).OrderBy(p => p.Key)));
+    }
+
+    [Fact]
     public async Task SendAsync_HandlerKeepsFailing_MessageGoesToDeadLetterQueueWithItsError()
     {
         var address = AmqpTestAddresses.New("poison");
