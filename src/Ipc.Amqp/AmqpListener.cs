@@ -300,7 +300,23 @@ internal sealed class AmqpListener : IIpcTransportListener
     /// <summary>A delivery on its way to its handler: one work item, with no closure, delegate or task around it.</summary>
     private sealed class Delivery(AmqpListener listener, IpcMessage message, ulong tag, string? queue, string? replyTo, string? callId, long deliveries) : IThreadPoolWorkItem
     {
+        // The consumer's execution context, flowed as Task.Run flows it: RabbitMQ.Client's delivery span, when something
+        // listens to it, stays the parent of the server's span (null only when the consumer suppressed the flow).
+        private readonly ExecutionContext? _context = ExecutionContext.Capture();
+
         public void Execute()
+        {
+            if (_context is null)
+            {
+                Start();
+            }
+            else
+            {
+                ExecutionContext.Run(_context, static delivery => ((Delivery)delivery!).Start(), this);
+            }
+        }
+
+        private void Start()
         {
             var handler = queue is null
                 ? listener.HandleRequestAsync(message, replyTo, callId, tag)
