@@ -35,6 +35,9 @@ public sealed class RabbitBroker : IAsyncDisposable
     /// <summary>Gets the AMQP port of each node.</summary>
     public IReadOnlyList<int> Ports => _nodes.Select(n => n.Port).ToList();
 
+    /// <summary>Gets the process id of node <paramref name="index"/>'s Erlang VM (to read its processor time); <see langword="null"/> while it is stopped.</summary>
+    public int? ProcessId(int index = 0) => _nodes[index].BeamPid;
+
     /// <summary>Gets the address of node <paramref name="index"/> (the first by default), guest login, default virtual host.</summary>
     public string Uri(int index = 0) => string.Create(CultureInfo.InvariantCulture, $"amqp://guest:guest@127.0.0.1:{_nodes[index].Port}/");
 
