@@ -265,7 +265,7 @@ internal static class AmqpBenchmarks
             var id = Interlocked.Increment(ref _sequence).ToString(CultureInfo.InvariantCulture);
             var call = new TaskCompletionSource<byte[]>(TaskCreationOptions.RunContinuationsAsynchronously);
             _pending[id] = call;
-            var props = new BasicProperties { MessageId = NewMessageId(), Type = "echo", ContentType = ContentType, CorrelationId = id, ReplyTo = "amq.rabbitmq.reply-to", Expiration = "30000" };
+            var props = new BasicProperties { MessageId = NewMessageId(), Type = "echo", ContentType = ContentType, CorrelationId = id, ReplyTo = "amq.rabbitmq.reply-to", Expiration = "30000", DeliveryMode = DeliveryModes.Transient };
             await _requests.BasicPublishAsync(string.Empty, _name + ".requests", true, props, body);
             return await call.Task;
         }
