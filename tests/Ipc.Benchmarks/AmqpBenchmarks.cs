@@ -59,6 +59,7 @@ internal static class AmqpBenchmarks
             var requests = provider.GetRequiredKeyedService<IRequestClient>("bench");
             var trimmed = provider.GetRequiredKeyedService<IRequestClient>("bench-trimmed");
             var channel = provider.GetRequiredKeyedService<IChannel>("bench");
+            var trimmedChannel = provider.GetRequiredKeyedService<IChannel>("bench-trimmed");
             var transport = (Transports.IIpcTransportClient)channel.GetService(typeof(Transports.IIpcTransportClient))!;
             var encoded = MessagePack.MessagePackSerializer.Serialize(s_payload, Serialization.MessagePackIpcSerializer.DefaultOptions);
 
@@ -119,6 +120,8 @@ internal static class AmqpBenchmarks
             using var broker = own?.ProcessId() is { } brokerId ? Process.GetProcessById(brokerId) : null;
             var rawCpu = new List<(double Self, double Broker)>();
             var ipcCpu = new List<(double Self, double Broker)>();
+            var trimmedRates = new List<double>();
+            var trimmedCpu = new List<(double Self, double Broker)>();
             for (var round = 0; round < Rounds; round++)
             {
                 var bytes = GC.GetTotalAllocatedBytes(precise: false);
@@ -134,20 +137,30 @@ internal static class AmqpBenchmarks
                 ipcBytes += GC.GetTotalAllocatedBytes(precise: false) - bytes;
                 rawCpu.Add(((middle.Self - start.Self) / MessagesPerRound, (middle.Broker - start.Broker) / MessagesPerRound));
                 ipcCpu.Add(((end.Self - middle.Self) / MessagesPerRound, (end.Broker - middle.Broker) / MessagesPerRound));
+
+                // The same without the standard pipeline: what the pipeline costs the rate.
+                watch.Restart();
+                await Concurrently(MessagesPerRound, InFlight, () => trimmedChannel.SendAsync("note", s_payload).AsTask());
+                trimmedRates.Add(MessagesPerRound / watch.Elapsed.TotalSeconds);
+                var trimmedEnd = Processor(self, broker);
+                trimmedCpu.Add(((trimmedEnd.Self - end.Self) / MessagesPerRound, (trimmedEnd.Broker - end.Broker) / MessagesPerRound));
             }
 
             var rateRatios = rawRates.Zip(ipcRates, (r, i) => i / r).ToList();
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"| Confirmed one-way, 64 B persistent to a quorum queue, {InFlight} in flight, msg/s (median of {Rounds} rounds of {MessagesPerRound:N0}) | {Median(rawRates):N0} | {Median(ipcRates):N0} | {Median(rateRatios):N2} (Ipc rate / raw rate; p25 {Percentile(rateRatios, 0.25):N2}, p75 {Percentile(rateRatios, 0.75):N2}) |"));
+            var trimmedRatios = rawRates.Zip(trimmedRates, (r, i) => i / r).ToList();
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"| The same, Ipc with `Resilience:Enabled=false` | {Median(rawRates):N0} | {Median(trimmedRates):N0} | {Median(trimmedRatios):N2} (p25 {Percentile(trimmedRatios, 0.25):N2}, p75 {Percentile(trimmedRatios, 0.75):N2}) |"));
 
             // Where the processor time goes: on two cores shared with the broker, the rate is bound by the processor time
             // each message costs the benchmark's process (client and server) and the broker together.
             output.WriteLine();
             var brokerCpu = broker is null
                 ? "the broker's is not read (not a private node)."
-                : string.Create(CultureInfo.InvariantCulture, $"the broker raw {Median(rawCpu.Select(c => c.Broker).ToList()):N1} us, Ipc {Median(ipcCpu.Select(c => c.Broker).ToList()):N1} us.");
+                : string.Create(CultureInfo.InvariantCulture, $"the broker raw {Median(rawCpu.Select(c => c.Broker).ToList()):N1} us, Ipc {Median(ipcCpu.Select(c => c.Broker).ToList()):N1} us, Ipc with `Resilience:Enabled=false` {Median(trimmedCpu.Select(c => c.Broker).ToList()):N1} us.");
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"Processor time per confirmed message (median of the rounds): this process (client and server) raw {Median(rawCpu.Select(c => c.Self).ToList()):N1} us, Ipc {Median(ipcCpu.Select(c => c.Self).ToList()):N1} us; {brokerCpu}"));
+                $"Processor time per confirmed message (median of the rounds): this process (client and server) raw {Median(rawCpu.Select(c => c.Self).ToList()):N1} us, Ipc {Median(ipcCpu.Select(c => c.Self).ToList()):N1} us, Ipc with `Resilience:Enabled=false` {Median(trimmedCpu.Select(c => c.Self).ToList()):N1} us; {brokerCpu}"));
 
             // What the rates do not show: bytes allocated per confirmed message in this process (client and server).
             Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"confirmed one-way, allocated per message: raw {rawBytes / (Rounds * MessagesPerRound)} B, Ipc {ipcBytes / (Rounds * MessagesPerRound)} B"));
