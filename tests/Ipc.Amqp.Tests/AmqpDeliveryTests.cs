@@ -286,5 +286,61 @@ public sealed class AmqpRemoteAddressTests : IAsyncLifetime
     }
 }
 
+/// <summary>Tracing where RabbitMQ.Client traces too: a message with no trace context of its own continues the client library's.</summary>
+public sealed class AmqpTracingTests : IAsyncLifetime
+{
+    private const string SubscriberSource = "RabbitMQ.Client.Subscriber";
+
+    private readonly AmqpTestHost _hosts = new();
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync() => await _hosts.DisposeAsync();
+
+    [Fact]
+    public async Task Server_MessageWithoutTraceContext_SpanIsAChildOfRabbitMqClientsDeliverySpan()
+    {
+        var address = AmqpTestAddresses.New("delivery-span");
+        var deliveries = new ConcurrentQueue<Activity>();
+        using var listener = new ActivityListener
+        {
+            // Not RabbitMQ.Client's publisher source: the message is to carry no trace context, as from a client that traces nothing.
+            ShouldListenTo = source => source.Name is Ipc.Diagnostics.IpcDiagnostics.ActivitySourceName or SubscriberSource,
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStarted = activity =>
+            {
+                if (activity.Source.Name == SubscriberSource)
+                {
+                    deliveries.Enqueue(activity);
+                }
+            },
+        };
+        ActivitySource.AddActivityListener(listener);
+        var handled = new TaskCompletionSource<(Activity? Span, bool HadTraceParent)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await _hosts.StartServerAsync(address, s => s.MapMessage<Order>("ship", (_, context, _) =>
+        {
+            handled.TrySetResult((Activity.Current, context.Headers.ContainsKey(IpcHeaderNames.TraceParent)));
+            return ValueTask.CompletedTask;
+        }));
+        var body = new System.Buffers.ArrayBufferWriter<byte>();
+        new Ipc.Serialization.MessagePackIpcSerializer().Serialize(body, new Order(7));
+        await using (var raw = await RawAmqp.ConnectAsync(address))
+        {
+            await raw.PublishAsync(
+                AmqpTopology.SendQueue(RawAmqp.NameOf(address), "ship"),
+                new RabbitMQ.Client.BasicProperties { Type = "ship", ContentType = Ipc.Serialization.MessagePackIpcSerializer.MediaType },
+                body.WrittenSpan.ToArray());
+        }
+
+        var (span, hadTraceParent) = await handled.Task.WaitAsync(AmqpTestHost.Bound);
+
+        Assert.False(hadTraceParent);
+        Assert.NotNull(span);
+        Assert.Equal(Ipc.Diagnostics.IpcDiagnostics.ActivitySourceName, span.Source.Name);
+        var delivery = Assert.Single(deliveries, d => d.SpanId == span.ParentSpanId);
+        Assert.Equal(delivery.TraceId, span.TraceId);
+    }
+}
+
 /// <summary>A message of the AMQP tests.</summary>
 public sealed record Order(int Id);
