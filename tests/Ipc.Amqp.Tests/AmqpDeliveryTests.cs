@@ -272,15 +272,7 @@ public sealed class AmqpRemoteAddressTests : IAsyncLifetime
             seen.TrySetResult(context.RemoteAddress);
             return ValueTask.CompletedTask;
         }));
-        var body = new System.Buffers.ArrayBufferWriter<byte>();
-        new Ipc.Serialization.MessagePackIpcSerializer().Serialize(body, new Order(7));
-        await using (var raw = await RawAmqp.ConnectAsync(address))
-        {
-            await raw.PublishAsync(
-                AmqpTopology.SendQueue(RawAmqp.NameOf(address), "ship"),
-                new RabbitMQ.Client.BasicProperties { Type = "ship", AppId = "billing-7", ContentType = Ipc.Serialization.MessagePackIpcSerializer.MediaType },
-                body.WrittenSpan.ToArray());
-        }
+        await RawAmqp.PublishToRouteAsync(address, "ship", new Order(7), new RabbitMQ.Client.BasicProperties { AppId = "billing-7" });
 
         Assert.Equal("billing-7", await seen.Task.WaitAsync(AmqpTestHost.Bound));
     }
@@ -322,15 +314,7 @@ public sealed class AmqpTracingTests : IAsyncLifetime
             handled.TrySetResult((Activity.Current, context.Headers.ContainsKey(IpcHeaderNames.TraceParent)));
             return ValueTask.CompletedTask;
         }));
-        var body = new System.Buffers.ArrayBufferWriter<byte>();
-        new Ipc.Serialization.MessagePackIpcSerializer().Serialize(body, new Order(7));
-        await using (var raw = await RawAmqp.ConnectAsync(address))
-        {
-            await raw.PublishAsync(
-                AmqpTopology.SendQueue(RawAmqp.NameOf(address), "ship"),
-                new RabbitMQ.Client.BasicProperties { Type = "ship", ContentType = Ipc.Serialization.MessagePackIpcSerializer.MediaType },
-                body.WrittenSpan.ToArray());
-        }
+        await RawAmqp.PublishToRouteAsync(address, "ship", new Order(7), new RabbitMQ.Client.BasicProperties());
 
         var (span, hadTraceParent) = await handled.Task.WaitAsync(AmqpTestHost.Bound);
 

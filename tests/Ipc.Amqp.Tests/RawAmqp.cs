@@ -33,6 +33,21 @@ internal sealed class RawAmqp : IAsyncDisposable
     public async Task PublishAsync(string queue, BasicProperties properties, byte[] body) =>
         await _channel.BasicPublishAsync(string.Empty, queue, mandatory: false, properties, body);
 
+    /// <summary>
+    /// Publishes <paramref name="value"/> in MessagePack to the queue of one-way route <paramref name="route"/> of
+    /// <paramref name="address"/>, as a plain AMQP client would: <c>type</c> is the route, <c>content_type</c> MessagePack's,
+    /// the rest as <paramref name="properties"/> say.
+    /// </summary>
+    public static async Task PublishToRouteAsync<T>(string address, string route, T value, BasicProperties properties)
+    {
+        var body = new System.Buffers.ArrayBufferWriter<byte>();
+        new Ipc.Serialization.MessagePackIpcSerializer().Serialize(body, value);
+        properties.Type = route;
+        properties.ContentType = Ipc.Serialization.MessagePackIpcSerializer.MediaType;
+        await using var raw = await ConnectAsync(address);
+        await raw.PublishAsync(AmqpTopology.SendQueue(NameOf(address), route), properties, body.WrittenSpan.ToArray());
+    }
+
     public async Task<uint> MessageCountAsync(string queue) => (await _channel.QueueDeclarePassiveAsync(queue)).MessageCount;
 
     /// <summary>Waits until <paramref name="queue"/> has no ready message (the broker has no event for it: it is asked every 100 ms).</summary>
