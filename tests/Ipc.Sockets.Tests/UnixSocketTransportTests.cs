@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using Ipc.TestUtils;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
@@ -240,5 +241,23 @@ public sealed class UnixSocketTransportTests
 
         Assert.Contains("Ipc:Transports:Sockets", ex.Message, StringComparison.Ordinal);
         Assert.Contains(key, ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task StartAsync_InvalidOptionInAnEndpointsSection_FailsAClientOnlyHostNamingTheKey()
+    {
+        var builder = new HostApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Ipc:Endpoints:orders:Address"] = "unix://" + Path.Combine(Path.GetTempPath(), $"never-{Guid.NewGuid():N}.sock"),
+            ["Ipc:Endpoints:orders:Sockets:ConnectionPoolSize"] = "0",
+        });
+        builder.Services.AddIpc(builder.Configuration.GetSection("Ipc")).AddSockets();
+        using var host = builder.Build();
+
+        var ex = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+
+        Assert.Contains("Ipc:Endpoints:orders:Sockets", ex.Message, StringComparison.Ordinal);
+        Assert.Contains(nameof(SocketTransportOptions.ConnectionPoolSize), ex.Message, StringComparison.Ordinal);
     }
 }

@@ -115,10 +115,79 @@ public sealed class IpcServiceCollectionExtensionsTests
         Assert.Equal(1, options.Get("other").Port);
     }
 
+    [Fact]
+    public async Task BindTransportOptions_BadValueInAnEndpointsSection_FailsStartOfAClientOnlyHostNamingTheKey()
+    {
+        using var host = SampleHost("""
+            { "Ipc": { "Endpoints": { "calc": { "Address": "inmemory://calc", "Sample": { "Port": 0 } },
+                                      "other": { "Address": "inmemory://other" } } } }
+            """);
+
+        var ex = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+
+        Assert.Equal(["Ipc:Endpoints:calc:Sample:Port must be positive."], ex.Failures);
+    }
+
+    [Fact]
+    public async Task BindTransportOptions_ValueThatDoesNotConvertInAnEndpointsSection_FailsStartNamingTheKey()
+    {
+        using var host = SampleHost("""
+            { "Ipc": { "Endpoints": { "calc": { "Address": "inmemory://calc", "Sample": { "Port": "many" } } } } }
+            """);
+
+        var ex = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+
+        Assert.Contains("Ipc:Endpoints:calc:Sample:Port", Assert.Single(ex.Failures), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task BindTransportOptions_BadTransportWideValue_IsReportedOnceUnderItsOwnKey()
+    {
+        using var host = SampleHost("""
+            { "Ipc": { "Transports": { "Sample": { "Port": 0 } },
+                       "Endpoints": { "calc": { "Address": "inmemory://calc" } } } }
+            """);
+
+        var ex = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+
+        Assert.Equal(["Ipc:Transports:Sample:Port must be positive."], ex.Failures);
+    }
+
+    [Fact]
+    public async Task BindTransportOptions_GoodEndpointSections_StartAndBindAsConfigured()
+    {
+        using var host = SampleHost("""
+            { "Ipc": { "Transports": { "Sample": { "Port": 1 } },
+                       "Endpoints": { "calc": { "Address": "inmemory://calc", "Sample": { "Port": 2 } } } } }
+            """);
+
+        await host.StartAsync();
+
+        Assert.Equal(2, host.Services.GetRequiredService<IOptionsMonitor<SampleTransportOptions>>().Get("calc").Port);
+        await host.StopAsync();
+    }
+
+    /// <summary>A host that is only a client, with a transport's options bound as adapters bind theirs, and validated as they validate theirs.</summary>
+    private static IHost SampleHost(string json)
+    {
+        var builder = new HostApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Services.AddIpc(TestSupport.Json(json)).BindTransportOptions<SampleTransportOptions>("Sample");
+        builder.Services.AddOptions<SampleTransportOptions>().ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<SampleTransportOptions>, SampleTransportOptionsValidator>();
+        return builder.Build();
+    }
+
     public sealed class SampleTransportOptions
     {
-        public int Port { get; set; }
+        public int Port { get; set; } = 1;
 
         public string? Name { get; set; }
+    }
+
+    private sealed class SampleTransportOptionsValidator : IValidateOptions<SampleTransportOptions>
+    {
+        public ValidateOptionsResult Validate(string? name, SampleTransportOptions options) => options.Port > 0
+            ? ValidateOptionsResult.Success
+            : ValidateOptionsResult.Fail($"{(string.IsNullOrEmpty(name) ? "Ipc:Transports:Sample" : $"Ipc:Endpoints:{name}:Sample")}:Port must be positive.");
     }
 }

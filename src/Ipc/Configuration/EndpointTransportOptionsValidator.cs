@@ -1,0 +1,48 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+
+namespace Ipc;
+
+/// <summary>
+/// Checks at start the transport options of every endpoint that sets its own (<c>Ipc:Endpoints:&lt;name&gt;:&lt;section&gt;</c>),
+/// so a bad value fails <c>host.StartAsync()</c> in a process that is only a client too, not its first call. The
+/// transport-wide options are checked by the transport's own <c>ValidateOnStart</c>; their failures are not repeated here.
+/// </summary>
+internal sealed class EndpointTransportOptionsValidator<TOptions>(IConfiguration ipcSection, string sectionName, IServiceProvider services) : IValidateOptions<IpcOptions>
+    where TOptions : class
+{
+    public ValidateOptionsResult Validate(string? name, IpcOptions options)
+    {
+        if (name != Options.DefaultName)
+        {
+            return ValidateOptionsResult.Skip;
+        }
+
+        List<string>? failures = null;
+        var endpoints = ipcSection.GetSection("Endpoints");
+        foreach (var endpoint in options.Endpoints.Keys)
+        {
+            if (!endpoints.GetSection(endpoint).GetSection(sectionName).Exists())
+            {
+                continue;
+            }
+
+            try
+            {
+                _ = services.GetRequiredService<IOptionsMonitor<TOptions>>().Get(endpoint);
+            }
+            catch (OptionsValidationException ex)
+            {
+                (failures ??= []).AddRange(ex.Failures);
+            }
+            catch (InvalidOperationException ex)
+            {
+                // A value that does not convert (a number of "many"): the binder's message names the key.
+                (failures ??= []).Add(ex.Message + " Fix the value, or remove the key to use the default.");
+            }
+        }
+
+        return failures is null ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+}
