@@ -10,6 +10,19 @@ internal sealed class PipesTransportRegistration : IIpcTransportRegistration
     public void Register(IIpcBuilder builder) => builder.AddPipes();
 }
 
-/// <summary>Checks the data annotations of <see cref="PipeTransportOptions"/> at start (source-generated); failures name the property.</summary>
+/// <summary>Checks the data annotations of <see cref="PipeTransportOptions"/> (source-generated).</summary>
 [OptionsValidator]
-internal sealed partial class PipeTransportOptionsValidator : IValidateOptions<PipeTransportOptions>;
+internal sealed partial class PipeTransportOptionsDataValidator : IValidateOptions<PipeTransportOptions>;
+
+/// <summary>Checks <see cref="PipeTransportOptions"/> at start; every failure names the key to fix.</summary>
+internal sealed class PipeTransportOptionsValidator : IValidateOptions<PipeTransportOptions>
+{
+    private readonly PipeTransportOptionsDataValidator _data = new();
+
+    public ValidateOptionsResult Validate(string? name, PipeTransportOptions options)
+    {
+        var section = string.IsNullOrEmpty(name) ? $"Ipc:Transports:{PipeTransportOptions.SectionName}" : $"Ipc:Endpoints:{name}:{PipeTransportOptions.SectionName}";
+        var data = _data.Validate(name, options);
+        return data.Failed ? ValidateOptionsResult.Fail(data.Failures.Select(f => $"{section}: {f}")) : ValidateOptionsResult.Success;
+    }
+}

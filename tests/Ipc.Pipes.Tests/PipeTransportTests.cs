@@ -1,6 +1,9 @@
 using System.IO.Pipes;
 using Ipc.TestUtils;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
 
 namespace Ipc.Pipes.Tests;
 
@@ -81,5 +84,25 @@ public sealed class PipeTransportTests
         Assert.False(ex.NotAccepted);
         Assert.Contains("was lost during the call", ex.Message, StringComparison.Ordinal);
         Assert.Contains(new Uri(address).ToString(), ex.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("Transports")]
+    [InlineData("Endpoints:orders")]
+    public async Task StartAsync_InvalidOption_FailsAClientOnlyHostNamingTheKey(string section)
+    {
+        var builder = new HostApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Ipc:Endpoints:orders:Address"] = $"pipe://never-{Guid.NewGuid():N}",
+            [$"Ipc:{section}:Pipes:ConnectionPoolSize"] = "0",
+        });
+        builder.Services.AddIpc(builder.Configuration.GetSection("Ipc")).AddPipes();
+        using var host = builder.Build();
+
+        var ex = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+
+        Assert.Contains($"Ipc:{section}:Pipes: ", ex.Message, StringComparison.Ordinal);
+        Assert.Contains(nameof(PipeTransportOptions.ConnectionPoolSize), ex.Message, StringComparison.Ordinal);
     }
 }
