@@ -159,8 +159,8 @@ internal sealed class StreamDuplexConnection : DuplexConnection
     /// <remarks>
     /// Work that holds the reader for more than <see cref="ReaderWatchdog.Threshold"/> (a handler that computes or blocks,
     /// a caller that waits on another call of this connection) does not stall the connection: a new thread takes over
-    /// reading. A first call's compilation can do that once; a connection whose reader was replaced 16 times hands its
-    /// work to the thread pool from then on.
+    /// reading. A first call's compilation can do that once; a connection whose reader was replaced 16 times within a
+    /// minute hands its work to the thread pool until that minute ends, then runs it on its reader again.
     /// </remarks>
     internal override bool TryDefer(IReaderWork work)
     {
