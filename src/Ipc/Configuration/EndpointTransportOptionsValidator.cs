@@ -7,7 +7,8 @@ namespace Ipc;
 /// <summary>
 /// Checks at start the transport options of every endpoint that sets its own (<c>Ipc:Endpoints:&lt;name&gt;:&lt;section&gt;</c>),
 /// so a bad value fails <c>host.StartAsync()</c> in a process that is only a client too, not its first call. The
-/// transport-wide options are checked by the transport's own <c>ValidateOnStart</c>; their failures are not repeated here.
+/// transport-wide options are checked by the transport's own <c>ValidateOnStart</c>: while they fail, the endpoints (which
+/// start from them) are not checked, so a transport-wide mistake is reported once, under its own key.
 /// </summary>
 internal sealed class EndpointTransportOptionsValidator<TOptions>(IConfiguration ipcSection, string sectionName, IServiceProvider services) : IValidateOptions<IpcOptions>
     where TOptions : class
@@ -17,6 +18,16 @@ internal sealed class EndpointTransportOptionsValidator<TOptions>(IConfiguration
         if (name != Options.DefaultName)
         {
             return ValidateOptionsResult.Skip;
+        }
+
+        var monitor = services.GetRequiredService<IOptionsMonitor<TOptions>>();
+        try
+        {
+            _ = monitor.Get(Options.DefaultName);
+        }
+        catch (Exception ex) when (ex is OptionsValidationException or InvalidOperationException)
+        {
+            return ValidateOptionsResult.Skip; // the transport-wide options fail their own check at start
         }
 
         List<string>? failures = null;
@@ -30,7 +41,7 @@ internal sealed class EndpointTransportOptionsValidator<TOptions>(IConfiguration
 
             try
             {
-                _ = services.GetRequiredService<IOptionsMonitor<TOptions>>().Get(endpoint);
+                _ = monitor.Get(endpoint);
             }
             catch (OptionsValidationException ex)
             {

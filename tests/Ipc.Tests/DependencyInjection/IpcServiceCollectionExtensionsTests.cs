@@ -145,7 +145,8 @@ public sealed class IpcServiceCollectionExtensionsTests
     {
         using var host = SampleHost("""
             { "Ipc": { "Transports": { "Sample": { "Port": 0 } },
-                       "Endpoints": { "calc": { "Address": "inmemory://calc" } } } }
+                       "Endpoints": { "calc": { "Address": "inmemory://calc", "Sample": { "Name": "calc" } },
+                                      "other": { "Address": "inmemory://other" } } } }
             """);
 
         var ex = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
