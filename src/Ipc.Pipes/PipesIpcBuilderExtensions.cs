@@ -22,6 +22,8 @@ public static class PipesIpcBuilderExtensions
         builder.BindTransportOptions<WorkerProcessOptions>(WorkerProcessOptions.SectionName);
         builder.Services.AddOptions<PipeTransportOptions>().ValidateOnStart();
         builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<PipeTransportOptions>, PipeTransportOptionsValidator>());
+        builder.Services.AddOptions<WorkerProcessOptions>().ValidateOnStart();
+        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<WorkerProcessOptions>, WorkerProcessOptionsValidator>());
         return builder;
     }
 

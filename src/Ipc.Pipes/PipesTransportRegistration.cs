@@ -26,3 +26,20 @@ internal sealed class PipeTransportOptionsValidator : IValidateOptions<PipeTrans
         return data.Failed ? ValidateOptionsResult.Fail(data.Failures.Select(f => $"{section}: {f}")) : ValidateOptionsResult.Success;
     }
 }
+
+/// <summary>Checks the data annotations of <see cref="WorkerProcessOptions"/> (source-generated).</summary>
+[OptionsValidator]
+internal sealed partial class WorkerProcessOptionsDataValidator : IValidateOptions<WorkerProcessOptions>;
+
+/// <summary>Checks <see cref="WorkerProcessOptions"/> at start; every failure names the key to fix.</summary>
+internal sealed class WorkerProcessOptionsValidator : IValidateOptions<WorkerProcessOptions>
+{
+    private readonly WorkerProcessOptionsDataValidator _data = new();
+
+    public ValidateOptionsResult Validate(string? name, WorkerProcessOptions options)
+    {
+        var section = string.IsNullOrEmpty(name) ? $"Ipc:Transports:{WorkerProcessOptions.SectionName}" : $"Ipc:Endpoints:{name}:{WorkerProcessOptions.SectionName}";
+        var data = _data.Validate(name, options);
+        return data.Failed ? ValidateOptionsResult.Fail(data.Failures.Select(f => $"{section}: {f}")) : ValidateOptionsResult.Success;
+    }
+}

@@ -1,3 +1,5 @@
+using System.ComponentModel.DataAnnotations;
+
 namespace Ipc.Pipes;
 
 /// <summary>
@@ -30,6 +32,7 @@ public sealed class WorkerProcessOptions
     public IDictionary<string, string> Environment { get; } = new Dictionary<string, string>(StringComparer.Ordinal);
 
     /// <summary>Gets or sets how long the parent waits for the worker to exit once the pipes are closed, before killing it.</summary>
-    /// <value>The default value is 5 seconds.</value>
+    /// <value>The default value is 5 seconds; at most 1 hour.</value>
+    [Range(typeof(TimeSpan), "00:00:00", "01:00:00")]
     public TimeSpan ExitTimeout { get; set; } = TimeSpan.FromSeconds(5);
 }

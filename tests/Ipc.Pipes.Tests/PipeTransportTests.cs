@@ -105,4 +105,25 @@ public sealed class PipeTransportTests
         Assert.Contains($"Ipc:{section}:Pipes: ", ex.Message, StringComparison.Ordinal);
         Assert.Contains(nameof(PipeTransportOptions.ConnectionPoolSize), ex.Message, StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData("Transports")]
+    [InlineData("Endpoints:orders")]
+    public async Task StartAsync_NegativeWorkerExitTimeout_FailsNamingTheKey(string section)
+    {
+        var builder = new HostApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Ipc:Endpoints:orders:Address"] = "worker://orders",
+            ["Ipc:Endpoints:orders:Worker:FileName"] = "dotnet",
+            [$"Ipc:{section}:Worker:ExitTimeout"] = "-00:00:01",
+        });
+        builder.Services.AddIpc(builder.Configuration.GetSection("Ipc")).AddPipes();
+        using var host = builder.Build();
+
+        var ex = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+
+        Assert.Contains($"Ipc:{section}:Worker: ", ex.Message, StringComparison.Ordinal);
+        Assert.Contains(nameof(WorkerProcessOptions.ExitTimeout), ex.Message, StringComparison.Ordinal);
+    }
 }
