@@ -1,3 +1,4 @@
+using Ipc.Transports;
 using Microsoft.Extensions.Options;
 
 namespace Ipc.Amqp;
@@ -7,20 +8,10 @@ namespace Ipc.Amqp;
 internal sealed partial class AmqpTransportOptionsDataValidator : IValidateOptions<AmqpTransportOptions>;
 
 /// <summary>Checks <see cref="AmqpTransportOptions"/> at start; every failure names the key to fix.</summary>
-internal sealed class AmqpTransportOptionsValidator : IValidateOptions<AmqpTransportOptions>
+internal sealed class AmqpTransportOptionsValidator() : TransportOptionsValidator<AmqpTransportOptions>(AmqpTransportOptions.SectionName, new AmqpTransportOptionsDataValidator())
 {
-    private readonly AmqpTransportOptionsDataValidator _data = new();
-
-    public ValidateOptionsResult Validate(string? name, AmqpTransportOptions options)
+    protected override void Check(string section, AmqpTransportOptions options, ICollection<string> failures)
     {
-        var section = string.IsNullOrEmpty(name) ? "Ipc:Transports:Amqp" : $"Ipc:Endpoints:{name}:Amqp";
-        var failures = new List<string>();
-        var data = _data.Validate(name, options);
-        if (data.Failed)
-        {
-            failures.AddRange(data.Failures.Select(f => $"{section}: {f}"));
-        }
-
         for (var i = 0; i < options.Hosts.Count; i++)
         {
             if (AmqpAddress.ParseHost(options.Hosts[i], 5672) is null)
@@ -38,7 +29,5 @@ internal sealed class AmqpTransportOptionsValidator : IValidateOptions<AmqpTrans
         {
             failures.Add($"{section}:QueueExpiry must be at least 1 second, or unset to keep queues.");
         }
-
-        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 }

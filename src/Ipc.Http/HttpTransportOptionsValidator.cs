@@ -1,3 +1,5 @@
+using Ipc.Tls;
+using Ipc.Transports;
 using Microsoft.Extensions.Options;
 
 namespace Ipc.Http;
@@ -7,44 +9,16 @@ namespace Ipc.Http;
 internal sealed partial class HttpTransportOptionsDataValidator : IValidateOptions<HttpTransportOptions>;
 
 /// <summary>Checks <see cref="HttpTransportOptions"/> at start; every failure names the key to fix.</summary>
-internal sealed class HttpTransportOptionsValidator : IValidateOptions<HttpTransportOptions>
+internal sealed class HttpTransportOptionsValidator() : TransportOptionsValidator<HttpTransportOptions>(HttpTransportOptions.SectionName, new HttpTransportOptionsDataValidator())
 {
-    private readonly HttpTransportOptionsDataValidator _data = new();
-
-    public ValidateOptionsResult Validate(string? name, HttpTransportOptions options)
+    protected override void Check(string section, HttpTransportOptions options, ICollection<string> failures)
     {
-        var section = string.IsNullOrEmpty(name) ? "Ipc:Transports:Http" : $"Ipc:Endpoints:{name}:Http";
-        var failures = new List<string>();
-        var data = _data.Validate(name, options);
-        if (data.Failed)
-        {
-            failures.AddRange(data.Failures.Select(f => $"{section}: {f}"));
-        }
-
         if (options.MaxConcurrentSends >= options.MaxConnectionsPerServer)
         {
             failures.Add($"{section}:MaxConcurrentSends ({options.MaxConcurrentSends}) must be below MaxConnectionsPerServer ({options.MaxConnectionsPerServer}), so requests always find a connection while sends wait.");
         }
 
         var tls = options.Tls;
-        if (tls.CertificateKeyPath is not null && tls.CertificatePath is null)
-        {
-            failures.Add($"{section}:Tls:CertificateKeyPath is set without CertificatePath.");
-        }
-
-        if (tls.ClientCertificateKeyPath is not null && tls.ClientCertificatePath is null)
-        {
-            failures.Add($"{section}:Tls:ClientCertificateKeyPath is set without ClientCertificatePath.");
-        }
-
-        foreach (var path in new[] { tls.CertificatePath, tls.CertificateKeyPath, tls.ClientCertificatePath, tls.ClientCertificateKeyPath, tls.CertificateAuthorityPath })
-        {
-            if (path is not null && !File.Exists(path))
-            {
-                failures.Add($"{section}:Tls: the file '{path}' does not exist.");
-            }
-        }
-
-        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+        TlsCertificates.CheckFiles(section, tls.CertificatePath, tls.CertificateKeyPath, tls.ClientCertificatePath, tls.ClientCertificateKeyPath, tls.CertificateAuthorityPath, failures);
     }
 }

@@ -1,3 +1,4 @@
+using Ipc.Transports;
 using System.Numerics;
 using Microsoft.Extensions.Options;
 
@@ -8,20 +9,10 @@ namespace Ipc.SharedMemory;
 internal sealed partial class SharedMemoryTransportOptionsDataValidator : IValidateOptions<SharedMemoryTransportOptions>;
 
 /// <summary>Checks <see cref="SharedMemoryTransportOptions"/> at start; every failure names the key to fix.</summary>
-internal sealed class SharedMemoryTransportOptionsValidator : IValidateOptions<SharedMemoryTransportOptions>
+internal sealed class SharedMemoryTransportOptionsValidator() : TransportOptionsValidator<SharedMemoryTransportOptions>(SharedMemoryTransportOptions.SectionName, new SharedMemoryTransportOptionsDataValidator())
 {
-    private readonly SharedMemoryTransportOptionsDataValidator _data = new();
-
-    public ValidateOptionsResult Validate(string? name, SharedMemoryTransportOptions options)
+    protected override void Check(string section, SharedMemoryTransportOptions options, ICollection<string> failures)
     {
-        var section = string.IsNullOrEmpty(name) ? "Ipc:Transports:SharedMemory" : $"Ipc:Endpoints:{name}:SharedMemory";
-        var failures = new List<string>();
-        var data = _data.Validate(name, options);
-        if (data.Failed)
-        {
-            failures.AddRange(data.Failures.Select(f => $"{section}: {f}"));
-        }
-
         if (!BitOperations.IsPow2(options.RingSize))
         {
             failures.Add($"{section}:RingSize is {options.RingSize}; it must be a power of two, for example 1048576.");
@@ -31,7 +22,5 @@ internal sealed class SharedMemoryTransportOptionsValidator : IValidateOptions<S
         {
             failures.Add($"{section}:Directory '{directory}' must be the absolute path of an existing folder.");
         }
-
-        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 }

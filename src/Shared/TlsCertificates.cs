@@ -10,6 +10,38 @@ namespace Ipc.Tls;
 /// </summary>
 internal static class TlsCertificates
 {
+    /// <summary>
+    /// For an options validator: a key file needs its certificate file, and every file named must exist. Failures start
+    /// with <paramref name="section"/>, the key of the options' TLS section's parent.
+    /// </summary>
+    public static void CheckFiles(
+        string section,
+        string? certificatePath,
+        string? certificateKeyPath,
+        string? clientCertificatePath,
+        string? clientCertificateKeyPath,
+        string? authorityPath,
+        ICollection<string> failures)
+    {
+        if (certificateKeyPath is not null && certificatePath is null)
+        {
+            failures.Add($"{section}:Tls:CertificateKeyPath is set without CertificatePath.");
+        }
+
+        if (clientCertificateKeyPath is not null && clientCertificatePath is null)
+        {
+            failures.Add($"{section}:Tls:ClientCertificateKeyPath is set without ClientCertificatePath.");
+        }
+
+        foreach (var path in new[] { certificatePath, certificateKeyPath, clientCertificatePath, clientCertificateKeyPath, authorityPath })
+        {
+            if (path is not null && !File.Exists(path))
+            {
+                failures.Add($"{section}:Tls: the file '{path}' does not exist.");
+            }
+        }
+    }
+
     public static X509RevocationMode RevocationMode(bool checkRevocation) => checkRevocation ? X509RevocationMode.Online : X509RevocationMode.NoCheck;
 
     /// <summary>Loads a certificate with its key from a PKCS#12 (<c>.pfx</c>, <c>.p12</c>) or PEM file.</summary>
