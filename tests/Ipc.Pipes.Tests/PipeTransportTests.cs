@@ -91,16 +91,11 @@ public sealed class PipeTransportTests
     [InlineData("Endpoints:orders")]
     public async Task StartAsync_InvalidOption_FailsAClientOnlyHostNamingTheKey(string section)
     {
-        var builder = new HostApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
-        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        var ex = await StartFailureAsync(new Dictionary<string, string?>
         {
             ["Ipc:Endpoints:orders:Address"] = $"pipe://never-{Guid.NewGuid():N}",
             [$"Ipc:{section}:Pipes:ConnectionPoolSize"] = "0",
         });
-        builder.Services.AddIpc(builder.Configuration.GetSection("Ipc")).AddPipes();
-        using var host = builder.Build();
-
-        var ex = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
 
         Assert.Contains($"Ipc:{section}:Pipes: ", ex.Message, StringComparison.Ordinal);
         Assert.Contains(nameof(PipeTransportOptions.ConnectionPoolSize), ex.Message, StringComparison.Ordinal);
@@ -111,19 +106,24 @@ public sealed class PipeTransportTests
     [InlineData("Endpoints:orders")]
     public async Task StartAsync_NegativeWorkerExitTimeout_FailsNamingTheKey(string section)
     {
-        var builder = new HostApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
-        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        var ex = await StartFailureAsync(new Dictionary<string, string?>
         {
             ["Ipc:Endpoints:orders:Address"] = "worker://orders",
             ["Ipc:Endpoints:orders:Worker:FileName"] = "dotnet",
             [$"Ipc:{section}:Worker:ExitTimeout"] = "-00:00:01",
         });
-        builder.Services.AddIpc(builder.Configuration.GetSection("Ipc")).AddPipes();
-        using var host = builder.Build();
-
-        var ex = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
 
         Assert.Contains($"Ipc:{section}:Worker: ", ex.Message, StringComparison.Ordinal);
         Assert.Contains(nameof(WorkerProcessOptions.ExitTimeout), ex.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>Starts a host that is only a client, configured with <paramref name="settings"/>; returns why it did not start.</summary>
+    private static async Task<OptionsValidationException> StartFailureAsync(Dictionary<string, string?> settings)
+    {
+        var builder = new HostApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Configuration.AddInMemoryCollection(settings);
+        builder.Services.AddIpc(builder.Configuration.GetSection("Ipc")).AddPipes();
+        using var host = builder.Build();
+        return await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
     }
 }
