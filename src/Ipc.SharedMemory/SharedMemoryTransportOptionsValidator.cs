@@ -1,5 +1,5 @@
-using Ipc.Transports;
 using System.Numerics;
+using Ipc.Transports;
 using Microsoft.Extensions.Options;
 
 namespace Ipc.SharedMemory;
