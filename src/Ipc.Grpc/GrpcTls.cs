@@ -13,7 +13,7 @@ internal sealed class GrpcTls
     public GrpcTls(GrpcTlsOptions options)
     {
         _options = options;
-        _authority = options.CertificateAuthorityPath is { } path ? TlsCertificates.LoadPublic(path) : null;
+        _authority = TlsCertificates.Authority(options);
     }
 
     /// <summary>Gets why the last server certificate this client saw was refused, for the error the caller gets.</summary>
@@ -21,8 +21,7 @@ internal sealed class GrpcTls
 
     public SslClientAuthenticationOptions ClientOptions(string host)
     {
-        var clientCertificate = _options.ClientCertificate
-            ?? (_options.ClientCertificatePath is { } path ? TlsCertificates.Load(path, _options.ClientCertificateKeyPath, _options.ClientCertificatePassword) : null);
+        var clientCertificate = TlsCertificates.ClientCertificate(_options);
         return new SslClientAuthenticationOptions
         {
             TargetHost = _options.TargetHost ?? host,

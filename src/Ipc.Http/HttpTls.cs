@@ -13,12 +13,10 @@ internal sealed class HttpTls
     public HttpTls(HttpTlsOptions options)
     {
         _options = options;
-        _authority = options.CertificateAuthorityPath is { } path ? TlsCertificates.LoadPublic(path) : null;
+        _authority = TlsCertificates.Authority(options);
     }
 
-    public X509Certificate2? ClientCertificate() =>
-        _options.ClientCertificate
-        ?? (_options.ClientCertificatePath is { } path ? TlsCertificates.Load(path, _options.ClientCertificateKeyPath, _options.ClientCertificatePassword) : null);
+    public X509Certificate2? ClientCertificate() => TlsCertificates.ClientCertificate(_options);
 
     public X509Certificate2 ServerCertificate(string endpointName) =>
         _options.Certificate

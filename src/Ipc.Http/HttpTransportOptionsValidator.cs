@@ -18,7 +18,6 @@ internal sealed class HttpTransportOptionsValidator() : TransportOptionsValidato
             failures.Add($"{section}:MaxConcurrentSends ({options.MaxConcurrentSends}) must be below MaxConnectionsPerServer ({options.MaxConnectionsPerServer}), so requests always find a connection while sends wait.");
         }
 
-        var tls = options.Tls;
-        TlsCertificates.CheckFiles(section, tls.CertificatePath, tls.CertificateKeyPath, tls.ClientCertificatePath, tls.ClientCertificateKeyPath, tls.CertificateAuthorityPath, failures);
+        TlsCertificates.CheckFiles(section, options.Tls, failures);
     }
 }

@@ -14,14 +14,13 @@ internal sealed class SocketTls
     public SocketTls(SocketTlsOptions options)
     {
         _options = options;
-        _authority = options.CertificateAuthorityPath is { } path ? TlsCertificates.LoadPublic(path) : null;
+        _authority = TlsCertificates.Authority(options);
     }
 
     public async ValueTask<SslStream> AuthenticateAsClientAsync(Stream stream, string host, CancellationToken cancellationToken)
     {
         var ssl = new SslStream(stream, leaveInnerStreamOpen: false);
-        var clientCertificate = _options.ClientCertificate
-            ?? (_options.ClientCertificatePath is { } path ? TlsCertificates.Load(path, _options.ClientCertificateKeyPath, _options.ClientCertificatePassword) : null);
+        var clientCertificate = TlsCertificates.ClientCertificate(_options);
         string? refusal = null;
         try
         {

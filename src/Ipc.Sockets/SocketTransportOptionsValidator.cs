@@ -13,8 +13,7 @@ internal sealed class SocketTransportOptionsValidator() : TransportOptionsValida
 {
     protected override void Check(string section, SocketTransportOptions options, ICollection<string> failures)
     {
-        var tls = options.Tls;
-        TlsCertificates.CheckFiles(section, tls.CertificatePath, tls.CertificateKeyPath, tls.ClientCertificatePath, tls.ClientCertificateKeyPath, tls.CertificateAuthorityPath, failures);
+        TlsCertificates.CheckFiles(section, options.Tls, failures);
 
         if ((options.UnixSocketFileMode & (UnixFileMode.UserRead | UnixFileMode.UserWrite)) != (UnixFileMode.UserRead | UnixFileMode.UserWrite))
         {

@@ -2,6 +2,8 @@ using System.Net.Security;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 
+using Ipc.Transports;
+
 namespace Ipc.Tls;
 
 /// <summary>
@@ -12,28 +14,21 @@ internal static class TlsCertificates
 {
     /// <summary>
     /// For an options validator: a key file needs its certificate file, and every file named must exist. Failures start
-    /// with <paramref name="section"/>, the key of the options' TLS section's parent.
+    /// with <paramref name="section"/>, the key of the options that hold <paramref name="tls"/>.
     /// </summary>
-    public static void CheckFiles(
-        string section,
-        string? certificatePath,
-        string? certificateKeyPath,
-        string? clientCertificatePath,
-        string? clientCertificateKeyPath,
-        string? authorityPath,
-        ICollection<string> failures)
+    public static void CheckFiles(string section, TlsOptions tls, ICollection<string> failures)
     {
-        if (certificateKeyPath is not null && certificatePath is null)
+        if (tls.CertificateKeyPath is not null && tls.CertificatePath is null)
         {
             failures.Add($"{section}:Tls:CertificateKeyPath is set without CertificatePath.");
         }
 
-        if (clientCertificateKeyPath is not null && clientCertificatePath is null)
+        if (tls.ClientCertificateKeyPath is not null && tls.ClientCertificatePath is null)
         {
             failures.Add($"{section}:Tls:ClientCertificateKeyPath is set without ClientCertificatePath.");
         }
 
-        foreach (var path in new[] { certificatePath, certificateKeyPath, clientCertificatePath, clientCertificateKeyPath, authorityPath })
+        foreach (var path in new[] { tls.CertificatePath, tls.CertificateKeyPath, tls.ClientCertificatePath, tls.ClientCertificateKeyPath, tls.CertificateAuthorityPath })
         {
             if (path is not null && !File.Exists(path))
             {
@@ -41,6 +36,13 @@ internal static class TlsCertificates
             }
         }
     }
+
+    /// <summary>The certificate a client presents: the one set in code, else the one in <see cref="TlsOptions.ClientCertificatePath"/>, else none.</summary>
+    public static X509Certificate2? ClientCertificate(TlsOptions tls) =>
+        tls.ClientCertificate ?? (tls.ClientCertificatePath is { } path ? Load(path, tls.ClientCertificateKeyPath, tls.ClientCertificatePassword) : null);
+
+    /// <summary>The authority of <see cref="TlsOptions.CertificateAuthorityPath"/>, when one is set.</summary>
+    public static X509Certificate2? Authority(TlsOptions tls) => tls.CertificateAuthorityPath is { } path ? LoadPublic(path) : null;
 
     public static X509RevocationMode RevocationMode(bool checkRevocation) => checkRevocation ? X509RevocationMode.Online : X509RevocationMode.NoCheck;
 
