@@ -47,14 +47,9 @@ internal sealed class GrpcTls
 
     public X509Certificate2 LoadServerCertificate(string endpointName)
     {
-        if (_options.Certificate is { } certificate)
+        if (TlsCertificates.ServerCertificate(_options) is { } certificate)
         {
             return certificate;
-        }
-
-        if (_options.CertificatePath is { } path)
-        {
-            return TlsCertificates.Load(path, _options.CertificateKeyPath, _options.CertificatePassword);
         }
 
         if (_options.CertificateThumbprint is { } thumbprint)

@@ -19,11 +19,9 @@ internal sealed class HttpTls
     public X509Certificate2? ClientCertificate() => TlsCertificates.ClientCertificate(_options);
 
     public X509Certificate2 ServerCertificate(string endpointName) =>
-        _options.Certificate
-        ?? (_options.CertificatePath is { } path
-            ? TlsCertificates.Load(path, _options.CertificateKeyPath, _options.CertificatePassword)
-            : throw new InvalidOperationException(
-                $"Endpoint '{endpointName}' has an https:// address but no server certificate. Set Ipc:Transports:Http:Tls:CertificatePath (or Ipc:Endpoints:{endpointName}:Http:Tls:CertificatePath, or Certificate in code)."));
+        TlsCertificates.ServerCertificate(_options)
+        ?? throw new InvalidOperationException(
+            $"Endpoint '{endpointName}' has an https:// address but no server certificate. Set Ipc:Transports:Http:Tls:CertificatePath (or Ipc:Endpoints:{endpointName}:Http:Tls:CertificatePath, or Certificate in code).");
 
     public X509RevocationMode RevocationMode => TlsCertificates.RevocationMode(_options.CheckCertificateRevocation);
 

@@ -89,14 +89,9 @@ internal sealed class SocketTls
 
     public X509Certificate2 LoadServerCertificate(string endpointName)
     {
-        if (_options.Certificate is { } certificate)
+        if (TlsCertificates.ServerCertificate(_options) is { } certificate)
         {
             return certificate;
-        }
-
-        if (_options.CertificatePath is { } path)
-        {
-            return TlsCertificates.Load(path, _options.CertificateKeyPath, _options.CertificatePassword);
         }
 
         if (_options.CertificateThumbprint is { } thumbprint)
