@@ -36,6 +36,8 @@ internal sealed class AmqpListener : IIpcTransportListener
     private AmqpChannel? _requests;
     private AmqpChannel? _messages;
     private AmqpChannel? _replies;
+    private AmqpAcknowledgements? _requestAcks;
+    private AmqpAcknowledgements? _messageAcks;
     private readonly SemaphoreSlim _repliesLock = new(1, 1);
     private readonly List<(AmqpChannel Channel, string Tag)> _consumers = [];
     private int _state; // 0 new, 1 started, 2 stopped
@@ -90,6 +92,8 @@ internal sealed class AmqpListener : IIpcTransportListener
         _replies = await _connection.CreateChannelAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
         await _requests.BasicQosAsync(0, (ushort)_options.Prefetch, global: false, cancellationToken).ConfigureAwait(false);
         await _messages.BasicQosAsync(0, (ushort)_options.Prefetch, global: false, cancellationToken).ConfigureAwait(false);
+        _requestAcks = new AmqpAcknowledgements(_requests);
+        _messageAcks = new AmqpAcknowledgements(_messages);
 
         var name = _address.Name;
         var routes = dispatcher.Routes;
@@ -217,6 +221,7 @@ internal sealed class AmqpListener : IIpcTransportListener
         }
 
         _requests = _messages = _replies = _control = null;
+        _requestAcks = _messageAcks = null;
         _connection = null;
     }
 
@@ -253,6 +258,7 @@ internal sealed class AmqpListener : IIpcTransportListener
         request.RemoteAddress = Publisher(e.BasicProperties);
         var replyTo = e.BasicProperties.ReplyTo;
         var callId = e.BasicProperties.CorrelationId;
+        _requestAcks?.Delivered(e.DeliveryTag);
         Run(new Delivery(this, request, e.DeliveryTag, queue: null, replyTo, callId, deliveries: 1));
         return Task.CompletedTask;
     }
@@ -263,6 +269,7 @@ internal sealed class AmqpListener : IIpcTransportListener
         message.RemoteAddress = Publisher(e.BasicProperties);
         var headers = e.BasicProperties.Headers;
         var deliveries = Math.Max(AmqpMessages.HeaderNumber(headers, AmqpMessages.DeliveriesHeader), AmqpMessages.HeaderNumber(headers, AmqpMessages.BrokerDeliveryCountHeader)) + 1;
+        _messageAcks?.Delivered(e.DeliveryTag);
         Run(new Delivery(this, message, e.DeliveryTag, queue, replyTo: null, callId: null, deliveries));
         return Task.CompletedTask;
     }
@@ -357,8 +364,8 @@ internal sealed class AmqpListener : IIpcTransportListener
             }
         }
 
-        var channel = _requests;
-        if (channel is null)
+        var acks = _requestAcks;
+        if (acks is null)
         {
             return;
         }
@@ -377,7 +384,7 @@ internal sealed class AmqpListener : IIpcTransportListener
             }
         }
 
-        await SettleAsync(channel, tag, ack: true).ConfigureAwait(false);
+        await acks.SettleAsync(tag, ack: true).ConfigureAwait(false);
     }
 
     private async Task HandleMessageAsync(string queue, IpcMessage message, long deliveries, ulong tag)
@@ -406,22 +413,22 @@ internal sealed class AmqpListener : IIpcTransportListener
             }
         }
 
-        var channel = _messages;
-        if (channel is null)
+        var acks = _messageAcks;
+        if (acks is null)
         {
             return;
         }
 
         if (outcome.Fault is not { } fault)
         {
-            await SettleAsync(channel, tag, ack: true).ConfigureAwait(false);
+            await acks.SettleAsync(tag, ack: true).ConfigureAwait(false);
             return;
         }
 
         if (fault.ErrorCode == IpcErrorCode.Timeout)
         {
             Log.Expired(_logger, message.MessageId, message.Route, Endpoint);
-            await SettleAsync(channel, tag, ack: true).ConfigureAwait(false);
+            await acks.SettleAsync(tag, ack: true).ConfigureAwait(false);
             return;
         }
 
@@ -453,7 +460,7 @@ internal sealed class AmqpListener : IIpcTransportListener
         catch (Exception ex) when (AmqpErrors.IsConnectionFailure(ex))
         {
             Log.SettleFailed(_logger, message.MessageId, message.Route, Endpoint, ex.Message);
-            await SettleAsync(channel, tag, ack: false).ConfigureAwait(false);
+            await acks.SettleAsync(tag, ack: false).ConfigureAwait(false);
             return;
         }
 
@@ -466,7 +473,7 @@ internal sealed class AmqpListener : IIpcTransportListener
             Log.Redelivering(_logger, message.MessageId, message.Route, Endpoint, deliveries, _options.MaxDeliveries, fault.ErrorCode);
         }
 
-        await SettleAsync(channel, tag, ack: true).ConfigureAwait(false);
+        await acks.SettleAsync(tag, ack: true).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -494,25 +501,6 @@ internal sealed class AmqpListener : IIpcTransportListener
         finally
         {
             _repliesLock.Release();
-        }
-    }
-
-    private static async Task SettleAsync(AmqpChannel channel, ulong tag, bool ack)
-    {
-        try
-        {
-            if (ack)
-            {
-                await channel.BasicAckAsync(tag, multiple: false).ConfigureAwait(false);
-            }
-            else
-            {
-                await channel.BasicNackAsync(tag, multiple: false, requeue: true).ConfigureAwait(false);
-            }
-        }
-        catch (Exception ex) when (AmqpErrors.IsConnectionFailure(ex))
-        {
-            // The channel closed: the broker delivers the message again.
         }
     }
 }
