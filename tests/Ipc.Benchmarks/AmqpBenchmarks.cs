@@ -112,22 +112,23 @@ internal static class AmqpBenchmarks
             output.WriteLine("| --- | ---: | ---: | ---: |");
 
             // Confirmed one-way publishing, alternated rounds: the baseline, Ipc, and Ipc without the standard pipeline (what
-            // the pipeline costs the rate). Each round also reads the processor time it used, in this process (client and
-            // server) and in the broker's node: on two cores shared with the broker, the rate is bound by that time.
+            // the pipeline costs the rate). A round ends when its consumer has handled every message, so none leaves work for
+            // the next; it also reads the processor time it used until then, in this process (client and server) and in the
+            // broker's node: on two cores shared with the broker, the rate is bound by that time.
             using var self = Process.GetCurrentProcess();
             using var broker = own?.ProcessId() is { } brokerId ? Process.GetProcessById(brokerId) : null;
-            var senders = new (string Name, Func<Task> Send)[]
+            var senders = new (string Name, Func<Task> Send, Func<long> Consumed)[]
             {
-                ("raw", () => raw.PublishConfirmedAsync(s_payload)),
-                ("Ipc", () => channel.SendAsync("note", s_payload).AsTask()),
-                ("Ipc with `Resilience:Enabled=false`", () => trimmedChannel.SendAsync("note", s_payload).AsTask()),
+                ("raw", () => raw.PublishConfirmedAsync(s_payload), () => raw.Consumed),
+                ("Ipc", () => channel.SendAsync("note", s_payload).AsTask(), () => Volatile.Read(ref received)),
+                ("Ipc with `Resilience:Enabled=false`", () => trimmedChannel.SendAsync("note", s_payload).AsTask(), () => Volatile.Read(ref received)),
             };
             var rounds = senders.Select(_ => new List<Round>()).ToArray();
             for (var round = 0; round < Rounds; round++)
             {
                 for (var s = 0; s < senders.Length; s++)
                 {
-                    rounds[s].Add(await MeasureRoundAsync(senders[s].Send, self, broker));
+                    rounds[s].Add(await MeasureRoundAsync(senders[s].Send, senders[s].Consumed, self, broker));
                 }
             }
 
@@ -175,14 +176,29 @@ internal static class AmqpBenchmarks
         })));
     }
 
-    /// <summary>One round of <see cref="MessagesPerRound"/> confirmed sends, <see cref="InFlight"/> at a time: its rate, and the processor time and bytes it cost per message.</summary>
-    private static async Task<Round> MeasureRoundAsync(Func<Task> send, Process self, Process? broker)
+    /// <summary>
+    /// One round of <see cref="MessagesPerRound"/> confirmed sends, <see cref="InFlight"/> at a time: its rate (until the
+    /// last confirm), and the processor time and bytes it cost per message until its consumer had handled every message,
+    /// so that no round leaves work for the next one.
+    /// </summary>
+    private static async Task<Round> MeasureRoundAsync(Func<Task> send, Func<long> consumed, Process self, Process? broker)
     {
+        var target = consumed() + MessagesPerRound;
         var bytes = GC.GetTotalAllocatedBytes(precise: false);
         var (selfBefore, brokerBefore) = Processor(self, broker);
         var watch = Stopwatch.StartNew();
         await Concurrently(MessagesPerRound, InFlight, send);
         var rate = MessagesPerRound / watch.Elapsed.TotalSeconds;
+        while (consumed() < target)
+        {
+            if (watch.Elapsed > TimeSpan.FromMinutes(1))
+            {
+                throw new TimeoutException($"The consumer handled {MessagesPerRound - (target - consumed())} of the round's {MessagesPerRound} messages within a minute.");
+            }
+
+            await Task.Delay(1);
+        }
+
         var (selfAfter, brokerAfter) = Processor(self, broker);
         return new Round(rate, (selfAfter - selfBefore) / MessagesPerRound, (brokerAfter - brokerBefore) / MessagesPerRound, (GC.GetTotalAllocatedBytes(precise: false) - bytes) / MessagesPerRound);
     }
@@ -223,6 +239,10 @@ internal static class AmqpBenchmarks
         private readonly string _idPrefix = Random.Shared.NextInt64().ToString("x16", CultureInfo.InvariantCulture);
         private long _sequence;
         private long _messages;
+        private long _consumed;
+
+        /// <summary>Gets how many one-way messages the raw consumer has acknowledged.</summary>
+        public long Consumed => Volatile.Read(ref _consumed);
 
         private RawPair(IConnection server, IConnection client, AmqpChannel requests, AmqpChannel confirms, string name)
         {
@@ -255,13 +275,18 @@ internal static class AmqpBenchmarks
             };
             await serverRequests.BasicConsumeAsync(name + ".requests", false, echo);
             var notes = new AsyncEventingBasicConsumer(serverNotes);
-            notes.ReceivedAsync += (_, e) => serverNotes.BasicAckAsync(e.DeliveryTag, false).AsTask();
+            RawPair? created = null;
+            notes.ReceivedAsync += async (_, e) =>
+            {
+                await serverNotes.BasicAckAsync(e.DeliveryTag, false);
+                Interlocked.Increment(ref created!._consumed);
+            };
             await serverNotes.BasicConsumeAsync(name + ".notes", false, notes);
 
             var client = await factory.CreateConnectionAsync();
             var requests = await client.CreateChannelAsync();
             var confirms = await client.CreateChannelAsync(new CreateChannelOptions(true, true));
-            var pair = new RawPair(server, client, requests, confirms, name);
+            var pair = created = new RawPair(server, client, requests, confirms, name);
             var replies = new AsyncEventingBasicConsumer(requests);
             replies.ReceivedAsync += (_, e) =>
             {
