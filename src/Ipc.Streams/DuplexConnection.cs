@@ -117,4 +117,20 @@ internal sealed record ReaderHost(Microsoft.Extensions.Logging.ILogger Logger, s
 {
     /// <summary>Gets or sets where the connection reports its reader replacements, if anywhere.</summary>
     public Ipc.Diagnostics.IpcTransportTelemetry? Telemetry { get; set; }
+
+    /// <summary>Gets what the connection does around each run of the work its dedicated reader was left, if anything.</summary>
+    public IReaderWorkScope? WorkScope { get; init; }
+}
+
+/// <summary>What a connection does around the work its dedicated reader runs after a read (see <see cref="DuplexConnection.TryDefer"/>).</summary>
+internal interface IReaderWorkScope
+{
+    /// <summary>Called on the reader before it runs the work of one read.</summary>
+    void Begin();
+
+    /// <summary>
+    /// Called once that work is done, on the same thread; and with <paramref name="replaced"/> on a new reader that took
+    /// over from one held by its work, which may still be running it.
+    /// </summary>
+    void End(bool replaced);
 }

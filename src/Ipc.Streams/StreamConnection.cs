@@ -13,13 +13,30 @@ namespace Ipc.Transports.Streams;
 /// <c>MaxMessageSize</c> is discarded as it streams past and reported to <see cref="OnOversizeAsync"/>, so the
 /// connection stays usable.
 /// </remarks>
-internal abstract class StreamConnection
+internal abstract class StreamConnection : IReaderWorkScope
 {
     /// <summary>Lock stripes of a connection's table of calls in flight.</summary>
     protected const int CallTableStripes = 32;
 
     /// <summary>How many batches a writer that flushes on its own thread writes before it hands the rest to the thread pool.</summary>
     private const int InlineBatches = 4;
+
+    /// <summary>
+    /// How many frames, and how many bytes, the work of one read may hold back for the reader to write when it is done
+    /// (see <see cref="Begin"/>). The frame that reaches the count goes out at once with the ones before it, so a peer
+    /// starts on the first frames of a long run while this side writes the rest: fewer writes and reads, and both sides
+    /// still busy at once.
+    /// </summary>
+    private const int HeldFramesLimit = 8;
+
+    /// <inheritdoc cref="HeldFramesLimit"/>
+    private const int HeldWriteLimit = 64 * 1024;
+
+    // The connection whose reader work this thread runs, and that connection's hold epoch when it began (see Begin).
+    [ThreadStatic]
+    private static StreamConnection? t_holdingFor;
+    [ThreadStatic]
+    private static int t_holdEpoch;
 
     private readonly DuplexConnection _connection;
     private readonly CancellationTokenSource _closed = new();
@@ -38,6 +55,9 @@ internal abstract class StreamConnection
     private FrameBuffer? _spare = new();
     private bool _flushing;
     private bool _flushScheduled;
+    private bool _held;
+    private int _heldFrames;
+    private int _holdEpoch;
     private TaskCompletionSource? _space;
     private TaskCompletionSource? _drained;
     private int _closing;
@@ -56,7 +76,7 @@ internal abstract class StreamConnection
         _time = time;
         Logger = logger;
         Description = description;
-        _readerHost = new ReaderHost(logger, description, (long)maxBody + maxMetadata + WireFormat.HeaderSize, time);
+        _readerHost = new ReaderHost(logger, description, (long)maxBody + maxMetadata + WireFormat.HeaderSize, time) { WorkScope = this };
         connection.Attach(_readerHost, dedicatedReader);
     }
 
@@ -94,7 +114,9 @@ internal abstract class StreamConnection
     /// Writes one frame. An <paramref name="urgent"/> frame is written to the stream at once, by this caller or by the
     /// flush already running; other frames are written by a flush on the thread pool, together with whatever else was
     /// buffered by then. While <see cref="StreamTransportOptions.MaxOutputBufferSize"/> waits to be written, writers wait for
-    /// space instead of buffering more.
+    /// space instead of buffering more. The exception: an urgent frame that the work of the dedicated reader writes (a
+    /// handler's response, a caller's next request) waits for the rest of that work, and the reader writes them all in one
+    /// write when it is done (see <see cref="Begin"/>).
     /// </summary>
     /// <remarks>
     /// Only the flusher writes to the stream, one at a time, so at most one thread per connection can block on a peer
@@ -124,7 +146,15 @@ internal abstract class StreamConnection
 
             if (urgent)
             {
+                if (t_holdingFor == this && t_holdEpoch == _holdEpoch && _heldFrames < HeldFramesLimit && _pending.WrittenCount < HeldWriteLimit)
+                {
+                    _heldFrames++;
+                    _held = true;
+                    return default; // the reader writes it once its work is done (End)
+                }
+
                 _flushing = flush = true;
+                _heldFrames = 0;
             }
             else if (!_flushScheduled)
             {
@@ -520,6 +550,62 @@ internal abstract class StreamConnection
         }
     }
 
+    /// <summary>
+    /// The dedicated reader is about to run the work of one read: urgent frames that work writes on this thread wait in the
+    /// buffer, so that the responses and requests of many calls go out in one write instead of one each, and the peer reads
+    /// them in one read. Nothing waits longer than the work: <see cref="End"/> writes them, and a reader replaced because
+    /// its work held it stops holding at once.
+    /// </summary>
+    public void Begin()
+    {
+        t_holdEpoch = Volatile.Read(ref _holdEpoch);
+        t_holdingFor = this;
+    }
+
+    /// <summary>Writes what the reader's work held back; after a replacement, the old reader's work holds nothing more.</summary>
+    public void End(bool replaced)
+    {
+        if (t_holdingFor == this)
+        {
+            t_holdingFor = null;
+        }
+
+        var flush = false;
+        lock (_gate)
+        {
+            if (replaced)
+            {
+                _holdEpoch++;
+            }
+
+            if (_held)
+            {
+                _held = false;
+                _heldFrames = 0;
+                flush = !_flushing && _pending.WrittenCount > 0 && !IsClosed;
+                _flushing |= flush;
+            }
+        }
+
+        if (flush && FlushAsync(InlineBatches) is { IsCompletedSuccessfully: false } written)
+        {
+            _ = ObserveFlushAsync(written);
+        }
+    }
+
+    /// <summary>Waits for a flush nobody else waits for.</summary>
+    private static async Task ObserveFlushAsync(ValueTask flush)
+    {
+        try
+        {
+            await flush.ConfigureAwait(false);
+        }
+        catch (IpcException)
+        {
+            // The connection closed; OnClosed failed whoever was waiting on it.
+        }
+    }
+
     private void RunScheduledFlush()
     {
         TaskCompletionSource? drained = null;
@@ -544,19 +630,7 @@ internal abstract class StreamConnection
         drained?.TrySetResult();
         if (start)
         {
-            _ = FlushScheduledAsync();
-        }
-    }
-
-    private async Task FlushScheduledAsync()
-    {
-        try
-        {
-            await FlushAsync(int.MaxValue).ConfigureAwait(false);
-        }
-        catch (IpcException)
-        {
-            // The connection closed; OnClosed failed whoever was waiting on it.
+            _ = ObserveFlushAsync(FlushAsync(int.MaxValue));
         }
     }
 

@@ -282,17 +282,29 @@ internal sealed class StreamDuplexConnection : DuplexConnection
     private bool RunReaderWork()
     {
         var work = _readerWork!;
-        while (_readerWorkNext < work.Count)
+        if (_readerWorkNext < work.Count)
         {
-            var next = work[_readerWorkNext++];
-            var epoch = Volatile.Read(ref _readerEpoch) + 1;
-            Volatile.Write(ref _readerEpoch, epoch);
-            Interlocked.Exchange(ref _readerBusy, epoch);
-            _watchdog!.Watch();
-            next.Run();
-            if (Interlocked.CompareExchange(ref _readerBusy, 0, epoch) != epoch)
+            var scope = _host!.WorkScope;
+            scope?.Begin();
+            try
             {
-                return false;
+                while (_readerWorkNext < work.Count)
+                {
+                    var next = work[_readerWorkNext++];
+                    var epoch = Volatile.Read(ref _readerEpoch) + 1;
+                    Volatile.Write(ref _readerEpoch, epoch);
+                    Interlocked.Exchange(ref _readerBusy, epoch);
+                    _watchdog!.Watch();
+                    next.Run();
+                    if (Interlocked.CompareExchange(ref _readerBusy, 0, epoch) != epoch)
+                    {
+                        return false;
+                    }
+                }
+            }
+            finally
+            {
+                scope?.End(replaced: false);
             }
         }
 
@@ -307,6 +319,7 @@ internal sealed class StreamDuplexConnection : DuplexConnection
         _readerThreadId = Environment.CurrentManagedThreadId;
         Volatile.Write(ref _readerOsThreadId, ThreadSchedule.CurrentThreadId());
         HandReaderWorkToThreadPool();
+        _host!.WorkScope?.End(replaced: true); // what the held work wrote so far goes out now; what it writes later, at once
         Volatile.Write(ref _readerBusy, 0);
         _readerWorkAllowed = _replacements!.AllowsReaderWork;
         ReceiveLoop();

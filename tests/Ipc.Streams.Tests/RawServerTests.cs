@@ -125,6 +125,9 @@ public sealed class PipePairMedium : RawMedium
 
 public sealed class UnixSocketMedium : RawMedium
 {
+    /// <summary>Gets the socket of the last raw connection, to see what has reached it.</summary>
+    public System.Net.Sockets.Socket? LastSocket { get; private set; }
+
     public override string CreateAddress() => TestAddresses.NewUnixAddress();
 
     public override void ConfigureServer(IIpcBuilder ipc, Action<StreamTransportOptions> options) =>
@@ -134,6 +137,7 @@ public sealed class UnixSocketMedium : RawMedium
     {
         var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
         await socket.ConnectAsync(new System.Net.Sockets.UnixDomainSocketEndPoint(new Uri(address).AbsolutePath));
+        LastSocket = socket;
         return DuplexConnection.Create(new System.Net.Sockets.NetworkStream(socket, ownsSocket: true));
     }
 }
