@@ -125,11 +125,14 @@ internal sealed record ReaderHost(Microsoft.Extensions.Logging.ILogger Logger, s
 /// <summary>What a connection does around the work its dedicated reader runs after a read (see <see cref="DuplexConnection.TryDefer"/>).</summary>
 internal interface IReaderWorkScope
 {
-    /// <summary>Called on the reader before it runs the work of one read.</summary>
-    void Begin();
+    /// <summary>
+    /// Called on the reader before it runs each piece of the work of one read; <paramref name="more"/> tells whether more of
+    /// that work waits to run after it.
+    /// </summary>
+    void Begin(bool more);
 
     /// <summary>
-    /// Called once that work is done, on the same thread; and with <paramref name="replaced"/> on a new reader that took
+    /// Called once all of that work is done, on the same thread; and with <paramref name="replaced"/> on a new reader that took
     /// over from one held by its work, which may still be running it.
     /// </summary>
     void End(bool replaced);

@@ -23,7 +23,7 @@ internal abstract class StreamConnection : IReaderWorkScope
 
     /// <summary>
     /// How many frames, and how many bytes, the work of one read may hold back for the reader to write when it is done
-    /// (see <see cref="Begin"/>). The frame that reaches the count goes out at once with the ones before it, so a peer
+    /// (see <see cref="Begin"/>). The frame past the count goes out at once with the ones before it, so a peer
     /// starts on the first frames of a long run while this side writes the rest: fewer writes and reads, and both sides
     /// still busy at once.
     /// </summary>
@@ -115,8 +115,8 @@ internal abstract class StreamConnection : IReaderWorkScope
     /// flush already running; other frames are written by a flush on the thread pool, together with whatever else was
     /// buffered by then. While <see cref="StreamTransportOptions.MaxOutputBufferSize"/> waits to be written, writers wait for
     /// space instead of buffering more. The exception: an urgent frame that the work of the dedicated reader writes (a
-    /// handler's response, a caller's next request) waits for the rest of that work, and the reader writes them all in one
-    /// write when it is done (see <see cref="Begin"/>).
+    /// handler's response, a caller's next request) while more work of the same read waits to run is held, and goes out
+    /// with the next frame that is not, or when that work is done (see <see cref="Begin"/>).
     /// </summary>
     /// <remarks>
     /// Only the flusher writes to the stream, one at a time, so at most one thread per connection can block on a peer
@@ -146,7 +146,7 @@ internal abstract class StreamConnection : IReaderWorkScope
 
             if (urgent)
             {
-                if (t_holdingFor == this && t_holdEpoch == _holdEpoch && _heldFrames < HeldFramesLimit && _pending.WrittenCount < HeldWriteLimit)
+                if (t_holdingFor == this && t_holdEpoch == _holdEpoch && _heldFrames < HeldFramesLimit && _pending.WrittenCount < Math.Min(HeldWriteLimit, _maxOutput))
                 {
                     _heldFrames++;
                     _held = true;
@@ -551,15 +551,17 @@ internal abstract class StreamConnection : IReaderWorkScope
     }
 
     /// <summary>
-    /// The dedicated reader is about to run the work of one read: urgent frames that work writes on this thread wait in the
-    /// buffer, so that the responses and requests of many calls go out in one write instead of one each, and the peer reads
-    /// them in one read. Nothing waits longer than the work: <see cref="End"/> writes them, and a reader replaced because
-    /// its work held it stops holding at once.
+    /// The dedicated reader is about to run a piece of the work of one read. While more of that work waits to run, urgent
+    /// frames this piece writes on this thread wait in the buffer, so that the responses and requests of many calls go out
+    /// in one write instead of one each, and the peer reads them in one read; the last piece's frame takes them along.
+    /// Work that is alone in its read (one call at a time) writes at once, as without a dedicated reader. Nothing waits
+    /// longer than the work: <see cref="End"/> writes what is left, and a reader replaced because its work held it stops
+    /// holding at once.
     /// </summary>
-    public void Begin()
+    public void Begin(bool more)
     {
         t_holdEpoch = Volatile.Read(ref _holdEpoch);
-        t_holdingFor = this;
+        t_holdingFor = more ? this : null;
     }
 
     /// <summary>Writes what the reader's work held back; after a replacement, the old reader's work holds nothing more.</summary>

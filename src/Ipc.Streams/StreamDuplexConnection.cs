@@ -285,7 +285,6 @@ internal sealed class StreamDuplexConnection : DuplexConnection
         if (_readerWorkNext < work.Count)
         {
             var scope = _host!.WorkScope;
-            scope?.Begin();
             try
             {
                 while (_readerWorkNext < work.Count)
@@ -295,6 +294,7 @@ internal sealed class StreamDuplexConnection : DuplexConnection
                     Volatile.Write(ref _readerEpoch, epoch);
                     Interlocked.Exchange(ref _readerBusy, epoch);
                     _watchdog!.Watch();
+                    scope?.Begin(more: _readerWorkNext < work.Count);
                     next.Run();
                     if (Interlocked.CompareExchange(ref _readerBusy, 0, epoch) != epoch)
                     {
