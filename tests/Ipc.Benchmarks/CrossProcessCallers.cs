@@ -13,8 +13,9 @@ namespace Ipc.Benchmarks;
 /// Request/response between two processes, as users run it: each candidate's server runs in a process of its own (this
 /// program in its <c>callers-serve</c> mode), the caller in this one. The candidates are two hand-written baselines on a Unix
 /// socket (a length-prefixed 64-byte echo with blocking <c>Send</c>/<c>Receive</c> and a thread per side, and the same
-/// with <c>ReceiveAsync</c>/<c>SendAsync</c>; for 16 callers they keep 16 requests in flight on their one connection) and Ipc over <c>unix://</c>, <c>pipe://</c> and <c>tcp://</c> with the
-/// defaults, sending the same 64 bytes to an echo handler.
+/// with <c>ReceiveAsync</c>/<c>SendAsync</c>; for 16 callers they keep 16 requests in flight on their one connection), the
+/// blocking one again over TCP on loopback (what <c>tcp://</c> compares with), and Ipc over <c>unix://</c>, <c>pipe://</c>
+/// and <c>tcp://</c> with the defaults, sending the same 64 bytes to an echo handler.
 /// <para>
 /// Rounds alternate the candidates (in a rotating order), so a machine whose speed drifts affects them alike; the table
 /// shows the median of the rounds. Each round times one caller (p50 and p99 of single calls) and 16 concurrent callers
@@ -28,11 +29,12 @@ internal static class CrossProcessCallers
     private const int PayloadSize = 64;
     private const int Concurrency = 16;
 
-    private static readonly string[] s_candidates = ["raw-blocking", "raw-async", "unix", "pipe", "tcp"];
+    private static readonly string[] s_candidates = ["raw-blocking", "raw-async", "unix", "pipe", "raw-blocking-tcp", "tcp"];
 
     private static readonly Dictionary<string, string> s_names = new()
     {
         ["raw-blocking"] = "raw: blocking `Send`/`Receive`, a thread per side (unix socket)",
+        ["raw-blocking-tcp"] = "raw: the same over TCP on loopback, Nagle off",
         ["raw-async"] = "raw: `ReceiveAsync`/`SendAsync` (unix socket)",
         ["unix"] = "Ipc `unix://`, defaults",
         ["pipe"] = "Ipc `pipe://`, defaults",
@@ -120,17 +122,23 @@ internal static class CrossProcessCallers
         {
             case "raw-blocking":
             case "raw-async":
-                using (var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified))
+            case "raw-blocking-tcp":
+                var tcp = kind == "raw-blocking-tcp";
+                using (var listener = tcp ? new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) : new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified))
                 {
-                    listener.Bind(new UnixDomainSocketEndPoint(address));
+                    listener.Bind(tcp ? IPEndPoint.Parse(address) : new UnixDomainSocketEndPoint(address));
                     listener.Listen();
-                    var accepting = kind == "raw-blocking"
+                    var accepting = kind != "raw-async"
                         ? Task.Factory.StartNew(() => AcceptBlocking(listener), TaskCreationOptions.LongRunning)
                         : AcceptAsync(listener);
                     Console.WriteLine("READY");
                     await Console.In.ReadToEndAsync();
                     listener.Close();
-                    File.Delete(address);
+                    if (!tcp)
+                    {
+                        File.Delete(address);
+                    }
+
                     await accepting.ContinueWith(static _ => { }, TaskScheduler.Default);
                 }
 
@@ -175,6 +183,11 @@ internal static class CrossProcessCallers
             while (true)
             {
                 var connection = listener.Accept();
+                if (connection.ProtocolType == ProtocolType.Tcp)
+                {
+                    connection.NoDelay = true;
+                }
+
                 new Thread(() => EchoBlocking(connection)) { IsBackground = true }.Start();
             }
         }
@@ -340,6 +353,7 @@ internal static class CrossProcessCallers
             candidate._address = kind switch
             {
                 "raw-blocking" or "raw-async" => Path.Combine(Path.GetTempPath(), $"ipc-bench-{id}.sock"),
+                "raw-blocking-tcp" => $"127.0.0.1:{FreePort()}",
                 "unix" => $"unix://{Path.Combine(Path.GetTempPath(), $"ipc-bench-{id}.sock")}",
                 "pipe" => $"pipe://ipc-bench-{id}",
                 "tcp" => $"tcp://127.0.0.1:{FreePort()}",
@@ -386,7 +400,7 @@ internal static class CrossProcessCallers
             var items = ThreadPool.CompletedWorkItemCount;
             var allocated = GC.GetTotalAllocatedBytes(precise: true);
             var cpuBefore = ProcessorTime();
-            if (Kind == "raw-blocking")
+            if (Kind is "raw-blocking" or "raw-blocking-tcp")
             {
                 await Task.Factory.StartNew(
                     () =>
@@ -455,7 +469,7 @@ internal static class CrossProcessCallers
                 var started = Stopwatch.GetTimestamp();
                 var callers = Kind switch
                 {
-                    "raw-blocking" => [Task.Factory.StartNew(
+                    "raw-blocking" or "raw-blocking-tcp" => [Task.Factory.StartNew(
                         () =>
                         {
                             var frame = Frame();
@@ -542,6 +556,13 @@ internal static class CrossProcessCallers
 
         private Socket ConnectRaw()
         {
+            if (Kind == "raw-blocking-tcp")
+            {
+                var tcp = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+                tcp.Connect(IPEndPoint.Parse(_address));
+                return tcp;
+            }
+
             var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
             socket.Connect(new UnixDomainSocketEndPoint(_address));
             return socket;
