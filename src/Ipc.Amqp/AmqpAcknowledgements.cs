@@ -3,18 +3,18 @@ using AmqpChannel = RabbitMQ.Client.IChannel; // RabbitMQ.Client's channel, not 
 namespace Ipc.Amqp;
 
 /// <summary>
-/// The acknowledgements of one consumer channel, sent one at a time and coalesced: handlers that finish while an
-/// acknowledgement is on its way are acknowledged together by the next one, with AMQP's <c>multiple</c> flag, as far as
-/// every earlier delivery of the channel is settled too.
+/// The acknowledgements of one consumer channel, coalesced: handlers that finish together are acknowledged by one
+/// acknowledgement, with AMQP's <c>multiple</c> flag, as far as every earlier delivery of the channel is settled too.
 /// </summary>
 /// <remarks>
 /// <para>
 /// A broker does work for every acknowledgement (a quorum queue writes each to its log), so one for many deliveries
-/// leaves it more time for messages. Nothing waits to be coalesced: a handler's acknowledgement is sent at once when
-/// none is on its way, and otherwise right after the one that is. A delivery is acknowledged only after its handler
-/// succeeded, as before; <c>multiple</c> never covers a delivery whose handler is running, failed or was left
-/// unacknowledged on purpose, since it acknowledges only up to the first of those. A handler that finished behind one
-/// still running is acknowledged on its own.
+/// leaves it more time for messages. Nothing waits for a handler that has not finished: a handler alone on its channel
+/// is acknowledged at once; while others run, the finished one first lets the thread pool run what is queued, so that
+/// those finishing at the same moment join its acknowledgement, and one finishing while acknowledgements are being sent
+/// is taken along by that sender. A delivery is acknowledged only after its handler succeeded; <c>multiple</c> never
+/// covers a delivery whose handler is running, failed or was left unacknowledged on purpose, since it acknowledges only
+/// up to the first of those. A handler that finished behind one still running is acknowledged on its own.
 /// </para>
 /// <para>
 /// Delivery tags of a channel rise by one with each delivery, and RabbitMQ.Client keeps them rising over a recovered

@@ -22,10 +22,9 @@ internal abstract class StreamConnection : IReaderWorkScope
     private const int InlineBatches = 4;
 
     /// <summary>
-    /// How many frames, and how many bytes, the work of one read may hold back for the reader to write when it is done
-    /// (see <see cref="Begin"/>). The frame past the count goes out at once with the ones before it, so a peer
-    /// starts on the first frames of a long run while this side writes the rest: fewer writes and reads, and both sides
-    /// still busy at once.
+    /// How many frames, and how many bytes, the work of one read may hold back (see <see cref="Begin"/>). The frame past
+    /// the count goes out at once with the ones before it, so a peer starts on the first frames of a long run while this
+    /// side writes the rest: fewer writes and reads, and both sides still busy at once.
     /// </summary>
     private const int HeldFramesLimit = 8;
 
@@ -150,7 +149,7 @@ internal abstract class StreamConnection : IReaderWorkScope
                 {
                     _heldFrames++;
                     _held = true;
-                    return default; // the reader writes it once its work is done (End)
+                    return default; // goes out with the next frame that is not held, or at the end of the read's work (End)
                 }
 
                 _flushing = flush = true;

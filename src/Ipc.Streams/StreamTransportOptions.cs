@@ -94,7 +94,8 @@ public class StreamTransportOptions
     /// on the thread pool.</summary>
     /// <remarks>The kernel then wakes the connection's reader directly when bytes arrive, and the reader runs the requests
     /// and completes the calls that those bytes brought, once their frames are handled: no event loop and no thread pool
-    /// hand-off, the lowest latency for local IPC. A handler that blocks, or a caller that waits on another call, holds no
+    /// hand-off, the lowest latency for local IPC. The responses (and a caller's next requests) that this work writes go
+    /// out together, up to 8 frames in one write. A handler that blocks, or a caller that waits on another call, holds no
     /// other call up: once it has held the reader for 1 to 2 ms, a new thread reads on (a connection whose reader was
     /// replaced 16 times within a minute hands its calls to the thread pool until that minute ends). It costs a thread
     /// per connection, up to <see cref="MaxDedicatedReaders"/> on a server; turn it off for large messages over a slow

@@ -274,19 +274,17 @@ internal static class AmqpBenchmarks
                 await serverRequests.BasicAckAsync(e.DeliveryTag, false);
             };
             await serverRequests.BasicConsumeAsync(name + ".requests", false, echo);
-            var notes = new AsyncEventingBasicConsumer(serverNotes);
-            RawPair? created = null;
-            notes.ReceivedAsync += async (_, e) =>
-            {
-                await serverNotes.BasicAckAsync(e.DeliveryTag, false);
-                Interlocked.Increment(ref created!._consumed);
-            };
-            await serverNotes.BasicConsumeAsync(name + ".notes", false, notes);
-
             var client = await factory.CreateConnectionAsync();
             var requests = await client.CreateChannelAsync();
             var confirms = await client.CreateChannelAsync(new CreateChannelOptions(true, true));
-            var pair = created = new RawPair(server, client, requests, confirms, name);
+            var pair = new RawPair(server, client, requests, confirms, name);
+            var notes = new AsyncEventingBasicConsumer(serverNotes);
+            notes.ReceivedAsync += async (_, e) =>
+            {
+                await serverNotes.BasicAckAsync(e.DeliveryTag, false);
+                Interlocked.Increment(ref pair._consumed);
+            };
+            await serverNotes.BasicConsumeAsync(name + ".notes", false, notes);
             var replies = new AsyncEventingBasicConsumer(requests);
             replies.ReceivedAsync += (_, e) =>
             {
