@@ -95,6 +95,30 @@ internal sealed class EndpointTelemetry
         }
     }
 
+    /// <summary>Counts and logs a retry of a call, and marks the call's span with it.</summary>
+    public void Retried(string? route, Exception? error, int attempt, TimeSpan delay, ILogger logger)
+    {
+        var errorType = error is null ? "_OTHER" : IpcDiagnostics.ErrorType(error);
+        Log.CallRetried(logger, route ?? string.Empty, _endpoint, errorType, attempt + 1, delay);
+        if (Activity.Current is { } span && span.Source == IpcDiagnostics.ActivitySource)
+        {
+            span.AddEvent(new ActivityEvent("ipc.retry", tags: new ActivityTagsCollection { ["error.type"] = errorType, ["ipc.retry.attempt"] = attempt + 1 }));
+        }
+
+        if (Metrics.Retries.Enabled)
+        {
+            var tags = new TagList
+            {
+                { "rpc.service", _endpoint },
+                { "rpc.method", route },
+                { "error.type", errorType },
+                { "server.address", _serverAddress },
+                { "network.transport", _networkTransport },
+            };
+            Metrics.Retries.Add(1, tags);
+        }
+    }
+
     /// <summary>Counts accepted one-way messages that never reached a handler.</summary>
     public void CountDropped(string route, int count)
     {

@@ -39,6 +39,7 @@ internal sealed class IpcMetrics : IDisposable
         ConnectionDuration = Duration("ipc.connection.duration", "How long connections of connection transports stayed open.");
         Reconnects = _meter.CreateCounter<long>("ipc.client.reconnects", "{connection}", "Connections a client opened again in place of one it lost.");
         ReaderReplacements = _meter.CreateCounter<long>("ipc.connection.reader.replacements", "{thread}", "Reader threads replaced because work held a connection's reader for too long.");
+        Retries = _meter.CreateCounter<long>("ipc.client.retries", "{retry}", "Calls of client endpoints retried after a transient failure, tagged with the failure's error.type.");
         CircuitBreakerTransitions = _meter.CreateCounter<long>("ipc.client.circuit_breaker.transitions", "{transition}", "Circuit breaker state changes of client endpoints, tagged with the new state.");
     }
 
@@ -84,6 +85,8 @@ internal sealed class IpcMetrics : IDisposable
     public Counter<long> ReaderReplacements { get; }
 
     public Counter<long> CircuitBreakerTransitions { get; }
+
+    public Counter<long> Retries { get; }
 
     public void Dispose()
     {

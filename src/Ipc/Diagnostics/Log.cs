@@ -38,6 +38,9 @@ internal static partial class Log
     [LoggerMessage(31, LogLevel.Debug, "Connection {Connection} closed after {Duration}: {Reason}.")]
     public static partial void ConnectionClosed(ILogger logger, string connection, TimeSpan duration, string reason);
 
+    [LoggerMessage(41, LogLevel.Debug, "A call to route '{Route}' of endpoint '{Endpoint}' failed ({ErrorType}); retry {Retry} in {Delay}.")]
+    public static partial void CallRetried(ILogger logger, string route, string endpoint, string errorType, int retry, TimeSpan delay);
+
     [LoggerMessage(EventId = 40, Message = "The circuit breaker of endpoint '{Endpoint}' ({Address}) is now {State}.")]
     public static partial void CircuitBreakerChanged(ILogger logger, LogLevel level, string endpoint, Uri address, string state);
 }

@@ -1,6 +1,7 @@
 using Polly;
 using Polly.CircuitBreaker;
 using Polly.Registry;
+using Polly.Retry;
 using Polly.Simmy;
 using Polly.Telemetry;
 using Polly.Timeout;
@@ -64,10 +65,11 @@ internal sealed class EndpointResilience
         TimeProvider timeProvider,
         TelemetryOptions telemetry,
         ResiliencePipelineProvider<string>? namedPipelines,
-        Action<string>? onCircuitChanged = null)
+        Action<string>? onCircuitChanged = null,
+        Action<OnRetryArguments<object>>? onRetry = null)
     {
-        telemetry = WithIpcSeverities(telemetry);
-        var builder = NewBuilder(endpointName, timeProvider, telemetry);
+        var pollyTelemetry = UsesPollyTelemetry(options, telemetry) ? WithIpcSeverities(telemetry) : null;
+        var builder = NewBuilder(endpointName, timeProvider, pollyTelemetry);
         CircuitBreakerStateProvider? state = null;
         if (options.PipelineName is { } pipelineName)
         {
@@ -86,7 +88,7 @@ internal sealed class EndpointResilience
                 if (options.Retry.MaxRetryAttempts > 0)
                 {
                     options.Retry.Name ??= "Retry";
-                    builder.AddRetry(options.Retry);
+                    builder.AddRetry(onRetry is null ? options.Retry : Reporting(options.Retry, onRetry));
                 }
 
                 options.CircuitBreaker.Name ??= "CircuitBreaker";
@@ -118,7 +120,7 @@ internal sealed class EndpointResilience
         if (chaos.Outcome.Enabled)
         {
             chaos.Outcome.Name ??= "ChaosOutcome";
-            outcome = NewBuilder<IpcMessage>(endpointName, timeProvider, telemetry).AddChaosOutcome(chaos.Outcome).Build();
+            outcome = NewBuilder<IpcMessage>(endpointName, timeProvider, pollyTelemetry).AddChaosOutcome(chaos.Outcome).Build();
         }
 
         return new EndpointResilience(builder.Build(), outcome, state, options);
@@ -160,6 +162,16 @@ internal sealed class EndpointResilience
     };
 
     /// <summary>
+    /// Whether the endpoint's pipelines report to Polly's telemetry: as <see cref="IpcResilienceOptions.PollyTelemetry"/> says,
+    /// and when it is not set, only when the app gave <see cref="TelemetryOptions"/> listeners or metering enrichers of its
+    /// own. Polly reports every execution and every attempt of a pipeline with telemetry, which costs each call more than
+    /// all of its strategies together do once completed asynchronously; Ipc reports retries, circuit breaker transitions
+    /// and failed calls itself, from callbacks that run only when they happen.
+    /// </summary>
+    public static bool UsesPollyTelemetry(IpcResilienceOptions options, TelemetryOptions telemetry) =>
+        options.PollyTelemetry ?? (telemetry.TelemetryListeners.Count > 0 || telemetry.MeteringEnrichers.Count > 0);
+
+    /// <summary>
     /// The app's telemetry options with Ipc's severities: the events of every call (an attempt, a retry, a timeout) are
     /// Debug, so a call that succeeds, retried or not, logs nothing at the default levels, and an expected transient
     /// failure logs no stack trace at Warning; the failure reaches the caller as an exception. The circuit breaker's
@@ -175,20 +187,50 @@ internal sealed class EndpointResilience
         _ => args.Event.Severity,
     };
 
-    private static ResiliencePipelineBuilder NewBuilder(string endpointName, TimeProvider timeProvider, TelemetryOptions telemetry) =>
+    private static ResiliencePipelineBuilder NewBuilder(string endpointName, TimeProvider timeProvider, TelemetryOptions? telemetry) =>
         Configure(new ResiliencePipelineBuilder(), endpointName, timeProvider, telemetry);
 
-    private static ResiliencePipelineBuilder<T> NewBuilder<T>(string endpointName, TimeProvider timeProvider, TelemetryOptions telemetry) =>
+    private static ResiliencePipelineBuilder<T> NewBuilder<T>(string endpointName, TimeProvider timeProvider, TelemetryOptions? telemetry) =>
         Configure(new ResiliencePipelineBuilder<T>(), endpointName, timeProvider, telemetry);
 
-    private static TBuilder Configure<TBuilder>(TBuilder builder, string endpointName, TimeProvider timeProvider, TelemetryOptions telemetry)
+    private static TBuilder Configure<TBuilder>(TBuilder builder, string endpointName, TimeProvider timeProvider, TelemetryOptions? telemetry)
         where TBuilder : ResiliencePipelineBuilderBase
     {
         builder.Name = "Ipc";
         builder.InstanceName = endpointName;
         builder.TimeProvider = timeProvider;
-        builder.ConfigureTelemetry(telemetry);
+        if (telemetry is not null)
+        {
+            builder.ConfigureTelemetry(telemetry);
+        }
+
         return builder;
+    }
+
+    /// <summary>
+    /// The retry options with each retry reported to the endpoint's telemetry before the app's own callback runs. A copy:
+    /// the app's options stay as they were. The callback runs only when a call is retried.
+    /// </summary>
+    private static RetryStrategyOptions Reporting(RetryStrategyOptions retry, Action<OnRetryArguments<object>> retried)
+    {
+        var own = retry.OnRetry;
+        return new RetryStrategyOptions
+        {
+            Name = retry.Name,
+            ShouldHandle = retry.ShouldHandle,
+            MaxRetryAttempts = retry.MaxRetryAttempts,
+            BackoffType = retry.BackoffType,
+            UseJitter = retry.UseJitter,
+            Delay = retry.Delay,
+            MaxDelay = retry.MaxDelay,
+            DelayGenerator = retry.DelayGenerator,
+            Randomizer = retry.Randomizer,
+            OnRetry = args =>
+            {
+                retried(args);
+                return own?.Invoke(args) ?? default;
+            },
+        };
     }
 
     /// <summary>

@@ -85,6 +85,20 @@ public sealed class IpcResilienceOptions
     /// </value>
     public ISet<string> IdempotentRoutes { get; } = new HashSet<string>(StringComparer.Ordinal);
 
+    /// <summary>
+    /// Gets or sets a value indicating whether the endpoint's pipeline reports to Polly's telemetry: a log event (category
+    /// <c>Polly</c>) and metrics (the <c>Polly</c> meter) for every execution and attempt, and the listeners and enrichers
+    /// of Polly's <c>TelemetryOptions</c>.
+    /// </summary>
+    /// <value>
+    /// The default value is <see langword="null"/>: on when the app added <c>TelemetryListeners</c> or
+    /// <c>MeteringEnrichers</c> to Polly's <c>TelemetryOptions</c>, off otherwise. Either way Ipc reports retries
+    /// (<c>ipc.client.retries</c>), circuit breaker transitions and failed calls in its own logs and metrics. Polly's
+    /// telemetry reports every call, even one that succeeds at once, and costs it about as much as the standard
+    /// pipeline's strategies together; turn it on to see each attempt, or to feed your own Polly listeners.
+    /// </value>
+    public bool? PollyTelemetry { get; set; }
+
     /// <summary>Gets or sets the fault injection (Polly's chaos strategies) for an application's own tests; all off by default.</summary>
     public IpcChaosOptions Chaos { get; set; } = new();
 }

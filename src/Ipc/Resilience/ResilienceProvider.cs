@@ -23,6 +23,7 @@ internal sealed class ResilienceProvider(ResilienceSettings settings, IOptions<T
             endpoint.TransportContext.TimeProvider,
             telemetry.Value,
             services.GetService<ResiliencePipelineProvider<string>>(),
-            state => endpoint.Telemetry.CircuitBreakerChanged(state, _logger));
+            state => endpoint.Telemetry.CircuitBreakerChanged(state, _logger),
+            retry => endpoint.Telemetry.Retried(retry.Context.OperationKey, retry.Outcome.Exception, retry.AttemptNumber, retry.RetryDelay, _logger));
     }
 }

@@ -1,6 +1,4 @@
 using Ipc.Testing;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 using Polly;
 using Polly.CircuitBreaker;
 
@@ -340,19 +338,5 @@ public sealed class EndpointResilienceTests
 
         Assert.Equal("hello", await call);
         Assert.Single(endpoint.Transport.Attempts);
-    }
-
-    [Fact]
-    public async Task RequestAsync_Retry_ReportsPollyTelemetryToAppLoggerFactory()
-    {
-        var logs = new ListLoggerProvider();
-        await using var endpoint = ScriptedEndpoint.Create(
-            r => r.Retry.MaxRetryAttempts = 1,
-            services => services.AddLogging(b => b.AddProvider(logs).SetMinimumLevel(LogLevel.Debug)));
-        endpoint.Transport.FailNext(IpcErrorCode.Unavailable, notAccepted: true);
-
-        await endpoint.RequestAsync();
-
-        Assert.Contains(logs.Entries, e => e.Category.StartsWith("Polly", StringComparison.Ordinal) && e.Message.Contains("OnRetry", StringComparison.Ordinal));
     }
 }

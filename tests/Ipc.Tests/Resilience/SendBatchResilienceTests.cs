@@ -148,20 +148,4 @@ public sealed class SendBatchResilienceTests
         Assert.True(ex.NotAccepted);
         Assert.Equal(2, endpoint.Transport.Attempts.Count);
     }
-
-    /// <summary>Counts the executions of the Ipc pipelines, as Polly reports them to a telemetry listener.</summary>
-    private sealed class PipelineExecutions : TelemetryListener
-    {
-        private int _count;
-
-        public int Count => Volatile.Read(ref _count);
-
-        public override void Write<TResult, TArgs>(in TelemetryEventArguments<TResult, TArgs> args)
-        {
-            if (args.Event.EventName == "PipelineExecuted" && args.Source.PipelineInstanceName == ScriptedEndpoint.Name)
-            {
-                Interlocked.Increment(ref _count);
-            }
-        }
-    }
 }
