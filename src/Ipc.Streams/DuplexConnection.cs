@@ -80,7 +80,9 @@ public abstract class DuplexConnection : IAsyncDisposable
     /// <param name="isReadable">
     /// Tells, without blocking, whether a read would return at once (bytes arrived, the peer closed, the stream failed).
     /// With it, the reader polls for up to <paramref name="readerSpin"/> before it blocks, which saves a wake-up when a
-    /// reply comes soon; <see langword="null"/> blocks at once.
+    /// reply comes soon; <see langword="null"/> blocks at once. On a <see cref="System.Net.Sockets.NetworkStream"/>, and
+    /// outside Windows a <see cref="System.IO.Pipes.PipeStream"/>, the reader then spins with reads that do not wait
+    /// instead of asking this, so bytes that arrive are read by the call that finds them.
     /// </param>
     /// <param name="readerSpin">How long to poll before blocking; <see cref="TimeSpan.Zero"/> blocks at once.</param>
     public static DuplexConnection CreateWithDedicatedReader(Stream stream, Func<bool>? isReadable, TimeSpan readerSpin)

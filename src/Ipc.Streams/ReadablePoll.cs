@@ -3,7 +3,15 @@ using System.Diagnostics;
 namespace Ipc.Transports.Streams;
 
 /// <summary>
-/// Lets a dedicated reader wait for bytes by polling for a short while before it blocks in a read. A thread blocked in a
+/// Reads what has arrived without waiting: the count of bytes read into <paramref name="buffer"/> (0 at the end of the
+/// stream), <see cref="ReadablePoll.NothingYet"/>, or <see cref="ReadablePoll.ReadNow"/> when a blocking read would
+/// return at once (bytes arrived but were not read, or the stream closed or failed: that read reports it).
+/// </summary>
+internal delegate int ReadAvailable(Span<byte> buffer);
+
+/// <summary>
+/// Lets a dedicated reader wait for bytes by polling for a short while before it blocks in a read (where it can, with
+/// reads that do not wait, so the poll that finds bytes also reads them). A thread blocked in a
 /// read is put to sleep and must be woken by the kernel when bytes arrive, which costs a context switch and, when its
 /// processor went idle, an interrupt to wake that processor (tens of microseconds in a virtual machine). A reply that
 /// comes within the spin is read at once instead. After a few polls the spin yields the processor between polls, so a
@@ -27,46 +35,64 @@ internal sealed class ReadablePoll
     /// <summary>The most the back-off doubles: 1 ms times 2^10, about a second.</summary>
     private const int MaxBackOffDoublings = 10;
 
+    /// <summary>What a <see cref="ReadAvailable"/> returns when nothing has arrived yet.</summary>
+    public const int NothingYet = -1;
+
+    /// <summary>What a <see cref="ReadAvailable"/> returns when a blocking read would return at once.</summary>
+    public const int ReadNow = -2;
+
     private static readonly int s_maxSpinning = Environment.ProcessorCount;
     private static int s_spinning;
 
-    private readonly Func<bool> _isReadable;
+    private readonly ReadAvailable _readAvailable;
     private readonly long _spinTicks;
     private readonly Func<long> _clock;
     private long _spinAgainAt;
     private int _misses;
 
-    internal ReadablePoll(Func<bool> isReadable, TimeSpan spin, Func<long>? clock = null)
+    internal ReadablePoll(ReadAvailable readAvailable, TimeSpan spin, Func<long>? clock = null)
     {
-        _isReadable = isReadable;
+        _readAvailable = readAvailable;
         _spinTicks = (long)(spin.TotalSeconds * Stopwatch.Frequency);
         _clock = clock ?? Stopwatch.GetTimestamp;
+    }
+
+    internal ReadablePoll(Func<bool> isReadable, TimeSpan spin, Func<long>? clock = null)
+        : this(Probe(isReadable), spin, clock)
+    {
     }
 
     /// <summary>Gets how many spins in a row did not pay (for tests).</summary>
     internal int Misses => _misses;
 
     /// <summary>Returns a poller when spinning can help: more than one processor, and a spin over zero.</summary>
-    public static ReadablePoll? Create(Func<bool> isReadable, TimeSpan spin) =>
-        spin <= TimeSpan.Zero || Environment.ProcessorCount < 2 ? null : new ReadablePoll(isReadable, spin);
+    public static ReadablePoll? Create(ReadAvailable readAvailable, TimeSpan spin) =>
+        spin <= TimeSpan.Zero || Environment.ProcessorCount < 2 ? null : new ReadablePoll(readAvailable, spin);
+
+    /// <summary>Returns a poller that asks <paramref name="isReadable"/> and leaves the read to the blocking call.</summary>
+    public static ReadablePoll? Create(Func<bool> isReadable, TimeSpan spin) => Create(Probe(isReadable), spin);
+
+    /// <summary>Spins until a blocking read would return at once (<see cref="SpinRead"/>, with a probe that only looks).</summary>
+    public void SpinUntilReadable() => SpinRead(Span<byte>.Empty);
 
     /// <summary>
-    /// Polls until the stream has bytes to read (or was closed, or failed: the read that follows reports it), or the spin
-    /// is over, or the spin stops paying. Returns at once while the reader backs off from spinning, and when as many
-    /// readers as there are processors spin already. Called by the reader thread only.
+    /// Polls until bytes arrive (read into <paramref name="buffer"/> when the probe reads them), the stream closes or
+    /// fails, the spin is over, or the spin stops paying. Returns the count of bytes read (0 at the end of the stream), or
+    /// -1 when the caller reads with its blocking call: at once while the reader backs off from spinning, and when as
+    /// many readers as there are processors spin already. Called by the reader thread only.
     /// </summary>
-    public void SpinUntilReadable()
+    public int SpinRead(Span<byte> buffer)
     {
         var start = _clock();
         if (start < _spinAgainAt)
         {
-            return; // backing off: spins have not paid lately
+            return -1; // backing off: spins have not paid lately
         }
 
         if (Interlocked.Increment(ref s_spinning) > s_maxSpinning)
         {
             Interlocked.Decrement(ref s_spinning);
-            return;
+            return -1;
         }
 
         try
@@ -75,24 +101,24 @@ internal sealed class ReadablePoll
             var spinner = default(SpinWait);
             while (true)
             {
-                var readable = _isReadable();
+                var read = _readAvailable(buffer);
                 var now = _clock();
                 if (now - last > PreemptedTicks)
                 {
                     BackOff(now); // another thread wanted this processor (bytes that came meanwhile waited for this one)
-                    return;
+                    return Math.Max(read, -1);
                 }
 
-                if (readable)
+                if (read != NothingYet)
                 {
                     _misses = 0;
-                    return;
+                    return Math.Max(read, -1);
                 }
 
                 if (now - start >= _spinTicks)
                 {
                     BackOff(now); // nothing came in time
-                    return;
+                    return -1;
                 }
 
                 last = now;
@@ -104,6 +130,8 @@ internal sealed class ReadablePoll
             Interlocked.Decrement(ref s_spinning);
         }
     }
+
+    private static ReadAvailable Probe(Func<bool> isReadable) => _ => isReadable() ? ReadNow : NothingYet;
 
     private void BackOff(long now)
     {

@@ -124,7 +124,9 @@ internal sealed class StreamDuplexConnection : DuplexConnection
         _readerWork = [];
         _readerWorkAllowed = true;
         _replacements = new ReplacementBudget(host.Time);
-        _poll = _isReadable is null ? null : ReadablePoll.Create(_isReadable, _readerSpin);
+        // With a probe to spin on, a socket (or a named pipe outside Windows) is read without waiting during the spin, so
+        // bytes that come are read by the call that finds them; another stream asks the probe and reads after it.
+        _poll = _isReadable is null ? null : UnixReceive.For(_stream) is { } readAvailable ? ReadablePoll.Create(readAvailable, _readerSpin) : ReadablePoll.Create(_isReadable, _readerSpin);
         _watchdog = ReaderWatchdog.For(host.Time);
     }
 
@@ -233,8 +235,14 @@ internal sealed class StreamDuplexConnection : DuplexConnection
         {
             while (true)
             {
-                _poll?.SpinUntilReadable(); // a reply that comes within the spin is read without sleeping and being woken
-                var read = _stream.Read(writer.GetMemory(ReceiveChunk).Span);
+                // A reply that comes within the spin is read without sleeping and being woken.
+                var buffer = writer.GetMemory(ReceiveChunk).Span;
+                var read = _poll?.SpinRead(buffer) ?? -1;
+                if (read < 0)
+                {
+                    read = _stream.Read(buffer);
+                }
+
                 if (read == 0)
                 {
                     break; // the peer closed its side

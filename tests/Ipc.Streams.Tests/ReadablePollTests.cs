@@ -172,6 +172,49 @@ public sealed class ReadablePollTests
         }
     }
 
+    [Fact]
+    public async Task SpinRead_ProbeReadsTheBytes_ReturnsTheirCountWithoutABlockingRead()
+    {
+        var checks = 0;
+        var poll = new ReadablePoll(
+            buffer =>
+            {
+                if (Interlocked.Increment(ref checks) < 3)
+                {
+                    return ReadablePoll.NothingYet;
+                }
+
+                buffer[0] = 42;
+                return 1;
+            },
+            TimeSpan.FromHours(1),
+            Frozen);
+        var buffer = new byte[8];
+
+        var read = await Task.Run(() => poll.SpinRead(buffer)).WaitAsync(TestIpc.Bound);
+
+        Assert.Equal((1, (byte)42, 3, 0), (read, buffer[0], checks, poll.Misses));
+    }
+
+    [Theory]
+    [InlineData(0)] // the end of the stream
+    [InlineData(ReadablePoll.ReadNow)] // a failure or bytes not read: the blocking read takes over
+    public void SpinRead_ProbeEndsTheSpin_ReturnsWhatTheReaderDoesNext(int probed)
+    {
+        var poll = new ReadablePoll(_ => probed, TimeSpan.FromHours(1), Frozen);
+
+        Assert.Equal(Math.Max(probed, -1), poll.SpinRead(new byte[8]));
+    }
+
+    [Fact]
+    public void SpinRead_NothingComes_ReturnsMinusOneSoTheReaderBlocks()
+    {
+        var clock = new ManualClock(step: Microseconds(1));
+        var poll = new ReadablePoll(_ => ReadablePoll.NothingYet, TimeSpan.FromMicroseconds(20), clock.Read);
+
+        Assert.Equal((-1, 1), (poll.SpinRead(new byte[8]), poll.Misses));
+    }
+
     private static long Frozen() => 0; // no time passes: a spin ends only when the check says readable
 
     private static long Microseconds(int microseconds) => Stopwatch.Frequency * microseconds / 1_000_000;
