@@ -15,6 +15,7 @@ public class ResiliencePipelineBenchmarks
 {
     private ServiceProvider _client = null!;
     private ResiliencePipeline _local = null!;
+    private ResiliencePipeline _localWithPolly = null!;
     private ResiliencePipeline _inProcess = null!;
     private ResiliencePipeline _trimmed = null!;
     private ResilienceContext _context = null!;
@@ -27,10 +28,13 @@ public class ResiliencePipelineBenchmarks
             .AddSockets()
             .AddEndpoint("local", $"unix://{Path.Combine(Path.GetTempPath(), "bench-pipeline.sock")}") // never connected: only its pipeline is used
             .AddEndpoint("in-process", "inmemory://bench-pipeline")
+            .AddEndpoint("local-polly-telemetry", $"unix://{Path.Combine(Path.GetTempPath(), "bench-pipeline-polly.sock")}")
             .AddEndpoint("trimmed", "inmemory://bench-pipeline-trimmed")
-            .ConfigureResilience("in-process", r => r.Enabled = true);
+            .ConfigureResilience("in-process", r => r.Enabled = true)
+            .ConfigureResilience("local-polly-telemetry", r => r.PollyTelemetry = true);
         _client = services.BuildServiceProvider();
         _local = Pipeline("local");
+        _localWithPolly = Pipeline("local-polly-telemetry");
         _inProcess = Pipeline("in-process");
         _trimmed = Pipeline("trimmed");
         _context = ResilienceContextPool.Shared.Get("route");
@@ -44,6 +48,9 @@ public class ResiliencePipelineBenchmarks
 
     [Benchmark(Description = "standard pipeline, local kind (unix://)")]
     public ValueTask<int> Local() => Execute(_local);
+
+    [Benchmark(Description = "standard pipeline, local kind, PollyTelemetry=true")]
+    public ValueTask<int> LocalWithPollyTelemetry() => Execute(_localWithPolly);
 
     [Benchmark(Description = "standard pipeline, in-memory with Enabled=true")]
     public ValueTask<int> InProcessFull() => Execute(_inProcess);
