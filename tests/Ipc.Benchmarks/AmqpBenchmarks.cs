@@ -18,7 +18,7 @@ namespace Ipc.Benchmarks;
 /// </summary>
 internal static class AmqpBenchmarks
 {
-    private const int Blocks = 15;
+    private const int Blocks = 60;
     private const int CallsPerBlock = 200;
     private const int Rounds = 5;
     private const int MessagesPerRound = 20_000;
@@ -64,8 +64,9 @@ internal static class AmqpBenchmarks
             var encoded = MessagePack.MessagePackSerializer.Serialize(s_payload, Serialization.MessagePackIpcSerializer.DefaultOptions);
 
             // Request/response: the baseline, the typed call, and two rows that show where the difference goes (the runtime
-            // with the total timeout alone, and the endpoint's transport client called directly). Warmed up, then each
-            // block of baseline calls is followed by a block of each of the others.
+            // with the total timeout alone, and the endpoint's transport client called directly). Warmed up, then blocks of
+            // each in turn, the order rotating from one turn to the next so that none always follows the same one; a
+            // block's ratio is to the baseline's block of the same turn.
             var calls = new (string Name, Func<Task> Call)[]
             {
                 ("raw RabbitMQ.Client", () => raw.RequestAsync(s_payload)),
@@ -84,8 +85,9 @@ internal static class AmqpBenchmarks
             var times = calls.Select(_ => new List<double>()).ToArray();
             for (var block = 0; block < Blocks; block++)
             {
-                for (var c = 0; c < calls.Length; c++)
+                for (var turn = 0; turn < calls.Length; turn++)
                 {
+                    var c = (turn + block) % calls.Length;
                     var watch = Stopwatch.StartNew();
                     for (var i = 0; i < CallsPerBlock; i++)
                     {
