@@ -11,11 +11,11 @@ internal delegate int ReadAvailable(Span<byte> buffer);
 
 /// <summary>
 /// Lets a dedicated reader wait for bytes by polling for a short while before it blocks in a read (where it can, with
-/// reads that do not wait, so the poll that finds bytes also reads them). A thread blocked in a
-/// read is put to sleep and must be woken by the kernel when bytes arrive, which costs a context switch and, when its
-/// processor went idle, an interrupt to wake that processor (tens of microseconds in a virtual machine). A reply that
-/// comes within the spin is read at once instead. After a few polls the spin yields the processor between polls, so a
-/// thread that has work runs, and at most one reader per processor spins at a time.
+/// reads that do not wait, so the poll that finds bytes also reads them). A thread blocked in a read is put to sleep
+/// and must be woken by the kernel when bytes arrive, which costs a context switch and, when its processor went idle,
+/// an interrupt to wake that processor (tens of microseconds in a virtual machine). A reply that comes within the spin
+/// is read at once instead. After a few polls the spin yields the processor between polls, so a thread that has work
+/// runs, and at most one reader per processor spins at a time.
 /// </summary>
 /// <remarks>
 /// The spin adapts: it stops as soon as it stops paying, and the reader then blocks at once for a while. A spin did not

@@ -115,15 +115,15 @@ public class StreamTransportOptions
     /// <summary>Gets or sets how long a dedicated reader (<see cref="DedicatedReaders"/>) polls for more bytes before it
     /// blocks in a read.</summary>
     /// <remarks>A thread blocked in a read sleeps, and waking it when bytes arrive costs a context switch and often an
-    /// interrupt to wake an idle processor: tens of microseconds, more in a virtual machine. A reply that comes within the
-    /// spin is read without either, which roughly halves a local round trip. A socket (and a named pipe outside Windows)
-    /// is read without waiting while the reader spins, so bytes that arrive are read by the call that finds them. The spin
-    /// costs at most this much processor
-    /// time after each read that leaves nothing more to read. After a few polls the reader yields its processor between
-    /// polls, so a thread with work runs; at most one reader per processor spins at a time, and there is no spin on a
-    /// machine with one processor or on a named pipe on Windows. The spin adapts: when nothing arrives within it, or the
-    /// reader loses its processor in the middle of it (a busy machine), the reader blocks at once for the next 1 ms, twice as
-    /// long after each further spin that does not pay, up to about a second. <see cref="TimeSpan.Zero"/> turns it off.</remarks>
+    /// interrupt to wake an idle processor: tens of microseconds, more in a virtual machine. A reply that comes within
+    /// the spin is read without either, which roughly halves a local round trip. A socket (and a named pipe outside
+    /// Windows) is read without waiting while the reader spins, so bytes that arrive are read by the call that finds
+    /// them. The spin costs at most this much processor time after each read that leaves nothing more to read. After a
+    /// few polls the reader yields its processor between polls, so a thread with work runs; at most one reader per
+    /// processor spins at a time, and there is no spin on a machine with one processor or on a named pipe on Windows.
+    /// The spin adapts: when nothing arrives within it, or the reader loses its processor in the middle of it (a busy
+    /// machine), the reader blocks at once for the next 1 ms, twice as long after each further spin that does not pay,
+    /// up to about a second. <see cref="TimeSpan.Zero"/> turns it off.</remarks>
     /// <value>The default value is 50 microseconds. At most 10 milliseconds.</value>
     [Range(typeof(TimeSpan), "00:00:00", "00:00:00.010")]
     public TimeSpan ReaderSpin { get; set; } = TimeSpan.FromMicroseconds(50);

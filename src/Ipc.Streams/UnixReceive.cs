@@ -38,9 +38,9 @@ internal static partial class UnixReceive
 
     private static int Read(SafeHandle socket, Span<byte> buffer)
     {
-        if (s_missing)
+        if (s_missing || buffer.IsEmpty)
         {
-            return ReadablePoll.ReadNow; // the blocking read takes over
+            return ReadablePoll.ReadNow; // the blocking read takes over (a read into no room would look like the end of the stream)
         }
 
         var added = false;

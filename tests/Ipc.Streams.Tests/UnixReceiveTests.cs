@@ -63,6 +63,15 @@ public sealed class UnixReceiveTests : IDisposable
     }
 
     [Fact]
+    public void Read_NoRoom_LeavesItToTheBlockingReadRatherThanReportTheEnd()
+    {
+        using var stream = new NetworkStream(_server, ownsSocket: false);
+        var read = UnixReceive.For(stream)!;
+
+        Assert.Equal(ReadablePoll.ReadNow, read(Span<byte>.Empty));
+    }
+
+    [Fact]
     public void For_StreamNotOfTheOperatingSystem_ReturnsNull() => Assert.Null(UnixReceive.For(new MemoryStream()));
 
     public void Dispose()
