@@ -100,7 +100,8 @@ public class HttpBenchmarks
 
     /// <summary>
     /// The baseline and the Ipc calls alternated in blocks of 500 calls, 40 times, as <see cref="InterleavedRatios"/> does
-    /// for the stream transports, so each block of Ipc calls runs under the same load as the raw block before it:
+    /// for the stream transports, so each block of Ipc calls runs under the same load as the raw block before it, after
+    /// the warm-up of <see cref="GrpcBenchmarks.WarmUp"/> that lets the tiered compiler finish:
     /// <c>dotnet run -c Release --project tests/Ipc.Benchmarks -- http</c>.
     /// </summary>
     public static async Task RunInterleavedAsync(TextWriter output)
@@ -119,7 +120,7 @@ public class HttpBenchmarks
                 ("transport client alone", benchmark.TransportRequestAsync),
             };
             var warmUp = Stopwatch.StartNew();
-            for (var i = 0; i < 2_000 || warmUp.Elapsed < TimeSpan.FromSeconds(3); i++)
+            for (var i = 0; i < 2_000 || warmUp.Elapsed < GrpcBenchmarks.WarmUp; i++)
             {
                 foreach (var (_, call) in calls)
                 {
