@@ -26,8 +26,13 @@ internal delegate int ReadAvailable(Span<byte> buffer);
 /// </remarks>
 internal sealed class ReadablePoll
 {
-    /// <summary>A gap between two polls longer than this means the spinning thread lost its processor.</summary>
-    internal static readonly long PreemptedTicks = Stopwatch.Frequency / 50_000; // 20 us
+    /// <summary>
+    /// A gap between two polls longer than this means the spinning thread lost its processor to a thread that runs on
+    /// (the scheduler gives such a thread a slice of milliseconds). Shorter gaps are interruptions that end by themselves
+    /// (an interrupt, a timer, the reader watchdog's check: 5 to 50 us in a virtual machine), and spinning on after them
+    /// still pays; backing off after each one made readers sleep, and be woken, on almost every call.
+    /// </summary>
+    internal static readonly long PreemptedTicks = Stopwatch.Frequency / 5_000; // 200 us
 
     /// <summary>How long a reader does not spin after one spin that did not pay.</summary>
     internal static readonly long BackOffTicks = Stopwatch.Frequency / 1_000; // 1 ms

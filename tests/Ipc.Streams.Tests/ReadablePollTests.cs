@@ -80,6 +80,20 @@ public sealed class ReadablePollTests
     }
 
     [Fact]
+    public async Task SpinUntilReadable_ShortInterruptions_KeepSpinningAndDoNotBackOff()
+    {
+        var checks = 0;
+        var clock = new ManualClock(step: Microseconds(50)); // every poll comes back 50 us later: a timer or a watchdog's check ran meanwhile
+        var poll = new ReadablePoll(() => Interlocked.Increment(ref checks) % 3 == 0, TimeSpan.FromHours(1), clock.Read);
+
+        await Task.Run(poll.SpinUntilReadable).WaitAsync(TestIpc.Bound);
+        var afterFirst = checks;
+        await Task.Run(poll.SpinUntilReadable).WaitAsync(TestIpc.Bound); // no back-off: spins again at once
+
+        Assert.Equal((3, 6, 0), (afterFirst, checks, poll.Misses));
+    }
+
+    [Fact]
     public void SpinUntilReadable_BytesCameWhileTheReaderHadLostItsProcessor_CountsAsASpinThatDidNotPay()
     {
         var clock = new ManualClock(step: ReadablePoll.PreemptedTicks + 1);
