@@ -43,7 +43,18 @@ internal static class HttpWire
     private static readonly string[] s_traceHeaders = [IpcHeaderNames.TraceParent, IpcHeaderNames.TraceState, IpcHeaderNames.Baggage];
 
     /// <summary>Gets a value indicating whether a header of the message travels under its own name (W3C trace context and baggage).</summary>
-    public static bool IsTraceHeader(string name) => Array.Exists(s_traceHeaders, h => string.Equals(h, name, StringComparison.OrdinalIgnoreCase));
+    public static bool IsTraceHeader(string name)
+    {
+        foreach (var header in s_traceHeaders) // a loop, not Array.Exists: no closure per header of every request
+        {
+            if (string.Equals(header, name, StringComparison.OrdinalIgnoreCase))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 
     /// <summary>
     /// Writes a value as an HTTP header value: as it is when it is printable ASCII without spaces at its ends and does not
