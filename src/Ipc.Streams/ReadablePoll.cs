@@ -20,9 +20,9 @@ internal delegate int ReadAvailable(Span<byte> buffer);
 /// <remarks>
 /// The spin adapts: it stops as soon as it stops paying, and the reader then blocks at once for a while. A spin did not
 /// pay when nothing arrived within it, or when the reader lost its processor in the middle of it (a yield that came back
-/// late: another thread wanted the processor, so none was idle and spinning only takes time from the work it waits
-/// for). After such a spin the reader does not spin for 1 ms, twice as long after each further spin that does not pay,
-/// up to about a second; a spin that pays resets that.
+/// over <see cref="PreemptedTicks"/> late: another thread wanted the processor, so none was idle and spinning only takes
+/// time from the work it waits for). After such a spin the reader does not spin for 1 ms, twice as long after each
+/// further spin that does not pay, up to about a second; a spin that pays resets that.
 /// </remarks>
 internal sealed class ReadablePoll
 {
