@@ -22,7 +22,7 @@ public sealed class IpcContext
     /// <summary>Gets the name of the endpoint the server listens on.</summary>
     public string EndpointName { get; }
 
-    /// <summary>Gets the incoming message (its body is the serialized request).</summary>
+    /// <summary>Gets the incoming message (its body is the serialized request, valid until the handler completes: copy it to keep it longer).</summary>
     public IpcMessage Message { get; }
 
     /// <summary>Gets the route of the call.</summary>

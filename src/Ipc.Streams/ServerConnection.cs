@@ -28,7 +28,7 @@ internal sealed class ServerConnection : StreamConnection
     // Lock stripes for the calls in flight: adding (a caller) and removing (the reader) contend on the default two
     // stripes of a two-processor machine, and a stripe's holder that loses its processor stalls the other side.
     private readonly ConcurrentDictionary<uint, ServerCall> _calls = new(concurrencyLevel: CallTableStripes, capacity: CallTableStripes * 2);
-    private readonly Channel<IpcMessage> _oneWay = Channel.CreateUnbounded<IpcMessage>(new UnboundedChannelOptions
+    private readonly Channel<(IpcMessage Message, byte[]? Pooled)> _oneWay = Channel.CreateUnbounded<(IpcMessage Message, byte[]? Pooled)>(new UnboundedChannelOptions
     {
         SingleReader = true,
         SingleWriter = true,
@@ -150,22 +150,26 @@ internal sealed class ServerConnection : StreamConnection
         {
             case FrameType.Request:
             case FrameType.StreamRequest:
-                var request = ReadClientMessage(header, metadata, body);
+                var request = ReadClientMessage(header, metadata, body, out var pooled);
                 if (!TakeCall(header.CallId))
                 {
+                    ReturnBody(pooled);
                     return default; // after the GoAway that named the last call this server runs: the client sends it again elsewhere
                 }
 
                 if (Interlocked.Increment(ref _openCalls) > _maxCalls)
                 {
                     Interlocked.Decrement(ref _openCalls);
-                    return RefuseCallAsync(header, request);
+                    var refused = RefuseCallAsync(header, request);
+                    ReturnBody(pooled);
+                    return refused;
                 }
 
-                var call = new ServerCall(this, header.CallId, request, header.Type == FrameType.StreamRequest);
+                var call = new ServerCall(this, header.CallId, request, header.Type == FrameType.StreamRequest, pooled);
                 if (!_calls.TryAdd(header.CallId, call))
                 {
                     Interlocked.Decrement(ref _openCalls);
+                    call.ReturnBody();
                     throw new WireFormatException($"call id {header.CallId} was reused while its call is still running");
                 }
 
@@ -182,15 +186,15 @@ internal sealed class ServerConnection : StreamConnection
                 ThreadPool.UnsafeQueueUserWorkItem(static call => call.Start(), call, preferLocal: true); // usually picked up by this thread as soon as the read loop waits for more
                 return default;
             case FrameType.OneWay:
-                var message = ReadClientMessage(header, metadata, body);
+                var message = ReadClientMessage(header, metadata, body, out var pooledBody);
                 CountOneWay();
                 if (_inline)
                 {
-                    return DispatchOneWayInlineAsync(message); // in order, on the read loop
+                    return DispatchOneWayInlineAsync(message, pooledBody); // in order, on the read loop
                 }
 
                 _oneWayLoop ??= Task.Run(OneWayLoopAsync, CancellationToken.None);
-                _oneWay.Writer.TryWrite(message); // unbounded, but never holds more than the client was granted
+                _oneWay.Writer.TryWrite((message, pooledBody)); // unbounded, but never holds more than the client was granted
                 return default;
             case FrameType.Cancel:
                 if (TryEndCall(header.CallId, out var cancelled))
@@ -300,7 +304,7 @@ internal sealed class ServerConnection : StreamConnection
         }
     }
 
-    private async ValueTask DispatchOneWayInlineAsync(IpcMessage message)
+    private async ValueTask DispatchOneWayInlineAsync(IpcMessage message, byte[]? pooled)
     {
         try
         {
@@ -308,6 +312,7 @@ internal sealed class ServerConnection : StreamConnection
         }
         finally
         {
+            ReturnBody(pooled);
             OneWayHandled();
         }
     }
@@ -401,16 +406,28 @@ internal sealed class ServerConnection : StreamConnection
         }
     }
 
-    private IpcMessage ReadClientMessage(FrameHeader header, ReadOnlySequence<byte> metadata, ReadOnlySequence<byte> body)
+    /// <summary>
+    /// Reads a client's message; a large body goes into <paramref name="pooled"/>, a rented buffer returned once the handler
+    /// is done with the message (and its response, which may be the same bytes, is written).
+    /// </summary>
+    private IpcMessage ReadClientMessage(FrameHeader header, ReadOnlySequence<byte> metadata, ReadOnlySequence<byte> body, out byte[]? pooled)
     {
         if ((header.Flags & FrameFlags.Fault) != 0)
         {
             throw new WireFormatException($"the client sent a {header.Type} frame with the fault flag, which only responses carry");
         }
 
-        var message = ReadMessage(header, metadata, body);
+        var message = ReadMessage(header, metadata, body, pool: true, out pooled);
         message.RemoteAddress = _remoteAddress;
         return message;
+    }
+
+    private static void ReturnBody(byte[]? pooled)
+    {
+        if (pooled is not null)
+        {
+            ArrayPool<byte>.Shared.Return(pooled);
+        }
     }
 
     private async Task SendGoAwayAsync(IpcErrorCode code, string reason)
@@ -477,6 +494,7 @@ internal sealed class ServerConnection : StreamConnection
         catch (OperationCanceledException) when (call.Token.IsCancellationRequested)
         {
             EndCall(id, call);
+            call.ReturnBody();
             return default;
         }
 
@@ -487,11 +505,11 @@ internal sealed class ServerConnection : StreamConnection
         }
 
         EndCall(id, call);
-        return SendResponseAsync(id, pending.Result);
+        return SendResponseAsync(id, pending.Result, call);
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    private async ValueTask SendResponseAsync(uint id, IpcMessage response)
+    private async ValueTask SendResponseAsync(uint id, IpcMessage response, ServerCall call)
     {
         try
         {
@@ -501,6 +519,10 @@ internal sealed class ServerConnection : StreamConnection
         catch (IpcException)
         {
             // The connection closed while answering; the client has already failed the call.
+        }
+        finally
+        {
+            call.ReturnBody(); // written: the response, which may be the request's own bytes, no longer needs them
         }
     }
 
@@ -529,6 +551,7 @@ internal sealed class ServerConnection : StreamConnection
         finally
         {
             EndCall(id, call);
+            call.ReturnBody(); // the handler is done, whether or not it was answered
         }
     }
 
@@ -536,7 +559,7 @@ internal sealed class ServerConnection : StreamConnection
     {
         var response = await pending.ConfigureAwait(false);
         EndCall(id, call); // answered: a Cancel frame from now on finds nothing to cancel
-        await SendResponseAsync(id, response).ConfigureAwait(false);
+        await SendResponseAsync(id, response, call).ConfigureAwait(false);
     }
 
     private async Task RunStreamAsync(uint id, IpcMessage request, ServerCall call)
@@ -559,14 +582,15 @@ internal sealed class ServerConnection : StreamConnection
         {
             while (await reader.WaitToReadAsync(_serverStopping).ConfigureAwait(false))
             {
-                while (reader.TryRead(out var message))
+                while (reader.TryRead(out var item))
                 {
                     try
                     {
-                        await _dispatcher.DispatchOneWayAsync(message, _serverStopping).ConfigureAwait(false);
+                        await _dispatcher.DispatchOneWayAsync(item.Message, _serverStopping).ConfigureAwait(false);
                     }
                     finally
                     {
+                        ReturnBody(item.Pooled);
                         OneWayHandled();
                     }
                 }
@@ -574,10 +598,11 @@ internal sealed class ServerConnection : StreamConnection
         }
         catch (OperationCanceledException) when (_serverStopping.IsCancellationRequested)
         {
-            while (reader.TryRead(out var message))
+            while (reader.TryRead(out var item))
             {
-                Log.NotDelivered(Logger, message.MessageId, message.Route, Description);
-                Telemetry?.MessagesDropped(message.Route, 1);
+                ReturnBody(item.Pooled);
+                Log.NotDelivered(Logger, item.Message.MessageId, item.Message.Route, Description);
+                Telemetry?.MessagesDropped(item.Message.Route, 1);
             }
         }
     }
@@ -587,15 +612,19 @@ internal sealed class ServerConnection : StreamConnection
 
 
     /// <summary>A request or stream running on the server: its handler's token and, for a stream, the items the client allows.</summary>
-    private sealed class ServerCall(ServerConnection connection, uint id, IpcMessage request, bool isStream) : IReaderWork
+    private sealed class ServerCall(ServerConnection connection, uint id, IpcMessage request, bool isStream, byte[]? pooledBody) : IReaderWork
     {
         private readonly CancellationTokenSource _cancellation = new();
+        private byte[]? _pooledBody = pooledBody;
 
         public CancellationToken Token => _cancellation.Token;
 
         public SemaphoreSlim? Credits { get; } = isStream ? new SemaphoreSlim(WireFormat.InitialStreamCredit) : null;
 
         public void Cancel() => _cancellation.Cancel();
+
+        /// <summary>Returns the request's rented body, once; call it only when neither the handler nor the response reads it any more.</summary>
+        public void ReturnBody() => ServerConnection.ReturnBody(Interlocked.Exchange(ref _pooledBody, null));
 
         public void Run() => connection.RunOnReader(id, request, this);
 

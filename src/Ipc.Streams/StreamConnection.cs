@@ -365,16 +365,41 @@ internal abstract class StreamConnection : IReaderWorkScope
         return new IpcException(lost.ErrorCode, lost.Message, lost.InnerException) { Endpoint = lost.Endpoint, NotAccepted = true };
     }
 
-    protected static IpcMessage ReadMessage(FrameHeader header, ReadOnlySequence<byte> metadata, ReadOnlySequence<byte> body)
+    /// <summary>
+    /// Bodies from this size up that a server reads are copied into a buffer of <see cref="ArrayPool{T}.Shared"/>, which the
+    /// server returns when the handler is done with the message, rather than into a new array: arrays this large live on the
+    /// large object heap, and allocating one per message makes the collector run full collections and give memory back to
+    /// the system, which the next message then faults in again.
+    /// </summary>
+    internal const int PooledBodyMinimum = 64 * 1024;
+
+    protected static IpcMessage ReadMessage(FrameHeader header, ReadOnlySequence<byte> metadata, ReadOnlySequence<byte> body) =>
+        ReadMessage(header, metadata, body, pool: false, out _);
+
+    /// <summary>
+    /// Reads a message frame. With <paramref name="pool"/>, a body of <see cref="PooledBodyMinimum"/> bytes or more is read into
+    /// <paramref name="pooled"/>, a rented buffer the caller returns once nothing reads the message any more.
+    /// </summary>
+    protected static IpcMessage ReadMessage(FrameHeader header, ReadOnlySequence<byte> metadata, ReadOnlySequence<byte> body, bool pool, out byte[]? pooled)
     {
+        pooled = null;
         var message = WithSpan(metadata, header.Flags, static (span, flags) => WireFormat.ReadMetadata(span, flags));
         if ((header.Flags & FrameFlags.Fault) != 0)
         {
             message.Fault = WithSpan(body, 0, static (span, _) => WireFormat.DecodeFault(span));
         }
+        else if (body.IsEmpty)
+        {
+            message.Body = ReadOnlyMemory<byte>.Empty;
+        }
         else
         {
-            message.Body = body.IsEmpty ? ReadOnlyMemory<byte>.Empty : body.ToArray();
+            var length = checked((int)body.Length);
+            var array = pool && length >= PooledBodyMinimum
+                ? pooled = ArrayPool<byte>.Shared.Rent(length)
+                : GC.AllocateUninitializedArray<byte>(length); // every byte is written next: no need to clear it first
+            body.CopyTo(array);
+            message.Body = array.AsMemory(0, length);
         }
 
         return message;

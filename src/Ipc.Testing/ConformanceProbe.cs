@@ -23,6 +23,15 @@ public sealed class ConformanceProbe
     /// <summary>Set by a test to let the <see cref="ConformanceRoutes.Held"/> handler go on.</summary>
     public TaskCompletionSource ReleaseHeld { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+    /// <summary>Set when the <see cref="ConformanceRoutes.RawHeld"/> handler has started.</summary>
+    public TaskCompletionSource RawHeldStarted { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Set by a test to let the <see cref="ConformanceRoutes.RawHeld"/> handler go on.</summary>
+    public TaskCompletionSource ReleaseRawHeld { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Set by the <see cref="ConformanceRoutes.RawHeld"/> handler once released: a copy of its request body as it read it then.</summary>
+    public TaskCompletionSource<byte[]> RawHeldBody { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
     /// <summary>Set when the <see cref="ConformanceRoutes.BlockThread"/> handler has started blocking.</summary>
     public TaskCompletionSource ThreadBlocked { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 

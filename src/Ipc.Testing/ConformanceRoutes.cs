@@ -15,6 +15,16 @@ public static class ConformanceRoutes
     /// <summary>Raw: returns the body reversed, byte for byte.</summary>
     public const string Raw = "raw";
 
+    /// <summary>Raw: returns the request's own body as its response, the same memory rather than a copy.</summary>
+    public const string RawEcho = "raw-echo";
+
+    /// <summary>
+    /// Raw: reports its start (<see cref="ConformanceProbe.RawHeldStarted"/>), then ignores its token and waits for
+    /// <see cref="ConformanceProbe.ReleaseRawHeld"/>; then reports a copy of its request body as it reads it then
+    /// (<see cref="ConformanceProbe.RawHeldBody"/>) and returns the body.
+    /// </summary>
+    public const string RawHeld = "raw-held";
+
     /// <summary>Returns what the handler saw of the call (headers, ids, trace, time left, peer) and sets a response header.</summary>
     public const string Inspect = "inspect";
 
@@ -64,6 +74,14 @@ public static class ConformanceRoutes
                 var reversed = message.Body.ToArray();
                 Array.Reverse(reversed);
                 return new ValueTask<ReadOnlyMemory<byte>>(reversed);
+            })
+            .MapRaw(RawEcho, static (message, _, _) => new ValueTask<ReadOnlyMemory<byte>>(message.Body))
+            .MapRaw(RawHeld, async (message, _, _) =>
+            {
+                probe.RawHeldStarted.TrySetResult();
+                await probe.ReleaseRawHeld.Task.ConfigureAwait(false);
+                probe.RawHeldBody.TrySetResult(message.Body.ToArray());
+                return message.Body;
             })
             .MapRequest<string, CallInfo>(Inspect, (_, context, _) =>
             {

@@ -150,6 +150,62 @@ public abstract partial class RequestResponseConformanceTests<TTransport> : Tran
         Assert.Equal(data, response.Data);
     }
 
+    /// <summary>
+    /// Concurrent raw handlers that answer with the request's own body (the same memory, not a copy) each send back
+    /// exactly the bytes of their own request: a transport that reuses the memory of large bodies does so only after the
+    /// response is written.
+    /// </summary>
+    [Fact]
+    [Trait("Category", "Conformance")]
+    public virtual async Task RequestAsync_RawHandlerAnswersWithItsRequestBody_EachCallerGetsItsOwnBytes()
+    {
+        var (_, client) = await StartPairAsync();
+
+        var callers = Enumerable.Range(0, 8).Select(caller => Task.Run(async () =>
+        {
+            var random = new Random(caller);
+            for (var i = 0; i < 16; i++)
+            {
+                var body = new byte[96 * 1024 + random.Next(64 * 1024)];
+                random.NextBytes(body);
+                var response = await client.Requests.RequestAsync(new IpcMessage(ConformanceRoutes.RawEcho, body));
+                Assert.True(body.AsSpan().SequenceEqual(response.Body.Span), $"caller {caller}, call {i}: the response is not the request's body");
+            }
+        }));
+
+        await Task.WhenAll(callers).WaitAsync(TimeSpan.FromSeconds(60));
+    }
+
+    /// <summary>
+    /// A request's body stays as it arrived until its handler completes, even when the caller cancelled the call and other
+    /// large requests were handled meanwhile (a transport that reuses the memory of large bodies must wait for the handler).
+    /// </summary>
+    [Fact]
+    [Trait("Category", "Conformance")]
+    public virtual async Task RequestAsync_CallerCancels_HandlerStillReadsItsBodyIntactUntilItCompletes()
+    {
+        var (_, client) = await StartPairAsync();
+        using var cancel = new CancellationTokenSource();
+        var sent = new byte[256 * 1024];
+        new Random(5).NextBytes(sent);
+        var held = client.Requests.RequestAsync(new IpcMessage(ConformanceRoutes.RawHeld, sent.ToArray()), cancel.Token).AsTask();
+        await Probe.RawHeldStarted.Task.WaitAsync(Bound);
+
+        await cancel.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => held.WaitAsync(Bound));
+        for (var i = 0; i < 8; i++)
+        {
+            var other = new byte[sent.Length];
+            new Random(i).NextBytes(other);
+            var response = await client.Requests.RequestAsync(new IpcMessage(ConformanceRoutes.RawEcho, other)).AsTask().WaitAsync(Bound);
+            Assert.True(other.AsSpan().SequenceEqual(response.Body.Span));
+        }
+
+        Probe.ReleaseRawHeld.TrySetResult();
+        var read = await Probe.RawHeldBody.Task.WaitAsync(Bound);
+        Assert.True(sent.AsSpan().SequenceEqual(read), "the held handler's request body changed before it completed");
+    }
+
     /// <summary>A payload over the client's limit fails with MessageTooLarge before it is sent; the client stays usable.</summary>
     [Fact]
     [Trait("Category", "Conformance")]

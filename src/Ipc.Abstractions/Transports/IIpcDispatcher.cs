@@ -16,6 +16,11 @@ namespace Ipc.Transports;
 /// and the call fails with <see cref="IpcErrorCode.Timeout"/>; a message that arrives with no time left
 /// (<see cref="TimeSpan.Zero"/> or less) is not handled at all.
 /// </para>
+/// <para>
+/// The body of a dispatched message stays the transport's: the runtime and the handler read it only until the returned
+/// task (or stream) completes, after which the transport may reuse its memory. A response may be the request's own
+/// bytes (a raw handler can answer with them), so reuse it only once the response is written.
+/// </para>
 /// </remarks>
 public interface IIpcDispatcher
 {

@@ -120,6 +120,11 @@ public sealed class IpcServerBuilder
     }
 
     /// <summary>Maps a request/response route to a raw handler: it gets the request message and returns the response body, byte for byte.</summary>
+    /// <remarks>
+    /// The handler reads the request's <see cref="IpcMessage.Body"/> where the transport put it, with no copy: it is valid
+    /// until the handler's task completes (a server may then reuse the memory of a large body), so copy it
+    /// (<c>ToArray()</c>) to keep it longer. The handler may answer with the request's own body.
+    /// </remarks>
     public IpcServerBuilder MapRaw(string route, Func<IpcMessage, IpcContext, CancellationToken, ValueTask<ReadOnlyMemory<byte>>> handler)
     {
         ArgumentNullException.ThrowIfNull(handler);
