@@ -9,7 +9,8 @@ namespace Ipc.Benchmarks;
 /// <summary>
 /// Shared memory against Unix sockets with the server in another process, as users run them, in one run:
 /// request/response and one-way 64-byte messages through the transport client and through the runtime, 1 MiB
-/// requests, and the processor time an idle connected pair uses once the spin has passed.
+/// requests (to a raw handler, which reads the body where the transport put it, and to a typed <c>byte[]</c> handler, which
+/// gets a copy), and the processor time an idle connected pair uses once the spin has passed.
 /// <c>dotnet run -c Release --project tests/Ipc.Benchmarks -- crossprocess [seconds per row] [spin in microseconds, comma-separated] [inline]</c>;
 /// <c>inline</c> adds a shared-memory row with <c>UnsafePreferInlineHandlers</c> and <c>UnsafePreferInlineCompletions</c> on both sides.
 /// </summary>
@@ -28,6 +29,7 @@ internal static class CrossProcessBenchmarks
             .AddServer(Endpoint, s => s
                 .MapRequest<byte[], byte[]>("echo", static payload => payload)
                 .MapRequest<byte[], int>("sink", static payload => payload.Length)
+                .MapRaw("raw-sink", static (message, _, _) => new ValueTask<ReadOnlyMemory<byte>>(Sum(message.Body.Span)))
                 .MapRequest<int, long>("count", _ => Interlocked.Read(ref received))
                 .MapMessage<byte[]>("note", (_, _, _) =>
                 {
@@ -45,8 +47,8 @@ internal static class CrossProcessBenchmarks
     {
         output.WriteLine($"Machine: {Environment.ProcessorCount} processors, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, .NET {Environment.Version}; {duration.TotalSeconds:F1} s per row.");
         output.WriteLine();
-        output.WriteLine("| Transport | Spin | request/response 64 B, transport client | request/response 64 B, IRequestClient | one-way 64 B, transport client | one-way 64 B, SendBatchAsync of 100 | 1 MiB requests | idle pair: processor of client / server process | idle pair: connection readers of both |");
-        output.WriteLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        output.WriteLine("| Transport | Spin | request/response 64 B, transport client | request/response 64 B, IRequestClient | one-way 64 B, transport client | one-way 64 B, SendBatchAsync of 100 | 1 MiB requests, raw handler | 1 MiB requests, `byte[]` handler | idle pair: processor of client / server process | idle pair: connection readers of both |");
+        output.WriteLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
         var rows = spins.Select(spin => ($"shm://bench-{Environment.ProcessId}-{(int)spin.TotalMicroseconds}", spin, Inline: false)).ToList();
         if (inline)
         {
@@ -97,7 +99,9 @@ internal static class CrossProcessBenchmarks
             sent += 1000;
         }
 
-        async Task LargeRequest() => await transport.RequestAsync(new IpcMessage("sink", large) { ContentType = contentType }, CancellationToken.None);
+        var largeRaw = new byte[1024 * 1024];
+        async Task LargeRequest() => await transport.RequestAsync(new IpcMessage("raw-sink", largeRaw), CancellationToken.None);
+        async Task LargeTypedRequest() => await transport.RequestAsync(new IpcMessage("sink", large) { ContentType = contentType }, CancellationToken.None);
         async Task Drained()
         {
             while (await requests.RequestAsync<int, long>("count", 0) < sent)
@@ -107,7 +111,7 @@ internal static class CrossProcessBenchmarks
         }
 
         // Warm up every path, so the measured rows run at the runtime's final tier.
-        foreach (var warm in new[] { TransportRequest, ClientRequest, TransportSend, BatchSend, LargeRequest })
+        foreach (var warm in new[] { TransportRequest, ClientRequest, TransportSend, BatchSend, LargeRequest, LargeTypedRequest })
         {
             await MeasureAsync(warm, TimeSpan.FromSeconds(1), null);
         }
@@ -117,14 +121,16 @@ internal static class CrossProcessBenchmarks
         var clientLatency = await MeasureAsync(ClientRequest, duration, null);
         var transportRate = 1000 / (await MeasureAsync(TransportSend, duration, Drained)).TotalSeconds;
         var batchRate = 1000 / (await MeasureAsync(BatchSend, duration, Drained)).TotalSeconds;
-        var largeRate = large.Length / (await MeasureAsync(LargeRequest, duration, null)).TotalSeconds;
+        var largeRate = largeRaw.Length / (await MeasureAsync(LargeRequest, duration, null)).TotalSeconds;
+        var largeTypedRate = large.Length / (await MeasureAsync(LargeTypedRequest, duration, null)).TotalSeconds;
 
-        // Idle: let the spin pass, then read both processes' processor time over two seconds.
+        // Idle: let the spin pass, then read both processes' processor time over three seconds. The reader threads' own
+        // times are read outside that window, so that reading them (files in /proc) does not count as the client's.
         await Task.Delay(TimeSpan.FromMilliseconds(500));
+        var readersBefore = ReaderThreadsTime(Environment.ProcessId) + ReaderThreadsTime(server.Id);
         server.Refresh();
         var clientBefore = Process.GetCurrentProcess().TotalProcessorTime;
         var serverBefore = server.TotalProcessorTime;
-        var readersBefore = ReaderThreadsTime(Environment.ProcessId) + ReaderThreadsTime(server.Id);
         var idle = Stopwatch.StartNew();
         await Task.Delay(TimeSpan.FromSeconds(3));
         server.Refresh();
@@ -135,7 +141,7 @@ internal static class CrossProcessBenchmarks
         var transportName = address.StartsWith("shm", StringComparison.Ordinal) ? inline ? "SharedMemory, inline handlers and completions" : "SharedMemory" : "UnixSocket";
         output.WriteLine(string.Create(
             CultureInfo.InvariantCulture,
-            $"| {transportName} | {spin.TotalMicroseconds:F0} us | {Micro(transportLatency)} | {Micro(clientLatency)} | {transportRate:N0}/s | {batchRate:N0}/s | {largeRate / 1e9:F2} GB/s | {clientIdle:P2} / {serverIdle:P2} | {readersIdle:P2} |"));
+            $"| {transportName} | {spin.TotalMicroseconds:F0} us | {Micro(transportLatency)} | {Micro(clientLatency)} | {transportRate:N0}/s | {batchRate:N0}/s | {largeRate / 1e9:F2} GB/s | {largeTypedRate / 1e9:F2} GB/s | {clientIdle:P2} / {serverIdle:P2} | {readersIdle:P2} |"));
 
         server.StandardInput.Close();
         await server.WaitForExitAsync();
@@ -170,6 +176,18 @@ internal static class CrossProcessBenchmarks
         }
 
         return TimeSpan.FromMilliseconds(ticks * 10);
+    }
+
+    /// <summary>The raw handler's answer: a sum of the body's bytes, so that it reads every one of them (as an app would), as a MessagePack int.</summary>
+    private static byte[] Sum(ReadOnlySpan<byte> body)
+    {
+        var sums = System.Numerics.Vector<long>.Zero;
+        foreach (var value in System.Runtime.InteropServices.MemoryMarshal.Cast<byte, System.Numerics.Vector<long>>(body))
+        {
+            sums += value;
+        }
+
+        return MessagePack.MessagePackSerializer.Serialize(System.Numerics.Vector.Sum(sums), Serialization.MessagePackIpcSerializer.DefaultOptions);
     }
 
     private static string Micro(TimeSpan mean) => string.Create(CultureInfo.InvariantCulture, $"{mean.TotalMicroseconds:F2} us");
