@@ -77,7 +77,13 @@ internal sealed partial class IpcDispatcher : IIpcDispatcher
                     return response;
                 }
 
-                DuplicateFilter.Complete(owner!, response.Clone()); // the window keeps a copy no caller can change
+                var kept = response.Clone(); // the window keeps a copy no caller can change
+                if (kept.Body.Span.Overlaps(request.Body.Span))
+                {
+                    kept.Body = kept.Body.ToArray(); // a raw handler answered with the request's bytes, which are the transport's only until this call completes
+                }
+
+                DuplicateFilter.Complete(owner!, kept);
                 return response;
             }
             catch
