@@ -65,8 +65,8 @@ internal static class AmqpBenchmarks
 
             // Request/response: the baseline, the typed call, and two rows that show where the difference goes (the runtime
             // with the total timeout alone, and the endpoint's transport client called directly). Warmed up, then blocks of
-            // each in turn, the order rotating from one turn to the next so that none always follows the same one; a
-            // block's ratio is to the baseline's block of the same turn.
+            // each in turn, the order rotating from one round to the next so that none always follows the same one; a
+            // block's ratio is to the baseline's block of the same round.
             var calls = new (string Name, Func<Task> Call)[]
             {
                 ("raw RabbitMQ.Client", () => raw.RequestAsync(s_payload)),

@@ -35,20 +35,22 @@ public sealed class RetryTelemetryTests
     [Fact]
     public async Task RequestAsync_Retried_MarksTheCallsSpan()
     {
-        var spans = new List<Activity>();
+        // The listener hears every test's spans, stopped on other threads meanwhile: only this test's trace counts.
+        var spans = new System.Collections.Concurrent.ConcurrentQueue<Activity>();
         using var listener = new ActivityListener
         {
             ShouldListenTo = source => source.Name == IpcDiagnostics.ActivitySourceName,
             Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
-            ActivityStopped = spans.Add,
+            ActivityStopped = spans.Enqueue,
         };
         ActivitySource.AddActivityListener(listener);
         await using var endpoint = ScriptedEndpoint.Create(r => r.Retry.MaxRetryAttempts = 1);
         endpoint.Transport.FailNext(IpcErrorCode.Unavailable, notAccepted: true);
+        using var test = new Activity(nameof(RequestAsync_Retried_MarksTheCallsSpan)).SetIdFormat(ActivityIdFormat.W3C).Start();
 
         Assert.Equal("hello", await endpoint.RequestAsync());
 
-        var span = Assert.Single(spans, s => s.Kind == ActivityKind.Client && s.GetTagItem("rpc.service") as string == ScriptedEndpoint.Name);
+        var span = Assert.Single(spans, s => s.TraceId == test.TraceId && s.Kind == ActivityKind.Client && s.GetTagItem("rpc.service") as string == ScriptedEndpoint.Name);
         var retry = Assert.Single(span.Events);
         Assert.Equal("ipc.retry", retry.Name);
         Assert.Equal("Unavailable", retry.Tags.Single(t => t.Key == "error.type").Value);
