@@ -112,6 +112,23 @@ public abstract class DuplexConnection : IAsyncDisposable
     /// the thread pool instead.
     /// </summary>
     internal virtual bool TryDefer(IReaderWork work) => false;
+
+    /// <summary>
+    /// Whether the rest of a large frame's body can be read straight from the medium into a buffer of the frame loop's
+    /// (<see cref="ReadInto"/>) instead of through <see cref="Input"/>: only on a dedicated reader, while the frame loop
+    /// runs inside the reader's hand-off of the bytes it read, and only when the loop holds every byte read so far.
+    /// </summary>
+    /// <param name="position">The count of the medium's bytes the loop consumed before the ones it holds.</param>
+    /// <param name="held">The count of bytes the loop holds (read from <see cref="Input"/>, not consumed yet).</param>
+    internal virtual bool CanReadInto(long position, long held) => false;
+
+    /// <summary>
+    /// After <see cref="CanReadInto"/> said yes, from the same thread: has the reader fill <paramref name="target"/> with the
+    /// medium's next bytes before it reads into <see cref="Input"/> again. The task completes on the reader, with
+    /// <see langword="true"/> once every byte is there, <see langword="false"/> when the peer closed first; it fails as a
+    /// read of <see cref="Input"/> would when the medium fails.
+    /// </summary>
+    internal virtual Task<bool> ReadInto(Memory<byte> target) => throw new NotSupportedException();
 }
 
 /// <summary>What a dedicated reader needs of the connection it reads for: where to log, how to name it, the largest frame, and the clock of its watchdog.</summary>

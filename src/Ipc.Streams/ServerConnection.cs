@@ -141,6 +141,8 @@ internal sealed class ServerConnection : StreamConnection
 
     protected override bool PauseReadingWhileOutputFull => true;
 
+    protected override bool PoolsLargeBodies => true;
+
     protected override void OnPrefaceReceived() => _handshakeTimer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
 
     protected override ValueTask OnFrameAsync(FrameHeader header, ReadOnlySequence<byte> metadata, ReadOnlySequence<byte> body)

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 
 namespace Ipc.Transports.Streams;
@@ -46,6 +47,12 @@ internal abstract class StreamConnection : IReaderWorkScope
     private readonly TimeProvider _time;
     private ITimer? _frameTimer;
     private bool _frameTimerArmed;
+
+    // The count of the medium's bytes the frame loop has consumed, and a large body the medium read straight into a
+    // buffer of the loop's (ReadBodyIntoAsync), which ReadMessage takes.
+    private long _inputPosition;
+    private byte[]? _bodyRead;
+    private bool _bodyReadPooled;
 
     // The write side. Writers append whole frames to _pending under _gate and never wait for the stream; one flusher at a
     // time swaps the buffers and writes outside the lock, so frames written while it writes go out together next.
@@ -244,6 +251,9 @@ internal abstract class StreamConnection : IReaderWorkScope
         }
     }
 
+    /// <summary>Gets a value indicating whether large message bodies are read into buffers of <see cref="ArrayPool{T}.Shared"/> (servers; see <see cref="ReadMessage(FrameHeader, ReadOnlySequence{byte}, ReadOnlySequence{byte}, bool, out byte[])"/>).</summary>
+    protected virtual bool PoolsLargeBodies => false;
+
     /// <summary>Gets a value indicating whether the read loop waits, before each read, while the unsent output is full (servers).</summary>
     protected virtual bool PauseReadingWhileOutputFull => false;
 
@@ -373,14 +383,16 @@ internal abstract class StreamConnection : IReaderWorkScope
     /// </summary>
     internal const int PooledBodyMinimum = 64 * 1024;
 
-    protected static IpcMessage ReadMessage(FrameHeader header, ReadOnlySequence<byte> metadata, ReadOnlySequence<byte> body) =>
+    protected IpcMessage ReadMessage(FrameHeader header, ReadOnlySequence<byte> metadata, ReadOnlySequence<byte> body) =>
         ReadMessage(header, metadata, body, pool: false, out _);
 
     /// <summary>
-    /// Reads a message frame. With <paramref name="pool"/>, a body of <see cref="PooledBodyMinimum"/> bytes or more is read into
-    /// <paramref name="pooled"/>, a rented buffer the caller returns once nothing reads the message any more.
+    /// Reads a message frame, from the frame loop. With <paramref name="pool"/>, a body of <see cref="PooledBodyMinimum"/>
+    /// bytes or more is read into <paramref name="pooled"/>, a rented buffer the caller returns once nothing reads the
+    /// message any more. A body the medium read straight into a buffer (<see cref="PoolsLargeBodies"/> says which kind) is
+    /// taken as it is.
     /// </summary>
-    protected static IpcMessage ReadMessage(FrameHeader header, ReadOnlySequence<byte> metadata, ReadOnlySequence<byte> body, bool pool, out byte[]? pooled)
+    protected IpcMessage ReadMessage(FrameHeader header, ReadOnlySequence<byte> metadata, ReadOnlySequence<byte> body, bool pool, out byte[]? pooled)
     {
         pooled = null;
         var message = WithSpan(metadata, header.Flags, static (span, flags) => WireFormat.ReadMetadata(span, flags));
@@ -391,6 +403,13 @@ internal abstract class StreamConnection : IReaderWorkScope
         else if (body.IsEmpty)
         {
             message.Body = ReadOnlyMemory<byte>.Empty;
+        }
+        else if (_bodyRead is { } read)
+        {
+            Debug.Assert(pool == _bodyReadPooled && body.Length == header.BodyLength, "a body read into a buffer belongs to the frame being read");
+            _bodyRead = null;
+            pooled = _bodyReadPooled ? read : null;
+            message.Body = read.AsMemory(0, header.BodyLength);
         }
         else
         {
@@ -526,6 +545,19 @@ internal abstract class StreamConnection : IReaderWorkScope
 
                     if (buffer.Length < header.FrameLength)
                     {
+                        if (header.CarriesMessage && header.BodyLength >= PooledBodyMinimum && (header.Flags & FrameFlags.Fault) == 0
+                            && buffer.Length >= WireFormat.HeaderSize + header.MetadataLength
+                            && _connection.CanReadInto(_inputPosition, result.Buffer.Length))
+                        {
+                            // A large body that has not all arrived: the medium reads the rest straight into the buffer it
+                            // ends up in, rather than into the pipe and from there into the buffer.
+                            WatchFrame(partial: true, framed);
+                            await ReadBodyIntoAsync(header, buffer).ConfigureAwait(false);
+                            buffer = buffer.Slice(buffer.End);
+                            framed = true;
+                            continue;
+                        }
+
                         break;
                     }
 
@@ -555,8 +587,53 @@ internal abstract class StreamConnection : IReaderWorkScope
             {
                 if (!IsClosed)
                 {
+                    _inputPosition += result.Buffer.Length - buffer.Length;
                     _connection.Input.AdvanceTo(buffer.Start, result.Buffer.End);
                 }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Handles a large message frame whose body has not all arrived (<paramref name="held"/>: the frame's first bytes, all
+    /// the loop holds): the body goes into a buffer of its own, what has arrived of it from the pipe, the rest straight
+    /// from the medium (<see cref="DuplexConnection.ReadInto"/>), and the frame is handled with it.
+    /// </summary>
+    private async ValueTask ReadBodyIntoAsync(FrameHeader header, ReadOnlySequence<byte> held)
+    {
+        var prefix = WireFormat.HeaderSize + header.MetadataLength;
+        var arrived = held.Slice(prefix);
+        var length = header.BodyLength;
+        var pooled = PoolsLargeBodies;
+        var buffer = pooled ? ArrayPool<byte>.Shared.Rent(length) : GC.AllocateUninitializedArray<byte>(length);
+        var taken = false;
+        try
+        {
+            arrived.CopyTo(buffer);
+            var rest = length - (int)arrived.Length;
+            if (!await _connection.ReadInto(buffer.AsMemory((int)arrived.Length, rest)).ConfigureAwait(false))
+            {
+                throw new WireFormatException($"the peer closed the connection in the middle of a frame ({prefix + arrived.Length} bytes of it received, then part of the rest)");
+            }
+
+            _inputPosition += rest; // read past the pipe
+            _bodyRead = buffer;
+            _bodyReadPooled = pooled;
+            try
+            {
+                await OnFrameAsync(header, held.Slice(WireFormat.HeaderSize, header.MetadataLength), new ReadOnlySequence<byte>(buffer, 0, length)).ConfigureAwait(false);
+            }
+            finally
+            {
+                taken = _bodyRead is null; // ReadMessage took it; a frame dropped or refused before that did not
+                _bodyRead = null;
+            }
+        }
+        finally
+        {
+            if (pooled && !taken)
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
             }
         }
     }

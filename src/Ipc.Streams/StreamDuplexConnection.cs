@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.IO.Pipelines;
 
 namespace Ipc.Transports.Streams;
@@ -37,6 +38,14 @@ internal sealed class StreamDuplexConnection : DuplexConnection
     private long _watchedEpoch;
     private ReplacementBudget? _replacements;
     private volatile bool _readerWorkAllowed;
+
+    // Direct reads of large bodies (ReadInto): the count of the stream's bytes the reader has taken (into the pipe or a
+    // target), whether the frame loop is running inside the reader's flush, and the target the reader fills next.
+    private long _taken;
+    private long _pauseAt;
+    private bool _handingOver;
+    private Memory<byte> _intoTarget;
+    private TaskCompletionSource<bool>? _intoDone;
 
     public StreamDuplexConnection(Stream stream, bool blockingIo, Func<bool>? isReadable, TimeSpan readerSpin)
     {
@@ -113,6 +122,7 @@ internal sealed class StreamDuplexConnection : DuplexConnection
 
         // The frame loop reads this pipe; its reader runs inline on the thread that writes it (the dedicated reader).
         var limit = host.MaxFrameSize + ReceiveChunk;
+        _pauseAt = limit;
         _received = new Pipe(new PipeOptions(
             pauseWriterThreshold: limit,
             resumeWriterThreshold: limit / 2,
@@ -219,6 +229,23 @@ internal sealed class StreamDuplexConnection : DuplexConnection
         return ranSince || busy > 0;
     }
 
+    /// <remarks>
+    /// Holding fewer bytes than the pipe's pause threshold, the loop holds no flush back: the reader gets to the target
+    /// without waiting for the loop, which waits for the target.
+    /// </remarks>
+    internal override bool CanReadInto(long position, long held) =>
+        _handingOver && Environment.CurrentManagedThreadId == _readerThreadId && position + held == _taken && held < _pauseAt;
+
+    internal override Task<bool> ReadInto(Memory<byte> target)
+    {
+        Debug.Assert(_handingOver && _intoDone is null, "ReadInto is called from the frame loop inside the reader's flush, once at a time");
+
+        // No RunContinuationsAsynchronously: the frame loop goes on inline, on the reader, as it does inside a flush.
+        _intoDone = new TaskCompletionSource<bool>();
+        _intoTarget = target;
+        return _intoDone.Task;
+    }
+
     private async ValueTask WriteAndFlushAsync(ReadOnlyMemory<byte> frames)
     {
         await _stream.WriteAsync(frames).ConfigureAwait(false);
@@ -235,24 +262,46 @@ internal sealed class StreamDuplexConnection : DuplexConnection
         {
             while (true)
             {
-                // A reply that comes within the spin is read without sleeping and being woken.
-                var buffer = writer.GetMemory(ReceiveChunk).Span;
-                var read = _poll?.SpinRead(buffer) ?? -1;
-                if (read < 0)
+                if (_intoDone is not null)
                 {
-                    read = _stream.Read(buffer);
+                    if (!ReadIntoTarget())
+                    {
+                        break; // the peer closed its side in the middle of the body
+                    }
+
+                    if (!RunReaderWork())
+                    {
+                        replaced = true;
+                        return;
+                    }
+
+                    continue;
                 }
 
+                // A reply that comes within the spin is read without sleeping and being woken.
+                var buffer = writer.GetMemory(ReceiveChunk).Span;
+                var read = Read(buffer);
                 if (read == 0)
                 {
                     break; // the peer closed its side
                 }
 
                 writer.Advance(read);
+                _taken += read;
 
                 // The frame loop runs inside this flush, on this thread. It pends only when a frame's handling waits;
                 // past the pause threshold this thread then waits for it instead of reading on.
-                var flush = writer.FlushAsync();
+                _handingOver = true;
+                ValueTask<FlushResult> flush;
+                try
+                {
+                    flush = writer.FlushAsync();
+                }
+                finally
+                {
+                    _handingOver = false;
+                }
+
                 if (!flush.IsCompleted)
                 {
                     HandReaderWorkToThreadPool(); // nothing the loop left may wait for the loop
@@ -281,9 +330,49 @@ internal sealed class StreamDuplexConnection : DuplexConnection
             {
                 _watchdog!.Remove(this);
                 writer.Complete(failure);
+                if (_intoDone is { } into)
+                {
+                    // The frame loop waited for a body: it learns here that the peer closed, or how the stream failed.
+                    _intoDone = null;
+                    _ = failure is null ? into.TrySetResult(false) : into.TrySetException(failure);
+                }
+
                 _readerDone!.TrySetResult();
             }
         }
+    }
+
+    /// <summary>A read that spins for the reply first, then blocks.</summary>
+    private int Read(Span<byte> buffer)
+    {
+        var read = _poll?.SpinRead(buffer) ?? -1;
+        return read < 0 ? _stream.Read(buffer) : read;
+    }
+
+    /// <summary>
+    /// Fills the frame loop's target (<see cref="ReadInto"/>) straight from the stream, then lets the loop go on with the
+    /// frame, on this thread. Returns <see langword="false"/> when the peer closed first.
+    /// </summary>
+    private bool ReadIntoTarget()
+    {
+        var target = _intoTarget;
+        _intoTarget = default;
+        for (var filled = 0; filled < target.Length;)
+        {
+            var read = Read(target.Span[filled..]);
+            if (read == 0)
+            {
+                return false; // the finally of the receive loop tells the frame loop
+            }
+
+            filled += read;
+            _taken += read;
+        }
+
+        var done = _intoDone!;
+        _intoDone = null;
+        done.SetResult(true); // the frame loop handles the frame inside this call
+        return true;
     }
 
     /// <summary>Runs the work the frame loop left, in order; returns <see langword="false"/> when this thread was replaced meanwhile.</summary>

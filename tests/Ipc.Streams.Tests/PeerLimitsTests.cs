@@ -93,16 +93,18 @@ public abstract class PeerLimitsTests<TMedium> : RawServerTests<TMedium>
         Assert.Equal(4, Volatile.Read(ref most));
     }
 
-    [Fact]
-    public async Task Server_FrameStalledHalfway_IsClosedAfterFrameTimeout()
+    [Theory]
+    [InlineData(3, 0)] // half of a small frame
+    [InlineData(256 * 1024, 100 * 1024)] // a large body, whose rest a dedicated reader reads straight into its buffer
+    public async Task Server_FrameStalledHalfway_IsClosedAfterFrameTimeout(int bodyLength, int sent)
     {
         var address = CreateAddress();
         var time = new FakeTimeProvider();
         await StartServerAsync(address, o => o.FrameTimeout = TimeSpan.FromSeconds(30), time: time);
         var peer = await ConnectAsync(address);
         using var bound = new CancellationTokenSource(s_bound);
-        var frame = RawPeer.Request(1, ConformanceRoutes.Add, new byte[] { 0x92, 1, 2 });
-        await peer.SendAsync(RawPeer.Preface.Concat(frame.Take(frame.Length / 2)).ToArray());
+        var frame = bodyLength == 3 ? RawPeer.Request(1, ConformanceRoutes.Add, new byte[] { 0x92, 1, 2 }) : RawPeer.Request(1, ConformanceRoutes.Raw, new byte[bodyLength]);
+        await peer.SendAsync(RawPeer.Preface.Concat(frame.Take(sent > 0 ? sent : frame.Length / 2)).ToArray());
         await peer.ReadOpeningAsync(bound.Token);
 
         // The server arms the frame's clock once it has read the half frame; time moves on until it closes the connection.
@@ -115,6 +117,40 @@ public abstract class PeerLimitsTests<TMedium> : RawServerTests<TMedium>
 
         Assert.Null(await next); // closed, with no answer to the half frame
         Assert.True(time.GetUtcNow() - time.Start >= TimeSpan.FromSeconds(30), "closed before the FrameTimeout");
+    }
+
+    [Fact]
+    public async Task Server_LargeAndSmallRequestsInOneWrite_AnswersEachWithItsOwnBody()
+    {
+        var address = CreateAddress();
+        await StartServerAsync(address, o => { });
+        var peer = await ConnectAsync(address);
+        using var bound = new CancellationTokenSource(s_bound);
+
+        // Large bodies arrive over many reads, and the frames after one share a read with its last bytes.
+        var bodies = new[] { 200_000, 3, 150_001, 70_000, 5 }.Select((length, i) =>
+        {
+            var body = new byte[length];
+            new Random(i).NextBytes(body);
+            return body;
+        }).ToArray();
+        var frames = bodies.SelectMany((body, i) => RawPeer.Request((uint)(i + 1), ConformanceRoutes.Raw, body));
+        await peer.SendAsync(RawPeer.Preface.Concat(frames).ToArray());
+        await peer.ReadOpeningAsync(bound.Token);
+
+        var answers = new Dictionary<uint, byte[]>();
+        while (answers.Count < bodies.Length)
+        {
+            var frame = await peer.ReadFrameAsync(bound.Token);
+            Assert.NotNull(frame);
+            Assert.Equal(FrameType.Response, frame.Value.Type);
+            answers.Add(frame.Value.CallId, frame.Value.Body);
+        }
+
+        for (var i = 0; i < bodies.Length; i++)
+        {
+            Assert.Equal(bodies[i].Reverse(), answers[(uint)(i + 1)]); // the raw route answers with the body reversed
+        }
     }
 
     [Fact]

@@ -461,12 +461,106 @@ public sealed class StreamDuplexConnectionTests : IDisposable
         }
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task ReadInto_LargeBodyOnTheReader_FillsTheTargetFromTheStreamThenThePipeGoesOn(bool poll)
+    {
+        await using var connection = DuplexConnection.CreateWithDedicatedReader(
+            _stream, poll ? () => _socket.Poll(0, SelectMode.SelectRead) : null, poll ? TimeSpan.FromMilliseconds(1) : TimeSpan.Zero);
+        connection.Attach(Host(), dedicatedReader: true);
+        var body = new byte[200_000];
+        new Random(7).NextBytes(body);
+        var loop = new BodyLoop(connection, body.Length);
+        var run = connection.RunAsync(loop.RunAsync);
+
+        _peer.Send(BitConverter.GetBytes(body.Length));
+        _peer.Send(body.AsSpan(0, 1_000));
+        Assert.True(loop.Waiting.Wait(TestIpc.Bound), "the frame loop did not start reading the body into its target");
+        _peer.Send(body.AsSpan(1_000));
+        _peer.Send([0xEE]); // after the body: read into the pipe again
+
+        Assert.True(loop.Trailer.Wait(TestIpc.Bound), "the byte after the body did not reach the frame loop");
+        Assert.Null(loop.Failure);
+        Assert.Equal(body, loop.Body);
+        Assert.True(loop.FromStream > body.Length / 2, $"only {loop.FromStream} of {body.Length} bytes were read into the target");
+        Assert.Equal(ReaderThreadName, loop.ResumedOn!.Name);
+        Assert.Equal((byte)0xEE, loop.TrailerValue);
+        await StopAsync(connection, run);
+    }
+
+    [Fact]
+    public async Task ReadInto_PeerClosesInTheMiddleOfTheBody_CompletesFalse()
+    {
+        var (connection, loop, run) = StartReadingABody(100_000);
+        await using var _ = connection;
+        _peer.Send(new byte[20_000]);
+        _peer.Shutdown(SocketShutdown.Send);
+
+        await run.WaitAsync(TestIpc.Bound);
+        Assert.False(loop.Completed);
+        Assert.Null(loop.Failure);
+    }
+
+    [Fact]
+    public async Task ReadInto_ConnectionAbortedInTheMiddleOfTheBody_FailsTheFrameLoopsRead()
+    {
+        var (connection, loop, run) = StartReadingABody(100_000);
+        await using var _ = connection;
+        connection.Abort(); // as the core does when a frame's FrameTimeout passes
+
+        await run.WaitAsync(TestIpc.Bound);
+        Assert.NotNull(loop.Failure);
+        Assert.False(loop.Completed);
+    }
+
+    [Fact]
+    public async Task CanReadInto_OffTheReadersHandOff_ReturnsFalse()
+    {
+        await using var asynchronous = DuplexConnection.Create(_stream);
+        asynchronous.Attach(Host(), dedicatedReader: true);
+        bool? onAsyncLoop = null;
+        var asyncLoop = new FrameLoop(asynchronous) { OnByte = _ => onAsyncLoop = asynchronous.CanReadInto(0, 1) };
+        var asyncRun = asynchronous.RunAsync(asyncLoop.RunAsync);
+        _peer.Send([1]);
+        asyncLoop.Take(1);
+        Assert.False(onAsyncLoop, "an asynchronous reader has no reader thread to read into a target");
+        await StopAsync(asynchronous, asyncRun);
+
+        var (peer, socket) = ConnectedPair();
+        using var _ = peer;
+        await using var dedicated = DuplexConnection.CreateWithDedicatedReader(new NetworkStream(socket, ownsSocket: true), null, TimeSpan.Zero);
+        dedicated.Attach(Host(), dedicatedReader: true);
+        var answers = new ConcurrentQueue<(bool Right, bool Behind)>();
+        var loop = new FrameLoop(dedicated) { OnByte = _ => answers.Enqueue((dedicated.CanReadInto(0, 1), dedicated.CanReadInto(0, 0))) };
+        var run = dedicated.RunAsync(loop.RunAsync);
+        peer.Send([1]);
+        loop.Take(1);
+
+        Assert.Equal([(true, false)], answers); // on the reader, only at the position it has read to
+        Assert.False(dedicated.CanReadInto(0, 1), "another thread than the reader");
+        await StopAsync(dedicated, run);
+    }
+
     [Fact]
     public void Create_NullStream_Throws() => Assert.Throws<ArgumentNullException>(() => DuplexConnection.Create((Stream)null!));
 
     [Fact]
     public void CreateWithDedicatedReader_NullStream_Throws() =>
         Assert.Throws<ArgumentNullException>(() => DuplexConnection.CreateWithDedicatedReader(null!, null, TimeSpan.Zero));
+
+    /// <summary>Starts a dedicated reader whose frame loop reads a body of <paramref name="length"/> bytes into a target, once 500 of them came through the pipe.</summary>
+    private (DuplexConnection Connection, BodyLoop Loop, Task Run) StartReadingABody(int length)
+    {
+        var connection = DuplexConnection.CreateWithDedicatedReader(_stream, null, TimeSpan.Zero);
+        connection.Attach(Host(), dedicatedReader: true);
+        var loop = new BodyLoop(connection, length);
+        var run = connection.RunAsync(loop.RunAsync);
+        _peer.Send(BitConverter.GetBytes(length));
+        _peer.Send(new byte[500]);
+        Assert.True(loop.Waiting.Wait(TestIpc.Bound), "the frame loop did not start reading the body into its target");
+        return (connection, loop, run);
+    }
 
     private static async Task StopAsync(DuplexConnection connection, Task run)
     {
@@ -534,6 +628,81 @@ public sealed class StreamDuplexConnectionTests : IDisposable
     private sealed class Work(Action run) : IReaderWork
     {
         public void Run() => run();
+    }
+
+    /// <summary>
+    /// A stand-in for the core's frame loop with one large frame: a 4-byte length, that many bytes of body (what has
+    /// arrived from the pipe, the rest read straight into the target), then one byte more from the pipe.
+    /// </summary>
+    private sealed class BodyLoop(DuplexConnection connection, int length)
+    {
+        public ManualResetEventSlim Waiting { get; } = new();
+
+        public ManualResetEventSlim Trailer { get; } = new();
+
+        public byte[] Body { get; } = new byte[length];
+
+        public int FromPipe { get; private set; }
+
+        public int FromStream { get; private set; }
+
+        public bool Completed { get; private set; }
+
+        public Thread? ResumedOn { get; private set; }
+
+        public byte TrailerValue { get; private set; }
+
+        public Exception? Failure { get; private set; }
+
+        public async Task RunAsync()
+        {
+            var input = connection.Input;
+            long position = 0;
+            try
+            {
+                while (true)
+                {
+                    var result = await input.ReadAsync().ConfigureAwait(false);
+                    var buffer = result.Buffer;
+                    if (result.IsCompleted)
+                    {
+                        return;
+                    }
+
+                    if (buffer.Length < 4 + 100 || !connection.CanReadInto(position, buffer.Length))
+                    {
+                        input.AdvanceTo(buffer.Start, buffer.End); // wait for more
+                        continue;
+                    }
+
+                    var arrived = buffer.Slice(4);
+                    FromPipe = (int)arrived.Length;
+                    arrived.CopyTo(Body);
+                    var into = connection.ReadInto(Body.AsMemory(FromPipe));
+                    Waiting.Set();
+                    Completed = await into.ConfigureAwait(false);
+                    ResumedOn = Thread.CurrentThread;
+                    FromStream = Body.Length - FromPipe;
+                    input.AdvanceTo(buffer.End);
+                    if (!Completed)
+                    {
+                        return;
+                    }
+
+                    break;
+                }
+
+                var trailer = await input.ReadAsync().ConfigureAwait(false);
+                TrailerValue = trailer.Buffer.FirstSpan[0];
+                input.AdvanceTo(trailer.Buffer.End);
+                Trailer.Set();
+                await input.ReadAsync().ConfigureAwait(false); // until stopped
+            }
+            catch (Exception ex)
+            {
+                Failure = ex; // the stream was disposed under the read
+            }
+        }
     }
 
     /// <summary>A stand-in for the core's frame loop: reads <see cref="DuplexConnection.Input"/>, one "frame" a byte.</summary>
