@@ -56,7 +56,7 @@ internal sealed class ClientConnection : StreamConnection
         var id = Register(call);
         try
         {
-            await SendAsync(static (writer, state) => WireFormat.WriteMessage(writer, FrameType.Request, state.Id, state.Request), (Id: id, Request: request), urgent: true)
+            await SendMessageAsync(FrameType.Request, id, request, urgent: true)
                 .ConfigureAwait(false);
         }
         catch
@@ -103,7 +103,7 @@ internal sealed class ClientConnection : StreamConnection
         var finished = false;
         try
         {
-            await SendAsync(static (writer, state) => WireFormat.WriteMessage(writer, FrameType.StreamRequest, state.Id, state.Request), (Id: id, Request: request), urgent: true)
+            await SendMessageAsync(FrameType.StreamRequest, id, request, urgent: true)
                 .ConfigureAwait(false);
             var consumed = 0;
             var reader = call.Items.Reader;

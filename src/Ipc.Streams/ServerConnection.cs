@@ -515,7 +515,7 @@ internal sealed class ServerConnection : StreamConnection
     {
         try
         {
-            await SendAsync(static (writer, state) => WireFormat.WriteMessage(writer, FrameType.Response, state.Id, state.Response), (Id: id, Response: response), urgent: true)
+            await SendMessageAsync(FrameType.Response, id, response, urgent: true)
                 .ConfigureAwait(false);
         }
         catch (IpcException)

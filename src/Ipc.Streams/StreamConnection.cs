@@ -128,10 +128,32 @@ internal abstract class StreamConnection : IReaderWorkScope
     /// Only the flusher writes to the stream, one at a time, so at most one thread per connection can block on a peer
     /// that reads nothing (with blocking writes); closing the connection ends that.
     /// </remarks>
-    public ValueTask SendAsync<TState>(Action<IBufferWriter<byte>, TState> write, TState state, bool urgent)
+    public ValueTask SendAsync<TState>(Action<IBufferWriter<byte>, TState> write, TState state, bool urgent) => SendAsync(write, state, urgent, tail: default);
+
+    /// <summary>
+    /// Writes a frame that carries <paramref name="message"/>. A large body of an <paramref name="urgent"/> frame whose
+    /// caller writes to the stream itself goes to the stream straight from the message, right after the frame's first
+    /// bytes, rather than through the buffer; the call then returns once the stream took it. Otherwise the body is copied
+    /// into the buffer with the rest of the frame, as <see cref="SendAsync{TState}(Action{IBufferWriter{byte}, TState}, TState, bool)"/> does.
+    /// </summary>
+    protected ValueTask SendMessageAsync(FrameType type, uint callId, IpcMessage message, bool urgent) =>
+        urgent && message.Fault is null && message.Body.Length >= DirectBodyMinimum
+            ? SendAsync(static (writer, state) => WireFormat.WriteMessage(writer, state.Type, state.CallId, state.Message, withBody: false), (Type: type, CallId: callId, Message: message), urgent, message.Body)
+            : SendAsync(static (writer, state) => WireFormat.WriteMessage(writer, state.Type, state.CallId, state.Message), (Type: type, CallId: callId, Message: message), urgent);
+
+    /// <summary>Bodies from this size up go to the stream straight from the message when their caller flushes (<see cref="SendMessageAsync"/>).</summary>
+    internal const int DirectBodyMinimum = 64 * 1024;
+
+    /// <param name="write">Writes the frame, or its first bytes when <paramref name="tail"/> has the rest.</param>
+    /// <param name="state">What <paramref name="write"/> writes.</param>
+    /// <param name="urgent">Whether the frame goes out at once.</param>
+    /// <param name="tail">The rest of the frame: written straight from this memory when this caller becomes the flusher, else copied into the buffer.</param>
+    private ValueTask SendAsync<TState>(Action<IBufferWriter<byte>, TState> write, TState state, bool urgent, ReadOnlyMemory<byte> tail)
     {
         var schedule = false;
         var flush = false;
+        FrameBuffer? tailBatch = null;
+        TaskCompletionSource? space = null;
         lock (_gate)
         {
             if (IsClosed)
@@ -141,18 +163,19 @@ internal abstract class StreamConnection : IReaderWorkScope
 
             if (_pending.WrittenCount >= _maxOutput)
             {
-                return SendWhenSpaceAsync(write, state, urgent);
+                return SendWhenSpaceAsync(write, state, urgent, tail);
             }
 
             _pending.Append(write, state);
             if (_flushing)
             {
+                AppendTail(tail);
                 return default; // the running flush writes it next
             }
 
             if (urgent)
             {
-                if (t_holdingFor == this && t_holdEpoch == _holdEpoch && _heldFrames < HeldFramesLimit && _pending.WrittenCount < Math.Min(HeldWriteLimit, _maxOutput))
+                if (tail.IsEmpty && t_holdingFor == this && t_holdEpoch == _holdEpoch && _heldFrames < HeldFramesLimit && _pending.WrittenCount < Math.Min(HeldWriteLimit, _maxOutput))
                 {
                     _heldFrames++;
                     _held = true;
@@ -161,11 +184,25 @@ internal abstract class StreamConnection : IReaderWorkScope
 
                 _flushing = flush = true;
                 _heldFrames = 0;
+                if (!tail.IsEmpty)
+                {
+                    // The frame's first bytes end the batch this caller writes, its tail follows from where it is: the
+                    // frames others write from now on go in the next batch, after the tail.
+                    tailBatch = _pending;
+                    _pending = _spare!;
+                    _spare = null;
+                    space = _space;
+                    _space = null;
+                }
             }
-            else if (!_flushScheduled)
+            else
             {
-                // A one-way sender never writes to the stream itself, so it never waits for the peer to read.
-                _flushScheduled = schedule = true;
+                AppendTail(tail);
+                if (!_flushScheduled)
+                {
+                    // A one-way sender never writes to the stream itself, so it never waits for the peer to read.
+                    _flushScheduled = schedule = true;
+                }
             }
         }
 
@@ -175,10 +212,56 @@ internal abstract class StreamConnection : IReaderWorkScope
             return default;
         }
 
+        if (tailBatch is not null)
+        {
+            space?.TrySetResult(); // there is room again in the new buffer
+            return FlushWithTailAsync(tailBatch, tail);
+        }
+
         return flush ? FlushAsync(InlineBatches) : default;
     }
 
-    private async ValueTask SendWhenSpaceAsync<TState>(Action<IBufferWriter<byte>, TState> write, TState state, bool urgent)
+    /// <summary>Under <see cref="_gate"/>: copies the rest of the frame just appended into the buffer.</summary>
+    private void AppendTail(ReadOnlyMemory<byte> tail)
+    {
+        if (!tail.IsEmpty)
+        {
+            _pending.Write(tail.Span);
+        }
+    }
+
+    /// <summary>
+    /// The flusher (the caller set <see cref="_flushing"/>) with a batch it took whose last frame ends in <paramref name="tail"/>:
+    /// writes the batch, then the tail from where it is, then goes on as <see cref="FlushAsync"/> with what came meanwhile.
+    /// </summary>
+    private async ValueTask FlushWithTailAsync(FrameBuffer batch, ReadOnlyMemory<byte> tail)
+    {
+        try
+        {
+            await _connection.WriteAsync(batch.WrittenMemory).ConfigureAwait(false);
+            await _connection.WriteAsync(tail).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (IsConnectionFailure(ex))
+        {
+            lock (_gate)
+            {
+                _flushing = false;
+            }
+
+            Close(ex);
+            throw ConnectionLost();
+        }
+
+        lock (_gate)
+        {
+            batch.Reset();
+            _spare = batch;
+        }
+
+        await FlushAsync(InlineBatches).ConfigureAwait(false);
+    }
+
+    private async ValueTask SendWhenSpaceAsync<TState>(Action<IBufferWriter<byte>, TState> write, TState state, bool urgent, ReadOnlyMemory<byte> tail)
     {
         while (true)
         {
@@ -201,7 +284,7 @@ internal abstract class StreamConnection : IReaderWorkScope
             await space.ConfigureAwait(false); // the flusher took the buffer, or the connection closed
         }
 
-        await SendAsync(write, state, urgent).ConfigureAwait(false);
+        await SendAsync(write, state, urgent, tail).ConfigureAwait(false);
     }
 
     /// <summary>Waits while the unsent output is past <see cref="StreamTransportOptions.MaxOutputBufferSize"/> (or the connection closes).</summary>
@@ -709,6 +792,11 @@ internal abstract class StreamConnection : IReaderWorkScope
         }
     }
 
+    /// <summary>What a write to a connection that is gone throws.</summary>
+    private static bool IsConnectionFailure(Exception ex) =>
+        ex is IOException or ObjectDisposedException or OperationCanceledException or InvalidOperationException or NotSupportedException
+            or System.Net.Sockets.SocketException or System.Security.Authentication.AuthenticationException;
+
     private void RunScheduledFlush()
     {
         TaskCompletionSource? drained = null;
@@ -799,8 +887,7 @@ internal abstract class StreamConnection : IReaderWorkScope
 
             drained?.TrySetResult(); // everything buffered so far is written
         }
-        catch (Exception ex) when (ex is IOException or ObjectDisposedException or OperationCanceledException or InvalidOperationException or NotSupportedException
-            or System.Net.Sockets.SocketException or System.Security.Authentication.AuthenticationException)
+        catch (Exception ex) when (IsConnectionFailure(ex))
         {
             lock (_gate)
             {

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics;
 using System.Buffers.Binary;
 using System.Text;
 using Ipc.Serialization;
@@ -134,8 +135,15 @@ internal static class WireFormat
     }
 
     /// <summary>Writes a frame that carries <paramref name="message"/>: header, metadata, then the body (or the encoded fault).</summary>
-    public static void WriteMessage(IBufferWriter<byte> writer, FrameType type, uint callId, IpcMessage message)
+    public static void WriteMessage(IBufferWriter<byte> writer, FrameType type, uint callId, IpcMessage message) => WriteMessage(writer, type, callId, message, withBody: true);
+
+    /// <summary>
+    /// Writes a frame that carries <paramref name="message"/>: header, metadata, then, <paramref name="withBody"/>, the body
+    /// (or the encoded fault). Without it, the caller writes the body (not a fault's) right after.
+    /// </summary>
+    public static void WriteMessage(IBufferWriter<byte> writer, FrameType type, uint callId, IpcMessage message, bool withBody)
     {
+        Debug.Assert(withBody || message.Fault is null, "a fault's body is encoded here");
         var flags = FrameFlags.None;
         var route = message.Route;
         var messageId = message.MessageId;
@@ -212,7 +220,10 @@ internal static class WireFormat
 
         WriteHeader(span, new FrameHeader(type, flags, callId, position - HeaderSize, bodyLength));
         writer.Advance(position);
-        writer.Write(faultBody is null ? message.Body.Span : faultBody);
+        if (withBody)
+        {
+            writer.Write(faultBody is null ? message.Body.Span : faultBody);
+        }
     }
 
     /// <summary>Writes a frame with no metadata and the given body.</summary>

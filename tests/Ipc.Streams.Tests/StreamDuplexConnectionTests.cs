@@ -503,15 +503,15 @@ public sealed class StreamDuplexConnectionTests : IDisposable
     }
 
     [Fact]
-    public async Task ReadInto_ConnectionAbortedInTheMiddleOfTheBody_FailsTheFrameLoopsRead()
+    public async Task ReadInto_ConnectionAbortedInTheMiddleOfTheBody_EndsTheFrameLoopsRead()
     {
         var (connection, loop, run) = StartReadingABody(100_000);
         await using var _ = connection;
         connection.Abort(); // as the core does when a frame's FrameTimeout passes
 
         await run.WaitAsync(TestIpc.Bound);
-        Assert.NotNull(loop.Failure);
-        Assert.False(loop.Completed);
+        Assert.False(loop.Completed); // the disposed socket's read failed, or returned as if the peer had closed
+        Assert.True(loop.Failure is not null || loop.ResumedOn is not null, "the frame loop's read neither failed nor returned");
     }
 
     [Fact]
