@@ -682,6 +682,11 @@ internal abstract class StreamConnection : IReaderWorkScope
     /// the loop holds): the body goes into a buffer of its own, what has arrived of it from the pipe, the rest straight
     /// from the medium (<see cref="DuplexConnection.ReadInto"/>), and the frame is handled with it.
     /// </summary>
+    /// <remarks>
+    /// The buffer takes the body's declared size before the rest arrives. That is no more than the connection could hold
+    /// anyway (one frame, within the endpoint's <c>MaxMessageSize</c>), for no longer than the frame's
+    /// <see cref="StreamTransportOptions.FrameTimeout"/>.
+    /// </remarks>
     private async ValueTask ReadBodyIntoAsync(FrameHeader header, ReadOnlySequence<byte> held)
     {
         var prefix = WireFormat.HeaderSize + header.MetadataLength;
