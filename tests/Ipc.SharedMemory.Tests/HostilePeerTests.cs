@@ -1,7 +1,10 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Net.Sockets;
 using System.Text;
+using Ipc.Testing;
 using Ipc.TestUtils;
+using Ipc.Transports.Streams;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Ipc.SharedMemory.Tests;
@@ -110,6 +113,38 @@ public sealed class HostilePeerTests
 
         Assert.True(SpinWait.SpinUntil(() => ServerClosed(segment), TestIpc.Bound), "the server did not close its side of a dead client's connection");
         await server.StopAsync().WaitAsync(TestIpc.Bound);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)] // the handler would run inside the frame loop, at once
+    public async Task ServeAsync_ClientGoneInTheMiddleOfALargeRequest_ItsHandlerNeverRuns(bool inlineHandlers)
+    {
+        var address = SharedMemoryFiles.NewAddress();
+        var name = new Uri(address).Host;
+        var probe = new ConformanceProbe();
+        using var server = await TestIpc.StartServerAsync(address, ipc => ipc.AddSharedMemory(o => o.UnsafePreferInlineHandlers = inlineHandlers), probe: probe);
+        var socket = await ConnectAsync(name);
+        using var segment = SharedMemorySegment.Open(SharedMemoryFiles.Directory, name, await ReceiveSegmentNameAsync(socket));
+        await socket.SendAsync(new byte[] { 1 }, SocketFlags.None);
+        using var stream = new RingStream(segment, socket, server: false, TimeSpan.Zero);
+        var frame = new ArrayBufferWriter<byte>();
+        frame.Write(WireFormat.Preface);
+        WireFormat.WriteMessage(frame, FrameType.Request, 1, new IpcMessage(ConformanceRoutes.RawHeld, new byte[512 * 1024]));
+
+        // Part of the body, then the process is gone: its socket closes with the frame unfinished in the ring.
+        stream.Write(frame.WrittenSpan[..(200 * 1024)]);
+        socket.Dispose();
+
+        Assert.True(SpinWait.SpinUntil(() => ServerClosed(segment), TestIpc.Bound), "the server did not close its side of a dead client's connection");
+        await using (var client = TestIpc.CreateClient(address))
+        {
+            await TestIpc.AssertServesAsync(client);
+        }
+
+        Assert.False(probe.RawHeldStarted.Task.IsCompleted, "the handler ran with a body its client never finished");
+        await server.StopAsync().WaitAsync(TestIpc.Bound);
+        Assert.Empty(SharedMemoryFiles.Of(name));
     }
 
     [Fact]
