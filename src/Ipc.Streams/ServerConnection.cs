@@ -280,18 +280,23 @@ internal sealed class ServerConnection : StreamConnection
         }
     }
 
-    /// <summary>Counts a one-way message out once handled, and grants the client more in batches of half the window.</summary>
+    /// <summary>
+    /// Counts a one-way message out once handled, and grants the client more in batches of half the window. The one-way
+    /// loop and the frame loop (which drops messages that are too large) both count out, at the same time.
+    /// </summary>
     private void OneWayHandled()
     {
         Interlocked.Decrement(ref _oneWayQueued);
-        if (++_oneWayUngranted < _oneWayGrantBatch)
+        if (Interlocked.Increment(ref _oneWayUngranted) < _oneWayGrantBatch)
         {
             return;
         }
 
-        var credit = (uint)_oneWayUngranted;
-        _oneWayUngranted = 0;
-        _ = GrantOneWayAsync(credit);
+        var credit = (uint)Interlocked.Exchange(ref _oneWayUngranted, 0);
+        if (credit > 0)
+        {
+            _ = GrantOneWayAsync(credit); // zero when the other side's count took this one along
+        }
     }
 
     private async Task GrantOneWayAsync(uint credit)

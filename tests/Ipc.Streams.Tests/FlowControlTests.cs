@@ -103,6 +103,43 @@ public abstract class FlowControlTests<TMedium> : RawServerTests<TMedium>
         Assert.Equal(12, granted);
     }
 
+    [Fact]
+    public async Task OneWay_TooLargeMessagesAmongOthers_EachIsGrantedBackOnce()
+    {
+        // Too large messages are dropped (and granted back) by the frame loop while the one-way loop handles (and grants
+        // back) the others: no grant may be lost or doubled, or the client would stall or be closed.
+        var address = CreateAddress();
+        await StartServerAsync(address, o => o.MaxQueuedOneWayMessages = 8, endpoint: e => e.MaxMessageSize = 1024);
+        var peer = await ConnectAsync(address);
+        using var bound = new CancellationTokenSource(s_bound);
+        await peer.SendAsync(RawPeer.Preface);
+        await peer.ReadOpeningAsync(bound.Token);
+        var small = RawPeer.Request(0, ConformanceRoutes.Numbers, Map("Value", 1), FrameType.OneWay);
+        var large = RawPeer.Request(0, ConformanceRoutes.Numbers, new byte[1025], FrameType.OneWay);
+
+        // As a client does: send while the grant lasts, then wait for more. The server holds back less than a batch
+        // (half the window), so at the end at least 5 of the 8 come back.
+        const int Total = 20_000;
+        var credit = 8;
+        var sent = 0;
+        while (sent < Total || credit < 5)
+        {
+            if (credit > 0 && sent < Total)
+            {
+                var count = Math.Min(credit, Total - sent);
+                await peer.SendAsync(Enumerable.Range(sent, count).SelectMany(i => i % 2 == 0 ? small : large).ToArray());
+                sent += count;
+                credit -= count;
+                continue;
+            }
+
+            var frame = await peer.ReadFrameAsync(bound.Token);
+            Assert.True(frame?.Type == FrameType.OneWayCredit, $"after {sent} messages: {frame?.Type.ToString() ?? "the connection closed"} instead of a grant");
+            credit += (int)WireFormat.ReadCredit(frame!.Value.Body);
+            Assert.True(credit <= 8, $"after {sent} messages: {credit} granted with none outstanding past the window of 8");
+        }
+    }
+
     private static async IAsyncEnumerable<int> Endless(int start, IpcContext context, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
     {
         for (var i = start; ; i++)

@@ -58,7 +58,7 @@ public abstract class RawServerTests<TMedium> : IAsyncLifetime
         return peer;
     }
 
-    protected async Task StartServerAsync(string address, Action<StreamTransportOptions> options, Action<IpcServerBuilder>? routes = null, TimeProvider? time = null)
+    protected async Task StartServerAsync(string address, Action<StreamTransportOptions> options, Action<IpcServerBuilder>? routes = null, TimeProvider? time = null, Action<IpcEndpointOptions>? endpoint = null)
     {
         var builder = new HostApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         if (time is not null)
@@ -68,7 +68,7 @@ public abstract class RawServerTests<TMedium> : IAsyncLifetime
 
         var ipc = builder.Services.AddIpc();
         Medium.ConfigureServer(ipc, options);
-        ipc.AddEndpoint(TestIpc.Endpoint, address);
+        ipc.AddEndpoint(TestIpc.Endpoint, address, endpoint);
         ipc.AddServer(TestIpc.Endpoint, server =>
         {
             server.MapConformanceRoutes(new ConformanceProbe());
