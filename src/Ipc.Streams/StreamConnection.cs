@@ -137,12 +137,9 @@ internal abstract class StreamConnection : IReaderWorkScope
     /// into the buffer with the rest of the frame, as <see cref="SendAsync{TState}(Action{IBufferWriter{byte}, TState}, TState, bool)"/> does.
     /// </summary>
     protected ValueTask SendMessageAsync(FrameType type, uint callId, IpcMessage message, bool urgent) =>
-        urgent && message.Fault is null && message.Body.Length >= DirectBodyMinimum
+        urgent && message.Fault is null && message.Body.Length >= LargeBodyMinimum
             ? SendAsync(static (writer, state) => WireFormat.WriteMessage(writer, state.Type, state.CallId, state.Message, withBody: false), (Type: type, CallId: callId, Message: message), urgent, message.Body)
             : SendAsync(static (writer, state) => WireFormat.WriteMessage(writer, state.Type, state.CallId, state.Message), (Type: type, CallId: callId, Message: message), urgent);
-
-    /// <summary>Bodies from this size up go to the stream straight from the message when their caller flushes (<see cref="SendMessageAsync"/>).</summary>
-    internal const int DirectBodyMinimum = 64 * 1024;
 
     /// <param name="write">Writes the frame, or its first bytes when <paramref name="tail"/> has the rest.</param>
     /// <param name="state">What <paramref name="write"/> writes.</param>
@@ -459,18 +456,24 @@ internal abstract class StreamConnection : IReaderWorkScope
     }
 
     /// <summary>
-    /// Bodies from this size up that a server reads are copied into a buffer of <see cref="ArrayPool{T}.Shared"/>, which the
-    /// server returns when the handler is done with the message, rather than into a new array: arrays this large live on the
-    /// large object heap, and allocating one per message makes the collector run full collections and give memory back to
-    /// the system, which the next message then faults in again.
+    /// Bodies from this size up are large, and copied once on each side where the medium allows:
+    /// <list type="bullet">
+    /// <item>A server reads them into a buffer of <see cref="ArrayPool{T}.Shared"/>, which it returns when the handler is
+    /// done with the message, rather than into a new array: arrays this large live on the large object heap, and
+    /// allocating one per message makes the collector run full collections and give memory back to the system, which the
+    /// next message then faults in again.</item>
+    /// <item>A dedicated reader reads the rest of one that has not all arrived straight into that buffer (or a client's
+    /// new array), not through the pipe (<see cref="ReadBodyIntoAsync"/>).</item>
+    /// <item>A caller that flushes writes one to the stream straight from its message (<see cref="SendMessageAsync"/>).</item>
+    /// </list>
     /// </summary>
-    internal const int PooledBodyMinimum = 64 * 1024;
+    internal const int LargeBodyMinimum = 64 * 1024;
 
     protected IpcMessage ReadMessage(FrameHeader header, ReadOnlySequence<byte> metadata, ReadOnlySequence<byte> body) =>
         ReadMessage(header, metadata, body, pool: false, out _);
 
     /// <summary>
-    /// Reads a message frame, from the frame loop. With <paramref name="pool"/>, a body of <see cref="PooledBodyMinimum"/>
+    /// Reads a message frame, from the frame loop. With <paramref name="pool"/>, a body of <see cref="LargeBodyMinimum"/>
     /// bytes or more is read into <paramref name="pooled"/>, a rented buffer the caller returns once nothing reads the
     /// message any more. A body the medium read straight into a buffer (<see cref="PoolsLargeBodies"/> says which kind) is
     /// taken as it is.
@@ -497,7 +500,7 @@ internal abstract class StreamConnection : IReaderWorkScope
         else
         {
             var length = checked((int)body.Length);
-            var array = pool && length >= PooledBodyMinimum
+            var array = pool && length >= LargeBodyMinimum
                 ? pooled = ArrayPool<byte>.Shared.Rent(length)
                 : GC.AllocateUninitializedArray<byte>(length); // every byte is written next: no need to clear it first
             body.CopyTo(array);
@@ -628,7 +631,7 @@ internal abstract class StreamConnection : IReaderWorkScope
 
                     if (buffer.Length < header.FrameLength)
                     {
-                        if (header.CarriesMessage && header.BodyLength >= PooledBodyMinimum && (header.Flags & FrameFlags.Fault) == 0
+                        if (header.CarriesMessage && header.BodyLength >= LargeBodyMinimum && (header.Flags & FrameFlags.Fault) == 0
                             && buffer.Length >= WireFormat.HeaderSize + header.MetadataLength
                             && _connection.CanReadInto(_inputPosition, result.Buffer.Length))
                         {
