@@ -49,10 +49,9 @@ internal abstract class StreamConnection : IReaderWorkScope
     private bool _frameTimerArmed;
 
     // The count of the medium's bytes the frame loop has consumed, and a large body the medium read straight into a
-    // buffer of the loop's (ReadBodyIntoAsync), which ReadMessage takes.
+    // buffer of the loop's (ReadBodyIntoAsync, rented when PoolsLargeBodies), which ReadMessage takes.
     private long _inputPosition;
     private byte[]? _bodyRead;
-    private bool _bodyReadPooled;
 
     // The write side. Writers append whole frames to _pending under _gate and never wait for the stream; one flusher at a
     // time swaps the buffers and writes outside the lock, so frames written while it writes go out together next.
@@ -240,13 +239,7 @@ internal abstract class StreamConnection : IReaderWorkScope
         }
         catch (Exception ex) when (IsConnectionFailure(ex))
         {
-            lock (_gate)
-            {
-                _flushing = false;
-            }
-
-            Close(ex);
-            throw ConnectionLost();
+            throw FlushFailed(ex);
         }
 
         lock (_gate)
@@ -492,9 +485,9 @@ internal abstract class StreamConnection : IReaderWorkScope
         }
         else if (_bodyRead is { } read)
         {
-            Debug.Assert(pool == _bodyReadPooled && body.Length == header.BodyLength, "a body read into a buffer belongs to the frame being read");
+            Debug.Assert(pool == PoolsLargeBodies && body.Length == header.BodyLength, "a body read into a buffer belongs to the frame being read");
             _bodyRead = null;
-            pooled = _bodyReadPooled ? read : null;
+            pooled = pool ? read : null;
             message.Body = read.AsMemory(0, header.BodyLength);
         }
         else
@@ -709,7 +702,6 @@ internal abstract class StreamConnection : IReaderWorkScope
 
             _inputPosition += rest; // read past the pipe
             _bodyRead = buffer;
-            _bodyReadPooled = pooled;
             try
             {
                 await OnFrameAsync(header, held.Slice(WireFormat.HeaderSize, header.MetadataLength), new ReadOnlySequence<byte>(buffer, 0, length)).ConfigureAwait(false);
@@ -805,6 +797,18 @@ internal abstract class StreamConnection : IReaderWorkScope
         ex is IOException or ObjectDisposedException or OperationCanceledException or InvalidOperationException or NotSupportedException
             or System.Net.Sockets.SocketException or System.Security.Authentication.AuthenticationException;
 
+    /// <summary>The flusher's write failed: it stops flushing, closes the connection, and returns the error its caller gets.</summary>
+    private IpcException FlushFailed(Exception ex)
+    {
+        lock (_gate)
+        {
+            _flushing = false;
+        }
+
+        Close(ex);
+        return ConnectionLost();
+    }
+
     private void RunScheduledFlush()
     {
         TaskCompletionSource? drained = null;
@@ -897,13 +901,7 @@ internal abstract class StreamConnection : IReaderWorkScope
         }
         catch (Exception ex) when (IsConnectionFailure(ex))
         {
-            lock (_gate)
-            {
-                _flushing = false;
-            }
-
-            Close(ex);
-            throw ConnectionLost();
+            throw FlushFailed(ex);
         }
     }
 

@@ -42,7 +42,6 @@ internal sealed class StreamDuplexConnection : DuplexConnection
     // Direct reads of large bodies (ReadInto): the count of the stream's bytes the reader has taken (into the pipe or a
     // target), whether the frame loop is running inside the reader's flush, and the target the reader fills next.
     private long _taken;
-    private long _pauseAt;
     private bool _handingOver;
     private Memory<byte> _intoTarget;
     private TaskCompletionSource<bool>? _intoDone;
@@ -54,6 +53,9 @@ internal sealed class StreamDuplexConnection : DuplexConnection
         _isReadable = isReadable;
         _readerSpin = readerSpin;
     }
+
+    /// <summary>Gets how many unread bytes the pipe of a dedicated reader takes before its reader waits: a whole frame and one read.</summary>
+    private long PauseThreshold => _host!.MaxFrameSize + ReceiveChunk;
 
     /// <summary>Gets the stream, for an acceptor that finishes a handshake on it before framing.</summary>
     internal Stream Stream => _stream;
@@ -121,8 +123,7 @@ internal sealed class StreamDuplexConnection : DuplexConnection
         }
 
         // The frame loop reads this pipe; its reader runs inline on the thread that writes it (the dedicated reader).
-        var limit = host.MaxFrameSize + ReceiveChunk;
-        _pauseAt = limit;
+        var limit = PauseThreshold;
         _received = new Pipe(new PipeOptions(
             pauseWriterThreshold: limit,
             resumeWriterThreshold: limit / 2,
@@ -234,7 +235,7 @@ internal sealed class StreamDuplexConnection : DuplexConnection
     /// without waiting for the loop, which waits for the target.
     /// </remarks>
     internal override bool CanReadInto(long position, long held) =>
-        _handingOver && Environment.CurrentManagedThreadId == _readerThreadId && position + held == _taken && held < _pauseAt;
+        _handingOver && Environment.CurrentManagedThreadId == _readerThreadId && position + held == _taken && held < PauseThreshold;
 
     internal override Task<bool> ReadInto(Memory<byte> target)
     {

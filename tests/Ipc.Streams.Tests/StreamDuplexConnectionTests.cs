@@ -61,9 +61,7 @@ public sealed class StreamDuplexConnectionTests : IDisposable
     [InlineData(true)]
     public async Task RunAsync_DedicatedReader_RunsTheFrameLoopOnTheReaderThread(bool poll)
     {
-        await using var connection = DuplexConnection.CreateWithDedicatedReader(
-            _stream, poll ? () => _socket.Poll(0, SelectMode.SelectRead) : null, poll ? TimeSpan.FromMilliseconds(1) : TimeSpan.Zero);
-        connection.Attach(Host(), dedicatedReader: true);
+        await using var connection = AttachDedicatedReader(poll);
         var loop = new FrameLoop(connection);
         var run = connection.RunAsync(loop.RunAsync);
 
@@ -466,9 +464,7 @@ public sealed class StreamDuplexConnectionTests : IDisposable
     [InlineData(true)]
     public async Task ReadInto_LargeBodyOnTheReader_FillsTheTargetFromTheStreamThenThePipeGoesOn(bool poll)
     {
-        await using var connection = DuplexConnection.CreateWithDedicatedReader(
-            _stream, poll ? () => _socket.Poll(0, SelectMode.SelectRead) : null, poll ? TimeSpan.FromMilliseconds(1) : TimeSpan.Zero);
-        connection.Attach(Host(), dedicatedReader: true);
+        await using var connection = AttachDedicatedReader(poll);
         var body = new byte[200_000];
         new Random(7).NextBytes(body);
         var loop = new BodyLoop(connection, body.Length);
@@ -549,11 +545,19 @@ public sealed class StreamDuplexConnectionTests : IDisposable
     public void CreateWithDedicatedReader_NullStream_Throws() =>
         Assert.Throws<ArgumentNullException>(() => DuplexConnection.CreateWithDedicatedReader(null!, null, TimeSpan.Zero));
 
+    /// <summary>A connection over the socket with a dedicated reader, granted; with <paramref name="poll"/>, it polls for 1 ms before it blocks.</summary>
+    private DuplexConnection AttachDedicatedReader(bool poll)
+    {
+        var connection = DuplexConnection.CreateWithDedicatedReader(
+            _stream, poll ? () => _socket.Poll(0, SelectMode.SelectRead) : null, poll ? TimeSpan.FromMilliseconds(1) : TimeSpan.Zero);
+        connection.Attach(Host(), dedicatedReader: true);
+        return connection;
+    }
+
     /// <summary>Starts a dedicated reader whose frame loop reads a body of <paramref name="length"/> bytes into a target, once 500 of them came through the pipe.</summary>
     private (DuplexConnection Connection, BodyLoop Loop, Task Run) StartReadingABody(int length)
     {
-        var connection = DuplexConnection.CreateWithDedicatedReader(_stream, null, TimeSpan.Zero);
-        connection.Attach(Host(), dedicatedReader: true);
+        var connection = AttachDedicatedReader(poll: false);
         var loop = new BodyLoop(connection, length);
         var run = connection.RunAsync(loop.RunAsync);
         _peer.Send(BitConverter.GetBytes(length));
