@@ -22,7 +22,11 @@ internal delegate int ReadAvailable(Span<byte> buffer);
 /// pay when nothing arrived within it, or when the reader lost its processor in the middle of it (a yield that came back
 /// over <see cref="PreemptedTicks"/> late: another thread wanted the processor, so none was idle and spinning only takes
 /// time from the work it waits for). After such a spin the reader does not spin for 1 ms, twice as long after each
-/// further spin that does not pay, up to about a second; a spin that pays resets that.
+/// further spin that does not pay, up to about a second; a spin that pays resets that. One exception: a single spin
+/// that nothing arrived within, after spins that paid, is a peer held up for a moment (a garbage collection, a time
+/// slice of its own), not a peer gone quiet, so the reader blocks for that read only and spins again on the next; a
+/// second such spin in a row backs off. Backing off after every such hiccup made a busy pair sleep and wake on every
+/// call for the next millisecond, several times a second.
 /// </remarks>
 internal sealed class ReadablePoll
 {
@@ -54,6 +58,7 @@ internal sealed class ReadablePoll
     private readonly Func<long> _clock;
     private long _spinAgainAt;
     private int _misses;
+    private int _backOffs;
 
     internal ReadablePoll(ReadAvailable readAvailable, TimeSpan spin, Func<long>? clock = null)
     {
@@ -69,6 +74,9 @@ internal sealed class ReadablePoll
 
     /// <summary>Gets how many spins in a row did not pay (for tests).</summary>
     internal int Misses => _misses;
+
+    /// <summary>Gets how many times the reader backed off since the last spin that paid (for tests).</summary>
+    internal int BackOffs => _backOffs;
 
     /// <summary>Returns a poller when spinning can help: more than one processor, and a spin over zero.</summary>
     public static ReadablePoll? Create(ReadAvailable readAvailable, TimeSpan spin) =>
@@ -110,6 +118,7 @@ internal sealed class ReadablePoll
                 var now = _clock();
                 if (now - last > PreemptedTicks)
                 {
+                    _misses++;
                     BackOff(now); // another thread wanted this processor (bytes that came meanwhile waited for this one)
                     return Math.Max(read, -1);
                 }
@@ -117,12 +126,18 @@ internal sealed class ReadablePoll
                 if (read != NothingYet)
                 {
                     _misses = 0;
+                    _backOffs = 0;
                     return Math.Max(read, -1);
                 }
 
                 if (now - start >= _spinTicks)
                 {
-                    BackOff(now); // nothing came in time
+                    // Nothing came in time. Once after spins that paid, the peer was held up: block this time only.
+                    if (_misses++ > 0)
+                    {
+                        BackOff(now);
+                    }
+
                     return -1;
                 }
 
@@ -138,10 +153,11 @@ internal sealed class ReadablePoll
 
     private static ReadAvailable Probe(Func<bool> isReadable) => _ => isReadable() ? ReadNow : NothingYet;
 
+    /// <summary>Stops spinning for 1 ms, twice as long after each back-off since the last spin that paid.</summary>
     private void BackOff(long now)
     {
-        var doublings = Math.Min(_misses, MaxBackOffDoublings);
-        _misses++;
+        var doublings = Math.Min(_backOffs, MaxBackOffDoublings);
+        _backOffs++;
         _spinAgainAt = now + (BackOffTicks << doublings);
     }
 }

@@ -105,21 +105,39 @@ public sealed class ReadablePollTests
     }
 
     [Fact]
+    public void SpinUntilReadable_OneSpinThatMisses_BlocksThatTimeOnlyAndSpinsAgainNextTime()
+    {
+        var readable = false;
+        var checks = 0;
+        var clock = new ManualClock(step: Microseconds(1));
+        var poll = new ReadablePoll(() => Interlocked.Increment(ref checks) > 0 && readable, TimeSpan.FromMicroseconds(10), clock.Read);
+        poll.SpinUntilReadable(); // nothing comes: the peer was held up for a moment; no back-off
+        var afterMiss = (poll.Misses, poll.BackOffs);
+
+        readable = true;
+        checks = 0;
+        poll.SpinUntilReadable(); // at once, not a millisecond later
+
+        Assert.Equal(((1, 0), 1, 0), (afterMiss, checks, poll.Misses));
+    }
+
+    [Fact]
     public void SpinUntilReadable_AfterTheBackOff_SpinsAgainAndAPaidSpinResetsIt()
     {
         var readable = false;
         var checks = 0;
         var clock = new ManualClock(step: Microseconds(1));
         var poll = new ReadablePoll(() => Interlocked.Increment(ref checks) > 0 && readable, TimeSpan.FromMicroseconds(10), clock.Read);
-        poll.SpinUntilReadable(); // nothing comes: backs off for 1 ms
-        var missed = poll.Misses;
+        poll.SpinUntilReadable();
+        poll.SpinUntilReadable(); // nothing comes twice in a row: backs off for 1 ms
+        var missed = (poll.Misses, poll.BackOffs);
 
         clock.Now += ReadablePoll.BackOffTicks;
         readable = true;
         checks = 0;
         poll.SpinUntilReadable();
 
-        Assert.Equal((1, 1, 0), (missed, checks, poll.Misses));
+        Assert.Equal(((2, 1), 1, 0, 0), (missed, checks, poll.Misses, poll.BackOffs));
     }
 
     [Fact]
@@ -128,6 +146,7 @@ public sealed class ReadablePollTests
         var checks = 0;
         var clock = new ManualClock(step: Microseconds(1));
         var poll = new ReadablePoll(() => Interlocked.Increment(ref checks) < 0, TimeSpan.FromMicroseconds(10), clock.Read);
+        poll.SpinUntilReadable(); // no back-off
         poll.SpinUntilReadable(); // 1 ms back-off
         clock.Now += ReadablePoll.BackOffTicks;
         poll.SpinUntilReadable(); // 2 ms back-off
@@ -139,7 +158,7 @@ public sealed class ReadablePollTests
         clock.Now += ReadablePoll.BackOffTicks;
         poll.SpinUntilReadable();
 
-        Assert.Equal((0, 3), (withinSecondBackOff, poll.Misses));
+        Assert.Equal((0, 4, 3), (withinSecondBackOff, poll.Misses, poll.BackOffs));
         Assert.True(checks > 0, "after the second back-off the reader spins again");
     }
 
