@@ -10,7 +10,8 @@ namespace Ipc.Benchmarks;
 /// Shared memory against Unix sockets with the server in another process, as users run them, in one run:
 /// request/response and one-way 64-byte messages through the transport client and through the runtime, 1 MiB
 /// requests (to a raw handler, which reads the body where the transport put it, and to a typed <c>byte[]</c> handler, which
-/// gets a copy), and the processor time an idle connected pair uses once the spin has passed.
+/// gets a copy), and the processor time an idle connected pair uses once the spin has passed. Each column runs on a pair
+/// of its own (see <see cref="RunRowAsync"/>).
 /// <c>dotnet run -c Release --project tests/Ipc.Benchmarks -- crossprocess [seconds per row] [spin in microseconds, comma-separated] [inline]</c>;
 /// <c>inline</c> adds a shared-memory row with <c>UnsafePreferInlineHandlers</c> and <c>UnsafePreferInlineCompletions</c> on both sides.
 /// </summary>
@@ -62,70 +63,38 @@ internal static class CrossProcessBenchmarks
         }
     }
 
+    /// <remarks>
+    /// Each column runs on a pair of its own (a new server process, a new client), warmed up for two seconds on its own path
+    /// only, as BenchmarkDotNet runs each benchmark in a process of its own. On one pair, what an earlier column did
+    /// would change what a later one measures: a caller that sends one-way messages in a loop, or a 1 MiB write waiting
+    /// for the peer to drain the ring, holds a connection's reader long enough for the watchdog to replace it, and a
+    /// connection whose reader was replaced 16 times within a minute runs its work on the thread pool for the rest of
+    /// that minute. The idle column is read on the last pair, after its 1 MiB requests.
+    /// </remarks>
     private static async Task RunRowAsync(TextWriter output, string address, TimeSpan spin, bool inline, TimeSpan duration)
     {
-        using var server = StartServer(address, spin, inline);
-        var services = new ServiceCollection();
-        Configure(services.AddIpc(), spin, inline).AddEndpoint(Endpoint, address, e => e.MaxMessageSize = 8 * 1024 * 1024);
-        await using var client = services.BuildServiceProvider();
-        var requests = client.GetRequiredKeyedService<IRequestClient>(Endpoint);
-        var channel = client.GetRequiredKeyedService<IChannel>(Endpoint);
-        var transport = (IIpcTransportClient)channel.GetService(typeof(IIpcTransportClient))!;
-        var contentType = Serialization.MessagePackIpcSerializer.MediaType;
-        var payload = MessagePack.MessagePackSerializer.Serialize(s_payload, Serialization.MessagePackIpcSerializer.DefaultOptions);
-        var large = MessagePack.MessagePackSerializer.Serialize(new byte[1024 * 1024], Serialization.MessagePackIpcSerializer.DefaultOptions);
-        var batch = Enumerable.Repeat(s_payload, 100).ToArray();
-        var sent = 0L;
-
-        async Task TransportRequest() => await transport.RequestAsync(new IpcMessage("echo", payload) { ContentType = contentType }, CancellationToken.None);
-        async Task ClientRequest() => await requests.RequestAsync<byte[], byte[]>("echo", s_payload);
-        async Task TransportSend()
+        async Task<TimeSpan> Measure(Func<Pair, Func<Task>> operation, bool drained = false)
         {
-            for (var i = 0; i < 1000; i++)
-            {
-                await transport.SendAsync(new IpcMessage("note", payload) { ContentType = contentType }, CancellationToken.None);
-            }
-
-            sent += 1000;
+            await using var pair = await Pair.StartAsync(address, spin, inline);
+            var run = operation(pair);
+            await MeasureAsync(run, TimeSpan.FromSeconds(2), drained ? pair.Drained : null); // to the runtime's final tier
+            return await MeasureAsync(run, duration, drained ? pair.Drained : null);
         }
 
-        async Task BatchSend()
-        {
-            for (var i = 0; i < 10; i++)
-            {
-                await channel.SendBatchAsync("note", batch);
-            }
+        var transportLatency = await Measure(pair => pair.TransportRequest);
+        var clientLatency = await Measure(pair => pair.ClientRequest);
+        var transportRate = 1000 / (await Measure(pair => pair.TransportSend, drained: true)).TotalSeconds;
+        var batchRate = 1000 / (await Measure(pair => pair.BatchSend, drained: true)).TotalSeconds;
 
-            sent += 1000;
-        }
-
-        var largeRaw = new byte[1024 * 1024];
-        async Task LargeRequest() => await transport.RequestAsync(new IpcMessage("raw-sink", largeRaw), CancellationToken.None);
-        async Task LargeTypedRequest() => await transport.RequestAsync(new IpcMessage("sink", large) { ContentType = contentType }, CancellationToken.None);
-        async Task Drained()
-        {
-            while (await requests.RequestAsync<int, long>("count", 0) < sent)
-            {
-                await Task.Yield();
-            }
-        }
-
-        // Warm up every path, so the measured rows run at the runtime's final tier.
-        foreach (var warm in new[] { TransportRequest, ClientRequest, TransportSend, BatchSend, LargeRequest, LargeTypedRequest })
-        {
-            await MeasureAsync(warm, TimeSpan.FromSeconds(1), null);
-        }
-
-        await Drained();
-        var transportLatency = await MeasureAsync(TransportRequest, duration, null);
-        var clientLatency = await MeasureAsync(ClientRequest, duration, null);
-        var transportRate = 1000 / (await MeasureAsync(TransportSend, duration, Drained)).TotalSeconds;
-        var batchRate = 1000 / (await MeasureAsync(BatchSend, duration, Drained)).TotalSeconds;
-        var largeRate = largeRaw.Length / (await MeasureAsync(LargeRequest, duration, null)).TotalSeconds;
-        var largeTypedRate = large.Length / (await MeasureAsync(LargeTypedRequest, duration, null)).TotalSeconds;
+        await using var last = await Pair.StartAsync(address, spin, inline);
+        await MeasureAsync(last.LargeRequest, TimeSpan.FromSeconds(2), null);
+        var largeRate = Pair.LargeRaw.Length / (await MeasureAsync(last.LargeRequest, duration, null)).TotalSeconds;
+        await MeasureAsync(last.LargeTypedRequest, TimeSpan.FromSeconds(2), null);
+        var largeTypedRate = Pair.Large.Length / (await MeasureAsync(last.LargeTypedRequest, duration, null)).TotalSeconds;
 
         // Idle: let the spin pass, then read both processes' processor time over three seconds. The reader threads' own
         // times are read outside that window, so that reading them (files in /proc) does not count as the client's.
+        var server = last.Server;
         await Task.Delay(TimeSpan.FromMilliseconds(500));
         var readersBefore = ReaderThreadsTime(Environment.ProcessId) + ReaderThreadsTime(server.Id);
         server.Refresh();
@@ -142,9 +111,6 @@ internal static class CrossProcessBenchmarks
         output.WriteLine(string.Create(
             CultureInfo.InvariantCulture,
             $"| {transportName} | {spin.TotalMicroseconds:F0} us | {Micro(transportLatency)} | {Micro(clientLatency)} | {transportRate:N0}/s | {batchRate:N0}/s | {largeRate / 1e9:F2} GB/s | {largeTypedRate / 1e9:F2} GB/s | {clientIdle:P2} / {serverIdle:P2} | {readersIdle:P2} |"));
-
-        server.StandardInput.Close();
-        await server.WaitForExitAsync();
     }
 
     /// <summary>The processor time of a process's connection reader threads (Linux: /proc, in clock ticks of 10 ms), which is where the transport waits.</summary>
@@ -249,4 +215,86 @@ internal static class CrossProcessBenchmarks
             o.UnsafePreferInlineCompletions = inline;
         })
         .AddSockets();
+
+    /// <summary>A server process and a client connected to it, with the operations the columns time.</summary>
+    private sealed class Pair : IAsyncDisposable
+    {
+        public static readonly byte[] LargeRaw = new byte[1024 * 1024];
+        public static readonly byte[] Large = MessagePack.MessagePackSerializer.Serialize(new byte[1024 * 1024], Serialization.MessagePackIpcSerializer.DefaultOptions);
+        private static readonly byte[] s_serialized = MessagePack.MessagePackSerializer.Serialize(s_payload, Serialization.MessagePackIpcSerializer.DefaultOptions);
+        private static readonly byte[][] s_batch = Enumerable.Repeat(s_payload, 100).ToArray();
+        private readonly ServiceProvider _client;
+        private readonly IRequestClient _requests;
+        private readonly IChannel _channel;
+        private readonly IIpcTransportClient _transport;
+        private long _sent;
+
+        private Pair(Process server, ServiceProvider client)
+        {
+            Server = server;
+            _client = client;
+            _requests = client.GetRequiredKeyedService<IRequestClient>(Endpoint);
+            _channel = client.GetRequiredKeyedService<IChannel>(Endpoint);
+            _transport = (IIpcTransportClient)_channel.GetService(typeof(IIpcTransportClient))!;
+        }
+
+        public Process Server { get; }
+
+        public static async Task<Pair> StartAsync(string address, TimeSpan spin, bool inline)
+        {
+            var server = StartServer(address, spin, inline);
+            var services = new ServiceCollection();
+            Configure(services.AddIpc(), spin, inline).AddEndpoint(Endpoint, address, e => e.MaxMessageSize = 8 * 1024 * 1024);
+            var pair = new Pair(server, services.BuildServiceProvider());
+            await pair.ClientRequest(); // connected
+            return pair;
+        }
+
+        public async Task TransportRequest() =>
+            await _transport.RequestAsync(new IpcMessage("echo", s_serialized) { ContentType = Serialization.MessagePackIpcSerializer.MediaType }, CancellationToken.None);
+
+        public async Task ClientRequest() => await _requests.RequestAsync<byte[], byte[]>("echo", s_payload);
+
+        public async Task TransportSend()
+        {
+            for (var i = 0; i < 1000; i++)
+            {
+                await _transport.SendAsync(new IpcMessage("note", s_serialized) { ContentType = Serialization.MessagePackIpcSerializer.MediaType }, CancellationToken.None);
+            }
+
+            _sent += 1000;
+        }
+
+        public async Task BatchSend()
+        {
+            for (var i = 0; i < 10; i++)
+            {
+                await _channel.SendBatchAsync("note", s_batch);
+            }
+
+            _sent += 1000;
+        }
+
+        public async Task LargeRequest() => await _transport.RequestAsync(new IpcMessage("raw-sink", LargeRaw), CancellationToken.None);
+
+        public async Task LargeTypedRequest() =>
+            await _transport.RequestAsync(new IpcMessage("sink", Large) { ContentType = Serialization.MessagePackIpcSerializer.MediaType }, CancellationToken.None);
+
+        /// <summary>Waits until the server's handler has received every one-way message sent so far.</summary>
+        public async Task Drained()
+        {
+            while (await _requests.RequestAsync<int, long>("count", 0) < _sent)
+            {
+                await Task.Yield();
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _client.DisposeAsync();
+            Server.StandardInput.Close();
+            await Server.WaitForExitAsync();
+            Server.Dispose();
+        }
+    }
 }
