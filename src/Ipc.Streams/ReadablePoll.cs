@@ -25,8 +25,9 @@ internal delegate int ReadAvailable(Span<byte> buffer);
 /// further spin that does not pay, up to about a second; a spin that pays resets that. One exception: a single spin
 /// that nothing arrived within, after spins that paid, is a peer held up for a moment (a garbage collection, a time
 /// slice of its own), not a peer gone quiet, so the reader blocks for that read only and spins again on the next; a
-/// second such spin in a row backs off. Backing off after every such hiccup (100 to 400 times a second in a busy
-/// shared-memory pair on a two-processor machine) made the pair sleep and wake on every call for the millisecond after.
+/// second such spin in a row backs off. Backing off after every such hiccup (40 to 150 times a second in each process
+/// of a busy shared-memory pair on a two-processor machine) made the pair sleep and wake on every call for the
+/// millisecond after.
 /// </remarks>
 internal sealed class ReadablePoll
 {
