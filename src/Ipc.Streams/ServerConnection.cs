@@ -1,7 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Buffers;
 using System.Collections.Concurrent;
-using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 
 namespace Ipc.Transports.Streams;
@@ -16,7 +15,7 @@ namespace Ipc.Transports.Streams;
 /// unsent responses by <see cref="StreamTransportOptions.MaxOutputBufferSize"/> (reading pauses past it), a started frame's
 /// time by <see cref="StreamTransportOptions.FrameTimeout"/>, and an idle connection's life by <see cref="StreamTransportOptions.IdleTimeout"/>.
 /// </remarks>
-internal sealed class ServerConnection : StreamConnection
+internal sealed class ServerConnection : StreamConnection, IReaderWork
 {
     private const int IdleChecks = 4;
     private static readonly TimeSpan s_goAwayBound = TimeSpan.FromSeconds(1);
@@ -28,11 +27,8 @@ internal sealed class ServerConnection : StreamConnection
     // Lock stripes for the calls in flight: adding (a caller) and removing (the reader) contend on the default two
     // stripes of a two-processor machine, and a stripe's holder that loses its processor stalls the other side.
     private readonly ConcurrentDictionary<uint, ServerCall> _calls = new(concurrencyLevel: CallTableStripes, capacity: CallTableStripes * 2);
-    private readonly Channel<(IpcMessage Message, byte[]? Pooled)> _oneWay = Channel.CreateUnbounded<(IpcMessage Message, byte[]? Pooled)>(new UnboundedChannelOptions
-    {
-        SingleReader = true,
-        SingleWriter = true,
-    });
+    // Taken from by one drain at a time, but a drain that stops looks once more while the next may have started.
+    private readonly ConcurrentQueue<(IpcMessage Message, byte[]? Pooled)> _oneWay = new();
 
     private readonly ITimer _handshakeTimer;
     private readonly ITimer? _idleTimer;
@@ -41,7 +37,8 @@ internal sealed class ServerConnection : StreamConnection
     private readonly int _oneWayWindow;
     private readonly int _oneWayGrantBatch;
     private readonly TimeSpan _idleTimeout;
-    private Task? _oneWayLoop;
+    private int _oneWayDraining; // 1 while a drain of the one-way queue runs: one at a time, so messages are handled in order
+    private TaskCompletionSource? _oneWayStopped; // set once the frame loop ended: completed when the drain has nothing left
     private int _openCalls;
     private int _oneWayQueued;
     private int _oneWayUngranted;
@@ -118,11 +115,7 @@ internal sealed class ServerConnection : StreamConnection
                 await _idleTimer.DisposeAsync().ConfigureAwait(false);
             }
 
-            _oneWay.Writer.TryComplete();
-            if (_oneWayLoop is not null)
-            {
-                await _oneWayLoop.ConfigureAwait(false);
-            }
+            await OneWayDrainedAsync().ConfigureAwait(false);
         }
     }
 
@@ -195,8 +188,12 @@ internal sealed class ServerConnection : StreamConnection
                     return DispatchOneWayInlineAsync(message, pooledBody); // in order, on the read loop
                 }
 
-                _oneWayLoop ??= Task.Run(OneWayLoopAsync, CancellationToken.None);
-                _oneWay.Writer.TryWrite((message, pooledBody)); // unbounded, but never holds more than the client was granted
+                _oneWay.Enqueue((message, pooledBody)); // unbounded, but never holds more than the client was granted
+                if (Interlocked.CompareExchange(ref _oneWayDraining, 1, 0) == 0 && !DeferToReader(this))
+                {
+                    ThreadPool.UnsafeQueueUserWorkItem(static connection => connection.DrainOneWay(), this, preferLocal: true);
+                }
+
                 return default;
             case FrameType.Cancel:
                 if (TryEndCall(header.CallId, out var cancelled))
@@ -281,8 +278,8 @@ internal sealed class ServerConnection : StreamConnection
     }
 
     /// <summary>
-    /// Counts a one-way message out once handled, and grants the client more in batches of half the window. The one-way
-    /// loop and the frame loop (which drops messages that are too large) both count out, at the same time.
+    /// Counts a one-way message out once handled, and grants the client more in batches of half the window. The drain
+    /// (<see cref="DrainOneWay"/>) and the frame loop (which drops messages that are too large) both count out, at the same time.
     /// </summary>
     private void OneWayHandled()
     {
@@ -582,41 +579,113 @@ internal sealed class ServerConnection : StreamConnection
         await SendAsync(static (writer, id) => WireFormat.WriteControl(writer, FrameType.StreamEnd, id), id, urgent: true).ConfigureAwait(false);
     }
 
-    private async Task OneWayLoopAsync()
+    /// <summary>The drain the frame loop left to the dedicated reader, which runs it once the read's frames are handled.</summary>
+    void IReaderWork.Run() => DrainOneWay();
+
+    /// <summary>
+    /// Handles the queued one-way messages in arrival order, each after the one before has finished. It runs where it
+    /// was started (on the dedicated reader, or on the thread pool) while handlers finish at once; after a handler that
+    /// does not, it goes on where that handler finishes. Only one drain runs at a time (<see cref="_oneWayDraining"/>);
+    /// a message queued while one runs is handled by it. Never throws: the dispatcher reports a handler's failure.
+    /// </summary>
+    private void DrainOneWay()
     {
-        var reader = _oneWay.Reader;
-        try
+        while (true)
         {
-            while (await reader.WaitToReadAsync(_serverStopping).ConfigureAwait(false))
+            while (_oneWay.TryDequeue(out var item))
             {
-                while (reader.TryRead(out var item))
+                if (_serverStopping.IsCancellationRequested)
                 {
-                    try
-                    {
-                        await _dispatcher.DispatchOneWayAsync(item.Message, _serverStopping).ConfigureAwait(false);
-                    }
-                    finally
-                    {
-                        ReturnBody(item.Pooled);
-                        OneWayHandled();
-                    }
+                    NotDelivered(item);
+                    continue;
                 }
+
+                ValueTask<IpcOneWayOutcome> handled;
+                try
+                {
+                    handled = _dispatcher.DispatchOneWayAsync(item.Message, _serverStopping);
+                }
+                catch (Exception ex)
+                {
+                    OneWayFailed(item, ex);
+                    continue;
+                }
+
+                if (!handled.IsCompletedSuccessfully)
+                {
+                    _ = DrainAfterAsync(handled, item); // the handler has not finished (or failed): the drain goes on after it
+                    return;
+                }
+
+                OneWayDone(item);
             }
-        }
-        catch (OperationCanceledException) when (_serverStopping.IsCancellationRequested)
-        {
-            while (reader.TryRead(out var item))
+
+            // Nothing left: stop, unless a message came between the last look and the stop (the frame loop then saw this
+            // drain running and left the message to it).
+            Interlocked.Exchange(ref _oneWayDraining, 0);
+            if (_oneWay.IsEmpty)
             {
-                ReturnBody(item.Pooled);
-                Log.NotDelivered(Logger, item.Message.MessageId, item.Message.Route, Description);
-                Telemetry?.MessagesDropped(item.Message.Route, 1);
+                Volatile.Read(ref _oneWayStopped)?.TrySetResult();
+                return;
+            }
+
+            if (Interlocked.CompareExchange(ref _oneWayDraining, 1, 0) != 0)
+            {
+                return; // the frame loop started another drain for it
             }
         }
     }
 
+    private async Task DrainAfterAsync(ValueTask<IpcOneWayOutcome> handled, (IpcMessage Message, byte[]? Pooled) item)
+    {
+        try
+        {
+            await handled.ConfigureAwait(false);
+            OneWayDone(item);
+        }
+        catch (Exception ex)
+        {
+            OneWayFailed(item, ex);
+        }
 
+        DrainOneWay();
+    }
 
+    private void OneWayDone((IpcMessage Message, byte[]? Pooled) item)
+    {
+        ReturnBody(item.Pooled);
+        OneWayHandled();
+    }
 
+    /// <summary>The dispatcher threw (it reports a handler's failure itself): closes the connection, unless the server is stopping.</summary>
+    private void OneWayFailed((IpcMessage Message, byte[]? Pooled) item, Exception error)
+    {
+        OneWayDone(item);
+        if (error is not OperationCanceledException || !_serverStopping.IsCancellationRequested)
+        {
+            Fail(error);
+        }
+    }
+
+    private void NotDelivered((IpcMessage Message, byte[]? Pooled) item)
+    {
+        ReturnBody(item.Pooled);
+        Log.NotDelivered(Logger, item.Message.MessageId, item.Message.Route, Description);
+        Telemetry?.MessagesDropped(item.Message.Route, 1);
+    }
+
+    /// <summary>Once the frame loop has ended (nothing more is queued): waits until the one-way messages already queued are handled.</summary>
+    private Task OneWayDrainedAsync()
+    {
+        var stopped = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Interlocked.Exchange(ref _oneWayStopped, stopped);
+        if (Interlocked.CompareExchange(ref _oneWayDraining, 1, 0) == 0)
+        {
+            DrainOneWay(); // no drain runs: whatever is left is handled here (completes the signal when it is done)
+        }
+
+        return stopped.Task;
+    }
 
     /// <summary>A request or stream running on the server: its handler's token and, for a stream, the items the client allows.</summary>
     private sealed class ServerCall(ServerConnection connection, uint id, IpcMessage request, bool isStream, byte[]? pooledBody) : IReaderWork

@@ -46,6 +46,9 @@ public static class ConformanceRoutes
     /// <summary>One-way: records the number it got.</summary>
     public const string Numbers = "numbers";
 
+    /// <summary>One-way: records the number it got, after yielding its thread first for every third number, so that some handlers finish at once and some later.</summary>
+    public const string NumbersSometimesLater = "numbers-sometimes-later";
+
     /// <summary>One-way: records the headers of the first message it gets (<see cref="ConformanceProbe.MessageHeaders"/>).</summary>
     public const string Headers = "headers";
 
@@ -134,6 +137,15 @@ public static class ConformanceRoutes
             {
                 probe.Received(n.Value);
                 return default;
+            })
+            .MapMessage<Numbered>(NumbersSometimesLater, async (n, _, _) =>
+            {
+                if (n.Value % 3 == 0)
+                {
+                    await Task.Yield();
+                }
+
+                probe.Received(n.Value);
             })
             .MapMessage<Numbered>(Headers, (_, context, _) =>
             {

@@ -106,7 +106,7 @@ public abstract class FlowControlTests<TMedium> : RawServerTests<TMedium>
     [Fact]
     public async Task OneWay_TooLargeMessagesAmongOthers_EachIsGrantedBackOnce()
     {
-        // Too large messages are dropped (and granted back) by the frame loop while the one-way loop handles (and grants
+        // Too large messages are dropped (and granted back) by the frame loop while the one-way drain handles (and grants
         // back) the others: no grant may be lost or doubled, or the client would stall or be closed.
         var address = CreateAddress();
         await StartServerAsync(address, o => o.MaxQueuedOneWayMessages = 8, endpoint: e => e.MaxMessageSize = 1024);
@@ -138,6 +138,36 @@ public abstract class FlowControlTests<TMedium> : RawServerTests<TMedium>
             credit += (int)WireFormat.ReadCredit(frame!.Value.Body);
             Assert.True(credit <= 8, $"after {sent} messages: {credit} granted with none outstanding past the window of 8");
         }
+    }
+
+    [Fact]
+    public async Task OneWay_ClientGoneWhileAHandlerWaits_TheMessagesQueuedBehindItAreStillHandledInOrder()
+    {
+        var address = CreateAddress();
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var handled = new System.Collections.Concurrent.ConcurrentQueue<int>();
+        await StartServerAsync(address, o => { }, routes: server => server.MapMessage<Numbered>("gated", async (message, _, _) =>
+        {
+            if (message.Value == 0)
+            {
+                started.TrySetResult();
+                await gate.Task;
+            }
+
+            handled.Enqueue(message.Value);
+        }));
+        var peer = await ConnectAsync(address);
+        using var bound = new CancellationTokenSource(s_bound);
+        await peer.SendAsync(RawPeer.Preface.Concat(Enumerable.Range(0, 5).SelectMany(i => RawPeer.Request(0, "gated", Map("Value", i), FrameType.OneWay))).ToArray());
+        await peer.ReadOpeningAsync(bound.Token);
+        await started.Task.WaitAsync(bound.Token);
+
+        await peer.DisposeAsync(); // the client leaves with four messages queued behind the waiting handler
+        gate.SetResult();
+
+        await WaitUntilAsync(() => handled.Count == 5);
+        Assert.Equal([0, 1, 2, 3, 4], handled);
     }
 
     private static async IAsyncEnumerable<int> Endless(int start, IpcContext context, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
