@@ -338,6 +338,7 @@ internal sealed class StreamDuplexConnection : DuplexConnection
                     _ = failure is null ? into.TrySetResult(false) : into.TrySetException(failure);
                 }
 
+                HandReaderWorkToThreadPool(); // work the frame loop left that this thread will not run now: none is lost
                 _readerDone!.TrySetResult();
             }
         }
