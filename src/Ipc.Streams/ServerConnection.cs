@@ -316,8 +316,7 @@ internal sealed class ServerConnection : StreamConnection, IReaderWork
         }
         finally
         {
-            ReturnBody(pooled);
-            OneWayHandled();
+            OneWayDone((message, pooled));
         }
     }
 

@@ -76,17 +76,14 @@ internal static class CrossProcessBenchmarks
         async Task<TimeSpan> Measure(Func<Pair, Func<Task>> operation, bool drained = false)
         {
             await using var pair = await Pair.StartAsync(address, spin, inline);
-            var run = operation(pair);
-            await MeasureAsync(run, TimeSpan.FromSeconds(2), drained ? pair.Drained : null); // to the runtime's final tier
-            return await MeasureAsync(run, duration, drained ? pair.Drained : null);
+            return await WarmThenMeasureAsync(operation(pair), duration, drained ? pair.Drained : null);
         }
 
         TimeSpan transportLatency, median;
         double slow;
         await using (var pair = await Pair.StartAsync(address, spin, inline))
         {
-            await MeasureAsync(pair.TransportRequest, TimeSpan.FromSeconds(2), null);
-            transportLatency = await MeasureAsync(pair.TransportRequest, duration, null);
+            transportLatency = await WarmThenMeasureAsync(pair.TransportRequest, duration, null);
             (median, slow) = await DistributionAsync(pair.TransportRequest, duration);
         }
 
@@ -95,10 +92,8 @@ internal static class CrossProcessBenchmarks
         var batchRate = 1000 / (await Measure(pair => pair.BatchSend, drained: true)).TotalSeconds;
 
         await using var last = await Pair.StartAsync(address, spin, inline);
-        await MeasureAsync(last.LargeRequest, TimeSpan.FromSeconds(2), null);
-        var largeRate = Pair.LargeRaw.Length / (await MeasureAsync(last.LargeRequest, duration, null)).TotalSeconds;
-        await MeasureAsync(last.LargeTypedRequest, TimeSpan.FromSeconds(2), null);
-        var largeTypedRate = Pair.Large.Length / (await MeasureAsync(last.LargeTypedRequest, duration, null)).TotalSeconds;
+        var largeRate = Pair.LargeRaw.Length / (await WarmThenMeasureAsync(last.LargeRequest, duration, null)).TotalSeconds;
+        var largeTypedRate = Pair.Large.Length / (await WarmThenMeasureAsync(last.LargeTypedRequest, duration, null)).TotalSeconds;
 
         // Idle: let the spin pass, then read both processes' processor time over three seconds. The reader threads' own
         // times are read outside that window, so that reading them (files in /proc) does not count as the client's.
@@ -165,6 +160,13 @@ internal static class CrossProcessBenchmarks
     }
 
     private static string Micro(TimeSpan mean) => string.Create(CultureInfo.InvariantCulture, $"{mean.TotalMicroseconds:F2} us");
+
+    /// <summary>Runs <paramref name="operation"/> for two seconds (so that it is timed at the runtime's final tier), then times it as <see cref="MeasureAsync"/> does.</summary>
+    private static async Task<TimeSpan> WarmThenMeasureAsync(Func<Task> operation, TimeSpan duration, Func<Task>? settle)
+    {
+        await MeasureAsync(operation, TimeSpan.FromSeconds(2), settle);
+        return await MeasureAsync(operation, duration, settle);
+    }
 
     /// <summary>Runs <paramref name="operation"/> for <paramref name="duration"/> and returns its mean, <paramref name="settle"/> (waiting for the server to catch up) included.</summary>
     private static async Task<TimeSpan> MeasureAsync(Func<Task> operation, TimeSpan duration, Func<Task>? settle)
