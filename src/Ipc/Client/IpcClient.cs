@@ -231,8 +231,10 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
             Outcome<object> outcome;
             try
             {
-                outcome = await _resilience.Pipeline.ExecuteOutcomeAsync(
-                    static (ctx, state) => state.Client.AttemptRequestAsync(state.Message, state.OwnTimeout, ctx), context, (Client: this, Message: message, OwnTimeout: ownTimeout)).ConfigureAwait(false);
+                outcome = await _resilience.Outer.ExecuteOutcomeAsync(
+                    static (ctx, state) => state.Client._resilience.RunAttempt(static (ctx, state) => state.Client.AttemptRequestAsync(state.Message, state.OwnTimeout, ctx), ctx, state),
+                    context,
+                    (Client: this, Message: message, OwnTimeout: ownTimeout)).ConfigureAwait(false);
             }
             catch (Exception ex) when (Translate(ex, cancellationToken) is { } mapped)
             {
@@ -320,7 +322,10 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
             Outcome<object> outcome;
             try
             {
-                outcome = await _resilience.Pipeline.ExecuteOutcomeAsync(static (ctx, state) => state.Client.AttemptSendAsync(state.Message, state.Publish, ctx), context, (Client: this, Message: message, Publish: publish)).ConfigureAwait(false);
+                outcome = await _resilience.Outer.ExecuteOutcomeAsync(
+                    static (ctx, state) => state.Client._resilience.RunAttempt(static (ctx, state) => state.Client.AttemptSendAsync(state.Message, state.Publish, ctx), ctx, state),
+                    context,
+                    (Client: this, Message: message, Publish: publish)).ConfigureAwait(false);
             }
             catch (Exception ex) when (Translate(ex, cancellationToken) is { } mapped)
             {
@@ -401,7 +406,10 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
             Outcome<object> outcome;
             try
             {
-                outcome = await _resilience.Pipeline.ExecuteOutcomeAsync(static (ctx, state) => state.Client.AttemptBatchAsync(state.Progress, ctx), context, (Client: this, Progress: progress)).ConfigureAwait(false);
+                outcome = await _resilience.Outer.ExecuteOutcomeAsync(
+                    static (ctx, state) => state.Client._resilience.RunAttempt(static (ctx, state) => state.Client.AttemptBatchAsync(state.Progress, ctx), ctx, state),
+                    context,
+                    (Client: this, Progress: progress)).ConfigureAwait(false);
             }
             catch (Exception ex) when (BatchFailure(ex, progress, cancellationToken) is { } mapped)
             {

@@ -14,17 +14,31 @@ internal sealed class EndpointResilience
     private readonly bool _idempotent;
     private readonly HashSet<string> _idempotentRoutes;
 
-    private EndpointResilience(ResiliencePipeline pipeline, ResiliencePipeline<IpcMessage>? outcomeChaos, CircuitBreakerStateProvider? circuitBreaker, IpcResilienceOptions options)
+    // The strategies of each attempt (the attempt timeout, then fault and latency chaos), and whether the attempt timeout is
+    // all of them: a call that is not retried once it may have been accepted has no attempt timeout, and then skips them.
+    private readonly ResiliencePipeline? _attempt;
+    private readonly bool _attemptTimeoutOnly;
+
+    private EndpointResilience(ResiliencePipeline outer, ResiliencePipeline? attempt, bool attemptTimeoutOnly, ResiliencePipeline<IpcMessage>? outcomeChaos, CircuitBreakerStateProvider? circuitBreaker, IpcResilienceOptions options)
     {
-        Pipeline = pipeline;
+        Outer = outer;
+        _attempt = attempt;
+        _attemptTimeoutOnly = attemptTimeoutOnly;
+        Pipeline = attempt is null ? outer : new ResiliencePipelineBuilder().AddPipeline(outer).AddPipeline(attempt).Build();
         OutcomeChaos = outcomeChaos;
         CircuitBreaker = circuitBreaker;
         _idempotent = options.Idempotent;
         _idempotentRoutes = new HashSet<string>(options.IdempotentRoutes, StringComparer.Ordinal);
     }
 
-    /// <summary>Gets the pipeline every call runs through.</summary>
+    /// <summary>Gets the whole pipeline: <see cref="Outer"/>, then the strategies of each attempt. Streams run through it, and apps read it back.</summary>
     public ResiliencePipeline Pipeline { get; }
+
+    /// <summary>
+    /// Gets the pipeline around a call: the total timeout, retry and circuit breaker (or the named pipeline). Its callback
+    /// runs each attempt through <see cref="RunAttempt"/>.
+    /// </summary>
+    public ResiliencePipeline Outer { get; }
 
     /// <summary>Gets the outcome chaos strategy, which wraps the transport's request call only; <see langword="null"/> when off.</summary>
     public ResiliencePipeline<IpcMessage>? OutcomeChaos { get; }
@@ -37,6 +51,16 @@ internal sealed class EndpointResilience
     /// otherwise whether the endpoint or the route is marked idempotent.
     /// </summary>
     public bool IsIdempotent(string route, bool? callIdempotent) => callIdempotent ?? (_idempotent || _idempotentRoutes.Contains(route));
+
+    /// <summary>
+    /// Runs one attempt of a call inside <see cref="Outer"/>: through the attempt's strategies, or straight to
+    /// <paramref name="attempt"/> when the only one is an attempt timeout this call does not have (at most once, see
+    /// <see cref="AttemptTimeout"/>), which saves the call a strategy's asynchronous step.
+    /// </summary>
+    public ValueTask<Outcome<object>> RunAttempt<TState>(Func<ResilienceContext, TState, ValueTask<Outcome<object>>> attempt, ResilienceContext context, TState state) =>
+        _attempt is { } strategies && !(_attemptTimeoutOnly && context.Properties.GetValue(IpcResiliencePredicates.RetryOnlyIfNotAccepted, false))
+            ? strategies.ExecuteOutcomeAsync(attempt, context, state)
+            : attempt(context, state);
 
     /// <summary>Rents a context for one call; return it with <see cref="ResilienceContextPool.Return"/>.</summary>
     public ResilienceContext RentContext(string route, TimeSpan? callTimeout, bool? idempotent, CancellationToken cancellationToken)
@@ -70,6 +94,11 @@ internal sealed class EndpointResilience
     {
         var pollyTelemetry = UsesPollyTelemetry(options, telemetry) ? WithIpcSeverities(telemetry) : null;
         var builder = NewBuilder(endpointName, timeProvider, pollyTelemetry);
+
+        // The strategies of each attempt go into a pipeline of their own, which a call skips when they cannot apply to it
+        // (RunAttempt); with Polly's telemetry on they stay in the one pipeline, so that it reports each call once.
+        var attempts = pollyTelemetry is null ? NewBuilder(endpointName, timeProvider, null) : builder;
+        var hasAttemptTimeout = false;
         CircuitBreakerStateProvider? state = null;
         if (options.PipelineName is { } pipelineName)
         {
@@ -98,7 +127,8 @@ internal sealed class EndpointResilience
                 var attempt = EffectiveAttemptTimeout(options, total, kind);
                 if (attempt != Timeout.InfiniteTimeSpan)
                 {
-                    builder.AddTimeout(AttemptTimeout(attempt, timeProvider));
+                    attempts.AddTimeout(AttemptTimeout(attempt, timeProvider));
+                    hasAttemptTimeout = true;
                 }
             }
         }
@@ -107,13 +137,13 @@ internal sealed class EndpointResilience
         if (chaos.Fault.Enabled)
         {
             chaos.Fault.Name ??= "ChaosFault";
-            builder.AddChaosFault(chaos.Fault);
+            attempts.AddChaosFault(chaos.Fault);
         }
 
         if (chaos.Latency.Enabled)
         {
             chaos.Latency.Name ??= "ChaosLatency";
-            builder.AddChaosLatency(chaos.Latency);
+            attempts.AddChaosLatency(chaos.Latency);
         }
 
         ResiliencePipeline<IpcMessage>? outcome = null;
@@ -123,7 +153,9 @@ internal sealed class EndpointResilience
             outcome = NewBuilder<IpcMessage>(endpointName, timeProvider, pollyTelemetry).AddChaosOutcome(chaos.Outcome).Build();
         }
 
-        return new EndpointResilience(builder.Build(), outcome, state, options);
+        var chaosPerAttempt = chaos.Fault.Enabled || chaos.Latency.Enabled;
+        var separate = !ReferenceEquals(attempts, builder) && (hasAttemptTimeout || chaosPerAttempt);
+        return new EndpointResilience(builder.Build(), separate ? attempts.Build() : null, hasAttemptTimeout && !chaosPerAttempt, outcome, state, options);
     }
 
     /// <summary>The attempt timeout in force: an explicit one, or the kind's default when it is shorter than the total timeout.</summary>
