@@ -53,6 +53,9 @@ internal abstract class StreamConnection : IReaderWorkScope
     private long _inputPosition;
     private byte[]? _bodyRead;
 
+    // The routes the frame loop read last, which give the messages of a route the same string.
+    private readonly RouteNames _routeNames = new();
+
     // The write side. Writers append whole frames to _pending under _gate and never wait for the stream; one flusher at a
     // time swaps the buffers and writes outside the lock, so frames written while it writes go out together next.
     private readonly object _gate = new();
@@ -474,7 +477,7 @@ internal abstract class StreamConnection : IReaderWorkScope
     protected IpcMessage ReadMessage(FrameHeader header, ReadOnlySequence<byte> metadata, ReadOnlySequence<byte> body, bool pool, out byte[]? pooled)
     {
         pooled = null;
-        var message = WithSpan(metadata, header.Flags, static (span, flags) => WireFormat.ReadMetadata(span, flags));
+        var message = WithSpan(metadata, (header.Flags, Routes: _routeNames), static (span, state) => WireFormat.ReadMetadata(span, state.Flags, state.Routes));
         if ((header.Flags & FrameFlags.Fault) != 0)
         {
             message.Fault = WithSpan(body, 0, static (span, _) => WireFormat.DecodeFault(span));
@@ -615,7 +618,7 @@ internal abstract class StreamConnection : IReaderWorkScope
                             break;
                         }
 
-                        var message = WithSpan(buffer.Slice(WireFormat.HeaderSize, header.MetadataLength), header.Flags, static (span, flags) => WireFormat.ReadMetadata(span, flags));
+                        var message = WithSpan(buffer.Slice(WireFormat.HeaderSize, header.MetadataLength), (header.Flags, Routes: _routeNames), static (span, state) => WireFormat.ReadMetadata(span, state.Flags, state.Routes));
                         buffer = buffer.Slice(prefix);
                         skip = header.BodyLength;
                         await OnOversizeAsync(header, message, _maxBody).ConfigureAwait(false);

@@ -284,10 +284,13 @@ internal static class WireFormat
     }
 
     /// <summary>Reads the route, ids and headers of a message frame. The body is set by the caller.</summary>
-    public static IpcMessage ReadMetadata(ReadOnlySpan<byte> metadata, FrameFlags flags)
+    /// <param name="metadata">The frame's metadata.</param>
+    /// <param name="flags">The frame's flags, which say what the metadata holds.</param>
+    /// <param name="routes">The route names the connection read before, which give a route read again the same string; <see langword="null"/> to decode each one.</param>
+    public static IpcMessage ReadMetadata(ReadOnlySpan<byte> metadata, FrameFlags flags, RouteNames? routes = null)
     {
         var reader = new SpanReader(metadata);
-        var message = new IpcMessage(reader.ReadString("route"));
+        var message = new IpcMessage(routes is null ? reader.ReadString("route") : routes.Get(reader.ReadStringBytes("route")));
         var messageIdBytes = reader.ReadStringBytes("message id");
         var messageId = messageIdBytes.IsEmpty ? throw new WireFormatException("the message id is empty") : Decode(messageIdBytes, "message id");
         message.MessageId = messageId;
@@ -468,7 +471,7 @@ internal static class WireFormat
     }
 
     /// <summary>Decodes a string field, which must be strict UTF-8.</summary>
-    private static string Decode(ReadOnlySpan<byte> bytes, string what)
+    internal static string Decode(ReadOnlySpan<byte> bytes, string what)
     {
         if (Ascii.IsValid(bytes))
         {

@@ -1,3 +1,4 @@
+using System.Collections.Frozen;
 using Ipc.Transports;
 
 namespace Ipc.Server;
@@ -7,7 +8,8 @@ internal sealed class IpcServerDefinition(string endpointName, IReadOnlyDictiona
 {
     public string EndpointName { get; } = endpointName;
 
-    public IReadOnlyDictionary<string, RouteEntry> Routes { get; } = routes;
+    /// <summary>Gets the handlers by route name, frozen: every message looks its route up here.</summary>
+    public FrozenDictionary<string, RouteEntry> Routes { get; } = routes.ToFrozenDictionary(StringComparer.Ordinal);
 
     /// <summary>Gets the route table transports read: every route with its kind and types, ordered by name.</summary>
     public IReadOnlyList<IpcRoute> RouteTable { get; } = [.. routes.OrderBy(r => r.Key, StringComparer.Ordinal).Select(r => r.Value.Describe(r.Key))];
