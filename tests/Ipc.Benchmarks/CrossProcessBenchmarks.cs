@@ -73,13 +73,13 @@ internal static class CrossProcessBenchmarks
     /// </remarks>
     private static async Task RunRowAsync(TextWriter output, string address, TimeSpan spin, bool inline, TimeSpan duration)
     {
-        async Task<TimeSpan> Measure(Func<Pair, Func<Task>> operation, bool drained = false)
+        async Task<double> Measure(Func<Pair, Func<Task>> operation, bool drained = false)
         {
             await using var pair = await Pair.StartAsync(address, spin, inline);
             return await WarmThenMeasureAsync(operation(pair), duration, drained ? pair.Drained : null);
         }
 
-        TimeSpan transportLatency, median;
+        double transportLatency, median;
         double slow;
         await using (var pair = await Pair.StartAsync(address, spin, inline))
         {
@@ -88,12 +88,12 @@ internal static class CrossProcessBenchmarks
         }
 
         var clientLatency = await Measure(pair => pair.ClientRequest);
-        var transportRate = 1000 / (await Measure(pair => pair.TransportSend, drained: true)).TotalSeconds;
-        var batchRate = 1000 / (await Measure(pair => pair.BatchSend, drained: true)).TotalSeconds;
+        var transportRate = 1000 / await Measure(pair => pair.TransportSend, drained: true);
+        var batchRate = 1000 / await Measure(pair => pair.BatchSend, drained: true);
 
         await using var last = await Pair.StartAsync(address, spin, inline);
-        var largeRate = Pair.LargeRaw.Length / (await WarmThenMeasureAsync(last.LargeRequest, duration, null)).TotalSeconds;
-        var largeTypedRate = Pair.Large.Length / (await WarmThenMeasureAsync(last.LargeTypedRequest, duration, null)).TotalSeconds;
+        var largeRate = Pair.LargeRaw.Length / await WarmThenMeasureAsync(last.LargeRequest, duration, null);
+        var largeTypedRate = Pair.Large.Length / await WarmThenMeasureAsync(last.LargeTypedRequest, duration, null);
 
         // Idle: let the spin pass, then read both processes' processor time over three seconds. The reader threads' own
         // times are read outside that window, so that reading them (files in /proc) does not count as the client's.
@@ -159,17 +159,18 @@ internal static class CrossProcessBenchmarks
         return MessagePack.MessagePackSerializer.Serialize(System.Numerics.Vector.Sum(sums), Serialization.MessagePackIpcSerializer.DefaultOptions);
     }
 
-    private static string Micro(TimeSpan mean) => string.Create(CultureInfo.InvariantCulture, $"{mean.TotalMicroseconds:F2} us");
+    /// <summary>Seconds as microseconds, to the hundredth (a <see cref="TimeSpan"/> would round them to a tenth).</summary>
+    private static string Micro(double seconds) => string.Create(CultureInfo.InvariantCulture, $"{seconds * 1e6:F2} us");
 
     /// <summary>Runs <paramref name="operation"/> for two seconds (so that it is timed at the runtime's final tier), then times it as <see cref="MeasureAsync"/> does.</summary>
-    private static async Task<TimeSpan> WarmThenMeasureAsync(Func<Task> operation, TimeSpan duration, Func<Task>? settle)
+    private static async Task<double> WarmThenMeasureAsync(Func<Task> operation, TimeSpan duration, Func<Task>? settle)
     {
         await MeasureAsync(operation, TimeSpan.FromSeconds(2), settle);
         return await MeasureAsync(operation, duration, settle);
     }
 
-    /// <summary>Runs <paramref name="operation"/> for <paramref name="duration"/> and returns its mean, <paramref name="settle"/> (waiting for the server to catch up) included.</summary>
-    private static async Task<TimeSpan> MeasureAsync(Func<Task> operation, TimeSpan duration, Func<Task>? settle)
+    /// <summary>Runs <paramref name="operation"/> for <paramref name="duration"/> and returns its mean in seconds, <paramref name="settle"/> (waiting for the server to catch up) included.</summary>
+    private static async Task<double> MeasureAsync(Func<Task> operation, TimeSpan duration, Func<Task>? settle)
     {
         var count = 0;
         var watch = Stopwatch.StartNew();
@@ -184,7 +185,7 @@ internal static class CrossProcessBenchmarks
             await settle();
         }
 
-        return watch.Elapsed / count;
+        return watch.Elapsed.TotalSeconds / count;
     }
 
     /// <summary>
@@ -192,7 +193,7 @@ internal static class CrossProcessBenchmarks
     /// over 10 us (a collection, a time slice or a wake-up in either process), which the mean hides. A pass of its own,
     /// after the mean's, since reading the clock twice a call adds to what the mean measures.
     /// </summary>
-    private static async Task<(TimeSpan Median, double Slow)> DistributionAsync(Func<Task> operation, TimeSpan duration)
+    private static async Task<(double Median, double Slow)> DistributionAsync(Func<Task> operation, TimeSpan duration)
     {
         var latencies = new List<long>(1 << 20);
         var watch = Stopwatch.StartNew();
@@ -207,7 +208,7 @@ internal static class CrossProcessBenchmarks
         var slowTicks = Stopwatch.Frequency / 100_000; // 10 us
         var firstSlow = latencies.FindIndex(ticks => ticks > slowTicks);
         var slow = firstSlow < 0 ? 0 : latencies.Count - firstSlow;
-        return (Stopwatch.GetElapsedTime(0, latencies[latencies.Count / 2]), (double)slow / latencies.Count);
+        return ((double)latencies[latencies.Count / 2] / Stopwatch.Frequency, (double)slow / latencies.Count);
     }
 
     private static Process StartServer(string address, TimeSpan spin, bool inline)
