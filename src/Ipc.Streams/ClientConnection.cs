@@ -70,13 +70,8 @@ internal sealed class ClientConnection : StreamConnection
             return await call.Task.ConfigureAwait(false);
         }
 
-        using var registration = cancellationToken.UnsafeRegister(
-            static (state, token) =>
-            {
-                var (connection, id) = ((ClientConnection, uint))state!;
-                connection.Cancel(id, token);
-            },
-            (this, id));
+        call.Id = id;
+        using var registration = cancellationToken.UnsafeRegister(static (state, token) => ((RequestCall)state!).CancelCall(token), call);
         return await call.Task.ConfigureAwait(false);
     }
 
@@ -406,6 +401,12 @@ internal sealed class ClientConnection : StreamConnection
         }
 
         public Task<IpcMessage> Task => _completion.Task;
+
+        /// <summary>Gets or sets the call's id, for a cancellation (the state of its registration, so that it boxes nothing).</summary>
+        public uint Id { get; set; }
+
+        /// <summary>The caller cancelled: ends the call and tells the server.</summary>
+        public void CancelCall(CancellationToken token) => _connection.Cancel(Id, token);
 
         public override void Complete(IpcMessage message)
         {
