@@ -114,6 +114,15 @@ public abstract class DuplexConnection : IAsyncDisposable
     internal virtual bool TryDefer(IReaderWork work) => false;
 
     /// <summary>
+    /// Called by the frame loop once it has handled and consumed every byte of a read, before it waits for more: runs the
+    /// work it left (<see cref="TryDefer"/>) there and then, on the dedicated reader, so that a reply that work writes goes
+    /// out before the loop's own bookkeeping. Returns <see langword="null"/> when the loop goes on; otherwise a new reader
+    /// took over while the work held this one (and a new frame loop with it, from where this one stopped), and the task
+    /// ends when that loop ends: this loop must wait for it and touch <see cref="Input"/> no more.
+    /// </summary>
+    internal virtual Task? RunWorkInPlace() => null;
+
+    /// <summary>
     /// Whether the rest of a large frame's body can be read straight from the medium into a buffer of the frame loop's
     /// (<see cref="ReadInto"/>) instead of through <see cref="Input"/>: only on a dedicated reader, while the frame loop
     /// runs inside the reader's hand-off of the bytes it read, and only when the loop holds every byte read so far.

@@ -53,6 +53,9 @@ internal abstract class StreamConnection : IReaderWorkScope
     private long _inputPosition;
     private byte[]? _bodyRead;
 
+    // Whether the frame loop has read the peer's preface: a field, as a frame loop that takes over from another goes on after it.
+    private bool _prefaceSeen;
+
     // The routes the frame loop read last, which give the messages of a route the same string.
     private readonly RouteNames _routeNames = new();
 
@@ -551,9 +554,13 @@ internal abstract class StreamConnection : IReaderWorkScope
         _frameTimer.Change(partial ? _frameTimeout : Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
     }
 
+    /// <remarks>
+    /// With a dedicated reader the loop may hand its place to a new one (<see cref="DuplexConnection.RunWorkInPlace"/>)
+    /// between two reads, with no part of a frame held: the new loop starts from the same place of the input, and this one
+    /// waits for it to end.
+    /// </remarks>
     private async Task ReadLoopAsync()
     {
-        var prefaceSeen = false;
         long skip = 0;
         while (true)
         {
@@ -585,7 +592,7 @@ internal abstract class StreamConnection : IReaderWorkScope
                         }
                     }
 
-                    if (!prefaceSeen)
+                    if (!_prefaceSeen)
                     {
                         if (buffer.Length < WireFormat.PrefaceSize)
                         {
@@ -598,7 +605,7 @@ internal abstract class StreamConnection : IReaderWorkScope
                             return 0;
                         });
                         buffer = buffer.Slice(WireFormat.PrefaceSize);
-                        prefaceSeen = true;
+                        _prefaceSeen = true;
                         OnPrefaceReceived();
                         continue;
                     }
@@ -650,7 +657,7 @@ internal abstract class StreamConnection : IReaderWorkScope
                     framed = true;
                 }
 
-                if (prefaceSeen)
+                if (_prefaceSeen)
                 {
                     WatchFrame(partial: !buffer.IsEmpty || skip > 0, framed);
                 }
@@ -671,6 +678,20 @@ internal abstract class StreamConnection : IReaderWorkScope
                 {
                     _inputPosition += result.Buffer.Length - buffer.Length;
                     _connection.Input.AdvanceTo(buffer.Start, result.Buffer.End);
+                }
+            }
+
+            if (buffer.IsEmpty && skip == 0 && !IsClosed)
+            {
+                if (_connection.RunWorkInPlace() is { } successor)
+                {
+                    await successor.ConfigureAwait(false); // a new reader and frame loop took over: this loop ends with theirs
+                    return;
+                }
+
+                if (IsClosed)
+                {
+                    return; // the work closed the connection
                 }
             }
         }

@@ -23,7 +23,8 @@ internal sealed class StreamDuplexConnection : DuplexConnection
     private int _aborted;
 
     // The dedicated reader (null without one). The frame loop leaves work to it (TryDefer), which it runs once the loop
-    // waits for more bytes. _readerBusy is the epoch of the work running (0: none; -1: the reader was replaced while it ran).
+    // has handled a read's bytes (RunWorkInPlace), or else once the loop waits for more. _readerBusy is the epoch of the
+    // work running (0: none; -1: the reader was replaced while it ran).
     private Pipe? _received;
     private TaskCompletionSource? _readerDone;
     private ReadablePoll? _poll;
@@ -38,6 +39,18 @@ internal sealed class StreamDuplexConnection : DuplexConnection
     private long _watchedEpoch;
     private ReplacementBudget? _replacements;
     private volatile bool _readerWorkAllowed;
+
+    // Work run inside the frame loop (RunWorkInPlace) holds the loop as well: a reader replaced then hands the loop's place
+    // to a new frame loop (_frameLoop, started by the new reader), which _successor gives the old loop to wait for.
+    // t_handedOff tells the old reader, once the flush it ran the loop in returns, that it was replaced that way.
+    // t_flushing is the connection whose flush this thread runs the frame loop in, where work may run in place.
+    [ThreadStatic]
+    private static bool t_handedOff;
+    [ThreadStatic]
+    private static StreamDuplexConnection? t_flushing;
+    private Func<Task>? _frameLoop;
+    private int _inPlace;
+    private TaskCompletionSource<Task>? _successor;
 
     // Direct reads of large bodies (ReadInto): the count of the stream's bytes the reader has taken (into the pipe or a
     // target), whether the frame loop is running inside the reader's flush, and the target the reader fills next.
@@ -151,6 +164,7 @@ internal sealed class StreamDuplexConnection : DuplexConnection
 
         // The reader thread starts the frame loop itself, so the loop waits for its first bytes on that thread and every
         // frame after them is handled there, not on the thread that called this.
+        _frameLoop = frameLoop;
         var frames = new TaskCompletionSource<Task>(TaskCreationOptions.RunContinuationsAsynchronously);
         var reader = new Thread(static state =>
         {
@@ -186,6 +200,32 @@ internal sealed class StreamDuplexConnection : DuplexConnection
         return true;
     }
 
+    /// <remarks>
+    /// The work runs before the frame loop waits for the pipe again, so that a response a handler writes, or the next
+    /// request of a caller the call's completion continues, goes out without waiting for that bookkeeping: each side of a
+    /// round trip starts the other's work sooner. Only inside the reader's own flush, where the loop holds nothing of the
+    /// input; elsewhere the reader runs the work after the flush, as before.
+    /// </remarks>
+    internal override Task? RunWorkInPlace()
+    {
+        if (t_flushing != this || _readerWork is not { } work || _readerWorkNext >= work.Count || Environment.CurrentManagedThreadId != _readerThreadId)
+        {
+            return null;
+        }
+
+        Volatile.Write(ref _inPlace, 1);
+        if (RunReaderWork())
+        {
+            Volatile.Write(ref _inPlace, 0);
+            return null;
+        }
+
+        // Replaced while the work held this thread: the watchdog set _successor before it took the reader away, and the new
+        // reader starts a frame loop from here (ResumeReading). This thread leaves once its flush returns (ReceiveLoop).
+        t_handedOff = true;
+        return Volatile.Read(ref _successor)!.Task.Unwrap();
+    }
+
     /// <summary>
     /// The watchdog's check: replaces the reader when the same work has been running since the last check. Returns
     /// whether the reader ran work since the last check.
@@ -209,25 +249,46 @@ internal sealed class StreamDuplexConnection : DuplexConnection
             _watchedRunQueueWait = waited;
         }
 
-        if (busy > 0 && !ranSince && !starved && Interlocked.CompareExchange(ref _readerBusy, -1, busy) == busy)
+        if (busy > 0 && !ranSince && !starved)
         {
-            // Held for a whole period: a new thread reads on. The old one leaves when its work returns.
-            _readerWorkAllowed = false;
-            _host?.Telemetry?.ReaderReplaced();
-            if (_replacements!.Replaced())
+            // Work that runs in place holds the frame loop too: the new reader then starts a frame loop of its own. _inPlace
+            // does not change while the work of epoch `busy` runs, and the exchange below succeeds only while it does.
+            var successor = Volatile.Read(ref _inPlace) != 0 ? new TaskCompletionSource<Task>(TaskCreationOptions.RunContinuationsAsynchronously) : null;
+            if (successor is not null)
             {
-                // The new reader leaves work to the thread pool until the window ends (see ResumeReaderWork).
-                Log.ReaderWorkStopped(_host!.Logger, _host.Description, ReplacementBudget.Limit, ReaderWatchdog.Threshold, ReplacementBudget.Window);
+                Volatile.Write(ref _successor, successor);
             }
 
-            new Thread(static state => ((StreamDuplexConnection)state!).ResumeReading())
+            if (Interlocked.CompareExchange(ref _readerBusy, -1, busy) == busy)
             {
-                IsBackground = true,
-                Name = "Ipc connection reader",
-            }.UnsafeStart(this);
+                Replace(successor);
+            }
         }
 
         return ranSince || busy > 0;
+    }
+
+    /// <summary>The watchdog took the reader away from work that held it: a new thread reads on (and, given <paramref name="successor"/>, runs the frame loop on).</summary>
+    private void Replace(TaskCompletionSource<Task>? successor)
+    {
+        // Held for a whole period: a new thread reads on. The old one leaves when its work returns.
+        _readerWorkAllowed = false;
+        _host?.Telemetry?.ReaderReplaced();
+        if (_replacements!.Replaced())
+        {
+            // The new reader leaves work to the thread pool until the window ends (see ResumeReaderWork).
+            Log.ReaderWorkStopped(_host!.Logger, _host.Description, ReplacementBudget.Limit, ReaderWatchdog.Threshold, ReplacementBudget.Window);
+        }
+
+        new Thread(static state =>
+        {
+            var (connection, successor) = ((StreamDuplexConnection, TaskCompletionSource<Task>?))state!;
+            connection.ResumeReading(successor);
+        })
+        {
+            IsBackground = true,
+            Name = "Ipc connection reader",
+        }.UnsafeStart((this, successor));
     }
 
     /// <remarks>
@@ -293,6 +354,7 @@ internal sealed class StreamDuplexConnection : DuplexConnection
                 // The frame loop runs inside this flush, on this thread. It pends only when a frame's handling waits;
                 // past the pause threshold this thread then waits for it instead of reading on.
                 _handingOver = true;
+                t_flushing = this;
                 ValueTask<FlushResult> flush;
                 try
                 {
@@ -300,7 +362,16 @@ internal sealed class StreamDuplexConnection : DuplexConnection
                 }
                 finally
                 {
-                    _handingOver = false;
+                    _handingOver = false; // after a hand-off, a moment in which the new reader reads no body straight
+                    t_flushing = null;
+                }
+
+                if (t_handedOff)
+                {
+                    // Replaced while running work inside the frame loop: the new reader owns the stream and the pipe now.
+                    t_handedOff = false;
+                    replaced = true;
+                    return;
                 }
 
                 if (!flush.IsCompleted)
@@ -412,8 +483,12 @@ internal sealed class StreamDuplexConnection : DuplexConnection
         return true;
     }
 
-    /// <summary>The new reader after the old one was held too long: the old one's remaining work goes to the thread pool.</summary>
-    private void ResumeReading()
+    /// <summary>
+    /// The new reader after the old one was held too long: the old one's remaining work goes to the thread pool. Given
+    /// <paramref name="successor"/>, the old one was held inside the frame loop, which stopped between two reads with
+    /// nothing held: a new frame loop starts from there, and the old one waits for it.
+    /// </summary>
+    private void ResumeReading(TaskCompletionSource<Task>? successor)
     {
         _readerThreadId = Environment.CurrentManagedThreadId;
         Volatile.Write(ref _readerOsThreadId, ThreadSchedule.CurrentThreadId());
@@ -421,6 +496,12 @@ internal sealed class StreamDuplexConnection : DuplexConnection
         _host!.WorkScope?.End(replaced: true); // what the held work wrote so far goes out now; what it writes later, at once
         Volatile.Write(ref _readerBusy, 0);
         _readerWorkAllowed = _replacements!.AllowsReaderWork;
+        if (successor is not null)
+        {
+            Volatile.Write(ref _inPlace, 0);
+            successor.SetResult(_frameLoop!()); // waits for the next bytes, which this thread reads
+        }
+
         ReceiveLoop();
     }
 

@@ -186,59 +186,99 @@ public sealed class StreamDuplexConnectionTests : IDisposable
     {
         await using var connection = DuplexConnection.CreateWithDedicatedReader(_stream, null, TimeSpan.Zero);
         connection.Attach(Host(), dedicatedReader: true);
-        using var blocked = new ManualResetEventSlim();
-        using var release = new ManualResetEventSlim();
-        using var secondRead = new ManualResetEventSlim();
-        Thread? blockedThread = null;
-        Thread? secondThread = null;
-        var deferred = false;
-        var workReturned = 0;
+        using var held = new HeldWork(connection);
+        var loop = new FrameLoop(connection) { OnByte = held.OnByte };
+        var run = connection.RunAsync(loop.RunAsync);
+        try
+        {
+            HoldThenReplace(held);
+            Assert.True(held.Deferred);
+            Assert.Equal(0, held.Returned);
+            Assert.Equal(ReaderThreadName, held.SecondThread!.Name);
+        }
+        finally
+        {
+            held.Release.Set();
+            await StopAsync(connection, run);
+        }
+
+        Assert.True(held.BlockedThread!.Join(TestIpc.Bound), "the replaced reader did not leave once its work returned");
+        Assert.Equal(1, held.Returned);
+    }
+
+    [Fact]
+    public async Task RunWorkInPlace_WorkLeftByTheRead_RunsThereBeforeTheLoopWaitsForMore()
+    {
+        await using var connection = DuplexConnection.CreateWithDedicatedReader(_stream, null, TimeSpan.Zero);
+        connection.Attach(Host(), dedicatedReader: true);
+        var events = new ConcurrentQueue<string>();
+        using var returned = new ManualResetEventSlim();
         var loop = new FrameLoop(connection)
         {
+            InPlace = true,
             OnByte = b =>
             {
+                events.Enqueue($"frame {b}");
                 if (b == 1)
                 {
-                    deferred = connection.TryDefer(new Work(() =>
-                    {
-                        blockedThread = Thread.CurrentThread;
-                        blocked.Set();
-                        release.Wait(TestIpc.Bound);
-                        Volatile.Write(ref workReturned, 1);
-                    }));
+                    Assert.True(connection.TryDefer(new Work(() => events.Enqueue("work"))));
                 }
-                else if (b == 2)
+            },
+            AfterInPlace = handedOff =>
+            {
+                events.Enqueue(handedOff ? "handed off" : "loop goes on");
+                returned.Set();
+            },
+        };
+        var run = connection.RunAsync(loop.RunAsync);
+
+        _peer.Send([1, 2, 3]);
+
+        Assert.True(returned.Wait(TestIpc.Bound), "the loop did not ask for its work to run");
+        Assert.Equal(["frame 1", "frame 2", "frame 3", "work", "loop goes on"], events);
+        await StopAsync(connection, run);
+    }
+
+    [Fact]
+    public async Task RunWorkInPlace_WorkBlocksTheReader_ANewReaderAndFrameLoopTakeOverAndTheOldLoopEndsWithThem()
+    {
+        await using var connection = DuplexConnection.CreateWithDedicatedReader(_stream, null, TimeSpan.Zero);
+        connection.Attach(Host(), dedicatedReader: true);
+        using var held = new HeldWork(connection);
+        using var handedOff = new ManualResetEventSlim();
+        var loop = new FrameLoop(connection)
+        {
+            InPlace = true,
+            OnByte = held.OnByte,
+            AfterInPlace = off =>
+            {
+                if (off)
                 {
-                    secondThread = Thread.CurrentThread;
-                    secondRead.Set();
+                    handedOff.Set();
                 }
             },
         };
         var run = connection.RunAsync(loop.RunAsync);
         try
         {
-            _peer.Send([1]);
-            Assert.True(blocked.Wait(TestIpc.Bound), "the deferred work did not start");
-            _peer.Send([2]);
-
-            // The first check sees work started since the last one; the second sees the same work still running.
-            _time.Advance(ReaderWatchdog.Threshold);
-            _time.Advance(ReaderWatchdog.Threshold);
-
-            Assert.True(secondRead.Wait(TestIpc.Bound), "no new reader took over while the work blocked");
-            Assert.True(deferred);
-            Assert.Equal(0, Volatile.Read(ref workReturned));
-            Assert.NotSame(blockedThread, secondThread);
-            Assert.Equal(ReaderThreadName, secondThread!.Name);
+            // The work holds the first loop itself: the new reader reads byte 2 into a second loop.
+            HoldThenReplace(held);
+            Assert.Equal(2, loop.Starts);
+            Assert.False(handedOff.IsSet);
         }
         finally
         {
-            release.Set();
-            await StopAsync(connection, run);
+            held.Release.Set();
         }
 
-        Assert.True(blockedThread!.Join(TestIpc.Bound), "the replaced reader did not leave once its work returned");
-        Assert.Equal(1, Volatile.Read(ref workReturned));
+        Assert.True(handedOff.Wait(TestIpc.Bound), "the first loop was not told that another took over");
+        Assert.True(held.BlockedThread!.Join(TestIpc.Bound), "the replaced reader did not leave once its work returned");
+        Assert.False(run.IsCompleted, "the connection's loop ended with the first loop instead of the one that took over");
+
+        _peer.Send([3]); // the new reader and loop read on
+        Assert.Equal(3, loop.Take(3)[2].Value);
+        await StopAsync(connection, run);
+        Assert.Equal(2, loop.Starts);
     }
 
     [Fact]
@@ -709,12 +749,84 @@ public sealed class StreamDuplexConnectionTests : IDisposable
         }
     }
 
+    /// <summary>Sends the byte whose work holds the reader, then the next one, and lets the watchdog's checks replace the reader.</summary>
+    private void HoldThenReplace(HeldWork held)
+    {
+        _peer.Send([1]);
+        Assert.True(held.Blocked.Wait(TestIpc.Bound), "the work did not start");
+        _peer.Send([2]);
+
+        // The first check sees work started since the last one; the second sees the same work still running.
+        _time.Advance(ReaderWatchdog.Threshold);
+        _time.Advance(ReaderWatchdog.Threshold);
+
+        Assert.True(held.SecondRead.Wait(TestIpc.Bound), "no new reader took over while the work held the old one");
+        Assert.NotSame(held.BlockedThread, held.SecondThread);
+    }
+
+    /// <summary>A frame loop's handler whose byte 1 leaves work that holds the reader until released, and which notes who reads byte 2.</summary>
+    private sealed class HeldWork(DuplexConnection connection) : IDisposable
+    {
+        private int _returned;
+
+        public ManualResetEventSlim Blocked { get; } = new();
+
+        public ManualResetEventSlim Release { get; } = new();
+
+        public ManualResetEventSlim SecondRead { get; } = new();
+
+        public Thread? BlockedThread { get; private set; }
+
+        public Thread? SecondThread { get; private set; }
+
+        public bool Deferred { get; private set; }
+
+        public int Returned => Volatile.Read(ref _returned);
+
+        public void OnByte(byte value)
+        {
+            if (value == 1)
+            {
+                Deferred = connection.TryDefer(new Work(() =>
+                {
+                    BlockedThread = Thread.CurrentThread;
+                    Blocked.Set();
+                    Release.Wait(TestIpc.Bound);
+                    Volatile.Write(ref _returned, 1);
+                }));
+            }
+            else if (value == 2)
+            {
+                SecondThread = Thread.CurrentThread;
+                SecondRead.Set();
+            }
+        }
+
+        public void Dispose()
+        {
+            Blocked.Dispose();
+            Release.Dispose();
+            SecondRead.Dispose();
+        }
+    }
+
     /// <summary>A stand-in for the core's frame loop: reads <see cref="DuplexConnection.Input"/>, one "frame" a byte.</summary>
     private sealed class FrameLoop(DuplexConnection connection)
     {
         private readonly BlockingCollection<(byte Value, Thread Thread)> _received = [];
 
         public Action<byte>? OnByte { get; init; }
+
+        /// <summary>Gets a value indicating whether the loop runs the work it left in place once a read is handled, as the core's does.</summary>
+        public bool InPlace { get; init; }
+
+        /// <summary>Called after the loop asked the connection to run its work in place, with whether a new loop took over.</summary>
+        public Action<bool>? AfterInPlace { get; init; }
+
+        /// <summary>Gets how many times the loop was started: a second time by a reader that took over from one held in place.</summary>
+        public int Starts => Volatile.Read(ref _starts);
+
+        private int _starts;
 
         public bool SawEnd { get; private set; }
 
@@ -734,6 +846,7 @@ public sealed class StreamDuplexConnectionTests : IDisposable
 
         public async Task RunAsync()
         {
+            Interlocked.Increment(ref _starts);
             var input = connection.Input;
             try
             {
@@ -751,6 +864,17 @@ public sealed class StreamDuplexConnectionTests : IDisposable
                     {
                         SawEnd = true;
                         return;
+                    }
+
+                    if (InPlace)
+                    {
+                        var successor = connection.RunWorkInPlace();
+                        AfterInPlace?.Invoke(successor is not null);
+                        if (successor is not null)
+                        {
+                            await successor.ConfigureAwait(false);
+                            return;
+                        }
                     }
                 }
             }
