@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Polly;
 using Polly.CircuitBreaker;
 using Polly.Registry;
@@ -19,12 +20,21 @@ internal sealed class EndpointResilience
     private readonly ResiliencePipeline? _attempt;
     private readonly bool _attemptTimeoutOnly;
 
-    private EndpointResilience(ResiliencePipeline outer, ResiliencePipeline? attempt, bool attemptTimeoutOnly, ResiliencePipeline<IpcMessage>? outcomeChaos, CircuitBreakerStateProvider? circuitBreaker, IpcResilienceOptions options)
+    // The standard retry and circuit breaker, each a pipeline of its own when Polly's telemetry is off (see RunAttempt);
+    // otherwise they are part of Outer. Whether the retry's rules are Ipc's, which never retry a call that succeeded.
+    private readonly ResiliencePipeline? _retry;
+    private readonly ResiliencePipeline? _breaker;
+    private readonly bool _retrySkipsSuccess;
+
+    private EndpointResilience(Strategies strategies, ResiliencePipeline<IpcMessage>? outcomeChaos, CircuitBreakerStateProvider? circuitBreaker, IpcResilienceOptions options)
     {
-        Outer = outer;
-        _attempt = attempt;
-        _attemptTimeoutOnly = attemptTimeoutOnly;
-        Pipeline = attempt is null ? outer : new ResiliencePipelineBuilder().AddPipeline(outer).AddPipeline(attempt).Build();
+        Outer = strategies.Outer;
+        _attempt = strategies.Attempt;
+        _attemptTimeoutOnly = strategies.AttemptTimeoutOnly;
+        _retry = strategies.Retry;
+        _breaker = strategies.Breaker;
+        _retrySkipsSuccess = ReferenceEquals(options.Retry.ShouldHandle, IpcRetryStrategyOptions.DefaultShouldHandle);
+        Pipeline = Compose(Outer, _retry, _breaker, _attempt);
         OutcomeChaos = outcomeChaos;
         CircuitBreaker = circuitBreaker;
         _idempotent = options.Idempotent;
@@ -35,8 +45,8 @@ internal sealed class EndpointResilience
     public ResiliencePipeline Pipeline { get; }
 
     /// <summary>
-    /// Gets the pipeline around a call: the total timeout, retry and circuit breaker (or the named pipeline). Its callback
-    /// runs each attempt through <see cref="RunAttempt"/>.
+    /// Gets the pipeline around a call: the total timeout, then (with Polly's telemetry on) retry and circuit breaker, or the
+    /// named pipeline. Its callback runs the rest of the call through <see cref="RunAttempt"/>.
     /// </summary>
     public ResiliencePipeline Outer { get; }
 
@@ -53,14 +63,144 @@ internal sealed class EndpointResilience
     public bool IsIdempotent(string route, bool? callIdempotent) => callIdempotent ?? (_idempotent || _idempotentRoutes.Contains(route));
 
     /// <summary>
-    /// Runs one attempt of a call inside <see cref="Outer"/>: through the attempt's strategies, or straight to
-    /// <paramref name="attempt"/> when the only one is an attempt timeout this call does not have (at most once, see
-    /// <see cref="AttemptTimeout"/>), which saves the call a strategy's asynchronous step.
+    /// Runs the part of a call inside <see cref="Outer"/>: the retry and circuit breaker when they are pipelines of their own,
+    /// then each attempt through <see cref="RunOneAttempt"/>.
     /// </summary>
-    public ValueTask<Outcome<object>> RunAttempt<TState>(Func<ResilienceContext, TState, ValueTask<Outcome<object>>> attempt, ResilienceContext context, TState state) =>
+    /// <remarks>
+    /// Each Polly strategy around an attempt that completes later costs the call an asynchronous step of its own (an
+    /// allocated state machine, a continuation). So, with the strategies the same:
+    /// <list type="bullet">
+    /// <item>While the circuit is closed, an attempt runs outside the breaker, and its outcome then goes through the breaker,
+    /// which counts it as if the attempt had run inside. Otherwise (open, half-open, isolated) the attempt runs inside the
+    /// breaker, which refuses it or lets it probe. An outcome that arrives once the circuit is no longer closed is not
+    /// counted: Polly would count it without a change of state, and reset the counts when the circuit closes.</item>
+    /// <item>The first attempt runs before the retry. With Ipc's retry rules a call that succeeded is done; otherwise the
+    /// retry starts with the first attempt's outcome as its own first (its delays, callbacks and count of attempts as
+    /// ever) and runs the next attempts itself.</item>
+    /// </list>
+    /// </remarks>
+    public ValueTask<Outcome<object>> RunAttempt<TState>(Func<ResilienceContext, TState, ValueTask<Outcome<object>>> attempt, ResilienceContext context, TState state)
+    {
+        if (_retry is null && _breaker is null)
+        {
+            return RunOneAttempt(attempt, context, state);
+        }
+
+        if (_retry is not null && !_retrySkipsSuccess)
+        {
+            return Retry(default, attempt, context, state); // rules of the app's own may retry a success: every outcome goes to the retry
+        }
+
+        var first = ThroughBreaker(attempt, context, state, out var record);
+        if (!first.IsCompletedSuccessfully)
+        {
+            return CompleteFirstAsync(first, record, attempt, context, state);
+        }
+
+        var outcome = first.Result;
+        if (record && Record(outcome, context) is { IsCompletedSuccessfully: false } recording)
+        {
+            return CompleteFirstAsync(AfterAsync(recording, outcome), record: false, attempt, context, state);
+        }
+
+        return outcome.Exception is null || _retry is null ? new(outcome) : Retry(outcome, attempt, context, state);
+    }
+
+    /// <summary>
+    /// Runs one attempt: through the attempt's strategies, or straight to <paramref name="attempt"/> when the only one is an
+    /// attempt timeout this call does not have (at most once, see <see cref="AttemptTimeout"/>), which saves the call a
+    /// strategy's asynchronous step.
+    /// </summary>
+    private ValueTask<Outcome<object>> RunOneAttempt<TState>(Func<ResilienceContext, TState, ValueTask<Outcome<object>>> attempt, ResilienceContext context, TState state) =>
         _attempt is { } strategies && !(_attemptTimeoutOnly && context.Properties.GetValue(IpcResiliencePredicates.RetryOnlyIfNotAccepted, false))
             ? strategies.ExecuteOutcomeAsync(attempt, context, state)
             : attempt(context, state);
+
+    /// <summary>One attempt and the circuit breaker: outside it while it is closed (<paramref name="record"/>: its outcome goes through the breaker after), inside it otherwise.</summary>
+    private ValueTask<Outcome<object>> ThroughBreaker<TState>(Func<ResilienceContext, TState, ValueTask<Outcome<object>>> attempt, ResilienceContext context, TState state, out bool record)
+    {
+        if (_breaker is not { } breaker)
+        {
+            record = false;
+            return RunOneAttempt(attempt, context, state);
+        }
+
+        if (CircuitBreaker!.CircuitState == CircuitState.Closed)
+        {
+            record = true;
+            return RunOneAttempt(attempt, context, state);
+        }
+
+        record = false;
+        return breaker.ExecuteOutcomeAsync(static (ctx, s) => s.Self.RunOneAttempt(s.Attempt, ctx, s.State), context, (Self: this, Attempt: attempt, State: state));
+    }
+
+    /// <summary>Counts an outcome in the circuit breaker, as if the attempt had run inside it, while the circuit is still closed.</summary>
+    private ValueTask<Outcome<object>> Record(Outcome<object> outcome, ResilienceContext context) =>
+        CircuitBreaker!.CircuitState == CircuitState.Closed
+            ? _breaker!.ExecuteOutcomeAsync(static (_, outcome) => new ValueTask<Outcome<object>>(outcome), context, outcome)
+            : default;
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private static async ValueTask<Outcome<object>> AfterAsync(ValueTask<Outcome<object>> recording, Outcome<object> outcome)
+    {
+        await recording.ConfigureAwait(false); // the breaker's callbacks of a change of state
+        return outcome;
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<Outcome<object>> CompleteFirstAsync<TState>(ValueTask<Outcome<object>> first, bool record, Func<ResilienceContext, TState, ValueTask<Outcome<object>>> attempt, ResilienceContext context, TState state)
+    {
+        var outcome = await first.ConfigureAwait(false);
+        if (record)
+        {
+            await Record(outcome, context).ConfigureAwait(false);
+        }
+
+        return outcome.Exception is null || _retry is null ? outcome : await Retry(outcome, attempt, context, state).ConfigureAwait(false);
+    }
+
+    /// <summary>The retry, from the first attempt's outcome (<paramref name="first"/>) when there is one, or from the start.</summary>
+    private ValueTask<Outcome<object>> Retry<TState>(Outcome<object>? first, Func<ResilienceContext, TState, ValueTask<Outcome<object>>> attempt, ResilienceContext context, TState state) =>
+        _retry!.ExecuteOutcomeAsync(static (ctx, attempts) => attempts.NextAsync(ctx), context, new Attempts<TState>(this, first, attempt, state));
+
+    /// <summary>The attempts the retry runs: the first one's outcome once, when it ran already, then new attempts.</summary>
+    private sealed class Attempts<TState>(EndpointResilience owner, Outcome<object>? first, Func<ResilienceContext, TState, ValueTask<Outcome<object>>> attempt, TState state)
+    {
+        private Outcome<object>? _first = first;
+
+        public ValueTask<Outcome<object>> NextAsync(ResilienceContext context)
+        {
+            if (_first is { } replayed)
+            {
+                _first = null;
+                return new(replayed);
+            }
+
+            var next = owner.ThroughBreaker(attempt, context, state, out var record);
+            if (!record)
+            {
+                return next;
+            }
+
+            if (!next.IsCompletedSuccessfully)
+            {
+                return RecordAsync(next, context);
+            }
+
+            var outcome = next.Result;
+            var recording = owner.Record(outcome, context);
+            return recording.IsCompletedSuccessfully ? new(outcome) : AfterAsync(recording, outcome);
+        }
+
+        [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+        private async ValueTask<Outcome<object>> RecordAsync(ValueTask<Outcome<object>> pending, ResilienceContext context)
+        {
+            var outcome = await pending.ConfigureAwait(false);
+            await owner.Record(outcome, context).ConfigureAwait(false);
+            return outcome;
+        }
+    }
 
     /// <summary>Rents a context for one call; return it with <see cref="ResilienceContextPool.Return"/>.</summary>
     public ResilienceContext RentContext(string route, TimeSpan? callTimeout, bool? idempotent, CancellationToken cancellationToken)
@@ -98,6 +238,8 @@ internal sealed class EndpointResilience
         // The strategies of each attempt go into a pipeline of their own, which a call skips when they cannot apply to it
         // (RunAttempt); with Polly's telemetry on they stay in the one pipeline, so that it reports each call once.
         var attempts = pollyTelemetry is null ? NewBuilder(endpointName, timeProvider, null) : builder;
+        ResiliencePipeline? retry = null;
+        ResiliencePipeline? breaker = null;
         var hasAttemptTimeout = false;
         CircuitBreakerStateProvider? state = null;
         if (options.PipelineName is { } pipelineName)
@@ -114,16 +256,35 @@ internal sealed class EndpointResilience
             builder.AddTimeout(TotalTimeout(total, timeProvider));
             if (options.Enabled)
             {
+                // Without Polly's telemetry the retry and the breaker are pipelines of their own, which RunAttempt enters
+                // only when a call needs them to wait on its attempt; with it, they stay in the one pipeline it reports.
                 if (options.Retry.MaxRetryAttempts > 0)
                 {
                     options.Retry.Name ??= "Retry";
-                    builder.AddRetry(onRetry is null ? options.Retry : Reporting(options.Retry, onRetry));
+                    var retryOptions = onRetry is null ? options.Retry : Reporting(options.Retry, onRetry);
+                    if (pollyTelemetry is null)
+                    {
+                        retry = NewBuilder(endpointName, timeProvider, null).AddRetry(retryOptions).Build();
+                    }
+                    else
+                    {
+                        builder.AddRetry(retryOptions);
+                    }
                 }
 
                 options.CircuitBreaker.Name ??= "CircuitBreaker";
                 options.CircuitBreaker.StateProvider ??= new CircuitBreakerStateProvider();
                 state = options.CircuitBreaker.StateProvider;
-                builder.AddCircuitBreaker(onCircuitChanged is null ? options.CircuitBreaker : Reporting(options.CircuitBreaker, onCircuitChanged));
+                var breakerOptions = onCircuitChanged is null ? options.CircuitBreaker : Reporting(options.CircuitBreaker, onCircuitChanged);
+                if (pollyTelemetry is null)
+                {
+                    breaker = NewBuilder(endpointName, timeProvider, null).AddCircuitBreaker(breakerOptions).Build();
+                }
+                else
+                {
+                    builder.AddCircuitBreaker(breakerOptions);
+                }
+
                 var attempt = EffectiveAttemptTimeout(options, total, kind);
                 if (attempt != Timeout.InfiniteTimeSpan)
                 {
@@ -155,8 +316,32 @@ internal sealed class EndpointResilience
 
         var chaosPerAttempt = chaos.Fault.Enabled || chaos.Latency.Enabled;
         var separate = !ReferenceEquals(attempts, builder) && (hasAttemptTimeout || chaosPerAttempt);
-        return new EndpointResilience(builder.Build(), separate ? attempts.Build() : null, hasAttemptTimeout && !chaosPerAttempt, outcome, state, options);
+        var strategies = new Strategies(builder.Build(), retry, breaker, separate ? attempts.Build() : null, hasAttemptTimeout && !chaosPerAttempt);
+        return new EndpointResilience(strategies, outcome, state, options);
     }
+
+    /// <summary>The whole pipeline, as the pipelines a call runs through compose it.</summary>
+    private static ResiliencePipeline Compose(ResiliencePipeline outer, params ResiliencePipeline?[] inner)
+    {
+        if (inner.All(p => p is null))
+        {
+            return outer;
+        }
+
+        var builder = new ResiliencePipelineBuilder().AddPipeline(outer);
+        foreach (var pipeline in inner)
+        {
+            if (pipeline is not null)
+            {
+                builder.AddPipeline(pipeline);
+            }
+        }
+
+        return builder.Build();
+    }
+
+    /// <summary>The pipelines of an endpoint: around the call, the retry and breaker when apart, and around each attempt.</summary>
+    private sealed record Strategies(ResiliencePipeline Outer, ResiliencePipeline? Retry, ResiliencePipeline? Breaker, ResiliencePipeline? Attempt, bool AttemptTimeoutOnly);
 
     /// <summary>The attempt timeout in force: an explicit one, or the kind's default when it is shorter than the total timeout.</summary>
     public static TimeSpan EffectiveAttemptTimeout(IpcResilienceOptions options, TimeSpan total, TransportKind kind)

@@ -18,6 +18,10 @@ public class IpcRetryStrategyOptions : RetryStrategyOptions
     /// <summary>Creates the options with the Ipc retry rules.</summary>
     public IpcRetryStrategyOptions()
     {
-        ShouldHandle = static args => new ValueTask<bool>(IpcResiliencePredicates.ShouldRetry(args.Outcome.Exception, args.Context));
+        ShouldHandle = DefaultShouldHandle;
     }
+
+    /// <summary>The Ipc retry rules: a call that succeeded is never retried, so a pipeline with them need not wait on one that did.</summary>
+    internal static readonly Func<RetryPredicateArguments<object>, ValueTask<bool>> DefaultShouldHandle =
+        static args => new ValueTask<bool>(IpcResiliencePredicates.ShouldRetry(args.Outcome.Exception, args.Context));
 }

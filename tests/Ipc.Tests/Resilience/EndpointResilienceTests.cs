@@ -36,6 +36,36 @@ public sealed class EndpointResilienceTests
     }
 
     [Fact]
+    public async Task RequestAsync_AppRetryRulesHandleAResponse_RetriesItAndJudgesEachAttemptOnce()
+    {
+        var judged = new List<(int Attempt, bool Failed)>();
+        await using var endpoint = ScriptedEndpoint.Create(r =>
+        {
+            r.Retry.MaxRetryAttempts = 3;
+            r.Retry.ShouldHandle = args =>
+            {
+                judged.Add((args.AttemptNumber, args.Outcome.Exception is not null));
+                return new ValueTask<bool>(args.Outcome.Exception is not null || args.Outcome.Result is IpcMessage { HasHeaders: true } response && response.Headers.ContainsKey("stale"));
+            };
+        });
+        var answered = 0;
+        endpoint.Transport.PassNext().FailNext(IpcErrorCode.Unavailable, notAccepted: true).RespondWith(request =>
+        {
+            var response = IpcMessage.CreateResponse(request, request.Body);
+            if (Interlocked.Increment(ref answered) == 1)
+            {
+                response.Headers["stale"] = "yes";
+            }
+
+            return response;
+        });
+
+        Assert.Equal("again", await endpoint.RequestAsync("again"));
+        Assert.Equal(3, endpoint.Transport.Attempts.Count);
+        Assert.Equal([(0, false), (1, true), (2, false)], judged);
+    }
+
+    [Fact]
     public async Task RequestAsync_ResilienceDisabled_KeepsOnlyTheTotalTimeout()
     {
         await using var endpoint = ScriptedEndpoint.Create(r =>
