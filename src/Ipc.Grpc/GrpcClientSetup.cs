@@ -59,6 +59,7 @@ internal sealed class GrpcClientSetup(GrpcClientContexts contexts, IOptionsMonit
 
         var transport = transportOptions.Get(context.EndpointName);
         options.HttpMessageHandlerBuilderActions.Add(builder => builder.PrimaryHandler = CreateHandler(name, context, transport));
+        HttpClientLogging.RemoveDefaultLoggers(name, options); // the runtime logs its calls; AddDefaultLogger() brings these back
 
         // The channel holds its handler for the endpoint's lifetime: one set of HTTP/2 connections per endpoint.
         options.HandlerLifetime = Timeout.InfiniteTimeSpan;

@@ -73,6 +73,7 @@ public static class HttpIpcBuilderExtensions
             var endpointName = name[ClientNamePrefix.Length..];
             options.HttpClientActions.Add(client => client.Timeout = Timeout.InfiniteTimeSpan); // the Ipc call's own timeouts govern
             options.HttpMessageHandlerBuilderActions.Add(handler => handler.PrimaryHandler = CreateHandler(endpointName));
+            HttpClientLogging.RemoveDefaultLoggers(name, options); // the runtime logs its calls; AddDefaultLogger() brings these back
         }
 
         private SocketsHttpHandler CreateHandler(string endpointName)

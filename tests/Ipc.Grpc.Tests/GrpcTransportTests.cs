@@ -1,6 +1,8 @@
 using Grpc.Core;
 using Grpc.Net.Client;
 using Ipc.TestUtils;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 
 namespace Ipc.Grpc.Tests;
 
@@ -27,6 +29,32 @@ public sealed class GrpcTransportTests
     public void ValidateAddress_Incomplete_SaysWhatIsMissing(string address, string expected)
     {
         Assert.Contains(expected, new GrpcTransport().ValidateAddress(new Uri(address)), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task RequestAsync_HttpClientFactoryLogging_OffUnlessTheAppAddsItBack()
+    {
+        var address = NewAddress();
+        using var server = await TestIpc.StartServerAsync(address);
+        var quiet = new CategoryLog();
+        var loud = new CategoryLog();
+
+        await using (var client = TestIpc.CreateClient(address, ipc => ipc.Services.AddLogging(logging => logging.AddProvider(quiet))))
+        {
+            await TestIpc.AssertServesAsync(client);
+        }
+
+        await using (var client = TestIpc.CreateClient(address, ipc =>
+        {
+            ipc.Services.AddLogging(logging => logging.AddProvider(loud));
+            ipc.ConfigureGrpcClient(TestIpc.Endpoint).AddDefaultLogger();
+        }))
+        {
+            await TestIpc.AssertServesAsync(client);
+        }
+
+        Assert.DoesNotContain(quiet.Categories, c => c.StartsWith("System.Net.Http.HttpClient.", StringComparison.Ordinal));
+        Assert.Contains(loud.Categories, c => c.StartsWith("System.Net.Http.HttpClient.", StringComparison.Ordinal));
     }
 
     [Fact]

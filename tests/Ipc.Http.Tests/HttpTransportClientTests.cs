@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 
 namespace Ipc.Http.Tests;
 
@@ -169,6 +170,35 @@ public sealed class HttpTransportClientTests
     {
         Assert.Equal(wire, HttpWire.EncodeValue(value));
         Assert.Equal(value, HttpWire.DecodeValue(wire));
+    }
+
+    [Fact]
+    public async Task RequestAsync_HttpClientFactoryLogging_OffUnlessTheAppAddsItBack()
+    {
+        await using var server = await StartRawServerAsync(app => app.MapPost("/echo/{route}", async (HttpContext context) =>
+        {
+            context.Response.ContentType = context.Request.ContentType;
+            await context.Request.Body.CopyToAsync(context.Response.Body);
+        }));
+        var quiet = new CategoryLog();
+        var loud = new CategoryLog();
+
+        await using (var client = TestIpc.CreateClient($"{server.Url}/echo", ipc => ipc.Services.AddLogging(logging => logging.AddProvider(quiet))))
+        {
+            Assert.Equal("hi", await client.Requests().RequestAsync<string, string>("say", "hi").AsTask().WaitAsync(TestIpc.Bound));
+        }
+
+        await using (var client = TestIpc.CreateClient($"{server.Url}/echo", ipc =>
+        {
+            ipc.Services.AddLogging(logging => logging.AddProvider(loud));
+            ipc.Services.AddHttpClient(HttpIpcBuilderExtensions.HttpClientName(TestIpc.Endpoint)).AddDefaultLogger();
+        }))
+        {
+            Assert.Equal("hi", await client.Requests().RequestAsync<string, string>("say", "hi").AsTask().WaitAsync(TestIpc.Bound));
+        }
+
+        Assert.DoesNotContain(quiet.Categories, c => c.StartsWith("System.Net.Http.HttpClient.", StringComparison.Ordinal));
+        Assert.Contains(loud.Categories, c => c.StartsWith($"System.Net.Http.HttpClient.{HttpIpcBuilderExtensions.HttpClientName(TestIpc.Endpoint)}.", StringComparison.Ordinal));
     }
 
     private static ServiceProvider NoRetryClient(string address) =>
