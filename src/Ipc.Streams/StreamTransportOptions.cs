@@ -96,7 +96,7 @@ public class StreamTransportOptions
     /// and completes the calls that those bytes brought, once their frames are handled: no event loop and no thread pool
     /// hand-off, the lowest latency for local IPC. The responses (and a caller's next requests) that this work writes go
     /// out together, up to 8 frames in one write. A handler that blocks, or a caller that waits on another call, holds no
-    /// other call up: once it has held the reader for 1 to 2 ms, a new thread reads on (a connection whose reader was
+    /// other call up: once it has held the reader for 10 to 20 ms, a new thread reads on (a connection whose reader was
     /// replaced 16 times within a minute hands its calls to the thread pool until that minute ends). It costs a thread
     /// per connection, up to <see cref="MaxDedicatedReaders"/> on a server; turn it off for large messages over a slow
     /// network, where a blocking write holds its thread until the peer has taken the bytes. TLS and worker pipes always
