@@ -14,8 +14,8 @@ internal delegate int ReadAvailable(Span<byte> buffer);
 /// reads that do not wait, so the poll that finds bytes also reads them). A thread blocked in a read is put to sleep
 /// and must be woken by the kernel when bytes arrive, which costs a context switch and, when its processor went idle,
 /// an interrupt to wake that processor (tens of microseconds in a virtual machine). A reply that comes within the spin
-/// is read at once instead. After a few polls the spin yields the processor between polls, so a thread that has work
-/// runs, and at most one reader per processor spins at a time.
+/// is read at once instead. For its first <see cref="BusyPollTicks"/> the spin polls back to back, then it yields the
+/// processor between polls, so a thread that has work runs; at most one reader per processor spins at a time.
 /// </summary>
 /// <remarks>
 /// The spin adapts: it stops as soon as it stops paying, and the reader then blocks at once for a while. A spin did not
@@ -38,6 +38,14 @@ internal sealed class ReadablePoll
     /// still pays; backing off after each one made readers sleep, and be woken, on almost every call.
     /// </summary>
     internal static readonly long PreemptedTicks = Stopwatch.Frequency / 5_000; // 200 us
+
+    /// <summary>
+    /// How long a spin polls back to back before it yields the processor between polls. A reply usually comes within a
+    /// few microseconds, from a peer on another processor, which a yield does not help; each yield is a system call,
+    /// and a poll that follows one comes later. Polling back to back for the first 20 us halved the calls of a busy
+    /// shared-memory pair that took over 10 us. A thread that wants the processor meanwhile waits 20 us at most.
+    /// </summary>
+    internal static readonly long BusyPollTicks = Stopwatch.Frequency / 50_000; // 20 us
 
     /// <summary>How long a reader does not spin after one spin that did not pay.</summary>
     internal static readonly long BackOffTicks = Stopwatch.Frequency / 1_000; // 1 ms
@@ -143,6 +151,12 @@ internal sealed class ReadablePoll
                 }
 
                 last = now;
+                if (now - start < BusyPollTicks)
+                {
+                    Thread.SpinWait(1); // one pause between polls
+                    continue;
+                }
+
                 spinner.SpinOnce(sleep1Threshold: -1); // spins, then yields the processor; never sleeps
             }
         }

@@ -118,8 +118,8 @@ public class StreamTransportOptions
     /// interrupt to wake an idle processor: tens of microseconds, more in a virtual machine. A reply that comes within
     /// the spin is read without either, which roughly halves a local round trip. A socket (and a named pipe outside
     /// Windows) is read without waiting while the reader spins, so bytes that arrive are read by the call that finds
-    /// them. The spin costs at most this much processor time after each read that leaves nothing more to read. After a
-    /// few polls the reader yields its processor between polls, so a thread with work runs; at most one reader per
+    /// them. The spin costs at most this much processor time after each read that leaves nothing more to read. After 20 us
+    /// of polling back to back the reader yields its processor between polls, so a thread with work runs; at most one reader per
     /// processor spins at a time, and there is no spin on a machine with one processor or on a named pipe on Windows.
     /// The spin adapts: when nothing arrives within it, or the reader loses its processor in the middle of it (a busy
     /// machine), the reader blocks at once for the next 1 ms, twice as long after each further spin that does not pay,
