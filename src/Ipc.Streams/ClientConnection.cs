@@ -52,7 +52,7 @@ internal sealed class ClientConnection : StreamConnection
             await WaitForCreditAsync(_callSlots, cancellationToken).ConfigureAwait(false); // the server's limit: queue here
         }
 
-        var call = new RequestCall(this, _inlineCompletions);
+        var call = new RequestCall(this, _inlineCompletions) { MessageId = request.MessageId };
         var id = Register(call);
         try
         {
@@ -93,7 +93,7 @@ internal sealed class ClientConnection : StreamConnection
             await WaitForCreditAsync(_callSlots, cancellationToken).ConfigureAwait(false);
         }
 
-        var call = new StreamCall();
+        var call = new StreamCall { MessageId = request.MessageId };
         var id = Register(call);
         var finished = false;
         try
@@ -133,14 +133,14 @@ internal sealed class ClientConnection : StreamConnection
             case FrameType.Response:
                 if (TryEnd(header.CallId, out var call))
                 {
-                    call.Complete(ReadMessage(header, metadata, body));
+                    call.Complete(ReadMessage(header, metadata, body, call.MessageId));
                 }
 
                 break;
             case FrameType.StreamItem:
                 if (_calls.TryGetValue(header.CallId, out var stream))
                 {
-                    stream.Complete(ReadMessage(header, metadata, body));
+                    stream.Complete(ReadMessage(header, metadata, body, stream.MessageId));
                 }
 
                 break;
@@ -371,6 +371,9 @@ internal sealed class ClientConnection : StreamConnection
 
     private abstract class PendingCall
     {
+        /// <summary>Gets the request's message id, which its responses carry too: they get this string rather than a new one.</summary>
+        public string? MessageId { get; init; }
+
         public abstract void Complete(IpcMessage message);
 
         /// <summary>Ends the call with <paramref name="error"/>, or normally for a stream when it is <see langword="null"/>.</summary>

@@ -330,7 +330,7 @@ internal abstract class StreamConnection : IReaderWorkScope
         }
     }
 
-    /// <summary>Gets a value indicating whether large message bodies are read into buffers of <see cref="ArrayPool{T}.Shared"/> (servers; see <see cref="ReadMessage(FrameHeader, ReadOnlySequence{byte}, ReadOnlySequence{byte}, bool, out byte[])"/>).</summary>
+    /// <summary>Gets a value indicating whether large message bodies are read into buffers of <see cref="ArrayPool{T}.Shared"/> (servers; see <see cref="ReadMessage(FrameHeader, ReadOnlySequence{byte}, ReadOnlySequence{byte}, bool, out byte[], string)"/>).</summary>
     protected virtual bool PoolsLargeBodies => false;
 
     /// <summary>Gets a value indicating whether the read loop waits, before each read, while the unsent output is full (servers).</summary>
@@ -468,8 +468,9 @@ internal abstract class StreamConnection : IReaderWorkScope
     /// </summary>
     internal const int LargeBodyMinimum = 64 * 1024;
 
-    protected IpcMessage ReadMessage(FrameHeader header, ReadOnlySequence<byte> metadata, ReadOnlySequence<byte> body) =>
-        ReadMessage(header, metadata, body, pool: false, out _);
+    /// <summary>Reads a message frame that answers a call: a message id equal to <paramref name="requestMessageId"/> gets that string, not a new one.</summary>
+    protected IpcMessage ReadMessage(FrameHeader header, ReadOnlySequence<byte> metadata, ReadOnlySequence<byte> body, string? requestMessageId) =>
+        ReadMessage(header, metadata, body, pool: false, out _, requestMessageId);
 
     /// <summary>
     /// Reads a message frame, from the frame loop. With <paramref name="pool"/>, a body of <see cref="LargeBodyMinimum"/>
@@ -477,10 +478,10 @@ internal abstract class StreamConnection : IReaderWorkScope
     /// message any more. A body the medium read straight into a buffer (<see cref="PoolsLargeBodies"/> says which kind) is
     /// taken as it is.
     /// </summary>
-    protected IpcMessage ReadMessage(FrameHeader header, ReadOnlySequence<byte> metadata, ReadOnlySequence<byte> body, bool pool, out byte[]? pooled)
+    protected IpcMessage ReadMessage(FrameHeader header, ReadOnlySequence<byte> metadata, ReadOnlySequence<byte> body, bool pool, out byte[]? pooled, string? expectedMessageId = null)
     {
         pooled = null;
-        var message = WithSpan(metadata, (header.Flags, Routes: _routeNames), static (span, state) => WireFormat.ReadMetadata(span, state.Flags, state.Routes));
+        var message = WithSpan(metadata, (header.Flags, Routes: _routeNames, Id: expectedMessageId), static (span, state) => WireFormat.ReadMetadata(span, state.Flags, state.Routes, state.Id));
         if ((header.Flags & FrameFlags.Fault) != 0)
         {
             message.Fault = WithSpan(body, 0, static (span, _) => WireFormat.DecodeFault(span));

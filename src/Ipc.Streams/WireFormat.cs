@@ -287,12 +287,15 @@ internal static class WireFormat
     /// <param name="metadata">The frame's metadata.</param>
     /// <param name="flags">The frame's flags, which say what the metadata holds.</param>
     /// <param name="routes">The route names the connection read before, which give a route read again the same string; <see langword="null"/> to decode each one.</param>
-    public static IpcMessage ReadMetadata(ReadOnlySpan<byte> metadata, FrameFlags flags, RouteNames? routes = null)
+    /// <param name="expectedMessageId">The message id the frame most likely carries (a response carries its request's): the same string when it does, instead of a new one.</param>
+    public static IpcMessage ReadMetadata(ReadOnlySpan<byte> metadata, FrameFlags flags, RouteNames? routes = null, string? expectedMessageId = null)
     {
         var reader = new SpanReader(metadata);
         var message = new IpcMessage(routes is null ? reader.ReadString("route") : routes.Get(reader.ReadStringBytes("route")));
         var messageIdBytes = reader.ReadStringBytes("message id");
-        var messageId = messageIdBytes.IsEmpty ? throw new WireFormatException("the message id is empty") : Decode(messageIdBytes, "message id");
+        var messageId = messageIdBytes.IsEmpty ? throw new WireFormatException("the message id is empty")
+            : expectedMessageId is not null && System.Text.Ascii.Equals(messageIdBytes, expectedMessageId) ? expectedMessageId
+            : Decode(messageIdBytes, "message id");
         message.MessageId = messageId;
         if ((flags & FrameFlags.HasCorrelationId) != 0)
         {

@@ -63,6 +63,25 @@ public sealed class ClientConnectionTests : IAsyncDisposable
         Assert.True(error.NotAccepted);
     }
 
+    [Theory]
+    [InlineData("request-1", true)] // a response carries its request's id
+    [InlineData("another", false)] // a server that answers with another id is read as it is
+    public async Task Request_Response_CarriesTheMessageIdItSent(string responseId, bool sameAsRequest)
+    {
+        await HandshakeAsync();
+        await _server.ReadPrefaceAsync(CancellationToken.None).WaitAsync(TestIpc.Bound);
+        var request = new IpcMessage("add", new byte[] { 0x92, 1, 2 }) { MessageId = new string("request-1".AsSpan()) };
+
+        var call = _connection.RequestAsync(request, CancellationToken.None).AsTask();
+        var frame = await _server.ReadFrameAsync(CancellationToken.None).WaitAsync(TestIpc.Bound);
+        await _server.SendAsync(Frame(writer => WireFormat.WriteMessage(writer, FrameType.Response, frame!.Value.CallId, new IpcMessage("add", new byte[] { 3 }) { MessageId = responseId })));
+        var response = await call.WaitAsync(TestIpc.Bound);
+
+        Assert.Equal(FrameType.Request, frame!.Value.Type);
+        Assert.Equal(responseId, response.MessageId);
+        Assert.Equal(sameAsRequest, ReferenceEquals(request.MessageId, response.MessageId));
+    }
+
     public async ValueTask DisposeAsync()
     {
         _connection.Close();

@@ -56,21 +56,26 @@ internal sealed class RawPeer(DuplexConnection connection) : IAsyncDisposable
     /// <summary>Reads the server's preface and Settings frame.</summary>
     public async Task<(int MaxConcurrentCalls, int OneWayWindow)> ReadOpeningAsync(CancellationToken cancellationToken)
     {
+        await ReadPrefaceAsync(cancellationToken);
+        var settings = await ReadFrameAsync(cancellationToken) ?? throw new InvalidOperationException("the server closed before its Settings");
+        Assert.Equal(FrameType.Settings, settings.Type);
+        return WireFormat.ReadSettings(settings.Body);
+    }
+
+    /// <summary>Reads the peer's preface, the first bytes either side sends.</summary>
+    public async Task ReadPrefaceAsync(CancellationToken cancellationToken)
+    {
         while (true)
         {
             var result = await connection.Input.ReadAsync(cancellationToken);
             if (result.Buffer.Length >= WireFormat.PrefaceSize || result.IsCompleted)
             {
                 connection.Input.AdvanceTo(result.Buffer.GetPosition(Math.Min(WireFormat.PrefaceSize, result.Buffer.Length)));
-                break;
+                return;
             }
 
             connection.Input.AdvanceTo(result.Buffer.Start, result.Buffer.End);
         }
-
-        var settings = await ReadFrameAsync(cancellationToken) ?? throw new InvalidOperationException("the server closed before its Settings");
-        Assert.Equal(FrameType.Settings, settings.Type);
-        return WireFormat.ReadSettings(settings.Body);
     }
 
     public ValueTask DisposeAsync() => connection.DisposeAsync();

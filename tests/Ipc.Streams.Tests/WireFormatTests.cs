@@ -501,6 +501,31 @@ public sealed class WireFormatTests
     }
 
     [Fact]
+    public void ReadMetadata_TheExpectedMessageId_IsThatString()
+    {
+        var expected = new string("m".AsSpan());
+
+        var message = WireFormat.ReadMetadata([1, (byte)'r', 1, (byte)'m', 0], FrameFlags.None, expectedMessageId: expected);
+
+        Assert.Same(expected, message.MessageId);
+    }
+
+    [Theory]
+    [InlineData("m", "n")] // another id
+    [InlineData("m", "mm")] // the same start, longer
+    [InlineData("mm", "m")] // shorter
+    [InlineData("é", "é")] // the same, but not ASCII: decoded as any other
+    public void ReadMetadata_AnotherMessageIdThanExpected_IsDecoded(string sent, string expected)
+    {
+        var id = System.Text.Encoding.UTF8.GetBytes(sent);
+
+        var message = WireFormat.ReadMetadata([1, (byte)'r', (byte)id.Length, .. id, 0], FrameFlags.None, expectedMessageId: expected);
+
+        Assert.Equal(sent, message.MessageId);
+        Assert.NotSame(expected, message.MessageId);
+    }
+
+    [Fact]
     public void ReadMetadata_EmptyRoute_Reads()
     {
         var message = WireFormat.ReadMetadata([0, 1, (byte)'m', 0], FrameFlags.None);
