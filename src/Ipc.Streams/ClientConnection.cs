@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using System.Threading.Channels;
+using System.Threading.Tasks.Sources;
 using Microsoft.Extensions.Logging;
 
 namespace Ipc.Transports.Streams;
@@ -387,23 +388,23 @@ internal sealed class ClientConnection : StreamConnection
     /// read that brought its response (<see cref="StreamConnection.DeferToReader"/>); everywhere else, and for failures
     /// and cancellations, it continues on the thread pool, unless <c>UnsafePreferInlineCompletions</c> is on.
     /// </summary>
-    private sealed class RequestCall : PendingCall, IReaderWork
+    /// <remarks>The call is its own completion source: one object per call, not a call, a task completion source and its task.</remarks>
+    private sealed class RequestCall : PendingCall, IReaderWork, IValueTaskSource<IpcMessage>
     {
         private readonly ClientConnection _connection;
-        private readonly TaskCompletionSource<IpcMessage> _completion;
-        private readonly bool _inline;
         private readonly bool _hops;
+        private ManualResetValueTaskSourceCore<IpcMessage> _completion;
         private object? _outcome;
 
         public RequestCall(ClientConnection connection, bool inline)
         {
             _connection = connection;
-            _inline = inline;
             _hops = !inline && connection.HasDedicatedReader; // continuations are synchronous, so this call hops itself
-            _completion = new(_inline || _hops ? TaskCreationOptions.None : TaskCreationOptions.RunContinuationsAsynchronously);
+            _completion.RunContinuationsAsynchronously = !inline && !_hops;
         }
 
-        public Task<IpcMessage> Task => _completion.Task;
+        /// <summary>Gets the call's outcome, to await once.</summary>
+        public ValueTask<IpcMessage> Task => new(this, _completion.Version);
 
         /// <summary>Gets or sets the call's id, for a cancellation (the state of its registration, so that it boxes nothing).</summary>
         public uint Id { get; set; }
@@ -415,7 +416,7 @@ internal sealed class ClientConnection : StreamConnection
         {
             if (!_hops)
             {
-                _completion.TrySetResult(message);
+                _completion.SetResult(message);
                 return;
             }
 
@@ -436,30 +437,26 @@ internal sealed class ClientConnection : StreamConnection
             switch (_outcome)
             {
                 case IpcMessage message:
-                    _completion.TrySetResult(message);
-                    break;
-                case OperationCanceledException cancelled:
-                    _completion.TrySetCanceled(cancelled.CancellationToken);
+                    _completion.SetResult(message);
                     break;
                 case Exception error:
-                    _completion.TrySetException(error);
+                    _completion.SetException(error);
                     break;
             }
         }
+
+        IpcMessage IValueTaskSource<IpcMessage>.GetResult(short token) => _completion.GetResult(token);
+
+        ValueTaskSourceStatus IValueTaskSource<IpcMessage>.GetStatus(short token) => _completion.GetStatus(token);
+
+        void IValueTaskSource<IpcMessage>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+            _completion.OnCompleted(continuation, state, token, flags);
 
         private void Finish(Exception error)
         {
             if (!_hops)
             {
-                if (error is OperationCanceledException cancelled)
-                {
-                    _completion.TrySetCanceled(cancelled.CancellationToken);
-                }
-                else
-                {
-                    _completion.TrySetException(error);
-                }
-
+                _completion.SetException(error); // a cancellation ends the await with its OperationCanceledException
                 return;
             }
 
