@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Buffers.Binary;
 using MessagePack;
 using MessagePack.Formatters;
 using MessagePack.Resolvers;
@@ -52,10 +53,17 @@ public sealed class MessagePackIpcSerializer : IIpcSerializer
             return;
         }
 
+        var formatter = Formatter<T>(serializing: true);
+        if (typeof(T) == typeof(byte[]) && ReferenceEquals(formatter, ByteArrayFormatter.Instance) && _options.OldSpec != true)
+        {
+            WriteBinary(writer, (byte[]?)(object?)value);
+            return;
+        }
+
         var messagePack = new MessagePackWriter(writer) { OldSpec = _options.OldSpec ?? false };
         try
         {
-            Formatter<T>().Serialize(ref messagePack, value, _options);
+            formatter.Serialize(ref messagePack, value, _options);
         }
         catch (Exception ex)
         {
@@ -80,10 +88,16 @@ public sealed class MessagePackIpcSerializer : IIpcSerializer
             }
         }
 
+        var formatter = Formatter<T>(serializing: false);
+        if (typeof(T) == typeof(byte[]) && ReferenceEquals(formatter, ByteArrayFormatter.Instance) && TryReadBinary(data.Span, out var bytes))
+        {
+            return (T)(object?)bytes!;
+        }
+
         var reader = new MessagePackReader(data);
         try
         {
-            return Formatter<T>().Deserialize(ref reader, _options);
+            return formatter.Deserialize(ref reader, _options);
         }
         catch (Exception ex)
         {
@@ -92,15 +106,108 @@ public sealed class MessagePackIpcSerializer : IIpcSerializer
     }
 
     /// <summary>
+    /// Writes a byte array as MessagePack's standard formatter does (nil, or the smallest bin header and the bytes), straight
+    /// into <paramref name="writer"/>: byte arrays are the commonest payload of all, and the formatter's writer costs more
+    /// than the bytes.
+    /// </summary>
+    private static void WriteBinary(IBufferWriter<byte> writer, byte[]? value)
+    {
+        var header = writer.GetSpan(5);
+        if (value is null)
+        {
+            header[0] = MessagePackCode.Nil;
+            writer.Advance(1);
+            return;
+        }
+
+        int size;
+        if (value.Length <= byte.MaxValue)
+        {
+            header[0] = MessagePackCode.Bin8;
+            header[1] = (byte)value.Length;
+            size = 2;
+        }
+        else if (value.Length <= ushort.MaxValue)
+        {
+            header[0] = MessagePackCode.Bin16;
+            BinaryPrimitives.WriteUInt16BigEndian(header[1..], (ushort)value.Length);
+            size = 3;
+        }
+        else
+        {
+            header[0] = MessagePackCode.Bin32;
+            BinaryPrimitives.WriteUInt32BigEndian(header[1..], (uint)value.Length);
+            size = 5;
+        }
+
+        writer.Advance(size);
+        writer.Write(value);
+    }
+
+    /// <summary>
+    /// Reads a byte array written as nil or bin, as MessagePack's standard formatter reads it; <see langword="false"/> for
+    /// anything else (another encoding it accepts, or bytes cut short), which goes to the formatter and its own errors.
+    /// </summary>
+    private static bool TryReadBinary(ReadOnlySpan<byte> data, out byte[]? value)
+    {
+        value = null;
+        if (data.IsEmpty)
+        {
+            return false;
+        }
+
+        int header;
+        long length;
+        switch (data[0])
+        {
+            case MessagePackCode.Nil:
+                return true;
+            case MessagePackCode.Bin8 when data.Length >= 2:
+                header = 2;
+                length = data[1];
+                break;
+            case MessagePackCode.Bin16 when data.Length >= 3:
+                header = 3;
+                length = BinaryPrimitives.ReadUInt16BigEndian(data[1..]);
+                break;
+            case MessagePackCode.Bin32 when data.Length >= 5:
+                header = 5;
+                length = BinaryPrimitives.ReadUInt32BigEndian(data[1..]);
+                break;
+            default:
+                return false;
+        }
+
+        if (data.Length - header < length)
+        {
+            return false;
+        }
+
+        value = data.Slice(header, (int)length).ToArray();
+        return true;
+    }
+
+    /// <summary>
     /// The formatter of <typeparamref name="T"/> from this serializer's resolver, looked up once per type instead of on
     /// every call (compression, when on, is left to <see cref="MessagePackSerializer"/>).
     /// </summary>
-    private IMessagePackFormatter<T> Formatter<T>()
+    /// <remarks>A type the resolver has no formatter for fails as a serialization would, with the type's name.</remarks>
+    private IMessagePackFormatter<T> Formatter<T>(bool serializing)
     {
         var cached = FormatterCache<T>.Last;
         if (cached is null || !ReferenceEquals(cached.Resolver, _options.Resolver))
         {
-            cached = new FormatterCache<T>(_options.Resolver, _options.Resolver.GetFormatterWithVerify<T>());
+            IMessagePackFormatter<T> formatter;
+            try
+            {
+                formatter = _options.Resolver.GetFormatterWithVerify<T>();
+            }
+            catch (Exception ex)
+            {
+                throw new MessagePackSerializationException(SerializerErrors.MessagePack(typeof(T), ex, serializing), ex);
+            }
+
+            cached = new FormatterCache<T>(_options.Resolver, formatter);
             FormatterCache<T>.Last = cached;
         }
 

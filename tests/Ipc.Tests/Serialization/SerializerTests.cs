@@ -99,10 +99,84 @@ public sealed class SerializerTests
         Assert.Equal(order.Customer, serializer.Deserialize<Order>(bytes).Customer);
     }
 
+    [Theory]
+    [InlineData(-1)] // null
+    [InlineData(0)]
+    [InlineData(1)]
+    [InlineData(255)] // the longest bin8
+    [InlineData(256)]
+    [InlineData(65_535)] // the longest bin16
+    [InlineData(65_536)]
+    public void MessagePack_ByteArray_WritesAndReadsWhatMessagePackItselfDoes(int length)
+    {
+        var value = length < 0 ? null : Enumerable.Range(0, length).Select(i => (byte)i).ToArray();
+        var serializer = new MessagePackIpcSerializer();
+
+        var bytes = Serialize(serializer, value);
+
+        Assert.Equal(MessagePackSerializer.Serialize(value, MessagePackIpcSerializer.DefaultOptions), bytes);
+        Assert.Equal(value, serializer.Deserialize<byte[]?>(bytes));
+        Assert.Equal(value, serializer.Deserialize<byte[]?>(MessagePackSerializer.Serialize(value, MessagePackIpcSerializer.DefaultOptions)));
+    }
+
+    [Fact]
+    public void MessagePack_ByteArrayAsAnArrayOfIntegers_IsRead()
+    {
+        // MessagePack's formatter also reads a byte array sent as an array of small integers (as another language may).
+        Assert.Equal([1, 2, 3], new MessagePackIpcSerializer().Deserialize<byte[]>(new byte[] { 0x93, 1, 2, 3 }));
+    }
+
+    [Theory]
+    [InlineData(new byte[] { 0xc4, 10, 1, 2 })] // bin8 of 10 bytes, 2 there
+    [InlineData(new byte[] { 0xc5, 0 })] // bin16 with half its length
+    [InlineData(new byte[] { 0xc6, 0, 0, 1, 0, 7 })] // bin32 of 256 bytes, 1 there
+    [InlineData(new byte[] { 0xa3, 0x61 })] // a string of 3 bytes, 1 there
+    public void MessagePack_ByteArrayCutShort_Throws(byte[] bytes)
+    {
+        Assert.Throws<MessagePackSerializationException>(() => new MessagePackIpcSerializer().Deserialize<byte[]>(bytes));
+    }
+
+    [Fact]
+    public void MessagePack_ResolverWithItsOwnByteArrayFormatter_IsUsed()
+    {
+        var options = MessagePackIpcSerializer.DefaultOptions.WithResolver(
+            MessagePack.Resolvers.CompositeResolver.Create([new ReversedBytesFormatter()], [MessagePack.Resolvers.ContractlessStandardResolver.Instance]));
+        var serializer = new MessagePackIpcSerializer(options);
+
+        var bytes = Serialize(serializer, new byte[] { 1, 2, 3 });
+
+        Assert.Equal(new byte[] { 0xc4, 3, 3, 2, 1 }, bytes);
+        Assert.Equal([1, 2, 3], serializer.Deserialize<byte[]>(bytes));
+    }
+
+    [Fact]
+    public void MessagePack_OldSpecByteArray_IsAString()
+    {
+        // The old specification has no bin type: MessagePack writes a byte array as a raw string there.
+        var options = MessagePackIpcSerializer.DefaultOptions.WithOldSpec();
+        var value = new byte[] { 1, 2, 3 };
+
+        var bytes = Serialize(new MessagePackIpcSerializer(options), value);
+
+        Assert.Equal(MessagePackSerializer.Serialize(value, options), bytes);
+        Assert.Equal(0xa3, bytes[0]);
+        Assert.Equal(value, new MessagePackIpcSerializer(options).Deserialize<byte[]>(bytes));
+    }
+
     [Fact]
     public void ContentTypes_AreStable()
     {
         Assert.Equal("application/x-msgpack", new MessagePackIpcSerializer().ContentType);
         Assert.Equal("application/json", new SystemTextJsonIpcSerializer().ContentType);
+    }
+
+    /// <summary>Writes and reads a byte array reversed: a formatter of the app's own for a type MessagePack has one for.</summary>
+    private sealed class ReversedBytesFormatter : MessagePack.Formatters.IMessagePackFormatter<byte[]?>
+    {
+        public void Serialize(ref MessagePackWriter writer, byte[]? value, MessagePackSerializerOptions options) =>
+            writer.Write(value?.Reverse().ToArray());
+
+        public byte[]? Deserialize(ref MessagePackReader reader, MessagePackSerializerOptions options) =>
+            reader.ReadBytes()?.ToArray().Reverse().ToArray();
     }
 }
