@@ -300,7 +300,7 @@ internal sealed class ServerConnection : StreamConnection, IReaderWork
     {
         try
         {
-            await SendAsync(static (writer, credit) => WireFormat.WriteOneWayCredit(writer, credit), credit, urgent: false).ConfigureAwait(false);
+            await SendAsync(static (writer, credit) => WireFormat.WriteOneWayCredit(writer, credit), credit, urgent: true).ConfigureAwait(false);
         }
         catch (IpcException)
         {
