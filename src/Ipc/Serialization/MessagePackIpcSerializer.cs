@@ -26,6 +26,7 @@ public sealed class MessagePackIpcSerializer : IIpcSerializer
             .WithSecurity(MessagePackSecurity.UntrustedData);
 
     private readonly MessagePackSerializerOptions _options;
+    private int _standardBytes; // 0: not looked up yet; 1: the resolver gives MessagePack's own byte[] formatter; -1: another
 
     /// <summary>Creates the serializer with <paramref name="options"/>, or <see cref="DefaultOptions"/>.</summary>
     public MessagePackIpcSerializer(MessagePackSerializerOptions? options = null)
@@ -53,13 +54,13 @@ public sealed class MessagePackIpcSerializer : IIpcSerializer
             return;
         }
 
-        var formatter = Formatter<T>(serializing: true);
-        if (typeof(T) == typeof(byte[]) && ReferenceEquals(formatter, ByteArrayFormatter.Instance) && _options.OldSpec != true)
+        if (typeof(T) == typeof(byte[]) && StandardBytes && _options.OldSpec != true)
         {
             WriteBinary(writer, (byte[]?)(object?)value);
             return;
         }
 
+        var formatter = Formatter<T>(serializing: true);
         var messagePack = new MessagePackWriter(writer) { OldSpec = _options.OldSpec ?? false };
         try
         {
@@ -88,11 +89,12 @@ public sealed class MessagePackIpcSerializer : IIpcSerializer
             }
         }
 
-        var formatter = Formatter<T>(serializing: false);
-        if (typeof(T) == typeof(byte[]) && ReferenceEquals(formatter, ByteArrayFormatter.Instance) && TryReadBinary(data.Span, out var bytes))
+        if (typeof(T) == typeof(byte[]) && StandardBytes && TryReadBinary(data.Span, out var bytes))
         {
             return (T)(object?)bytes!;
         }
+
+        var formatter = Formatter<T>(serializing: false);
 
         var reader = new MessagePackReader(data);
         try
@@ -103,6 +105,25 @@ public sealed class MessagePackIpcSerializer : IIpcSerializer
         {
             throw new MessagePackSerializationException(SerializerErrors.MessagePack(typeof(T), ex, serializing: false), ex);
         }
+    }
+
+    /// <summary>Gets a value indicating whether the resolver formats byte arrays with MessagePack's own formatter (looked up once).</summary>
+    private bool StandardBytes => _standardBytes != 0 ? _standardBytes > 0 : LookUpStandardBytes();
+
+    private bool LookUpStandardBytes()
+    {
+        bool standard;
+        try
+        {
+            standard = ReferenceEquals(_options.Resolver.GetFormatter<byte[]>(), ByteArrayFormatter.Instance);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            standard = false; // the formatter's own lookup reports it on first use
+        }
+
+        _standardBytes = standard ? 1 : -1;
+        return standard;
     }
 
     /// <summary>
