@@ -95,7 +95,6 @@ public sealed class MessagePackIpcSerializer : IIpcSerializer
         }
 
         var formatter = Formatter<T>(serializing: false);
-
         var reader = new MessagePackReader(data);
         try
         {
@@ -128,8 +127,8 @@ public sealed class MessagePackIpcSerializer : IIpcSerializer
 
     /// <summary>
     /// Writes a byte array as MessagePack's standard formatter does (nil, or the smallest bin header and the bytes), straight
-    /// into <paramref name="writer"/>: byte arrays are the commonest payload of all, and the formatter's writer costs more
-    /// than the bytes.
+    /// into <paramref name="writer"/>: byte arrays are a common payload, and for a small one the formatter's writer costs
+    /// more than the bytes.
     /// </summary>
     private static void WriteBinary(IBufferWriter<byte> writer, byte[]? value)
     {
