@@ -71,10 +71,22 @@ internal readonly unsafe struct Ring(byte* control, byte* data, int size)
     }
 
     /// <summary>Copies as much of <paramref name="source"/> as there is room for into the ring; returns how many.</summary>
-    public int Put(ReadOnlySpan<byte> source)
+    /// <param name="source">The bytes to write.</param>
+    /// <param name="knownHead">
+    /// The head as the writer last read it, which is never ahead of the real one: the writer reads the head again only
+    /// when that leaves too little room for <paramref name="source"/>. The reader writes the head after every read, so
+    /// reading it on every write would fetch its cache line from the reader's processor each time, and make the reader's
+    /// next write of it fetch the line back.
+    /// </param>
+    public int Put(ReadOnlySpan<byte> source, ref long knownHead)
     {
         var tail = Volatile.Read(ref *Tail);
-        var head = Volatile.Read(ref *Head);
+        var head = knownHead;
+        if (tail - head + source.Length > size)
+        {
+            head = knownHead = Volatile.Read(ref *Head);
+        }
+
         if ((ulong)(tail - head) > (ulong)size)
         {
             throw Corrupt(head, tail);

@@ -27,6 +27,7 @@ internal sealed unsafe class RingStream : Stream
     private volatile bool _closed;
     private volatile bool _peerGone;
     private int _disposed;
+    private long _outHead; // the outgoing ring's head as this writer last read it (see Ring.Put)
 
     public RingStream(SharedMemorySegment segment, Socket socket, bool server, TimeSpan spin)
     {
@@ -34,6 +35,7 @@ internal sealed unsafe class RingStream : Stream
         _socket = socket;
         _in = server ? segment.ClientToServer : segment.ServerToClient;
         _out = server ? segment.ServerToClient : segment.ClientToServer;
+        _outHead = Volatile.Read(ref *_out.Head);
         _spinTicks = Environment.ProcessorCount < 2 ? 0 : (long)(spin.TotalSeconds * Stopwatch.Frequency);
         _ = PeerWatch.RunAsync(socket, this);
     }
@@ -161,7 +163,7 @@ internal sealed unsafe class RingStream : Stream
             while (!buffer.IsEmpty)
             {
                 ThrowIfCannotWrite();
-                var written = _out.Put(buffer);
+                var written = _out.Put(buffer, ref _outHead);
                 if (written > 0)
                 {
                     buffer = buffer[written..];
@@ -185,7 +187,7 @@ internal sealed unsafe class RingStream : Stream
         try
         {
             ThrowIfCannotWrite();
-            buffer = buffer[_out.Put(buffer.Span)..];
+            buffer = buffer[_out.Put(buffer.Span, ref _outHead)..];
         }
         finally
         {
