@@ -34,6 +34,7 @@ internal sealed class StreamDuplexConnection : DuplexConnection
     private int _readerThreadId;
     private int _readerOsThreadId;
     private long _watchedRunQueueWait = -1;
+    private readonly ThreadSchedule.Reader _runQueueWait = new();
     private long _readerEpoch;
     private long _readerBusy;
     private long _watchedEpoch;
@@ -244,7 +245,7 @@ internal sealed class StreamDuplexConnection : DuplexConnection
             // A reader the machine kept off the processor for most of the period is not held by its work: on a busy machine
             // (more runnable threads than processors) short work can take milliseconds, and replacing its reader would
             // only add threads.
-            var waited = ThreadSchedule.RunQueueWaitNanoseconds(Volatile.Read(ref _readerOsThreadId));
+            var waited = _runQueueWait.Read(Volatile.Read(ref _readerOsThreadId));
             starved |= !ranSince && waited >= 0 && _watchedRunQueueWait >= 0 && waited - _watchedRunQueueWait > ReaderWatchdog.Threshold.Ticks * TimeSpan.NanosecondsPerTick / 2;
             _watchedRunQueueWait = waited;
         }
@@ -401,6 +402,7 @@ internal sealed class StreamDuplexConnection : DuplexConnection
             if (!replaced)
             {
                 _watchdog!.Remove(this);
+                _runQueueWait.Dispose(); // a check still running gets -1 from it
                 writer.Complete(failure);
                 if (_intoDone is { } into)
                 {
