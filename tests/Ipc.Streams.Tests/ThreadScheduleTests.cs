@@ -24,18 +24,13 @@ public sealed class ThreadScheduleTests
         var known = File.Exists($"/proc/self/task/{here}/schedstat"); // kernels without scheduler statistics have no such file
         using var reader = new ThreadSchedule.Reader();
         using var started = new ManualResetEventSlim();
+        using var release = new ManualResetEvent(false); // a wait with no spin: the thread sleeps at once
         var other = 0;
         var thread = new Thread(() =>
         {
             other = ThreadSchedule.CurrentThreadId();
             started.Set();
-            try
-            {
-                Thread.Sleep(Timeout.Infinite); // asleep, so its time waiting for a processor stands still
-            }
-            catch (ThreadInterruptedException)
-            {
-            }
+            release.WaitOne(); // asleep, so its time waiting for a processor stands still
         });
         thread.Start();
         Assert.True(started.Wait(TimeSpan.FromSeconds(10)));
@@ -46,7 +41,7 @@ public sealed class ThreadScheduleTests
         var before = ThreadSchedule.RunQueueWaitNanoseconds(other);
         var theOther = reader.Read(other); // the file of the other thread, kept open
         var after = ThreadSchedule.RunQueueWaitNanoseconds(other);
-        thread.Interrupt();
+        release.Set();
         thread.Join();
         var gone = reader.Read(other);
         var back = reader.Read(here);
