@@ -11,7 +11,8 @@ namespace Ipc.Benchmarks;
 /// request/response and one-way 64-byte messages through the transport client and through the runtime, 1 MiB
 /// requests (to a raw handler, which reads the body where the transport put it, and to a typed <c>byte[]</c> handler, which
 /// gets a copy), and the processor time an idle connected pair uses once the spin has passed. Each column runs on a pair
-/// of its own (see <see cref="RunRowAsync"/>).
+/// of its own (see <see cref="RunRowAsync"/>). The first row is the hand-written baseline of shared memory
+/// (<see cref="RawSharedMemoryPingPong"/>).
 /// <c>dotnet run -c Release --project tests/Ipc.Benchmarks -- crossprocess [seconds per row] [spin in microseconds, comma-separated] [inline]</c>;
 /// <c>inline</c> adds a shared-memory row with <c>UnsafePreferInlineHandlers</c> and <c>UnsafePreferInlineCompletions</c> on both sides.
 /// </summary>
@@ -50,6 +51,10 @@ internal static class CrossProcessBenchmarks
         output.WriteLine();
         output.WriteLine("| Transport | Spin | request/response 64 B, transport client | the same, each call timed: median, calls over 10 us | request/response 64 B, IRequestClient | one-way 64 B, transport client | one-way 64 B, SendBatchAsync of 100 | 1 MiB requests, raw handler | 1 MiB requests, `byte[]` handler | idle pair: processor of client / server process | idle pair: connection readers of both |");
         output.WriteLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        var (rawMean, rawMedian, rawSlow) = RawSharedMemoryPingPong.Measure(duration);
+        output.WriteLine(string.Create(
+            CultureInfo.InvariantCulture,
+            $"| raw: 64-byte ping-pong through a shared mapping, both sides spinning | always | {Micro(rawMean)} | {Micro(rawMedian)}, {rawSlow:P1} | - | - | - | - | - | - | - |"));
         var rows = spins.Select(spin => ($"shm://bench-{Environment.ProcessId}-{(int)spin.TotalMicroseconds}", spin, Inline: false)).ToList();
         if (inline)
         {
@@ -211,7 +216,11 @@ internal static class CrossProcessBenchmarks
         return ((double)latencies[latencies.Count / 2] / Stopwatch.Frequency, (double)slow / latencies.Count);
     }
 
-    private static Process StartServer(string address, TimeSpan spin, bool inline)
+    private static Process StartServer(string address, TimeSpan spin, bool inline) =>
+        StartSelf(inline ? ["serve", address, ((int)spin.TotalMicroseconds).ToString(CultureInfo.InvariantCulture), "inline"] : ["serve", address, ((int)spin.TotalMicroseconds).ToString(CultureInfo.InvariantCulture)]);
+
+    /// <summary>Starts this benchmark again as a server with <paramref name="arguments"/> and waits for it to print "ready"; it stops when its standard input closes.</summary>
+    internal static Process StartSelf(IReadOnlyList<string> arguments)
     {
         var start = new ProcessStartInfo(Environment.ProcessPath!)
         {
@@ -224,18 +233,15 @@ internal static class CrossProcessBenchmarks
             start.ArgumentList.Add(typeof(CrossProcessBenchmarks).Assembly.Location);
         }
 
-        start.ArgumentList.Add("serve");
-        start.ArgumentList.Add(address);
-        start.ArgumentList.Add(((int)spin.TotalMicroseconds).ToString(CultureInfo.InvariantCulture));
-        if (inline)
+        foreach (var argument in arguments)
         {
-            start.ArgumentList.Add("inline");
+            start.ArgumentList.Add(argument);
         }
 
         var process = Process.Start(start)!;
         if (process.StandardOutput.ReadLine() != "ready")
         {
-            throw new InvalidOperationException($"The benchmark server on {address} did not start.");
+            throw new InvalidOperationException($"The benchmark server '{string.Join(' ', arguments)}' did not start.");
         }
 
         return process;

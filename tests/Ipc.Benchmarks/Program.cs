@@ -47,6 +47,12 @@ if (args is ["serve", var shmAddress, var spin, .. var serveOptions])
     return 0;
 }
 
+if (args is ["serve-raw-shm", var rawPath])
+{
+    RawSharedMemoryPingPong.Serve(rawPath);
+    return 0;
+}
+
 if (args is ["crossprocess", ..])
 {
     var seconds = args.Length > 1 ? double.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 3;
