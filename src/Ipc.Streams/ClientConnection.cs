@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using System.Threading.Channels;
 using System.Threading.Tasks.Sources;
@@ -13,9 +12,7 @@ namespace Ipc.Transports.Streams;
 /// </summary>
 internal sealed class ClientConnection : StreamConnection
 {
-    // Lock stripes for the calls in flight: adding (a caller) and removing (the reader) contend on the default two
-    // stripes of a two-processor machine, and a stripe's holder that loses its processor stalls the other side.
-    private readonly ConcurrentDictionary<uint, PendingCall> _calls = new(concurrencyLevel: CallTableStripes, capacity: CallTableStripes * 2);
+    private readonly CallTable<PendingCall> _calls = new();
     private readonly TaskCompletionSource _settingsReceived = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly string _endpoint;
     private readonly bool _inlineCompletions;
@@ -71,7 +68,6 @@ internal sealed class ClientConnection : StreamConnection
             return await call.Task.ConfigureAwait(false);
         }
 
-        call.Id = id;
         using var registration = cancellationToken.UnsafeRegister(static (state, token) => ((RequestCall)state!).CancelCall(token), call);
         return await call.Task.ConfigureAwait(false);
     }
@@ -252,8 +248,9 @@ internal sealed class ClientConnection : StreamConnection
     private void FailPending(IpcException error)
     {
         var goneAway = Volatile.Read(ref _goAway) is not null;
-        foreach (var id in _calls.Keys)
+        foreach (var pending in _calls.Snapshot())
         {
+            var id = pending.CallId;
             if (TryEnd(id, out var call))
             {
                 call.Fail(goneAway && id > _goAwayLastCallId
@@ -326,6 +323,7 @@ internal sealed class ClientConnection : StreamConnection
         while (true)
         {
             var id = Interlocked.Increment(ref _nextId);
+            call.CallId = id;
             if (id != 0 && _calls.TryAdd(id, call))
             {
                 if (IsClosed && TryEnd(id, out _))
@@ -370,8 +368,11 @@ internal sealed class ClientConnection : StreamConnection
         }
     }
 
-    private abstract class PendingCall
+    private abstract class PendingCall : ICallTableEntry
     {
+        /// <summary>Gets or sets the call's id, set before it is filed.</summary>
+        public uint CallId { get; set; }
+
         /// <summary>Gets the request's message id, which its responses carry too: they get this string rather than a new one.</summary>
         public string? MessageId { get; init; }
 
@@ -406,11 +407,8 @@ internal sealed class ClientConnection : StreamConnection
         /// <summary>Gets the call's outcome, to await once.</summary>
         public ValueTask<IpcMessage> Task => new(this, _completion.Version);
 
-        /// <summary>Gets or sets the call's id, for a cancellation (the state of its registration, so that it boxes nothing).</summary>
-        public uint Id { get; set; }
-
         /// <summary>The caller cancelled: ends the call and tells the server.</summary>
-        public void CancelCall(CancellationToken token) => _connection.Cancel(Id, token);
+        public void CancelCall(CancellationToken token) => _connection.Cancel(CallId, token);
 
         public override void Complete(IpcMessage message)
         {

@@ -24,9 +24,7 @@ internal sealed class ServerConnection : StreamConnection, IReaderWork
     private readonly string? _remoteAddress; // named once per connection, set on each message it reads
     private readonly TimeProvider _time;
     private readonly CancellationToken _serverStopping;
-    // Lock stripes for the calls in flight: adding (a caller) and removing (the reader) contend on the default two
-    // stripes of a two-processor machine, and a stripe's holder that loses its processor stalls the other side.
-    private readonly ConcurrentDictionary<uint, ServerCall> _calls = new(concurrencyLevel: CallTableStripes, capacity: CallTableStripes * 2);
+    private readonly CallTable<ServerCall> _calls = new();
     // Taken from by one drain at a time, but a drain that stops looks once more while the next may have started.
     private readonly ConcurrentQueue<(IpcMessage Message, byte[]? Pooled)> _oneWay = new();
 
@@ -362,7 +360,7 @@ internal sealed class ServerConnection : StreamConnection, IReaderWork
     /// <summary>Removes <paramref name="call"/> once it ended, unless a Cancel took it out already (its id may be in use again).</summary>
     private void EndCall(uint id, ServerCall call)
     {
-        if (_calls.TryRemove(new KeyValuePair<uint, ServerCall>(id, call)))
+        if (_calls.TryRemove(id, call))
         {
             Interlocked.Decrement(ref _openCalls);
         }
@@ -403,7 +401,7 @@ internal sealed class ServerConnection : StreamConnection, IReaderWork
 
     protected override void OnClosed(Exception? reason)
     {
-        foreach (var call in _calls.Values)
+        foreach (var call in _calls.Snapshot())
         {
             call.Cancel();
         }
@@ -687,10 +685,12 @@ internal sealed class ServerConnection : StreamConnection, IReaderWork
     }
 
     /// <summary>A request or stream running on the server: its handler's token and, for a stream, the items the client allows.</summary>
-    private sealed class ServerCall(ServerConnection connection, uint id, IpcMessage request, bool isStream, byte[]? pooledBody) : IReaderWork
+    private sealed class ServerCall(ServerConnection connection, uint id, IpcMessage request, bool isStream, byte[]? pooledBody) : IReaderWork, ICallTableEntry
     {
         private readonly CancellationTokenSource _cancellation = new();
         private byte[]? _pooledBody = pooledBody;
+
+        public uint CallId => id;
 
         public CancellationToken Token => _cancellation.Token;
 

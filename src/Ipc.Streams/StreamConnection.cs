@@ -16,9 +16,6 @@ namespace Ipc.Transports.Streams;
 /// </remarks>
 internal abstract class StreamConnection : IReaderWorkScope
 {
-    /// <summary>Lock stripes of a connection's table of calls in flight.</summary>
-    protected const int CallTableStripes = 32;
-
     /// <summary>How many batches a writer that flushes on its own thread writes before it hands the rest to the thread pool.</summary>
     private const int InlineBatches = 4;
 
