@@ -778,6 +778,12 @@ internal abstract class StreamConnection : IReaderWorkScope
             t_holdingFor = null;
         }
 
+        if (!replaced && !Volatile.Read(ref _held))
+        {
+            // Nothing held: only this thread, while it ran the work, could have held a frame back (t_holdingFor).
+            return;
+        }
+
         var flush = false;
         lock (_gate)
         {
