@@ -684,19 +684,17 @@ internal sealed class ServerConnection : StreamConnection, IReaderWork
         return stopped.Task;
     }
 
-    /// <summary>A request or stream running on the server: its handler's token and, for a stream, the items the client allows.</summary>
-    private sealed class ServerCall(ServerConnection connection, uint id, IpcMessage request, bool isStream, byte[]? pooledBody) : IReaderWork, ICallTableEntry
+    /// <summary>
+    /// A request or stream running on the server: the source of its handler's token (one object with the call, not one
+    /// beside it) and, for a stream, the items the client allows.
+    /// </summary>
+    private sealed class ServerCall(ServerConnection connection, uint id, IpcMessage request, bool isStream, byte[]? pooledBody) : CancellationTokenSource, IReaderWork, ICallTableEntry
     {
-        private readonly CancellationTokenSource _cancellation = new();
         private byte[]? _pooledBody = pooledBody;
 
         public uint CallId => id;
 
-        public CancellationToken Token => _cancellation.Token;
-
         public SemaphoreSlim? Credits { get; } = isStream ? new SemaphoreSlim(WireFormat.InitialStreamCredit) : null;
-
-        public void Cancel() => _cancellation.Cancel();
 
         /// <summary>Returns the request's rented body, once; call it only when neither the handler nor the response reads it any more.</summary>
         public void ReturnBody() => ServerConnection.ReturnBody(Interlocked.Exchange(ref _pooledBody, null));
