@@ -21,6 +21,7 @@ internal sealed class ClientConnection : StreamConnection
     private uint _goAwayLastCallId;
     private SemaphoreSlim? _callSlots;
     private SemaphoreSlim? _oneWayCredits;
+    private RequestCall? _spareCall; // the last call that ended with a response, to reuse
 
     public ClientConnection(DuplexConnection connection, string endpoint, int maxBody, StreamTransportOptions options, TimeProvider time, ILogger logger, string description)
         : base(connection, maxBody, options, options.DedicatedReaders, Timeout.InfiniteTimeSpan, time, logger, description)
@@ -50,7 +51,8 @@ internal sealed class ClientConnection : StreamConnection
             await WaitForCreditAsync(_callSlots, cancellationToken).ConfigureAwait(false); // the server's limit: queue here
         }
 
-        var call = new RequestCall(this, _inlineCompletions) { MessageId = request.MessageId };
+        var call = Interlocked.Exchange(ref _spareCall, null) ?? new RequestCall(this);
+        call.Start(request.MessageId, _inlineCompletions);
         var id = Register(call);
         try
         {
@@ -63,13 +65,22 @@ internal sealed class ClientConnection : StreamConnection
             throw;
         }
 
+        IpcMessage response;
         if (!cancellationToken.CanBeCanceled)
         {
-            return await call.Task.ConfigureAwait(false);
+            response = await call.Task.ConfigureAwait(false);
+        }
+        else
+        {
+            // Disposed before the call is reused: a cancellation that runs now finishes first, and none comes after.
+            using var registration = cancellationToken.UnsafeRegister(static (state, token) => ((RequestCall)state!).CancelCall(token), call);
+            response = await call.Task.ConfigureAwait(false);
         }
 
-        using var registration = cancellationToken.UnsafeRegister(static (state, token) => ((RequestCall)state!).CancelCall(token), call);
-        return await call.Task.ConfigureAwait(false);
+        // Answered, and nothing else holds the call now (the table let it go before it completed): the next call reuses it.
+        call.Reset();
+        Volatile.Write(ref _spareCall, call);
+        return response;
     }
 
     /// <summary>Sends a one-way message once the server's grant allows one more (<see cref="StreamTransportOptions.MaxQueuedOneWayMessages"/>).</summary>
@@ -373,8 +384,8 @@ internal sealed class ClientConnection : StreamConnection
         /// <summary>Gets or sets the call's id, set before it is filed.</summary>
         public uint CallId { get; set; }
 
-        /// <summary>Gets the request's message id, which its responses carry too: they get this string rather than a new one.</summary>
-        public string? MessageId { get; init; }
+        /// <summary>Gets or sets the request's message id, which its responses carry too: they get this string rather than a new one.</summary>
+        public string? MessageId { get; set; }
 
         public abstract void Complete(IpcMessage message);
 
@@ -389,26 +400,38 @@ internal sealed class ClientConnection : StreamConnection
     /// read that brought its response (<see cref="StreamConnection.DeferToReader"/>); everywhere else, and for failures
     /// and cancellations, it continues on the thread pool, unless <c>UnsafePreferInlineCompletions</c> is on.
     /// </summary>
-    /// <remarks>The call is its own completion source: one object per call, not a call, a task completion source and its task.</remarks>
-    private sealed class RequestCall : PendingCall, IReaderWork, IValueTaskSource<IpcMessage>
+    /// <remarks>
+    /// The call is its own completion source: one object per call, not a call, a task completion source and its task; and
+    /// a connection reuses the last one answered, so a caller making one call after another allocates none.
+    /// </remarks>
+    private sealed class RequestCall(ClientConnection connection) : PendingCall, IReaderWork, IValueTaskSource<IpcMessage>
     {
-        private readonly ClientConnection _connection;
-        private readonly bool _hops;
+        private bool _hops;
         private ManualResetValueTaskSourceCore<IpcMessage> _completion;
         private object? _outcome;
 
-        public RequestCall(ClientConnection connection, bool inline)
+        /// <summary>Prepares the call for a request, before it is filed.</summary>
+        public void Start(string messageId, bool inline)
         {
-            _connection = connection;
+            MessageId = messageId;
             _hops = !inline && connection.HasDedicatedReader; // continuations are synchronous, so this call hops itself
             _completion.RunContinuationsAsynchronously = !inline && !_hops;
+        }
+
+        /// <summary>Makes an answered call, whose result its caller took, ready for the next request.</summary>
+        public void Reset()
+        {
+            _completion.Reset();
+            _outcome = null;
+            MessageId = null;
+            CallId = 0;
         }
 
         /// <summary>Gets the call's outcome, to await once.</summary>
         public ValueTask<IpcMessage> Task => new(this, _completion.Version);
 
         /// <summary>The caller cancelled: ends the call and tells the server.</summary>
-        public void CancelCall(CancellationToken token) => _connection.Cancel(CallId, token);
+        public void CancelCall(CancellationToken token) => connection.Cancel(CallId, token);
 
         public override void Complete(IpcMessage message)
         {
@@ -419,7 +442,7 @@ internal sealed class ClientConnection : StreamConnection
             }
 
             _outcome = message;
-            if (!_connection.DeferToReader(this))
+            if (!connection.DeferToReader(this))
             {
                 ThreadPool.UnsafeQueueUserWorkItem(static call => call.Run(), this, preferLocal: false);
             }

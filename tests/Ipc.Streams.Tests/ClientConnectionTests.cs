@@ -82,6 +82,28 @@ public sealed class ClientConnectionTests : IAsyncDisposable
         Assert.Equal(sameAsRequest, ReferenceEquals(request.MessageId, response.MessageId));
     }
 
+    [Fact]
+    public async Task Request_AfterAnAnsweredCall_IsNotCancelledByThatCallsToken()
+    {
+        await HandshakeAsync();
+        await _server.ReadPrefaceAsync(CancellationToken.None).WaitAsync(TestIpc.Bound);
+        using var firstCaller = new CancellationTokenSource();
+
+        // The first call is answered; the connection then reuses what it kept of it for the second.
+        var first = _connection.RequestAsync(new IpcMessage("add", new byte[] { 1 }), firstCaller.Token).AsTask();
+        var firstFrame = await _server.ReadFrameAsync(CancellationToken.None).WaitAsync(TestIpc.Bound);
+        await _server.SendAsync(Frame(writer => WireFormat.WriteMessage(writer, FrameType.Response, firstFrame!.Value.CallId, new IpcMessage("add", new byte[] { 11 }))));
+        Assert.Equal(new byte[] { 11 }, (await first.WaitAsync(TestIpc.Bound)).Body.ToArray());
+
+        var second = _connection.RequestAsync(new IpcMessage("add", new byte[] { 2 }), CancellationToken.None).AsTask();
+        var secondFrame = await _server.ReadFrameAsync(CancellationToken.None).WaitAsync(TestIpc.Bound);
+        await firstCaller.CancelAsync(); // the first caller cancels late: its call is over
+        await _server.SendAsync(Frame(writer => WireFormat.WriteMessage(writer, FrameType.Response, secondFrame!.Value.CallId, new IpcMessage("add", new byte[] { 22 }))));
+
+        Assert.NotEqual(firstFrame!.Value.CallId, secondFrame!.Value.CallId);
+        Assert.Equal(new byte[] { 22 }, (await second.WaitAsync(TestIpc.Bound)).Body.ToArray());
+    }
+
     public async ValueTask DisposeAsync()
     {
         _connection.Close();
