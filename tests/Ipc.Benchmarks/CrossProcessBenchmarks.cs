@@ -216,8 +216,11 @@ internal static class CrossProcessBenchmarks
         return ((double)latencies[latencies.Count / 2] / Stopwatch.Frequency, (double)slow / latencies.Count);
     }
 
-    private static Process StartServer(string address, TimeSpan spin, bool inline) =>
-        StartSelf(inline ? ["serve", address, ((int)spin.TotalMicroseconds).ToString(CultureInfo.InvariantCulture), "inline"] : ["serve", address, ((int)spin.TotalMicroseconds).ToString(CultureInfo.InvariantCulture)]);
+    private static Process StartServer(string address, TimeSpan spin, bool inline)
+    {
+        var microseconds = ((int)spin.TotalMicroseconds).ToString(CultureInfo.InvariantCulture);
+        return StartSelf(inline ? ["serve", address, microseconds, "inline"] : ["serve", address, microseconds]);
+    }
 
     /// <summary>Starts this benchmark again as a server with <paramref name="arguments"/> and waits for it to print "ready"; it stops when its standard input closes.</summary>
     internal static Process StartSelf(IReadOnlyList<string> arguments)
