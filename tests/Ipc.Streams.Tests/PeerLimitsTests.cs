@@ -198,6 +198,36 @@ public abstract class PeerLimitsTests<TMedium> : RawServerTests<TMedium>
     }
 
     [Fact]
+    public async Task Server_CallIdSentAgainWhileItsCallRuns_IsAFormatErrorButAnIdSharingItsSlotIsNot()
+    {
+        var address = CreateAddress();
+        await StartServerAsync(address, o => { });
+        var peer = await ConnectAsync(address);
+        await peer.SendAsync(RawPeer.Preface);
+        using var bound = new CancellationTokenSource(s_bound);
+        await peer.ReadOpeningAsync(bound.Token);
+
+        // Call 1 runs until it is cancelled; call 129 falls in the same slot of the server's table of calls, and is answered.
+        await peer.SendAsync(RawPeer.Request(1, ConformanceRoutes.Block, new byte[] { 0xA1, (byte)'x' }));
+        await peer.SendAsync(RawPeer.Request(129, ConformanceRoutes.Raw, new byte[] { 1, 2, 3 }));
+        var answer = await peer.ReadFrameAsync(bound.Token);
+        Assert.NotNull(answer);
+        Assert.Equal((FrameType.Response, 129u), (answer.Value.Type, answer.Value.CallId));
+        Assert.Equal(new byte[] { 3, 2, 1 }, answer.Value.Body);
+
+        await peer.SendAsync(RawPeer.Request(1, ConformanceRoutes.Raw, new byte[] { 1 })); // call 1 again, while it runs
+        IpcFault? goAway = null;
+        while (await peer.ReadFrameAsync(bound.Token) is { } frame)
+        {
+            goAway = frame.Type == FrameType.GoAway ? WireFormat.DecodeFault(frame.Body) : goAway;
+        }
+
+        Assert.NotNull(goAway);
+        Assert.Equal(IpcErrorCode.ProtocolError, goAway.ErrorCode);
+        Assert.Contains("call id 1 was reused while its call is still running", goAway.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Server_FormatErrorWhileAnswering_SendsGoAwayBeforeItCloses()
     {
         var address = CreateAddress();
