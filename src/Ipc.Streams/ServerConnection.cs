@@ -11,7 +11,8 @@ namespace Ipc.Transports.Streams;
 /// </summary>
 /// <remarks>
 /// What one client can make it hold is bounded: calls in flight by <see cref="StreamTransportOptions.MaxConcurrentCallsPerConnection"/>,
-/// queued one-way messages by <see cref="StreamTransportOptions.MaxQueuedOneWayMessages"/> (granted back as they are handled),
+/// queued one-way messages by <see cref="StreamTransportOptions.MaxQueuedOneWayMessages"/> (granted back as they are handled)
+/// and their bodies by <see cref="StreamTransportOptions.MaxQueuedOneWayBytes"/> (no further frame is taken on past it),
 /// unsent responses by <see cref="StreamTransportOptions.MaxOutputBufferSize"/> (reading pauses past it), a started frame's
 /// time by <see cref="StreamTransportOptions.FrameTimeout"/>, and an idle connection's life by <see cref="StreamTransportOptions.IdleTimeout"/>.
 /// </remarks>
@@ -26,7 +27,7 @@ internal sealed class ServerConnection : StreamConnection, IReaderWork
     private readonly CancellationToken _serverStopping;
     private readonly CallTable<ServerCall> _calls = new();
     // Taken from by one drain at a time, but a drain that stops looks once more while the next may have started.
-    private readonly ConcurrentQueue<(IpcMessage Message, byte[]? Pooled)> _oneWay = new();
+    private readonly ConcurrentQueue<(IpcMessage Message, byte[]? Pooled, int Size)> _oneWay = new();
 
     private readonly ITimer _handshakeTimer;
     private readonly ITimer? _idleTimer;
@@ -34,12 +35,15 @@ internal sealed class ServerConnection : StreamConnection, IReaderWork
     private readonly int _maxCalls;
     private readonly int _oneWayWindow;
     private readonly int _oneWayGrantBatch;
+    private readonly long _maxOneWayBytes;
     private readonly TimeSpan _idleTimeout;
     private int _oneWayDraining; // 1 while a drain of the one-way queue runs: one at a time, so messages are handled in order
     private TaskCompletionSource? _oneWayStopped; // set once the frame loop ended: completed when the drain has nothing left
     private int _openCalls;
     private int _oneWayQueued;
     private int _oneWayUngranted;
+    private long _oneWayBytes; // the bodies of the one-way messages queued for handlers, until each is handled
+    private TaskCompletionSource? _oneWayRoom; // set while the frame loop waits for _oneWayBytes to come under the limit
     private const long GoingAway = 1L << 32;
 
     // The highest call id this server took on (low 32 bits) and whether it has said GoAway (bit 32), changed together so
@@ -60,6 +64,7 @@ internal sealed class ServerConnection : StreamConnection, IReaderWork
         _maxCalls = options.MaxConcurrentCallsPerConnection;
         _oneWayWindow = options.MaxQueuedOneWayMessages;
         _oneWayGrantBatch = Math.Max(1, _oneWayWindow / 2);
+        _maxOneWayBytes = options.MaxQueuedOneWayBytes;
         _idleTimeout = options.IdleTimeout;
         if (_idleTimeout > TimeSpan.Zero)
         {
@@ -186,7 +191,11 @@ internal sealed class ServerConnection : StreamConnection, IReaderWork
                     return DispatchOneWayInlineAsync(message, pooledBody); // in order, on the read loop
                 }
 
-                _oneWay.Enqueue((message, pooledBody)); // unbounded, but never holds more than the client was granted
+                // Never more than the client was granted, and the frame loop takes on frames only while their bodies are under
+                // MaxQueuedOneWayBytes (WaitToTakeFrameAsync).
+                var size = (int)body.Length;
+                Interlocked.Add(ref _oneWayBytes, size);
+                _oneWay.Enqueue((message, pooledBody, size));
                 if (Interlocked.CompareExchange(ref _oneWayDraining, 1, 0) == 0 && !DeferToReader(this))
                 {
                     ThreadPool.UnsafeQueueUserWorkItem(static connection => connection.DrainOneWay(), this, preferLocal: true);
@@ -314,7 +323,7 @@ internal sealed class ServerConnection : StreamConnection, IReaderWork
         }
         finally
         {
-            OneWayDone((message, pooled));
+            OneWayDone((message, pooled, 0)); // never queued: the frame loop waited for it
         }
     }
 
@@ -401,6 +410,7 @@ internal sealed class ServerConnection : StreamConnection, IReaderWork
 
     protected override void OnClosed(Exception? reason)
     {
+        Interlocked.Exchange(ref _oneWayRoom, null)?.TrySetResult(); // the frame loop ends instead of waiting
         foreach (var call in _calls.Snapshot())
         {
             call.Cancel();
@@ -633,7 +643,7 @@ internal sealed class ServerConnection : StreamConnection, IReaderWork
         }
     }
 
-    private async Task DrainAfterAsync(ValueTask<IpcOneWayOutcome> handled, (IpcMessage Message, byte[]? Pooled) item)
+    private async Task DrainAfterAsync(ValueTask<IpcOneWayOutcome> handled, (IpcMessage Message, byte[]? Pooled, int Size) item)
     {
         try
         {
@@ -648,14 +658,49 @@ internal sealed class ServerConnection : StreamConnection, IReaderWork
         DrainOneWay();
     }
 
-    private void OneWayDone((IpcMessage Message, byte[]? Pooled) item)
+    private void OneWayDone((IpcMessage Message, byte[]? Pooled, int Size) item)
     {
         ReturnBody(item.Pooled);
+        Dequeued(item.Size);
         OneWayHandled();
     }
 
+    /// <summary>Counts a queued message's body out, and lets the frame loop read on once the bodies held are under the limit.</summary>
+    private void Dequeued(int size)
+    {
+        if (size > 0 && Interlocked.Add(ref _oneWayBytes, -size) < _maxOneWayBytes)
+        {
+            Interlocked.Exchange(ref _oneWayRoom, null)?.TrySetResult();
+        }
+    }
+
+    /// <summary>
+    /// Holds the frame loop back, before it takes on another frame, while the one-way bodies queued for handlers are at
+    /// <see cref="StreamTransportOptions.MaxQueuedOneWayBytes"/> or more: the client's further frames wait in the medium
+    /// (the connection's input fills, then its socket, pipe or ring, and the client's writes wait).
+    /// Handlers run on while it waits (the drain runs on the thread pool, or after the handler it waits for), so the
+    /// count comes down, or the connection closes.
+    /// </summary>
+    protected override ValueTask WaitToTakeFrameAsync() =>
+        Volatile.Read(ref _oneWayBytes) < _maxOneWayBytes ? default : new ValueTask(WaitForOneWayRoomAsync());
+
+    private async Task WaitForOneWayRoomAsync()
+    {
+        while (Volatile.Read(ref _oneWayBytes) >= _maxOneWayBytes && !IsClosed)
+        {
+            var room = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            Interlocked.Exchange(ref _oneWayRoom, room)?.TrySetResult();
+            if (Volatile.Read(ref _oneWayBytes) < _maxOneWayBytes || IsClosed)
+            {
+                return; // it came down (or closed) between the look and the wait: the signal may have gone to no one
+            }
+
+            await room.Task.ConfigureAwait(false);
+        }
+    }
+
     /// <summary>The dispatcher threw (it reports a handler's failure itself): closes the connection, unless the server is stopping.</summary>
-    private void OneWayFailed((IpcMessage Message, byte[]? Pooled) item, Exception error)
+    private void OneWayFailed((IpcMessage Message, byte[]? Pooled, int Size) item, Exception error)
     {
         OneWayDone(item);
         if (error is not OperationCanceledException || !_serverStopping.IsCancellationRequested)
@@ -664,9 +709,10 @@ internal sealed class ServerConnection : StreamConnection, IReaderWork
         }
     }
 
-    private void NotDelivered((IpcMessage Message, byte[]? Pooled) item)
+    private void NotDelivered((IpcMessage Message, byte[]? Pooled, int Size) item)
     {
         ReturnBody(item.Pooled);
+        Dequeued(item.Size);
         Log.NotDelivered(Logger, item.Message.MessageId, item.Message.Route, Description);
         Telemetry?.MessagesDropped(item.Message.Route, 1);
     }

@@ -333,6 +333,9 @@ internal abstract class StreamConnection : IReaderWorkScope
     /// <summary>Gets a value indicating whether the read loop waits, before each read, while the unsent output is full (servers).</summary>
     protected virtual bool PauseReadingWhileOutputFull => false;
 
+    /// <summary>Completes once the frame loop may take on the next frame: a server holds back while what it was sent waits for its handlers.</summary>
+    protected virtual ValueTask WaitToTakeFrameAsync() => default;
+
     /// <summary>Gets how many bytes of frames wait to be written (for tests and diagnostics).</summary>
     internal int PendingOutputBytes => Volatile.Read(ref _pending).WrittenCount;
 
@@ -615,6 +618,12 @@ internal abstract class StreamConnection : IReaderWorkScope
 
                     var header = WithSpan(buffer.Slice(0, WireFormat.HeaderSize), 0, static (span, _) => WireFormat.ReadHeader(span));
                     CheckLimits(header);
+                    var room = WaitToTakeFrameAsync();
+                    if (!room.IsCompletedSuccessfully)
+                    {
+                        WatchFrame(partial: false, framed: false); // this side holds back now, not the peer: no frame timeout
+                        await room.ConfigureAwait(false);
+                    }
                     if (header.CarriesMessage && header.BodyLength > _maxBody)
                     {
                         var prefix = WireFormat.HeaderSize + header.MetadataLength;

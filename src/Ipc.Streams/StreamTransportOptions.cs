@@ -38,10 +38,21 @@ public class StreamTransportOptions
     /// <summary>Gets or sets how many one-way messages a server holds for one connection before their handlers have run.
     /// A server announces it when the connection opens and grants more as handlers finish; a client waits for the grant
     /// before it sends more, so a slow or blocked one-way handler slows its senders instead of the server buffering.</summary>
-    /// <remarks>Requests, cancellations and stream credits on the same connection are served meanwhile.</remarks>
+    /// <remarks>Requests, cancellations and stream credits on the same connection are served meanwhile, as long as the
+    /// bodies held stay under <see cref="MaxQueuedOneWayBytes"/>.</remarks>
     /// <value>The default value is 1,024. At least 1, at most 1,048,576.</value>
     [Range(1, 1024 * 1024)]
     public int MaxQueuedOneWayMessages { get; set; } = 1024;
+
+    /// <summary>Gets or sets how many bytes of one-way message bodies a server holds for one connection before their
+    /// handlers have run. Past it, the server reads nothing more from the connection until handlers bring it back under,
+    /// so a client that sends large one-way messages to a slow handler fills its own side of the connection instead of the
+    /// server's memory.</summary>
+    /// <remarks>Together with <see cref="MaxQueuedOneWayMessages"/>, which bounds how many, this bounds what one client's
+    /// one-way messages make a server hold. One message may exceed it on its own.</remarks>
+    /// <value>The default value is 16,777,216 (16 MiB). At least 64 KiB, at most 1 GiB.</value>
+    [Range(64 * 1024, 1024 * 1024 * 1024)]
+    public int MaxQueuedOneWayBytes { get; set; } = 16 * 1024 * 1024;
 
     /// <summary>Gets or sets how many bytes of frames a connection buffers before they are written. Writers past it wait for
     /// the connection to drain, and a server stops reading a connection while its unsent responses are past it, so a client

@@ -170,6 +170,58 @@ public abstract class FlowControlTests<TMedium> : RawServerTests<TMedium>
         Assert.Equal([0, 1, 2, 3, 4], handled);
     }
 
+    [Fact]
+    public async Task OneWay_BodiesQueuedPastTheByteLimit_TheServerTakesNoMoreFramesUntilHandlersCatchUp()
+    {
+        var address = CreateAddress();
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var handled = new System.Collections.Concurrent.ConcurrentQueue<int>();
+        await StartServerAsync(address, o => o.MaxQueuedOneWayBytes = 64 * 1024, routes: server => server.MapMessage<byte[]>("held-bytes", async (body, _, _) =>
+        {
+            if (body[0] == 0)
+            {
+                started.TrySetResult();
+                await gate.Task;
+            }
+
+            handled.Enqueue(body[0]);
+        }));
+        var peer = await ConnectAsync(address);
+        using var bound = new CancellationTokenSource(s_bound);
+        await peer.SendAsync(RawPeer.Preface.Concat(RawPeer.Request(0, "held-bytes", Bin(0, 20_000), FrameType.OneWay)).ToArray());
+        await peer.ReadOpeningAsync(bound.Token);
+        await started.Task.WaitAsync(bound.Token);
+
+        // 20,000 bytes held by the waiting handler and three more queued behind it make 80,000, past the 65,536 allowed:
+        // the fifth message, and the request after it, are not taken on while the handler waits.
+        await peer.SendAsync(Enumerable.Range(1, 4).SelectMany(i => RawPeer.Request(0, "held-bytes", Bin(i, 20_000), FrameType.OneWay))
+            .Concat(RawPeer.Request(9, ConformanceRoutes.Add, Map(("A", 1), ("B", 2)))).ToArray());
+        using (var quiet = new CancellationTokenSource(TimeSpan.FromMilliseconds(500)))
+        {
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => peer.ReadFrameAsync(quiet.Token));
+        }
+
+        gate.SetResult();
+        while (await peer.ReadFrameAsync(bound.Token) is { } frame && !(frame.Type == FrameType.Response && frame.CallId == 9))
+        {
+            Assert.Equal(FrameType.OneWayCredit, frame.Type);
+        }
+
+        await WaitUntilAsync(() => handled.Count == 5);
+        Assert.Equal([0, 1, 2, 3, 4], handled);
+    }
+
+    /// <summary>A <c>byte[]</c> of <paramref name="length"/> bytes starting with <paramref name="first"/>, as MessagePack writes it (bin 32).</summary>
+    private static byte[] Bin(int first, int length)
+    {
+        var bytes = new byte[5 + length];
+        bytes[0] = 0xC6;
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(bytes.AsSpan(1), length);
+        bytes[5] = (byte)first;
+        return bytes;
+    }
+
     private static async IAsyncEnumerable<int> Endless(int start, IpcContext context, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
     {
         for (var i = start; ; i++)
