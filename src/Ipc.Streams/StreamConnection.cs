@@ -623,6 +623,10 @@ internal abstract class StreamConnection : IReaderWorkScope
                     {
                         WatchFrame(partial: false, framed: false); // this side holds back now, not the peer: no frame timeout
                         await room.ConfigureAwait(false);
+                        if (IsClosed)
+                        {
+                            return; // closed while it held back
+                        }
                     }
                     if (header.CarriesMessage && header.BodyLength > _maxBody)
                     {
