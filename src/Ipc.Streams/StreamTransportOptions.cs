@@ -39,10 +39,12 @@ public class StreamTransportOptions
     /// A server announces it when the connection opens and grants more as handlers finish; a client waits for the grant
     /// before it sends more, so a slow or blocked one-way handler slows its senders instead of the server buffering.</summary>
     /// <remarks>Requests, cancellations and stream credits on the same connection are served meanwhile, as long as the
-    /// bodies held stay under <see cref="MaxQueuedOneWayBytes"/>.</remarks>
-    /// <value>The default value is 1,024. At least 1, at most 1,048,576.</value>
+    /// bodies held stay under <see cref="MaxQueuedOneWayBytes"/>. The server grants back half the window at a time, so a
+    /// client that sends faster than the handlers run waits once per half window: the default lets long runs of small
+    /// messages flow with few waits, while <see cref="MaxQueuedOneWayBytes"/> bounds what large ones make the server hold.</remarks>
+    /// <value>The default value is 16,384. At least 1, at most 1,048,576.</value>
     [Range(1, 1024 * 1024)]
-    public int MaxQueuedOneWayMessages { get; set; } = 1024;
+    public int MaxQueuedOneWayMessages { get; set; } = 16 * 1024;
 
     /// <summary>Gets or sets how many bytes of one-way message bodies a server holds for one connection before their
     /// handlers have run. Past it, the server reads nothing more from the connection until handlers bring it back under,
