@@ -29,7 +29,10 @@ internal sealed partial class HttpIpcServer : IAsyncDisposable
     private readonly IServiceProvider _services;
     private readonly BodyTranscoder _bodies;
     private readonly Dictionary<string, IpcRoute> _routes;
-    private readonly Channel<IpcMessage> _oneWay;
+    private readonly Channel<(IpcMessage Message, int Size)> _oneWay;
+    private readonly object _queuedBytesGate = new();
+    private long _queuedBytes; // the bodies of the accepted one-way messages, until their handler has run
+    private TaskCompletionSource? _room; // set while senders wait for _queuedBytes to come under the limit
     private readonly CancellationTokenSource _stopping = new();
     private readonly Task _oneWayLoop;
     private readonly ILogger _logger;
@@ -43,7 +46,7 @@ internal sealed partial class HttpIpcServer : IAsyncDisposable
         _logger = services.GetService<ILoggerFactory>()?.CreateLogger("Ipc.Http") ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
         _bodies = CreateTranscoder(services, dispatcher.EndpointName);
         _routes = dispatcher.Routes.ToDictionary(r => r.Name, StringComparer.Ordinal);
-        _oneWay = Channel.CreateBounded<IpcMessage>(new BoundedChannelOptions(options.MaxQueuedOneWayMessages) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
+        _oneWay = Channel.CreateBounded<(IpcMessage, int)>(new BoundedChannelOptions(options.MaxQueuedOneWayMessages) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
         _oneWayLoop = Task.Run(RunOneWayLoopAsync);
     }
 
@@ -242,7 +245,18 @@ internal sealed partial class HttpIpcServer : IAsyncDisposable
         switch (kind)
         {
             case IpcRouteKind.OneWay or IpcRouteKind.Subscription:
-                await _oneWay.Writer.WriteAsync(message, linked.Token).ConfigureAwait(false);
+                var size = message.Body.Length;
+                await ReserveAsync(size, linked.Token).ConfigureAwait(false);
+                try
+                {
+                    await _oneWay.Writer.WriteAsync((message, size), linked.Token).ConfigureAwait(false);
+                }
+                catch
+                {
+                    Handled(size);
+                    throw;
+                }
+
                 context.Response.StatusCode = StatusCodes.Status202Accepted;
                 context.Response.Headers[HttpWire.MessageIdHeader] = HttpWire.EncodeValue(message.MessageId);
                 return;
@@ -655,9 +669,16 @@ internal sealed partial class HttpIpcServer : IAsyncDisposable
     {
         try
         {
-            await foreach (var message in _oneWay.Reader.ReadAllAsync(_stopping.Token).ConfigureAwait(false))
+            await foreach (var (message, size) in _oneWay.Reader.ReadAllAsync(_stopping.Token).ConfigureAwait(false))
             {
-                await _dispatcher.DispatchOneWayAsync(message, _stopping.Token).ConfigureAwait(false);
+                try
+                {
+                    await _dispatcher.DispatchOneWayAsync(message, _stopping.Token).ConfigureAwait(false);
+                }
+                finally
+                {
+                    Handled(size);
+                }
             }
         }
         catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
@@ -673,6 +694,46 @@ internal sealed partial class HttpIpcServer : IAsyncDisposable
                 Log.OneWayDropped(_logger, EndpointName, dropped);
             }
         }
+    }
+
+    /// <summary>
+    /// Waits until the accepted one-way bodies are under <see cref="HttpTransportOptions.MaxQueuedOneWayBytes"/>, then counts
+    /// <paramref name="size"/> in (so one message may take it past the limit, and the next sender waits).
+    /// </summary>
+    private async ValueTask ReserveAsync(int size, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            Task room;
+            lock (_queuedBytesGate)
+            {
+                if (_queuedBytes < _options.MaxQueuedOneWayBytes)
+                {
+                    _queuedBytes += size;
+                    return;
+                }
+
+                room = (_room ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+            }
+
+            await room.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Counts a one-way body out once its handler has run (or it was never queued), and lets waiting senders on once there is room.</summary>
+    private void Handled(int size)
+    {
+        TaskCompletionSource? room = null;
+        lock (_queuedBytesGate)
+        {
+            _queuedBytes -= size;
+            if (_queuedBytes < _options.MaxQueuedOneWayBytes)
+            {
+                (room, _room) = (_room, null);
+            }
+        }
+
+        room?.TrySetResult();
     }
 
     private static BodyTranscoder CreateTranscoder(IServiceProvider services, string endpointName)

@@ -40,6 +40,15 @@ public sealed class HttpTransportOptions
     [Range(1, 1_000_000)]
     public int MaxQueuedOneWayMessages { get; set; } = 1024;
 
+    /// <summary>
+    /// Gets or sets how many bytes of one-way message bodies the server holds, answered with 202, before its handler has
+    /// run them. A sender past it waits for its 202 until the handler brings it back under, so large one-way messages to a
+    /// slow handler wait with their senders instead of filling the server's memory. One message may exceed it on its own.
+    /// </summary>
+    /// <value>The default value is 16,777,216 (16 MiB). At least 64 KiB, at most 1 GiB.</value>
+    [Range(64 * 1024, 1024 * 1024 * 1024)]
+    public int MaxQueuedOneWayBytes { get; set; } = 16 * 1024 * 1024;
+
     /// <summary>Gets or sets a value indicating whether the server compresses responses (Brotli or gzip) for clients that accept it.</summary>
     /// <value>The default value is <see langword="true"/>; over <c>https://</c> too (the bodies are the handlers' own data, not secrets mixed with attacker input).</value>
     public bool ResponseCompression { get; set; } = true;

@@ -205,6 +205,47 @@ public sealed class HttpServerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Post_OneWayBodiesPastTheByteLimit_The202WaitsUntilTheHandlerCatchesUp()
+    {
+        var address = HttpTestAddresses.NewHttpAddress();
+        var probe = new ConformanceProbe();
+        using var server = await TestIpc.StartServerAsync(address, ipc => ipc.AddHttp(o => o.MaxQueuedOneWayBytes = 64 * 1024), endpoint => endpoint.MaxMessageSize = 1024 * 1024, probe);
+        var serializer = new MessagePackIpcSerializer();
+        HttpRequestMessage Held(int number)
+        {
+            var data = new byte[20_000];
+            BitConverter.TryWriteBytes(data, number);
+            var body = new ArrayBufferWriter<byte>();
+            serializer.Serialize(body, new Payload(data));
+            var request = new HttpRequestMessage(HttpMethod.Post, address + "/" + ConformanceRoutes.Held) { Content = new ByteArrayContent(body.WrittenSpan.ToArray()) };
+            request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/x-msgpack");
+            return request;
+        }
+
+        // The first waits in its handler and three wait behind it: about 80,000 bytes accepted, past the 65,536 allowed
+        // only with the fourth, so the fifth sender waits for its 202.
+        for (var i = 0; i < 4; i++)
+        {
+            using var accepted = await _http.SendAsync(Held(i));
+            Assert.Equal(HttpStatusCode.Accepted, accepted.StatusCode);
+        }
+
+        var fifth = _http.SendAsync(Held(4));
+        await Assert.ThrowsAsync<TimeoutException>(() => fifth.WaitAsync(TimeSpan.FromMilliseconds(500)));
+
+        probe.ExpectNumbers(5);
+        probe.ReleaseHeld.SetResult();
+        using (var response = await fifth.WaitAsync(TestIpc.Bound))
+        {
+            Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        }
+
+        await probe.NumbersArrived.Task.WaitAsync(TestIpc.Bound);
+        Assert.Equal([0, 1, 2, 3, 4], probe.Numbers);
+        await server.StopAsync().WaitAsync(TestIpc.Bound);
+    }
+
+    [Fact]
     public async Task Post_StreamAsNdJson_AnswersOneLinePerItem()
     {
         using var request = Json(ConformanceRoutes.Range, """{"count":3}""");
