@@ -31,11 +31,11 @@ internal sealed partial class HttpIpcServer : IAsyncDisposable
     private readonly Dictionary<string, IpcRoute> _routes;
     private readonly Channel<(IpcMessage Message, int Size)> _oneWay;
     private readonly object _queuedBytesGate = new();
-    private long _queuedBytes; // the bodies of the accepted one-way messages, until their handler has run
-    private TaskCompletionSource? _room; // set while senders wait for _queuedBytes to come under the limit
     private readonly CancellationTokenSource _stopping = new();
     private readonly Task _oneWayLoop;
     private readonly ILogger _logger;
+    private long _queuedBytes; // the bodies of the accepted one-way messages, until their handler has run
+    private TaskCompletionSource? _room; // set while senders wait for _queuedBytes to come under the limit
 
     public HttpIpcServer(IIpcDispatcher dispatcher, HttpTransportOptions options, IServiceProvider services, string basePath)
     {

@@ -665,7 +665,7 @@ internal sealed class ServerConnection : StreamConnection, IReaderWork
         OneWayHandled();
     }
 
-    /// <summary>Counts a queued message's body out, and lets the frame loop read on once the bodies held are under the limit.</summary>
+    /// <summary>Counts a queued message's body out, and lets the frame loop go on once the bodies held are under the limit.</summary>
     private void Dequeued(int size)
     {
         if (size > 0 && Interlocked.Add(ref _oneWayBytes, -size) < _maxOneWayBytes)

@@ -628,6 +628,7 @@ internal abstract class StreamConnection : IReaderWorkScope
                             return; // closed while it held back
                         }
                     }
+
                     if (header.CarriesMessage && header.BodyLength > _maxBody)
                     {
                         var prefix = WireFormat.HeaderSize + header.MetadataLength;
