@@ -678,8 +678,8 @@ internal sealed class ServerConnection : StreamConnection, IReaderWork
     /// Holds the frame loop back, before it takes on another frame, while the one-way bodies queued for handlers are at
     /// <see cref="StreamTransportOptions.MaxQueuedOneWayBytes"/> or more: the client's further frames wait in the medium
     /// (the connection's input fills, then its socket, pipe or ring, and the client's writes wait).
-    /// Handlers run on while it waits (the drain runs on the thread pool, or after the handler it waits for), so the
-    /// count comes down, or the connection closes.
+    /// Handlers run on while it waits (the drain runs on the thread pool, on a dedicated reader once the frame loop waits,
+    /// or after the handler it waits for), so the count comes down, or the connection closes.
     /// </summary>
     protected override ValueTask WaitToTakeFrameAsync() =>
         Volatile.Read(ref _oneWayBytes) < _maxOneWayBytes ? default : new ValueTask(WaitForOneWayRoomAsync());

@@ -47,7 +47,7 @@ public class StreamTransportOptions
     public int MaxQueuedOneWayMessages { get; set; } = 16 * 1024;
 
     /// <summary>Gets or sets how many bytes of one-way message bodies a server holds for one connection before their
-    /// handlers have run. Past it, the server reads nothing more from the connection until handlers bring it back under,
+    /// handlers have run. Past it, the server takes no further frame from the connection until handlers bring it back under,
     /// so a client that sends large one-way messages to a slow handler fills its own side of the connection instead of the
     /// server's memory.</summary>
     /// <remarks>Together with <see cref="MaxQueuedOneWayMessages"/>, which bounds how many, this bounds what one client's
