@@ -24,7 +24,9 @@ public class GrpcBenchmarks
     private ByteString _payloadBytes = ByteString.Empty;
     private IHost _server = null!;
     private ServiceProvider _client = null!;
+    private readonly CancellationTokenSource _cancellation = new();
     private IRequestClient _requests = null!;
+    private IRequestClient _trimmed = null!;
     private WebApplication _rawServer = null!;
     private GrpcChannel _rawChannel = null!;
     private Echo.EchoClient _raw = null!;
@@ -46,9 +48,10 @@ public class GrpcBenchmarks
         await _server.StartAsync();
 
         var services = new ServiceCollection();
-        services.AddIpc().AddEndpoint("bench", address);
+        services.AddIpc().AddEndpoint("bench", address).AddEndpoint("bench-trimmed", address).ConfigureResilience("bench-trimmed", r => r.Enabled = false);
         _client = services.BuildServiceProvider();
         _requests = _client.GetRequiredKeyedService<IRequestClient>("bench");
+        _trimmed = _client.GetRequiredKeyedService<IRequestClient>("bench-trimmed");
         _transport = (Transports.IIpcTransportClient)_requests.GetService(typeof(Transports.IIpcTransportClient))!;
         _foreignChannel = GrpcChannel.ForAddress(address.Replace("grpc://", "http://", StringComparison.Ordinal));
         _foreign = new Ipc.Grpc.Protocol.IpcService.IpcServiceClient(_foreignChannel);
@@ -70,6 +73,7 @@ public class GrpcBenchmarks
     [GlobalCleanup]
     public async Task CleanupAsync()
     {
+        _cancellation.Dispose();
         _rawChannel.Dispose();
         _foreignChannel.Dispose();
         await _rawServer.StopAsync();
@@ -96,6 +100,9 @@ public class GrpcBenchmarks
     [Benchmark(Description = "typed request/response, 64 B (defaults)")]
     public async Task<int> RequestAsync() => (await _requests.RequestAsync<byte[], byte[]>("echo", _payload)).Length;
 
+    [Benchmark(Description = "typed request/response, 64 B, Resilience:Enabled=false")]
+    public async Task<int> TrimmedRequestAsync() => (await _trimmed.RequestAsync<byte[], byte[]>("echo", _payload)).Length;
+
     [Benchmark(Description = "generated client from ipc.proto to the Ipc server, 64 B")]
     public async Task<int> ForeignClientAsync() => (await _foreign.RequestAsync(_envelope)).Body.Length;
 
@@ -106,6 +113,15 @@ public class GrpcBenchmarks
     [Benchmark(Description = "transport client, raw message, 10 s deadline")]
     public async Task<int> TransportWithDeadlineAsync() =>
         (await _transport.RequestAsync(new IpcMessage("echo", _envelope.Body.Memory) { ContentType = Serialization.MessagePackIpcSerializer.MediaType, Timeout = TimeSpan.FromSeconds(10) }, default)).Body.Length;
+
+    /// <summary>The transport client given what a typed call hands it: a deadline, a token that can be cancelled and a correlation id.</summary>
+    [Benchmark(Description = "transport client, raw message as a typed call hands it (deadline, cancellable token, correlation id)")]
+    public async Task<int> TransportAsTypedAsync()
+    {
+        var message = new IpcMessage("echo", _envelope.Body.Memory) { ContentType = Serialization.MessagePackIpcSerializer.MediaType, Timeout = TimeSpan.FromSeconds(10) };
+        message.CorrelationId = message.MessageId;
+        return (await _transport.RequestAsync(message, _cancellation.Token)).Body.Length;
+    }
 
     /// <summary>
     /// Alternates blocks of 200 raw calls and 200 calls of one Ipc path, 30 rounds in which every path takes a turn (in an
@@ -126,6 +142,8 @@ public class GrpcBenchmarks
             var paths = new (string Name, Func<Task<int>> Call)[]
             {
                 ("typed request/response (defaults)", benchmark.RequestAsync),
+                ("typed request/response, Resilience:Enabled=false", benchmark.TrimmedRequestAsync),
+                ("transport client as a typed call hands it (deadline, cancellable token, correlation id)", benchmark.TransportAsTypedAsync),
                 ("transport client, 10 s deadline", benchmark.TransportWithDeadlineAsync),
                 ("transport client, no deadline", benchmark.TransportAsync),
                 ("generated client to the Ipc server", benchmark.ForeignClientAsync),

@@ -31,6 +31,8 @@ public class HttpBenchmarks
     private WebApplication _rawServer = null!;
     private HttpClient _raw = null!;
     private Uri _rawUri = null!;
+    private Uri _ipcUri = null!;
+    private readonly CancellationTokenSource _cancellation = new();
 
     [GlobalSetup]
     public async Task SetupAsync()
@@ -66,11 +68,13 @@ public class HttpBenchmarks
         await _rawServer.StartAsync();
         _raw = new HttpClient(new SocketsHttpHandler { UseCookies = false, AllowAutoRedirect = false });
         _rawUri = new Uri($"http://127.0.0.1:{rawPort}/echo");
+        _ipcUri = new Uri(address + "/echo");
     }
 
     [GlobalCleanup]
     public async Task CleanupAsync()
     {
+        _cancellation.Dispose();
         _raw.Dispose();
         await _rawServer.StopAsync();
         await _rawServer.DisposeAsync();
@@ -98,6 +102,25 @@ public class HttpBenchmarks
     public async Task<int> TransportRequestAsync() =>
         (await _transport.RequestAsync(new IpcMessage("echo", _encoded) { ContentType = Serialization.MessagePackIpcSerializer.MediaType }, CancellationToken.None)).Body.Length;
 
+    /// <summary>The transport client given what a typed call hands it: a deadline, a token that can be cancelled and a correlation id.</summary>
+    [Benchmark(Description = "transport client: request/response 64 B over http://, as a typed call hands it (deadline, cancellable token, correlation id)")]
+    public async Task<int> TransportAsTypedAsync()
+    {
+        var message = new IpcMessage("echo", _encoded) { ContentType = Serialization.MessagePackIpcSerializer.MediaType, Timeout = TimeSpan.FromSeconds(10) };
+        message.CorrelationId = message.MessageId;
+        return (await _transport.RequestAsync(message, _cancellation.Token)).Body.Length;
+    }
+
+    /// <summary>The baseline's own client calling the Ipc server: the server's share of the gap.</summary>
+    [Benchmark(Description = "raw HttpClient POST of the serialized 64 B to the Ipc server")]
+    public async Task<int> RawToIpcServerAsync()
+    {
+        using var content = new ByteArrayContent(_encoded);
+        content.Headers.ContentType = new MediaTypeHeaderValue(Serialization.MessagePackIpcSerializer.MediaType);
+        using var response = await _raw.PostAsync(_ipcUri, content);
+        return (await response.Content.ReadAsByteArrayAsync()).Length;
+    }
+
     /// <summary>
     /// The baseline and the Ipc calls alternated in blocks of 500 calls, 40 times, as <see cref="InterleavedRatios"/> does
     /// for the stream transports, so each block of Ipc calls runs under the same load as the raw block before it, after
@@ -118,6 +141,8 @@ public class HttpBenchmarks
                 ("Ipc: RequestAsync (defaults)", benchmark.RequestAsync),
                 ("Ipc: RequestAsync, Resilience:Enabled=false", benchmark.TrimmedRequestAsync),
                 ("transport client alone", benchmark.TransportRequestAsync),
+                ("transport client as a typed call hands it (deadline, cancellable token, correlation id)", benchmark.TransportAsTypedAsync),
+                ("raw HttpClient calling the Ipc server", benchmark.RawToIpcServerAsync),
             };
             var warmUp = Stopwatch.StartNew();
             for (var i = 0; i < 2_000 || warmUp.Elapsed < GrpcBenchmarks.WarmUp; i++)
