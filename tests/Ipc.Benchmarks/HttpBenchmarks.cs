@@ -16,33 +16,44 @@ namespace Ipc.Benchmarks;
 /// <summary>
 /// <c>http://</c> against a hand-written baseline on the same stack: a raw <see cref="HttpClient"/> POSTs the same 64 bytes
 /// to a raw minimal-API endpoint on Kestrel that echoes them; the Ipc client sends them as a typed request to an echo
-/// handler on the transport's own Kestrel. Both on loopback, HTTP/1.1, in this process.
+/// handler on the transport's own Kestrel. Both on loopback, HTTP/1.1, with the servers in this process or, with
+/// <see cref="ServersInOtherProcess"/>, in one of their own.
 /// </summary>
 [MemoryDiagnoser]
 public class HttpBenchmarks
 {
     private readonly byte[] _payload = new byte[64];
-    private IHost _server = null!;
+    private IHost? _server;
+    private System.Diagnostics.Process? _serverProcess;
     private ServiceProvider _client = null!;
     private IRequestClient _requests = null!;
     private IRequestClient _trimmed = null!;
     private Transports.IIpcTransportClient _transport = null!;
     private byte[] _encoded = null!;
-    private WebApplication _rawServer = null!;
+    private WebApplication? _rawServer;
     private HttpClient _raw = null!;
     private Uri _rawUri = null!;
     private Uri _ipcUri = null!;
     private readonly CancellationTokenSource _cancellation = new();
 
+    /// <summary>Gets or sets a value indicating whether both servers run in a process of their own, as the clients of an HTTP service usually do, rather than in the benchmark's.</summary>
+    public bool ServersInOtherProcess { get; set; }
+
     [GlobalSetup]
     public async Task SetupAsync()
     {
         new Random(64).NextBytes(_payload);
-        var address = $"http://127.0.0.1:{FreePort()}/bench";
-        var builder = new HostApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
-        builder.Services.AddIpc().AddEndpoint("bench", address).AddServer("bench", s => s.MapRequest<byte[], byte[]>("echo", static payload => payload));
-        _server = builder.Build();
-        await _server.StartAsync();
+        var ipcPort = FreePort();
+        var rawPort = FreePort();
+        var address = $"http://127.0.0.1:{ipcPort}/bench";
+        if (ServersInOtherProcess)
+        {
+            _serverProcess = CrossProcessBenchmarks.StartSelf(["http-serve", ipcPort.ToString(CultureInfo.InvariantCulture), rawPort.ToString(CultureInfo.InvariantCulture)]);
+        }
+        else
+        {
+            (_server, _rawServer) = await StartServersAsync(ipcPort, rawPort);
+        }
 
         var services = new ServiceCollection();
         services.AddIpc().AddEndpoint("bench", address).AddEndpoint("bench-trimmed", address).ConfigureResilience("bench-trimmed", r => r.Enabled = false);
@@ -51,13 +62,25 @@ public class HttpBenchmarks
         _trimmed = _client.GetRequiredKeyedService<IRequestClient>("bench-trimmed");
         _transport = (Transports.IIpcTransportClient)_client.GetRequiredKeyedService<IChannel>("bench").GetService(typeof(Transports.IIpcTransportClient))!;
         _encoded = MessagePack.MessagePackSerializer.Serialize(_payload, Serialization.MessagePackIpcSerializer.DefaultOptions);
+        _raw = new HttpClient(new SocketsHttpHandler { UseCookies = false, AllowAutoRedirect = false });
+        _rawUri = new Uri($"http://127.0.0.1:{rawPort}/echo");
+        _ipcUri = new Uri(address + "/echo");
+    }
 
-        var rawPort = FreePort();
+    /// <summary>Starts both servers, the Ipc endpoint's on its own Kestrel and the raw minimal API, on loopback.</summary>
+    public static async Task<(IHost Ipc, WebApplication Raw)> StartServersAsync(int ipcPort, int rawPort)
+    {
+        var address = $"http://127.0.0.1:{ipcPort}/bench";
+        var builder = new HostApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Services.AddIpc().AddEndpoint("bench", address).AddServer("bench", s => s.MapRequest<byte[], byte[]>("echo", static payload => payload));
+        var server = builder.Build();
+        await server.StartAsync();
+
         var raw = WebApplication.CreateSlimBuilder();
         raw.Logging.ClearProviders();
         raw.WebHost.UseUrls($"http://127.0.0.1:{rawPort}");
-        _rawServer = raw.Build();
-        _rawServer.MapPost("/echo", static async (HttpContext context) =>
+        var rawServer = raw.Build();
+        rawServer.MapPost("/echo", static async (HttpContext context) =>
         {
             var body = new byte[context.Request.ContentLength ?? 0];
             await context.Request.Body.ReadExactlyAsync(body);
@@ -65,10 +88,20 @@ public class HttpBenchmarks
             context.Response.ContentLength = body.Length;
             await context.Response.Body.WriteAsync(body);
         });
-        await _rawServer.StartAsync();
-        _raw = new HttpClient(new SocketsHttpHandler { UseCookies = false, AllowAutoRedirect = false });
-        _rawUri = new Uri($"http://127.0.0.1:{rawPort}/echo");
-        _ipcUri = new Uri(address + "/echo");
+        await rawServer.StartAsync();
+        return (server, rawServer);
+    }
+
+    /// <summary>The server process of <c>http --server-process</c>: both servers until standard input closes.</summary>
+    public static async Task ServeAsync(int ipcPort, int rawPort)
+    {
+        var (ipc, raw) = await StartServersAsync(ipcPort, rawPort);
+        Console.WriteLine("ready");
+        await Console.In.ReadToEndAsync();
+        await raw.StopAsync();
+        await raw.DisposeAsync();
+        await ipc.StopAsync();
+        ipc.Dispose();
     }
 
     [GlobalCleanup]
@@ -76,11 +109,25 @@ public class HttpBenchmarks
     {
         _cancellation.Dispose();
         _raw.Dispose();
-        await _rawServer.StopAsync();
-        await _rawServer.DisposeAsync();
+        if (_serverProcess is { } process)
+        {
+            process.StandardInput.Close();
+            await process.WaitForExitAsync();
+            process.Dispose();
+        }
+
+        if (_rawServer is not null)
+        {
+            await _rawServer.StopAsync();
+            await _rawServer.DisposeAsync();
+        }
+
         await _client.DisposeAsync();
-        await _server.StopAsync();
-        _server.Dispose();
+        if (_server is not null)
+        {
+            await _server.StopAsync();
+            _server.Dispose();
+        }
     }
 
     [Benchmark(Baseline = true, Description = "raw: HttpClient POST of 64 B to a minimal API")]
@@ -125,13 +172,13 @@ public class HttpBenchmarks
     /// The baseline and the Ipc calls alternated in blocks of 500 calls, 40 times, as <see cref="InterleavedRatios"/> does
     /// for the stream transports, so each block of Ipc calls runs under the same load as the raw block before it, after
     /// the warm-up of <see cref="GrpcBenchmarks.WarmUp"/> that lets the tiered compiler finish:
-    /// <c>dotnet run -c Release --project tests/Ipc.Benchmarks -- http</c>.
+    /// <c>dotnet run -c Release --project tests/Ipc.Benchmarks -- http [--server-process]</c>.
     /// </summary>
-    public static async Task RunInterleavedAsync(TextWriter output)
+    public static async Task RunInterleavedAsync(TextWriter output, bool serversInOtherProcess = false)
     {
         const int Blocks = 40;
         const int BlockSize = 500;
-        var benchmark = new HttpBenchmarks();
+        var benchmark = new HttpBenchmarks { ServersInOtherProcess = serversInOtherProcess };
         await benchmark.SetupAsync();
         try
         {

@@ -61,10 +61,17 @@ if (args is ["crossprocess", ..])
     return 0;
 }
 
-// dotnet run -c Release --project tests/Ipc.Benchmarks -- http
-if (args is ["http"])
+// The server process of http --server-process.
+if (args is ["http-serve", var ipcPort, var rawPort])
 {
-    await HttpBenchmarks.RunInterleavedAsync(Console.Out);
+    await HttpBenchmarks.ServeAsync(int.Parse(ipcPort, System.Globalization.CultureInfo.InvariantCulture), int.Parse(rawPort, System.Globalization.CultureInfo.InvariantCulture));
+    return 0;
+}
+
+// dotnet run -c Release --project tests/Ipc.Benchmarks -- http [--server-process]
+if (args is ["http", .. var httpOptions])
+{
+    await HttpBenchmarks.RunInterleavedAsync(Console.Out, serversInOtherProcess: httpOptions is ["--server-process"]);
     return 0;
 }
 
