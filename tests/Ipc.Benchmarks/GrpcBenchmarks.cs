@@ -21,10 +21,10 @@ namespace Ipc.Benchmarks;
 public class GrpcBenchmarks
 {
     private readonly byte[] _payload = new byte[64];
+    private readonly CancellationTokenSource _cancellation = new();
     private ByteString _payloadBytes = ByteString.Empty;
     private IHost _server = null!;
     private ServiceProvider _client = null!;
-    private readonly CancellationTokenSource _cancellation = new();
     private IRequestClient _requests = null!;
     private IRequestClient _trimmed = null!;
     private WebApplication _rawServer = null!;

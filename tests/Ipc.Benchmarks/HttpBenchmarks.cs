@@ -23,6 +23,7 @@ namespace Ipc.Benchmarks;
 public class HttpBenchmarks
 {
     private readonly byte[] _payload = new byte[64];
+    private readonly CancellationTokenSource _cancellation = new();
     private IHost? _server;
     private System.Diagnostics.Process? _serverProcess;
     private ServiceProvider _client = null!;
@@ -34,7 +35,6 @@ public class HttpBenchmarks
     private HttpClient _raw = null!;
     private Uri _rawUri = null!;
     private Uri _ipcUri = null!;
-    private readonly CancellationTokenSource _cancellation = new();
 
     /// <summary>Gets or sets a value indicating whether both servers run in a process of their own, as the clients of an HTTP service usually do, rather than in the benchmark's.</summary>
     public bool ServersInOtherProcess { get; set; }
@@ -239,8 +239,8 @@ public class HttpBenchmarks
                     $"| {calls[c].Name} | {means[c].Average():F1} us | {means[c].Average() / means[0].Average():F2} | {ratios[c][Blocks / 2]:F2} ({ratios[c][Blocks / 4]:F2} to {ratios[c][3 * Blocks / 4]:F2}) |"));
             }
 
-            // What the timings do not show (client and server together, this process): thread-pool work items and bytes
-            // allocated per call, and the collections they cost.
+            // What the timings do not show (this process: client and server together, or the clients alone with the servers
+            // in their own process): thread-pool work items and bytes allocated per call, and the collections they cost.
             for (var c = 0; c < calls.Length; c++)
             {
                 Console.Error.WriteLine(string.Create(
