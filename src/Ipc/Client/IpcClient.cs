@@ -223,6 +223,7 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
         string? errorType = null;
         var context = _resilience.RentContext(message.Route, message.CallOptions?.Timeout, message.CallOptions?.Idempotent, cancellationToken);
         var ownTimeout = message.Timeout; // each attempt sends the time it has left; the caller's message gets its own value back
+        var totalDeadline = CallDeadlines.Deadline(_resilience.TotalTimeoutOf(message.CallOptions?.Timeout), _endpoint.TransportContext.TimeProvider);
         try
         {
             // The same message goes to every attempt, so a retry keeps its message id. Attempts report failures as
@@ -232,9 +233,9 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
             try
             {
                 outcome = await _resilience.Outer.ExecuteOutcomeAsync(
-                    static (ctx, state) => state.Client._resilience.RunAttempt(static (ctx, state) => state.Client.AttemptRequestAsync(state.Message, state.OwnTimeout, ctx), ctx, state),
+                    static (ctx, state) => state.Client._resilience.RunAttempt(static (ctx, state) => state.Client.AttemptRequestAsync(state.Message, state.OwnTimeout, state.TotalDeadline, ctx), ctx, state),
                     context,
-                    (Client: this, Message: message, OwnTimeout: ownTimeout)).ConfigureAwait(false);
+                    (Client: this, Message: message, OwnTimeout: ownTimeout, TotalDeadline: totalDeadline)).ConfigureAwait(false);
             }
             catch (Exception ex) when (Translate(ex, cancellationToken) is { } mapped)
             {
@@ -263,12 +264,12 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
         }
     }
 
-    private ValueTask<Outcome<object>> AttemptRequestAsync(IpcMessage message, TimeSpan? ownTimeout, ResilienceContext context)
+    private ValueTask<Outcome<object>> AttemptRequestAsync(IpcMessage message, TimeSpan? ownTimeout, long totalDeadline, ResilienceContext context)
     {
         ValueTask<IpcMessage> pending;
         try
         {
-            message.Timeout = CallDeadlines.Remaining(context, ownTimeout, _endpoint.TransportContext.TimeProvider); // the server's deadline
+            message.Timeout = CallDeadlines.Remaining(context, totalDeadline, ownTimeout, _endpoint.TransportContext.TimeProvider); // the server's deadline
 
             pending = _resilience.OutcomeChaos is { } chaos
                 ? chaos.ExecuteAsync(static (ctx, state) => state.Transport.RequestAsync(state.Message, ctx.CancellationToken), context, (Transport: _transport, Message: message))

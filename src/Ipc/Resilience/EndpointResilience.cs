@@ -19,6 +19,7 @@ internal sealed class EndpointResilience
     // all of them: a call that is not retried once it may have been accepted has no attempt timeout, and then skips them.
     private readonly ResiliencePipeline? _attempt;
     private readonly bool _attemptTimeoutOnly;
+    private readonly TimeSpan _total; // the total timeout of a call that sets none of its own
 
     // The standard retry and circuit breaker, each a pipeline of its own when Polly's telemetry is off (see RunAttempt);
     // otherwise they are part of Outer. Whether the retry's rules are Ipc's, which never retry a call that succeeded.
@@ -31,6 +32,7 @@ internal sealed class EndpointResilience
         Outer = strategies.Outer;
         _attempt = strategies.Attempt;
         _attemptTimeoutOnly = strategies.AttemptTimeoutOnly;
+        _total = strategies.Total;
         _retry = strategies.Retry;
         _breaker = strategies.Breaker;
         _retrySkipsSuccess = ReferenceEquals(options.Retry.ShouldHandle, IpcRetryStrategyOptions.DefaultShouldHandle);
@@ -40,6 +42,9 @@ internal sealed class EndpointResilience
         _idempotent = options.Idempotent;
         _idempotentRoutes = new HashSet<string>(options.IdempotentRoutes, StringComparer.Ordinal);
     }
+
+    /// <summary>Gets the total timeout of a call: its own (<c>IpcCallOptions.Timeout</c>), or the endpoint's.</summary>
+    public TimeSpan TotalTimeoutOf(TimeSpan? callTimeout) => callTimeout ?? _total;
 
     /// <summary>Gets the whole pipeline: <see cref="Outer"/>, then the strategies of each attempt. Streams run through it, and apps read it back.</summary>
     public ResiliencePipeline Pipeline { get; }
@@ -112,7 +117,7 @@ internal sealed class EndpointResilience
     /// strategy's asynchronous step.
     /// </summary>
     private ValueTask<Outcome<object>> RunOneAttempt<TState>(Func<ResilienceContext, TState, ValueTask<Outcome<object>>> attempt, ResilienceContext context, TState state) =>
-        _attempt is { } strategies && !(_attemptTimeoutOnly && context.Properties.GetValue(IpcResiliencePredicates.RetryOnlyIfNotAccepted, false))
+        _attempt is { } strategies && (!_attemptTimeoutOnly || context.Properties.GetValue(IpcResiliencePredicates.Idempotent, false))
             ? strategies.ExecuteOutcomeAsync(attempt, context, state)
             : attempt(context, state);
 
@@ -212,9 +217,9 @@ internal sealed class EndpointResilience
         }
 
         // At most once: a call that may have reached its handler is retried only when it is idempotent.
-        if (!IsIdempotent(route, idempotent))
+        if (IsIdempotent(route, idempotent))
         {
-            context.Properties.Set(IpcResiliencePredicates.RetryOnlyIfNotAccepted, true);
+            context.Properties.Set(IpcResiliencePredicates.Idempotent, true);
         }
 
         return context;
@@ -241,6 +246,7 @@ internal sealed class EndpointResilience
         ResiliencePipeline? retry = null;
         ResiliencePipeline? breaker = null;
         var hasAttemptTimeout = false;
+        TimeSpan total;
         CircuitBreakerStateProvider? state = null;
         if (options.PipelineName is { } pipelineName)
         {
@@ -248,12 +254,13 @@ internal sealed class EndpointResilience
                 ?? throw new InvalidOperationException($"No resilience pipeline named '{pipelineName}' is registered. Register it with services.AddResiliencePipeline(\"{pipelineName}\", ...).");
 
             // The call's own deadline still bounds the call; everything else is the named pipeline's business.
-            builder.AddTimeout(TotalTimeout(requestTimeout ?? Timeout.InfiniteTimeSpan, timeProvider)).AddPipeline(named);
+            total = requestTimeout ?? Timeout.InfiniteTimeSpan;
+            builder.AddTimeout(TotalTimeout(total)).AddPipeline(named);
         }
         else
         {
-            var total = requestTimeout ?? options.TotalTimeout ?? ResilienceDefaults.TotalTimeout(kind);
-            builder.AddTimeout(TotalTimeout(total, timeProvider));
+            total = requestTimeout ?? options.TotalTimeout ?? ResilienceDefaults.TotalTimeout(kind);
+            builder.AddTimeout(TotalTimeout(total));
             if (options.Enabled)
             {
                 // Without Polly's telemetry the retry and the breaker are pipelines of their own, which RunAttempt enters
@@ -316,7 +323,7 @@ internal sealed class EndpointResilience
 
         var chaosPerAttempt = chaos.Fault.Enabled || chaos.Latency.Enabled;
         var separate = !ReferenceEquals(attempts, builder) && (hasAttemptTimeout || chaosPerAttempt);
-        var strategies = new Strategies(builder.Build(), retry, breaker, separate ? attempts.Build() : null, hasAttemptTimeout && !chaosPerAttempt);
+        var strategies = new Strategies(builder.Build(), retry, breaker, separate ? attempts.Build() : null, hasAttemptTimeout && !chaosPerAttempt, total);
         return new EndpointResilience(strategies, outcome, state, options);
     }
 
@@ -341,7 +348,7 @@ internal sealed class EndpointResilience
     }
 
     /// <summary>The pipelines of an endpoint: around the call, the retry and breaker when apart, and around each attempt.</summary>
-    private sealed record Strategies(ResiliencePipeline Outer, ResiliencePipeline? Retry, ResiliencePipeline? Breaker, ResiliencePipeline? Attempt, bool AttemptTimeoutOnly);
+    private sealed record Strategies(ResiliencePipeline Outer, ResiliencePipeline? Retry, ResiliencePipeline? Breaker, ResiliencePipeline? Attempt, bool AttemptTimeoutOnly, TimeSpan Total);
 
     /// <summary>The attempt timeout in force: an explicit one, or the kind's default when it is shorter than the total timeout.</summary>
     public static TimeSpan EffectiveAttemptTimeout(IpcResilienceOptions options, TimeSpan total, TransportKind kind)
@@ -365,17 +372,17 @@ internal sealed class EndpointResilience
         Name = "AttemptTimeout",
         TimeoutGenerator = args => new ValueTask<TimeSpan>(CallDeadlines.StartAttempt(
             args.Context,
-            args.Context.Properties.GetValue(IpcResiliencePredicates.RetryOnlyIfNotAccepted, false) ? Timeout.InfiniteTimeSpan : timeout,
+            args.Context.Properties.GetValue(IpcResiliencePredicates.Idempotent, false) ? timeout : Timeout.InfiniteTimeSpan,
             timeProvider)),
     };
 
-    private static TimeoutStrategyOptions TotalTimeout(TimeSpan timeout, TimeProvider timeProvider) => new()
+    private static TimeoutStrategyOptions TotalTimeout(TimeSpan timeout) => new()
     {
         Name = "TotalTimeout",
 
-        // A call's IpcCallOptions.Timeout replaces the endpoint's; an infinite timeout is not applied. Its deadline is sent with the request.
-        TimeoutGenerator = args => new ValueTask<TimeSpan>(
-            CallDeadlines.StartTotal(args.Context, args.Context.Properties.GetValue(IpcResiliencePredicates.CallTimeout, timeout), timeProvider)),
+        // A call's IpcCallOptions.Timeout replaces the endpoint's (TotalTimeoutOf); an infinite timeout is not applied. The
+        // client takes its deadline as the call starts, and sends it with the request.
+        TimeoutGenerator = args => new ValueTask<TimeSpan>(args.Context.Properties.GetValue(IpcResiliencePredicates.CallTimeout, timeout)),
     };
 
     /// <summary>
