@@ -117,7 +117,7 @@ internal sealed class EndpointResilience
     /// strategy's asynchronous step.
     /// </summary>
     private ValueTask<Outcome<object>> RunOneAttempt<TState>(Func<ResilienceContext, TState, ValueTask<Outcome<object>>> attempt, ResilienceContext context, TState state) =>
-        _attempt is { } strategies && (!_attemptTimeoutOnly || context.Properties.GetValue(IpcResiliencePredicates.Idempotent, false))
+        _attempt is { } strategies && !(_attemptTimeoutOnly && context.Properties.GetValue(IpcResiliencePredicates.RetryOnlyIfNotAccepted, false))
             ? strategies.ExecuteOutcomeAsync(attempt, context, state)
             : attempt(context, state);
 
@@ -217,9 +217,9 @@ internal sealed class EndpointResilience
         }
 
         // At most once: a call that may have reached its handler is retried only when it is idempotent.
-        if (IsIdempotent(route, idempotent))
+        if (!IsIdempotent(route, idempotent))
         {
-            context.Properties.Set(IpcResiliencePredicates.Idempotent, true);
+            context.Properties.Set(IpcResiliencePredicates.RetryOnlyIfNotAccepted, true);
         }
 
         return context;
@@ -372,7 +372,7 @@ internal sealed class EndpointResilience
         Name = "AttemptTimeout",
         TimeoutGenerator = args => new ValueTask<TimeSpan>(CallDeadlines.StartAttempt(
             args.Context,
-            args.Context.Properties.GetValue(IpcResiliencePredicates.Idempotent, false) ? timeout : Timeout.InfiniteTimeSpan,
+            args.Context.Properties.GetValue(IpcResiliencePredicates.RetryOnlyIfNotAccepted, false) ? Timeout.InfiniteTimeSpan : timeout,
             timeProvider)),
     };
 

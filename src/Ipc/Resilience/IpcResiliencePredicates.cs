@@ -6,11 +6,8 @@ namespace Ipc;
 /// <summary>The failures the Ipc resilience strategies act on.</summary>
 internal static class IpcResiliencePredicates
 {
-    /// <summary>
-    /// Set by the client on a call marked idempotent (by its endpoint, its route or its <c>IpcCallOptions</c>); a call without
-    /// it runs at most once, so the usual call sets nothing.
-    /// </summary>
-    internal static readonly ResiliencePropertyKey<bool> Idempotent = new("Ipc.Idempotent");
+    /// <summary>Set by the client on every call not marked idempotent (by its endpoint, its route or its <c>IpcCallOptions</c>).</summary>
+    internal static readonly ResiliencePropertyKey<bool> RetryOnlyIfNotAccepted = new("Ipc.RetryOnlyIfNotAccepted");
 
     /// <summary>The transient failure of the call's last attempt, which a breaker that refuses the retry must not hide.</summary>
     internal static readonly ResiliencePropertyKey<Exception> LastTransientFailure = new("Ipc.LastTransientFailure");
@@ -31,7 +28,7 @@ internal static class IpcResiliencePredicates
 
         // A call that may have reached its handler could run twice: retry it only when the transport says it was not
         // accepted, unless the call is marked idempotent.
-        if (!context.Properties.GetValue(Idempotent, false) && exception is not IpcException { NotAccepted: true })
+        if (context.Properties.GetValue(RetryOnlyIfNotAccepted, false) && exception is not IpcException { NotAccepted: true })
         {
             return false;
         }
