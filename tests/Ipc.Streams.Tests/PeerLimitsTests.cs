@@ -234,6 +234,26 @@ public abstract class PeerLimitsTests<TMedium> : RawServerTests<TMedium>
         await StartServerAsync(address, o => { });
         var body = new byte[64 * 1024];
         byte[] broken = [0x7F, .. new byte[15]]; // an unknown frame type
+
+        // The raw client reads on this process's thread pool, where the server's flusher blocks in its writes until the
+        // client has read: with the pool at its minimum (as many threads as processors) the client's reads could wait for
+        // the pool to add a thread for longer than the server's one-second bound on its GoAway, and the connection then
+        // closes without it (about one run in five on two processors). A client in a process of its own has threads of its
+        // own; this one gets enough to keep reading.
+        ThreadPool.GetMinThreads(out var workers, out var completions);
+        ThreadPool.SetMinThreads(Math.Max(workers, 16), completions);
+        try
+        {
+            await SendFormatErrorWhileAnsweringAsync(address, body, broken);
+        }
+        finally
+        {
+            ThreadPool.SetMinThreads(workers, completions);
+        }
+    }
+
+    private async Task SendFormatErrorWhileAnsweringAsync(string address, byte[] body, byte[] broken)
+    {
         for (var round = 0; round < 10; round++)
         {
             // 2.5 MiB of answers: more than the server buffers, so it is still writing them when it reads the broken
