@@ -43,21 +43,64 @@ internal sealed class ClientConnection : StreamConnection
         await _settingsReceived.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    public async ValueTask<IpcMessage> RequestAsync(IpcMessage request, CancellationToken cancellationToken)
-    {
-        if (!_callSlots!.Wait(0))
-        {
-            await WaitForCreditAsync(_callSlots, cancellationToken).ConfigureAwait(false); // the server's limit: queue here
-        }
+    /// <summary>
+    /// Sends a request once the server's limit of calls in flight allows one more, and returns its answer to await. When
+    /// the request is written at once (the usual case) the caller awaits the pending call itself, with no asynchronous
+    /// method between: the call holds the cancellation's registration and goes back to the connection, for the next
+    /// request to reuse, as its caller reads the answer.
+    /// </summary>
+    public ValueTask<IpcMessage> RequestAsync(IpcMessage request, CancellationToken cancellationToken) =>
+        _callSlots!.Wait(0) ? SendRequest(request, cancellationToken) : RequestWhenSlotFreeAsync(request, cancellationToken);
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<IpcMessage> RequestWhenSlotFreeAsync(IpcMessage request, CancellationToken cancellationToken)
+    {
+        await WaitForCreditAsync(_callSlots!, cancellationToken).ConfigureAwait(false); // the server's limit: queue here
+        return await SendRequest(request, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Files and writes a request that has its call slot; returns its answer to await.</summary>
+    private ValueTask<IpcMessage> SendRequest(IpcMessage request, CancellationToken cancellationToken)
+    {
         var call = Interlocked.Exchange(ref _spareCall, null) ?? new RequestCall(this);
         call.Start(request.MessageId, _inlineCompletions);
-        var id = Register(call);
+        uint id;
         try
         {
-            await SendMessageAsync(FrameType.Request, id, request, urgent: true)
-                .ConfigureAwait(false);
+            id = Register(call);
+        }
+        catch (Exception ex)
+        {
+            return ValueTask.FromException<IpcMessage>(ex);
+        }
+
+        ValueTask sent;
+        try
+        {
+            sent = SendMessageAsync(FrameType.Request, id, request, urgent: true);
+        }
+        catch (Exception ex)
+        {
+            TryEnd(id, out _);
+            return ValueTask.FromException<IpcMessage>(ex);
+        }
+
+        if (!sent.IsCompletedSuccessfully)
+        {
+            return AnswerWhenSentAsync(sent, call, id, cancellationToken);
+        }
+
+        sent.GetAwaiter().GetResult(); // a ValueTask is read once, even a completed one
+        return call.Await(cancellationToken);
+    }
+
+    /// <summary>Waits for a request's write to finish, then for its answer.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<IpcMessage> AnswerWhenSentAsync(ValueTask sent, RequestCall call, uint id, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await sent.ConfigureAwait(false);
         }
         catch
         {
@@ -65,22 +108,7 @@ internal sealed class ClientConnection : StreamConnection
             throw;
         }
 
-        IpcMessage response;
-        if (!cancellationToken.CanBeCanceled)
-        {
-            response = await call.Task.ConfigureAwait(false);
-        }
-        else
-        {
-            // Disposed before the call is reused: a cancellation that runs now finishes first, and none comes after.
-            using var registration = cancellationToken.UnsafeRegister(static (state, token) => ((RequestCall)state!).CancelCall(token), call);
-            response = await call.Task.ConfigureAwait(false);
-        }
-
-        // Answered, and nothing else holds the call now (the table let it go before it completed): the next call reuses it.
-        call.Reset();
-        Volatile.Write(ref _spareCall, call);
-        return response;
+        return await call.Await(cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Sends a one-way message once the server's grant allows one more (<see cref="StreamTransportOptions.MaxQueuedOneWayMessages"/>).</summary>
@@ -409,6 +437,7 @@ internal sealed class ClientConnection : StreamConnection
         private bool _hops;
         private ManualResetValueTaskSourceCore<IpcMessage> _completion;
         private object? _outcome;
+        private CancellationTokenRegistration _cancellation;
 
         /// <summary>Prepares the call for a request, before it is filed.</summary>
         public void Start(string messageId, bool inline)
@@ -418,17 +447,19 @@ internal sealed class ClientConnection : StreamConnection
             _completion.RunContinuationsAsynchronously = !inline && !_hops;
         }
 
-        /// <summary>Makes an answered call, whose result its caller took, ready for the next request.</summary>
-        public void Reset()
+        /// <summary>
+        /// Gets the call's outcome for its caller to await once, cancelled with <paramref name="cancellationToken"/>; the
+        /// call goes back to its connection for the next request once its caller has read the response.
+        /// </summary>
+        public ValueTask<IpcMessage> Await(CancellationToken cancellationToken)
         {
-            _completion.Reset();
-            _outcome = null;
-            MessageId = null;
-            CallId = 0;
-        }
+            if (cancellationToken.CanBeCanceled)
+            {
+                _cancellation = cancellationToken.UnsafeRegister(static (state, token) => ((RequestCall)state!).CancelCall(token), this);
+            }
 
-        /// <summary>Gets the call's outcome, to await once.</summary>
-        public ValueTask<IpcMessage> Task => new(this, _completion.Version);
+            return new(this, _completion.Version);
+        }
 
         /// <summary>The caller cancelled: ends the call and tells the server.</summary>
         public void CancelCall(CancellationToken token) => connection.Cancel(CallId, token);
@@ -466,7 +497,28 @@ internal sealed class ClientConnection : StreamConnection
             }
         }
 
-        IpcMessage IValueTaskSource<IpcMessage>.GetResult(short token) => _completion.GetResult(token);
+        IpcMessage IValueTaskSource<IpcMessage>.GetResult(short token)
+        {
+            IpcMessage response;
+            try
+            {
+                response = _completion.GetResult(token);
+            }
+            finally
+            {
+                // Disposed before the call is reused: a cancellation that runs now finishes first, and none comes after.
+                _cancellation.Dispose();
+                _cancellation = default;
+            }
+
+            // Answered, and nothing else holds the call now (the table let it go before it completed): the next call reuses it.
+            _completion.Reset();
+            _outcome = null;
+            MessageId = null;
+            CallId = 0;
+            Volatile.Write(ref connection._spareCall, this);
+            return response;
+        }
 
         ValueTaskSourceStatus IValueTaskSource<IpcMessage>.GetStatus(short token) => _completion.GetStatus(token);
 
