@@ -49,45 +49,58 @@ internal sealed class ClientConnection : StreamConnection
     /// method between: the call holds the cancellation's registration and goes back to the connection, for the next
     /// request to reuse, as its caller reads the answer.
     /// </summary>
-    public ValueTask<IpcMessage> RequestAsync(IpcMessage request, CancellationToken cancellationToken) =>
-        _callSlots!.Wait(0) ? SendRequest(request, cancellationToken) : RequestWhenSlotFreeAsync(request, cancellationToken);
+    /// <param name="request">The request.</param>
+    /// <param name="cancellationToken">Cancels the call, and tells the server.</param>
+    /// <param name="resend">
+    /// Where a request the server never read goes instead (the connection closed, or the server went away, before it read
+    /// it), with the same token; <see langword="null"/> to fail it as not accepted.
+    /// </param>
+    public ValueTask<IpcMessage> RequestAsync(IpcMessage request, CancellationToken cancellationToken, Func<IpcMessage, CancellationToken, ValueTask<IpcMessage>>? resend = null) =>
+        _callSlots!.Wait(0) ? SendRequest(request, cancellationToken, resend) : RequestWhenSlotFreeAsync(request, cancellationToken, resend);
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<IpcMessage> RequestWhenSlotFreeAsync(IpcMessage request, CancellationToken cancellationToken)
+    private async ValueTask<IpcMessage> RequestWhenSlotFreeAsync(IpcMessage request, CancellationToken cancellationToken, Func<IpcMessage, CancellationToken, ValueTask<IpcMessage>>? resend)
     {
-        await WaitForCreditAsync(_callSlots!, cancellationToken).ConfigureAwait(false); // the server's limit: queue here
-        return await SendRequest(request, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await WaitForCreditAsync(_callSlots!, cancellationToken).ConfigureAwait(false); // the server's limit: queue here
+        }
+        catch (IpcException ex) when (ex.NotAccepted && resend is not null)
+        {
+            return await resend(request, cancellationToken).ConfigureAwait(false);
+        }
+
+        return await SendRequest(request, cancellationToken, resend).ConfigureAwait(false);
     }
 
     /// <summary>Files and writes a request that has its call slot; returns its answer to await.</summary>
-    private ValueTask<IpcMessage> SendRequest(IpcMessage request, CancellationToken cancellationToken)
+    private ValueTask<IpcMessage> SendRequest(IpcMessage request, CancellationToken cancellationToken, Func<IpcMessage, CancellationToken, ValueTask<IpcMessage>>? resend)
     {
         var call = Interlocked.Exchange(ref _spareCall, null) ?? new RequestCall(this);
-        call.Start(request.MessageId, _inlineCompletions);
+        call.Start(request, _inlineCompletions, cancellationToken, resend);
         uint id;
+        ValueTask sent;
         try
         {
             id = Register(call);
         }
         catch (Exception ex)
         {
-            return ValueTask.FromException<IpcMessage>(ex);
+            return NotSent(ex, request, cancellationToken, resend); // not filed
         }
 
-        ValueTask sent;
         try
         {
             sent = SendMessageAsync(FrameType.Request, id, request, urgent: true);
         }
         catch (Exception ex)
         {
-            TryEnd(id, out _);
-            return ValueTask.FromException<IpcMessage>(ex);
+            return WriteFailed(ex, call, id, request, cancellationToken, resend);
         }
 
         if (!sent.IsCompletedSuccessfully)
         {
-            return AnswerWhenSentAsync(sent, call, id, cancellationToken);
+            return AnswerWhenSentAsync(sent, call, id, request, cancellationToken, resend);
         }
 
         sent.GetAwaiter().GetResult(); // a ValueTask is read once, even a completed one
@@ -96,20 +109,51 @@ internal sealed class ClientConnection : StreamConnection
 
     /// <summary>Waits for a request's write to finish, then for its answer.</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<IpcMessage> AnswerWhenSentAsync(ValueTask sent, RequestCall call, uint id, CancellationToken cancellationToken)
+    private async ValueTask<IpcMessage> AnswerWhenSentAsync(ValueTask sent, RequestCall call, uint id, IpcMessage request, CancellationToken cancellationToken, Func<IpcMessage, CancellationToken, ValueTask<IpcMessage>>? resend)
     {
+        Exception? failure = null;
         try
         {
             await sent.ConfigureAwait(false);
         }
-        catch
+        catch (Exception ex)
         {
-            TryEnd(id, out _);
-            throw;
+            failure = ex;
         }
 
-        return await call.Await(cancellationToken).ConfigureAwait(false);
+        return await (failure is null ? call.Await(cancellationToken) : WriteFailed(failure, call, id, request, cancellationToken, resend)).ConfigureAwait(false);
     }
+
+    /// <summary>
+    /// A filed request whose write failed. If the connection's close ended the call first, the call's own outcome
+    /// stands (it fails, or sends the request on itself: never twice), unless it failed as lost without sending it on
+    /// where the write's failure says nothing went out.
+    /// </summary>
+    private ValueTask<IpcMessage> WriteFailed(Exception failure, RequestCall call, uint id, IpcMessage request, CancellationToken cancellationToken, Func<IpcMessage, CancellationToken, ValueTask<IpcMessage>>? resend)
+    {
+        if (TryEnd(id, out _))
+        {
+            return NotSent(failure, request, cancellationToken, resend);
+        }
+
+        return resend is not null && failure is IpcException { NotAccepted: true } ? OutcomeOrResendAsync(call, request, cancellationToken, resend) : call.Await(cancellationToken);
+
+        static async ValueTask<IpcMessage> OutcomeOrResendAsync(RequestCall call, IpcMessage request, CancellationToken cancellationToken, Func<IpcMessage, CancellationToken, ValueTask<IpcMessage>> resend)
+        {
+            try
+            {
+                return await call.Await(cancellationToken).ConfigureAwait(false);
+            }
+            catch (IpcException ex) when (!ex.NotAccepted && call.MayResend)
+            {
+                return await resend(request, cancellationToken).ConfigureAwait(false); // lost, but it never went out
+            }
+        }
+    }
+
+    /// <summary>A request nothing of which was written: sent on elsewhere when that is allowed, else failed with <paramref name="error"/>.</summary>
+    private static ValueTask<IpcMessage> NotSent(Exception error, IpcMessage request, CancellationToken cancellationToken, Func<IpcMessage, CancellationToken, ValueTask<IpcMessage>>? resend) =>
+        resend is not null && error is IpcException { NotAccepted: true } ? resend(request, cancellationToken) : ValueTask.FromException<IpcMessage>(error);
 
     /// <summary>Sends a one-way message once the server's grant allows one more (<see cref="StreamTransportOptions.MaxQueuedOneWayMessages"/>).</summary>
     public ValueTask SendAsync(IpcMessage message, CancellationToken cancellationToken)
@@ -438,11 +482,24 @@ internal sealed class ClientConnection : StreamConnection
         private ManualResetValueTaskSourceCore<IpcMessage> _completion;
         private object? _outcome;
         private CancellationTokenRegistration _cancellation;
+        private IpcMessage? _request; // with _resend, until the answer is read: to send again if the server never read it
+        private Func<IpcMessage, CancellationToken, ValueTask<IpcMessage>>? _resend;
+        private CancellationToken _token;
 
-        /// <summary>Prepares the call for a request, before it is filed.</summary>
-        public void Start(string messageId, bool inline)
+        /// <summary>
+        /// Prepares the call for <paramref name="request"/>, before it is filed. If the server never reads it, the call's
+        /// outcome is <paramref name="resend"/>'s, when there is one, called with <paramref name="cancellationToken"/>.
+        /// </summary>
+        public void Start(IpcMessage request, bool inline, CancellationToken cancellationToken, Func<IpcMessage, CancellationToken, ValueTask<IpcMessage>>? resend)
         {
-            MessageId = messageId;
+            MessageId = request.MessageId;
+            if (resend is not null)
+            {
+                _request = request;
+                _resend = resend;
+                _token = cancellationToken;
+            }
+
             _hops = !inline && connection.HasDedicatedReader; // continuations are synchronous, so this call hops itself
             _completion.RunContinuationsAsynchronously = !inline && !_hops;
         }
@@ -460,6 +517,9 @@ internal sealed class ClientConnection : StreamConnection
 
             return new(this, _completion.Version);
         }
+
+        /// <summary>Gets a value indicating whether the call ended without sending its request on (it had somewhere to send it).</summary>
+        public bool MayResend => _resend is not null;
 
         /// <summary>The caller cancelled: ends the call and tells the server.</summary>
         public void CancelCall(CancellationToken token) => connection.Cancel(CallId, token);
@@ -514,6 +574,9 @@ internal sealed class ClientConnection : StreamConnection
             // Answered, and nothing else holds the call now (the table let it go before it completed): the next call reuses it.
             _completion.Reset();
             _outcome = null;
+            _request = null;
+            _resend = null;
+            _token = default;
             MessageId = null;
             CallId = 0;
             Volatile.Write(ref connection._spareCall, this);
@@ -527,6 +590,14 @@ internal sealed class ClientConnection : StreamConnection
 
         private void Finish(Exception error)
         {
+            if (_resend is not null && error is IpcException { NotAccepted: true })
+            {
+                // The server never read the request: it goes once more elsewhere, from the thread pool (never from a
+                // closing connection's thread), and its outcome is this call's.
+                ThreadPool.UnsafeQueueUserWorkItem(static call => _ = call.ResendAsync(), this, preferLocal: false);
+                return;
+            }
+
             if (!_hops)
             {
                 _completion.SetException(error); // a cancellation ends the await with its OperationCanceledException
@@ -536,6 +607,24 @@ internal sealed class ClientConnection : StreamConnection
             // A failure comes from a closing connection or a cancellation callback: never continue the caller there.
             _outcome = error;
             ThreadPool.UnsafeQueueUserWorkItem(static call => call.Run(), this, preferLocal: false);
+        }
+
+        private async Task ResendAsync()
+        {
+            var resend = _resend!;
+            _resend = null; // once
+            IpcMessage answer;
+            try
+            {
+                answer = await resend(_request!, _token).ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                _completion.SetException(ex);
+                return;
+            }
+
+            _completion.SetResult(answer);
         }
     }
 

@@ -19,6 +19,7 @@ internal sealed class StreamTransportClient : IIpcTransportClient, IIpcTransport
     private readonly ILogger _logger;
     private readonly IpcTransportTelemetry _telemetry;
     private readonly Task<ClientConnection>?[] _slots;
+    private readonly Func<IpcMessage, CancellationToken, ValueTask<IpcMessage>>[] _resends; // one per slot, made once
     private readonly CancellationTokenSource _disposed = new();
     private readonly object _gate = new();
     private int _next;
@@ -31,28 +32,46 @@ internal sealed class StreamTransportClient : IIpcTransportClient, IIpcTransport
         _transport = transport;
         _logger = (context.Services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance).CreateLogger("Ipc.Transports.Streams");
         _slots = new Task<ClientConnection>?[options.ConnectionPoolSize];
+        _resends = new Func<IpcMessage, CancellationToken, ValueTask<IpcMessage>>[_slots.Length];
+        for (var slot = 0; slot < _slots.Length; slot++)
+        {
+            var index = slot;
+            _resends[slot] = (request, cancellationToken) => ResendAsync(index, request, cancellationToken);
+        }
+
         _telemetry = IpcTransportTelemetry.ForClient(context);
     }
 
     /// <summary>Reachable when the first connection of the pool is open or opens, handshake included; no handler runs.</summary>
     public async ValueTask ProbeAsync(CancellationToken cancellationToken) => await GetConnectionAsync(0, cancellationToken).ConfigureAwait(false);
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    public async ValueTask<IpcMessage> RequestAsync(IpcMessage request, CancellationToken cancellationToken)
+    /// <remarks>
+    /// A request the connection's server never read (the connection closed, or went away, first: an idle connection the
+    /// server let go, say) goes once more, on a new connection: nothing ran. On an open connection the caller awaits the
+    /// connection's pending call itself, which sends it again if it must (<see cref="ClientConnection.RequestAsync"/>).
+    /// </remarks>
+    public ValueTask<IpcMessage> RequestAsync(IpcMessage request, CancellationToken cancellationToken)
     {
         var slot = NextSlot();
+        var current = Volatile.Read(ref _slots[slot]);
+        return current is { IsCompletedSuccessfully: true } && current.Result.IsUsable
+            ? current.Result.RequestAsync(request, cancellationToken, _resends[slot])
+            : RequestWhenConnectedAsync(slot, request, cancellationToken);
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<IpcMessage> RequestWhenConnectedAsync(int slot, IpcMessage request, CancellationToken cancellationToken)
+    {
         var connection = await GetConnectionAsync(slot, cancellationToken).ConfigureAwait(false);
-        try
-        {
-            return await connection.RequestAsync(request, cancellationToken).ConfigureAwait(false);
-        }
-        catch (IpcException ex) when (ex.NotAccepted)
-        {
-            // The connection closed (an idle connection the server let go, say) before the server read the request:
-            // nothing ran, so it goes once more on a new connection.
-            connection = await GetConnectionAsync(slot, cancellationToken).ConfigureAwait(false);
-            return await connection.RequestAsync(request, cancellationToken).ConfigureAwait(false);
-        }
+        return await connection.RequestAsync(request, cancellationToken, _resends[slot]).ConfigureAwait(false);
+    }
+
+    /// <summary>Sends a request the server never read once more, on the slot's connection (a new one once the old is gone), and not again.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<IpcMessage> ResendAsync(int slot, IpcMessage request, CancellationToken cancellationToken)
+    {
+        var connection = await GetConnectionAsync(slot, cancellationToken).ConfigureAwait(false);
+        return await connection.RequestAsync(request, cancellationToken, resend: null).ConfigureAwait(false);
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
