@@ -103,8 +103,9 @@ internal sealed partial class SharedMemoryTransport : ConnectionTransport
 
     protected override ConnectionAcceptor CreateConnectionAcceptor(IpcTransportContext context) => new Acceptor(context, Options(context));
 
+    // The reader spins with the ring's own reads that do not wait (RingStream is an INonBlockingStream): no probe needed.
     private static DuplexConnection Connect(RingStream stream, SharedMemoryTransportOptions options) =>
-        options.DedicatedReaders ? DuplexConnection.CreateWithDedicatedReader(stream, stream.IsReadable, options.ReaderSpin) : DuplexConnection.Create(stream);
+        options.DedicatedReaders ? DuplexConnection.CreateWithDedicatedReader(stream, isReadable: null, options.ReaderSpin) : DuplexConnection.Create(stream);
 
     private static SharedMemoryTransportOptions Options(IpcTransportContext context) =>
         context.Services.GetService<IOptionsMonitor<SharedMemoryTransportOptions>>()?.Get(context.EndpointName) ?? new SharedMemoryTransportOptions();

@@ -82,7 +82,8 @@ public abstract class DuplexConnection : IAsyncDisposable
     /// With it, the reader polls for up to <paramref name="readerSpin"/> before it blocks, which saves a wake-up when a
     /// reply comes soon; <see langword="null"/> blocks at once. On a <see cref="System.Net.Sockets.NetworkStream"/>, and
     /// outside Windows a <see cref="System.IO.Pipes.PipeStream"/>, the reader then spins with reads that do not wait
-    /// instead of asking this, so bytes that arrive are read by the call that finds them.
+    /// instead of asking this, so bytes that arrive are read by the call that finds them. A stream that implements
+    /// <see cref="INonBlockingStream"/> is polled with its own reads that do not wait, and this is not needed.
     /// </param>
     /// <param name="readerSpin">How long to poll before blocking; <see cref="TimeSpan.Zero"/> blocks at once.</param>
     public static DuplexConnection CreateWithDedicatedReader(Stream stream, Func<bool>? isReadable, TimeSpan readerSpin)

@@ -54,10 +54,10 @@ internal sealed class ReadablePoll
     private const int MaxBackOffDoublings = 10;
 
     /// <summary>What a <see cref="ReadAvailable"/> returns when nothing has arrived yet.</summary>
-    public const int NothingYet = -1;
+    public const int NothingYet = INonBlockingStream.NothingYet;
 
     /// <summary>What a <see cref="ReadAvailable"/> returns when a blocking read would return at once.</summary>
-    public const int ReadNow = -2;
+    public const int ReadNow = INonBlockingStream.ReadNow;
 
     private static readonly int s_maxSpinning = Environment.ProcessorCount;
     private static int s_spinning;

@@ -149,9 +149,13 @@ internal sealed class StreamDuplexConnection : DuplexConnection
         _readerWork = [];
         _readerWorkAllowed = true;
         _replacements = new ReplacementBudget(host.Time);
-        // With a probe to spin on, a socket (or a named pipe outside Windows) is read without waiting during the spin, so
-        // bytes that come are read by the call that finds them; another stream asks the probe and reads after it.
-        _poll = _isReadable is null ? null : UnixReceive.For(_stream) is { } readAvailable ? ReadablePoll.Create(readAvailable, _readerSpin) : ReadablePoll.Create(_isReadable, _readerSpin);
+        // A stream that reads without waiting (and, given a probe to spin on, a socket or a named pipe outside Windows) is
+        // read that way during the spin, so bytes that come are read by the call that finds them; another stream asks the
+        // probe and reads after it.
+        _poll = _stream is INonBlockingStream nonBlocking ? ReadablePoll.Create(nonBlocking.ReadAvailable, _readerSpin)
+            : _isReadable is null ? null
+            : UnixReceive.For(_stream) is { } readAvailable ? ReadablePoll.Create(readAvailable, _readerSpin)
+            : ReadablePoll.Create(_isReadable, _readerSpin);
         _watchdog = ReaderWatchdog.For(host.Time);
     }
 

@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using Ipc.TestUtils;
+using Ipc.Transports.Streams;
 
 namespace Ipc.SharedMemory.Tests;
 
@@ -95,6 +96,25 @@ public sealed class RingStreamTests : IAsyncLifetime
 
         Assert.Equal(0, await end.WaitAsync(TestIpc.Bound));
         Assert.Throws<IOException>(() => _server.Write([4]));
+    }
+
+    [Fact]
+    public void ReadAvailable_TakesWhatCameWithoutWaitingAndLeavesTheEndToRead()
+    {
+        var buffer = new byte[16];
+        Assert.Equal(INonBlockingStream.NothingYet, _server.ReadAvailable(buffer));
+
+        _client.Write([1, 2, 3]);
+        Assert.Equal(3, _server.ReadAvailable(buffer));
+        Assert.Equal(new byte[] { 1, 2, 3 }, buffer[..3]);
+        Assert.Equal(INonBlockingStream.NothingYet, _server.ReadAvailable(buffer));
+
+        _client.Write([4]);
+        _client.Dispose();
+        Assert.Equal(1, _server.ReadAvailable(buffer)); // what was written before the close still comes
+        Assert.Equal(4, buffer[0]);
+        Assert.Equal(INonBlockingStream.ReadNow, _server.ReadAvailable(buffer)); // the end: the blocking read reports it
+        Assert.Equal(0, _server.Read(buffer));
     }
 
     [Fact]

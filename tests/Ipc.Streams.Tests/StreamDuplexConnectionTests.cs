@@ -77,6 +77,27 @@ public sealed class StreamDuplexConnectionTests : IDisposable
     }
 
     [Fact]
+    public async Task RunAsync_NonBlockingStream_SpinsWithItsOwnReadsWithNoProbe()
+    {
+        var stream = new NonBlockingStream(_stream, _socket);
+        await using var connection = DuplexConnection.CreateWithDedicatedReader(stream, isReadable: null, TimeSpan.FromSeconds(1));
+        connection.Attach(Host(), dedicatedReader: true);
+        var loop = new FrameLoop(connection);
+        var run = connection.RunAsync(loop.RunAsync);
+
+        // The reader spins only while one of the process's spin slots is free (readers of other tests may hold them), so
+        // bytes go one at a time until one comes through the stream's own read; without the spin, none ever does.
+        for (var i = 0; i < 50 && stream.BytesReadWithoutWaiting == 0; i++)
+        {
+            _peer.Send([(byte)i]);
+            Assert.Equal((byte)i, loop.Take(1)[0].Value);
+        }
+
+        Assert.True(stream.BytesReadWithoutWaiting > 0, "the reader never read with the stream's ReadAvailable");
+        await StopAsync(connection, run);
+    }
+
+    [Fact]
     public async Task RunAsync_DedicatedReaderNotGranted_ReadsAsynchronously()
     {
         await using var connection = DuplexConnection.CreateWithDedicatedReader(_stream, isReadable: null, TimeSpan.Zero);
@@ -811,6 +832,67 @@ public sealed class StreamDuplexConnectionTests : IDisposable
     }
 
     /// <summary>A stand-in for the core's frame loop: reads <see cref="DuplexConnection.Input"/>, one "frame" a byte.</summary>
+    /// <summary>The socket's stream, read without waiting when the socket holds bytes (and counting what came that way).</summary>
+    private sealed class NonBlockingStream(NetworkStream inner, Socket socket) : Stream, INonBlockingStream
+    {
+        private int _bytesReadWithoutWaiting;
+
+        public int BytesReadWithoutWaiting => Volatile.Read(ref _bytesReadWithoutWaiting);
+
+        public override bool CanRead => true;
+
+        public override bool CanWrite => true;
+
+        public override bool CanSeek => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position
+        {
+            get => throw new NotSupportedException();
+            set => throw new NotSupportedException();
+        }
+
+        public int ReadAvailable(Span<byte> buffer)
+        {
+            try
+            {
+                if (socket.Available == 0)
+                {
+                    return socket.Poll(0, SelectMode.SelectRead) ? INonBlockingStream.ReadNow : INonBlockingStream.NothingYet; // readable with nothing in it: the end
+                }
+
+                var read = inner.Read(buffer);
+                Interlocked.Add(ref _bytesReadWithoutWaiting, read);
+                return read;
+            }
+            catch (ObjectDisposedException)
+            {
+                return INonBlockingStream.ReadNow;
+            }
+        }
+
+        public override int Read(byte[] buffer, int offset, int count) => inner.Read(buffer, offset, count);
+
+        public override int Read(Span<byte> buffer) => inner.Read(buffer);
+
+        public override void Write(byte[] buffer, int offset, int count) => inner.Write(buffer, offset, count);
+
+        public override void Write(ReadOnlySpan<byte> buffer) => inner.Write(buffer);
+
+        public override void Flush() => inner.Flush();
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        protected override void Dispose(bool disposing)
+        {
+            inner.Dispose();
+            base.Dispose(disposing);
+        }
+    }
+
     private sealed class FrameLoop(DuplexConnection connection)
     {
         private readonly BlockingCollection<(byte Value, Thread Thread)> _received = [];
