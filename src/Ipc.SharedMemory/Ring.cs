@@ -78,9 +78,14 @@ internal readonly unsafe struct Ring(byte* control, byte* data, int size)
     /// reading it on every write would fetch its cache line from the reader's processor each time, and make the reader's
     /// next write of it fetch the line back.
     /// </param>
-    public int Put(ReadOnlySpan<byte> source, ref long knownHead)
+    /// <param name="tail">
+    /// The tail, which only the writer moves, so it keeps it in memory of its own and never reads it back from the
+    /// mapping: the reader polls the tail's cache line, and on a busy pair that line has often moved to the reader's
+    /// processor by the next write, so reading it there stalled each write for a transfer between processors (in
+    /// alternated runs, writing from the mapping's copy made a round trip 1.04 to 1.13 times as long).
+    /// </param>
+    public int Put(ReadOnlySpan<byte> source, ref long knownHead, ref long tail)
     {
-        var tail = Volatile.Read(ref *Tail);
         var head = knownHead;
         if (tail - head + source.Length > size)
         {
@@ -107,7 +112,8 @@ internal readonly unsafe struct Ring(byte* control, byte* data, int size)
             source[first..count].CopyTo(new Span<byte>(data, count - first));
         }
 
-        Volatile.Write(ref *Tail, tail + count); // release: the reader sees the bytes before the new tail
+        tail += count;
+        Volatile.Write(ref *Tail, tail); // release: the reader sees the bytes before the new tail
         Interlocked.MemoryBarrier();
         if (Volatile.Read(ref *ReaderWaiting) != 0)
         {

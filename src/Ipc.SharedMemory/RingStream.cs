@@ -29,6 +29,7 @@ internal sealed unsafe class RingStream : Stream, INonBlockingStream
     private volatile bool _peerGone;
     private int _disposed;
     private long _outHead; // the outgoing ring's head as this writer last read it (see Ring.Put)
+    private long _outTail; // the outgoing ring's tail, which only this writer moves (see Ring.Put)
 
     public RingStream(SharedMemorySegment segment, Socket socket, bool server, TimeSpan spin)
     {
@@ -37,6 +38,7 @@ internal sealed unsafe class RingStream : Stream, INonBlockingStream
         _in = server ? segment.ClientToServer : segment.ServerToClient;
         _out = server ? segment.ServerToClient : segment.ClientToServer;
         _outHead = Volatile.Read(ref *_out.Head);
+        _outTail = Volatile.Read(ref *_out.Tail);
         _spinTicks = Environment.ProcessorCount < 2 ? 0 : (long)(spin.TotalSeconds * Stopwatch.Frequency);
         _ = PeerWatch.RunAsync(socket, this);
     }
@@ -190,7 +192,7 @@ internal sealed unsafe class RingStream : Stream, INonBlockingStream
             while (!buffer.IsEmpty)
             {
                 ThrowIfCannotWrite();
-                var written = _out.Put(buffer, ref _outHead);
+                var written = _out.Put(buffer, ref _outHead, ref _outTail);
                 if (written > 0)
                 {
                     buffer = buffer[written..];
@@ -214,7 +216,7 @@ internal sealed unsafe class RingStream : Stream, INonBlockingStream
         try
         {
             ThrowIfCannotWrite();
-            buffer = buffer[_out.Put(buffer.Span, ref _outHead)..];
+            buffer = buffer[_out.Put(buffer.Span, ref _outHead, ref _outTail)..];
         }
         finally
         {
