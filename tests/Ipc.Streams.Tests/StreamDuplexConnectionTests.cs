@@ -831,7 +831,6 @@ public sealed class StreamDuplexConnectionTests : IDisposable
         }
     }
 
-    /// <summary>A stand-in for the core's frame loop: reads <see cref="DuplexConnection.Input"/>, one "frame" a byte.</summary>
     /// <summary>The socket's stream, read without waiting when the socket holds bytes (and counting what came that way).</summary>
     private sealed class NonBlockingStream(NetworkStream inner, Socket socket) : Stream, INonBlockingStream
     {
@@ -893,6 +892,7 @@ public sealed class StreamDuplexConnectionTests : IDisposable
         }
     }
 
+    /// <summary>A stand-in for the core's frame loop: reads <see cref="DuplexConnection.Input"/>, one "frame" a byte.</summary>
     private sealed class FrameLoop(DuplexConnection connection)
     {
         private readonly BlockingCollection<(byte Value, Thread Thread)> _received = [];
