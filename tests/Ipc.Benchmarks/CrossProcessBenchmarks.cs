@@ -222,6 +222,33 @@ internal static class CrossProcessBenchmarks
         return StartSelf(inline ? ["serve", address, microseconds, "inline"] : ["serve", address, microseconds]);
     }
 
+    /// <summary>Stops a server <see cref="StartSelf"/> started: closes its standard input and waits for it to exit.</summary>
+    internal static async Task StopSelfAsync(Process server)
+    {
+        server.StandardInput.Close();
+        await server.WaitForExitAsync();
+        server.Dispose();
+    }
+
+    /// <summary>The server side of a runner's <c>--server-process</c>: says "ready", serves until standard input closes, then stops and disposes the hosts.</summary>
+    internal static async Task ServeUntilInputClosesAsync(params IHost[] hosts)
+    {
+        Console.WriteLine("ready");
+        await Console.In.ReadToEndAsync();
+        foreach (var host in hosts)
+        {
+            await host.StopAsync();
+            if (host is IAsyncDisposable asyncDisposable)
+            {
+                await asyncDisposable.DisposeAsync();
+            }
+            else
+            {
+                host.Dispose();
+            }
+        }
+    }
+
     /// <summary>Starts this benchmark again as a server with <paramref name="arguments"/> and waits for it to print "ready"; it stops when its standard input closes.</summary>
     internal static Process StartSelf(IReadOnlyList<string> arguments)
     {
@@ -335,9 +362,7 @@ internal static class CrossProcessBenchmarks
         public async ValueTask DisposeAsync()
         {
             await _client.DisposeAsync();
-            Server.StandardInput.Close();
-            await Server.WaitForExitAsync();
-            Server.Dispose();
+            await StopSelfAsync(Server);
         }
     }
 }

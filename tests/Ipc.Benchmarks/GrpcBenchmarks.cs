@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Net;
 using BenchmarkDotNet.Attributes;
 using Google.Protobuf;
@@ -15,7 +16,8 @@ namespace Ipc.Benchmarks;
 /// <summary>
 /// <c>grpc://</c> on loopback against a hand-written baseline on the same stack: a generated Grpc.Net.Client call with a
 /// 64-byte payload to a generated service on Kestrel (HTTP/2, plain text) that echoes it. The Ipc client sends the same
-/// 64 bytes as a typed request to an echo handler. Servers and clients run in this process.
+/// 64 bytes as a typed request to an echo handler. Both servers run in this process or, with
+/// <see cref="ServersInOtherProcess"/>, in one of their own.
 /// </summary>
 [MemoryDiagnoser]
 public class GrpcBenchmarks
@@ -23,11 +25,12 @@ public class GrpcBenchmarks
     private readonly byte[] _payload = new byte[64];
     private readonly CancellationTokenSource _cancellation = new();
     private ByteString _payloadBytes = ByteString.Empty;
-    private IHost _server = null!;
+    private IHost? _server;
+    private System.Diagnostics.Process? _serverProcess;
     private ServiceProvider _client = null!;
     private IRequestClient _requests = null!;
     private IRequestClient _trimmed = null!;
-    private WebApplication _rawServer = null!;
+    private WebApplication? _rawServer;
     private GrpcChannel _rawChannel = null!;
     private Echo.EchoClient _raw = null!;
     private Transports.IIpcTransportClient _transport = null!;
@@ -35,17 +38,26 @@ public class GrpcBenchmarks
     private Ipc.Grpc.Protocol.IpcService.IpcServiceClient _foreign = null!;
     private Ipc.Grpc.Protocol.IpcEnvelope _envelope = null!;
 
+    /// <summary>Gets or sets a value indicating whether both servers run in a process of their own, as a gRPC service's clients usually do, rather than in the benchmark's.</summary>
+    public bool ServersInOtherProcess { get; set; }
+
     [GlobalSetup]
     public async Task SetupAsync()
     {
         new Random(64).NextBytes(_payload);
         _payloadBytes = ByteString.CopyFrom(_payload);
 
-        var address = $"grpc://127.0.0.1:{FreePort()}";
-        var builder = new HostApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
-        builder.Services.AddIpc().AddEndpoint("bench", address).AddServer("bench", s => s.MapRequest<byte[], byte[]>("echo", static payload => payload));
-        _server = builder.Build();
-        await _server.StartAsync();
+        var ipcPort = FreePort();
+        var rawPort = FreePort();
+        var address = $"grpc://127.0.0.1:{ipcPort}";
+        if (ServersInOtherProcess)
+        {
+            _serverProcess = CrossProcessBenchmarks.StartSelf(["grpc-serve", ipcPort.ToString(CultureInfo.InvariantCulture), rawPort.ToString(CultureInfo.InvariantCulture)]);
+        }
+        else
+        {
+            (_server, _rawServer) = await StartServersAsync(ipcPort, rawPort);
+        }
 
         var services = new ServiceCollection();
         services.AddIpc().AddEndpoint("bench", address).AddEndpoint("bench-trimmed", address).ConfigureResilience("bench-trimmed", r => r.Enabled = false);
@@ -58,16 +70,33 @@ public class GrpcBenchmarks
         var body = MessagePack.MessagePackSerializer.Serialize(_payload, Serialization.MessagePackIpcSerializer.DefaultOptions);
         _envelope = new Ipc.Grpc.Protocol.IpcEnvelope { Route = "echo", ContentType = Serialization.MessagePackIpcSerializer.MediaType, Body = ByteString.CopyFrom(body) };
 
-        var rawPort = FreePort();
+        _rawChannel = GrpcChannel.ForAddress($"http://127.0.0.1:{rawPort}");
+        _raw = new Echo.EchoClient(_rawChannel);
+    }
+
+    /// <summary>Starts both servers on loopback: the Ipc endpoint's on its own Kestrel, and the generated echo service.</summary>
+    public static async Task<(IHost Ipc, WebApplication Raw)> StartServersAsync(int ipcPort, int rawPort)
+    {
+        var builder = new HostApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Services.AddIpc().AddEndpoint("bench", $"grpc://127.0.0.1:{ipcPort}").AddServer("bench", s => s.MapRequest<byte[], byte[]>("echo", static payload => payload));
+        var server = builder.Build();
+        await server.StartAsync();
+
         var raw = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
         raw.WebHost.UseKestrelCore().ConfigureKestrel(k => k.Listen(IPAddress.Loopback, rawPort, l => l.Protocols = HttpProtocols.Http2));
         raw.Services.AddRoutingCore();
         raw.Services.AddGrpc();
-        _rawServer = raw.Build();
-        _rawServer.MapGrpcService<EchoService>();
-        await _rawServer.StartAsync();
-        _rawChannel = GrpcChannel.ForAddress($"http://127.0.0.1:{rawPort}");
-        _raw = new Echo.EchoClient(_rawChannel);
+        var rawServer = raw.Build();
+        rawServer.MapGrpcService<EchoService>();
+        await rawServer.StartAsync();
+        return (server, rawServer);
+    }
+
+    /// <summary>The server process of <c>interleaved-grpc --server-process</c>: both servers until standard input closes.</summary>
+    public static async Task ServeAsync(int ipcPort, int rawPort)
+    {
+        var (ipc, raw) = await StartServersAsync(ipcPort, rawPort);
+        await CrossProcessBenchmarks.ServeUntilInputClosesAsync(raw, ipc);
     }
 
     [GlobalCleanup]
@@ -76,11 +105,23 @@ public class GrpcBenchmarks
         _cancellation.Dispose();
         _rawChannel.Dispose();
         _foreignChannel.Dispose();
-        await _rawServer.StopAsync();
-        await _rawServer.DisposeAsync();
         await _client.DisposeAsync();
-        await _server.StopAsync();
-        _server.Dispose();
+        if (_serverProcess is { } process)
+        {
+            await CrossProcessBenchmarks.StopSelfAsync(process);
+        }
+
+        if (_rawServer is not null)
+        {
+            await _rawServer.StopAsync();
+            await _rawServer.DisposeAsync();
+        }
+
+        if (_server is not null)
+        {
+            await _server.StopAsync();
+            _server.Dispose();
+        }
     }
 
     [Benchmark(Baseline = true, Description = "raw: generated Grpc.Net.Client call, 64 B echo")]
@@ -129,13 +170,13 @@ public class GrpcBenchmarks
     /// both sides of each block run under the same load, and no path always runs first or right after the warm-up. The
     /// warm-up runs every path for <see cref="WarmUp"/>, long enough for the tiered compiler to finish here (with 3 s, the
     /// blocks run first measured the raw call at 150 us against 85 us later in the same run).
-    /// <c>dotnet run -c Release --project tests/Ipc.Benchmarks -- interleaved-grpc</c>
+    /// <c>dotnet run -c Release --project tests/Ipc.Benchmarks -- interleaved-grpc [--server-process]</c>
     /// </summary>
-    public static async Task RunInterleavedAsync(TextWriter output)
+    public static async Task RunInterleavedAsync(TextWriter output, bool serversInOtherProcess = false)
     {
         const int Rounds = 30;
         const int BlockSize = 200;
-        var benchmark = new GrpcBenchmarks();
+        var benchmark = new GrpcBenchmarks { ServersInOtherProcess = serversInOtherProcess };
         await benchmark.SetupAsync();
         try
         {

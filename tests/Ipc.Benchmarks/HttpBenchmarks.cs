@@ -96,12 +96,7 @@ public class HttpBenchmarks
     public static async Task ServeAsync(int ipcPort, int rawPort)
     {
         var (ipc, raw) = await StartServersAsync(ipcPort, rawPort);
-        Console.WriteLine("ready");
-        await Console.In.ReadToEndAsync();
-        await raw.StopAsync();
-        await raw.DisposeAsync();
-        await ipc.StopAsync();
-        ipc.Dispose();
+        await CrossProcessBenchmarks.ServeUntilInputClosesAsync(raw, ipc);
     }
 
     [GlobalCleanup]
@@ -111,9 +106,7 @@ public class HttpBenchmarks
         _raw.Dispose();
         if (_serverProcess is { } process)
         {
-            process.StandardInput.Close();
-            await process.WaitForExitAsync();
-            process.Dispose();
+            await CrossProcessBenchmarks.StopSelfAsync(process);
         }
 
         if (_rawServer is not null)

@@ -9,10 +9,17 @@ if (args is ["interleaved"])
     return 0;
 }
 
-// dotnet run -c Release --project tests/Ipc.Benchmarks -- interleaved-grpc
-if (args is ["interleaved-grpc"])
+// dotnet run -c Release --project tests/Ipc.Benchmarks -- interleaved-grpc [--server-process]
+if (args is ["interleaved-grpc", .. var grpcOptions])
 {
-    await GrpcBenchmarks.RunInterleavedAsync(Console.Out);
+    await GrpcBenchmarks.RunInterleavedAsync(Console.Out, serversInOtherProcess: grpcOptions is ["--server-process"]);
+    return 0;
+}
+
+// The server process of interleaved-grpc --server-process.
+if (args is ["grpc-serve", var grpcIpcPort, var grpcRawPort])
+{
+    await GrpcBenchmarks.ServeAsync(int.Parse(grpcIpcPort, System.Globalization.CultureInfo.InvariantCulture), int.Parse(grpcRawPort, System.Globalization.CultureInfo.InvariantCulture));
     return 0;
 }
 
