@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Net.Sockets;
 using Ipc.TestUtils;
 using Ipc.Transports.Streams;
@@ -85,9 +86,12 @@ public sealed class StreamDuplexConnectionTests : IDisposable
         var loop = new FrameLoop(connection);
         var run = connection.RunAsync(loop.RunAsync);
 
-        // The reader spins only while one of the process's spin slots is free (readers of other tests may hold them), so
-        // bytes go one at a time until one comes through the stream's own read; without the spin, none ever does.
-        for (var i = 0; i < 50 && stream.BytesReadWithoutWaiting == 0; i++)
+        // The reader spins only while one of the process's spin slots is free (readers of other tests may hold them) and
+        // while it is not backing off (after a spin in which it lost its processor: 1 ms, then twice as long each time up
+        // to about a second, which a loaded machine reaches), so bytes go one at a time until one comes through the
+        // stream's own read, for as long as the test's bound; without the spin, none ever does.
+        var sending = Stopwatch.StartNew();
+        for (var i = 0; stream.BytesReadWithoutWaiting == 0 && sending.Elapsed < TestIpc.Bound; i++)
         {
             _peer.Send([(byte)i]);
             Assert.Equal((byte)i, loop.Take(1)[0].Value);
