@@ -70,11 +70,10 @@ internal static class CrossProcessBenchmarks
 
     /// <remarks>
     /// Each column runs on a pair of its own (a new server process, a new client), warmed up for two seconds on its own path
-    /// only, as BenchmarkDotNet runs each benchmark in a process of its own. On one pair, what an earlier column did
-    /// would change what a later one measures: a caller that sends one-way messages in a loop, or a 1 MiB write waiting
-    /// for the peer to drain the ring, holds a connection's reader long enough for the watchdog to replace it, and a
-    /// connection whose reader was replaced 16 times within a minute runs its work on the thread pool for the rest of
-    /// that minute. The idle column is read on the last pair, after its 1 MiB requests.
+    /// only, as BenchmarkDotNet runs each benchmark in a process of its own, so that no column measures what an earlier one
+    /// left behind: one-way messages still queued, the collector's budgets, a reader the watchdog replaced (a connection
+    /// whose reader was replaced 16 times within a minute runs its work on the thread pool for the rest of that minute).
+    /// The idle column is read on the last pair, after its 1 MiB requests.
     /// </remarks>
     private static async Task RunRowAsync(TextWriter output, string address, TimeSpan spin, bool inline, TimeSpan duration)
     {
