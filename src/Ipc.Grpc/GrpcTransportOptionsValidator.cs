@@ -1,3 +1,4 @@
+using System.Globalization;
 using Ipc.Tls;
 using Ipc.Transports;
 using Microsoft.Extensions.Options;
@@ -17,7 +18,7 @@ internal sealed class GrpcTransportOptionsValidator() : TransportOptionsValidato
 
         if (options.KeepAlivePingTimeout > options.KeepAlivePingDelay)
         {
-            failures.Add($"{section}:KeepAlivePingTimeout ({options.KeepAlivePingTimeout}) must not be longer than KeepAlivePingDelay ({options.KeepAlivePingDelay}).");
+            failures.Add(string.Create(CultureInfo.InvariantCulture, $"{section}:KeepAlivePingTimeout ({options.KeepAlivePingTimeout}) must not be longer than KeepAlivePingDelay ({options.KeepAlivePingDelay})."));
         }
     }
 }

@@ -1,3 +1,4 @@
+using System.Globalization;
 using Ipc.Tls;
 using Ipc.Transports;
 using Microsoft.Extensions.Options;
@@ -15,7 +16,7 @@ internal sealed class HttpTransportOptionsValidator() : TransportOptionsValidato
     {
         if (options.MaxConcurrentSends >= options.MaxConnectionsPerServer)
         {
-            failures.Add($"{section}:MaxConcurrentSends ({options.MaxConcurrentSends}) must be below MaxConnectionsPerServer ({options.MaxConnectionsPerServer}), so requests always find a connection while sends wait.");
+            failures.Add(string.Create(CultureInfo.InvariantCulture, $"{section}:MaxConcurrentSends ({options.MaxConcurrentSends}) must be below MaxConnectionsPerServer ({options.MaxConnectionsPerServer}), so requests always find a connection while sends wait."));
         }
 
         TlsCertificates.CheckFiles(section, options.Tls, failures);

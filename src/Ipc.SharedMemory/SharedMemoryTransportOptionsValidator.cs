@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Numerics;
 using Ipc.Transports;
 using Microsoft.Extensions.Options;
@@ -15,7 +16,7 @@ internal sealed class SharedMemoryTransportOptionsValidator() : TransportOptions
     {
         if (!BitOperations.IsPow2(options.RingSize))
         {
-            failures.Add($"{section}:RingSize is {options.RingSize}; it must be a power of two, for example 1048576.");
+            failures.Add(string.Create(CultureInfo.InvariantCulture, $"{section}:RingSize is {options.RingSize}; it must be a power of two, for example 1048576."));
         }
 
         if (options.Directory is { } directory && (!Path.IsPathFullyQualified(directory) || !System.IO.Directory.Exists(directory)))

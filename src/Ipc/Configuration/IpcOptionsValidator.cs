@@ -1,3 +1,4 @@
+using System.Globalization;
 using Ipc.Resilience;
 using Ipc.Serialization;
 using Ipc.Server;
@@ -126,17 +127,17 @@ internal sealed class IpcOptionsValidator(
 
         if (endpoint.MaxMessageSize is < 1 or > IpcEndpointOptions.MaxAllowedMessageSize)
         {
-            failures.Add($"{path.Endpoint(name, nameof(IpcEndpointOptions.MaxMessageSize))} is {endpoint.MaxMessageSize}: it must be between 1 and {IpcEndpointOptions.MaxAllowedMessageSize} bytes.");
+            failures.Add(string.Create(CultureInfo.InvariantCulture, $"{path.Endpoint(name, nameof(IpcEndpointOptions.MaxMessageSize))} is {endpoint.MaxMessageSize}: it must be between 1 and {IpcEndpointOptions.MaxAllowedMessageSize} bytes."));
         }
 
         if (endpoint.RequestTimeout is { } requestTimeout && requestTimeout <= TimeSpan.Zero && requestTimeout != Timeout.InfiniteTimeSpan)
         {
-            failures.Add($"{path.Endpoint(name, nameof(IpcEndpointOptions.RequestTimeout))} is {endpoint.RequestTimeout}: it must be positive (or -00:00:00.001 for no timeout).");
+            failures.Add(string.Create(CultureInfo.InvariantCulture, $"{path.Endpoint(name, nameof(IpcEndpointOptions.RequestTimeout))} is {endpoint.RequestTimeout}: it must be positive (or -00:00:00.001 for no timeout)."));
         }
 
         if (endpoint.ConnectTimeout <= TimeSpan.Zero)
         {
-            failures.Add($"{path.Endpoint(name, nameof(IpcEndpointOptions.ConnectTimeout))} is {endpoint.ConnectTimeout}: it must be positive.");
+            failures.Add(string.Create(CultureInfo.InvariantCulture, $"{path.Endpoint(name, nameof(IpcEndpointOptions.ConnectTimeout))} is {endpoint.ConnectTimeout}: it must be positive."));
         }
 
         if (endpoint.Serializer is { } serializer && serializers.Find(serializer) is null)

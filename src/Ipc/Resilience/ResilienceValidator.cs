@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.ComponentModel.DataAnnotations;
 using Microsoft.Extensions.DependencyInjection;
 using Polly.Registry;
@@ -68,13 +69,13 @@ internal sealed class ResilienceValidator(ResilienceSettings settings, IpcConfig
                 : (ResilienceDefaults.TotalTimeout(kind), $"the default of {kind.ToString().ToLowerInvariant()} transports");
         if (options.AttemptTimeout is { } attempt && attempt != Timeout.InfiniteTimeSpan && total != Timeout.InfiniteTimeSpan && attempt >= total)
         {
-            failures.Add($"{key(nameof(IpcResilienceOptions.AttemptTimeout))} is {attempt}: it must be shorter than the total timeout, {total} ({totalSource}), or one attempt could use up the whole call and leave no time to retry.");
+            failures.Add(string.Create(CultureInfo.InvariantCulture, $"{key(nameof(IpcResilienceOptions.AttemptTimeout))} is {attempt}: it must be shorter than the total timeout, {total} ({totalSource}), or one attempt could use up the whole call and leave no time to retry."));
         }
 
         var retry = $"{nameof(IpcResilienceOptions.Retry)}";
         if (options.Retry.MaxRetryAttempts < 0)
         {
-            failures.Add($"{key(retry + ":" + nameof(options.Retry.MaxRetryAttempts))} is {options.Retry.MaxRetryAttempts}: it must be 0 (no retries) or more.");
+            failures.Add(string.Create(CultureInfo.InvariantCulture, $"{key(retry + ":" + nameof(options.Retry.MaxRetryAttempts))} is {options.Retry.MaxRetryAttempts}: it must be 0 (no retries) or more."));
         }
         else if (options.Retry.MaxRetryAttempts > 0)
         {
@@ -88,7 +89,7 @@ internal sealed class ResilienceValidator(ResilienceSettings settings, IpcConfig
     {
         if (timeout is { } value && value != Timeout.InfiniteTimeSpan && (value < s_minTimeout || value > s_maxTimeout))
         {
-            failures.Add($"{key} is {value}: it must be between {s_minTimeout} and {s_maxTimeout}, or -00:00:00.001 for no timeout.");
+            failures.Add(string.Create(CultureInfo.InvariantCulture, $"{key} is {value}: it must be between {s_minTimeout} and {s_maxTimeout}, or -00:00:00.001 for no timeout."));
         }
     }
 
@@ -105,7 +106,7 @@ internal sealed class ResilienceValidator(ResilienceSettings settings, IpcConfig
         {
             var member = result.MemberNames.FirstOrDefault() ?? string.Empty;
             var value = options.GetType().GetProperty(member)?.GetValue(options);
-            failures.Add($"{key(section + ":" + member)} is {value}: {result.ErrorMessage}");
+            failures.Add(string.Create(CultureInfo.InvariantCulture, $"{key(section + ":" + member)} is {value}: {result.ErrorMessage}"));
         }
     }
 }

@@ -1,3 +1,4 @@
+using System.Globalization;
 using Ipc.Testing;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -59,6 +60,29 @@ public sealed class ResilienceValidatorTests
 
         Assert.NotNull(ex);
         Assert.Contains(ex.Failures, f => f.StartsWith(expected, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Validate_InACultureThatWritesNumbersOtherwise_QuotesValuesAsConfigurationWritesThem()
+    {
+        // Swedish writes 1.5 as 1,5 and -1 with a minus sign of its own (U+2212): a message in either form would quote a
+        // value the configuration file does not hold.
+        var culture = CultureInfo.CurrentCulture;
+        CultureInfo.CurrentCulture = CultureInfo.GetCultureInfo("sv-SE");
+        OptionsValidationException? ex;
+        try
+        {
+            ex = Validate(Endpoint("\"CircuitBreaker\": { \"FailureRatio\": 1.5 }, \"Retry\": { \"MaxRetryAttempts\": -1 }", ", \"MaxMessageSize\": -1"));
+        }
+        finally
+        {
+            CultureInfo.CurrentCulture = culture;
+        }
+
+        Assert.NotNull(ex);
+        Assert.Contains(ex.Failures, f => f.StartsWith("Ipc:Resilience:CircuitBreaker:FailureRatio is 1.5:", StringComparison.Ordinal));
+        Assert.Contains(ex.Failures, f => f.StartsWith("Ipc:Resilience:Retry:MaxRetryAttempts is -1:", StringComparison.Ordinal));
+        Assert.Contains(ex.Failures, f => f.StartsWith("Ipc:Endpoints:svc:MaxMessageSize is -1:", StringComparison.Ordinal));
     }
 
     [Fact]
