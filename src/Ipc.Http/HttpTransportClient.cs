@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Collections.Concurrent;
+using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Sockets;
@@ -238,7 +239,7 @@ internal sealed class HttpTransportClient : IIpcTransportClient
         }
         catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
         {
-            throw new IpcException(IpcErrorCode.Unavailable, $"Could not connect to {_context.Address} within {_context.ConnectTimeout.TotalSeconds:0.###} s (endpoint '{_context.EndpointName}', ConnectTimeout).", ex)
+            throw new IpcException(IpcErrorCode.Unavailable, string.Create(CultureInfo.InvariantCulture, $"Could not connect to {_context.Address} within {_context.ConnectTimeout.TotalSeconds:0.###} s (endpoint '{_context.EndpointName}', ConnectTimeout)."), ex)
             {
                 Endpoint = _context.EndpointName,
             };
