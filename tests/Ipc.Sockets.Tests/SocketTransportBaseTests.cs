@@ -23,7 +23,7 @@ public sealed class SocketTransportBaseTests
         var address = kind == "tcp" ? TestAddresses.NewTcpAddress() : TestAddresses.NewUnixAddress();
         if (kind == "unix with a stale socket file")
         {
-            LeaveStaleSocketFile(new Uri(address).AbsolutePath);
+            LeaveStaleSocketFile(UnixSocketTransport.PathOf(new Uri(address)));
         }
 
         await TestIpc.AssertNoServerFailsAtOnceAsync(address);
@@ -39,7 +39,7 @@ public sealed class SocketTransportBaseTests
         using var listener = kind == "tcp"
             ? new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp)
             : new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        listener.Bind(kind == "tcp" ? new IPEndPoint(IPAddress.Loopback, uri.Port) : new UnixDomainSocketEndPoint(uri.AbsolutePath));
+        listener.Bind(kind == "tcp" ? new IPEndPoint(IPAddress.Loopback, uri.Port) : new UnixDomainSocketEndPoint(UnixSocketTransport.PathOf(uri)));
         listener.Listen();
 
         // A server that answers the handshake, reads the start of the request, and goes away without a word.

@@ -136,7 +136,7 @@ public sealed class UnixSocketMedium : RawMedium
     public override async Task<DuplexConnection> ConnectRawAsync(string address)
     {
         var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
-        await socket.ConnectAsync(new System.Net.Sockets.UnixDomainSocketEndPoint(new Uri(address).AbsolutePath));
+        await socket.ConnectAsync(new System.Net.Sockets.UnixDomainSocketEndPoint(Uri.UnescapeDataString(new Uri(address).AbsolutePath)));
         LastSocket = socket;
         return DuplexConnection.Create(new System.Net.Sockets.NetworkStream(socket, ownsSocket: true));
     }
