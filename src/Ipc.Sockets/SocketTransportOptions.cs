@@ -20,6 +20,9 @@ public sealed class SocketTransportOptions : StreamTransportOptions
     /// <value>The default value is <see langword="false"/>: the file mode decides who may connect.</value>
     public bool RequireSameUser { get; set; }
 
+    /// <summary>Gets or sets where a server with <see cref="RequireSameUser"/> reads the user id it admits (this process's effective one when unset); tests name another to see a peer refused.</summary>
+    internal Func<uint>? AdmittedUserId { get; set; }
+
     /// <summary>Gets or sets a value indicating whether TCP sockets send small frames at once (Nagle's algorithm off).</summary>
     /// <value>The default value is <see langword="true"/>.</value>
     public bool NoDelay { get; set; } = true;

@@ -142,7 +142,7 @@ internal sealed class UnixSocketTransport : SocketTransportBase
             if (options.RequireSameUser && OperatingSystem.IsLinux())
             {
                 var peer = PeerCredentials.GetPeerUserId(((NetworkStream)stream).Socket);
-                var self = PeerCredentials.GetCurrentUserId();
+                var self = options.AdmittedUserId?.Invoke() ?? PeerCredentials.GetCurrentUserId();
                 if (peer != self)
                 {
                     throw Refuse(stream, $"the peer runs as user id {peer}, and RequireSameUser admits only user id {self}");

@@ -1,4 +1,5 @@
 using System.Net.Sockets;
+using Ipc.Testing;
 using Ipc.TestUtils;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -156,6 +157,33 @@ public sealed class UnixSocketTransportTests
         await using var client = TestIpc.CreateClient(address);
 
         await TestIpc.AssertServesAsync(client);
+    }
+
+    [Fact]
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")] // as RequireSameUser (SO_PEERCRED)
+    public async Task RequestAsync_RequireSameUserAndAnotherUser_ThrowsUnauthorizedNamingBothUserIdsAndServesOthers()
+    {
+        // The server admits a user id other than this process's, so this process's connections come from another user, as
+        // far as it can tell: the peer's id is the kernel's (SO_PEERCRED).
+        var self = PeerCredentials.GetCurrentUserId();
+        var admitted = self + 1;
+        var address = TestAddresses.NewUnixAddress();
+        using var server = await TestIpc.StartServerAsync(address, ipc => ipc.AddSockets(o =>
+        {
+            o.RequireSameUser = true;
+            o.AdmittedUserId = () => admitted;
+        }));
+        await using var refused = TestIpc.CreateClient(address);
+
+        var ex = await Assert.ThrowsAsync<IpcException>(() => refused.Requests().RequestAsync<AddRequest, AddResponse>(ConformanceRoutes.Add, new AddRequest(40, 2)).AsTask().WaitAsync(TestIpc.Bound));
+
+        Assert.Equal(IpcErrorCode.Unauthorized, ex.ErrorCode);
+        Assert.Contains($"the peer runs as user id {self}, and RequireSameUser admits only user id {admitted}", ex.Message, StringComparison.Ordinal);
+
+        // The refusal closed that connection only: once the server admits this user, a new client is served.
+        admitted = self;
+        await using var admittedClient = TestIpc.CreateClient(address);
+        await TestIpc.AssertServesAsync(admittedClient);
     }
 
     [Theory]
