@@ -65,6 +65,33 @@ public sealed class SharedMemoryTransportTests
     }
 
     [Fact]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public async Task StartAsync_HandshakeSocketAndSegments_AreTheOwnersAlone()
+    {
+        // Mode 0600 whatever the umask lets through (a file created without a mode would be 0644 under the usual 022): only
+        // the server's user may connect to the socket or map a segment (root aside, as with any file).
+        const UnixFileMode OwnerOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        var folder = Directory.CreateTempSubdirectory("ipc-shm-tests-").FullName;
+        try
+        {
+            using var server = await TestIpc.StartServerAsync("shm://modes", ipc => ipc.AddSharedMemory(o => o.Directory = folder));
+            Assert.Equal(OwnerOnly, File.GetUnixFileMode(SharedMemoryTransport.SocketPath(folder, "modes")));
+
+            // The segment the server makes for each client it accepts (removed as soon as the client has mapped it too).
+            using (var segment = SharedMemorySegment.Create(folder, "modes", 1, 65536))
+            {
+                Assert.Equal(OwnerOnly, File.GetUnixFileMode(Path.Combine(folder, segment.FileName)));
+            }
+
+            await server.StopAsync().WaitAsync(TestIpc.Bound);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task RequestAsync_MessagesLargerThanTheRing_ArriveWhole()
     {
         var address = SharedMemoryFiles.NewAddress();
