@@ -65,10 +65,13 @@ public sealed class ResilienceValidatorTests
     [Fact]
     public void Validate_InACultureThatWritesNumbersOtherwise_QuotesValuesAsConfigurationWritesThem()
     {
-        // Swedish writes 1.5 as 1,5 and -1 with a minus sign of its own (U+2212): a message in either form would quote a
-        // value the configuration file does not hold.
+        // As Swedish writes numbers (1,5 and a minus sign of its own, U+2212), built by hand so that it exists without ICU
+        // too: a message in either form would quote a value the configuration file does not hold.
+        var swedishNumbers = (CultureInfo)CultureInfo.InvariantCulture.Clone();
+        swedishNumbers.NumberFormat.NumberDecimalSeparator = ",";
+        swedishNumbers.NumberFormat.NegativeSign = "\u2212";
         var culture = CultureInfo.CurrentCulture;
-        CultureInfo.CurrentCulture = CultureInfo.GetCultureInfo("sv-SE");
+        CultureInfo.CurrentCulture = swedishNumbers;
         OptionsValidationException? ex;
         try
         {
