@@ -36,9 +36,10 @@ mkdir -p "$results"
 echo "== build (Release, warnings as errors)"
 dotnet build Ipc.Abstractions.sln -c Release -warnaserror -nologo -clp:NoSummary
 
-# Test folders (socket files, certificates) that exist before the run; the run must add none.
+# Test folders (socket files, certificates, private broker nodes) and shared-memory segments that exist before the run;
+# the run must add none.
 tmp="${TMPDIR:-/tmp}"
-leftovers() { find "$tmp" /dev/shm -maxdepth 1 \( -name 'ipc-tests-*' -o -name 'ipc-certs-*' \) 2>/dev/null | sort; }
+leftovers() { find "$tmp" /dev/shm -maxdepth 1 \( -name 'ipc-tests-*' -o -name 'ipc-certs-*' -o -name 'ipc-shm-*' -o -name 'ipc-streams-*' \) 2>/dev/null | sort; }
 before=$(leftovers)
 
 echo "== test"

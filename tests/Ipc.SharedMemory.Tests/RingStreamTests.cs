@@ -31,9 +31,16 @@ public sealed class RingStreamTests : IAsyncLifetime
 
     public Task DisposeAsync()
     {
-        _client.Dispose();
-        _server.Dispose();
-        Directory.Delete(_folder, recursive: true);
+        try
+        {
+            _client?.Dispose();
+            _server?.Dispose();
+        }
+        finally
+        {
+            Directory.Delete(_folder, recursive: true); // also when InitializeAsync failed before the streams existed
+        }
+
         return Task.CompletedTask;
     }
 
