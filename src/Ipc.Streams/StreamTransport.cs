@@ -12,9 +12,11 @@ public abstract class StreamTransport : ConnectionTransport
     /// <summary>Opens a new connection to the server of <paramref name="context"/>'s address (and finishes any handshake of its own, such as TLS).</summary>
     /// <remarks>
     /// Throw <see cref="IpcException"/> with the code that fits, or let the native exception out: the core maps
-    /// <see cref="System.Security.Authentication.AuthenticationException"/> and <see cref="UnauthorizedAccessException"/> to
-    /// <see cref="IpcErrorCode.Unauthorized"/> and the rest to <see cref="IpcErrorCode.Unavailable"/>, keeping the native
-    /// exception as the inner one. The core bounds the call with the endpoint's <c>ConnectTimeout</c>.
+    /// <see cref="System.Security.Authentication.AuthenticationException"/>, <see cref="UnauthorizedAccessException"/> and a
+    /// <see cref="System.Net.Sockets.SocketException"/> of <see cref="System.Net.Sockets.SocketError.AccessDenied"/> (a socket
+    /// file whose mode refuses this process's user) to <see cref="IpcErrorCode.Unauthorized"/> and the rest to
+    /// <see cref="IpcErrorCode.Unavailable"/>, keeping the native exception as the inner one. The core bounds the call with
+    /// the endpoint's <c>ConnectTimeout</c>.
     /// </remarks>
     protected abstract ValueTask<Stream> ConnectAsync(IpcTransportContext context, CancellationToken cancellationToken);
 

@@ -272,6 +272,12 @@ internal sealed class StreamTransportClient : IIpcTransportClient, IIpcTransport
             return Error(IpcErrorCode.Unauthorized, $"Access to {_context.Address} (endpoint '{_context.EndpointName}') was denied: {access.Message}", ex);
         }
 
+        if (Find<System.Net.Sockets.SocketException>(ex) is { SocketErrorCode: System.Net.Sockets.SocketError.AccessDenied } denied)
+        {
+            // A local socket whose file's mode does not let this process's user in (another user's server): no retry helps.
+            return Error(IpcErrorCode.Unauthorized, $"Access to {_context.Address} (endpoint '{_context.EndpointName}') was denied: {denied.Message}. The server admits only the users its socket file lets in, by default its own user: run this process as that user.", ex);
+        }
+
         if (timedOut)
         {
             return Error(

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.IO.Pipelines;
+using System.Net.Sockets;
 using System.Threading.Channels;
 using Ipc.TestUtils;
 using Ipc.Transports;
@@ -88,6 +89,46 @@ public sealed class StreamTransportClientTests : IAsyncDisposable
             WireFormat.WriteSettings(writer, maxConcurrentCalls: 10, oneWayWindow: 10);
         }));
         return server;
+    }
+
+    [Theory]
+    [InlineData("another user's socket file (EACCES)", IpcErrorCode.Unauthorized, "Access to failing://server/ (endpoint 'test') was denied: ")]
+    [InlineData("UnauthorizedAccessException", IpcErrorCode.Unauthorized, "Access to failing://server/ (endpoint 'test') was denied: not yours")]
+    [InlineData("AuthenticationException", IpcErrorCode.Unauthorized, "Authenticating with failing://server/ (endpoint 'test') failed: bad certificate")]
+    [InlineData("connection refused", IpcErrorCode.Unavailable, "Could not connect to failing://server/ (endpoint 'test'): ")]
+    public async Task Request_OpeningTheConnectionFails_FailsNotAcceptedWithTheCodeOfTheNativeFailure(string failure, IpcErrorCode expected, string message)
+    {
+        Exception native = failure switch
+        {
+            "another user's socket file (EACCES)" => new SocketException((int)SocketError.AccessDenied),
+            "UnauthorizedAccessException" => new UnauthorizedAccessException("not yours"),
+            "AuthenticationException" => new System.Security.Authentication.AuthenticationException("bad certificate"),
+            _ => new SocketException((int)SocketError.ConnectionRefused),
+        };
+        await using var services = new ServiceCollection().BuildServiceProvider();
+        await using var client = new FailingTransport(native).CreateClient(new IpcTransportContext("test", new Uri("failing://server"), services));
+
+        var error = await Assert.ThrowsAsync<IpcException>(() => client.RequestAsync(new IpcMessage("add", s_body), CancellationToken.None).AsTask().WaitAsync(TestIpc.Bound));
+
+        Assert.Equal(expected, error.ErrorCode);
+        Assert.True(error.NotAccepted);
+        Assert.Same(native, error.InnerException);
+        Assert.StartsWith(message, error.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>A medium that fails to open every connection with the same exception.</summary>
+    private sealed class FailingTransport(Exception failure) : ConnectionTransport
+    {
+        public override string Name => "Failing";
+
+        public override IReadOnlyList<string> Schemes { get; } = ["failing"];
+
+        public override string? ValidateAddress(Uri address) => null;
+
+        protected override ValueTask<DuplexConnection> OpenConnectionAsync(IpcTransportContext context, CancellationToken cancellationToken) =>
+            ValueTask.FromException<DuplexConnection>(failure);
+
+        protected override ConnectionAcceptor CreateConnectionAcceptor(IpcTransportContext context) => throw new NotSupportedException();
     }
 
     /// <summary>A medium whose every connection is a pair of pipes, the server side of which the test takes by hand.</summary>
