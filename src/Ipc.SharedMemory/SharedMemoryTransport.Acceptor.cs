@@ -79,7 +79,7 @@ internal sealed partial class SharedMemoryTransport
             if (OperatingSystem.IsLinux())
             {
                 var peer = NativeMethods.GetPeerUserId(socket);
-                var self = NativeMethods.GetCurrentUserId();
+                var self = options.AdmittedUserId?.Invoke() ?? NativeMethods.GetCurrentUserId();
                 if (peer != self)
                 {
                     var reason = $"the server admits only processes of its own user, and this one runs as user id {peer}";

@@ -38,4 +38,7 @@ public sealed class SharedMemoryTransportOptions : StreamTransportOptions
     /// <value>The default value is 512.</value>
     [Range(1, 65535)]
     public int ListenBacklog { get; set; } = 512;
+
+    /// <summary>Gets or sets where a server reads the user id it admits (this process's effective one when unset); tests name another to see a client refused.</summary>
+    internal Func<uint>? AdmittedUserId { get; set; }
 }

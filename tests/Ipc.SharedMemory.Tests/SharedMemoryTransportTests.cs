@@ -92,6 +92,31 @@ public sealed class SharedMemoryTransportTests
     }
 
     [Fact]
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")] // SO_PEERCRED
+    public async Task RequestAsync_ClientOfAnotherUser_ThrowsUnauthorizedNamingItsUserIdAndTheServerServesOthers()
+    {
+        // The server admits a user id other than this process's, so this process's clients come from another user, as far
+        // as it can tell: the peer's id is the kernel's (SO_PEERCRED). (Another user's process is kept out before that by
+        // the socket's mode; root's is not.)
+        var self = NativeMethods.GetCurrentUserId();
+        var admitted = self + 1;
+        var address = SharedMemoryFiles.NewAddress();
+        using var server = await TestIpc.StartServerAsync(address, ipc => ipc.AddSharedMemory(o => o.AdmittedUserId = () => admitted));
+        await using var refused = TestIpc.CreateClient(address);
+
+        var ex = await Assert.ThrowsAsync<IpcException>(() => refused.Requests().RequestAsync<AddRequest, AddResponse>(ConformanceRoutes.Add, new AddRequest(40, 2)).AsTask().WaitAsync(TestIpc.Bound));
+
+        Assert.Equal(IpcErrorCode.Unauthorized, ex.ErrorCode);
+        Assert.Contains($"the server admits only processes of its own user, and this one runs as user id {self}", ex.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(SharedMemoryFiles.Of(new Uri(address).Host), file => !file.EndsWith(".sock", StringComparison.Ordinal)); // no segment was made for it
+
+        admitted = self;
+        await using var admittedClient = TestIpc.CreateClient(address);
+        await TestIpc.AssertServesAsync(admittedClient);
+        await server.StopAsync().WaitAsync(TestIpc.Bound);
+    }
+
+    [Fact]
     public async Task RequestAsync_MessagesLargerThanTheRing_ArriveWhole()
     {
         var address = SharedMemoryFiles.NewAddress();
