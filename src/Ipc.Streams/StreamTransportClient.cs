@@ -1,4 +1,5 @@
 using Ipc.Diagnostics;
+using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using System.Security.Authentication;
 using Microsoft.Extensions.DependencyInjection;
@@ -272,7 +273,7 @@ internal sealed class StreamTransportClient : IIpcTransportClient, IIpcTransport
             return Error(IpcErrorCode.Unauthorized, $"Access to {_context.Address} (endpoint '{_context.EndpointName}') was denied: {access.Message}", ex);
         }
 
-        if (Find<System.Net.Sockets.SocketException>(ex) is { SocketErrorCode: System.Net.Sockets.SocketError.AccessDenied } denied)
+        if (Find<SocketException>(ex) is { SocketErrorCode: SocketError.AccessDenied } denied)
         {
             // A local socket whose file's mode does not let this process's user in (another user's server): no retry helps.
             return Error(IpcErrorCode.Unauthorized, $"Access to {_context.Address} (endpoint '{_context.EndpointName}') was denied: {denied.Message}. The server admits only the users its socket file lets in, by default its own user: run this process as that user.", ex);
