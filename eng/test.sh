@@ -29,6 +29,11 @@ if [ -z "${IPC_AMQP_URI:-}" ] && [ ! -x /usr/lib/rabbitmq/bin/rabbitmq-server ];
   [ -z "$guard" ] || $sudo rm -f /usr/sbin/policy-rc.d
 fi
 
+# A private RabbitMQ node lives within this shell's descriptor limit; at 1,024 it stalls under the AMQP tests' load.
+if [ -z "${IPC_AMQP_URI:-}" ] && [ "$(ulimit -Hn)" != unlimited ] && [ "$(ulimit -Hn)" -lt 4096 ]; then
+  echo "eng/test.sh: this shell may open only $(ulimit -Hn) files (ulimit -Hn); the AMQP tests' private RabbitMQ node needs about 4096, or some of its tests will time out. Raise the limit, or set IPC_AMQP_URI to a broker of your own." >&2
+fi
+
 results="$root/artifacts/test-results"
 rm -rf "$results"
 mkdir -p "$results"
