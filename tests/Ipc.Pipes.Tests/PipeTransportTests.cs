@@ -12,6 +12,20 @@ public sealed class PipeTransportTests
 {
     [Fact]
     [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public async Task StartAsync_NameTooLongForItsSocketPath_FailsValidationSayingWhere()
+    {
+        // On Linux and macOS .NET makes a pipe a Unix socket in the temporary folder: 120 letters put its path past 108 bytes.
+        var name = new string('p', 120);
+        var path = Path.Combine(Path.GetTempPath(), "CoreFxPipe_" + name);
+
+        var ex = await Assert.ThrowsAsync<OptionsValidationException>(() => TestIpc.StartServerAsync("pipe://" + name));
+
+        Assert.Contains($"is not valid for the Pipes transport: the name is too long: .NET puts this pipe's socket at '{path}', {path.Length} bytes", ex.Message, StringComparison.Ordinal);
+        Assert.False(File.Exists(path));
+    }
+
+    [Fact]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
     public async Task StartAsync_CurrentUserOnly_SocketFileHasMode0600()
     {
         // The umask of a test run leaves group or others some bits (0022 or 0002); the file must not follow it.

@@ -137,6 +137,17 @@ public sealed class UnixSocketTransportTests
     }
 
     [Fact]
+    public async Task StartAsync_SocketPathLongerThanTheSystemAllows_FailsValidationSayingHowLong()
+    {
+        var path = "/tmp/" + new string('a', 120) + ".sock"; // 130 bytes: Linux allows 108, macOS 104
+
+        var ex = await Assert.ThrowsAsync<OptionsValidationException>(() => TestIpc.StartServerAsync("unix://" + path));
+
+        Assert.Contains($"is not valid for the UnixSocket transport: the socket file's path '{path}' is 130 bytes, longer than this system lets a Unix socket's path be", ex.Message, StringComparison.Ordinal);
+        Assert.False(File.Exists(path));
+    }
+
+    [Fact]
     public async Task StopAsync_Server_RemovesSocketFile()
     {
         var path = TestAddresses.NewSocketPath();
