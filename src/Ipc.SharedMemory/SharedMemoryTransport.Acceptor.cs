@@ -27,6 +27,7 @@ internal sealed partial class SharedMemoryTransport
 
         public override async ValueTask StartAsync(CancellationToken cancellationToken)
         {
+            var endPoint = SocketEndPoint(_directory, _name, context.EndpointName); // fails here when the OS allows no path that long
             if (File.Exists(SocketFile) || new FileInfo(SocketFile).LinkTarget is not null)
             {
                 await ReplaceStaleAsync(cancellationToken).ConfigureAwait(false);
@@ -43,7 +44,7 @@ internal sealed partial class SharedMemoryTransport
             {
                 try
                 {
-                    socket.Bind(new UnixDomainSocketEndPoint(SocketFile));
+                    socket.Bind(endPoint);
                 }
                 catch (SocketException ex)
                 {

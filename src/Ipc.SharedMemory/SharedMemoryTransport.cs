@@ -63,6 +63,26 @@ internal sealed partial class SharedMemoryTransport : ConnectionTransport
     /// <summary>The path of the Unix socket of server <paramref name="name"/>.</summary>
     internal static string SocketPath(string directory, string name) => Path.Combine(directory, $"{SharedMemorySegment.FilePrefix}{name}.sock");
 
+    /// <summary>The address of server <paramref name="name"/>'s Unix socket, or an <see cref="IpcException"/> saying so when the OS does not allow a socket path that long.</summary>
+    internal static UnixDomainSocketEndPoint SocketEndPoint(string directory, string name, string endpointName)
+    {
+        var path = SocketPath(directory, name);
+        try
+        {
+            return new UnixDomainSocketEndPoint(path);
+        }
+        catch (ArgumentOutOfRangeException ex)
+        {
+            throw new IpcException(
+                IpcErrorCode.Unavailable,
+                $"Endpoint '{endpointName}' cannot use shm://{name}: its socket's path '{path}' is {System.Text.Encoding.UTF8.GetByteCount(path)} bytes, longer than this system lets a Unix socket's path be (108 bytes on Linux, 104 on macOS). Choose a shorter SharedMemory:Directory, or a shorter name.",
+                ex)
+            {
+                Endpoint = endpointName,
+            };
+        }
+    }
+
     protected override StreamTransportOptions GetOptions(IpcTransportContext context) => Options(context);
 
     protected override async ValueTask<DuplexConnection> OpenConnectionAsync(IpcTransportContext context, CancellationToken cancellationToken)
@@ -76,7 +96,7 @@ internal sealed partial class SharedMemoryTransport : ConnectionTransport
         {
             try
             {
-                await socket.ConnectAsync(new UnixDomainSocketEndPoint(SocketPath(directory, name)), cancellationToken).ConfigureAwait(false);
+                await socket.ConnectAsync(SocketEndPoint(directory, name, context.EndpointName), cancellationToken).ConfigureAwait(false);
             }
             catch (SocketException ex) when (ex.SocketErrorCode is SocketError.ConnectionRefused or SocketError.AddressNotAvailable && !cancellationToken.IsCancellationRequested)
             {

@@ -117,6 +117,32 @@ public sealed class SharedMemoryTransportTests
     }
 
     [Fact]
+    public async Task StartAndRequest_SocketPathLongerThanTheSystemAllows_FailSayingHowLongAndWhatToShorten()
+    {
+        var folder = Path.Combine(Path.GetTempPath(), "ipc-shm-tests-" + new string('d', 90));
+        Directory.CreateDirectory(folder);
+        try
+        {
+            var path = SharedMemoryTransport.SocketPath(folder, "longdir");
+            var expected = $"its socket's path '{path}' is {path.Length} bytes, longer than this system lets a Unix socket's path be (108 bytes on Linux, 104 on macOS). Choose a shorter SharedMemory:Directory, or a shorter name.";
+            Action<IIpcBuilder> longFolder = ipc => ipc.AddSharedMemory(o => o.Directory = folder);
+
+            var start = await Assert.ThrowsAsync<IpcException>(() => TestIpc.StartServerAsync("shm://longdir", longFolder));
+            await using var client = TestIpc.CreateClient("shm://longdir", longFolder);
+            var call = await Assert.ThrowsAsync<IpcException>(() => client.Requests().RequestAsync<AddRequest, AddResponse>(ConformanceRoutes.Add, new AddRequest(40, 2)).AsTask().WaitAsync(TestIpc.Bound));
+
+            Assert.Contains(expected, start.Message, StringComparison.Ordinal);
+            Assert.Equal(IpcErrorCode.Unavailable, call.ErrorCode);
+            Assert.Contains(expected, call.Message, StringComparison.Ordinal);
+            Assert.Empty(Directory.GetFiles(folder));
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task RequestAsync_MessagesLargerThanTheRing_ArriveWhole()
     {
         var address = SharedMemoryFiles.NewAddress();
