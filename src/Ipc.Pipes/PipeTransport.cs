@@ -34,20 +34,9 @@ internal sealed class PipeTransport : StreamTransport
             return $"a pipe:// address is only a name, without a path; use pipe://{address.Host}.";
         }
 
-        if (!OperatingSystem.IsWindows())
-        {
-            var path = SocketPath(PipeName(address));
-            try
-            {
-                _ = new UnixDomainSocketEndPoint(path);
-            }
-            catch (ArgumentOutOfRangeException)
-            {
-                return $"the name is too long: .NET puts this pipe's socket at '{path}', {System.Text.Encoding.UTF8.GetByteCount(path)} bytes, longer than this system lets a Unix socket's path be (108 bytes on Linux, 104 on macOS, with the temporary folder's path); choose a shorter name.";
-            }
-        }
-
-        return null;
+        return !OperatingSystem.IsWindows() && Ipc.Peers.UnixSocketPaths.WhyNot(SocketPath(PipeName(address))) is { } tooLong
+            ? $"the name is too long: .NET puts this pipe's socket in the temporary folder, and its path {tooLong}; choose a shorter name."
+            : null;
     }
 
     internal static string PipeName(Uri address) => address.Host;

@@ -67,20 +67,15 @@ internal sealed partial class SharedMemoryTransport : ConnectionTransport
     internal static UnixDomainSocketEndPoint SocketEndPoint(string directory, string name, string endpointName)
     {
         var path = SocketPath(directory, name);
-        try
+        if (Ipc.Peers.UnixSocketPaths.WhyNot(path) is { } tooLong)
         {
-            return new UnixDomainSocketEndPoint(path);
-        }
-        catch (ArgumentOutOfRangeException ex)
-        {
-            throw new IpcException(
-                IpcErrorCode.Unavailable,
-                $"Endpoint '{endpointName}' cannot use shm://{name}: its socket's path '{path}' is {System.Text.Encoding.UTF8.GetByteCount(path)} bytes, longer than this system lets a Unix socket's path be (108 bytes on Linux, 104 on macOS). Choose a shorter SharedMemory:Directory, or a shorter name.",
-                ex)
+            throw new IpcException(IpcErrorCode.Unavailable, $"Endpoint '{endpointName}' cannot use shm://{name}: its socket's path {tooLong}. Choose a shorter SharedMemory:Directory, or a shorter name.")
             {
                 Endpoint = endpointName,
             };
         }
+
+        return new UnixDomainSocketEndPoint(path);
     }
 
     protected override StreamTransportOptions GetOptions(IpcTransportContext context) => Options(context);

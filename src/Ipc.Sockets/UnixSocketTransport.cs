@@ -40,16 +40,9 @@ internal sealed class UnixSocketTransport : SocketTransportBase
             return $"the path decodes to '{path}', which has a '.' or '..' segment or a NUL character; write the socket file's path without them.";
         }
 
-        try
-        {
-            _ = new UnixDomainSocketEndPoint(path);
-        }
-        catch (ArgumentOutOfRangeException)
-        {
-            return $"the socket file's path '{path}' is {System.Text.Encoding.UTF8.GetByteCount(path)} bytes, longer than this system lets a Unix socket's path be (108 bytes on Linux, 104 on macOS); choose a shorter path, for example under /run or /tmp.";
-        }
-
-        return null;
+        return Ipc.Peers.UnixSocketPaths.WhyNot(path) is { } tooLong
+            ? $"the socket file's path {tooLong}; choose a shorter path, for example under /run or /tmp."
+            : null;
     }
 
     internal static string PathOf(Uri address) => Uri.UnescapeDataString(address.AbsolutePath);
