@@ -275,8 +275,9 @@ internal sealed class StreamTransportClient : IIpcTransportClient, IIpcTransport
 
         if (Find<SocketException>(ex) is { SocketErrorCode: SocketError.AccessDenied } denied)
         {
-            // A local socket whose file's mode does not let this process's user in (another user's server): no retry helps.
-            return Error(IpcErrorCode.Unauthorized, $"Access to {_context.Address} (endpoint '{_context.EndpointName}') was denied: {denied.Message}. The server admits only the users its socket file lets in, by default its own user: run this process as that user.", ex);
+            // The system refused the connect: a local socket whose file's mode does not let this process's user in (another
+            // user's server), or, for a network address, a firewall rule. No retry helps.
+            return Error(IpcErrorCode.Unauthorized, $"Access to {_context.Address} (endpoint '{_context.EndpointName}') was denied: {denied.Message}. The system refused this process: a local server's socket file admits only the users its mode lets in, by default the server's own (run this process as that user); for a network address, a firewall rule may refuse it.", ex);
         }
 
         if (timedOut)
