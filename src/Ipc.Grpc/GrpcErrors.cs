@@ -99,8 +99,8 @@ internal static class GrpcErrors
 
     /// <summary>Reads the failure a server reported: the Ipc fault of a rich status, or the mapping of a plain status.</summary>
     /// <param name="exception">The call's failure.</param>
-    /// <param name="address">The server's address, for the message of a plain status.</param>
-    public static IpcFault ToFault(RpcException exception, Uri address)
+    /// <param name="address">The server's address as messages show it (<see cref="Ipc.Transports.IpcTransportContext.DisplayAddress"/>), for the message of a plain status.</param>
+    public static IpcFault ToFault(RpcException exception, string address)
     {
         var status = TryGetRichStatus(exception);
         if (status is not null)

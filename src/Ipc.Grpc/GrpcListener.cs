@@ -117,7 +117,7 @@ internal sealed partial class GrpcListener(IpcTransportContext context, GrpcTran
             var why = ex.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException
                 ? $"the address {endpoint} is already in use. Stop the server that holds it, or choose another port."
                 : $"binding {endpoint} failed: {ex.Message}";
-            throw new IpcException(IpcErrorCode.Unavailable, $"Endpoint '{context.EndpointName}' cannot listen on {context.Address}: {why}", ex)
+            throw new IpcException(IpcErrorCode.Unavailable, $"Endpoint '{context.EndpointName}' cannot listen on {context.DisplayAddress}: {why}", ex)
             {
                 Endpoint = context.EndpointName,
             };
@@ -157,7 +157,7 @@ internal sealed partial class GrpcListener(IpcTransportContext context, GrpcTran
             refusal = tls.ValidateClient(http.Connection.ClientCertificate);
             if (refusal is not null)
             {
-                Log.ClientCertificateRefused(logger, context.EndpointName, context.Address, refusal);
+                Log.ClientCertificateRefused(logger, context.EndpointName, context.DisplayAddress, refusal);
             }
 
             if (items is not null)

@@ -60,6 +60,11 @@ internal sealed class GrpcTransport : IIpcTransport
             return $"give the port, for example {address.Scheme}://127.0.0.1:5081.";
         }
 
+        if (!string.IsNullOrEmpty(address.UserInfo))
+        {
+            return $"a {address.Scheme}:// address has no user name or password, as nothing would send them; remove the part before '@'. Send credentials with an interceptor (ConfigureGrpcClient(...).AddInterceptor), or a client certificate (Grpc:Tls).";
+        }
+
         return address.AbsolutePath is "/" or "" ? null : $"a {address.Scheme}:// address has only a host and a port, no path.";
     }
 

@@ -165,11 +165,11 @@ internal sealed class GrpcTransportClient(IpcTransportContext context, IpcServic
             throw failure;
         }
 
-        return GrpcErrors.ToFault(exception, context.Address);
+        return GrpcErrors.ToFault(exception, context.DisplayAddress);
     }
 
     private IpcFault DeadlinePassed() =>
-        new(IpcErrorCode.Timeout, $"The call on endpoint '{context.EndpointName}' ({context.Address}) passed its deadline.");
+        new(IpcErrorCode.Timeout, $"The call on endpoint '{context.EndpointName}' ({context.DisplayAddress}) passed its deadline.");
 
     private IpcException? TransportFailure(RpcException exception)
     {
@@ -182,14 +182,14 @@ internal sealed class GrpcTransportClient(IpcTransportContext context, IpcServic
                     var refusal = tls()?.LastRefusal;
                     return new IpcException(
                         IpcErrorCode.Unauthorized,
-                        $"The TLS handshake with {context.Address} (endpoint '{context.EndpointName}') failed: {(refusal is null ? auth.Message : $"this client refused the server's certificate: {refusal}.")} Each side must accept the other's certificate (Grpc:Tls).",
+                        $"The TLS handshake with {context.DisplayAddress} (endpoint '{context.EndpointName}') failed: {(refusal is null ? auth.Message : $"this client refused the server's certificate: {refusal}.")} Each side must accept the other's certificate (Grpc:Tls).",
                         exception)
                     {
                         Endpoint = context.EndpointName,
                         NotAccepted = true,
                     };
                 case SocketException { SocketErrorCode: SocketError.ConnectionRefused }:
-                    return new IpcException(IpcErrorCode.Unavailable, $"No server is listening on {context.Address} (endpoint '{context.EndpointName}'). Start it, or check the address.", exception)
+                    return new IpcException(IpcErrorCode.Unavailable, $"No server is listening on {context.DisplayAddress} (endpoint '{context.EndpointName}'). Start it, or check the address.", exception)
                     {
                         Endpoint = context.EndpointName,
                         NotAccepted = true,
@@ -199,7 +199,7 @@ internal sealed class GrpcTransportClient(IpcTransportContext context, IpcServic
 
         if (debug is HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError or HttpRequestError.SecureConnectionError })
         {
-            return new IpcException(IpcErrorCode.Unavailable, $"The server on {context.Address} (endpoint '{context.EndpointName}') cannot be reached: {debug.Message}", exception)
+            return new IpcException(IpcErrorCode.Unavailable, $"The server on {context.DisplayAddress} (endpoint '{context.EndpointName}') cannot be reached: {debug.Message}", exception)
             {
                 Endpoint = context.EndpointName,
                 NotAccepted = true,
@@ -208,7 +208,7 @@ internal sealed class GrpcTransportClient(IpcTransportContext context, IpcServic
 
         if (debug is HttpRequestException or IOException or ObjectDisposedException or OperationCanceledException)
         {
-            return new IpcException(IpcErrorCode.Unavailable, $"The connection to {context.Address} (endpoint '{context.EndpointName}') was lost during the call: {debug.Message}", exception)
+            return new IpcException(IpcErrorCode.Unavailable, $"The connection to {context.DisplayAddress} (endpoint '{context.EndpointName}') was lost during the call: {debug.Message}", exception)
             {
                 Endpoint = context.EndpointName,
             };

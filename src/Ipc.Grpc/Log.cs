@@ -9,5 +9,5 @@ internal static partial class Log
     public static partial void TooLarge(ILogger logger, string route, int length, string endpoint, int maxMessageSize);
 
     [LoggerMessage(1601, LogLevel.Warning, "Endpoint '{Endpoint}' ({Address}) refused a client certificate: {Reason}.")]
-    public static partial void ClientCertificateRefused(ILogger logger, string endpoint, Uri address, string reason);
+    public static partial void ClientCertificateRefused(ILogger logger, string endpoint, string address, string reason);
 }

@@ -30,6 +30,11 @@ internal sealed class HttpTransport : IIpcTransport
             return "name the host, for example http://127.0.0.1:5000/calculator.";
         }
 
+        if (!string.IsNullOrEmpty(address.UserInfo))
+        {
+            return $"an {address.Scheme}:// address has no user name or password, as HttpClient does not send them; remove the part before '@'. Send credentials with a DelegatingHandler on the endpoint's named HttpClient (HttpIpcBuilderExtensions.HttpClientName), or a client certificate (Http:Tls).";
+        }
+
         if (!string.IsNullOrEmpty(address.Query) || !string.IsNullOrEmpty(address.Fragment))
         {
             return "an http:// address has a host, a port and a base path, no query or fragment.";

@@ -211,7 +211,7 @@ internal sealed class HttpTransportClient : IIpcTransportClient
         }
         catch (HttpRequestException ex) when (Find<SocketException>(ex) is { SocketErrorCode: SocketError.ConnectionRefused })
         {
-            throw new IpcException(IpcErrorCode.Unavailable, $"No server is listening on {_context.Address} (endpoint '{_context.EndpointName}'). Start it, or check the address.", ex)
+            throw new IpcException(IpcErrorCode.Unavailable, $"No server is listening on {_context.DisplayAddress} (endpoint '{_context.EndpointName}'). Start it, or check the address.", ex)
             {
                 Endpoint = _context.EndpointName,
                 NotAccepted = true,
@@ -219,7 +219,7 @@ internal sealed class HttpTransportClient : IIpcTransportClient
         }
         catch (HttpRequestException ex) when (Find<AuthenticationException>(ex) is { } tls)
         {
-            throw new IpcException(IpcErrorCode.Unauthorized, $"The TLS handshake with {_context.Address} failed (endpoint '{_context.EndpointName}'): {tls.Message} Check the certificates and Ipc:Transports:Http:Tls.", ex)
+            throw new IpcException(IpcErrorCode.Unauthorized, $"The TLS handshake with {_context.DisplayAddress} failed (endpoint '{_context.EndpointName}'): {tls.Message} Check the certificates and Ipc:Transports:Http:Tls.", ex)
             {
                 Endpoint = _context.EndpointName,
                 NotAccepted = true,
@@ -227,7 +227,7 @@ internal sealed class HttpTransportClient : IIpcTransportClient
         }
         catch (HttpRequestException ex) when (Find<HttpProtocolException>(ex) is { ErrorCode: Http11Required })
         {
-            throw new IpcException(IpcErrorCode.NotSupported, $"The server at {_context.Address} speaks HTTP/1.1 only, and this client HTTP/2 (endpoint '{_context.EndpointName}'). Without TLS there is no negotiation: set Ipc:Transports:Http:Protocol alike on both sides.", ex)
+            throw new IpcException(IpcErrorCode.NotSupported, $"The server at {_context.DisplayAddress} speaks HTTP/1.1 only, and this client HTTP/2 (endpoint '{_context.EndpointName}'). Without TLS there is no negotiation: set Ipc:Transports:Http:Protocol alike on both sides.", ex)
             {
                 Endpoint = _context.EndpointName,
                 NotAccepted = true,
@@ -239,7 +239,7 @@ internal sealed class HttpTransportClient : IIpcTransportClient
         }
         catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
         {
-            throw new IpcException(IpcErrorCode.Unavailable, string.Create(CultureInfo.InvariantCulture, $"Could not connect to {_context.Address} within {_context.ConnectTimeout.TotalSeconds:0.###} s (endpoint '{_context.EndpointName}', ConnectTimeout)."), ex)
+            throw new IpcException(IpcErrorCode.Unavailable, string.Create(CultureInfo.InvariantCulture, $"Could not connect to {_context.DisplayAddress} within {_context.ConnectTimeout.TotalSeconds:0.###} s (endpoint '{_context.EndpointName}', ConnectTimeout)."), ex)
             {
                 Endpoint = _context.EndpointName,
             };
@@ -268,7 +268,7 @@ internal sealed class HttpTransportClient : IIpcTransportClient
     private sealed record CachedClient(HttpClient Client, long Created);
 
     private IpcException Lost(Exception ex) =>
-        new(IpcErrorCode.Unavailable, $"The connection to {_context.Address} failed during the call (endpoint '{_context.EndpointName}'): {ex.Message}", ex) { Endpoint = _context.EndpointName };
+        new(IpcErrorCode.Unavailable, $"The connection to {_context.DisplayAddress} failed during the call (endpoint '{_context.EndpointName}'): {ex.Message}", ex) { Endpoint = _context.EndpointName };
 
     private static T? Find<T>(Exception ex)
         where T : Exception

@@ -104,7 +104,7 @@ internal sealed class HttpTransportListener(IpcTransportContext context, HttpTra
         }
         catch (IOException ex)
         {
-            throw new IpcException(IpcErrorCode.Unavailable, $"Endpoint '{context.EndpointName}' cannot listen on {address}: {ex.Message} Choose a free port, or stop what holds it.", ex) { Endpoint = context.EndpointName };
+            throw new IpcException(IpcErrorCode.Unavailable, $"Endpoint '{context.EndpointName}' cannot listen on {context.DisplayAddress}: {ex.Message} Choose a free port, or stop what holds it.", ex) { Endpoint = context.EndpointName };
         }
     }
 

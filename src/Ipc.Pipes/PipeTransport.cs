@@ -29,9 +29,9 @@ internal sealed class PipeTransport : StreamTransport
             return "name the pipe after //, for example pipe://calculator.";
         }
 
-        if (address.AbsolutePath is not ("/" or ""))
+        if (address.AbsolutePath is not ("/" or "") || !string.IsNullOrEmpty(address.UserInfo))
         {
-            return $"a pipe:// address is only a name, without a path; use pipe://{address.Host}.";
+            return $"a pipe:// address is only a name, without a path, user name or password; use pipe://{address.Host}.";
         }
 
         return !OperatingSystem.IsWindows() && Ipc.Peers.UnixSocketPaths.WhyNot(SocketPath(PipeName(address))) is { } tooLong
@@ -171,7 +171,7 @@ internal sealed class PipeTransport : StreamTransport
         }
 
         private IpcException AlreadyServed(Exception? inner) =>
-            new(IpcErrorCode.Unavailable, $"Another server is already listening on {context.Address}. Stop it, or choose another pipe name.", inner)
+            new(IpcErrorCode.Unavailable, $"Another server is already listening on {context.DisplayAddress}. Stop it, or choose another pipe name.", inner)
             {
                 Endpoint = context.EndpointName,
             };

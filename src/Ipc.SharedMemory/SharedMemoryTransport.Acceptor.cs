@@ -48,7 +48,7 @@ internal sealed partial class SharedMemoryTransport
                 }
                 catch (SocketException ex)
                 {
-                    throw new IpcException(IpcErrorCode.Unavailable, $"Endpoint '{context.EndpointName}' cannot listen on {context.Address} ({SocketFile}): {ex.Message}", ex) { Endpoint = context.EndpointName };
+                    throw new IpcException(IpcErrorCode.Unavailable, $"Endpoint '{context.EndpointName}' cannot listen on {context.DisplayAddress} ({SocketFile}): {ex.Message}", ex) { Endpoint = context.EndpointName };
                 }
 
                 _bound = true;
@@ -102,7 +102,7 @@ internal sealed partial class SharedMemoryTransport
 
                 segment.Unlink(); // both processes have it mapped: nothing is left behind, whatever happens next
                 var framed = Connect(new RingStream(segment, socket, server: true, options.ReaderSpin), options);
-                framed.RemoteAddress = Ipc.Peers.UnixPeer.Describe(socket.SafeHandle) ?? context.Address.OriginalString; // the client's pid and uid, once per connection
+                framed.RemoteAddress = Ipc.Peers.UnixPeer.Describe(socket.SafeHandle) ?? context.DisplayAddress; // the client's pid and uid, once per connection
                 return framed;
             }
             catch
@@ -135,7 +135,7 @@ internal sealed partial class SharedMemoryTransport
             {
                 throw new IpcException(
                     IpcErrorCode.Unavailable,
-                    $"Endpoint '{context.EndpointName}' cannot listen on {context.Address}: {SocketFile} is there and is not a socket; only a socket file that no server answers on is replaced. Remove it, or choose another name.")
+                    $"Endpoint '{context.EndpointName}' cannot listen on {context.DisplayAddress}: {SocketFile} is there and is not a socket; only a socket file that no server answers on is replaced. Remove it, or choose another name.")
                 {
                     Endpoint = context.EndpointName,
                 };
@@ -155,14 +155,14 @@ internal sealed partial class SharedMemoryTransport
             {
                 throw new IpcException(
                     IpcErrorCode.Unavailable,
-                    $"Endpoint '{context.EndpointName}' cannot listen on {context.Address}: {SocketFile} is there and is not a socket a server left ({ex.Message}). Remove it, or choose another name.",
+                    $"Endpoint '{context.EndpointName}' cannot listen on {context.DisplayAddress}: {SocketFile} is there and is not a socket a server left ({ex.Message}). Remove it, or choose another name.",
                     ex)
                 {
                     Endpoint = context.EndpointName,
                 };
             }
 
-            throw new IpcException(IpcErrorCode.Unavailable, $"Another server is already listening on {context.Address}. Stop it, or choose another name.") { Endpoint = context.EndpointName };
+            throw new IpcException(IpcErrorCode.Unavailable, $"Another server is already listening on {context.DisplayAddress}. Stop it, or choose another name.") { Endpoint = context.EndpointName };
         }
 
         /// <summary>Whether the file opens as a file does: a socket file does not (ENXIO), so what opens is something else.</summary>

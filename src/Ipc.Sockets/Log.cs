@@ -8,5 +8,5 @@ namespace Ipc.Sockets;
 internal static partial class Log
 {
     [LoggerMessage(200, LogLevel.Warning, "Endpoint '{Endpoint}' ({Address}) refused a client certificate: {Reason}.")]
-    public static partial void ClientCertificateRefused(ILogger logger, string endpoint, Uri address, string reason);
+    public static partial void ClientCertificateRefused(ILogger logger, string endpoint, string address, string reason);
 }

@@ -33,6 +33,11 @@ internal sealed class TcpTransport : SocketTransportBase
             return "name the host, for example tcp://127.0.0.1:5000.";
         }
 
+        if (!string.IsNullOrEmpty(address.UserInfo))
+        {
+            return "a tcp:// address has no user name or password, as nothing would send them; remove the part before '@'. To let only known clients in, turn on TLS with client certificates (Sockets:Tls).";
+        }
+
         if (address.Port is <= 0 or > 65535)
         {
             return "give the port, for example tcp://127.0.0.1:5000.";
@@ -83,7 +88,7 @@ internal sealed class TcpTransport : SocketTransportBase
             {
                 throw new IpcException(
                     ex is AuthenticationException ? IpcErrorCode.Unauthorized : IpcErrorCode.Unavailable,
-                    $"The TLS handshake with {context.Address} (endpoint '{context.EndpointName}') failed: {ex.Message} Both sides must enable TLS (Sockets:Tls:Enabled), and each must accept the other's certificate.",
+                    $"The TLS handshake with {context.DisplayAddress} (endpoint '{context.EndpointName}') failed: {ex.Message} Both sides must enable TLS (Sockets:Tls:Enabled), and each must accept the other's certificate.",
                     ex)
                 {
                     Endpoint = context.EndpointName,
@@ -136,7 +141,7 @@ internal sealed class TcpTransport : SocketTransportBase
                 var why = ex.SocketErrorCode == SocketError.AddressAlreadyInUse
                     ? $"the address {endpoint} is already in use. Stop the server that holds it, or choose another port."
                     : $"binding {endpoint} failed: {ex.Message}";
-                throw new IpcException(IpcErrorCode.Unavailable, $"Endpoint '{context.EndpointName}' cannot listen on {context.Address}: {why}", ex)
+                throw new IpcException(IpcErrorCode.Unavailable, $"Endpoint '{context.EndpointName}' cannot listen on {context.DisplayAddress}: {why}", ex)
                 {
                     Endpoint = context.EndpointName,
                 };
@@ -178,7 +183,7 @@ internal sealed class TcpTransport : SocketTransportBase
 
             // The details (which authority or thumbprints this server trusts) are for the server's log: the client is not
             // authenticated, so it is told only that its certificate was not accepted.
-            Log.ClientCertificateRefused(_logger, context.EndpointName, context.Address, refusal);
+            Log.ClientCertificateRefused(_logger, context.EndpointName, context.DisplayAddress, refusal);
             throw Refuse(ssl, ssl.RemoteCertificate is { } presented
                 ? $"its client certificate {presented.Subject} is not accepted by this server"
                 : "it presented no client certificate, and this server requires one");

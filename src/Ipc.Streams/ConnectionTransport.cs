@@ -69,7 +69,7 @@ public abstract class ConnectionTransport : IIpcTransport
     protected static IpcException NoServerListening(IpcTransportContext context, Exception? inner)
     {
         ArgumentNullException.ThrowIfNull(context);
-        return new IpcException(IpcErrorCode.Unavailable, $"No server is listening on {context.Address} (endpoint '{context.EndpointName}'). Start it, or check the address.", inner)
+        return new IpcException(IpcErrorCode.Unavailable, $"No server is listening on {context.DisplayAddress} (endpoint '{context.EndpointName}'). Start it, or check the address.", inner)
         {
             Endpoint = context.EndpointName,
             NotAccepted = true,

@@ -36,7 +36,7 @@ internal static partial class Log
     public static partial void ReaderWorkResumed(ILogger logger, string connection);
 
     [LoggerMessage(110, LogLevel.Error, "Accepting a connection on endpoint '{Endpoint}' ({Address}) failed; retrying.")]
-    public static partial void AcceptFailed(ILogger logger, string endpoint, Uri address, Exception exception);
+    public static partial void AcceptFailed(ILogger logger, string endpoint, string address, Exception exception);
 
     [LoggerMessage(111, LogLevel.Warning, "Refused {Connection}: {Reason}")]
     public static partial void Refused(ILogger logger, string connection, string reason, Exception exception);

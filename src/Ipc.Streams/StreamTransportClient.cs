@@ -94,7 +94,7 @@ internal sealed class StreamTransportClient : IIpcTransportClient, IIpcTransport
     public ValueTask PublishAsync(IpcMessage message, CancellationToken cancellationToken) =>
         ValueTask.FromException(new IpcException(
             IpcErrorCode.NotSupported,
-            $"The {_transport.Name} transport has no publish/subscribe; endpoint '{_context.EndpointName}' ({_context.Address}) can send one-way messages to one server instead.")
+            $"The {_transport.Name} transport has no publish/subscribe; endpoint '{_context.EndpointName}' ({_context.DisplayAddress}) can send one-way messages to one server instead.")
         {
             Endpoint = _context.EndpointName,
         });
@@ -208,7 +208,7 @@ internal sealed class StreamTransportClient : IIpcTransportClient, IIpcTransport
                 _options,
                 _context.TimeProvider,
                 _logger,
-                $"endpoint '{_context.EndpointName}' {_context.Address} client connection #{number}")
+                $"endpoint '{_context.EndpointName}' {_context.DisplayAddress} client connection #{number}")
             {
                 Telemetry = _telemetry,
             };
@@ -251,7 +251,7 @@ internal sealed class StreamTransportClient : IIpcTransportClient, IIpcTransport
         // Nothing is written before a connection is open, so every failure to open one leaves the message not accepted.
         if (handshaking && !timedOut && ex is IpcException { ErrorCode: IpcErrorCode.Unavailable } closed)
         {
-            return Error(IpcErrorCode.Unavailable, $"Could not connect to {_context.Address} (endpoint '{_context.EndpointName}'): the server closed the connection before the handshake finished. {closed.Message}", ex);
+            return Error(IpcErrorCode.Unavailable, $"Could not connect to {_context.DisplayAddress} (endpoint '{_context.EndpointName}'): the server closed the connection before the handshake finished. {closed.Message}", ex);
         }
 
         // Otherwise an IpcException already says what happened, in the transport's words ("No server is listening on ...")
@@ -265,30 +265,30 @@ internal sealed class StreamTransportClient : IIpcTransportClient, IIpcTransport
 
         if (Find<AuthenticationException>(ex) is { } authentication)
         {
-            return Error(IpcErrorCode.Unauthorized, $"Authenticating with {_context.Address} (endpoint '{_context.EndpointName}') failed: {authentication.Message}", ex);
+            return Error(IpcErrorCode.Unauthorized, $"Authenticating with {_context.DisplayAddress} (endpoint '{_context.EndpointName}') failed: {authentication.Message}", ex);
         }
 
         if (Find<UnauthorizedAccessException>(ex) is { } access)
         {
-            return Error(IpcErrorCode.Unauthorized, $"Access to {_context.Address} (endpoint '{_context.EndpointName}') was denied: {access.Message}", ex);
+            return Error(IpcErrorCode.Unauthorized, $"Access to {_context.DisplayAddress} (endpoint '{_context.EndpointName}') was denied: {access.Message}", ex);
         }
 
         if (Find<SocketException>(ex) is { SocketErrorCode: SocketError.AccessDenied } denied)
         {
             // The system refused the connect: a local socket whose file's mode does not let this process's user in (another
             // user's server), or, for a network address, a firewall rule. No retry helps.
-            return Error(IpcErrorCode.Unauthorized, $"Access to {_context.Address} (endpoint '{_context.EndpointName}') was denied: {denied.Message}. The system refused this process: a local server's socket file admits only the users its mode lets in, by default the server's own (run this process as that user); for a network address, a firewall rule may refuse it.", ex);
+            return Error(IpcErrorCode.Unauthorized, $"Access to {_context.DisplayAddress} (endpoint '{_context.EndpointName}') was denied: {denied.Message}. The system refused this process: a local server's socket file admits only the users its mode lets in, by default the server's own (run this process as that user); for a network address, a firewall rule may refuse it.", ex);
         }
 
         if (timedOut)
         {
             return Error(
                 IpcErrorCode.Unavailable,
-                $"Could not connect to {_context.Address} (endpoint '{_context.EndpointName}') within its ConnectTimeout of {_context.ConnectTimeout}: the server did not answer in time.",
+                $"Could not connect to {_context.DisplayAddress} (endpoint '{_context.EndpointName}') within its ConnectTimeout of {_context.ConnectTimeout}: the server did not answer in time.",
                 ex);
         }
 
-        return Error(IpcErrorCode.Unavailable, $"Could not connect to {_context.Address} (endpoint '{_context.EndpointName}'): {ex.Message}", ex);
+        return Error(IpcErrorCode.Unavailable, $"Could not connect to {_context.DisplayAddress} (endpoint '{_context.EndpointName}'): {ex.Message}", ex);
     }
 
     private IpcException Error(IpcErrorCode code, string message, Exception inner) =>

@@ -76,7 +76,7 @@ internal sealed class StreamTransportListener(IpcTransportContext context, Strea
             }
             catch (Exception ex) when (!token.IsCancellationRequested)
             {
-                Log.AcceptFailed(_logger, context.EndpointName, context.Address, ex);
+                Log.AcceptFailed(_logger, context.EndpointName, context.DisplayAddress, ex);
                 try
                 {
                     // Back off, so a persistent failure (out of file descriptors) does not spin.
@@ -100,7 +100,7 @@ internal sealed class StreamTransportListener(IpcTransportContext context, Strea
 
     private async Task ServeAsync(DuplexConnection accepted, int number)
     {
-        var description = $"endpoint '{context.EndpointName}' {context.Address} server connection #{number}";
+        var description = $"endpoint '{context.EndpointName}' {context.DisplayAddress} server connection #{number}";
         var admitted = Interlocked.Increment(ref _active) <= options.MaxConnections;
         try
         {
@@ -124,7 +124,7 @@ internal sealed class StreamTransportListener(IpcTransportContext context, Strea
         catch (ConnectionRefusedException refused)
         {
             Log.Refused(_logger, description, refused.Message, refused);
-            await TellRefusedAsync(refused, IpcErrorCode.Unauthorized, $"The server at {context.Address} refused this client: {refused.Message}").ConfigureAwait(false);
+            await TellRefusedAsync(refused, IpcErrorCode.Unauthorized, $"The server at {context.DisplayAddress} refused this client: {refused.Message}").ConfigureAwait(false);
             await accepted.DisposeAsync().ConfigureAwait(false);
             return;
         }
@@ -148,7 +148,7 @@ internal sealed class StreamTransportListener(IpcTransportContext context, Strea
             await TellRefusedAsync(
                 new ConnectionRefusedException(framed, "too many connections"),
                 IpcErrorCode.ResourceExhausted,
-                $"The server at {context.Address} serves at most {options.MaxConnections} connections at once (MaxConnections of endpoint '{context.EndpointName}'); try again later.").ConfigureAwait(false);
+                $"The server at {context.DisplayAddress} serves at most {options.MaxConnections} connections at once (MaxConnections of endpoint '{context.EndpointName}'); try again later.").ConfigureAwait(false);
             return;
         }
 

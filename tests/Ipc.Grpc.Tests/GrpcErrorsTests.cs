@@ -6,7 +6,7 @@ namespace Ipc.Grpc.Tests;
 [Trait("Transport", "Grpc")]
 public sealed class GrpcErrorsTests
 {
-    private static readonly Uri Address = new("grpc://127.0.0.1:5081");
+    private const string Address = "grpc://127.0.0.1:5081";
 
     [Theory]
     [InlineData(IpcErrorCode.Unknown, StatusCode.Unknown)]

@@ -12,6 +12,10 @@ public sealed class GrpcTransportTests
     private static string NewAddress() => $"grpc://127.0.0.1:{TestAddresses.FreePort()}";
 
     [Fact]
+    public async Task StartAsync_AddressWithPassword_FailsValidationWithoutShowingIt() =>
+        await TestIpc.AssertRefusesCredentialsAsync(NewAddress(), "a grpc:// address has no user name or password");
+
+    [Fact]
     public async Task RequestAsync_ServerInAnotherProcess_Serves()
     {
         await TestIpc.AssertServedFromAnotherProcessAsync(NewAddress());

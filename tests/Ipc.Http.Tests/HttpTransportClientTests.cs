@@ -13,6 +13,10 @@ namespace Ipc.Http.Tests;
 /// <summary>The Ipc client over HTTP: failures come back as the same error codes, JSON and MessagePack, HTTP/2.</summary>
 public sealed class HttpTransportClientTests
 {
+    [Fact]
+    public async Task StartAsync_AddressWithPassword_FailsValidationWithoutShowingIt() =>
+        await TestIpc.AssertRefusesCredentialsAsync($"http://127.0.0.1:{TestAddresses.FreePort()}/calc", "an http:// address has no user name or password, as HttpClient does not send them");
+
     [Theory]
     [InlineData(IpcErrorCode.Unknown, 500)]
     [InlineData(IpcErrorCode.Unavailable, 503)]

@@ -8,6 +8,10 @@ namespace Ipc.Sockets.Tests;
 public sealed class TcpTransportTests
 {
     [Fact]
+    public async Task StartAsync_AddressWithPassword_FailsValidationWithoutShowingIt() =>
+        await TestIpc.AssertRefusesCredentialsAsync($"tcp://127.0.0.1:{TestAddresses.FreePort()}", "a tcp:// address has no user name or password");
+
+    [Fact]
     public async Task StartAsync_AddressInUse_ThrowsIpcExceptionNamingEndpointAndAddress()
     {
         using var holder = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);

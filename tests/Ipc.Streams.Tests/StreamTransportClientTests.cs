@@ -92,10 +92,10 @@ public sealed class StreamTransportClientTests : IAsyncDisposable
     }
 
     [Theory]
-    [InlineData("another user's socket file (EACCES)", IpcErrorCode.Unauthorized, "Access to failing://server/ (endpoint 'test') was denied: ")]
-    [InlineData("UnauthorizedAccessException", IpcErrorCode.Unauthorized, "Access to failing://server/ (endpoint 'test') was denied: not yours")]
-    [InlineData("AuthenticationException", IpcErrorCode.Unauthorized, "Authenticating with failing://server/ (endpoint 'test') failed: bad certificate")]
-    [InlineData("connection refused", IpcErrorCode.Unavailable, "Could not connect to failing://server/ (endpoint 'test'): ")]
+    [InlineData("another user's socket file (EACCES)", IpcErrorCode.Unauthorized, "Access to failing://server (endpoint 'test') was denied: ")]
+    [InlineData("UnauthorizedAccessException", IpcErrorCode.Unauthorized, "Access to failing://server (endpoint 'test') was denied: not yours")]
+    [InlineData("AuthenticationException", IpcErrorCode.Unauthorized, "Authenticating with failing://server (endpoint 'test') failed: bad certificate")]
+    [InlineData("connection refused", IpcErrorCode.Unavailable, "Could not connect to failing://server (endpoint 'test'): ")]
     public async Task Request_OpeningTheConnectionFails_FailsNotAcceptedWithTheCodeOfTheNativeFailure(string failure, IpcErrorCode expected, string message)
     {
         Exception native = failure switch

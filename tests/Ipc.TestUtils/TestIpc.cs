@@ -91,6 +91,29 @@ public static class TestIpc
         Xunit.Assert.Contains($"(endpoint '{Endpoint}')", ex.Message, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// Checks that a server and a client of <paramref name="address"/> with a user name and password in it fail at start
+    /// saying <paramref name="expected"/>, and show the address with <c>***</c> for its password, never the password.
+    /// </summary>
+    public static async Task AssertRefusesCredentialsAsync(string address, string expected)
+    {
+        const string Password = "s3cret-pw";
+        var start = address.IndexOf("://", StringComparison.Ordinal) + 3;
+        var withPassword = address[..start] + "ipc:" + Password + "@" + address[start..];
+        var masked = address[..start] + "ipc:***@" + address[start..];
+
+        var server = await Xunit.Assert.ThrowsAsync<Microsoft.Extensions.Options.OptionsValidationException>(() => StartServerAsync(withPassword));
+        await using var services = CreateClient(withPassword);
+        var client = Xunit.Assert.Throws<Microsoft.Extensions.Options.OptionsValidationException>(() => services.Requests());
+
+        foreach (var message in new[] { server.Message, client.Message })
+        {
+            Xunit.Assert.Contains($"'{masked}' is not valid for the ", message, StringComparison.Ordinal);
+            Xunit.Assert.Contains(expected, message, StringComparison.Ordinal);
+            Xunit.Assert.DoesNotContain(Password, message, StringComparison.Ordinal);
+        }
+    }
+
     /// <summary>Starts the conformance server in another process on <paramref name="address"/> and checks this process can call it.</summary>
     public static async Task AssertServedFromAnotherProcessAsync(string address, Action<IIpcBuilder>? configure = null)
     {

@@ -11,6 +11,7 @@ public sealed class IpcTransportContext
         ArgumentNullException.ThrowIfNull(services);
         EndpointName = endpointName;
         Address = address;
+        DisplayAddress = AddressText.Redact(address);
         Services = services;
     }
 
@@ -19,6 +20,13 @@ public sealed class IpcTransportContext
 
     /// <summary>Gets the endpoint's address.</summary>
     public Uri Address { get; }
+
+    /// <summary>
+    /// Gets the endpoint's address as log records, health reports and error messages show it: as configured, with the
+    /// password of its user info replaced by <c>***</c> (<c>amqp://app:***@broker</c>). Name the address with it, never
+    /// with <see cref="Address"/>, which may carry a secret.
+    /// </summary>
+    public string DisplayAddress { get; }
 
     /// <summary>Gets the application's services (for <c>ILoggerFactory</c> and the transport's own options, named by endpoint).</summary>
     public IServiceProvider Services { get; }

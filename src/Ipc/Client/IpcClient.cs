@@ -194,7 +194,7 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
         {
             throw new IpcException(
                 IpcErrorCode.NotSupported,
-                $"{call} needs {capability}, which the {_endpoint.Transport.Name} transport of endpoint '{_endpoint.Name}' ({_endpoint.Address}) does not support. Choose a transport that does, or set RequiredCapabilities to catch this at start.")
+                $"{call} needs {capability}, which the {_endpoint.Transport.Name} transport of endpoint '{_endpoint.Name}' ({_endpoint.TransportContext.DisplayAddress}) does not support. Choose a transport that does, or set RequiredCapabilities to catch this at start.")
             { Endpoint = _endpoint.Name };
         }
     }

@@ -2,6 +2,7 @@ using System.Globalization;
 using Ipc.Resilience;
 using Ipc.Serialization;
 using Ipc.Server;
+using Ipc.Transports;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Options;
 
@@ -84,7 +85,7 @@ internal sealed class IpcOptionsValidator(
 
         failures.Add(
             $"AddServer(\"{server.EndpointName}\") subscribes to the published topics {string.Join(", ", topics)} (MapSubscription), but the {transport.Name} transport of " +
-            $"{path.Endpoint(server.EndpointName, nameof(IpcEndpointOptions.Address))} '{endpoint.Address}' does not support PublishSubscribe. " +
+            $"{path.Endpoint(server.EndpointName, nameof(IpcEndpointOptions.Address))} '{AddressText.Redact(endpoint.Address)}' does not support PublishSubscribe. " +
             "Choose a transport that does, or map the routes with MapMessage to receive messages sent to the endpoint.");
     }
 
@@ -97,7 +98,7 @@ internal sealed class IpcOptionsValidator(
         }
         else if (!Uri.TryCreate(endpoint.Address, UriKind.Absolute, out var address))
         {
-            failures.Add($"{addressKey} '{endpoint.Address}' is not an absolute address: write it as scheme://..., for example inmemory://{name}.");
+            failures.Add($"{addressKey} '{AddressText.Redact(endpoint.Address)}' is not an absolute address: write it as scheme://..., for example inmemory://{name}.");
         }
         else if (!transports.TryGet(address.Scheme, out var transport))
         {
@@ -105,21 +106,21 @@ internal sealed class IpcOptionsValidator(
                 ? $"'{address.Scheme}://' addresses come from the {package} package: add it to the project (dotnet add package {package}); its transports register themselves."
                 : $"Reference the adapter package that provides '{address.Scheme}://' addresses.";
             failures.Add(
-                $"{addressKey} '{endpoint.Address}' uses the scheme '{address.Scheme}', but no transport for it is registered. {fix} " +
+                $"{addressKey} '{AddressText.Redact(endpoint.Address)}' uses the scheme '{address.Scheme}', but no transport for it is registered. {fix} " +
                 $"Registered schemes: {string.Join(", ", transports.Schemes)}.");
         }
         else
         {
             if (transport.ValidateAddress(address) is { } problem)
             {
-                failures.Add($"{addressKey} '{endpoint.Address}' is not valid for the {transport.Name} transport: {problem}");
+                failures.Add($"{addressKey} '{AddressText.Redact(endpoint.Address)}' is not valid for the {transport.Name} transport: {problem}");
             }
 
             var capabilities = transport.GetCapabilities(address);
             var missing = endpoint.RequiredCapabilities & ~capabilities;
             if (missing != TransportCapabilities.None)
             {
-                failures.Add($"{path.Endpoint(name, nameof(IpcEndpointOptions.RequiredCapabilities))} requires {missing}, which the {transport.Name} transport of '{endpoint.Address}' does not support.");
+                failures.Add($"{path.Endpoint(name, nameof(IpcEndpointOptions.RequiredCapabilities))} requires {missing}, which the {transport.Name} transport of '{AddressText.Redact(endpoint.Address)}' does not support.");
             }
 
             resilience.Validate(name, endpoint, ResilienceDefaults.KindOf(capabilities), failures);

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Runtime.CompilerServices;
+using Ipc.Transports;
 using Microsoft.Extensions.Logging;
 
 namespace Ipc.Diagnostics;
@@ -34,7 +35,7 @@ internal enum IpcOperation
 internal sealed class EndpointTelemetry
 {
     private readonly string _endpoint;
-    private readonly Uri _address;
+    private readonly string _address; // as logs show it: without a password
     private readonly string _serverAddress;
     private readonly int _serverPort;
     private readonly string _networkTransport;
@@ -43,7 +44,7 @@ internal sealed class EndpointTelemetry
     {
         Metrics = metrics;
         _endpoint = endpoint;
-        _address = address;
+        _address = AddressText.Redact(address);
         (_serverAddress, _serverPort) = ServerAddress(address);
         _networkTransport = NetworkTransport(address.Scheme);
     }
@@ -360,7 +361,7 @@ internal sealed class EndpointTelemetry
         }
 
         var path = Uri.UnescapeDataString(address.AbsolutePath);
-        return (path is "" or "/" ? address.OriginalString : path, 0);
+        return (path is "" or "/" ? AddressText.Redact(address) : path, 0);
     }
 
     /// <summary>The <c>network.transport</c> of an address scheme: OpenTelemetry's well-known values where they apply.</summary>

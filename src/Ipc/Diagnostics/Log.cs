@@ -24,7 +24,7 @@ internal static partial class Log
     public static partial void DuplicateRequest(ILogger logger, string messageId, string route, string endpoint);
 
     [LoggerMessage(10, LogLevel.Information, "Ipc endpoint '{Endpoint}' listening on {Address} ({Transport}, {RouteCount} routes).")]
-    public static partial void Listening(ILogger logger, string endpoint, Uri address, string transport, int routeCount);
+    public static partial void Listening(ILogger logger, string endpoint, string address, string transport, int routeCount);
 
     [LoggerMessage(11, LogLevel.Information, "Ipc endpoint '{Endpoint}' is served by its host, which claimed it; no transport listener started ({RouteCount} routes).")]
     public static partial void HostedExternally(ILogger logger, string endpoint, int routeCount);
@@ -42,5 +42,5 @@ internal static partial class Log
     public static partial void CallRetried(ILogger logger, string route, string endpoint, string errorType, int retry, TimeSpan delay);
 
     [LoggerMessage(EventId = 40, Message = "The circuit breaker of endpoint '{Endpoint}' ({Address}) is now {State}.")]
-    public static partial void CircuitBreakerChanged(ILogger logger, LogLevel level, string endpoint, Uri address, string state);
+    public static partial void CircuitBreakerChanged(ILogger logger, LogLevel level, string endpoint, string address, string state);
 }

@@ -12,7 +12,7 @@ namespace Ipc.HealthChecks;
 /// Degraded while the breaker is half-open (a probe call is deciding), Healthy otherwise. Whether it can connect is asked
 /// of the transport (<see cref="IIpcTransportProbe"/>) where the transport can tell, so no handler is called.
 /// </summary>
-internal sealed class IpcClientHealthCheck(IIpcClientFactory clients, string endpoint, Uri address) : IHealthCheck
+internal sealed class IpcClientHealthCheck(IIpcClientFactory clients, string endpoint, string address) : IHealthCheck
 {
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
@@ -22,7 +22,7 @@ internal sealed class IpcClientHealthCheck(IIpcClientFactory clients, string end
         var data = new Dictionary<string, object>
         {
             ["endpoint"] = endpoint,
-            ["address"] = address.OriginalString,
+            ["address"] = address,
             ["circuit"] = state?.ToString() ?? "none",
         };
         switch (state)
@@ -54,12 +54,12 @@ internal sealed class IpcClientHealthCheck(IIpcClientFactory clients, string end
 }
 
 /// <summary>The health of a server endpoint: Healthy while its transport listens (or its host serves it), Unhealthy otherwise.</summary>
-internal sealed class IpcServerHealthCheck(IpcServerProvider servers, string endpoint, Uri address) : IHealthCheck
+internal sealed class IpcServerHealthCheck(IpcServerProvider servers, string endpoint, string address) : IHealthCheck
 {
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
         var server = servers.Servers.First(s => string.Equals(s.EndpointName, endpoint, StringComparison.OrdinalIgnoreCase));
-        var data = new Dictionary<string, object> { ["endpoint"] = endpoint, ["address"] = address.OriginalString };
+        var data = new Dictionary<string, object> { ["endpoint"] = endpoint, ["address"] = address };
         return Task.FromResult(
             server.IsHostedExternally ? HealthCheckResult.Healthy($"Ipc endpoint '{endpoint}' is served by its host.", data)
             : server.IsListening ? HealthCheckResult.Healthy($"Ipc endpoint '{endpoint}' listens on {address}.", data)
@@ -84,9 +84,10 @@ internal sealed class IpcHealthCheckRegistrations(
             }
 
             var endpointName = name;
+            var shown = AddressText.Redact(address); // health reports are often public: never a password
             health.Registrations.Add(served.Contains(name)
-                ? new HealthCheckRegistration($"ipc-server:{name}", sp => new IpcServerHealthCheck(sp.GetRequiredService<IpcServerProvider>(), endpointName, address), failureStatus: null, tags)
-                : new HealthCheckRegistration($"ipc:{name}", sp => new IpcClientHealthCheck(sp.GetRequiredService<IIpcClientFactory>(), endpointName, address), failureStatus: null, tags));
+                ? new HealthCheckRegistration($"ipc-server:{name}", sp => new IpcServerHealthCheck(sp.GetRequiredService<IpcServerProvider>(), endpointName, shown), failureStatus: null, tags)
+                : new HealthCheckRegistration($"ipc:{name}", sp => new IpcClientHealthCheck(sp.GetRequiredService<IIpcClientFactory>(), endpointName, shown), failureStatus: null, tags));
         }
     }
 }

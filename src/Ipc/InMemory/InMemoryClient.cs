@@ -84,7 +84,7 @@ internal sealed class InMemoryClient(IpcTransportContext context) : IIpcTranspor
     }
 
     private IpcException Unavailable() =>
-        new(IpcErrorCode.Unavailable, $"No server is listening on {context.Address}. Start the server of endpoint '{context.EndpointName}' first.")
+        new(IpcErrorCode.Unavailable, $"No server is listening on {context.DisplayAddress}. Start the server of endpoint '{context.EndpointName}' first.")
         {
             Endpoint = context.EndpointName,
             NotAccepted = true, // nothing was handed to a server

@@ -138,7 +138,7 @@ internal sealed partial class InMemoryListener(IpcTransportContext context) : II
         }
         catch (ChannelClosedException ex)
         {
-            throw new IpcException(IpcErrorCode.Unavailable, $"The server on {context.Address} stopped before the message was accepted.", ex) { NotAccepted = true };
+            throw new IpcException(IpcErrorCode.Unavailable, $"The server on {context.DisplayAddress} stopped before the message was accepted.", ex) { NotAccepted = true };
         }
     }
 
@@ -248,10 +248,10 @@ internal sealed partial class InMemoryListener(IpcTransportContext context) : II
         {
             throw new IpcException(
                 IpcErrorCode.MessageTooLarge,
-                $"The message for route '{message.Route}' is {message.Body.Length} bytes, over the server's {context.MaxMessageSize}-byte MaxMessageSize on {context.Address}.");
+                $"The message for route '{message.Route}' is {message.Body.Length} bytes, over the server's {context.MaxMessageSize}-byte MaxMessageSize on {context.DisplayAddress}.");
         }
     }
 
     private IpcException Stopped(Exception? inner = null) =>
-        new(IpcErrorCode.Unavailable, $"The server on {context.Address} stopped before the call completed.", inner);
+        new(IpcErrorCode.Unavailable, $"The server on {context.DisplayAddress} stopped before the call completed.", inner);
 }

@@ -26,7 +26,9 @@ internal sealed class InMemoryTransport : IIpcTransport
     public string? ValidateAddress(Uri address)
     {
         ArgumentNullException.ThrowIfNull(address);
-        return string.IsNullOrEmpty(address.Host) ? "name the channel after //, for example inmemory://calculator." : null;
+        return string.IsNullOrEmpty(address.Host) ? "name the channel after //, for example inmemory://calculator."
+            : !string.IsNullOrEmpty(address.UserInfo) ? "an inmemory:// address has no user name or password; remove the part before '@'."
+            : null;
     }
 
     public IIpcTransportClient CreateClient(IpcTransportContext context) => new InMemoryClient(context);

@@ -47,7 +47,7 @@ internal sealed partial class IpcServerHostedService(
                 _listeners.Add((server, listener));
                 await listener.StartAsync(server.GetDispatcher(), cancellationToken).ConfigureAwait(false);
                 server.SetListening(true);
-                Log.Listening(logger, endpoint.Name, endpoint.Address, endpoint.Transport.Name, server.Definition.Routes.Count);
+                Log.Listening(logger, endpoint.Name, endpoint.TransportContext.DisplayAddress, endpoint.Transport.Name, server.Definition.Routes.Count);
             }
         }
         catch

@@ -15,6 +15,27 @@ public sealed class IpcOptionsValidatorTests
     }
 
     [Fact]
+    public void Validate_InMemoryAddressWithPassword_RefusedWithoutShowingIt()
+    {
+        var ex = Fails("""{ "Ipc": { "Endpoints": { "calc": { "Address": "inmemory://app:s3cret@calc" } } } }""");
+
+        Assert.Contains("Ipc:Endpoints:calc:Address 'inmemory://app:***@calc' is not valid for the InMemory transport: an inmemory:// address has no user name or password", ex.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("s3cret", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("amqp://app:p@ss@broker/", "amqp://app:***@broker/")] // a '@' in a password must be written %40
+    [InlineData("unix://app:s3/cret@/run/calc.sock", "unix://app:***@/run/calc.sock")]
+    public void Validate_AddressNotValidWithPassword_ShownWithoutIt(string address, string shown)
+    {
+        var ex = Fails($$"""{ "Ipc": { "Endpoints": { "calc": { "Address": "{{address}}" } } } }""");
+
+        Assert.Contains($"Ipc:Endpoints:calc:Address '{shown}' is not an absolute address", ex.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("ss@", ex.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("cret", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void AddIpc_ConfigurationFromIssue_BindsEndpoint()
     {
         var services = new ServiceCollection();
