@@ -120,7 +120,18 @@ public abstract class TransportConformanceTests<TTransport> : IAsyncLifetime
         var host = builder.Build();
         var server = new ConformanceServer(host, address);
         _resources.Add(server);
-        await host.StartAsync().WaitAsync(Bound);
+        try
+        {
+            await host.StartAsync().WaitAsync(Bound);
+        }
+        catch (Exception ex) when (ex is not TimeoutException)
+        {
+            // A host whose start failed (options validation, say) cannot be stopped: its services go with the host.
+            _resources.Remove(server);
+            host.Dispose();
+            throw;
+        }
+
         return server;
     }
 
@@ -135,13 +146,16 @@ public abstract class TransportConformanceTests<TTransport> : IAsyncLifetime
     protected ConformanceClient CreateClient(string address, Action<IpcEndpointOptions>? configure = null, TimeProvider? timeProvider = null, Action<IpcResilienceOptions>? resilience = null) =>
         CreateClient(address, configure, timeProvider, resilience, counter: null);
 
-    private protected ConformanceClient CreateClient(string address, Action<IpcEndpointOptions>? configure, TimeProvider? timeProvider, Action<IpcResilienceOptions>? resilience, AttemptCountingTransport.Counter? counter)
+    /// <summary>As the public overload, and lets a fact add to the client's services (a logger provider, say).</summary>
+    private protected ConformanceClient CreateClient(string address, Action<IpcEndpointOptions>? configure, TimeProvider? timeProvider, Action<IpcResilienceOptions>? resilience, AttemptCountingTransport.Counter? counter, Action<IServiceCollection>? extraServices = null)
     {
         var services = new ServiceCollection();
         if (timeProvider is not null)
         {
             services.AddSingleton(timeProvider);
         }
+
+        extraServices?.Invoke(services);
 
         var ipc = services.AddIpc();
         Transport.ConfigureIpc(ipc);

@@ -40,6 +40,21 @@ public abstract class TransportUnderTest
     public virtual void AssertRemoteAddress(string? remoteAddress) =>
         Assert.False(string.IsNullOrEmpty(remoteAddress), "The server's handler saw no RemoteAddress: a transport with a peer sets IpcMessage.RemoteAddress on what it hands to the dispatcher.");
 
+    /// <summary>
+    /// Returns <paramref name="address"/> with a user name and <paramref name="password"/> in it
+    /// (<c>scheme://user:password@...</c>). The default puts <c>ipc:password@</c> after <c>://</c>; a transport that logs in
+    /// with the address's credentials keeps a user the server knows, and takes the real password from its options, so that
+    /// calls still succeed.
+    /// </summary>
+    /// <param name="address">An address from <see cref="CreateAddress"/>.</param>
+    /// <param name="password">The password to put in it; no log record, health report or error may show it.</param>
+    public virtual string AddressWithPassword(string address, string password)
+    {
+        ArgumentNullException.ThrowIfNull(address);
+        var start = address.IndexOf("://", StringComparison.Ordinal) + 3;
+        return address[..start] + "ipc:" + password + "@" + address[start..];
+    }
+
     /// <summary>Checks that nothing of <paramref name="address"/> is left once client and server are disposed (socket files, segments, queues).</summary>
     public virtual ValueTask AssertReleasedAsync(string address) => default;
 }
