@@ -99,6 +99,7 @@ static ServiceProvider BuildClient(string address)
 {
     var configuration = new ConfigurationBuilder()
         .AddInMemoryCollection(new Dictionary<string, string?> { ["Ipc:Endpoints:tour:Address"] = address })
+        .AddInMemoryCollection(TourRows.AmqpLogin())
         .Build();
     var services = new ServiceCollection();
     services.AddIpc(configuration);

@@ -32,8 +32,36 @@ public static class TourRows
         new("Amqp", $"{AmqpBroker}?name=ipc-tour", ServerPlacement.SeparateProcess, AmqpBrokerMissingAsync),
     ];
 
-    /// <summary>The broker of the Amqp row: <c>IPC_AMQP_URI</c> when set, else RabbitMQ's default port on this machine.</summary>
-    private static string AmqpBroker => Environment.GetEnvironmentVariable("IPC_AMQP_URI") is { Length: > 0 } uri ? uri.TrimEnd('/') + "/" : "amqp://guest:guest@localhost:5672/";
+    /// <summary>
+    /// The broker of the Amqp row: <c>IPC_AMQP_URI</c> when set, else RabbitMQ's default port on this machine. Without
+    /// its user name and password, which go in configuration (<see cref="AmqpLogin"/>), so that no password shows in the
+    /// table or on a server process's command line.
+    /// </summary>
+    private static string AmqpBroker => BrokerUri is { } uri
+        ? uri.GetComponents(UriComponents.AbsoluteUri & ~UriComponents.UserInfo, UriFormat.UriEscaped).TrimEnd('/') + "/"
+        : "amqp://localhost:5672/";
+
+    private static Uri? BrokerUri => Environment.GetEnvironmentVariable("IPC_AMQP_URI") is { Length: > 0 } uri ? new Uri(uri) : null;
+
+    /// <summary>
+    /// The login of <c>IPC_AMQP_URI</c> as configuration keys, which the Tour's client and servers (processes that inherit
+    /// the variable) both add; none for the default broker, whose guest login is the transport's default.
+    /// </summary>
+    public static Dictionary<string, string?> AmqpLogin()
+    {
+        var login = new Dictionary<string, string?>();
+        if (BrokerUri is { UserInfo.Length: > 0 } uri)
+        {
+            var colon = uri.UserInfo.IndexOf(':', StringComparison.Ordinal);
+            login["Ipc:Transports:Amqp:UserName"] = Uri.UnescapeDataString(colon < 0 ? uri.UserInfo : uri.UserInfo[..colon]);
+            if (colon >= 0)
+            {
+                login["Ipc:Transports:Amqp:Password"] = Uri.UnescapeDataString(uri.UserInfo[(colon + 1)..]);
+            }
+        }
+
+        return login;
+    }
 
     private static async Task<string?> AmqpBrokerMissingAsync()
     {

@@ -13,7 +13,7 @@ public static class TourServer
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
         {
             ["Ipc:Endpoints:tour:Address"] = address,
-        });
+        }).AddInMemoryCollection(TourRows.AmqpLogin());
 
         var notes = new NoteCounter();
         builder.Services.AddSingleton(notes);
