@@ -14,10 +14,16 @@ internal sealed class AmqpTransportOptionsValidator() : TransportOptionsValidato
     {
         for (var i = 0; i < options.Hosts.Count; i++)
         {
-            if (AmqpAddress.ParseHost(options.Hosts[i], 5672) is null)
+            var host = options.Hosts[i];
+            if (AmqpAddress.ParseHost(host, 5672) is not null)
             {
-                failures.Add($"{section}:Hosts:{i}: '{options.Hosts[i]}' is not a host or host:port (for example rabbit2 or rabbit2:5672).");
+                continue;
             }
+
+            var at = host.LastIndexOf('@');
+            failures.Add(at < 0
+                ? $"{section}:Hosts:{i}: '{host}' is not a host or host:port (for example rabbit2 or rabbit2:5672)."
+                : $"{section}:Hosts:{i}: '***@{host[(at + 1)..]}' names a user: a node is only host or host:port (for example rabbit2:5672), as UserName and Password apply to every node.");
         }
 
         if (options.Tls.ClientCertificatePath is { } path && !File.Exists(path))

@@ -64,6 +64,18 @@ public sealed class AmqpAddressTests
     }
 
     [Fact]
+    public void Validate_HostWithUserAndPassword_RefusedWithoutShowingThePassword()
+    {
+        var options = new AmqpTransportOptions();
+        options.Hosts.Add("app:s3cret@rabbit2:5672");
+
+        var result = new AmqpTransportOptionsValidator().Validate("orders", options);
+
+        var failure = Assert.Single(result.Failures!);
+        Assert.Equal("Ipc:Endpoints:orders:Amqp:Hosts:0: '***@rabbit2:5672' names a user: a node is only host or host:port (for example rabbit2:5672), as UserName and Password apply to every node.", failure);
+    }
+
+    [Fact]
     public void Validate_OptionsWithBadHostAndMissingCertificate_NameTheKeys()
     {
         var options = new AmqpTransportOptions { Prefetch = 0 };
