@@ -48,7 +48,9 @@ internal sealed partial class HttpIpcServer
                 json.WriteStartObject();
                 json.WriteString("name", name);
                 json.WriteString("status", Name(entry.Status, top: false));
-                if (entry.Description is { } description)
+                // A description may name internal hosts, paths and errors, and this endpoint answers anyone: only with
+                // detailed errors, as ASP.NET Core's own health endpoint writes none.
+                if (_detailedErrors && entry.Description is { } description)
                 {
                     json.WriteString("description", description);
                 }

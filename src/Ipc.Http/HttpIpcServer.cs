@@ -34,6 +34,7 @@ internal sealed partial class HttpIpcServer : IAsyncDisposable
     private readonly CancellationTokenSource _stopping = new();
     private readonly Task _oneWayLoop;
     private readonly ILogger _logger;
+    private readonly bool _detailedErrors; // the endpoint's EnableDetailedErrors: health descriptions go to callers only then
     private long _queuedBytes; // the bodies of the accepted one-way messages, until their handler has run
     private TaskCompletionSource? _room; // set while senders wait for _queuedBytes to come under the limit
 
@@ -45,6 +46,8 @@ internal sealed partial class HttpIpcServer : IAsyncDisposable
         BasePath = basePath;
         _logger = services.GetService<ILoggerFactory>()?.CreateLogger("Ipc.Http") ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
         _bodies = CreateTranscoder(services, dispatcher.EndpointName);
+        var ipc = services.GetRequiredService<IOptions<IpcOptions>>().Value;
+        _detailedErrors = (ipc.Endpoints.TryGetValue(dispatcher.EndpointName, out var endpoint) ? endpoint.EnableDetailedErrors : null) ?? ipc.EnableDetailedErrors;
         _routes = dispatcher.Routes.ToDictionary(r => r.Name, StringComparer.Ordinal);
         _oneWay = Channel.CreateBounded<(IpcMessage, int)>(new BoundedChannelOptions(options.MaxQueuedOneWayMessages) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
         _oneWayLoop = Task.Run(RunOneWayLoopAsync);

@@ -296,6 +296,39 @@ public sealed class HttpServerTests : IAsyncLifetime
         Assert.Equal("ok", checks["database"]);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task GetHealth_CheckDescriptions_OnlyWithDetailedErrors(bool detailed)
+    {
+        const string Internal = "db.internal:5432 refused the login of svc_orders";
+        var address = HttpTestAddresses.NewHttpAddress();
+        using var server = await TestIpc.StartServerAsync(
+            address,
+            ipc => ipc.Services.AddHealthChecks().AddCheck("database", () => HealthCheckResult.Unhealthy(Internal)),
+            endpoint => endpoint.EnableDetailedErrors = detailed);
+        try
+        {
+            using var response = await _http.GetAsync(address + "/health");
+
+            var text = await response.Content.ReadAsStringAsync();
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+            using var document = JsonDocument.Parse(text);
+            var database = document.RootElement.GetProperty("checks").EnumerateArray().Single(c => c.GetProperty("name").GetString() == "database");
+            Assert.Equal("unhealthy", database.GetProperty("status").GetString());
+            Assert.Equal(detailed, database.TryGetProperty("description", out var description));
+            Assert.Equal(detailed, text.Contains(Internal, StringComparison.Ordinal));
+            if (detailed)
+            {
+                Assert.Equal(Internal, description.GetString());
+            }
+        }
+        finally
+        {
+            await server.StopAsync().WaitAsync(TestIpc.Bound);
+        }
+    }
+
     [Fact]
     public async Task GetHealth_AppAddsIpcHealthChecks_ShowsTheEndpointsCheckOnce()
     {
