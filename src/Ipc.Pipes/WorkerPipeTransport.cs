@@ -26,7 +26,9 @@ internal sealed partial class WorkerPipeTransport : StreamTransport
     public override string? ValidateAddress(Uri address)
     {
         ArgumentNullException.ThrowIfNull(address);
-        return string.IsNullOrEmpty(address.Host) ? "name the worker after //, for example worker://calculator." : null;
+        return string.IsNullOrEmpty(address.Host) ? "name the worker after //, for example worker://calculator."
+            : !string.IsNullOrEmpty(address.UserInfo) ? "a worker:// address has no user name or password; remove the part before '@'."
+            : null;
     }
 
     // One worker process per connection: the pool always has one connection.

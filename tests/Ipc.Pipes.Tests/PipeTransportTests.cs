@@ -10,9 +10,11 @@ namespace Ipc.Pipes.Tests;
 [Trait("Transport", "Pipes")]
 public sealed class PipeTransportTests
 {
-    [Fact]
-    public async Task StartAsync_AddressWithPassword_FailsValidationWithoutShowingIt() =>
-        await TestIpc.AssertRefusesCredentialsAsync($"pipe://credentials-{Guid.NewGuid():N}", "without a path, user name or password");
+    [Theory]
+    [InlineData("pipe://credentials", "without a path, user name or password")]
+    [InlineData("worker://credentials", "a worker:// address has no user name or password")]
+    public async Task StartAsync_AddressWithPassword_FailsValidationWithoutShowingIt(string address, string expected) =>
+        await TestIpc.AssertRefusesCredentialsAsync(address, expected);
 
     [Fact]
     [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
