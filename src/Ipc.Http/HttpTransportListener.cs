@@ -39,6 +39,7 @@ internal sealed class HttpTransportListener(IpcTransportContext context, HttpTra
         {
             kestrel.AddServerHeader = false;
             kestrel.Limits.MaxRequestBodySize = dispatcher.MaxMessageSize;
+            kestrel.Limits.MaxConcurrentConnections = options.MaxConnections;
             foreach (var endpoint in endpoints)
             {
                 kestrel.Listen(endpoint, listen =>

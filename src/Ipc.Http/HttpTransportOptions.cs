@@ -49,6 +49,16 @@ public sealed class HttpTransportOptions
     [Range(64 * 1024, 1024 * 1024 * 1024)]
     public int MaxQueuedOneWayBytes { get; set; } = 16 * 1024 * 1024;
 
+    /// <summary>
+    /// Gets or sets how many connections a server on its own Kestrel serves at once; past it, new connections are closed at
+    /// once and their calls fail with <see cref="IpcErrorCode.Unavailable"/>. With Kestrel's 100 streams per HTTP/2
+    /// connection and the endpoint's <c>MaxMessageSize</c>, it bounds what clients can make the server hold. An app that
+    /// maps the endpoint (<c>MapIpc</c>) sets its own Kestrel's limits.
+    /// </summary>
+    /// <value>The default value is 1024.</value>
+    [Range(1, 1_048_576)]
+    public int MaxConnections { get; set; } = 1024;
+
     /// <summary>Gets or sets a value indicating whether the server compresses responses (Brotli or gzip) for clients that accept it.</summary>
     /// <value>The default value is <see langword="true"/>; over <c>https://</c> too (the bodies are the handlers' own data, not secrets mixed with attacker input).</value>
     public bool ResponseCompression { get; set; } = true;

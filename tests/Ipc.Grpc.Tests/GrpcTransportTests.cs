@@ -12,6 +12,45 @@ public sealed class GrpcTransportTests
     private static string NewAddress() => $"grpc://127.0.0.1:{TestAddresses.FreePort()}";
 
     [Fact]
+    public async Task Connect_PastMaxConnections_ClosedAtOnceAndTheCallFailsUnavailable()
+    {
+        var address = NewAddress();
+        using var server = await TestIpc.StartServerAsync(address, ipc => ipc.AddGrpc(o => o.MaxConnections = 1));
+        var uri = new Uri(address);
+
+        // The one connection the server serves: HTTP/2's preface and an empty SETTINGS frame, answered by the server's SETTINGS.
+        var held = new System.Net.Sockets.TcpClient();
+        await held.ConnectAsync(uri.Host, uri.Port);
+        var stream = held.GetStream();
+        await stream.WriteAsync("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"u8.ToArray().Concat(new byte[] { 0, 0, 0, 4, 0, 0, 0, 0, 0 }).ToArray());
+        var frame = new byte[9];
+        await stream.ReadExactlyAsync(frame).AsTask().WaitAsync(TestIpc.Bound);
+        Assert.Equal(4, frame[3]); // SETTINGS
+
+        await using var client = TestIpc.CreateClient(address, ipc => ipc.ConfigureResilience(r => r.Enabled = false));
+        var ex = await Assert.ThrowsAsync<IpcException>(() => client.Requests().RequestAsync<string, string>(Ipc.Testing.ConformanceRoutes.Fail, "x").AsTask().WaitAsync(TestIpc.Bound));
+        Assert.Equal(IpcErrorCode.Unavailable, ex.ErrorCode);
+
+        // Once the held connection closes, the server takes the next one.
+        held.Dispose();
+        using var bound = new CancellationTokenSource(TestIpc.Bound);
+        while (true)
+        {
+            try
+            {
+                await TestIpc.AssertServesAsync(client);
+                break;
+            }
+            catch (IpcException again) when (again.ErrorCode == IpcErrorCode.Unavailable && !bound.IsCancellationRequested)
+            {
+                await Task.Delay(10, bound.Token); // the server has not yet seen the held connection close
+            }
+        }
+
+        await server.StopAsync().WaitAsync(TestIpc.Bound);
+    }
+
+    [Fact]
     public async Task StartAsync_AddressWithPassword_FailsValidationWithoutShowingIt() =>
         await TestIpc.AssertRefusesCredentialsAsync(NewAddress(), "a grpc:// address has no user name or password");
 

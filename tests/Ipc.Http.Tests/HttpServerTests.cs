@@ -246,6 +246,44 @@ public sealed class HttpServerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Connect_PastMaxConnections_ClosedAtOnceAndTheCallFailsUnavailable()
+    {
+        var address = HttpTestAddresses.NewHttpAddress();
+        using var server = await TestIpc.StartServerAsync(address, ipc => ipc.AddHttp(o => o.MaxConnections = 1));
+        var uri = new Uri(address);
+
+        // The one connection the server serves, kept open after an answer (HTTP/1.1 keep-alive).
+        var held = new System.Net.Sockets.TcpClient();
+        await held.ConnectAsync(uri.Host, uri.Port);
+        var stream = held.GetStream();
+        await stream.WriteAsync(Encoding.ASCII.GetBytes($"GET {uri.AbsolutePath}/health HTTP/1.1\r\nHost: {uri.Authority}\r\n\r\n"));
+        var answer = new byte[4096];
+        Assert.StartsWith("HTTP/1.1 200", Encoding.ASCII.GetString(answer, 0, await stream.ReadAsync(answer).AsTask().WaitAsync(TestIpc.Bound)), StringComparison.Ordinal);
+
+        await using var client = TestIpc.CreateClient(address, ipc => ipc.ConfigureResilience(r => r.Enabled = false));
+        var ex = await Assert.ThrowsAsync<IpcException>(() => client.Requests().RequestAsync<AddRequest, AddResponse>(ConformanceRoutes.Add, new AddRequest(1, 2)).AsTask().WaitAsync(TestIpc.Bound));
+        Assert.Equal(IpcErrorCode.Unavailable, ex.ErrorCode);
+
+        // Once the held connection closes, the server takes the next one.
+        held.Dispose();
+        using var bound = new CancellationTokenSource(TestIpc.Bound);
+        while (true)
+        {
+            try
+            {
+                Assert.Equal(new AddResponse(3), await client.Requests().RequestAsync<AddRequest, AddResponse>(ConformanceRoutes.Add, new AddRequest(1, 2), cancellationToken: bound.Token));
+                break;
+            }
+            catch (IpcException again) when (again.ErrorCode == IpcErrorCode.Unavailable && !bound.IsCancellationRequested)
+            {
+                await Task.Delay(10, bound.Token); // the server has not yet seen the held connection close
+            }
+        }
+
+        await server.StopAsync().WaitAsync(TestIpc.Bound);
+    }
+
+    [Fact]
     public async Task Post_StreamAsNdJson_AnswersOneLinePerItem()
     {
         using var request = Json(ConformanceRoutes.Range, """{"count":3}""");
