@@ -203,13 +203,58 @@ public sealed class GeneratedClientTests : IAsyncLifetime
         Assert.Contains("grpc.health.v1.Health", services);
     }
 
+    [Fact]
+    public async Task HealthServiceAndReflectionTurnedOff_NeitherIsServed()
+    {
+        await StartServerAsync(health: HealthCheckResult.Healthy(), grpc: o =>
+        {
+            o.EnableHealthService = false;
+            o.EnableReflection = false;
+        });
+
+        var health = await Assert.ThrowsAsync<RpcException>(() => new Health.HealthClient(_channel).CheckAsync(new HealthCheckRequest()).ResponseAsync.WaitAsync(Bound));
+        using var call = new ServerReflection.ServerReflectionClient(_channel).ServerReflectionInfo();
+        var reflection = await Assert.ThrowsAsync<RpcException>(async () =>
+        {
+            await call.RequestStream.WriteAsync(new ServerReflectionRequest { ListServices = string.Empty });
+            await call.RequestStream.CompleteAsync();
+            await call.ResponseStream.MoveNext(new CancellationTokenSource(Bound).Token);
+        });
+
+        Assert.Equal(StatusCode.Unimplemented, health.StatusCode);
+        Assert.Equal(StatusCode.Unimplemented, reflection.StatusCode);
+        var reply = await Client.RequestAsync(new IpcEnvelope { Route = "add", ContentType = "application/x-msgpack", Body = ByteString.CopyFrom(MessagePackSerializer.Serialize(new Dictionary<string, int> { ["A"] = 40, ["B"] = 2 })) }).ResponseAsync.WaitAsync(Bound);
+        Assert.Equal(42, MessagePackSerializer.Deserialize<Dictionary<string, int>>(reply.Body.Memory)["Sum"]);
+    }
+
+    [Fact]
+    public async Task MaxConcurrentCallsPerConnection_IsTheStreamLimitTheServerAnnounces()
+    {
+        await StartServerAsync(grpc: o => o.MaxConcurrentCallsPerConnection = 7);
+
+        // HTTP/2's preface and an empty SETTINGS frame; the server answers with its SETTINGS first.
+        using var socket = new System.Net.Sockets.TcpClient();
+        await socket.ConnectAsync("127.0.0.1", _port);
+        var stream = socket.GetStream();
+        await stream.WriteAsync("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"u8.ToArray().Concat(new byte[] { 0, 0, 0, 4, 0, 0, 0, 0, 0 }).ToArray());
+        var header = new byte[9];
+        await stream.ReadExactlyAsync(header).AsTask().WaitAsync(Bound);
+        Assert.Equal(4, header[3]); // SETTINGS
+        var settings = new byte[(header[0] << 16) | (header[1] << 8) | header[2]];
+        await stream.ReadExactlyAsync(settings).AsTask().WaitAsync(Bound);
+
+        var announced = Enumerable.Range(0, settings.Length / 6)
+            .ToDictionary(i => (settings[i * 6] << 8) | settings[(i * 6) + 1], i => System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(settings.AsSpan((i * 6) + 2)));
+        Assert.Equal(7u, announced[3]); // SETTINGS_MAX_CONCURRENT_STREAMS
+    }
+
     private static IpcEnvelope Text(string route, string text) =>
         new() { Route = route, ContentType = "application/x-msgpack", Body = ByteString.CopyFrom(MessagePackSerializer.Serialize(text)) };
 
     private static Google.Rpc.Status RichStatus(RpcException ex) =>
         Google.Rpc.Status.Parser.ParseFrom(ex.Trailers.GetValueBytes("grpc-status-details-bin") ?? throw new Xunit.Sdk.XunitException("no grpc-status-details-bin trailer"));
 
-    private async Task StartServerAsync(Action<IpcEndpointOptions>? endpoint = null, HealthCheckResult? health = null)
+    private async Task StartServerAsync(Action<IpcEndpointOptions>? endpoint = null, HealthCheckResult? health = null, Action<GrpcTransportOptions>? grpc = null)
     {
         var builder = new HostApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         if (health is { } result)
@@ -218,6 +263,7 @@ public sealed class GeneratedClientTests : IAsyncLifetime
         }
 
         builder.Services.AddIpc()
+            .AddGrpc(grpc ?? (_ => { }))
             .AddEndpoint("calculator", $"grpc://127.0.0.1:{_port}", endpoint)
             .AddServer("calculator", server => server
                 .MapRequest<Ipc.Testing.AddRequest, Ipc.Testing.AddResponse>("add", r => new Ipc.Testing.AddResponse(r.A + r.B))
