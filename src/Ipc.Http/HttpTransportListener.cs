@@ -1,9 +1,11 @@
 using System.Net;
 using System.Security.Authentication;
+using Ipc.Serialization;
 using Ipc.Transports;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.ResponseCompression;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.DependencyInjection;
@@ -65,7 +67,14 @@ internal sealed class HttpTransportListener(IpcTransportContext context, HttpTra
         builder.Services.AddRouting();
         if (options.ResponseCompression)
         {
-            builder.Services.AddResponseCompression(o => o.EnableForHttps = true);
+            builder.Services.AddResponseCompression(o =>
+            {
+                o.EnableForHttps = true;
+
+                // ASP.NET Core's list has JSON and text, not MessagePack, the body most Ipc clients read. Streams stay out:
+                // each item is flushed as it comes, and a compressor's flush per small item adds more than it saves.
+                o.MimeTypes = [.. ResponseCompressionDefaults.MimeTypes, MessagePackIpcSerializer.MediaType];
+            });
         }
 
 #if NET9_0_OR_GREATER

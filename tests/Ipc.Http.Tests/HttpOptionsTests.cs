@@ -1,0 +1,188 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Http.Headers;
+using Ipc.Testing;
+using Ipc.TestUtils;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Ipc.Http.Tests;
+
+/// <summary>The options a server and a client take away from the defaults, each seen from outside.</summary>
+public sealed class HttpOptionsTests : IDisposable
+{
+    private readonly HttpClient _http = new() { Timeout = TestIpc.Bound };
+
+    public void Dispose() => _http.Dispose();
+
+    [Fact]
+    public async Task MapHealthAndMapOpenApiOff_NeitherIsServedWhileTheRoutesAre()
+    {
+        var address = HttpTestAddresses.NewHttpAddress();
+        using var server = await TestIpc.StartServerAsync(address, ipc => ipc.AddHttp(o =>
+        {
+            o.MapHealth = false;
+            o.MapOpenApi = false;
+        }));
+        try
+        {
+            using var health = await _http.GetAsync(address + "/health");
+            using var openApi = await _http.GetAsync(address + "/openapi.json");
+
+            Assert.Equal(HttpStatusCode.MethodNotAllowed, health.StatusCode); // only POST {base}/{route} is mapped
+            Assert.Equal(HttpStatusCode.MethodNotAllowed, openApi.StatusCode);
+            await using var client = TestIpc.CreateClient(address);
+            await TestIpc.AssertServesAsync(client);
+        }
+        finally
+        {
+            await server.StopAsync().WaitAsync(TestIpc.Bound);
+        }
+    }
+
+    [Theory]
+    [InlineData("application/x-msgpack")]
+    [InlineData("application/json")]
+    public async Task ResponseCompression_AnswerCompressedForAClientThatAccepts(string format)
+    {
+        var address = HttpTestAddresses.NewHttpAddress();
+        using var server = await TestIpc.StartServerAsync(address);
+        try
+        {
+            var (plain, compressed) = await PostTwiceAsync(address + "/" + ConformanceRoutes.Echo, format, format, new Payload(new byte[8192]));
+            using var disposePlain = plain;
+            using var disposeCompressed = compressed;
+
+            Assert.Equal("gzip", Assert.Single(compressed.Content.Headers.ContentEncoding));
+            var expected = await plain.Content.ReadAsByteArrayAsync();
+            var zipped = await compressed.Content.ReadAsByteArrayAsync();
+            using var unzipped = new MemoryStream();
+            await using (var gzip = new System.IO.Compression.GZipStream(new MemoryStream(zipped), System.IO.Compression.CompressionMode.Decompress))
+            {
+                await gzip.CopyToAsync(unzipped);
+            }
+
+            Assert.Equal(expected, unzipped.ToArray());
+            Assert.True(zipped.Length < expected.Length / 4, $"{zipped.Length} bytes compressed from {expected.Length}");
+        }
+        finally
+        {
+            await server.StopAsync().WaitAsync(TestIpc.Bound);
+        }
+    }
+
+    /// <summary>A stream's items are flushed one by one, and a compressor's flush per small item costs more than it saves: streams go uncompressed.</summary>
+    [Theory]
+    [InlineData("application/x-msgpack", "application/vnd.ipc.frames")]
+    [InlineData("application/json", "application/x-ndjson")]
+    public async Task ResponseCompression_StreamsGoUncompressed(string format, string streamed)
+    {
+        var address = HttpTestAddresses.NewHttpAddress();
+        using var server = await TestIpc.StartServerAsync(address);
+        try
+        {
+            var (plain, asked) = await PostTwiceAsync(address + "/" + ConformanceRoutes.Range, format, streamed, new RangeRequest(2000));
+            using var disposePlain = plain;
+            using var disposeAsked = asked;
+
+            Assert.Equal(streamed, asked.Content.Headers.ContentType?.MediaType);
+            Assert.Empty(asked.Content.Headers.ContentEncoding);
+            Assert.Equal(await plain.Content.ReadAsByteArrayAsync(), await asked.Content.ReadAsByteArrayAsync());
+        }
+        finally
+        {
+            await server.StopAsync().WaitAsync(TestIpc.Bound);
+        }
+    }
+
+    [Fact]
+    public async Task ResponseCompressionOff_AnswersUncompressedToAClientThatAccepts()
+    {
+        var address = HttpTestAddresses.NewHttpAddress();
+        using var server = await TestIpc.StartServerAsync(address, ipc => ipc.AddHttp(o => o.ResponseCompression = false));
+        try
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, address + "/" + ConformanceRoutes.Echo)
+            {
+                Content = new StringContent($$"""{"data":"{{Convert.ToBase64String(new byte[8192])}}"}""", MediaTypeHeaderValue.Parse("application/json")),
+            };
+            request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
+            request.Headers.AcceptEncoding.Add(new StringWithQualityHeaderValue("gzip"));
+
+            using var response = await _http.SendAsync(request);
+
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Empty(response.Content.Headers.ContentEncoding);
+            Assert.True(response.Content.Headers.ContentLength > 8192);
+        }
+        finally
+        {
+            await server.StopAsync().WaitAsync(TestIpc.Bound);
+        }
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task AcceptCompressedResponses_TheClientAsksForThemOnlyWhenOn(bool accept)
+    {
+        // An app that maps the endpoint, compresses what its clients accept, and notes what each request accepts.
+        var port = TestAddresses.FreePort();
+        var address = $"http://127.0.0.1:{port}/calc";
+        var accepted = new ConcurrentQueue<string>();
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls($"http://127.0.0.1:{port}");
+        builder.Services.AddResponseCompression();
+        builder.Services.AddIpc().AddEndpoint("conformance", address).AddServer("conformance", s => s.MapConformanceRoutes(new ConformanceProbe()));
+        await using var app = builder.Build();
+        app.Use(async (context, next) =>
+        {
+            accepted.Enqueue(context.Request.Headers.AcceptEncoding.ToString());
+            await next(context);
+        });
+        app.UseResponseCompression();
+        app.MapIpc("conformance");
+        await app.StartAsync().WaitAsync(TestIpc.Bound);
+        try
+        {
+            await using var client = TestIpc.CreateClient(address, ipc => ipc.AddHttp(o => o.AcceptCompressedResponses = accept));
+
+            var echoed = await client.Requests().RequestAsync<Payload, Payload>(ConformanceRoutes.Echo, new Payload(new byte[8192])).AsTask().WaitAsync(TestIpc.Bound);
+
+            Assert.Equal(new byte[8192], echoed.Data);
+            var encodings = Assert.Single(accepted);
+            Assert.Equal(accept, encodings.Contains("gzip", StringComparison.Ordinal));
+        }
+        finally
+        {
+            await app.StopAsync().WaitAsync(TestIpc.Bound);
+        }
+    }
+
+    /// <summary>Posts <paramref name="message"/> twice as <paramref name="format"/>, accepting <paramref name="accept"/>: without, then with Accept-Encoding: gzip.</summary>
+    private async Task<(HttpResponseMessage Plain, HttpResponseMessage Gzip)> PostTwiceAsync<T>(string uri, string format, string accept, T message)
+    {
+        IIpcSerializer serializer = format == "application/json" ? new Serialization.SystemTextJsonIpcSerializer() : new Serialization.MessagePackIpcSerializer();
+        var body = new System.Buffers.ArrayBufferWriter<byte>();
+        serializer.Serialize(body, message);
+        HttpRequestMessage Request(bool gzip)
+        {
+            var request = new HttpRequestMessage(HttpMethod.Post, uri) { Content = new ByteArrayContent(body.WrittenSpan.ToArray()) };
+            request.Content.Headers.ContentType = MediaTypeHeaderValue.Parse(format);
+            request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue(accept));
+            if (gzip)
+            {
+                request.Headers.AcceptEncoding.Add(new StringWithQualityHeaderValue("gzip"));
+            }
+
+            return request;
+        }
+
+        var plain = await _http.SendAsync(Request(gzip: false));
+        var zipped = await _http.SendAsync(Request(gzip: true));
+        Assert.Equal(HttpStatusCode.OK, plain.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, zipped.StatusCode);
+        return (plain, zipped);
+    }
+}
