@@ -50,6 +50,31 @@ internal sealed class RawAmqp : IAsyncDisposable
 
     public async Task<uint> MessageCountAsync(string queue) => (await _channel.QueueDeclarePassiveAsync(queue)).MessageCount;
 
+    /// <summary>
+    /// Whether <paramref name="queue"/> is durable or not and of <paramref name="type"/> (quorum; classic when
+    /// <see langword="null"/>), with the tests' 10-minute expiry: the broker takes a declaration only when it is the queue's
+    /// own, and refuses any other with 406 PRECONDITION_FAILED.
+    /// </summary>
+    public async Task<bool> IsAsync(string queue, bool durable, string? type)
+    {
+        var arguments = new Dictionary<string, object?> { ["x-expires"] = (int)TimeSpan.FromMinutes(10).TotalMilliseconds };
+        if (type is not null)
+        {
+            arguments["x-queue-type"] = type;
+        }
+
+        await using var channel = await _connection.CreateChannelAsync(); // a refused declaration closes its channel
+        try
+        {
+            await channel.QueueDeclareAsync(queue, durable, exclusive: false, autoDelete: false, arguments);
+            return true;
+        }
+        catch (RabbitMQ.Client.Exceptions.OperationInterruptedException ex) when (ex.ShutdownReason?.ReplyCode == 406)
+        {
+            return false;
+        }
+    }
+
     /// <summary>Waits until <paramref name="queue"/> has no ready message (the broker has no event for it: it is asked every 100 ms).</summary>
     public async Task WaitForEmptyAsync(string queue, TimeSpan timeout)
     {
