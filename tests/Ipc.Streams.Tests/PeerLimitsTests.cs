@@ -177,6 +177,29 @@ public abstract class PeerLimitsTests<TMedium> : RawServerTests<TMedium>
     }
 
     [Fact]
+    public async Task Server_FrameOverMaxHeaderSize_ClosesThatConnectionAndServesOthers()
+    {
+        var address = CreateAddress();
+        await StartServerAsync(address, o => o.MaxHeaderSize = 1024);
+        var peer = await ConnectAsync(address);
+        using var bound = new CancellationTokenSource(s_bound);
+
+        // A route of 2,000 bytes: its frame's metadata is past the 1,024 bytes this server takes (the default takes 64 KiB).
+        await peer.SendAsync(RawPeer.Preface.Concat(RawPeer.Request(1, new string('r', 2000), new byte[] { 0xA1, (byte)'x' })).ToArray());
+        await peer.ReadOpeningAsync(bound.Token);
+        var frames = new List<FrameType>();
+        while (await peer.ReadFrameAsync(bound.Token) is { } frame)
+        {
+            frames.Add(frame.Type);
+        }
+
+        Assert.DoesNotContain(FrameType.Response, frames); // closed without taking the call
+        Assert.All(frames, type => Assert.Equal(FrameType.GoAway, type));
+        await using var client = TestIpc.CreateClient(address, ConfigureClient);
+        await TestIpc.AssertServesAsync(client);
+    }
+
+    [Fact]
     public async Task Server_MoreConnectionsThanMaxConnections_TheNextIsToldResourceExhausted()
     {
         var address = CreateAddress();
