@@ -1,12 +1,78 @@
 using System.Net;
 using System.Net.Sockets;
 using Ipc.TestUtils;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 
 namespace Ipc.Sockets.Tests;
 
 [Trait("Transport", "Tcp")]
 public sealed class TcpTransportTests
 {
+    /// <summary>
+    /// KeepAlive and KeepAliveTime reach both ends' sockets: the kernel's table of TCP sockets (/proc/net/tcp) shows a
+    /// keep-alive timer on an idle connection only when it is on, and a shorter one for a shorter KeepAliveTime.
+    /// </summary>
+    [Fact]
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")] // /proc/net/tcp
+    public async Task KeepAliveOptions_ReachBothEndsSockets()
+    {
+        async Task<(IHost Server, ServiceProvider Client, int Port)> PairAsync(Action<SocketTransportOptions> options)
+        {
+            var port = TestAddresses.FreePort();
+            var address = $"tcp://127.0.0.1:{port}";
+            var server = await TestIpc.StartServerAsync(address, ipc => ipc.AddSockets(options));
+            var client = TestIpc.CreateClient(address, ipc => ipc.AddSockets(options));
+            await TestIpc.AssertServesAsync(client); // connected, and idle from here
+            return (server, client, port);
+        }
+
+        var pairs = new[]
+        {
+            await PairAsync(o => o.KeepAliveTime = TimeSpan.FromSeconds(7)),
+            await PairAsync(o => o.KeepAliveTime = TimeSpan.FromSeconds(600)),
+            await PairAsync(o => o.KeepAlive = false),
+        };
+        try
+        {
+            // Each socket of a pair (the client's and the server's): its timer kind (2: keep-alive) and when it fires.
+            var timers = new (int Kind, long When)[pairs.Length][];
+            using var bound = new CancellationTokenSource(TestIpc.Bound);
+            for (var i = 0; i < pairs.Length; i++)
+            {
+                // An idle socket's timer settles once the last segment is acknowledged.
+                while ((timers[i] = Timers(pairs[i].Port)) is not { Length: 2 } || timers[i].Any(t => t.Kind is not (0 or 2)))
+                {
+                    await Task.Delay(10, bound.Token);
+                }
+            }
+
+            Assert.All(timers[0].Concat(timers[1]), t => Assert.Equal(2, t.Kind));
+            Assert.All(timers[2], t => Assert.Equal(0, t.Kind));
+            Assert.True(timers[0].Max(t => t.When) * 10 < timers[1].Min(t => t.When), $"7 s: {string.Join(", ", timers[0])}; 600 s: {string.Join(", ", timers[1])}");
+        }
+        finally
+        {
+            foreach (var (server, client, _) in pairs)
+            {
+                await client.DisposeAsync();
+                await server.StopAsync().WaitAsync(TestIpc.Bound);
+                server.Dispose();
+            }
+        }
+
+        // The established sockets with one end on the port: "sl local rem st queues tr:when ...", addresses in hex (a
+        // client's dual-mode socket is in tcp6).
+        static (int Kind, long When)[] Timers(int port) =>
+            File.ReadLines("/proc/net/tcp").Skip(1).Concat(File.ReadLines("/proc/net/tcp6").Skip(1))
+                .Select(line => line.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+                .Where(f => f[3] == "01" && (PortOf(f[1]) == port || PortOf(f[2]) == port))
+                .Select(f => (Convert.ToInt32(f[5][..2], 16), Convert.ToInt64(f[5][3..], 16)))
+                .ToArray();
+
+        static int PortOf(string endpoint) => Convert.ToInt32(endpoint[(endpoint.IndexOf(':', StringComparison.Ordinal) + 1)..], 16);
+    }
+
     [Fact]
     public async Task StartAsync_AddressWithPassword_FailsValidationWithoutShowingIt() =>
         await TestIpc.AssertRefusesCredentialsAsync($"tcp://127.0.0.1:{TestAddresses.FreePort()}", "a tcp:// address has no user name or password");
