@@ -122,6 +122,53 @@ public sealed class HttpOptionsTests : IDisposable
         }
     }
 
+    [Fact]
+    public async Task MaxConnectionsPerServer_CallsShareThatManyConnections()
+    {
+        var address = HttpTestAddresses.NewHttpAddress();
+        var peers = new ConcurrentDictionary<string, int>();
+        var running = 0;
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var builder = new Microsoft.Extensions.Hosting.HostApplicationBuilder(new Microsoft.Extensions.Hosting.HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Services.AddIpc().AddEndpoint("held", address).AddServer("held", s => s.MapRequest<int, int>("hold", async (x, context, cancellationToken) =>
+        {
+            peers.AddOrUpdate(context.RemoteAddress!, 1, (_, n) => n + 1);
+            Interlocked.Increment(ref running);
+            await gate.Task.WaitAsync(cancellationToken);
+            return x;
+        }));
+        using var server = builder.Build();
+        await server.StartAsync().WaitAsync(TestIpc.Bound);
+        try
+        {
+            var services = new ServiceCollection();
+            services.AddIpc().AddHttp(o =>
+            {
+                o.MaxConnectionsPerServer = 2;
+                o.MaxConcurrentSends = 1;
+            }).AddEndpoint("held", address).ConfigureResilience("held", r => r.Enabled = false);
+            await using var client = services.BuildServiceProvider();
+            var requests = client.GetRequiredKeyedService<IRequestClient>("held");
+
+            // Six calls at once: two connections carry two of them, the other four wait for one of those.
+            var calls = Enumerable.Range(0, 6).Select(i => requests.RequestAsync<int, int>("hold", i).AsTask()).ToList();
+            using var bound = new CancellationTokenSource(TestIpc.Bound);
+            while (Volatile.Read(ref running) < 2)
+            {
+                await Task.Delay(10, bound.Token);
+            }
+
+            gate.SetResult();
+            Assert.Equal(Enumerable.Range(0, 6), await Task.WhenAll(calls).WaitAsync(TestIpc.Bound));
+            Assert.Equal(2, peers.Count); // without the limit, the four waiting calls open connections of their own
+            Assert.Equal(6, peers.Values.Sum());
+        }
+        finally
+        {
+            await server.StopAsync().WaitAsync(TestIpc.Bound);
+        }
+    }
+
     [Theory]
     [InlineData(true)]
     [InlineData(false)]
