@@ -9,6 +9,9 @@ internal static class AmqpTestAddresses
     public static string New(string prefix) =>
         $"{RabbitBroker.SharedUriAsync().GetAwaiter().GetResult()}?name={prefix}-{Guid.NewGuid():N}";
 
+    /// <summary>How long a queue a test leaves on a broker it does not own stays there unused.</summary>
+    public static readonly TimeSpan QueueExpiry = TimeSpan.FromMinutes(10);
+
     /// <summary>The options every test endpoint uses: queues a test leaves on a broker it does not own expire.</summary>
-    public static void Configure(AmqpTransportOptions options) => options.QueueExpiry = TimeSpan.FromMinutes(10);
+    public static void Configure(AmqpTransportOptions options) => options.QueueExpiry = QueueExpiry;
 }

@@ -52,12 +52,12 @@ internal sealed class RawAmqp : IAsyncDisposable
 
     /// <summary>
     /// Whether <paramref name="queue"/> is durable or not and of <paramref name="type"/> (quorum; classic when
-    /// <see langword="null"/>), with the tests' 10-minute expiry: the broker takes a declaration only when it is the queue's
+    /// <see langword="null"/>), with the tests' expiry (<see cref="AmqpTestAddresses.QueueExpiry"/>): the broker takes a declaration only when it is the queue's
     /// own, and refuses any other with 406 PRECONDITION_FAILED.
     /// </summary>
     public async Task<bool> IsAsync(string queue, bool durable, string? type)
     {
-        var arguments = new Dictionary<string, object?> { ["x-expires"] = (int)TimeSpan.FromMinutes(10).TotalMilliseconds };
+        var arguments = new Dictionary<string, object?> { ["x-expires"] = (int)AmqpTestAddresses.QueueExpiry.TotalMilliseconds };
         if (type is not null)
         {
             arguments["x-queue-type"] = type;
