@@ -169,6 +169,91 @@ public sealed class HttpOptionsTests : IDisposable
         }
     }
 
+    /// <summary>
+    /// A client has at most MaxConcurrentSends one-way messages on the way: with six sent at once and the server holding
+    /// each, two reach it, and a request made meanwhile is answered beside them; once the server lets them go, all six
+    /// arrive, never more than two at a time.
+    /// </summary>
+    [Fact]
+    public async Task MaxConcurrentSends_ThatManyOneWayMessagesAreOnTheWayAtOnce()
+    {
+        var port = TestAddresses.FreePort();
+        var address = $"http://127.0.0.1:{port}/notes";
+        var handled = new ConcurrentBag<int>();
+        var all = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        int held = 0, most = 0;
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls($"http://127.0.0.1:{port}");
+        builder.Services.AddIpc().AddEndpoint("notes", address).AddServer("notes", s => s
+            .MapMessage<int>("note", (n, _, _) =>
+            {
+                handled.Add(n);
+                if (handled.Count == 6)
+                {
+                    all.TrySetResult();
+                }
+
+                return default;
+            })
+            .MapRequest<int, int>("echo", n => n));
+        await using var app = builder.Build();
+        app.Use(async (context, next) =>
+        {
+            // Holds each one-way message before the server takes it, counting how many are here at once.
+            if (context.Request.Headers["Ipc-Call"] == "send")
+            {
+                var now = Interlocked.Increment(ref held);
+                InterlockedMax(ref most, now);
+                await gate.Task.WaitAsync(context.RequestAborted);
+                Interlocked.Decrement(ref held);
+            }
+
+            await next(context);
+        });
+        app.MapIpc("notes");
+        await app.StartAsync().WaitAsync(TestIpc.Bound);
+        try
+        {
+            var services = new ServiceCollection();
+            services.AddIpc().AddHttp(o => o.MaxConcurrentSends = 2).AddEndpoint("notes", address).ConfigureResilience("notes", r => r.Enabled = false);
+            await using var client = services.BuildServiceProvider();
+            var channel = client.GetRequiredKeyedService<IChannel>("notes");
+
+            var sends = Enumerable.Range(0, 6).Select(i => channel.SendAsync("note", i).AsTask()).ToList();
+            using var bound = new CancellationTokenSource(TestIpc.Bound);
+            while (Volatile.Read(ref held) < 2)
+            {
+                await Task.Delay(10, bound.Token);
+            }
+
+            // A request goes out on a connection of its own and is answered while the two sends are held; by then a
+            // client without the limit has the other four at the server too.
+            Assert.Equal(7, await client.GetRequiredKeyedService<IRequestClient>("notes").RequestAsync<int, int>("echo", 7).AsTask().WaitAsync(TestIpc.Bound));
+            Assert.Equal(2, Volatile.Read(ref held));
+
+            gate.SetResult();
+            await Task.WhenAll(sends).WaitAsync(TestIpc.Bound);
+            await all.Task.WaitAsync(TestIpc.Bound);
+            Assert.Equal(Enumerable.Range(0, 6), handled.Order());
+            Assert.Equal(2, most);
+        }
+        finally
+        {
+            gate.TrySetResult();
+            await app.StopAsync().WaitAsync(TestIpc.Bound);
+        }
+
+        static void InterlockedMax(ref int target, int value)
+        {
+            var seen = Volatile.Read(ref target);
+            while (value > seen && Interlocked.CompareExchange(ref target, value, seen) is var now && now != seen)
+            {
+                seen = now;
+            }
+        }
+    }
+
     [Theory]
     [InlineData(true)]
     [InlineData(false)]
