@@ -1,13 +1,20 @@
+using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 
 namespace Ipc.Amqp.Tests;
 
-/// <summary>A logger provider that completes <see cref="Recovered"/> when the AMQP transport logs that its connection recovered (event 1701).</summary>
+/// <summary>
+/// A logger provider that completes <see cref="Lost"/> and <see cref="Recovered"/> when the AMQP transport logs that its
+/// connection was lost (event 1700) and recovered (event 1701), each with the <see cref="Stopwatch"/> timestamp of the first.
+/// </summary>
 public sealed class RecoveryWatch : ILoggerProvider, ILogger
 {
-    private readonly TaskCompletionSource _recovered = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource<long> _lost = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource<long> _recovered = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public Task Recovered => _recovered.Task;
+    public Task<long> Lost => _lost.Task;
+
+    public Task<long> Recovered => _recovered.Task;
 
     public ILogger CreateLogger(string categoryName) => this;
 
@@ -18,9 +25,14 @@ public sealed class RecoveryWatch : ILoggerProvider, ILogger
 
     public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
     {
-        if (eventId.Id == 1701)
+        switch (eventId.Id)
         {
-            _recovered.TrySetResult();
+            case 1700:
+                _lost.TrySetResult(Stopwatch.GetTimestamp());
+                break;
+            case 1701:
+                _recovered.TrySetResult(Stopwatch.GetTimestamp());
+                break;
         }
     }
 
