@@ -12,6 +12,9 @@ namespace Ipc.Streams.Tests;
 public abstract class PeerLimitsTests<TMedium> : RawServerTests<TMedium>
     where TMedium : RawMedium, new()
 {
+    /// <summary>More than any server here may take from a client that reads nothing.</summary>
+    private const long UnreadCap = 256L * 1024 * 1024;
+
     [Fact]
     public async Task Server_ClientNeverReadsResponses_StopsReadingAndBuffersBoundedMemory()
     {
@@ -20,28 +23,35 @@ public abstract class PeerLimitsTests<TMedium> : RawServerTests<TMedium>
         var peer = await ConnectAsync(address);
         await peer.SendAsync(RawPeer.Preface);
 
-        // Requests of 64 KiB to a route that answers with as many bytes, sent as fast as the server takes them and never
-        // read. Before the server stops reading they would make it hold every answer; the cap ends the loop either way.
-        const long cap = 256L * 1024 * 1024;
-        var body = new byte[64 * 1024];
         var before = GC.GetTotalMemory(forceFullCollection: true);
-        long sent = 0;
-        for (uint id = 1; sent < cap; id++)
-        {
-            var frame = RawPeer.Request(id, ConformanceRoutes.Raw, body);
-            var write = peer.SendAsync(frame).AsTask();
-            if (await Task.WhenAny(write, Task.Delay(TimeSpan.FromSeconds(2))) != write)
-            {
-                break; // the server stopped reading: this client is held back
-            }
-
-            await write;
-            sent += frame.Length;
-        }
+        var sent = await SendUnreadRequestsAsync(peer);
 
         var held = GC.GetTotalMemory(forceFullCollection: true) - before;
-        Assert.True(sent < cap, $"the server read all {sent:N0} bytes of requests whose answers were never read");
+        Assert.True(sent < UnreadCap, $"the server read all {sent:N0} bytes of requests whose answers were never read");
         Assert.True(held < 48L * 1024 * 1024, $"the server holds {held:N0} bytes for a client that reads nothing");
+    }
+
+    /// <summary>
+    /// MaxOutputBufferSize is what a server buffers for a client that reads nothing before it stops reading that client:
+    /// with 16 MiB it takes about 16 MiB more requests from such a client than with 64 KiB.
+    /// </summary>
+    [Fact]
+    public async Task Server_MaxOutputBufferSize_IsWhatItBuffersBeforeItStopsReading()
+    {
+        async Task<long> SentAsync(int maxOutput)
+        {
+            var address = CreateAddress();
+            await StartServerAsync(address, o => o.MaxOutputBufferSize = maxOutput);
+            var peer = await ConnectAsync(address);
+            await peer.SendAsync(RawPeer.Preface);
+            return await SendUnreadRequestsAsync(peer);
+        }
+
+        var small = await SentAsync(64 * 1024);
+        var large = await SentAsync(16 * 1024 * 1024);
+
+        Assert.True(large < UnreadCap, $"the server read all {large:N0} bytes of requests whose answers were never read");
+        Assert.True(large - small > 8L * 1024 * 1024, $"a server buffering 16 MiB took {large:N0} bytes of requests, one buffering 64 KiB {small:N0}");
     }
 
     [Fact]
@@ -331,6 +341,31 @@ public abstract class PeerLimitsTests<TMedium> : RawServerTests<TMedium>
         // sockets wait for data first and hold none. Before buffers were allocated on first use, it was 300 KiB.
         var each = (GC.GetTotalMemory(forceFullCollection: true) - before) / count;
         Assert.True(each < 32 * 1024, $"each connection that sent nothing holds {each:N0} bytes");
+    }
+
+    /// <summary>
+    /// Sends requests of 64 KiB to a route that answers with as many bytes, as fast as the server takes them, and reads
+    /// none of the answers, until a write does not complete within 2 seconds (the server stopped reading: this client is
+    /// held back) or <see cref="UnreadCap"/> bytes are sent. Returns the bytes sent.
+    /// </summary>
+    private static async Task<long> SendUnreadRequestsAsync(RawPeer peer)
+    {
+        var body = new byte[64 * 1024];
+        long sent = 0;
+        for (uint id = 1; sent < UnreadCap; id++)
+        {
+            var frame = RawPeer.Request(id, ConformanceRoutes.Raw, body);
+            var write = peer.SendAsync(frame).AsTask();
+            if (await Task.WhenAny(write, Task.Delay(TimeSpan.FromSeconds(2))) != write)
+            {
+                break;
+            }
+
+            await write;
+            sent += frame.Length;
+        }
+
+        return sent;
     }
 }
 
