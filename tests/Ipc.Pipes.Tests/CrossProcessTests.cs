@@ -40,7 +40,33 @@ public sealed class CrossProcessTests
         Assert.Equal(OperatingSystem.IsWindows() ? "parent" : $"pid={Environment.ProcessId}", info.RemoteAddress);
     }
 
-    private static ServiceProvider WorkerClient()
+    /// <summary>The worker runs in the WorkingDirectory and with the Environment its options give, on top of the parent's.</summary>
+    [Fact]
+    public async Task RequestAsync_WorkerProcess_RunsInItsWorkingDirectoryWithItsEnvironment()
+    {
+        var folder = Directory.CreateTempSubdirectory("ipc-worker-");
+        try
+        {
+            await using (var client = WorkerClient(worker =>
+            {
+                worker.WorkingDirectory = folder.FullName;
+                worker.Environment["IPC_TEST_WORKER_MARK"] = "zürich 1";
+            }))
+            {
+                var requests = client.Requests();
+
+                Assert.Equal(folder.FullName, await requests.RequestAsync<string, string>("worker-setting", ".").AsTask().WaitAsync(TestIpc.Bound));
+                Assert.Equal("zürich 1", await requests.RequestAsync<string, string>("worker-setting", "IPC_TEST_WORKER_MARK").AsTask().WaitAsync(TestIpc.Bound));
+                Assert.Equal(Environment.GetEnvironmentVariable("PATH"), await requests.RequestAsync<string, string>("worker-setting", "PATH").AsTask().WaitAsync(TestIpc.Bound));
+            }
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+        }
+    }
+
+    private static ServiceProvider WorkerClient(Action<WorkerProcessOptions>? configure = null)
     {
         var services = new ServiceCollection();
         services.AddIpc().AddWorkerProcess(TestIpc.Endpoint, worker =>
@@ -48,6 +74,7 @@ public sealed class CrossProcessTests
             worker.FileName = TestServerProcess.DotNet;
             worker.Arguments.Add(TestServerProcess.DllPath);
             worker.Arguments.Add("worker");
+            configure?.Invoke(worker);
         });
         return services.BuildServiceProvider();
     }

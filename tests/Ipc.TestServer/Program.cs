@@ -11,7 +11,11 @@ var ipc = builder.Services.AddIpc();
 var probe = new ConformanceProbe();
 if (args is ["worker"])
 {
-    ipc.AddWorkerServer("conformance", server => server.MapConformanceRoutes(probe));
+    // Besides the conformance routes, what the parent set up for its worker: "." is the working directory, any other name
+    // an environment variable.
+    ipc.AddWorkerServer("conformance", server => server
+        .MapConformanceRoutes(probe)
+        .MapRequest<string, string>("worker-setting", name => name == "." ? Environment.CurrentDirectory : Environment.GetEnvironmentVariable(name) ?? "(unset)"));
 }
 else
 {
