@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using Ipc.TestUtils;
@@ -17,21 +18,11 @@ public sealed class TcpTransportTests
     [System.Runtime.Versioning.SupportedOSPlatform("linux")] // /proc/net/tcp
     public async Task KeepAliveOptions_ReachBothEndsSockets()
     {
-        async Task<(IHost Server, ServiceProvider Client, int Port)> PairAsync(Action<SocketTransportOptions> options)
-        {
-            var port = TestAddresses.FreePort();
-            var address = $"tcp://127.0.0.1:{port}";
-            var server = await TestIpc.StartServerAsync(address, ipc => ipc.AddSockets(options));
-            var client = TestIpc.CreateClient(address, ipc => ipc.AddSockets(options));
-            await TestIpc.AssertServesAsync(client); // connected, and idle from here
-            return (server, client, port);
-        }
-
         var pairs = new[]
         {
-            await PairAsync(o => o.KeepAliveTime = TimeSpan.FromSeconds(7)),
-            await PairAsync(o => o.KeepAliveTime = TimeSpan.FromSeconds(600)),
-            await PairAsync(o => o.KeepAlive = false),
+            await StartPairAsync(o => o.KeepAliveTime = TimeSpan.FromSeconds(7)),
+            await StartPairAsync(o => o.KeepAliveTime = TimeSpan.FromSeconds(600)),
+            await StartPairAsync(o => o.KeepAlive = false),
         };
         try
         {
@@ -53,24 +44,71 @@ public sealed class TcpTransportTests
         }
         finally
         {
-            foreach (var (server, client, _) in pairs)
-            {
-                await client.DisposeAsync();
-                await server.StopAsync().WaitAsync(TestIpc.Bound);
-                server.Dispose();
-            }
+            await StopAsync(pairs);
         }
 
-        // The established sockets with one end on the port: "sl local rem st queues tr:when ...", addresses in hex (a
-        // client's dual-mode socket is in tcp6).
+        // "tr:when": the timer's kind and when it fires, in hex.
         static (int Kind, long When)[] Timers(int port) =>
-            File.ReadLines("/proc/net/tcp").Skip(1).Concat(File.ReadLines("/proc/net/tcp6").Skip(1))
-                .Select(line => line.Split(' ', StringSplitOptions.RemoveEmptyEntries))
-                .Where(f => f[3] == "01" && (PortOf(f[1]) == port || PortOf(f[2]) == port))
-                .Select(f => (Convert.ToInt32(f[5][..2], 16), Convert.ToInt64(f[5][3..], 16)))
-                .ToArray();
+            Established(port).Select(f => (Convert.ToInt32(f[5][..2], 16), Convert.ToInt64(f[5][3..], 16))).ToArray();
+    }
 
-        static int PortOf(string endpoint) => Convert.ToInt32(endpoint[(endpoint.IndexOf(':', StringComparison.Ordinal) + 1)..], 16);
+    /// <summary>
+    /// NoDelay reaches both ends' sockets: TCP_NODELAY, read from the client's and the server's socket of a connection (both
+    /// in this process), is on by default and off with NoDelay off.
+    /// </summary>
+    [Fact]
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")] // /proc/net/tcp, /proc/self/fd
+    public async Task NoDelay_ReachesBothEndsSockets()
+    {
+        var pairs = new[] { await StartPairAsync(_ => { }), await StartPairAsync(o => o.NoDelay = false) };
+        try
+        {
+            // Each socket of a pair (the client's and the server's): whether TCP_NODELAY is set.
+            var noDelay = new bool[pairs.Length][];
+            using var bound = new CancellationTokenSource(TestIpc.Bound);
+            for (var i = 0; i < pairs.Length; i++)
+            {
+                while ((noDelay[i] = NoDelays(pairs[i].Port)) is not { Length: 2 })
+                {
+                    await Task.Delay(10, bound.Token);
+                }
+            }
+
+            Assert.Equal([true, true], noDelay[0]);
+            Assert.Equal([false, false], noDelay[1]);
+        }
+        finally
+        {
+            await StopAsync(pairs);
+        }
+
+        // This process's descriptors of the sockets (by inode, "socket:[inode]"), each read through a Socket that does not
+        // own it: disposing that leaves the descriptor as it was.
+        static bool[] NoDelays(int port)
+        {
+            var sockets = Established(port).Select(f => $"socket:[{f[9]}]").ToHashSet(StringComparer.Ordinal);
+            var noDelays = new List<bool>();
+            foreach (var link in Directory.EnumerateFileSystemEntries("/proc/self/fd"))
+            {
+                string? target;
+                try
+                {
+                    target = new FileInfo(link).LinkTarget;
+                }
+                catch (IOException)
+                {
+                    continue; // closed since it was listed
+                }
+
+                if (target is not null && sockets.Contains(target))
+                {
+                    using var socket = new Socket(new SafeSocketHandle(int.Parse(Path.GetFileName(link), CultureInfo.InvariantCulture), ownsHandle: false));
+                    noDelays.Add((int)socket.GetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.NoDelay)! != 0);
+                }
+            }
+
+            return [.. noDelays];
+        }
     }
 
     [Fact]
@@ -93,4 +131,37 @@ public sealed class TcpTransportTests
         Assert.Contains("already in use", ex.Message, StringComparison.Ordinal);
         Assert.IsType<SocketException>(ex.InnerException);
     }
+
+    /// <summary>Starts a <c>tcp://</c> server and a client with the same options, and calls it once: connected, and idle from here.</summary>
+    private static async Task<(IHost Server, ServiceProvider Client, int Port)> StartPairAsync(Action<SocketTransportOptions> options)
+    {
+        var port = TestAddresses.FreePort();
+        var address = $"tcp://127.0.0.1:{port}";
+        var server = await TestIpc.StartServerAsync(address, ipc => ipc.AddSockets(options));
+        var client = TestIpc.CreateClient(address, ipc => ipc.AddSockets(options));
+        await TestIpc.AssertServesAsync(client);
+        return (server, client, port);
+    }
+
+    private static async Task StopAsync((IHost Server, ServiceProvider Client, int Port)[] pairs)
+    {
+        foreach (var (server, client, _) in pairs)
+        {
+            await client.DisposeAsync();
+            await server.StopAsync().WaitAsync(TestIpc.Bound);
+            server.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// The established sockets with one end on <paramref name="port"/>, from the kernel's tables: "sl local rem st queues
+    /// tr:when retrnsmt uid timeout inode ...", addresses in hex (a client's dual-mode socket is in tcp6).
+    /// </summary>
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+    private static IEnumerable<string[]> Established(int port) =>
+        File.ReadLines("/proc/net/tcp").Skip(1).Concat(File.ReadLines("/proc/net/tcp6").Skip(1))
+            .Select(line => line.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            .Where(f => f[3] == "01" && (PortOf(f[1]) == port || PortOf(f[2]) == port));
+
+    private static int PortOf(string endpoint) => Convert.ToInt32(endpoint[(endpoint.IndexOf(':', StringComparison.Ordinal) + 1)..], 16);
 }
