@@ -12,11 +12,12 @@ if ! command -v dotnet >/dev/null 2>&1; then
   exit 1
 fi
 
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+
 # The AMQP tests start private RabbitMQ nodes from Debian's rabbitmq-server package (or use $IPC_AMQP_URI).
 if [ -z "${IPC_AMQP_URI:-}" ] && [ ! -x /usr/lib/rabbitmq/bin/rabbitmq-server ]; then
   echo "== installing rabbitmq-server for the AMQP tests"
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
   # The package's postinst would start the system broker on port 5672: a policy-rc.d answering 101 stops that.
   guard=""
   if [ ! -e /usr/sbin/policy-rc.d ]; then
@@ -27,6 +28,13 @@ if [ -z "${IPC_AMQP_URI:-}" ] && [ ! -x /usr/lib/rabbitmq/bin/rabbitmq-server ];
   $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq rabbitmq-server >/dev/null \
     || echo "eng/test.sh: rabbitmq-server could not be installed; the AMQP tests will fail and say how to get a broker." >&2
   [ -z "$guard" ] || $sudo rm -f /usr/sbin/policy-rc.d
+fi
+
+# The socket and shared-memory tests read listening sockets' backlogs with ss, of iproute2.
+if ! command -v ss >/dev/null 2>&1; then
+  echo "== installing iproute2 (ss) for the socket and shared-memory tests"
+  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq iproute2 >/dev/null \
+    || echo "eng/test.sh: iproute2 could not be installed; the listen-backlog tests will fail and say to install it." >&2
 fi
 
 # A private RabbitMQ node lives within this shell's descriptor limit; at 1,024 it stalls under the AMQP tests' load.

@@ -111,6 +111,16 @@ public sealed class TcpTransportTests
         }
     }
 
+    /// <summary>
+    /// ListenBacklog reaches the listening socket: the kernel's backlog of a server's socket (ss's Send-Q) is 7 with 7, and
+    /// 512 by default (or net.core.somaxconn, when that is lower).
+    /// </summary>
+    [Fact]
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")] // ss
+    public async Task ListenBacklog_ReachesTheListeningSocket() =>
+        await ListenBacklogs.AssertReachesTheListeningSocketAsync(
+            TestAddresses.NewTcpAddress, backlog => ipc => ipc.AddSockets(o => o.ListenBacklog = backlog), address => ListenBacklogs.OfTcpAsync(address.Port));
+
     [Fact]
     public async Task StartAsync_AddressWithPassword_FailsValidationWithoutShowingIt() =>
         await TestIpc.AssertRefusesCredentialsAsync($"tcp://127.0.0.1:{TestAddresses.FreePort()}", "a tcp:// address has no user name or password");

@@ -147,6 +147,16 @@ public sealed class UnixSocketTransportTests
         Assert.False(File.Exists(path));
     }
 
+    /// <summary>
+    /// ListenBacklog reaches the listening socket: the kernel's backlog of a server's socket (ss's Send-Q) is 7 with 7, and
+    /// 512 by default (or net.core.somaxconn, when that is lower).
+    /// </summary>
+    [Fact]
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")] // ss
+    public async Task ListenBacklog_ReachesTheListeningSocket() =>
+        await ListenBacklogs.AssertReachesTheListeningSocketAsync(
+            TestAddresses.NewUnixAddress, backlog => ipc => ipc.AddSockets(o => o.ListenBacklog = backlog), address => ListenBacklogs.OfUnixAsync(UnixSocketTransport.PathOf(address)));
+
     [Fact]
     public async Task StopAsync_Server_RemovesSocketFile()
     {
