@@ -172,6 +172,18 @@ public sealed class SharedMemoryTransportTests
         Assert.Empty(SharedMemoryFiles.Of(new Uri(address).Host));
     }
 
+    /// <summary>
+    /// ListenBacklog reaches the server's handshake socket: the kernel's backlog of its listening Unix socket (ss's Send-Q)
+    /// is 7 with 7, and 512 by default (or net.core.somaxconn, when that is lower).
+    /// </summary>
+    [Fact]
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")] // ss
+    public async Task ListenBacklog_ReachesTheHandshakeSocket() =>
+        await ListenBacklogs.AssertReachesTheListeningSocketAsync(
+            SharedMemoryFiles.NewAddress,
+            backlog => ipc => ipc.AddSharedMemory(o => o.ListenBacklog = backlog),
+            address => ListenBacklogs.OfUnixAsync(SharedMemoryTransport.SocketPath(SharedMemoryFiles.Directory, address.Host)));
+
     [Fact]
     public async Task StartAsync_NameAlreadyServed_ThrowsUnavailable()
     {
