@@ -60,55 +60,24 @@ public sealed class TcpTransportTests
     [System.Runtime.Versioning.SupportedOSPlatform("linux")] // /proc/net/tcp, /proc/self/fd
     public async Task NoDelay_ReachesBothEndsSockets()
     {
-        var pairs = new[] { await StartPairAsync(_ => { }), await StartPairAsync(o => o.NoDelay = false) };
-        try
-        {
-            // Each socket of a pair (the client's and the server's): whether TCP_NODELAY is set.
-            var noDelay = new bool[pairs.Length][];
-            using var bound = new CancellationTokenSource(TestIpc.Bound);
-            for (var i = 0; i < pairs.Length; i++)
-            {
-                while ((noDelay[i] = NoDelays(pairs[i].Port)) is not { Length: 2 })
-                {
-                    await Task.Delay(10, bound.Token);
-                }
-            }
+        var noDelay = await SocketOptionsAsync(SocketOptionName.NoDelay, _ => { }, o => o.NoDelay = false);
 
-            Assert.Equal([true, true], noDelay[0]);
-            Assert.Equal([false, false], noDelay[1]);
-        }
-        finally
-        {
-            await StopAsync(pairs);
-        }
+        Assert.Equal([1, 1], noDelay[0]);
+        Assert.Equal([0, 0], noDelay[1]);
+    }
 
-        // This process's descriptors of the sockets (by inode, "socket:[inode]"), each read through a Socket that does not
-        // own it: disposing that leaves the descriptor as it was.
-        static bool[] NoDelays(int port)
-        {
-            var sockets = Established(port).Select(f => $"socket:[{f[9]}]").ToHashSet(StringComparer.Ordinal);
-            var noDelays = new List<bool>();
-            foreach (var link in Directory.EnumerateFileSystemEntries("/proc/self/fd"))
-            {
-                string? target;
-                try
-                {
-                    target = new FileInfo(link).LinkTarget;
-                }
-                catch (IOException)
-                {
-                    continue; // closed since it was listed
-                }
+    /// <summary>
+    /// KeepAliveInterval reaches both ends' sockets: TCP_KEEPINTVL, the seconds between unanswered keep-alive probes, read
+    /// from the client's and the server's socket of a connection, is 5 by default and 9 with 9 seconds.
+    /// </summary>
+    [Fact]
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")] // /proc/net/tcp, /proc/self/fd
+    public async Task KeepAliveInterval_ReachesBothEndsSockets()
+    {
+        var interval = await SocketOptionsAsync(SocketOptionName.TcpKeepAliveInterval, _ => { }, o => o.KeepAliveInterval = TimeSpan.FromSeconds(9));
 
-                if (target is not null && sockets.Contains(target))
-                {
-                    using var socket = new Socket(new SafeSocketHandle(int.Parse(Path.GetFileName(link), CultureInfo.InvariantCulture), ownsHandle: false));
-                    noDelays.Add((int)socket.GetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.NoDelay)! != 0);
-                }
-            }
-
-            return [.. noDelays];
-        }
+        Assert.Equal([5, 5], interval[0]);
+        Assert.Equal([9, 9], interval[1]);
     }
 
     /// <summary>
@@ -140,6 +109,67 @@ public sealed class TcpTransportTests
         Assert.Contains($"127.0.0.1:{port}", ex.Message, StringComparison.Ordinal);
         Assert.Contains("already in use", ex.Message, StringComparison.Ordinal);
         Assert.IsType<SocketException>(ex.InnerException);
+    }
+
+    /// <summary>
+    /// Starts a pair for each of <paramref name="options"/> and reads <paramref name="name"/> (a TCP-level option) of both
+    /// sockets of its connection, the client's and the server's, both in this process.
+    /// </summary>
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")] // /proc/net/tcp, /proc/self/fd
+    private static async Task<int[][]> SocketOptionsAsync(SocketOptionName name, params Action<SocketTransportOptions>[] options)
+    {
+        var pairs = new List<(IHost Server, ServiceProvider Client, int Port)>();
+        try
+        {
+            foreach (var configure in options)
+            {
+                pairs.Add(await StartPairAsync(configure));
+            }
+
+            var values = new int[pairs.Count][];
+            using var bound = new CancellationTokenSource(TestIpc.Bound);
+            for (var i = 0; i < pairs.Count; i++)
+            {
+                while ((values[i] = Read(pairs[i].Port)) is not { Length: 2 })
+                {
+                    await Task.Delay(10, bound.Token);
+                }
+            }
+
+            return values;
+        }
+        finally
+        {
+            await StopAsync([.. pairs]);
+        }
+
+        // This process's descriptors of the sockets (by inode, "socket:[inode]"), each read through a Socket that does not
+        // own it: disposing that leaves the descriptor as it was.
+        int[] Read(int port)
+        {
+            var sockets = Established(port).Select(f => $"socket:[{f[9]}]").ToHashSet(StringComparer.Ordinal);
+            var read = new List<int>();
+            foreach (var link in Directory.EnumerateFileSystemEntries("/proc/self/fd"))
+            {
+                string? target;
+                try
+                {
+                    target = new FileInfo(link).LinkTarget;
+                }
+                catch (IOException)
+                {
+                    continue; // closed since it was listed
+                }
+
+                if (target is not null && sockets.Contains(target))
+                {
+                    using var socket = new Socket(new SafeSocketHandle(int.Parse(Path.GetFileName(link), CultureInfo.InvariantCulture), ownsHandle: false));
+                    read.Add((int)socket.GetSocketOption(SocketOptionLevel.Tcp, name)!);
+                }
+            }
+
+            return [.. read];
+        }
     }
 
     /// <summary>Starts a <c>tcp://</c> server and a client with the same options, and calls it once: connected, and idle from here.</summary>
