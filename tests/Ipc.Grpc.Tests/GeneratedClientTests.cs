@@ -232,16 +232,9 @@ public sealed class GeneratedClientTests : IAsyncLifetime
     {
         await StartServerAsync(grpc: o => o.MaxConcurrentCallsPerConnection = 7);
 
-        // HTTP/2's preface and an empty SETTINGS frame; the server answers with its SETTINGS first.
         using var socket = new System.Net.Sockets.TcpClient();
         await socket.ConnectAsync("127.0.0.1", _port);
-        var stream = socket.GetStream();
-        await stream.WriteAsync("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"u8.ToArray().Concat(new byte[] { 0, 0, 0, 4, 0, 0, 0, 0, 0 }).ToArray());
-        var header = new byte[9];
-        await stream.ReadExactlyAsync(header).AsTask().WaitAsync(Bound);
-        Assert.Equal(4, header[3]); // SETTINGS
-        var settings = new byte[(header[0] << 16) | (header[1] << 8) | header[2]];
-        await stream.ReadExactlyAsync(settings).AsTask().WaitAsync(Bound);
+        var settings = await Http2Frames.HandshakeAsync(socket.GetStream()).WaitAsync(Bound);
 
         var announced = Enumerable.Range(0, settings.Length / 6)
             .ToDictionary(i => (settings[i * 6] << 8) | settings[(i * 6) + 1], i => System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(settings.AsSpan((i * 6) + 2)));

@@ -18,14 +18,10 @@ public sealed class GrpcTransportTests
         using var server = await TestIpc.StartServerAsync(address, ipc => ipc.AddGrpc(o => o.MaxConnections = 1));
         var uri = new Uri(address);
 
-        // The one connection the server serves: HTTP/2's preface and an empty SETTINGS frame, answered by the server's SETTINGS.
+        // The one connection the server serves: an HTTP/2 handshake, answered by the server's SETTINGS.
         var held = new System.Net.Sockets.TcpClient();
         await held.ConnectAsync(uri.Host, uri.Port);
-        var stream = held.GetStream();
-        await stream.WriteAsync("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"u8.ToArray().Concat(new byte[] { 0, 0, 0, 4, 0, 0, 0, 0, 0 }).ToArray());
-        var frame = new byte[9];
-        await stream.ReadExactlyAsync(frame).AsTask().WaitAsync(TestIpc.Bound);
-        Assert.Equal(4, frame[3]); // SETTINGS
+        await Http2Frames.HandshakeAsync(held.GetStream()).WaitAsync(TestIpc.Bound);
 
         await using var client = TestIpc.CreateClient(address, ipc => ipc.ConfigureResilience(r => r.Enabled = false));
         var ex = await Assert.ThrowsAsync<IpcException>(() => client.Requests().RequestAsync<string, string>(Ipc.Testing.ConformanceRoutes.Fail, "x").AsTask().WaitAsync(TestIpc.Bound));
