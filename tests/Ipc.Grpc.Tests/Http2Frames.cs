@@ -1,3 +1,5 @@
+using System.Buffers.Binary;
+
 namespace Ipc.Grpc.Tests;
 
 /// <summary>Raw HTTP/2 (RFC 9113) for tests that look at the frames on a connection.</summary>
@@ -5,6 +7,12 @@ internal static class Http2Frames
 {
     /// <summary>The type of a SETTINGS frame.</summary>
     public const byte Settings = 4;
+
+    /// <summary>The type of a PING frame.</summary>
+    public const byte Ping = 6;
+
+    /// <summary>The type of a GOAWAY frame.</summary>
+    public const byte GoAway = 7;
 
     /// <summary>Gets the connection preface a client sends first, before its SETTINGS frame.</summary>
     public static ReadOnlySpan<byte> Preface => "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"u8;
@@ -43,4 +51,11 @@ internal sealed class Http2Frame(byte[] header, byte[] payload)
 
     /// <summary>Gets the frame's type.</summary>
     public byte Type => Header[3];
+
+    /// <summary>
+    /// Gets a value indicating whether this is a keep-alive PING: a PING that is not the ACK of one (flag 0x1), with a
+    /// payload that is not negative. SocketsHttpHandler's other PINGs, which measure the round trip for its flow control,
+    /// carry negative payloads; Kestrel's keep-alive PINGs carry zeros.
+    /// </summary>
+    public bool IsKeepAlivePing => Type == Http2Frames.Ping && (Header[4] & 0x1) == 0 && BinaryPrimitives.ReadInt64BigEndian(Payload) >= 0;
 }

@@ -1,0 +1,78 @@
+using Ipc.TestUtils;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+
+namespace Ipc.Grpc.Tests;
+
+/// <summary>The options of the gRPC transport away from their defaults, each seen from outside.</summary>
+[Trait("Transport", "Grpc")]
+public sealed class GrpcOptionsTests
+{
+    /// <summary>How long an unanswered keep-alive PING may take to end its connection, from when it was sent: with the 1 s the tests
+    /// set it takes about 2 s here (each side looks at its pings once a second), with the default it would take 20 s.</summary>
+    private static readonly TimeSpan PingTimeoutBound = TimeSpan.FromSeconds(10);
+
+    /// <summary>A client's connection that has been quiet for KeepAlivePingDelay (1 s here, its least) gets a keep-alive PING from the client; at the default of a minute it would not within the bound.</summary>
+    [Fact]
+    public async Task KeepAlivePingDelay_ClientPingsAQuietConnection()
+    {
+        await using var call = await CallThroughRelayAsync(client: KeepAlive);
+
+        await call.Relay.Client.Pinged.Task.WaitAsync(TestIpc.Bound);
+    }
+
+    /// <summary>A client whose keep-alive PING goes unanswered closes the connection after KeepAlivePingTimeout (1 s here); at the default of 20 s it would not within the bound.</summary>
+    [Fact]
+    public async Task KeepAlivePingTimeout_ClientClosesAConnectionWhosePingGoesUnanswered()
+    {
+        await using var call = await CallThroughRelayAsync(client: KeepAlive, dropClientPings: true);
+
+        await call.Relay.Client.Pinged.Task.WaitAsync(TestIpc.Bound);
+        await call.Relay.Client.Ended.Task.WaitAsync(PingTimeoutBound);
+    }
+
+    /// <summary>Keep-alive pings at their least: after 1 s of quiet, and 1 s for the answer (not longer than the delay).</summary>
+    private static void KeepAlive(GrpcTransportOptions options)
+    {
+        options.KeepAlivePingDelay = TimeSpan.FromSeconds(1);
+        options.KeepAlivePingTimeout = TimeSpan.FromSeconds(1);
+    }
+
+    /// <summary>
+    /// Starts a server and a client with the given options, the client calling through an <see cref="Http2Relay"/>, and
+    /// makes a call, so that one connection is open and then quiet.
+    /// </summary>
+    private static async Task<RelayedCall> CallThroughRelayAsync(
+        Action<GrpcTransportOptions>? server = null, Action<GrpcTransportOptions>? client = null, bool dropClientPings = false, bool dropServerPings = false)
+    {
+        var port = TestAddresses.FreePort();
+        var host = await TestIpc.StartServerAsync($"grpc://127.0.0.1:{port}", ipc => ipc.AddGrpc(server ?? (_ => { })));
+        var relay = new Http2Relay(port, dropClientPings, dropServerPings);
+        var services = TestIpc.CreateClient(relay.Address, ipc => ipc.AddGrpc(client ?? (_ => { })).ConfigureResilience(r => r.Enabled = false));
+        var call = new RelayedCall(host, relay, services);
+        try
+        {
+            await TestIpc.AssertServesAsync(services);
+            return call;
+        }
+        catch
+        {
+            await call.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>A server, the relay and a client, which it stops and disposes in turn.</summary>
+    private sealed class RelayedCall(IHost server, Http2Relay relay, ServiceProvider client) : IAsyncDisposable
+    {
+        public Http2Relay Relay => relay;
+
+        public async ValueTask DisposeAsync()
+        {
+            await client.DisposeAsync();
+            await relay.DisposeAsync();
+            await server.StopAsync().WaitAsync(TestIpc.Bound);
+            server.Dispose();
+        }
+    }
+}
