@@ -21,6 +21,15 @@ public sealed class GrpcOptionsTests
         await call.Relay.Client.Pinged.Task.WaitAsync(TestIpc.Bound);
     }
 
+    /// <summary>A server's connection that has been quiet for KeepAlivePingDelay (1 s here) gets a keep-alive PING from the server; Kestrel's own default sends none.</summary>
+    [Fact]
+    public async Task KeepAlivePingDelay_ServerPingsAQuietConnection()
+    {
+        await using var call = await CallThroughRelayAsync(server: KeepAlive);
+
+        await call.Relay.Server.Pinged.Task.WaitAsync(TestIpc.Bound);
+    }
+
     /// <summary>A client whose keep-alive PING goes unanswered closes the connection after KeepAlivePingTimeout (1 s here); at the default of 20 s it would not within the bound.</summary>
     [Fact]
     public async Task KeepAlivePingTimeout_ClientClosesAConnectionWhosePingGoesUnanswered()
@@ -29,6 +38,16 @@ public sealed class GrpcOptionsTests
 
         await call.Relay.Client.Pinged.Task.WaitAsync(TestIpc.Bound);
         await call.Relay.Client.Ended.Task.WaitAsync(PingTimeoutBound);
+    }
+
+    /// <summary>A server whose keep-alive PING goes unanswered ends the connection (GOAWAY) after KeepAlivePingTimeout (1 s here); at the default of 20 s it would not within the bound.</summary>
+    [Fact]
+    public async Task KeepAlivePingTimeout_ServerEndsAConnectionWhosePingGoesUnanswered()
+    {
+        await using var call = await CallThroughRelayAsync(server: KeepAlive, dropServerPings: true);
+
+        await call.Relay.Server.Pinged.Task.WaitAsync(TestIpc.Bound);
+        await call.Relay.Server.Ended.Task.WaitAsync(PingTimeoutBound);
     }
 
     /// <summary>Keep-alive pings at their least: after 1 s of quiet, and 1 s for the answer (not longer than the delay).</summary>
