@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Ipc.TestUtils;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -48,6 +49,61 @@ public sealed class GrpcOptionsTests
 
         await call.Relay.Server.Pinged.Task.WaitAsync(TestIpc.Bound);
         await call.Relay.Server.Ended.Task.WaitAsync(PingTimeoutBound);
+    }
+
+    /// <summary>
+    /// A stopping server waits ShutdownTimeout (100 ms here) for a handler that ignores its cancellation, and then aborts the
+    /// connection. A stream's handler holds the stop that way (the service waits for its next item); a request's does not: its
+    /// caller gets Unavailable as soon as the server stops, as documented.
+    /// </summary>
+    [Fact]
+    public async Task ShutdownTimeout_BoundsHowLongAStopWaitsForAHandlerThatIgnoresItsToken()
+    {
+        // Measured here: the stop takes 1.1 to 1.8 s with 100 ms (Kestrel aborts the connection at the timeout, then waits up
+        // to a second more for it to close), 6 to 6.5 s with the default of 5 s, and past 15 s with the option not passed to
+        // the transport's Kestrel (the host's own default is 30 s).
+        var stopBound = TimeSpan.FromSeconds(3.5);
+        var address = $"grpc://127.0.0.1:{TestAddresses.FreePort()}";
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var requestStarted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var streamStarted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        async IAsyncEnumerable<int> HoldAsync(int item)
+        {
+            streamStarted.TrySetResult();
+            await gate.Task;
+            yield return item;
+        }
+
+        var builder = new HostApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Services.AddIpc().AddGrpc(o => o.ShutdownTimeout = TimeSpan.FromMilliseconds(100)).AddEndpoint(TestIpc.Endpoint, address).AddServer(TestIpc.Endpoint, s => s
+            .MapRequest<int, int>("hold", async (x, _, _) =>
+            {
+                requestStarted.TrySetResult();
+                await gate.Task;
+                return x;
+            })
+            .MapStream<int, int>("hold-stream", (x, _, _) => HoldAsync(x)));
+        using var server = builder.Build();
+        await server.StartAsync().WaitAsync(TestIpc.Bound);
+        try
+        {
+            await using var client = TestIpc.CreateClient(address, ipc => ipc.ConfigureResilience(r => r.Enabled = false));
+            var request = client.Requests().RequestAsync<int, int>("hold", 1).AsTask();
+            _ = client.Requests().StreamAsync<int, int>("hold-stream", 2).ToListAsync().AsTask(); // ends when the stop aborts the connection
+            await Task.WhenAll(requestStarted.Task, streamStarted.Task).WaitAsync(TestIpc.Bound);
+
+            var stopwatch = Stopwatch.StartNew();
+            var stopping = server.StopAsync();
+            var ex = await Assert.ThrowsAsync<IpcException>(() => request.WaitAsync(TestIpc.Bound));
+            await stopping.WaitAsync(TestIpc.Bound);
+
+            Assert.Equal(IpcErrorCode.Unavailable, ex.ErrorCode);
+            Assert.InRange(stopwatch.Elapsed, TimeSpan.Zero, stopBound);
+        }
+        finally
+        {
+            gate.TrySetResult();
+        }
     }
 
     /// <summary>Keep-alive pings at their least: after 1 s of quiet, and 1 s for the answer (not longer than the delay).</summary>
