@@ -52,6 +52,32 @@ public abstract class StreamingConformanceTests<TTransport> : TransportConforman
         await Probe.ProducerStopped.Task.WaitAsync(Bound);
     }
 
+    /// <summary>
+    /// A server that stops while it streams ends the caller's stream with Unavailable, not at its timeout and not with an
+    /// exception of the transport's own: the items that came before are the caller's.
+    /// </summary>
+    [Fact]
+    [Trait("Category", "Conformance")]
+    public virtual async Task StreamAsync_ServerStopsMidStream_ThrowsUnavailable()
+    {
+        var (server, client) = await StartPairAsync(configureClient: e => e.RequestTimeout = TimeSpan.FromMinutes(10));
+        var received = 0;
+        Task? stopping = null;
+
+        var ex = await Assert.ThrowsAsync<IpcException>(async () =>
+        {
+            await foreach (var item in client.Requests.StreamAsync<RangeRequest, int>(ConformanceRoutes.Range, new RangeRequest(-1)).WithCancellation(new CancellationTokenSource(Bound).Token))
+            {
+                Assert.Equal(received++, item);
+                stopping ??= server.StopAsync();
+            }
+        });
+
+        Assert.True(ex.ErrorCode == IpcErrorCode.Unavailable, $"The stream ended with {ex}");
+        Assert.True(received > 0);
+        await stopping!.WaitAsync(Bound);
+    }
+
     /// <summary>A stream emits a client and a server span of the same trace and both durations, tagged by OpenTelemetry's RPC conventions.</summary>
     [Fact]
     [Trait("Category", "Conformance")]
