@@ -57,10 +57,13 @@ internal sealed partial class GrpcIpcService(Func<GrpcServerTarget> target) : Ip
         var server = Target;
         var message = server.Receive(request, context);
         using var call = server.Link(context.CancellationToken);
+        // Each move waits on the call's token too, so a producer that ignores it cannot hold a stopping server.
+        var items = new DispatchedStream(server.Dispatcher.DispatchStreamAsync(message, call.Token).GetAsyncEnumerator(call.Token));
         try
         {
-            await foreach (var item in server.Dispatcher.DispatchStreamAsync(message, call.Token).ConfigureAwait(false))
+            while (await items.MoveNextAsync(call.Token).ConfigureAwait(false))
             {
+                var item = items.Current;
                 if (item.Fault is { } fault)
                 {
                     throw GrpcErrors.ToRpcException(fault);
@@ -72,6 +75,10 @@ internal sealed partial class GrpcIpcService(Func<GrpcServerTarget> target) : Ip
         catch (OperationCanceledException) when (server.IsStopping)
         {
             throw server.Stopped();
+        }
+        finally
+        {
+            await items.DisposeAsync().ConfigureAwait(false);
         }
     }
 

@@ -267,7 +267,9 @@ internal sealed partial class HttpIpcServer : IAsyncDisposable
                 await StreamAsync(context, message, route, answerJson, linked.Token).ConfigureAwait(false);
                 return;
             default:
-                var response = await _dispatcher.DispatchRequestAsync(message, linked.Token).ConfigureAwait(false);
+                // Waits on the call's token too, so a handler that ignores it cannot hold the caller of a stopping server.
+                var pending = _dispatcher.DispatchRequestAsync(message, linked.Token);
+                var response = pending.IsCompletedSuccessfully ? pending.Result : await pending.AsTask().WaitAsync(linked.Token).ConfigureAwait(false);
                 await WriteResponseAsync(context, response, route, answerJson).ConfigureAwait(false);
                 return;
         }
@@ -530,10 +532,11 @@ internal sealed partial class HttpIpcServer : IAsyncDisposable
 
     private async Task StreamAsync(HttpContext context, IpcMessage request, IpcRoute? route, bool answerJson, CancellationToken cancellationToken)
     {
-        var items = _dispatcher.DispatchStreamAsync(request, cancellationToken).GetAsyncEnumerator(cancellationToken);
+        // Each move waits on the call's token too, so a producer that ignores it cannot hold the caller of a stopping server.
+        var items = new DispatchedStream(_dispatcher.DispatchStreamAsync(request, cancellationToken).GetAsyncEnumerator(cancellationToken));
         try
         {
-            if (!await items.MoveNextAsync().ConfigureAwait(false))
+            if (!await items.MoveNextAsync(cancellationToken).ConfigureAwait(false))
             {
                 StartStream(context, request, answerJson);
                 return;
@@ -578,7 +581,7 @@ internal sealed partial class HttpIpcServer : IAsyncDisposable
 
                 await writer.FlushAsync(cancellationToken).ConfigureAwait(false);
             }
-            while (await items.MoveNextAsync().ConfigureAwait(false));
+            while (await items.MoveNextAsync(cancellationToken).ConfigureAwait(false));
         }
         catch (OperationCanceledException) when (_stopping.IsCancellationRequested && context.Response.HasStarted && !context.RequestAborted.IsCancellationRequested)
         {

@@ -32,6 +32,12 @@ public sealed class ConformanceProbe
     /// <summary>Set by the <see cref="ConformanceRoutes.RawHeld"/> handler once released: a copy of its request body as it read it then.</summary>
     public TaskCompletionSource<byte[]> RawHeldBody { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+    /// <summary>Set when the <see cref="ConformanceRoutes.HeldStream"/> producer has yielded its first item and holds the next.</summary>
+    public TaskCompletionSource HeldStreamHolding { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Set by a test to let the <see cref="ConformanceRoutes.HeldStream"/> producer go on.</summary>
+    public TaskCompletionSource ReleaseHeldStream { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
     /// <summary>Set when the <see cref="ConformanceRoutes.BlockThread"/> handler has started blocking.</summary>
     public TaskCompletionSource ThreadBlocked { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 

@@ -61,6 +61,13 @@ public static class ConformanceRoutes
     /// <summary>Stream: yields 0 .. Count-1, or without end for a negative count.</summary>
     public const string Range = "range";
 
+    /// <summary>
+    /// Stream: yields the number it was sent, reports that it holds the next item
+    /// (<see cref="ConformanceProbe.HeldStreamHolding"/>), then ignores its token and waits for
+    /// <see cref="ConformanceProbe.ReleaseHeldStream"/>; then yields the number plus one.
+    /// </summary>
+    public const string HeldStream = "held-stream";
+
     /// <summary>The header the <see cref="Inspect"/> route sets on its response.</summary>
     public const string ResponseHeader = "x-conformance-reply";
 
@@ -157,7 +164,8 @@ public static class ConformanceRoutes
                 await probe.ReleaseHeld.Task.WaitAsync(ct).ConfigureAwait(false);
                 probe.Received(BitConverter.ToInt32(p.Data));
             })
-            .MapStream<RangeRequest, int>(Range, (r, _, ct) => Produce(r.Count, probe, ct));
+            .MapStream<RangeRequest, int>(Range, (r, _, ct) => Produce(r.Count, probe, ct))
+            .MapStream<int, int>(HeldStream, (first, _, _) => Hold(first, probe));
     }
 
     /// <summary>
@@ -175,6 +183,14 @@ public static class ConformanceRoutes
             probe.Received(n.Value);
             return default;
         });
+    }
+
+    private static async IAsyncEnumerable<int> Hold(int first, ConformanceProbe probe)
+    {
+        yield return first;
+        probe.HeldStreamHolding.TrySetResult();
+        await probe.ReleaseHeldStream.Task.ConfigureAwait(false);
+        yield return first + 1;
     }
 
     private static async IAsyncEnumerable<int> Produce(int count, ConformanceProbe probe, [EnumeratorCancellation] CancellationToken cancellationToken)

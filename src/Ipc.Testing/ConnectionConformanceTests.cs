@@ -59,6 +59,33 @@ public abstract class ConnectionConformanceTests<TTransport> : TransportConforma
         await stopping.WaitAsync(Bound);
     }
 
+    /// <summary>
+    /// A server that stops while a handler ignores its token fails the pending call with Unavailable without waiting for
+    /// that handler: the caller is told while the handler still holds on.
+    /// </summary>
+    [Fact]
+    [Trait("Category", "Conformance")]
+    public virtual async Task RequestAsync_ServerStopsWhileAHandlerIgnoresItsToken_ThrowsUnavailable()
+    {
+        var (server, client) = await StartPairAsync(configureClient: e => e.RequestTimeout = TimeSpan.FromMinutes(10));
+        var call = client.Requests.RequestAsync(new IpcMessage(ConformanceRoutes.RawHeld, new byte[] { 1, 2, 3 })).AsTask();
+        await Probe.RawHeldStarted.Task.WaitAsync(Bound);
+        Task? stopping = null;
+        try
+        {
+            stopping = server.StopAsync();
+
+            var ex = await Assert.ThrowsAsync<IpcException>(() => call.WaitAsync(Bound));
+            Assert.Equal(IpcErrorCode.Unavailable, ex.ErrorCode);
+        }
+        finally
+        {
+            Probe.ReleaseRawHeld.TrySetResult();
+        }
+
+        await stopping.WaitAsync(Bound);
+    }
+
     /// <summary>A server restarted on the same address is reached again by the same client.</summary>
     [Fact]
     [Trait("Category", "Conformance")]

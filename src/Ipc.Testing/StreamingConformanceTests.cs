@@ -78,6 +78,36 @@ public abstract class StreamingConformanceTests<TTransport> : TransportConforman
         await stopping!.WaitAsync(Bound);
     }
 
+    /// <summary>
+    /// A server that stops while a stream's producer ignores its token ends the caller's stream with Unavailable without
+    /// waiting for that producer: the caller is told while the producer still holds on.
+    /// </summary>
+    [Fact]
+    [Trait("Category", "Conformance")]
+    public virtual async Task StreamAsync_ServerStopsWhileAProducerIgnoresItsToken_ThrowsUnavailable()
+    {
+        var (server, client) = await StartPairAsync(configureClient: e => e.RequestTimeout = TimeSpan.FromMinutes(10));
+        await using var items = client.Requests.StreamAsync<int, int>(ConformanceRoutes.HeldStream, 7).GetAsyncEnumerator();
+        Assert.True(await items.MoveNextAsync().AsTask().WaitAsync(Bound));
+        Assert.Equal(7, items.Current);
+        var next = items.MoveNextAsync().AsTask();
+        await Probe.HeldStreamHolding.Task.WaitAsync(Bound);
+        Task? stopping = null;
+        try
+        {
+            stopping = server.StopAsync();
+
+            var ex = await Assert.ThrowsAsync<IpcException>(() => next.WaitAsync(Bound));
+            Assert.True(ex.ErrorCode == IpcErrorCode.Unavailable, $"The stream ended with {ex}");
+        }
+        finally
+        {
+            Probe.ReleaseHeldStream.TrySetResult();
+        }
+
+        await stopping.WaitAsync(Bound);
+    }
+
     /// <summary>A stream emits a client and a server span of the same trace and both durations, tagged by OpenTelemetry's RPC conventions.</summary>
     [Fact]
     [Trait("Category", "Conformance")]

@@ -146,8 +146,7 @@ internal sealed partial class InMemoryListener(IpcTransportContext context) : II
     {
         CheckSize(request);
         using var call = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, Stopping());
-        var items = _dispatcher!.DispatchStreamAsync(request, call.Token).GetAsyncEnumerator(call.Token);
-        Task<bool>? moving = null;
+        var items = new DispatchedStream(_dispatcher!.DispatchStreamAsync(request, call.Token).GetAsyncEnumerator(call.Token));
         try
         {
             while (true)
@@ -155,8 +154,7 @@ internal sealed partial class InMemoryListener(IpcTransportContext context) : II
                 try
                 {
                     // Waits on the caller's and the server's tokens too, so a producer that ignores its token cannot hold the caller.
-                    moving = items.MoveNextAsync().AsTask();
-                    if (!await moving.WaitAsync(call.Token).ConfigureAwait(false))
+                    if (!await items.MoveNextAsync(call.Token).ConfigureAwait(false))
                     {
                         yield break;
                     }
@@ -172,31 +170,8 @@ internal sealed partial class InMemoryListener(IpcTransportContext context) : II
         finally
         {
             await call.CancelAsync().ConfigureAwait(false); // the consumer stopped: stop the producer
-            if (moving is { IsCompleted: false })
-            {
-                // The producer has not answered its cancellation yet, and an async iterator cannot be disposed while it
-                // moves: it is disposed once it does, without holding the caller.
-                _ = DisposeAfterAsync(moving, items);
-            }
-            else
-            {
-                await items.DisposeAsync().ConfigureAwait(false);
-            }
+            await items.DisposeAsync().ConfigureAwait(false);
         }
-    }
-
-    private static async Task DisposeAfterAsync(Task<bool> moving, IAsyncEnumerator<IpcMessage> items)
-    {
-        try
-        {
-            await moving.ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-            // The dispatcher turns a producer's failures into a fault item; only its cancellation, which the caller has already seen, ends a move this way.
-        }
-
-        await items.DisposeAsync().ConfigureAwait(false);
     }
 
     private async Task ReadLoopAsync()
