@@ -29,7 +29,7 @@ public sealed class GrpcTlsTests : IDisposable
         using var server = await TestIpc.StartServerAsync(address, ipc => ipc.AddGrpc(o => Server(o)));
         await using var client = TestIpc.CreateClient(address, ipc => ipc.AddGrpc(o => o.Tls.CertificateAuthorityPath = _certificates.OtherAuthorityPath));
 
-        var ex = await AssertUnauthorizedAsync(client);
+        var ex = await TlsChecks.AssertUnauthorizedAsync(client);
 
         Assert.Contains("was not issued by the configured authority", ex.Message, StringComparison.Ordinal);
         Assert.True(ex.NotAccepted);
@@ -52,7 +52,7 @@ public sealed class GrpcTlsTests : IDisposable
         using var server = await TestIpc.StartServerAsync(address, ipc => ipc.AddGrpc(o => RequireClientCertificate(Server(o))));
         await using var client = TestIpc.CreateClient(address, ipc => ipc.AddGrpc(o => Present(TrustAuthority(o), _certificates.OtherClientCertificatePath, _certificates.OtherClientKeyPath)));
 
-        var ex = await AssertUnauthorizedAsync(client);
+        var ex = await TlsChecks.AssertUnauthorizedAsync(client);
 
         Assert.Contains("intruder", ex.Message, StringComparison.Ordinal);
         Assert.DoesNotContain("Ipc Test Authority", ex.Message, StringComparison.Ordinal); // what the server trusts is for its log only
@@ -65,7 +65,7 @@ public sealed class GrpcTlsTests : IDisposable
         using var server = await TestIpc.StartServerAsync(address, ipc => ipc.AddGrpc(o => RequireClientCertificate(Server(o))));
         await using var client = TestIpc.CreateClient(address, ipc => ipc.AddGrpc(o => TrustAuthority(o)));
 
-        var ex = await AssertUnauthorizedAsync(client);
+        var ex = await TlsChecks.AssertUnauthorizedAsync(client);
 
         Assert.Contains("requires a client certificate", ex.Message, StringComparison.Ordinal);
     }
@@ -76,13 +76,6 @@ public sealed class GrpcTlsTests : IDisposable
         var ex = await Assert.ThrowsAsync<InvalidOperationException>(() => TestIpc.StartServerAsync(NewAddress()));
 
         Assert.Contains("Ipc:Transports:Grpc:Tls:CertificatePath", ex.Message, StringComparison.Ordinal);
-    }
-
-    private static async Task<IpcException> AssertUnauthorizedAsync(IServiceProvider client)
-    {
-        var ex = await Assert.ThrowsAsync<IpcException>(() => client.Requests().RequestAsync<string, string>("echo", "x").AsTask().WaitAsync(TestIpc.Bound));
-        Assert.Equal(IpcErrorCode.Unauthorized, ex.ErrorCode);
-        return ex;
     }
 
     private GrpcTransportOptions Server(GrpcTransportOptions options)

@@ -60,7 +60,7 @@ public sealed class TcpTlsTests : IDisposable
             o.Tls.CertificateAuthorityPath = _certificates.OtherAuthorityPath;
         }));
 
-        await AssertUnauthorizedAsync(client);
+        await TlsChecks.AssertUnauthorizedAsync(client);
     }
 
     [Fact]
@@ -80,7 +80,7 @@ public sealed class TcpTlsTests : IDisposable
         using var server = await TestIpc.StartServerAsync(address, ipc => ipc.AddSockets(o => RequireClientCertificate(Server(o))));
         await using var client = TestIpc.CreateClient(address, ipc => ipc.AddSockets(o => Present(TrustAuthority(o), _certificates.OtherClientCertificatePath, _certificates.OtherClientKeyPath)));
 
-        var ex = await AssertUnauthorizedAsync(client);
+        var ex = await TlsChecks.AssertUnauthorizedAsync(client);
         Assert.Contains("intruder", ex.Message, StringComparison.Ordinal);
     }
 
@@ -96,7 +96,7 @@ public sealed class TcpTlsTests : IDisposable
         });
         await using var client = TestIpc.CreateClient(address, ipc => ipc.AddSockets(o => Present(TrustAuthority(o), _certificates.OtherClientCertificatePath, _certificates.OtherClientKeyPath)));
 
-        var ex = await AssertUnauthorizedAsync(client);
+        var ex = await TlsChecks.AssertUnauthorizedAsync(client);
 
         Assert.DoesNotContain("Ipc Test Authority", ex.Message, StringComparison.Ordinal);
         Assert.Contains(log.Messages, m => m.Contains("intruder", StringComparison.Ordinal) && m.Contains("Ipc Test Authority", StringComparison.Ordinal));
@@ -109,7 +109,7 @@ public sealed class TcpTlsTests : IDisposable
         using var server = await TestIpc.StartServerAsync(address, ipc => ipc.AddSockets(o => RequireClientCertificate(Server(o))));
         await using var client = TestIpc.CreateClient(address, ipc => ipc.AddSockets(o => TrustAuthority(o)));
 
-        await AssertUnauthorizedAsync(client);
+        await TlsChecks.AssertUnauthorizedAsync(client);
     }
 
     [Fact]
@@ -119,7 +119,7 @@ public sealed class TcpTlsTests : IDisposable
         using var server = await TestIpc.StartServerAsync(address, ipc => ipc.AddSockets(o => Server(o)));
         await using var client = TestIpc.CreateClient(address);
 
-        var ex = await AssertUnauthorizedAsync(client);
+        var ex = await TlsChecks.AssertUnauthorizedAsync(client);
 
         Assert.Contains("did not start TLS", ex.Message, StringComparison.Ordinal);
     }
@@ -150,13 +150,6 @@ public sealed class TcpTlsTests : IDisposable
         }));
 
         await TestIpc.AssertServesAsync(client);
-    }
-
-    private static async Task<IpcException> AssertUnauthorizedAsync(IServiceProvider client)
-    {
-        var ex = await Assert.ThrowsAsync<IpcException>(() => client.Requests().RequestAsync<string, string>("echo", "x").AsTask().WaitAsync(TestIpc.Bound));
-        Assert.Equal(IpcErrorCode.Unauthorized, ex.ErrorCode);
-        return ex;
     }
 
     private static void UseTls(SocketTransportOptions options, bool tls, Func<SocketTransportOptions, SocketTransportOptions> configure)
