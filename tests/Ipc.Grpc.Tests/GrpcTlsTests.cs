@@ -78,6 +78,37 @@ public sealed class GrpcTlsTests : IDisposable
         Assert.Contains("Ipc:Transports:Grpc:Tls:CertificatePath", ex.Message, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// A server with CertificateThumbprint alone (SHA-1, as the store finds it) takes its certificate, with its key, from
+    /// CurrentUser/My, the default store: a client that trusts the authority is served over TLS.
+    /// </summary>
+    [Fact]
+    public Task RequestAsync_ServerCertificateFromTheStoreByThumbprint_RoundTrips() =>
+        TlsChecks.AssertServesWithCertificateFromStoreAsync(
+            _certificates,
+            NewAddress(),
+            thumbprint => ipc => ipc.AddGrpc(o => o.Tls.CertificateThumbprint = thumbprint),
+            ipc => ipc.AddGrpc(o => TrustAuthority(o)));
+
+    /// <summary>
+    /// The thumbprint is looked up in CertificateStoreName at CertificateStoreLocation, and nowhere else: with the
+    /// certificate in CurrentUser/CertificateAuthority, a server that looks in CurrentUser/My or in
+    /// LocalMachine/CertificateAuthority fails at start naming the thumbprint and that store, and one that looks in
+    /// CurrentUser/CertificateAuthority serves.
+    /// </summary>
+    [Fact]
+    public Task StartAsync_CertificateThumbprint_IsLookedUpInTheConfiguredStoreOnly() =>
+        TlsChecks.AssertThumbprintIsLookedUpInTheConfiguredStoreOnlyAsync(
+            _certificates,
+            NewAddress,
+            (thumbprint, name, location) => ipc => ipc.AddGrpc(o =>
+            {
+                o.Tls.CertificateThumbprint = thumbprint;
+                o.Tls.CertificateStoreName = name;
+                o.Tls.CertificateStoreLocation = location;
+            }),
+            ipc => ipc.AddGrpc(o => TrustAuthority(o)));
+
     private GrpcTransportOptions Server(GrpcTransportOptions options)
     {
         options.Tls.CertificatePath = _certificates.ServerCertificatePath;

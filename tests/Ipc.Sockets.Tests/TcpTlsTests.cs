@@ -1,3 +1,4 @@
+using System.Security.Cryptography.X509Certificates;
 using Ipc.Testing;
 using Ipc.TestUtils;
 using Microsoft.Extensions.DependencyInjection;
@@ -152,6 +153,32 @@ public sealed class TcpTlsTests : IDisposable
         await TestIpc.AssertServesAsync(client);
     }
 
+    /// <summary>
+    /// A server with CertificateThumbprint alone (SHA-1, as the store finds it) takes its certificate, with its key, from
+    /// CurrentUser/My, the default store: a client that trusts the authority is served over TLS.
+    /// </summary>
+    [Fact]
+    public Task RequestAsync_ServerCertificateFromTheStoreByThumbprint_RoundTrips() =>
+        TlsChecks.AssertServesWithCertificateFromStoreAsync(
+            _certificates,
+            TestAddresses.NewTcpAddress(),
+            thumbprint => ipc => ipc.AddSockets(o => FromStore(o, thumbprint, StoreName.My, StoreLocation.CurrentUser)),
+            ipc => ipc.AddSockets(o => TrustAuthority(o)));
+
+    /// <summary>
+    /// The thumbprint is looked up in CertificateStoreName at CertificateStoreLocation, and nowhere else: with the
+    /// certificate in CurrentUser/CertificateAuthority, a server that looks in CurrentUser/My or in
+    /// LocalMachine/CertificateAuthority fails at start naming the thumbprint and that store, and one that looks in
+    /// CurrentUser/CertificateAuthority serves.
+    /// </summary>
+    [Fact]
+    public Task StartAsync_CertificateThumbprint_IsLookedUpInTheConfiguredStoreOnly() =>
+        TlsChecks.AssertThumbprintIsLookedUpInTheConfiguredStoreOnlyAsync(
+            _certificates,
+            TestAddresses.NewTcpAddress,
+            (thumbprint, name, location) => ipc => ipc.AddSockets(o => FromStore(o, thumbprint, name, location)),
+            ipc => ipc.AddSockets(o => TrustAuthority(o)));
+
     private static void UseTls(SocketTransportOptions options, bool tls, Func<SocketTransportOptions, SocketTransportOptions> configure)
     {
         if (tls)
@@ -166,6 +193,15 @@ public sealed class TcpTlsTests : IDisposable
         options.Tls.CertificatePath = _certificates.ServerCertificatePath;
         options.Tls.CertificateKeyPath = _certificates.ServerKeyPath;
         options.Tls.CertificateAuthorityPath = _certificates.AuthorityPath;
+        return options;
+    }
+
+    private static SocketTransportOptions FromStore(SocketTransportOptions options, string thumbprint, StoreName name, StoreLocation location)
+    {
+        options.Tls.Enabled = true;
+        options.Tls.CertificateThumbprint = thumbprint;
+        options.Tls.CertificateStoreName = name;
+        options.Tls.CertificateStoreLocation = location;
         return options;
     }
 

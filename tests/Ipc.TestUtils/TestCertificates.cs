@@ -37,6 +37,13 @@ public sealed class TestCertificates : IDisposable
 
     public string OtherClientKeyPath { get; }
 
+    /// <summary>Loads a certificate and its key from PEM files, persistable (a PKCS#12 round trip), as a server or a store needs it.</summary>
+    public static X509Certificate2 Load(string certificatePath, string keyPath)
+    {
+        using var ephemeral = X509Certificate2.CreateFromPemFile(certificatePath, keyPath);
+        return X509CertificateLoader.LoadPkcs12(ephemeral.Export(X509ContentType.Pkcs12), null);
+    }
+
     /// <inheritdoc />
     public void Dispose() => _folder.Delete(recursive: true);
 

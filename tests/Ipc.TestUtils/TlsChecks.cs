@@ -1,3 +1,5 @@
+using System.Security.Cryptography.X509Certificates;
+
 namespace Ipc.TestUtils;
 
 /// <summary>
@@ -12,5 +14,43 @@ public static class TlsChecks
         var ex = await Xunit.Assert.ThrowsAsync<IpcException>(() => client.Requests().RequestAsync<string, string>("echo", "x").AsTask().WaitAsync(TestIpc.Bound));
         Xunit.Assert.Equal(IpcErrorCode.Unauthorized, ex.ErrorCode);
         return ex;
+    }
+
+    /// <summary>
+    /// With the server certificate in CurrentUser/My, a server given its thumbprint alone by <paramref name="server"/>
+    /// serves <paramref name="client"/> over TLS.
+    /// </summary>
+    public static async Task AssertServesWithCertificateFromStoreAsync(TestCertificates certificates, string address, Func<string, Action<IIpcBuilder>> server, Action<IIpcBuilder> client)
+    {
+        using var stored = new StoredCertificate(certificates.ServerCertificatePath, certificates.ServerKeyPath, StoreName.My);
+        using var host = await TestIpc.StartServerAsync(address, server(stored.Thumbprint));
+        await using var services = TestIpc.CreateClient(address, client);
+
+        await TestIpc.AssertServesAsync(services);
+    }
+
+    /// <summary>
+    /// With the server certificate in CurrentUser/CertificateAuthority, a server that <paramref name="server"/> has look
+    /// for its thumbprint in CurrentUser/My or in LocalMachine/CertificateAuthority fails at start naming the thumbprint
+    /// and that store, and one that looks in CurrentUser/CertificateAuthority serves <paramref name="client"/>.
+    /// </summary>
+    public static async Task AssertThumbprintIsLookedUpInTheConfiguredStoreOnlyAsync(
+        TestCertificates certificates,
+        Func<string> newAddress,
+        Func<string, StoreName, StoreLocation, Action<IIpcBuilder>> server,
+        Action<IIpcBuilder> client)
+    {
+        using var stored = new StoredCertificate(certificates.ServerCertificatePath, certificates.ServerKeyPath, StoreName.CertificateAuthority);
+
+        foreach (var (name, location) in new[] { (StoreName.My, StoreLocation.CurrentUser), (StoreName.CertificateAuthority, StoreLocation.LocalMachine) })
+        {
+            var ex = await Xunit.Assert.ThrowsAsync<InvalidOperationException>(() => TestIpc.StartServerAsync(newAddress(), server(stored.Thumbprint, name, location)));
+            Xunit.Assert.Contains($"no certificate with thumbprint {stored.Thumbprint} is in {location}/{name}", ex.Message, StringComparison.Ordinal);
+        }
+
+        var address = newAddress();
+        using var host = await TestIpc.StartServerAsync(address, server(stored.Thumbprint, StoreName.CertificateAuthority, StoreLocation.CurrentUser));
+        await using var services = TestIpc.CreateClient(address, client);
+        await TestIpc.AssertServesAsync(services);
     }
 }
