@@ -179,6 +179,18 @@ public sealed class TcpTlsTests : IDisposable
             (thumbprint, name, location) => ipc => ipc.AddSockets(o => FromStore(o, thumbprint, name, location)),
             ipc => ipc.AddSockets(o => TrustAuthority(o)));
 
+    /// <summary>
+    /// TargetHost is the name a client expects in the server certificate: a server at 127.0.0.1 whose certificate names
+    /// only ipc.test serves a client with TargetHost ipc.test, and a client without it refuses the certificate for its
+    /// name, with Unauthorized saying so.
+    /// </summary>
+    [Fact]
+    public Task RequestAsync_ServerCertificateForAnotherName_ServesAClientWithThatTargetHostOnly() =>
+        TlsChecks.AssertServesOnlyTheTargetHostAsync(
+            TestAddresses.NewTcpAddress(),
+            ipc => ipc.AddSockets(o => Server(o, _certificates.OtherHostCertificatePath, _certificates.OtherHostKeyPath)),
+            targetHost => ipc => ipc.AddSockets(o => TrustAuthority(o).Tls.TargetHost = targetHost));
+
     private static void UseTls(SocketTransportOptions options, bool tls, Func<SocketTransportOptions, SocketTransportOptions> configure)
     {
         if (tls)
@@ -187,11 +199,13 @@ public sealed class TcpTlsTests : IDisposable
         }
     }
 
-    private SocketTransportOptions Server(SocketTransportOptions options)
+    private SocketTransportOptions Server(SocketTransportOptions options) => Server(options, _certificates.ServerCertificatePath, _certificates.ServerKeyPath);
+
+    private SocketTransportOptions Server(SocketTransportOptions options, string certificatePath, string keyPath)
     {
         options.Tls.Enabled = true;
-        options.Tls.CertificatePath = _certificates.ServerCertificatePath;
-        options.Tls.CertificateKeyPath = _certificates.ServerKeyPath;
+        options.Tls.CertificatePath = certificatePath;
+        options.Tls.CertificateKeyPath = keyPath;
         options.Tls.CertificateAuthorityPath = _certificates.AuthorityPath;
         return options;
     }

@@ -7,9 +7,15 @@ namespace Ipc.TestUtils;
 /// <summary>Throw-away certificates for TLS tests, written as PEM files to a temporary folder deleted on dispose.</summary>
 public sealed class TestCertificates : IDisposable
 {
+    /// <summary>The only name in the certificate of <see cref="OtherHostCertificatePath"/>: neither localhost nor an address.</summary>
+    public const string OtherHostName = "ipc.test";
+
     private readonly DirectoryInfo _folder = Directory.CreateTempSubdirectory("ipc-certs-");
 
-    /// <summary>Creates an authority, a server certificate for localhost/127.0.0.1 and a client certificate issued by it, and an unrelated authority with its own client certificate.</summary>
+    /// <summary>
+    /// Creates an authority, a server certificate for localhost/127.0.0.1, one for <see cref="OtherHostName"/> only and a
+    /// client certificate issued by it, and an unrelated authority with its own client certificate.
+    /// </summary>
     public TestCertificates()
     {
         using var authority = CreateAuthority("CN=Ipc Test Authority");
@@ -17,6 +23,7 @@ public sealed class TestCertificates : IDisposable
         AuthorityPath = WritePublic(authority, "authority.pem");
         OtherAuthorityPath = WritePublic(other, "other-authority.pem");
         (ServerCertificatePath, ServerKeyPath) = Issue(authority, "CN=localhost", "server", server: true);
+        (OtherHostCertificatePath, OtherHostKeyPath) = Issue(authority, "CN=" + OtherHostName, "other-host", server: true, dnsName: OtherHostName);
         (ClientCertificatePath, ClientKeyPath) = Issue(authority, "CN=ipc-client", "client", server: false);
         (OtherClientCertificatePath, OtherClientKeyPath) = Issue(other, "CN=intruder", "intruder", server: false);
     }
@@ -28,6 +35,11 @@ public sealed class TestCertificates : IDisposable
     public string ServerCertificatePath { get; }
 
     public string ServerKeyPath { get; }
+
+    /// <summary>Gets a server certificate of the authority for <see cref="OtherHostName"/> only.</summary>
+    public string OtherHostCertificatePath { get; }
+
+    public string OtherHostKeyPath { get; }
 
     public string ClientCertificatePath { get; }
 
@@ -57,7 +69,7 @@ public sealed class TestCertificates : IDisposable
         return request.CreateSelfSigned(now.AddMinutes(-5), now.AddHours(1));
     }
 
-    private (string Certificate, string Key) Issue(X509Certificate2 authority, string subject, string name, bool server)
+    private (string Certificate, string Key) Issue(X509Certificate2 authority, string subject, string name, bool server, string? dnsName = null)
     {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var request = new CertificateRequest(subject, key, HashAlgorithmName.SHA256);
@@ -66,8 +78,16 @@ public sealed class TestCertificates : IDisposable
         if (server)
         {
             var names = new SubjectAlternativeNameBuilder();
-            names.AddDnsName("localhost");
-            names.AddIpAddress(IPAddress.Loopback);
+            if (dnsName is not null)
+            {
+                names.AddDnsName(dnsName);
+            }
+            else
+            {
+                names.AddDnsName("localhost");
+                names.AddIpAddress(IPAddress.Loopback);
+            }
+
             request.CertificateExtensions.Add(names.Build());
         }
 

@@ -53,4 +53,20 @@ public static class TlsChecks
         await using var services = TestIpc.CreateClient(address, client);
         await TestIpc.AssertServesAsync(services);
     }
+
+    /// <summary>
+    /// A server at <paramref name="address"/> (127.0.0.1) whose certificate names only <see cref="TestCertificates.OtherHostName"/>
+    /// (set by <paramref name="server"/>) serves the client <paramref name="client"/> makes with that TargetHost, and the
+    /// one it makes without (<see langword="null"/>) refuses the certificate for its name, with Unauthorized saying so.
+    /// </summary>
+    public static async Task AssertServesOnlyTheTargetHostAsync(string address, Action<IIpcBuilder> server, Func<string?, Action<IIpcBuilder>> client)
+    {
+        using var host = await TestIpc.StartServerAsync(address, server);
+        await using var named = TestIpc.CreateClient(address, client(TestCertificates.OtherHostName));
+        await using var unnamed = TestIpc.CreateClient(address, client(null));
+
+        await TestIpc.AssertServesAsync(named);
+        var ex = await AssertUnauthorizedAsync(unnamed);
+        Xunit.Assert.Contains($"the certificate CN={TestCertificates.OtherHostName} does not match the expected host name", ex.Message, StringComparison.Ordinal);
+    }
 }
