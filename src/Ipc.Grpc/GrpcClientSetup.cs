@@ -59,6 +59,14 @@ internal sealed class GrpcClientSetup(GrpcClientContexts contexts, IOptionsMonit
 
         var transport = transportOptions.Get(context.EndpointName);
         options.HttpMessageHandlerBuilderActions.Add(builder => builder.PrimaryHandler = CreateHandler(name, context, transport));
+        if (GrpcTransport.IsSecure(context.Address) && transport.Tls.TargetHost is { } targetHost)
+        {
+            // SocketsHttpHandler sends as SNI, and expects in the server certificate, the host of the request's Host header
+            // (the HTTP/2 :authority), not SslOptions.TargetHost: the name goes there.
+            var authority = new UriBuilder(Uri.UriSchemeHttps, targetHost, context.Address.Port).Uri.Authority;
+            options.HttpMessageHandlerBuilderActions.Add(builder => builder.AdditionalHandlers.Add(new AuthorityHandler(authority)));
+        }
+
         HttpClientLogging.RemoveDefaultLoggers(name, options); // the runtime logs its calls; AddDefaultLogger() brings these back
 
         // The channel holds its handler for the endpoint's lifetime: one set of HTTP/2 connections per endpoint.
@@ -109,6 +117,16 @@ internal sealed class GrpcClientSetup(GrpcClientContexts contexts, IOptionsMonit
         {
             socket.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>Sends each call with the authority (Host) of <see cref="GrpcTlsOptions.TargetHost"/>.</summary>
+    private sealed class AuthorityHandler(string authority) : DelegatingHandler
+    {
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            request.Headers.Host = authority;
+            return base.SendAsync(request, cancellationToken);
         }
     }
 }

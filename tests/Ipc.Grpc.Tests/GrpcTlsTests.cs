@@ -109,10 +109,24 @@ public sealed class GrpcTlsTests : IDisposable
             }),
             ipc => ipc.AddGrpc(o => TrustAuthority(o)));
 
-    private GrpcTransportOptions Server(GrpcTransportOptions options)
+    /// <summary>
+    /// TargetHost is the name a client expects in the server certificate: a server at 127.0.0.1 whose certificate names
+    /// only ipc.test serves a client with TargetHost ipc.test, and a client without it refuses the certificate for its
+    /// name, with Unauthorized saying so.
+    /// </summary>
+    [Fact]
+    public Task RequestAsync_ServerCertificateForAnotherName_ServesAClientWithThatTargetHostOnly() =>
+        TlsChecks.AssertServesOnlyTheTargetHostAsync(
+            NewAddress(),
+            ipc => ipc.AddGrpc(o => Server(o, _certificates.OtherHostCertificatePath, _certificates.OtherHostKeyPath)),
+            targetHost => ipc => ipc.AddGrpc(o => TrustAuthority(o).Tls.TargetHost = targetHost));
+
+    private GrpcTransportOptions Server(GrpcTransportOptions options) => Server(options, _certificates.ServerCertificatePath, _certificates.ServerKeyPath);
+
+    private GrpcTransportOptions Server(GrpcTransportOptions options, string certificatePath, string keyPath)
     {
-        options.Tls.CertificatePath = _certificates.ServerCertificatePath;
-        options.Tls.CertificateKeyPath = _certificates.ServerKeyPath;
+        options.Tls.CertificatePath = certificatePath;
+        options.Tls.CertificateKeyPath = keyPath;
         options.Tls.CertificateAuthorityPath = _certificates.AuthorityPath;
         return options;
     }
