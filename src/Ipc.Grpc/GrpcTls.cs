@@ -32,18 +32,8 @@ internal sealed class GrpcTls
     }
 
     /// <summary>Checks a client certificate the handshake accepted without judging it: chain (or pins) only.</summary>
-    public string? ValidateClient(X509Certificate2? certificate)
-    {
-        if (certificate is null)
-        {
-            return "no certificate was presented";
-        }
-
-        using var chain = new X509Chain();
-        chain.ChainPolicy.RevocationMode = RevocationMode;
-        var errors = chain.Build(certificate) ? SslPolicyErrors.None : SslPolicyErrors.RemoteCertificateChainErrors;
-        return Validate(certificate, errors, checkName: false);
-    }
+    public string? ValidateClient(X509Certificate2? certificate) =>
+        TlsCertificates.ValidateClient(certificate, _options.AllowedThumbprints, _authority, RevocationMode);
 
     public X509Certificate2 LoadServerCertificate(string endpointName)
     {

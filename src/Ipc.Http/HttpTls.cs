@@ -25,6 +25,10 @@ internal sealed class HttpTls
 
     public X509RevocationMode RevocationMode => TlsCertificates.RevocationMode(_options.CheckCertificateRevocation);
 
+    /// <summary>Checks a client certificate the handshake accepted without judging it: chain (or pins) only.</summary>
+    public string? ValidateClient(X509Certificate2? certificate) =>
+        TlsCertificates.ValidateClient(certificate, _options.AllowedThumbprints, _authority, RevocationMode);
+
     /// <summary>Returns <see langword="null"/> when the peer certificate is acceptable, otherwise why not.</summary>
     public string? Validate(X509Certificate? certificate, SslPolicyErrors errors, bool checkName) =>
         TlsCertificates.Validate(certificate, errors, checkName, _options.AllowedThumbprints, _authority, RevocationMode);

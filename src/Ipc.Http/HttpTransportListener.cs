@@ -89,7 +89,7 @@ internal sealed class HttpTransportListener(IpcTransportContext context, HttpTra
         {
             app.Use(next => async http =>
             {
-                var refusal = tls.Validate(http.Connection.ClientCertificate, System.Net.Security.SslPolicyErrors.None, checkName: false);
+                var refusal = tls.ValidateClient(http.Connection.ClientCertificate);
                 if (refusal is null)
                 {
                     await next(http).ConfigureAwait(false);

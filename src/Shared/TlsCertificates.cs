@@ -98,6 +98,31 @@ internal static class TlsCertificates
     }
 
     /// <summary>
+    /// Checks a client certificate a server's handshake let through without judging it, as <see cref="Validate"/> does:
+    /// without pins or an authority, whether the system trusts its chain stands in for the handshake's verdict.
+    /// </summary>
+    public static string? ValidateClient(X509Certificate2? certificate, IList<string> allowedThumbprints, X509Certificate2? authority, X509RevocationMode revocationMode)
+    {
+        if (certificate is null)
+        {
+            return "no certificate was presented";
+        }
+
+        var errors = SslPolicyErrors.None;
+        if (allowedThumbprints.Count == 0 && authority is null)
+        {
+            using var chain = new X509Chain();
+            chain.ChainPolicy.RevocationMode = revocationMode;
+            if (!chain.Build(certificate))
+            {
+                errors = SslPolicyErrors.RemoteCertificateChainErrors;
+            }
+        }
+
+        return Validate(certificate, errors, checkName: false, allowedThumbprints, authority, revocationMode);
+    }
+
+    /// <summary>
     /// Returns <see langword="null"/> when the peer certificate is acceptable, otherwise why not: pinned by SHA-256
     /// thumbprint when <paramref name="allowedThumbprints"/> has any, else issued by <paramref name="authority"/> when one is
     /// configured, else trusted by the system.

@@ -97,11 +97,46 @@ public sealed class HttpTlsTests : IDisposable
         await server.StopAsync();
     }
 
-    private void ServerTls(HttpTransportOptions options, bool requireClient)
+    /// <summary>
+    /// Without CertificateAuthorityPath a server with mutual TLS trusts what the system trusts: a client certificate of
+    /// the test authority, which the system does not know, is refused with 401 (Unauthorized) saying it is not trusted.
+    /// </summary>
+    [Fact]
+    public async Task RequestAsync_MutualTlsWithoutAuthority_RefusesAClientCertificateTheSystemDoesNotTrust()
+    {
+        var address = HttpTestAddresses.NewHttpsAddress();
+        using var server = await TestIpc.StartServerAsync(address, ipc => ipc.AddHttp(o => ServerTls(o, requireClient: true).CertificateAuthorityPath = null));
+        await using var client = TestIpc.CreateClient(address, Client(PresentClientCertificate));
+
+        var ex = await TlsChecks.AssertUnauthorizedAsync(client);
+
+        Assert.Contains("the certificate CN=ipc-client is not trusted", ex.Message, StringComparison.Ordinal);
+        await server.StopAsync();
+    }
+
+    /// <summary>The settings of a client that trusts the authority and does not retry, its TLS options then set by <paramref name="tls"/>.</summary>
+    private Action<IIpcBuilder> Client(Action<HttpTlsOptions> tls) => ipc =>
+    {
+        ipc.AddHttp(o =>
+        {
+            o.Tls.CertificateAuthorityPath = _certificates.AuthorityPath;
+            tls(o.Tls);
+        });
+        ipc.ConfigureResilience(r => r.Enabled = false);
+    };
+
+    private void PresentClientCertificate(HttpTlsOptions tls)
+    {
+        tls.ClientCertificatePath = _certificates.ClientCertificatePath;
+        tls.ClientCertificateKeyPath = _certificates.ClientKeyPath;
+    }
+
+    private HttpTlsOptions ServerTls(HttpTransportOptions options, bool requireClient)
     {
         options.Tls.CertificatePath = _certificates.ServerCertificatePath;
         options.Tls.CertificateKeyPath = _certificates.ServerKeyPath;
         options.Tls.CertificateAuthorityPath = _certificates.AuthorityPath;
         options.Tls.ClientCertificateRequired = requireClient;
+        return options.Tls;
     }
 }
