@@ -121,6 +121,32 @@ public sealed class GrpcTlsTests : IDisposable
             ipc => ipc.AddGrpc(o => Server(o, _certificates.OtherHostCertificatePath, _certificates.OtherHostKeyPath)),
             targetHost => ipc => ipc.AddGrpc(o => TrustAuthority(o).Tls.TargetHost = targetHost));
 
+    /// <summary>
+    /// A client with CheckCertificateRevocation refuses a server certificate whose revocation cannot be checked (the test
+    /// authority publishes no revocation list, so nothing is fetched), with Unauthorized; a client without it is served
+    /// by the same server.
+    /// </summary>
+    [Fact]
+    public Task RequestAsync_ClientCheckingRevocation_RefusesAServerCertificateWithoutRevocationInformation() =>
+        TlsChecks.AssertClientCheckingRevocationRefusesAsync(
+            NewAddress(),
+            ipc => ipc.AddGrpc(o => Server(o)),
+            check => ipc => ipc.AddGrpc(o => TrustAuthority(o).Tls.CheckCertificateRevocation = check));
+
+    /// <summary>
+    /// A server with mutual TLS and CheckCertificateRevocation refuses a client certificate of its authority whose
+    /// revocation cannot be checked, with Unauthorized; without it, the same client is served.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public Task RequestAsync_ServerCheckingRevocation_RefusesAClientCertificateWithoutRevocationInformation(bool check) =>
+        TlsChecks.AssertServerCheckingRevocationRefusesAsync(
+            check,
+            NewAddress(),
+            ipc => ipc.AddGrpc(o => RequireClientCertificate(Server(o)).Tls.CheckCertificateRevocation = check),
+            ipc => ipc.AddGrpc(o => Present(TrustAuthority(o), _certificates.ClientCertificatePath, _certificates.ClientKeyPath)));
+
     private GrpcTransportOptions Server(GrpcTransportOptions options) => Server(options, _certificates.ServerCertificatePath, _certificates.ServerKeyPath);
 
     private GrpcTransportOptions Server(GrpcTransportOptions options, string certificatePath, string keyPath)

@@ -98,6 +98,32 @@ public sealed class HttpTlsTests : IDisposable
     }
 
     /// <summary>
+    /// A client with CheckCertificateRevocation refuses a server certificate whose revocation cannot be checked (the test
+    /// authority publishes no revocation list, so nothing is fetched), with Unauthorized; a client without it is served by
+    /// the same server.
+    /// </summary>
+    [Fact]
+    public Task RequestAsync_ClientCheckingRevocation_RefusesAServerCertificateWithoutRevocationInformation() =>
+        TlsChecks.AssertClientCheckingRevocationRefusesAsync(
+            HttpTestAddresses.NewHttpsAddress(),
+            ipc => ipc.AddHttp(o => ServerTls(o, requireClient: false)),
+            check => Client(tls => tls.CheckCertificateRevocation = check));
+
+    /// <summary>
+    /// A server with mutual TLS and CheckCertificateRevocation refuses a client certificate of its authority whose
+    /// revocation cannot be checked, with 401 (Unauthorized); without it, the same client is served.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public Task RequestAsync_ServerCheckingRevocation_RefusesAClientCertificateWithoutRevocationInformation(bool check) =>
+        TlsChecks.AssertServerCheckingRevocationRefusesAsync(
+            check,
+            HttpTestAddresses.NewHttpsAddress(),
+            ipc => ipc.AddHttp(o => ServerTls(o, requireClient: true).CheckCertificateRevocation = check),
+            Client(PresentClientCertificate));
+
+    /// <summary>
     /// Without CertificateAuthorityPath a server with mutual TLS trusts what the system trusts: a client certificate of
     /// the test authority, which the system does not know, is refused with 401 (Unauthorized) saying it is not trusted.
     /// </summary>

@@ -191,6 +191,32 @@ public sealed class TcpTlsTests : IDisposable
             ipc => ipc.AddSockets(o => Server(o, _certificates.OtherHostCertificatePath, _certificates.OtherHostKeyPath)),
             targetHost => ipc => ipc.AddSockets(o => TrustAuthority(o).Tls.TargetHost = targetHost));
 
+    /// <summary>
+    /// A client with CheckCertificateRevocation refuses a server certificate whose revocation cannot be checked (the test
+    /// authority publishes no revocation list, so nothing is fetched), with Unauthorized; a client without it is served
+    /// by the same server.
+    /// </summary>
+    [Fact]
+    public Task RequestAsync_ClientCheckingRevocation_RefusesAServerCertificateWithoutRevocationInformation() =>
+        TlsChecks.AssertClientCheckingRevocationRefusesAsync(
+            TestAddresses.NewTcpAddress(),
+            ipc => ipc.AddSockets(o => Server(o)),
+            check => ipc => ipc.AddSockets(o => TrustAuthority(o).Tls.CheckCertificateRevocation = check));
+
+    /// <summary>
+    /// A server with mutual TLS and CheckCertificateRevocation refuses a client certificate of its authority whose
+    /// revocation cannot be checked, with Unauthorized; without it, the same client is served.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public Task RequestAsync_ServerCheckingRevocation_RefusesAClientCertificateWithoutRevocationInformation(bool check) =>
+        TlsChecks.AssertServerCheckingRevocationRefusesAsync(
+            check,
+            TestAddresses.NewTcpAddress(),
+            ipc => ipc.AddSockets(o => RequireClientCertificate(Server(o)).Tls.CheckCertificateRevocation = check),
+            ipc => ipc.AddSockets(o => Present(TrustAuthority(o), _certificates.ClientCertificatePath, _certificates.ClientKeyPath)));
+
     private static void UseTls(SocketTransportOptions options, bool tls, Func<SocketTransportOptions, SocketTransportOptions> configure)
     {
         if (tls)

@@ -69,4 +69,42 @@ public static class TlsChecks
         var ex = await AssertUnauthorizedAsync(unnamed);
         Xunit.Assert.Contains($"the certificate CN={TestCertificates.OtherHostName} does not match the expected host name", ex.Message, StringComparison.Ordinal);
     }
+
+    /// <summary>
+    /// A client that <paramref name="client"/> makes with CheckCertificateRevocation refuses the server certificate, whose
+    /// revocation cannot be checked (the test authority publishes no revocation list, so nothing is fetched), with
+    /// Unauthorized; the one it makes without is served by the same server.
+    /// </summary>
+    public static async Task AssertClientCheckingRevocationRefusesAsync(string address, Action<IIpcBuilder> server, Func<bool, Action<IIpcBuilder>> client)
+    {
+        using var host = await TestIpc.StartServerAsync(address, server);
+        await using var checking = TestIpc.CreateClient(address, client(true));
+        await using var trusting = TestIpc.CreateClient(address, client(false));
+
+        await AssertUnauthorizedAsync(checking);
+        await TestIpc.AssertServesAsync(trusting);
+        await host.StopAsync().WaitAsync(TestIpc.Bound);
+    }
+
+    /// <summary>
+    /// A server with mutual TLS that <paramref name="server"/> sets up with CheckCertificateRevocation as <paramref name="check"/>
+    /// says refuses a client certificate of its authority, whose revocation cannot be checked, with Unauthorized; without
+    /// it, the same client is served.
+    /// </summary>
+    public static async Task AssertServerCheckingRevocationRefusesAsync(bool check, string address, Action<IIpcBuilder> server, Action<IIpcBuilder> client)
+    {
+        using var host = await TestIpc.StartServerAsync(address, server);
+        await using var services = TestIpc.CreateClient(address, client);
+
+        if (check)
+        {
+            await AssertUnauthorizedAsync(services);
+        }
+        else
+        {
+            await TestIpc.AssertServesAsync(services);
+        }
+
+        await host.StopAsync().WaitAsync(TestIpc.Bound);
+    }
 }

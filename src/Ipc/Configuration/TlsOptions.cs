@@ -69,7 +69,10 @@ public abstract class TlsOptions
     /// <value>The default value is empty.</value>
     public IList<string> AllowedThumbprints { get; } = [];
 
-    /// <summary>Gets or sets a value indicating whether certificate revocation is checked online.</summary>
+    /// <summary>
+    /// Gets or sets a value indicating whether certificate revocation is checked online. A peer certificate whose
+    /// revocation cannot be checked, such as one from an authority that publishes no revocation list, is then refused.
+    /// </summary>
     /// <value>The default value is <see langword="false"/>: private authorities seldom publish revocation lists, and the check needs network access.</value>
     public bool CheckCertificateRevocation { get; set; }
 }
