@@ -12,6 +12,9 @@ namespace Ipc.Tls;
 /// </summary>
 internal static class TlsCertificates
 {
+    /// <summary>The chain failures of a certificate that chains to the authority but whose revocation is not known to be good.</summary>
+    private const X509ChainStatusFlags RevocationFailures = X509ChainStatusFlags.Revoked | X509ChainStatusFlags.RevocationStatusUnknown | X509ChainStatusFlags.OfflineRevocation;
+
     /// <summary>
     /// For an options validator: a key file needs its certificate file, and every file named must exist. Failures start
     /// with <paramref name="section"/>, the key of the options that hold <paramref name="tls"/>.
@@ -165,8 +168,14 @@ internal static class TlsCertificates
         chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
         chain.ChainPolicy.CustomTrustStore.Add(authority);
         chain.ChainPolicy.RevocationMode = revocationMode;
-        return chain.Build(peer)
-            ? null
-            : $"the certificate {peer.Subject} was not issued by the configured authority {authority.Subject} ({string.Join("; ", chain.ChainStatus.Select(s => s.StatusInformation.Trim()))})";
+        if (chain.Build(peer))
+        {
+            return null;
+        }
+
+        var why = string.Join("; ", chain.ChainStatus.Select(s => s.StatusInformation.Trim()).Distinct());
+        return chain.ChainStatus.Length > 0 && chain.ChainStatus.All(s => (s.Status & ~RevocationFailures) == 0)
+            ? $"the certificate {peer.Subject} failed the revocation check of CheckCertificateRevocation ({why})"
+            : $"the certificate {peer.Subject} was not issued by the configured authority {authority.Subject} ({why})";
     }
 }

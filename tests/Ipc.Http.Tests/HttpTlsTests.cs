@@ -107,11 +107,12 @@ public sealed class HttpTlsTests : IDisposable
         TlsChecks.AssertClientCheckingRevocationRefusesAsync(
             HttpTestAddresses.NewHttpsAddress(),
             ipc => ipc.AddHttp(o => ServerTls(o, requireClient: false)),
-            check => Client(tls => tls.CheckCertificateRevocation = check));
+            check => Client(tls => tls.CheckCertificateRevocation = check),
+            saysWhy: false);
 
     /// <summary>
     /// A server with mutual TLS and CheckCertificateRevocation refuses a client certificate of its authority whose
-    /// revocation cannot be checked, with 401 (Unauthorized); without it, the same client is served.
+    /// revocation cannot be checked, with 401 (Unauthorized) saying so; without it, the same client is served.
     /// </summary>
     [Theory]
     [InlineData(false)]
@@ -121,7 +122,8 @@ public sealed class HttpTlsTests : IDisposable
             check,
             HttpTestAddresses.NewHttpsAddress(),
             ipc => ipc.AddHttp(o => ServerTls(o, requireClient: true).CheckCertificateRevocation = check),
-            Client(PresentClientCertificate));
+            Client(PresentClientCertificate),
+            saysWhy: true);
 
     /// <summary>
     /// Without CertificateAuthorityPath a server with mutual TLS trusts what the system trusts: a client certificate of

@@ -73,32 +73,43 @@ public static class TlsChecks
     /// <summary>
     /// A client that <paramref name="client"/> makes with CheckCertificateRevocation refuses the server certificate, whose
     /// revocation cannot be checked (the test authority publishes no revocation list, so nothing is fetched), with
-    /// Unauthorized; the one it makes without is served by the same server.
+    /// Unauthorized, saying so when the transport tells the client why (<paramref name="saysWhy"/>); the one it makes
+    /// without is served by the same server.
     /// </summary>
-    public static async Task AssertClientCheckingRevocationRefusesAsync(string address, Action<IIpcBuilder> server, Func<bool, Action<IIpcBuilder>> client)
+    public static async Task AssertClientCheckingRevocationRefusesAsync(string address, Action<IIpcBuilder> server, Func<bool, Action<IIpcBuilder>> client, bool saysWhy)
     {
         using var host = await TestIpc.StartServerAsync(address, server);
         await using var checking = TestIpc.CreateClient(address, client(true));
         await using var trusting = TestIpc.CreateClient(address, client(false));
 
-        await AssertUnauthorizedAsync(checking);
+        var ex = await AssertUnauthorizedAsync(checking);
+
+        if (saysWhy)
+        {
+            Xunit.Assert.Contains("the certificate CN=localhost failed the revocation check", ex.Message, StringComparison.Ordinal);
+        }
+
         await TestIpc.AssertServesAsync(trusting);
         await host.StopAsync().WaitAsync(TestIpc.Bound);
     }
 
     /// <summary>
     /// A server with mutual TLS that <paramref name="server"/> sets up with CheckCertificateRevocation as <paramref name="check"/>
-    /// says refuses a client certificate of its authority, whose revocation cannot be checked, with Unauthorized; without
-    /// it, the same client is served.
+    /// says refuses a client certificate of its authority, whose revocation cannot be checked, with Unauthorized (saying
+    /// so when the transport tells the client why, <paramref name="saysWhy"/>); without it, the same client is served.
     /// </summary>
-    public static async Task AssertServerCheckingRevocationRefusesAsync(bool check, string address, Action<IIpcBuilder> server, Action<IIpcBuilder> client)
+    public static async Task AssertServerCheckingRevocationRefusesAsync(bool check, string address, Action<IIpcBuilder> server, Action<IIpcBuilder> client, bool saysWhy)
     {
         using var host = await TestIpc.StartServerAsync(address, server);
         await using var services = TestIpc.CreateClient(address, client);
 
         if (check)
         {
-            await AssertUnauthorizedAsync(services);
+            var ex = await AssertUnauthorizedAsync(services);
+            if (saysWhy)
+            {
+                Xunit.Assert.Contains("the certificate CN=ipc-client failed the revocation check", ex.Message, StringComparison.Ordinal);
+            }
         }
         else
         {
