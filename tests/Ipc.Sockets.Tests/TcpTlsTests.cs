@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Ipc.Testing;
 using Ipc.TestUtils;
@@ -219,6 +220,58 @@ public sealed class TcpTlsTests : IDisposable
             ipc => ipc.AddSockets(o => Present(TrustAuthority(o), _certificates.ClientCertificatePath, _certificates.ClientKeyPath)),
             saysWhy: false);
 
+    /// <summary>
+    /// The passwords of certificate files open them: a server whose certificate is a PKCS#12 file protected by
+    /// CertificatePassword serves, with mutual TLS, a client whose certificate has a PEM key encrypted with
+    /// ClientCertificatePassword.
+    /// </summary>
+    [Fact]
+    public async Task RequestAsync_MutualTlsWithPasswordProtectedCertificates_RoundTrips()
+    {
+        var pfx = _certificates.WritePkcs12(_certificates.ServerCertificatePath, _certificates.ServerKeyPath, "server-pw");
+        var address = TestAddresses.NewTcpAddress();
+        using var server = await TestIpc.StartServerAsync(address, ipc => ipc.AddSockets(o => RequireClientCertificate(ServerFromPkcs12(o, pfx, "server-pw"))));
+        await using var client = TestIpc.CreateClient(address, ipc => ipc.AddSockets(o =>
+        {
+            Present(TrustAuthority(o), _certificates.ClientCertificatePath, _certificates.WriteEncryptedKey(_certificates.ClientKeyPath, "client-pw"));
+            o.Tls.ClientCertificatePassword = "client-pw";
+        }));
+
+        await TestIpc.AssertServesAsync(client);
+    }
+
+    /// <summary>
+    /// A server whose CertificatePassword does not open its PKCS#12 file fails at start saying the password may be
+    /// incorrect; the same file with its password starts.
+    /// </summary>
+    [Fact]
+    public async Task StartAsync_WrongCertificatePassword_FailsSayingThePasswordMayBeIncorrect()
+    {
+        var pfx = _certificates.WritePkcs12(_certificates.ServerCertificatePath, _certificates.ServerKeyPath, "server-pw");
+
+        var ex = await Assert.ThrowsAsync<CryptographicException>(() => TestIpc.StartServerAsync(TestAddresses.NewTcpAddress(), ipc => ipc.AddSockets(o => ServerFromPkcs12(o, pfx, "wrong-pw"))));
+
+        Assert.Contains("the password may be incorrect", ex.Message, StringComparison.Ordinal);
+
+        // The same file with its password starts: the failure was the password's.
+        using var server = await TestIpc.StartServerAsync(TestAddresses.NewTcpAddress(), ipc => ipc.AddSockets(o => ServerFromPkcs12(o, pfx, "server-pw")));
+    }
+
+    /// <summary>
+    /// A client certificate set in code (ClientCertificate, with its key) is the one a client presents: a server with
+    /// mutual TLS serves it.
+    /// </summary>
+    [Fact]
+    public async Task RequestAsync_MutualTlsWithClientCertificateInCode_RoundTrips()
+    {
+        using var certificate = TestCertificates.Load(_certificates.ClientCertificatePath, _certificates.ClientKeyPath);
+        var address = TestAddresses.NewTcpAddress();
+        using var server = await TestIpc.StartServerAsync(address, ipc => ipc.AddSockets(o => RequireClientCertificate(Server(o))));
+        await using var client = TestIpc.CreateClient(address, ipc => ipc.AddSockets(o => TrustAuthority(o).Tls.ClientCertificate = certificate));
+
+        await TestIpc.AssertServesAsync(client);
+    }
+
     private static void UseTls(SocketTransportOptions options, bool tls, Func<SocketTransportOptions, SocketTransportOptions> configure)
     {
         if (tls)
@@ -229,7 +282,7 @@ public sealed class TcpTlsTests : IDisposable
 
     private SocketTransportOptions Server(SocketTransportOptions options) => Server(options, _certificates.ServerCertificatePath, _certificates.ServerKeyPath);
 
-    private SocketTransportOptions Server(SocketTransportOptions options, string certificatePath, string keyPath)
+    private SocketTransportOptions Server(SocketTransportOptions options, string certificatePath, string? keyPath)
     {
         options.Tls.Enabled = true;
         options.Tls.CertificatePath = certificatePath;
@@ -244,6 +297,12 @@ public sealed class TcpTlsTests : IDisposable
         options.Tls.CertificateThumbprint = thumbprint;
         options.Tls.CertificateStoreName = name;
         options.Tls.CertificateStoreLocation = location;
+        return options;
+    }
+
+    private SocketTransportOptions ServerFromPkcs12(SocketTransportOptions options, string path, string password)
+    {
+        Server(options, path, keyPath: null).Tls.CertificatePassword = password;
         return options;
     }
 

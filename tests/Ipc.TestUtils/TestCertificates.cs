@@ -56,6 +56,25 @@ public sealed class TestCertificates : IDisposable
         return X509CertificateLoader.LoadPkcs12(ephemeral.Export(X509ContentType.Pkcs12), null);
     }
 
+    /// <summary>Writes a certificate and its key from PEM files to a PKCS#12 file protected by <paramref name="password"/>; returns its path.</summary>
+    public string WritePkcs12(string certificatePath, string keyPath, string password)
+    {
+        using var certificate = X509Certificate2.CreateFromPemFile(certificatePath, keyPath);
+        var path = Path.Combine(_folder.FullName, Path.GetFileNameWithoutExtension(certificatePath) + ".pfx");
+        File.WriteAllBytes(path, certificate.Export(X509ContentType.Pkcs12, password));
+        return path;
+    }
+
+    /// <summary>Writes the PEM key of <paramref name="keyPath"/> again, encrypted with <paramref name="password"/>; returns its path.</summary>
+    public string WriteEncryptedKey(string keyPath, string password)
+    {
+        using var key = ECDsa.Create();
+        key.ImportFromPem(File.ReadAllText(keyPath));
+        var path = Path.Combine(_folder.FullName, Path.GetFileNameWithoutExtension(keyPath) + "-encrypted.key");
+        File.WriteAllText(path, key.ExportEncryptedPkcs8PrivateKeyPem(password, new PbeParameters(PbeEncryptionAlgorithm.Aes256Cbc, HashAlgorithmName.SHA256, 100_000)));
+        return path;
+    }
+
     /// <inheritdoc />
     public void Dispose() => _folder.Delete(recursive: true);
 
