@@ -19,8 +19,18 @@ internal sealed class SocketTls
 
     public async ValueTask<SslStream> AuthenticateAsClientAsync(Stream stream, string host, CancellationToken cancellationToken)
     {
+        X509Certificate2? clientCertificate;
+        try
+        {
+            clientCertificate = TlsCertificates.ClientCertificate(_options);
+        }
+        catch (System.Security.Cryptography.CryptographicException ex)
+        {
+            // Refused here, before the server sees it: a call fails at once, without retries, saying which file and options.
+            throw new AuthenticationException($"This client cannot present its certificate. {ex.Message}", ex);
+        }
+
         var ssl = new SslStream(stream, leaveInnerStreamOpen: false);
-        var clientCertificate = TlsCertificates.ClientCertificate(_options);
         string? refusal = null;
         try
         {

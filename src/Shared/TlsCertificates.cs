@@ -42,19 +42,37 @@ internal static class TlsCertificates
 
     /// <summary>The certificate a client presents: the one set in code, else the one in <see cref="TlsOptions.ClientCertificatePath"/>, else none.</summary>
     public static X509Certificate2? ClientCertificate(TlsOptions tls) =>
-        tls.ClientCertificate ?? (tls.ClientCertificatePath is { } path ? Load(path, tls.ClientCertificateKeyPath, tls.ClientCertificatePassword) : null);
+        tls.ClientCertificate ?? (tls.ClientCertificatePath is { } path ? Load(path, tls.ClientCertificateKeyPath, tls.ClientCertificatePassword, "Client") : null);
 
     /// <summary>The certificate a server presents: the one set in code, else the one in <see cref="TlsOptions.CertificatePath"/>, else none.</summary>
     public static X509Certificate2? ServerCertificate(TlsOptions tls) =>
-        tls.Certificate ?? (tls.CertificatePath is { } path ? Load(path, tls.CertificateKeyPath, tls.CertificatePassword) : null);
+        tls.Certificate ?? (tls.CertificatePath is { } path ? Load(path, tls.CertificateKeyPath, tls.CertificatePassword, string.Empty) : null);
 
     /// <summary>The authority of <see cref="TlsOptions.CertificateAuthorityPath"/>, when one is set.</summary>
     public static X509Certificate2? Authority(TlsOptions tls) => tls.CertificateAuthorityPath is { } path ? LoadPublic(path) : null;
 
     public static X509RevocationMode RevocationMode(bool checkRevocation) => checkRevocation ? X509RevocationMode.Online : X509RevocationMode.NoCheck;
 
-    /// <summary>Loads a certificate with its key from a PKCS#12 (<c>.pfx</c>, <c>.p12</c>) or PEM file.</summary>
-    public static X509Certificate2 Load(string path, string? keyPath, string? password)
+    /// <summary>
+    /// Loads a certificate with its key from a PKCS#12 (<c>.pfx</c>, <c>.p12</c>) or PEM file. A file that does not load
+    /// (a wrong password, a key that does not match) is reported naming it and the options of <paramref name="role"/>'s
+    /// certificate (<c>Client</c>, or empty for a server's).
+    /// </summary>
+    public static X509Certificate2 Load(string path, string? keyPath, string? password, string role)
+    {
+        try
+        {
+            return Load(path, keyPath, password);
+        }
+        catch (CryptographicException ex)
+        {
+            throw new CryptographicException(
+                $"The certificate '{path}'{(keyPath is null ? string.Empty : $" with the key '{keyPath}'")} could not be loaded: {ex.Message} Check Tls:{role}CertificatePath, {role}CertificateKeyPath and {role}CertificatePassword.",
+                ex);
+        }
+    }
+
+    private static X509Certificate2 Load(string path, string? keyPath, string? password)
     {
         var extension = Path.GetExtension(path);
         if (extension.Equals(".pfx", StringComparison.OrdinalIgnoreCase) || extension.Equals(".p12", StringComparison.OrdinalIgnoreCase))
@@ -95,7 +113,17 @@ internal static class TlsCertificates
     public static X509Certificate2? Find(StoreName storeName, StoreLocation storeLocation, string thumbprint)
     {
         using var store = new X509Store(storeName, storeLocation);
-        store.Open(OpenFlags.ReadOnly);
+        try
+        {
+            store.Open(OpenFlags.ReadOnly);
+        }
+        catch (CryptographicException ex)
+        {
+            throw new InvalidOperationException(
+                $"The certificate store {storeLocation}/{storeName} cannot be opened: {ex.Message} Set Tls:CertificateStoreLocation and CertificateStoreName to a store this system has, or give the certificate as a file (Tls:CertificatePath).",
+                ex);
+        }
+
         var found = store.Certificates.Find(X509FindType.FindByThumbprint, thumbprint, validOnly: false);
         return found.Count > 0 ? found[0] : null;
     }

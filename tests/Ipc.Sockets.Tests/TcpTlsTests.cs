@@ -252,9 +252,50 @@ public sealed class TcpTlsTests : IDisposable
         var ex = await Assert.ThrowsAsync<CryptographicException>(() => TestIpc.StartServerAsync(TestAddresses.NewTcpAddress(), ipc => ipc.AddSockets(o => ServerFromPkcs12(o, pfx, "wrong-pw"))));
 
         Assert.Contains("the password may be incorrect", ex.Message, StringComparison.Ordinal);
+        Assert.Contains($"'{pfx}'", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("and CertificatePassword", ex.Message, StringComparison.Ordinal);
 
         // The same file with its password starts: the failure was the password's.
         using var server = await TestIpc.StartServerAsync(TestAddresses.NewTcpAddress(), ipc => ipc.AddSockets(o => ServerFromPkcs12(o, pfx, "server-pw")));
+    }
+
+    /// <summary>
+    /// A client whose ClientCertificatePassword does not open its key fails its call at once with Unauthorized, not
+    /// retried as if the server were away, saying which file and options to check.
+    /// </summary>
+    [Fact]
+    public async Task RequestAsync_WrongClientCertificatePassword_ThrowsUnauthorizedNamingTheOptions()
+    {
+        var key = _certificates.WriteEncryptedKey(_certificates.ClientKeyPath, "client-pw");
+        var address = TestAddresses.NewTcpAddress();
+        using var server = await TestIpc.StartServerAsync(address, ipc => ipc.AddSockets(o => RequireClientCertificate(Server(o))));
+        await using var client = TestIpc.CreateClient(address, ipc => ipc.AddSockets(o =>
+        {
+            Present(TrustAuthority(o), _certificates.ClientCertificatePath, key);
+            o.Tls.ClientCertificatePassword = "wrong-pw";
+        }));
+
+        var ex = await Assert.ThrowsAsync<IpcException>(() => client.Requests().RequestAsync<string, string>(ConformanceRoutes.Inspect, "x").AsTask().WaitAsync(TestIpc.Bound));
+
+        Assert.Equal(IpcErrorCode.Unauthorized, ex.ErrorCode);
+        Assert.True(ex.NotAccepted);
+        Assert.Contains($"'{_certificates.ClientCertificatePath}'", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("ClientCertificatePassword", ex.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// A server whose certificate store this system does not have (on Linux, LocalMachine keeps only Root and
+    /// CertificateAuthority) fails at start naming the store and the options, not with the store's own exception.
+    /// </summary>
+    [Fact]
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+    public async Task StartAsync_StoreTheSystemDoesNotHave_FailsNamingTheStore()
+    {
+        var ex = await Assert.ThrowsAsync<InvalidOperationException>(() => TestIpc.StartServerAsync(
+            TestAddresses.NewTcpAddress(), ipc => ipc.AddSockets(o => FromStore(o, "00112233445566778899AABBCCDDEEFF00112233", StoreName.My, StoreLocation.LocalMachine))));
+
+        Assert.Contains("LocalMachine/My cannot be opened", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("CertificateStoreLocation", ex.Message, StringComparison.Ordinal);
     }
 
     /// <summary>
