@@ -81,6 +81,7 @@ internal sealed class Http2Relay : IAsyncDisposable
         }
         catch (Exception ex) when (Volatile.Read(ref _disposed) && ex is SocketException or ObjectDisposedException)
         {
+            // The relay was disposed: it stopped listening, which ends the accept loop.
         }
     }
 
@@ -119,6 +120,7 @@ internal sealed class Http2Relay : IAsyncDisposable
         }
         catch (Exception ex) when (ex is IOException or EndOfStreamException or ObjectDisposedException or SocketException)
         {
+            // This side closed the connection, or the relay closed it: either way the pump is over, as noted below.
         }
 
         // The first side to close the connection closed it itself; the other then sees the relay close it.
