@@ -14,6 +14,65 @@ public sealed class GrpcOptionsTests
     /// set it takes about 2 s here (each side looks at its pings once a second), with the default it would take 20 s.</summary>
     private static readonly TimeSpan PingTimeoutBound = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// With EnableMultipleHttp2Connections, a client whose calls reach the server's limit of streams per connection (one
+    /// here) opens another connection: two calls held by the server at once come over two connections. Without it the
+    /// second call waits for the first and comes over the same connection.
+    /// </summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task EnableMultipleHttp2Connections_CallsPastTheStreamLimitOpenAnotherConnectionOnlyWhenOn(bool multiple)
+    {
+        var address = $"grpc://127.0.0.1:{TestAddresses.FreePort()}";
+        var peers = new System.Collections.Concurrent.ConcurrentBag<string>();
+        var running = 0;
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var builder = new HostApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Services.AddIpc().AddGrpc(o => o.MaxConcurrentCallsPerConnection = 1).AddEndpoint("held", address).AddServer("held", s => s.MapRequest<int, int>("hold", async (x, context, _) =>
+        {
+            peers.Add(context.RemoteAddress!);
+            if (Interlocked.Increment(ref running) == 2)
+            {
+                gate.TrySetResult(); // both calls are here at once
+            }
+
+            await gate.Task;
+            return x;
+        }));
+        using var server = builder.Build();
+        await server.StartAsync().WaitAsync(TestIpc.Bound);
+        try
+        {
+            var services = new ServiceCollection();
+            services.AddIpc().AddGrpc(o => o.EnableMultipleHttp2Connections = multiple).AddEndpoint("held", address).ConfigureResilience("held", r => r.Enabled = false);
+            await using var client = services.BuildServiceProvider();
+            var requests = client.GetRequiredKeyedService<IRequestClient>("held");
+            var first = requests.RequestAsync<int, int>("hold", 1).AsTask();
+            using var bound = new CancellationTokenSource(TestIpc.Bound);
+            while (Volatile.Read(ref running) < 1)
+            {
+                await Task.Delay(10, bound.Token);
+            }
+
+            var second = requests.RequestAsync<int, int>("hold", 2).AsTask();
+            if (!multiple)
+            {
+                // The second call waits for a stream of the one connection, which the first holds: let the first go.
+                gate.TrySetResult();
+            }
+
+            var answers = await Task.WhenAll(first, second).WaitAsync(TestIpc.Bound);
+            Assert.Equal([1, 2], answers);
+            Assert.Equal(multiple ? 2 : 1, peers.Distinct().Count());
+        }
+        finally
+        {
+            gate.TrySetResult();
+            await server.StopAsync().WaitAsync(TestIpc.Bound);
+        }
+    }
+
     /// <summary>A client's connection that has been quiet for KeepAlivePingDelay (1 s here, its least) gets a keep-alive PING from the client; at the default of a minute it would not within the bound.</summary>
     [Fact]
     public async Task KeepAlivePingDelay_ClientPingsAQuietConnection()
