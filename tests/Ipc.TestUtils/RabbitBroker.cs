@@ -35,6 +35,9 @@ public sealed class RabbitBroker : IAsyncDisposable
     /// <summary>Gets the AMQP port of each node.</summary>
     public IReadOnlyList<int> Ports => _nodes.Select(n => n.Port).ToList();
 
+    /// <summary>Gets the TLS (<c>amqps://</c>) port of node <paramref name="index"/>; the broker must have been started with a <see cref="RabbitTls"/>.</summary>
+    public int TlsPort(int index = 0) => _nodes[index].TlsPort ?? throw new InvalidOperationException("The broker was started without TLS.");
+
     /// <summary>Gets the process id of node <paramref name="index"/>'s Erlang VM (to read its processor time); <see langword="null"/> while it is stopped.</summary>
     public int? ProcessId(int index = 0) => _nodes[index].BeamPid;
 
@@ -58,9 +61,12 @@ public sealed class RabbitBroker : IAsyncDisposable
         return (await s_shared.Value.ConfigureAwait(false)).Uri();
     }
 
-    /// <summary>Starts <paramref name="nodes"/> private nodes; two or more form a cluster.</summary>
+    /// <summary>
+    /// Starts <paramref name="nodes"/> private nodes; two or more form a cluster. With <paramref name="tls"/>, each node also
+    /// listens for TLS on a port of its own (<see cref="TlsPort"/>).
+    /// </summary>
     /// <exception cref="InvalidOperationException">rabbitmq-server is not installed; the message says how to get a broker.</exception>
-    public static async Task<RabbitBroker> StartAsync(int nodes = 1)
+    public static async Task<RabbitBroker> StartAsync(int nodes = 1, RabbitTls? tls = null)
     {
         if (!OperatingSystem.IsLinux() || !File.Exists(ServerPath))
         {
@@ -108,7 +114,7 @@ public sealed class RabbitBroker : IAsyncDisposable
             var prefix = "ipct" + Guid.NewGuid().ToString("N")[..6];
             for (var i = 0; i < nodes; i++)
             {
-                broker._nodes.Add(broker.CreateNode($"{prefix}{i}@localhost", i));
+                broker._nodes.Add(broker.CreateNode($"{prefix}{i}@localhost", i, tls));
             }
 
             await Task.WhenAll(broker._nodes.Select(broker.StartNodeAsync));
@@ -233,14 +239,28 @@ public sealed class RabbitBroker : IAsyncDisposable
         Process.Start(start)?.Dispose();
     }
 
-    private Node CreateNode(string name, int index)
+    private Node CreateNode(string name, int index, RabbitTls? tls)
     {
         var folder = Path.Combine(_base, "n" + index.ToString(CultureInfo.InvariantCulture));
         Directory.CreateDirectory(folder);
         File.WriteAllText(Path.Combine(folder, "enabled_plugins"), "[].");
-        File.WriteAllText(Path.Combine(folder, "rabbitmq.conf"), "loopback_users = none\n");
-        var node = new Node(name, FreePort(), FreePort(), folder);
-        return node;
+        var config = "loopback_users = none\n";
+        int? tlsPort = null;
+        if (tls is not null)
+        {
+            tlsPort = FreePort();
+            config += string.Create(CultureInfo.InvariantCulture, $"listeners.ssl.default = {tlsPort}\n")
+                + $"ssl_options.cacertfile = {tls.AuthorityPath}\n"
+                + $"ssl_options.certfile = {tls.CertificatePath}\n"
+                + $"ssl_options.keyfile = {tls.KeyPath}\n";
+            if (tls.RequireClientCertificate)
+            {
+                config += "ssl_options.verify = verify_peer\nssl_options.fail_if_no_peer_cert = true\n";
+            }
+        }
+
+        File.WriteAllText(Path.Combine(folder, "rabbitmq.conf"), config);
+        return new Node(name, FreePort(), FreePort(), folder) { TlsPort = tlsPort };
     }
 
     private async Task StartNodeAsync(Node node)
@@ -274,6 +294,17 @@ public sealed class RabbitBroker : IAsyncDisposable
         }
 
         await CtlAsync(node.Name, "await_startup");
+        if (node.TlsPort is { } tlsPort)
+        {
+            try
+            {
+                await WaitForPortAsync(tlsPort, TimeSpan.FromSeconds(30), process);
+            }
+            catch (TimeoutException)
+            {
+                throw new InvalidOperationException($"RabbitMQ node {node.Name} serves AMQP but did not open its TLS port {tlsPort} within 30 s; see {Path.Combine(node.Folder, "log")}.");
+            }
+        }
 
         // rabbitmq-server is a shell wrapper; the beam that writes the node's files has its own pid, which the node
         // writes to its pid file on start (and removes when it begins to stop, before it has finished writing).
@@ -387,6 +418,8 @@ public sealed class RabbitBroker : IAsyncDisposable
 
         public int DistPort { get; } = distPort;
 
+        public int? TlsPort { get; init; }
+
         public string Folder { get; } = folder;
 
         public string PidFile => Path.Combine(Folder, "mnesia", Name + ".pid");
@@ -396,3 +429,11 @@ public sealed class RabbitBroker : IAsyncDisposable
         public int? BeamPid { get; set; }
     }
 }
+
+/// <summary>
+/// The TLS listener of a private node (<see cref="RabbitBroker.StartAsync"/>): PEM files of the authority (which also
+/// validates client certificates), the node's certificate and its key (PKCS#8, as <see cref="TestCertificates"/> writes
+/// it; Erlang's ssl reads it). With <paramref name="RequireClientCertificate"/> the node refuses a client without a
+/// certificate of the authority (mutual TLS).
+/// </summary>
+public sealed record RabbitTls(string AuthorityPath, string CertificatePath, string KeyPath, bool RequireClientCertificate = false);
