@@ -1,5 +1,7 @@
 using System.Globalization;
 using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
+using Ipc.Tls;
 using RabbitMQ.Client;
 
 namespace Ipc.Amqp;
@@ -146,6 +148,14 @@ internal sealed class AmqpAddress
         {
             ssl.CertPath = path;
             ssl.CertPassphrase = tls.ClientCertificatePassword;
+        }
+
+        if (tls.CertificateAuthorityPath is { } authorityPath)
+        {
+            // The broker's chain must end in this authority, not in the system's trust store; the name is checked as before.
+            var authority = TlsCertificates.LoadPublic(authorityPath);
+            ssl.CertificateValidationCallback = (_, certificate, _, errors) =>
+                TlsCertificates.Validate(certificate, errors, checkName: true, [], authority, X509RevocationMode.NoCheck) is null;
         }
 
         return new AmqpTcpEndpoint(host, port, ssl, MaxInboundBodySize);

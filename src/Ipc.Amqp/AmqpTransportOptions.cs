@@ -86,6 +86,13 @@ public sealed class AmqpTlsOptions
     /// <value>The default value is <see langword="null"/>: the host being connected to.</value>
     public string? ServerName { get; set; }
 
+    /// <summary>
+    /// Gets or sets a certificate file (PEM or DER) of the authority that issued the broker's certificate. When set, the
+    /// broker's chain must end in it, and only in it: the system's trust store is not consulted. The name is checked all the same.
+    /// </summary>
+    /// <value>The default value is <see langword="null"/>: the system's trust store decides.</value>
+    public string? CertificateAuthorityPath { get; set; }
+
     /// <summary>Gets or sets the path of a client certificate (PKCS#12) to present, for brokers that require one.</summary>
     /// <value>The default value is <see langword="null"/>: no client certificate.</value>
     public string? ClientCertificatePath { get; set; }

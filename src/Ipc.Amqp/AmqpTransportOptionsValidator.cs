@@ -31,6 +31,11 @@ internal sealed class AmqpTransportOptionsValidator() : TransportOptionsValidato
             failures.Add($"{section}:Tls:ClientCertificatePath: the file '{path}' does not exist.");
         }
 
+        if (options.Tls.CertificateAuthorityPath is { } authority && !File.Exists(authority))
+        {
+            failures.Add($"{section}:Tls:CertificateAuthorityPath: the file '{authority}' does not exist.");
+        }
+
         if (options.QueueExpiry is { } expiry && expiry < TimeSpan.FromSeconds(1))
         {
             failures.Add($"{section}:QueueExpiry must be at least 1 second, or unset to keep queues.");
