@@ -22,9 +22,20 @@ internal static class AmqpErrors
             return new IpcException(IpcErrorCode.Unauthorized, $"The broker at {address} refused access: {exception.Message}", exception) { Endpoint = endpoint, NotAccepted = true };
         }
 
+        if (Find<System.Security.Authentication.AuthenticationException>(exception) is { } tls)
+        {
+            // This client refused the broker's certificate (or the handshake failed): no retry helps.
+            return new IpcException(
+                IpcErrorCode.Unauthorized,
+                $"The TLS handshake with the broker at {address} failed ({tls.GetBaseException().Message}). Its certificate must be trusted (Ipc:Endpoints:{endpoint}:Amqp:Tls:CertificateAuthorityPath, or the system's trust store) and carry the name the client expects (Tls:ServerName, by default the host).",
+                exception)
+            { Endpoint = endpoint, NotAccepted = true };
+        }
+
+        var secure = address.Endpoints.Any(e => e.Ssl.Enabled);
         return new IpcException(
             IpcErrorCode.Unavailable,
-            $"No AMQP broker could be reached at {address} ({exception.GetBaseException().Message}). Start RabbitMQ there, or point endpoint '{endpoint}' at a running broker.",
+            $"No AMQP broker could be reached at {address} ({exception.GetBaseException().Message}). Start RabbitMQ there, or point endpoint '{endpoint}' at a running broker.{(secure ? " Over TLS, a broker that requires a client certificate closes the connection of a client without an acceptable one: see Tls:ClientCertificatePath." : string.Empty)}",
             exception)
         { Endpoint = endpoint, NotAccepted = true };
     }

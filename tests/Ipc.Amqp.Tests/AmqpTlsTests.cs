@@ -51,7 +51,8 @@ public sealed class AmqpTlsTests(TlsNodesFixture nodes, ITestOutputHelper output
         var ex = await Assert.ThrowsAsync<IpcException>(() => requests.RequestAsync<Order, Order>("price", new Order(2)).AsTask().WaitAsync(AmqpTestHost.Bound));
 
         output.WriteLine($"{ex.ErrorCode}: {ex.Message}");
-        Assert.Contains("certificate", ex.Message, StringComparison.OrdinalIgnoreCase);
+        Assert.Equal(IpcErrorCode.Unauthorized, ex.ErrorCode);
+        Assert.Contains("Tls:CertificateAuthorityPath", ex.Message, StringComparison.Ordinal);
     }
 
     /// <summary>
@@ -71,7 +72,8 @@ public sealed class AmqpTlsTests(TlsNodesFixture nodes, ITestOutputHelper output
         var ex = await Assert.ThrowsAsync<IpcException>(() => unnamed.RequestAsync<Order, Order>("price", new Order(3)).AsTask().WaitAsync(AmqpTestHost.Bound));
 
         output.WriteLine($"{ex.ErrorCode}: {ex.Message}");
-        Assert.Contains("certificate", ex.Message, StringComparison.OrdinalIgnoreCase);
+        Assert.Equal(IpcErrorCode.Unauthorized, ex.ErrorCode);
+        Assert.Contains("Tls:ServerName", ex.Message, StringComparison.Ordinal);
     }
 
     /// <summary>
@@ -99,6 +101,7 @@ public sealed class AmqpTlsTests(TlsNodesFixture nodes, ITestOutputHelper output
         var ex = await Assert.ThrowsAsync<IpcException>(() => bare.RequestAsync<Order, Order>("price", new Order(4)).AsTask().WaitAsync(AmqpTestHost.Bound));
 
         output.WriteLine($"{ex.ErrorCode}: {ex.Message}");
+        Assert.Contains("Tls:ClientCertificatePath", ex.Message, StringComparison.Ordinal);
         Assert.Equal(new[] { "true" }, (await SslOfConnectionsAsync(broker))["ipc client of"]);
     }
 
