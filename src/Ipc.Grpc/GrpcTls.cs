@@ -45,7 +45,7 @@ internal sealed class GrpcTls
         if (_options.CertificateThumbprint is { } thumbprint)
         {
             return TlsCertificates.Find(_options.CertificateStoreName, _options.CertificateStoreLocation, thumbprint)
-                ?? throw new InvalidOperationException($"Ipc:Endpoints:{endpointName}:Grpc:Tls:CertificateThumbprint: no certificate with thumbprint {thumbprint} is in {_options.CertificateStoreLocation}/{_options.CertificateStoreName}.");
+                ?? throw new InvalidOperationException($"Grpc:Tls:CertificateThumbprint (under Ipc:Transports or Ipc:Endpoints:{endpointName}): no certificate with thumbprint {thumbprint} is in {_options.CertificateStoreLocation}/{_options.CertificateStoreName}.");
         }
 
         throw new InvalidOperationException(

@@ -107,7 +107,7 @@ internal sealed class SocketTls
         if (_options.CertificateThumbprint is { } thumbprint)
         {
             return TlsCertificates.Find(_options.CertificateStoreName, _options.CertificateStoreLocation, thumbprint)
-                ?? throw new InvalidOperationException($"Ipc:Endpoints:{endpointName}:Sockets:Tls:CertificateThumbprint: no certificate with thumbprint {thumbprint} is in {_options.CertificateStoreLocation}/{_options.CertificateStoreName}.");
+                ?? throw new InvalidOperationException($"Sockets:Tls:CertificateThumbprint (under Ipc:Transports or Ipc:Endpoints:{endpointName}): no certificate with thumbprint {thumbprint} is in {_options.CertificateStoreLocation}/{_options.CertificateStoreName}.");
         }
 
         throw new InvalidOperationException(
