@@ -1,7 +1,8 @@
 using System.Net;
+using System.Security.Cryptography.X509Certificates;
+using Ipc.Tls;
 using Ipc.Transports;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -93,7 +94,9 @@ internal sealed partial class GrpcListener(IpcTransportContext context, GrpcTran
         var app = builder.Build();
         if (tls is not null && options.Tls.ClientCertificateRequired)
         {
-            app.Use((http, next) => RefuseUntrustedClientAsync(http, next, tls, logger));
+            Func<X509Certificate2?, string?> validate = tls.ValidateClient;
+            Action<string> refused = reason => Log.ClientCertificateRefused(logger, context.EndpointName, context.DisplayAddress, reason);
+            app.Use((http, next) => RefuseUntrustedClientAsync(http, next, validate, refused));
         }
 
         app.MapGrpcService<GrpcIpcService>();
@@ -143,29 +146,9 @@ internal sealed partial class GrpcListener(IpcTransportContext context, GrpcTran
         _stopping.Dispose();
     }
 
-    private Task RefuseUntrustedClientAsync(HttpContext http, RequestDelegate next, GrpcTls tls, ILogger logger)
+    private Task RefuseUntrustedClientAsync(HttpContext http, RequestDelegate next, Func<X509Certificate2?, string?> validate, Action<string> refused)
     {
-        // Judged once per connection.
-        var items = http.Features.Get<IConnectionItemsFeature>()?.Items;
-        string? refusal;
-        if (items is not null && items.TryGetValue(typeof(GrpcListener), out var known))
-        {
-            refusal = (string?)known;
-        }
-        else
-        {
-            refusal = tls.ValidateClient(http.Connection.ClientCertificate);
-            if (refusal is not null)
-            {
-                Log.ClientCertificateRefused(logger, context.EndpointName, context.DisplayAddress, refusal);
-            }
-
-            if (items is not null)
-            {
-                items[typeof(GrpcListener)] = refusal;
-            }
-        }
-
+        var refusal = ClientCertificateCheck.Judge(http, validate, refused);
         if (refusal is null)
         {
             return next(http);

@@ -30,6 +30,7 @@ public static class HttpIpcBuilderExtensions
         services.AddOptions<HttpTransportOptions>().ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<HttpTransportOptions>, HttpTransportOptionsValidator>());
         services.AddHttpClient();
+        services.TryAddSingleton<HttpClientTlsRefusals>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IConfigureOptions<HttpClientFactoryOptions>, IpcHttpClientConfigurator>());
         services.AddHealthChecks();
 #if NET9_0_OR_GREATER
@@ -100,7 +101,13 @@ public static class HttpIpcBuilderExtensions
             handler.SslOptions.CertificateRevocationCheckMode = tls.RevocationMode;
             if (options.Tls.CertificateAuthorityPath is not null || options.Tls.AllowedThumbprints.Count > 0)
             {
-                handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, errors) => tls.Validate(certificate, errors, checkName: true) is null;
+                var refusals = services.GetRequiredService<HttpClientTlsRefusals>();
+                handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
+                {
+                    var refusal = tls.Validate(certificate, errors, checkName: true);
+                    refusals.Record(endpointName, refusal);
+                    return refusal is null;
+                };
             }
 
             return handler;

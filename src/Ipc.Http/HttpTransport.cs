@@ -46,7 +46,7 @@ internal sealed class HttpTransport : IIpcTransport
     public IIpcTransportClient CreateClient(IpcTransportContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
-        return new HttpTransportClient(context, Options(context), context.Services.GetRequiredService<IHttpClientFactory>());
+        return new HttpTransportClient(context, Options(context), context.Services.GetRequiredService<IHttpClientFactory>(), context.Services.GetService<HttpClientTlsRefusals>());
     }
 
     public IIpcTransportListener CreateListener(IpcTransportContext context)

@@ -35,13 +35,15 @@ internal sealed class HttpTransportClient : IIpcTransportClient
     private readonly ConcurrentDictionary<string, Uri> _uris = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, MediaTypeHeaderValue> _contentTypes = new(StringComparer.OrdinalIgnoreCase);
     private readonly ConcurrentDictionary<string, MediaTypeWithQualityHeaderValue> _accepts = new(StringComparer.OrdinalIgnoreCase);
+    private readonly HttpClientTlsRefusals? _refusals;
     private volatile bool _disposed;
     private CachedClient? _client;
 
-    public HttpTransportClient(IpcTransportContext context, HttpTransportOptions options, IHttpClientFactory factory)
+    public HttpTransportClient(IpcTransportContext context, HttpTransportOptions options, IHttpClientFactory factory, HttpClientTlsRefusals? refusals = null)
     {
         _context = context;
         _factory = factory;
+        _refusals = refusals;
         _clientName = Microsoft.Extensions.DependencyInjection.HttpIpcBuilderExtensions.HttpClientName(context.EndpointName);
         var text = context.Address.GetLeftPart(UriPartial.Path);
         _base = new Uri(text.EndsWith('/') ? text : text + "/");
@@ -219,7 +221,11 @@ internal sealed class HttpTransportClient : IIpcTransportClient
         }
         catch (HttpRequestException ex) when (Find<AuthenticationException>(ex) is { } tls)
         {
-            throw new IpcException(IpcErrorCode.Unauthorized, $"The TLS handshake with {_context.DisplayAddress} failed (endpoint '{_context.EndpointName}'): {tls.Message} Check the certificates and Ipc:Transports:Http:Tls.", ex)
+            var refusal = _refusals?.Last(_context.EndpointName);
+            throw new IpcException(
+                IpcErrorCode.Unauthorized,
+                $"The TLS handshake with {_context.DisplayAddress} failed (endpoint '{_context.EndpointName}'): {(refusal is null ? tls.Message : $"this client refused the server's certificate: {refusal}.")} Check the certificates and Ipc:Transports:Http:Tls.",
+                ex)
             {
                 Endpoint = _context.EndpointName,
                 NotAccepted = true,

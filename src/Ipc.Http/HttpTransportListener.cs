@@ -1,6 +1,8 @@
 using System.Net;
 using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
 using Ipc.Serialization;
+using Ipc.Tls;
 using Ipc.Transports;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -10,6 +12,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Ipc.Http;
 
@@ -87,9 +90,12 @@ internal sealed class HttpTransportListener(IpcTransportContext context, HttpTra
         var app = builder.Build();
         if (tls is not null && options.Tls.ClientCertificateRequired)
         {
+            var logger = context.Services.GetService<ILoggerFactory>()?.CreateLogger("Ipc.Http") ?? NullLogger.Instance;
+            Func<X509Certificate2?, string?> validate = tls.ValidateClient;
+            Action<string> refused = reason => Log.ClientCertificateRefused(logger, context.EndpointName, context.DisplayAddress, reason);
             app.Use(next => async http =>
             {
-                var refusal = tls.ValidateClient(http.Connection.ClientCertificate);
+                var refusal = ClientCertificateCheck.Judge(http, validate, refused);
                 if (refusal is null)
                 {
                     await next(http).ConfigureAwait(false);

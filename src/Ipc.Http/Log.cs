@@ -10,4 +10,7 @@ internal static partial class Log
 
     [LoggerMessage(1501, LogLevel.Error, "Ipc endpoint '{Endpoint}' failed to answer an HTTP request for route '{Route}'.")]
     public static partial void RequestFailed(ILogger logger, string endpoint, string route, Exception exception);
+
+    [LoggerMessage(1502, LogLevel.Warning, "Endpoint '{Endpoint}' ({Address}) refused a client certificate: {Reason}.")]
+    public static partial void ClientCertificateRefused(ILogger logger, string endpoint, string address, string reason);
 }

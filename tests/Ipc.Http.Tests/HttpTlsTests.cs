@@ -1,5 +1,7 @@
 using Ipc.TestUtils;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
 
 namespace Ipc.Http.Tests;
 
@@ -47,9 +49,9 @@ public sealed class HttpTlsTests : IDisposable
             ipc.ConfigureResilience(r => r.Enabled = false);
         });
 
-        var ex = await Assert.ThrowsAsync<IpcException>(() => client.Requests().RequestAsync<string, string>("echo", "x").AsTask().WaitAsync(TestIpc.Bound));
+        var ex = await TlsChecks.AssertUnauthorizedAsync(client);
 
-        Assert.Equal(IpcErrorCode.Unauthorized, ex.ErrorCode);
+        Assert.Contains("this client refused the server's certificate: the certificate CN=localhost was not issued by the configured authority", ex.Message, StringComparison.Ordinal);
         await server.StopAsync();
     }
 
@@ -98,6 +100,39 @@ public sealed class HttpTlsTests : IDisposable
     }
 
     /// <summary>
+    /// The server logs a refused client certificate with its reason (event 1502), once per connection: two refused calls
+    /// over one HTTP/2 connection judge the certificate once.
+    /// </summary>
+    [Fact]
+    public async Task RequestAsync_MutualTlsRefusedCertificate_IsLoggedOncePerConnection()
+    {
+        var address = HttpTestAddresses.NewHttpsAddress();
+        var collector = new FakeLogCollector();
+        using var server = await TestIpc.StartServerAsync(address, ipc =>
+        {
+            ipc.Services.AddLogging(logging => logging.AddProvider(new FakeLoggerProvider(collector)));
+            ipc.AddHttp(o => ServerTls(o, requireClient: true));
+        });
+        await using var client = TestIpc.CreateClient(address, ipc =>
+        {
+            Client(tls =>
+            {
+                tls.ClientCertificatePath = _certificates.OtherClientCertificatePath;
+                tls.ClientCertificateKeyPath = _certificates.OtherClientKeyPath;
+            })(ipc);
+            ipc.AddHttp(o => o.Protocol = HttpIpcProtocol.Http2);
+        });
+
+        await TlsChecks.AssertUnauthorizedAsync(client);
+        await TlsChecks.AssertUnauthorizedAsync(client);
+
+        var refused = Assert.Single(collector.GetSnapshot(), r => r.Id.Id == 1502);
+        Assert.Equal(LogLevel.Warning, refused.Level);
+        Assert.Contains($"Endpoint '{TestIpc.Endpoint}' ({address}) refused a client certificate: the certificate CN=intruder", refused.Message, StringComparison.Ordinal);
+        await server.StopAsync();
+    }
+
+    /// <summary>
     /// A client with CheckCertificateRevocation refuses a server certificate whose revocation cannot be checked (the test
     /// authority publishes no revocation list, so nothing is fetched), with Unauthorized; a client without it is served by
     /// the same server.
@@ -108,7 +143,7 @@ public sealed class HttpTlsTests : IDisposable
             HttpTestAddresses.NewHttpsAddress(),
             ipc => ipc.AddHttp(o => ServerTls(o, requireClient: false)),
             check => Client(tls => tls.CheckCertificateRevocation = check),
-            saysWhy: false);
+            saysWhy: true);
 
     /// <summary>
     /// A server with mutual TLS and CheckCertificateRevocation refuses a client certificate of its authority whose
