@@ -668,7 +668,14 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
                 Endpoint = _endpoint.Name,
                 NotAccepted = true,
             },
-            IpcException or IpcTimeoutException or ObjectDisposedException or OperationCanceledException => ex,
+            IpcException or IpcTimeoutException or ObjectDisposedException => ex,
+            OperationCanceledException => new IpcException(
+                IpcErrorCode.Unknown,
+                $"The {_endpoint.Transport.Name} transport of endpoint '{_endpoint.Name}' ended the call as cancelled, though neither its caller nor a timeout cancelled it: {ex.Message}",
+                ex)
+            {
+                Endpoint = _endpoint.Name,
+            },
             _ => new IpcException(IpcErrorCode.Unknown, $"The {_endpoint.Transport.Name} transport of endpoint '{_endpoint.Name}' failed unexpectedly: {ex.Message}", ex)
             {
                 Endpoint = _endpoint.Name,

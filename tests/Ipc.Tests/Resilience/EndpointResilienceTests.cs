@@ -135,6 +135,24 @@ public sealed class EndpointResilienceTests
         Assert.Single(endpoint.Transport.Attempts);
     }
 
+    /// <summary>
+    /// A transport that ends a call as cancelled though neither its caller nor a timeout cancelled it fails the call with
+    /// an IpcException, not an OperationCanceledException the caller would take for its own cancellation.
+    /// </summary>
+    [Fact]
+    public async Task RequestAsync_TransportCancelsUnasked_ThrowsIpcException()
+    {
+        await using var endpoint = ScriptedEndpoint.Create();
+        endpoint.Transport.RespondWith(_ => throw new OperationCanceledException("the connection dropped the call"));
+
+        var ex = await Assert.ThrowsAsync<IpcException>(() => endpoint.RequestAsync());
+
+        Assert.Equal(IpcErrorCode.Unknown, ex.ErrorCode);
+        Assert.Equal(ScriptedEndpoint.Name, ex.Endpoint);
+        Assert.Contains("ended the call as cancelled, though neither its caller nor a timeout cancelled it", ex.Message, StringComparison.Ordinal);
+        Assert.IsType<OperationCanceledException>(ex.InnerException);
+    }
+
     [Fact]
     public async Task RequestAsync_CallerCancels_ThrowsOperationCanceledWithoutRetry()
     {
