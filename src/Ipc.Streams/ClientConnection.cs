@@ -199,9 +199,9 @@ internal sealed class ClientConnection : StreamConnection
         }
         finally
         {
-            if (!finished && TryEnd(id, out _))
+            if (!finished && _calls.TryRemove(id, out _))
             {
-                SendCancel(id); // the consumer stopped early: stop the producer
+                _ = CancelAndReleaseAsync(id); // the consumer stopped early: stop the producer
             }
         }
     }
@@ -284,10 +284,10 @@ internal sealed class ClientConnection : StreamConnection
 
                 break;
             case FrameType.StreamItem:
-                if (TryEnd(header.CallId, out var stream))
+                if (_calls.TryRemove(header.CallId, out var stream))
                 {
+                    _ = CancelAndReleaseAsync(header.CallId);
                     stream.Fail(error);
-                    SendCancel(header.CallId);
                 }
 
                 break;
@@ -421,33 +421,36 @@ internal sealed class ClientConnection : StreamConnection
 
     private void Cancel(uint id, CancellationToken token)
     {
-        if (TryEnd(id, out var call))
+        if (_calls.TryRemove(id, out var call))
         {
+            _ = CancelAndReleaseAsync(id); // before the caller goes on, which may make its next call at once
             call.Cancel(token);
-            SendCancel(id);
         }
     }
 
-    private void SendCancel(uint id)
-    {
-        if (!IsUsable)
-        {
-            return;
-        }
-
-        _ = SendCancelAsync(id);
-    }
-
-    private async Task SendCancelAsync(uint id)
+    /// <summary>
+    /// Tells the server that a call taken out of the table is over, then frees its slot. The slot is freed only once the
+    /// Cancel is buffered (at once, unless the output is full), so the Cancel goes out ahead of any call that takes the
+    /// slot: the server counts the call out when the Cancel arrives, and would otherwise see one call more than it allows
+    /// and refuse that one with ResourceExhausted.
+    /// </summary>
+    private async Task CancelAndReleaseAsync(uint id)
     {
         try
         {
-            // Not urgent: a cancel often comes from a timer's thread, which must not wait for a write to the stream.
-            await SendAsync(static (writer, id) => WireFormat.WriteControl(writer, FrameType.Cancel, id), id, urgent: false).ConfigureAwait(false);
+            if (IsUsable)
+            {
+                // Not urgent: a cancel often comes from a timer's thread, which must not wait for a write to the stream.
+                await SendAsync(static (writer, id) => WireFormat.WriteControl(writer, FrameType.Cancel, id), id, urgent: false).ConfigureAwait(false);
+            }
         }
         catch (IpcException)
         {
             // The connection is gone, and with it the call on the server.
+        }
+        finally
+        {
+            _callSlots?.Release();
         }
     }
 

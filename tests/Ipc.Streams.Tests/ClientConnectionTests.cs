@@ -15,6 +15,11 @@ public sealed class ClientConnectionTests : IAsyncDisposable
     private readonly ClientConnection _connection;
 
     public ClientConnectionTests()
+        : this(new StreamTransportOptions())
+    {
+    }
+
+    private ClientConnectionTests(StreamTransportOptions transportOptions)
     {
         var options = new PipeOptions(useSynchronizationContext: false);
         var toServer = new Pipe(options);
@@ -24,7 +29,7 @@ public sealed class ClientConnectionTests : IAsyncDisposable
             DuplexConnection.Create(new DuplexPipe(toClient.Reader, toServer.Writer)),
             "test",
             1024 * 1024,
-            new StreamTransportOptions(),
+            transportOptions,
             TimeProvider.System,
             NullLogger.Instance,
             "test client connection");
@@ -104,6 +109,46 @@ public sealed class ClientConnectionTests : IAsyncDisposable
         Assert.Equal(new byte[] { 22 }, (await second.WaitAsync(TestIpc.Bound)).Body.ToArray());
     }
 
+    /// <summary>
+    /// A cancelled call frees its slot for the next call only once its Cancel is written ahead of that call, so the server,
+    /// which counts the call out when the Cancel arrives, never sees one call too many: with a limit of one call in flight
+    /// a caller that cancels and calls again at once (here inside the cancellation, with inline completions) must not be
+    /// refused with ResourceExhausted.
+    /// </summary>
+    [Fact]
+    public async Task Request_CancelledThenAnotherCallAtOnce_TheCancelReachesTheServerBeforeTheNextRequest()
+    {
+        await using var test = new ClientConnectionTests(new StreamTransportOptions { UnsafePreferInlineCompletions = true, DedicatedReaders = false });
+        await test.HandshakeAsync(maxConcurrentCalls: 1);
+        await test._server.ReadPrefaceAsync(CancellationToken.None).WaitAsync(TestIpc.Bound);
+        using var firstCaller = new CancellationTokenSource();
+
+        async Task CallerAsync()
+        {
+            try
+            {
+                await test._connection.RequestAsync(new IpcMessage("block", new byte[] { 1 }), firstCaller.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+
+            // Continues inside the cancellation: the next call takes the slot the cancelled one freed.
+            _ = test._connection.RequestAsync(new IpcMessage("add", new byte[] { 2 }), CancellationToken.None).AsTask();
+        }
+
+        var caller = CallerAsync();
+        var first = await test._server.ReadFrameAsync(CancellationToken.None).WaitAsync(TestIpc.Bound);
+        await firstCaller.CancelAsync();
+        await caller.WaitAsync(TestIpc.Bound);
+        var next = await test._server.ReadFrameAsync(CancellationToken.None).WaitAsync(TestIpc.Bound);
+        var after = await test._server.ReadFrameAsync(CancellationToken.None).WaitAsync(TestIpc.Bound);
+
+        Assert.Equal((FrameType.Request, 1u), (first!.Value.Type, first.Value.CallId));
+        Assert.Equal((FrameType.Cancel, 1u), (next!.Value.Type, next.Value.CallId));
+        Assert.Equal((FrameType.Request, 2u), (after!.Value.Type, after.Value.CallId));
+    }
+
     public async ValueTask DisposeAsync()
     {
         _connection.Close();
@@ -117,13 +162,13 @@ public sealed class ClientConnectionTests : IAsyncDisposable
         return writer.WrittenSpan.ToArray();
     }
 
-    private async Task HandshakeAsync()
+    private async Task HandshakeAsync(int maxConcurrentCalls = 10)
     {
         var handshake = _connection.HandshakeAsync(CancellationToken.None);
         await _server.SendAsync(Frame(writer =>
         {
             writer.Write(WireFormat.Preface);
-            WireFormat.WriteSettings(writer, maxConcurrentCalls: 10, oneWayWindow: 10);
+            WireFormat.WriteSettings(writer, maxConcurrentCalls, oneWayWindow: 10);
         }));
         await handshake.WaitAsync(TestIpc.Bound);
     }
