@@ -664,7 +664,7 @@ internal abstract class StreamConnection : IReaderWorkScope
 
                     var metadata = buffer.Slice(WireFormat.HeaderSize, header.MetadataLength);
                     var body = buffer.Slice(WireFormat.HeaderSize + header.MetadataLength, header.BodyLength);
-                    await OnFrameAsync(header, metadata, body).ConfigureAwait(false);
+                    await HandleFrameAsync(header, metadata, body).ConfigureAwait(false);
                     buffer = buffer.Slice(header.FrameLength);
                     framed = true;
                 }
@@ -740,7 +740,7 @@ internal abstract class StreamConnection : IReaderWorkScope
             _bodyRead = buffer;
             try
             {
-                await OnFrameAsync(header, held.Slice(WireFormat.HeaderSize, header.MetadataLength), new ReadOnlySequence<byte>(buffer, 0, length)).ConfigureAwait(false);
+                await HandleFrameAsync(header, held.Slice(WireFormat.HeaderSize, header.MetadataLength), new ReadOnlySequence<byte>(buffer, 0, length)).ConfigureAwait(false);
             }
             finally
             {
@@ -755,6 +755,22 @@ internal abstract class StreamConnection : IReaderWorkScope
                 ArrayPool<byte>.Shared.Return(buffer);
             }
         }
+    }
+
+    /// <summary>
+    /// Hands a whole frame to <see cref="OnFrameAsync"/>. The peer has sent all of it, so no frame clock runs while this
+    /// side handles it: an inline one-way handler the loop waits for, say, on a frame whose first bytes came in an earlier
+    /// read, would otherwise get the connection closed as a stalled frame after <see cref="StreamTransportOptions.FrameTimeout"/>.
+    /// The clock starts again after it, if the loop is left with part of a frame.
+    /// </summary>
+    private ValueTask HandleFrameAsync(FrameHeader header, ReadOnlySequence<byte> metadata, ReadOnlySequence<byte> body)
+    {
+        if (_frameTimerArmed)
+        {
+            WatchFrame(partial: false, framed: false);
+        }
+
+        return OnFrameAsync(header, metadata, body);
     }
 
     private void CheckLimits(FrameHeader header)

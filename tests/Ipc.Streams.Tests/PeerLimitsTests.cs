@@ -129,6 +129,53 @@ public abstract class PeerLimitsTests<TMedium> : RawServerTests<TMedium>
         Assert.True(time.GetUtcNow() - time.Start >= TimeSpan.FromSeconds(30), "closed before the FrameTimeout");
     }
 
+    /// <summary>
+    /// FrameTimeout bounds how long the peer takes to finish a frame, not how long this side takes to handle it: a one-way
+    /// handler that the frame loop waits for (inline handlers keep one-way messages in order that way), on a frame that
+    /// arrived over two reads, must not get the connection closed as a stalled frame.
+    /// </summary>
+    [Fact]
+    public async Task Server_InlineOneWayHandlerOutlastsFrameTimeout_OnAFrameThatArrivedInTwoReads_KeepsTheConnection()
+    {
+        var address = CreateAddress();
+        var time = new FakeTimeProvider();
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await StartServerAsync(
+            address,
+            o =>
+            {
+                o.UnsafePreferInlineHandlers = true;
+                o.FrameTimeout = TimeSpan.FromSeconds(30);
+            },
+            server => server.MapMessage<byte[]>("gated", async (_, _, _) =>
+            {
+                started.TrySetResult();
+                await gate.Task;
+            }),
+            time);
+        var peer = await ConnectAsync(address);
+        using var bound = new CancellationTokenSource(s_bound);
+        var oneWay = RawPeer.Request(0, "gated", new byte[] { 0xC4, 1, 7 }, FrameType.OneWay); // MessagePack bin of one byte
+
+        // A request and the first half of the one-way frame in one write: once the request is answered, the server has
+        // read that half (and armed the frame's clock). Then the rest, whose handler waits.
+        await peer.SendAsync(RawPeer.Preface.Concat(RawPeer.Request(1, ConformanceRoutes.Add, new byte[] { 0x92, 1, 2 })).Concat(oneWay.Take(oneWay.Length / 2)).ToArray());
+        await peer.ReadOpeningAsync(bound.Token);
+        var first = await peer.ReadFrameAsync(bound.Token);
+        Assert.Equal((FrameType.Response, 1u), (first!.Value.Type, first.Value.CallId));
+        await peer.SendAsync(oneWay.Skip(oneWay.Length / 2).ToArray());
+        await started.Task.WaitAsync(bound.Token);
+
+        time.Advance(TimeSpan.FromSeconds(31)); // the peer finished its frame long ago; this side's handler is what takes the time
+        gate.SetResult();
+        await peer.SendAsync(RawPeer.Request(2, ConformanceRoutes.Add, new byte[] { 0x92, 1, 2 }));
+
+        var second = await peer.ReadFrameAsync(bound.Token);
+        Assert.NotNull(second); // null: the server closed the connection
+        Assert.Equal((FrameType.Response, 2u), (second.Value.Type, second.Value.CallId));
+    }
+
     [Fact]
     public async Task Server_LargeAndSmallRequestsInOneWrite_AnswersEachWithItsOwnBody()
     {
