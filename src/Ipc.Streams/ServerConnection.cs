@@ -125,6 +125,9 @@ internal sealed class ServerConnection : StreamConnection, IReaderWork
     /// <summary>Tells the client the server is stopping (its pending calls fail with Unavailable at once) and closes.</summary>
     public async Task ShutdownAsync()
     {
+        // As for an idle GoAway: no call with an id past the GoAway's last is taken on from here, since the client sends
+        // those again elsewhere; one the frame loop reads before the close would otherwise run twice.
+        Interlocked.Or(ref _callState, GoingAway);
         await SendGoAwayAsync(IpcErrorCode.Unavailable, $"The server ({Description}) is stopping.").ConfigureAwait(false);
         Close();
     }

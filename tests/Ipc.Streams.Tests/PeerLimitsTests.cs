@@ -176,6 +176,50 @@ public abstract class PeerLimitsTests<TMedium> : RawServerTests<TMedium>
         Assert.Equal((FrameType.Response, 2u), (second.Value.Type, second.Value.CallId));
     }
 
+    /// <summary>
+    /// A stopping server's GoAway names the last call it runs; the client sends any call past it again elsewhere, so the
+    /// server must not run one it reads after the GoAway (here a request queued behind a one-way message whose inline
+    /// handler held the frame loop while the server stopped), or that call runs twice.
+    /// </summary>
+    [Fact]
+    public async Task Server_Stopping_DoesNotRunACallPastTheLastCallIdOfItsGoAway()
+    {
+        var address = CreateAddress();
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var ran = 0;
+        var host = await StartServerAsync(
+            address,
+            o => o.UnsafePreferInlineHandlers = true,
+            server => server
+                .MapMessage<byte[]>("gated", async (_, _, _) =>
+                {
+                    started.TrySetResult();
+                    await gate.Task;
+                })
+                .MapRequest<int, int>("counted", x =>
+                {
+                    Interlocked.Increment(ref ran);
+                    return x;
+                }));
+        var peer = await ConnectAsync(address);
+        using var bound = new CancellationTokenSource(s_bound);
+        await peer.SendAsync(RawPeer.Preface
+            .Concat(RawPeer.Request(0, "gated", new byte[] { 0xC4, 1, 7 }, FrameType.OneWay))
+            .Concat(RawPeer.Request(1, "counted", new byte[] { 1 }))
+            .ToArray());
+        await peer.ReadOpeningAsync(bound.Token);
+        await started.Task.WaitAsync(bound.Token);
+
+        var stopping = host.StopAsync(bound.Token);
+        var goAway = await peer.ReadFrameAsync(bound.Token);
+        Assert.Equal((FrameType.GoAway, 0u), (goAway!.Value.Type, goAway.Value.CallId)); // it read no call: call 1 goes elsewhere
+        gate.SetResult();
+        await stopping.WaitAsync(bound.Token);
+
+        Assert.Equal(0, Volatile.Read(ref ran));
+    }
+
     [Fact]
     public async Task Server_LargeAndSmallRequestsInOneWrite_AnswersEachWithItsOwnBody()
     {

@@ -58,7 +58,7 @@ public abstract class RawServerTests<TMedium> : IAsyncLifetime
         return peer;
     }
 
-    protected async Task StartServerAsync(string address, Action<StreamTransportOptions> options, Action<IpcServerBuilder>? routes = null, TimeProvider? time = null, Action<IpcEndpointOptions>? endpoint = null)
+    protected async Task<IHost> StartServerAsync(string address, Action<StreamTransportOptions> options, Action<IpcServerBuilder>? routes = null, TimeProvider? time = null, Action<IpcEndpointOptions>? endpoint = null)
     {
         var builder = new HostApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         if (time is not null)
@@ -78,6 +78,7 @@ public abstract class RawServerTests<TMedium> : IAsyncLifetime
         _hosts.Add(host);
         _resources.Insert(0, new HostStopper(host));
         await host.StartAsync().WaitAsync(s_bound);
+        return host;
     }
 
     protected static void InterlockedMax(ref int target, int value)
