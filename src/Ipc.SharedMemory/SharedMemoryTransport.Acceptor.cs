@@ -1,5 +1,6 @@
 using System.IO.Pipelines;
 using System.Net.Sockets;
+using Ipc.Peers;
 using Ipc.Transports;
 using Ipc.Transports.Streams;
 using Microsoft.Extensions.DependencyInjection;
@@ -20,7 +21,7 @@ internal sealed partial class SharedMemoryTransport
         private readonly string _directory = DirectoryOf(options);
         private readonly ILogger _logger = context.Services.GetService<ILoggerFactory>()?.CreateLogger("Ipc.SharedMemory") ?? NullLogger.Instance;
         private Socket? _listener;
-        private bool _bound;
+        private BoundSocketFile? _bound;
         private long _segments;
 
         private string SocketFile => SocketPath(_directory, _name);
@@ -44,14 +45,14 @@ internal sealed partial class SharedMemoryTransport
             {
                 try
                 {
-                    socket.Bind(endPoint);
+                    socket.Bind(new ListeningSocketEndPoint(endPoint)); // the file is left to Release
                 }
                 catch (SocketException ex)
                 {
                     throw new IpcException(IpcErrorCode.Unavailable, $"Endpoint '{context.EndpointName}' cannot listen on {context.DisplayAddress} ({SocketFile}): {ex.Message}", ex) { Endpoint = context.EndpointName };
                 }
 
-                _bound = true;
+                _bound = BoundSocketFile.Of(SocketFile);
 
                 // Only the owner may connect; set before listening, so nobody connects while the umask's mode holds.
                 if (!OperatingSystem.IsWindows())
@@ -121,10 +122,10 @@ internal sealed partial class SharedMemoryTransport
 
         private void Release()
         {
-            if (_bound)
+            if (_bound is { } bound)
             {
-                _bound = false;
-                File.Delete(SocketFile);
+                _bound = null;
+                bound.Remove(); // unless someone removed it and another server bound the path since
             }
         }
 

@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
+using Ipc.Peers;
 using Ipc.Transports;
 using Ipc.Transports.Streams;
 
@@ -82,7 +83,7 @@ internal sealed class UnixSocketTransport : SocketTransportBase
 
     private sealed class Acceptor(IpcTransportContext context, string path, SocketTransportOptions options) : SocketAcceptor
     {
-        private bool _bound;
+        private BoundSocketFile? _bound;
 
         public override async ValueTask StartAsync(CancellationToken cancellationToken)
         {
@@ -110,14 +111,14 @@ internal sealed class UnixSocketTransport : SocketTransportBase
             {
                 try
                 {
-                    socket.Bind(new UnixDomainSocketEndPoint(path));
+                    socket.Bind(new ListeningSocketEndPoint(new UnixDomainSocketEndPoint(path))); // the file is left to Release
                 }
                 catch (SocketException ex)
                 {
                     throw new IpcException(IpcErrorCode.Unavailable, $"Endpoint '{context.EndpointName}' cannot listen on {path}: {ex.Message}", ex) { Endpoint = context.EndpointName };
                 }
 
-                _bound = true;
+                _bound = BoundSocketFile.Of(path);
 
                 // Set the mode before listening, so nobody connects while the file still has the umask's permissions.
                 if (!OperatingSystem.IsWindows())
@@ -156,10 +157,10 @@ internal sealed class UnixSocketTransport : SocketTransportBase
 
         protected override void Release()
         {
-            if (_bound)
+            if (_bound is { } bound)
             {
-                _bound = false;
-                File.Delete(path);
+                _bound = null;
+                bound.Remove(); // unless someone removed it and another server bound the path since
             }
         }
 

@@ -184,6 +184,32 @@ public sealed class SharedMemoryTransportTests
             backlog => ipc => ipc.AddSharedMemory(o => o.ListenBacklog = backlog),
             address => ListenBacklogs.OfUnixAsync(SharedMemoryTransport.SocketPath(SharedMemoryFiles.Directory, address.Host)));
 
+    /// <summary>
+    /// A server removes its own handshake socket when it stops, not one another server of the name bound after someone
+    /// removed the first one's: that server keeps serving, and its socket goes when it stops.
+    /// </summary>
+    [Fact]
+    public async Task StopAsync_SocketFileRemovedAndNameTakenByAnotherServer_LeavesTheOtherOnesSocket()
+    {
+        var address = SharedMemoryFiles.NewAddress();
+        var path = SharedMemoryTransport.SocketPath(SharedMemoryFiles.Directory, new Uri(address).Host);
+        var first = await TestIpc.StartServerAsync(address);
+        File.Delete(path);
+        using var second = await TestIpc.StartServerAsync(address);
+
+        await first.StopAsync().WaitAsync(TestIpc.Bound);
+        first.Dispose();
+
+        Assert.True(File.Exists(path), "the first server removed the second one's socket");
+        await using (var client = TestIpc.CreateClient(address))
+        {
+            await TestIpc.AssertServesAsync(client);
+        }
+
+        await second.StopAsync().WaitAsync(TestIpc.Bound);
+        Assert.False(File.Exists(path));
+    }
+
     [Fact]
     public async Task StartAsync_NameAlreadyServed_ThrowsUnavailable()
     {

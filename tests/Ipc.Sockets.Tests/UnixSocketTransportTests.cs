@@ -170,6 +170,31 @@ public sealed class UnixSocketTransportTests
         Assert.False(File.Exists(path));
     }
 
+    /// <summary>
+    /// A server removes its own socket file when it stops, not one another server bound at the path after someone removed
+    /// the first one's: that server keeps serving, and its file goes when it stops.
+    /// </summary>
+    [Fact]
+    public async Task StopAsync_SocketFileRemovedAndPathTakenByAnotherServer_LeavesTheOtherOnesFile()
+    {
+        var path = TestAddresses.NewSocketPath();
+        var first = await TestIpc.StartServerAsync("unix://" + path);
+        File.Delete(path);
+        using var second = await TestIpc.StartServerAsync("unix://" + path);
+
+        await first.StopAsync().WaitAsync(TestIpc.Bound);
+        first.Dispose();
+
+        Assert.True(File.Exists(path), "the first server removed the second one's socket file");
+        await using (var client = TestIpc.CreateClient("unix://" + path))
+        {
+            await TestIpc.AssertServesAsync(client);
+        }
+
+        await second.StopAsync().WaitAsync(TestIpc.Bound);
+        Assert.False(File.Exists(path));
+    }
+
     [Fact]
     public async Task RequestAsync_RequireSameUserAndSameUser_IsServed()
     {
