@@ -190,7 +190,16 @@ internal sealed class ClientConnection : StreamConnection
                     if (++consumed == WireFormat.InitialStreamCredit / 2)
                     {
                         consumed = 0;
-                        await SendAsync(static (writer, id) => WireFormat.WriteCredit(writer, id, WireFormat.InitialStreamCredit / 2), id, urgent: true).ConfigureAwait(false);
+                        call.Grant(WireFormat.InitialStreamCredit / 2); // before the server can have the grant
+                        try
+                        {
+                            await SendAsync(static (writer, id) => WireFormat.WriteCredit(writer, id, WireFormat.InitialStreamCredit / 2), id, urgent: true).ConfigureAwait(false);
+                        }
+                        catch (IpcException)
+                        {
+                            // The connection is gone. The items that came before stay to be read, and the stream then
+                            // ends with the connection's reason (a broken wire format, a lost connection), not this one.
+                        }
                     }
                 }
             }
@@ -220,6 +229,12 @@ internal sealed class ClientConnection : StreamConnection
             case FrameType.StreamItem:
                 if (_calls.TryGetValue(header.CallId, out var stream))
                 {
+                    if (stream is StreamCall items && !items.TryTakeAllowance())
+                    {
+                        // Items the caller has not read wait in memory: a server must keep to what it was granted.
+                        throw new WireFormatException($"the server sent stream {header.CallId} more items than the client granted ({WireFormat.InitialStreamCredit} beyond its StreamCredit frames)");
+                    }
+
                     stream.Complete(ReadMessage(header, metadata, body, stream.MessageId));
                 }
 
@@ -633,7 +648,15 @@ internal sealed class ClientConnection : StreamConnection
 
     private sealed class StreamCall : PendingCall
     {
+        private int _allowance = WireFormat.InitialStreamCredit;
+
         public Channel<IpcMessage> Items { get; } = Channel.CreateUnbounded<IpcMessage>(new UnboundedChannelOptions { SingleReader = true });
+
+        /// <summary>Counts an item the server sent against what it may send; <see langword="false"/> past it.</summary>
+        public bool TryTakeAllowance() => Interlocked.Decrement(ref _allowance) >= 0;
+
+        /// <summary>Lets the server send <paramref name="items"/> more (the client's StreamCredit).</summary>
+        public void Grant(int items) => Interlocked.Add(ref _allowance, items);
 
         public override void Complete(IpcMessage message) => Items.Writer.TryWrite(message);
 

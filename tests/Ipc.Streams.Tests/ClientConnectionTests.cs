@@ -149,6 +149,44 @@ public sealed class ClientConnectionTests : IAsyncDisposable
         Assert.Equal((FrameType.Request, 2u), (after!.Value.Type, after.Value.CallId));
     }
 
+    /// <summary>
+    /// A server that sends a stream more items than the client granted (256 beyond its StreamCredit frames) breaks the
+    /// wire format: the items would wait in the client's memory without bound while the caller does not read them. The
+    /// client closes the connection; the caller reads the 256 items it allowed, then gets ProtocolError.
+    /// </summary>
+    [Fact]
+    public async Task Stream_ServerSendsMoreItemsThanGranted_FailsWithProtocolErrorAndCloses()
+    {
+        await HandshakeAsync();
+        await _server.ReadPrefaceAsync(CancellationToken.None).WaitAsync(TestIpc.Bound);
+        var stream = _connection.StreamAsync(new IpcMessage("range", new byte[] { 0 }), CancellationToken.None).GetAsyncEnumerator();
+        var first = stream.MoveNextAsync().AsTask();
+        var request = await _server.ReadFrameAsync(CancellationToken.None).WaitAsync(TestIpc.Bound);
+
+        await _server.SendAsync(Frame(writer =>
+        {
+            for (var i = 0; i <= WireFormat.InitialStreamCredit; i++)
+            {
+                WireFormat.WriteMessage(writer, FrameType.StreamItem, request!.Value.CallId, new IpcMessage("range", new byte[] { (byte)i }));
+            }
+        }));
+        await WhenClosedAsync();
+
+        Assert.True(await first.WaitAsync(TestIpc.Bound));
+        var read = 1;
+        var error = await Assert.ThrowsAsync<IpcException>(async () =>
+        {
+            while (await stream.MoveNextAsync().AsTask().WaitAsync(TestIpc.Bound))
+            {
+                read++;
+            }
+        });
+        Assert.Equal(IpcErrorCode.ProtocolError, error.ErrorCode);
+        Assert.Contains("more items than the client granted", error.Message, StringComparison.Ordinal);
+        Assert.Equal(WireFormat.InitialStreamCredit, read);
+        await stream.DisposeAsync();
+    }
+
     public async ValueTask DisposeAsync()
     {
         _connection.Close();
