@@ -161,7 +161,7 @@ internal static class AmqpMessages
                 {
                     message.CorrelationId = Text(value);
                 }
-                else if (!IsTransportHeader(name) && Text(value) is { } text)
+                else if (name.Length > 0 && !IsTransportHeader(name) && Text(value) is { } text) // AMQP allows an empty name; IpcHeaders does not
                 {
                     message.Headers[name] = text;
                 }

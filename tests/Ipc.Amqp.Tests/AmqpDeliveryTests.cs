@@ -251,6 +251,25 @@ public sealed class AmqpHostileInputTests : IAsyncLifetime
             Assert.Equal(new Order(10 * i), await client.RequestAsync<Order, Order>("price", new Order(i)).AsTask().WaitAsync(AmqpTestHost.Bound));
         }
     }
+
+    [Fact]
+    public async Task Server_MessageWithAHeaderWithoutName_IsHandledWithItsOtherHeaders()
+    {
+        // AMQP lets a header table hold an empty name; IpcHeaders has no place for one. Reading such a message threw in
+        // the consumer: the handler never ran, and the message stayed unacknowledged, unreported, taking a prefetch slot.
+        var address = AmqpTestAddresses.New("nameless-header");
+        var handled = new TaskCompletionSource<(Order Order, string? Tenant)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await _hosts.StartServerAsync(address, s => s.MapMessage<Order>("ship", (order, context, _) =>
+        {
+            handled.TrySetResult((order, context.Headers.TryGetValue("x-tenant", out var tenant) ? tenant : null));
+            return ValueTask.CompletedTask;
+        }));
+        var headers = new Dictionary<string, object?> { [string.Empty] = "nameless"u8.ToArray(), ["x-tenant"] = "contoso"u8.ToArray() };
+
+        await RawAmqp.PublishToRouteAsync(address, "ship", new Order(7), new RabbitMQ.Client.BasicProperties { Headers = headers });
+
+        Assert.Equal((new Order(7), "contoso"), await handled.Task.WaitAsync(AmqpTestHost.Bound));
+    }
 }
 
 /// <summary>Who published a message: a broker hides the publisher, so the server names it only by the <c>app_id</c> it set.</summary>
