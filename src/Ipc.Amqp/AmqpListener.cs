@@ -232,6 +232,19 @@ internal sealed class AmqpListener : IIpcTransportListener
         await DeclareAsync(AmqpTopology.DeadLetterQueue(queue), _options.Durable, AmqpTopology.MessageQueueArguments(_options), cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Declares a dead-letter queue again while serving, on a channel of its own: a refused declaration (a queue of that
+    /// name with other arguments) closes its channel, which must not be the one messages are requeued on.
+    /// </summary>
+    private async Task DeclareDeadLetterQueueAsync(string queue)
+    {
+        var channel = await _connection!.CreateChannelAsync().ConfigureAwait(false);
+        await using (channel.ConfigureAwait(false))
+        {
+            await channel.QueueDeclareAsync(queue, _options.Durable, exclusive: false, autoDelete: false, AmqpTopology.MessageQueueArguments(_options)).ConfigureAwait(false);
+        }
+    }
+
     private async Task DeclareAsync(string queue, bool durable, Dictionary<string, object?> arguments, CancellationToken cancellationToken)
     {
         try
@@ -455,7 +468,17 @@ internal sealed class AmqpListener : IIpcTransportListener
         {
             // Published with a confirm before the original is acknowledged: the message is never in neither place.
             // Mandatory: a queue someone deleted returns the message, which then stays where it is.
-            await _control!.BasicPublishAsync(string.Empty, target, mandatory: true, properties, message.Body).ConfigureAwait(false);
+            try
+            {
+                await _control!.BasicPublishAsync(string.Empty, target, mandatory: true, properties, message.Body).ConfigureAwait(false);
+            }
+            catch (PublishReturnException) when (deadLetter)
+            {
+                // The dead-letter queue was deleted (once someone dealt with its messages): declared again, as at start,
+                // rather than requeueing a message that would fail and come back here forever.
+                await DeclareDeadLetterQueueAsync(target).ConfigureAwait(false);
+                await _control!.BasicPublishAsync(string.Empty, target, mandatory: true, properties, message.Body).ConfigureAwait(false);
+            }
         }
         catch (Exception ex) when (AmqpErrors.IsConnectionFailure(ex))
         {

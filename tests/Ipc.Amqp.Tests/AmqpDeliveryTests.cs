@@ -215,6 +215,32 @@ public sealed class AmqpDeliveryTests : IAsyncLifetime
         Assert.Equal(3, Volatile.Read(ref attempts));
         Assert.Equal(0u, await broker.MessageCountAsync(queue));
     }
+
+    [Fact]
+    public async Task SendAsync_DeadLetterQueueDeletedWhileTheServerRuns_NextFailingMessageStillGoesThere()
+    {
+        // An operator deletes the dead-letter queue once its messages were dealt with. The next dead letter was returned
+        // (mandatory) and the message requeued, delivered, failed and returned again: a loop that never ended.
+        var address = AmqpTestAddresses.New("dead-letter-deleted");
+        using var deadLettered = new LogWatch(1702);
+        await _hosts.StartServerAsync(
+            address,
+            s => s.MapMessage<Order>("charge", (_, _, _) => throw new InvalidOperationException("card declined")),
+            amqp: o => o.MaxDeliveries = 1,
+            logs: deadLettered);
+        var client = _hosts.CreateClient(address);
+        await using var broker = await RawAmqp.ConnectAsync(address);
+        var queue = AmqpTopology.SendQueue(RawAmqp.NameOf(address), "charge");
+        await broker.DeleteQueueAsync(AmqpTopology.DeadLetterQueue(queue));
+
+        await client.SendAsync("charge", new Order(42), new IpcCallOptions { MessageId = "after-delete-0001" }).AsTask().WaitAsync(Bound);
+
+        await deadLettered.Logged.WaitAsync(Bound);
+        var dead = await broker.GetAsync(AmqpTopology.DeadLetterQueue(queue), Bound);
+        Assert.Equal("after-delete-0001", dead.BasicProperties.MessageId);
+        Assert.Equal("RemoteError", Encoding.UTF8.GetString((byte[])dead.BasicProperties.Headers![AmqpMessages.ErrorHeader]!));
+        Assert.Equal(0u, await broker.MessageCountAsync(queue));
+    }
 }
 
 /// <summary>What a plain AMQP client may put on a server's queues: the server answers or drops it, and keeps serving.</summary>

@@ -48,6 +48,9 @@ internal sealed class RawAmqp : IAsyncDisposable
         await raw.PublishAsync(AmqpTopology.SendQueue(NameOf(address), route), properties, body.WrittenSpan.ToArray());
     }
 
+    /// <summary>Deletes <paramref name="queue"/>, as an operator would once its messages were dealt with.</summary>
+    public async Task DeleteQueueAsync(string queue) => await _channel.QueueDeleteAsync(queue);
+
     public async Task<uint> MessageCountAsync(string queue) => (await _channel.QueueDeclarePassiveAsync(queue)).MessageCount;
 
     /// <summary>
