@@ -229,19 +229,61 @@ internal sealed class AmqpListener : IIpcTransportListener
     {
         var arguments = AmqpTopology.MessageQueueArguments(_options);
         await DeclareAsync(queue, _options.Durable, arguments, cancellationToken).ConfigureAwait(false);
-        await DeclareAsync(AmqpTopology.DeadLetterQueue(queue), _options.Durable, AmqpTopology.MessageQueueArguments(_options), cancellationToken).ConfigureAwait(false);
+        var deadLetters = AmqpTopology.DeadLetterQueue(queue);
+        try
+        {
+            await DeclareDeadLetterQueueAsync(deadLetters, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationInterruptedException ex)
+        {
+            throw AmqpErrors.DeclareFailed(ex, deadLetters, Endpoint);
+        }
     }
 
     /// <summary>
     /// Declares a dead-letter queue again while serving, on a channel of its own: a refused declaration (a queue of that
     /// name with other arguments) closes its channel, which must not be the one messages are requeued on.
     /// </summary>
-    private async Task DeclareDeadLetterQueueAsync(string queue)
+    /// <remarks>
+    /// Earlier versions declared it with the <see cref="AmqpTransportOptions.QueueExpiry"/> of the other queues; one that
+    /// still has it is used as it is (the other declaration would be refused), with a warning, until someone deletes it.
+    /// </remarks>
+    private async Task DeclareDeadLetterQueueAsync(string queue, CancellationToken cancellationToken = default)
     {
-        var channel = await _connection!.CreateChannelAsync().ConfigureAwait(false);
+        try
+        {
+            await DeclareOnOwnChannelAsync(queue, AmqpTopology.DeadLetterQueueArguments(_options), cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationInterruptedException ex) when (ex.ShutdownReason?.ReplyCode == 406 && _options.QueueExpiry is not null)
+        {
+            if (!await TryDeclareOnOwnChannelAsync(queue, AmqpTopology.MessageQueueArguments(_options), cancellationToken).ConfigureAwait(false))
+            {
+                throw;
+            }
+
+            Log.DeadLetterQueueExpires(_logger, queue, Endpoint);
+        }
+    }
+
+    private async Task DeclareOnOwnChannelAsync(string queue, Dictionary<string, object?> arguments, CancellationToken cancellationToken)
+    {
+        var channel = await _connection!.CreateChannelAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
         await using (channel.ConfigureAwait(false))
         {
-            await channel.QueueDeclareAsync(queue, _options.Durable, exclusive: false, autoDelete: false, AmqpTopology.MessageQueueArguments(_options)).ConfigureAwait(false);
+            await channel.QueueDeclareAsync(queue, _options.Durable, exclusive: false, autoDelete: false, arguments, cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async Task<bool> TryDeclareOnOwnChannelAsync(string queue, Dictionary<string, object?> arguments, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await DeclareOnOwnChannelAsync(queue, arguments, cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (OperationInterruptedException ex) when (ex.ShutdownReason?.ReplyCode == 406)
+        {
+            return false;
         }
     }
 

@@ -12,7 +12,7 @@ namespace Ipc.Amqp;
 /// <item><c>&lt;name&gt;.send.&lt;route&gt;</c>: the one-way messages of one route, shared by the instances (competing consumers).</item>
 /// <item><c>&lt;name&gt;.publish</c>: the topic exchange published messages go to, with the topic as routing key.</item>
 /// <item><c>&lt;name&gt;.subscriber.&lt;service&gt;</c>: one queue per subscribing service, bound to the exchange with each topic it subscribes to.</item>
-/// <item><c>&lt;queue&gt;.dead-letter</c>: the messages of a queue whose handler kept failing, with the error in their headers.</item>
+/// <item><c>&lt;queue&gt;.dead-letter</c>: the messages of a queue whose handler kept failing, with the error in their headers; it never expires.</item>
 /// </list>
 /// </remarks>
 internal static class AmqpTopology
@@ -56,6 +56,17 @@ internal static class AmqpTopology
         }
 
         AddExpiry(arguments, options);
+        return arguments;
+    }
+
+    /// <summary>
+    /// The arguments of a dead-letter queue: those of a message queue without the expiry. Nothing consumes it, so with
+    /// one the broker would delete it, dead letters included, that long after the server declared it.
+    /// </summary>
+    public static Dictionary<string, object?> DeadLetterQueueArguments(AmqpTransportOptions options)
+    {
+        var arguments = MessageQueueArguments(options);
+        arguments.Remove("x-expires");
         return arguments;
     }
 

@@ -60,7 +60,10 @@ public sealed class AmqpTransportOptions
     [Range(1, 1000)]
     public int MaxDeliveries { get; set; } = 5;
 
-    /// <summary>Gets or sets how long a queue may go unused (no consumer) before the broker deletes it (<c>x-expires</c>).</summary>
+    /// <summary>
+    /// Gets or sets how long a queue may go unused (no consumer) before the broker deletes it (<c>x-expires</c>); not
+    /// dead-letter queues, which nothing consumes: they stay until deleted.
+    /// </summary>
     /// <value>The default value is <see langword="null"/>: queues stay until deleted.</value>
     public TimeSpan? QueueExpiry { get; set; }
 

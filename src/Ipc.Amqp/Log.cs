@@ -34,4 +34,7 @@ internal static partial class Log
 
     [LoggerMessage(1709, LogLevel.Error, "A delivery of endpoint '{Endpoint}' failed outside its handler: {Reason}. The broker delivers it again once the channel closes.")]
     public static partial void HandlingFailed(ILogger logger, string endpoint, string reason, Exception exception);
+
+    [LoggerMessage(1710, LogLevel.Warning, "The dead-letter queue '{Queue}' of endpoint '{Endpoint}' has an expiry (x-expires, from an earlier version): the broker deletes it, dead letters included, once it has been unused that long. Move its messages elsewhere and delete it; the server declares it again without one.")]
+    public static partial void DeadLetterQueueExpires(ILogger logger, string queue, string endpoint);
 }

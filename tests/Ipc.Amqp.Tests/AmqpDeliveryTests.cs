@@ -241,6 +241,61 @@ public sealed class AmqpDeliveryTests : IAsyncLifetime
         Assert.Equal("RemoteError", Encoding.UTF8.GetString((byte[])dead.BasicProperties.Headers![AmqpMessages.ErrorHeader]!));
         Assert.Equal(0u, await broker.MessageCountAsync(queue));
     }
+
+    [Fact]
+    public async Task SendAsync_QueueExpirySet_DeadLetterOutlivesAQueueUnusedThatLong()
+    {
+        // Nothing consumes a dead-letter queue, so with QueueExpiry on it the broker deleted it, dead letters included,
+        // that long after the server declared it, while the server ran.
+        var expiry = TimeSpan.FromSeconds(1);
+        var address = AmqpTestAddresses.New("dead-letter-expiry");
+        using var deadLettered = new LogWatch(1702);
+        await _hosts.StartServerAsync(
+            address,
+            s => s.MapMessage<Order>("charge", (_, _, _) => throw new InvalidOperationException("card declined")),
+            amqp: o =>
+            {
+                o.MaxDeliveries = 1;
+                o.QueueExpiry = expiry;
+            },
+            logs: deadLettered);
+        var client = _hosts.CreateClient(address);
+        await client.SendAsync("charge", new Order(42), new IpcCallOptions { MessageId = "expiry-0001" }).AsTask().WaitAsync(Bound);
+        await deadLettered.Logged.WaitAsync(Bound);
+        await using var broker = await RawAmqp.ConnectAsync(address);
+        var probe = $"{RawAmqp.NameOf(address)}.probe";
+
+        // A queue declared after the dead-letter queue, with the same expiry and type, unused: once the broker deleted it,
+        // it would have deleted the dead-letter queue too.
+        await broker.DeclareExpiringAsync(probe, expiry);
+        await broker.WaitForDeletedAsync(probe, Bound);
+
+        var queue = AmqpTopology.SendQueue(RawAmqp.NameOf(address), "charge");
+        var dead = await broker.GetAsync(AmqpTopology.DeadLetterQueue(queue), Bound);
+        Assert.Equal("expiry-0001", dead.BasicProperties.MessageId);
+    }
+
+    [Fact]
+    public async Task StartAsync_DeadLetterQueueWithAnExpiryFromAnEarlierVersion_UsesItAndWarns()
+    {
+        var address = AmqpTestAddresses.New("dead-letter-legacy");
+        var queue = AmqpTopology.SendQueue(RawAmqp.NameOf(address), "charge");
+        await using var broker = await RawAmqp.ConnectAsync(address);
+        await broker.DeclareExpiringAsync(AmqpTopology.DeadLetterQueue(queue), AmqpTestAddresses.QueueExpiry); // as earlier versions declared it
+        using var warned = new LogWatch(1710);
+        await _hosts.StartServerAsync(
+            address,
+            s => s.MapMessage<Order>("charge", (_, _, _) => throw new InvalidOperationException("card declined")),
+            amqp: o => o.MaxDeliveries = 1,
+            logs: warned);
+        var client = _hosts.CreateClient(address);
+
+        await client.SendAsync("charge", new Order(42), new IpcCallOptions { MessageId = "legacy-0001" }).AsTask().WaitAsync(Bound);
+
+        Assert.Contains(AmqpTopology.DeadLetterQueue(queue), await warned.Logged.WaitAsync(Bound), StringComparison.Ordinal);
+        var dead = await broker.GetAsync(AmqpTopology.DeadLetterQueue(queue), Bound);
+        Assert.Equal("legacy-0001", dead.BasicProperties.MessageId);
+    }
 }
 
 /// <summary>What a plain AMQP client may put on a server's queues: the server answers or drops it, and keeps serving.</summary>

@@ -12,6 +12,9 @@ internal static class AmqpTestAddresses
     /// <summary>How long a queue a test leaves on a broker it does not own stays there unused.</summary>
     public static readonly TimeSpan QueueExpiry = TimeSpan.FromMinutes(10);
 
-    /// <summary>The options every test endpoint uses: queues a test leaves on a broker it does not own expire.</summary>
+    /// <summary>
+    /// The options every test endpoint uses: queues a test leaves on a broker it does not own expire, except dead-letter
+    /// queues, which never do (on a broker named by IPC_AMQP_URI, delete the <c>*.dead-letter</c> queues the tests leave).
+    /// </summary>
     public static void Configure(AmqpTransportOptions options) => options.QueueExpiry = QueueExpiry;
 }

@@ -51,6 +51,34 @@ internal sealed class RawAmqp : IAsyncDisposable
     /// <summary>Deletes <paramref name="queue"/>, as an operator would once its messages were dealt with.</summary>
     public async Task DeleteQueueAsync(string queue) => await _channel.QueueDeleteAsync(queue);
 
+    /// <summary>Declares a quorum queue that the broker deletes once it has been unused for <paramref name="expiry"/>.</summary>
+    public async Task DeclareExpiringAsync(string queue, TimeSpan expiry) =>
+        await _channel.QueueDeclareAsync(queue, durable: true, exclusive: false, autoDelete: false, new Dictionary<string, object?> { ["x-queue-type"] = "quorum", ["x-expires"] = (int)expiry.TotalMilliseconds });
+
+    /// <summary>
+    /// Waits until the broker deleted <paramref name="queue"/> (asked every 100 ms, each time on a channel of its own, as
+    /// asking about a missing queue closes the channel; asking does not count as using a quorum queue).
+    /// </summary>
+    public async Task WaitForDeletedAsync(string queue, TimeSpan timeout)
+    {
+        var timer = Stopwatch.StartNew();
+        while (true)
+        {
+            await using var channel = await _connection.CreateChannelAsync();
+            try
+            {
+                await channel.QueueDeclarePassiveAsync(queue);
+            }
+            catch (RabbitMQ.Client.Exceptions.OperationInterruptedException ex) when (ex.ShutdownReason?.ReplyCode == 404)
+            {
+                return;
+            }
+
+            Assert.True(timer.Elapsed < timeout, $"{queue} still exists after {timeout}");
+            await Task.Delay(100);
+        }
+    }
+
     public async Task<uint> MessageCountAsync(string queue) => (await _channel.QueueDeclarePassiveAsync(queue)).MessageCount;
 
     /// <summary>
