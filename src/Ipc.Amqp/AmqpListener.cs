@@ -490,6 +490,7 @@ internal sealed class AmqpListener : IIpcTransportListener
         var hopeless = fault.ErrorCode is IpcErrorCode.NoHandler or IpcErrorCode.Serialization or IpcErrorCode.MessageTooLarge or IpcErrorCode.ProtocolError;
         var deadLetter = hopeless || deliveries >= _options.MaxDeliveries;
         var properties = AmqpMessages.ToProperties(message, callId: null, persistent: _options.Durable);
+        properties.AppId = message.RemoteAddress; // the publisher's app_id, read as RemoteAddress: the next delivery and the dead letter keep it
         var headers = properties.Headers ??= new Dictionary<string, object?>(StringComparer.Ordinal);
         headers[AmqpMessages.DeliveriesHeader] = deliveries;
         string target;

@@ -376,6 +376,30 @@ public sealed class AmqpRemoteAddressTests : IAsyncLifetime
 
         Assert.Equal("billing-7", await seen.Task.WaitAsync(AmqpTestHost.Bound));
     }
+
+    [Fact]
+    public async Task Server_MessageDeliveredAgainOrDeadLettered_KeepsItsAppId()
+    {
+        // A failed message is published again by the server (to its queue, then to the dead-letter queue): app_id was
+        // dropped there, so the next delivery's handler and the operator looking at the dead letter lost the publisher.
+        var address = AmqpTestAddresses.New("appid-redelivered");
+        var seen = new System.Collections.Concurrent.ConcurrentQueue<string?>();
+        await _hosts.StartServerAsync(
+            address,
+            s => s.MapMessage<Order>("ship", (_, context, _) =>
+            {
+                seen.Enqueue(context.RemoteAddress);
+                throw new InvalidOperationException("warehouse closed");
+            }),
+            amqp: o => o.MaxDeliveries = 2);
+        await RawAmqp.PublishToRouteAsync(address, "ship", new Order(7), new RabbitMQ.Client.BasicProperties { AppId = "billing-7" });
+
+        await using var broker = await RawAmqp.ConnectAsync(address);
+        var dead = await broker.GetAsync(AmqpTopology.DeadLetterQueue(AmqpTopology.SendQueue(RawAmqp.NameOf(address), "ship")), AmqpTestHost.Bound);
+
+        Assert.Equal("billing-7", dead.BasicProperties.AppId);
+        Assert.Equal(["billing-7", "billing-7"], seen);
+    }
 }
 
 /// <summary>Tracing where RabbitMQ.Client traces too: a message with no trace context of its own continues the client library's.</summary>
