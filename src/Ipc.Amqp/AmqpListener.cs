@@ -429,17 +429,39 @@ internal sealed class AmqpListener : IIpcTransportListener
         {
             try
             {
-                var properties = AmqpMessages.ToReplyProperties(response, callId, request.CorrelationId);
-                var replies = await RepliesAsync().ConfigureAwait(false);
-                await replies.BasicPublishAsync(string.Empty, replyTo, mandatory: false, properties, response.Body).ConfigureAwait(false);
+                await ReplyAsync(replyTo, response, callId, request.CorrelationId).ConfigureAwait(false);
             }
             catch (Exception ex) when (AmqpErrors.IsConnectionFailure(ex))
             {
                 Log.ReplyFailed(_logger, request.MessageId, request.Route, Endpoint, ex.Message);
             }
+            catch (Exception ex)
+            {
+                // The response does not fit AMQP (a header name over 255 bytes): the caller is told so instead of waiting
+                // for its timeout, and the request is acknowledged all the same, so it does not hold a prefetch slot.
+                Log.ReplyFailed(_logger, request.MessageId, request.Route, Endpoint, ex.Message);
+                var fault = IpcMessage.CreateFault(request, new IpcFault(
+                    IpcErrorCode.ProtocolError,
+                    $"The response to the request for route '{request.Route}' of endpoint '{Endpoint}' cannot be sent over AMQP: {ex.Message}"));
+                try
+                {
+                    await ReplyAsync(replyTo, fault, callId, request.CorrelationId).ConfigureAwait(false);
+                }
+                catch (Exception again) when (AmqpErrors.IsConnectionFailure(again))
+                {
+                    Log.ReplyFailed(_logger, request.MessageId, request.Route, Endpoint, again.Message);
+                }
+            }
         }
 
         await acks.SettleAsync(tag, ack: true).ConfigureAwait(false);
+    }
+
+    private async Task ReplyAsync(string replyTo, IpcMessage response, string? callId, string? requestCorrelationId)
+    {
+        var properties = AmqpMessages.ToReplyProperties(response, callId, requestCorrelationId);
+        var replies = await RepliesAsync().ConfigureAwait(false);
+        await replies.BasicPublishAsync(string.Empty, replyTo, mandatory: false, properties, response.Body).ConfigureAwait(false);
     }
 
     private async Task HandleMessageAsync(string queue, IpcMessage message, long deliveries, ulong tag)

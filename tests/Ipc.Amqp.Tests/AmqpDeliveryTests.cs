@@ -351,6 +351,33 @@ public sealed class AmqpHostileInputTests : IAsyncLifetime
 
         Assert.Equal((new Order(7), "contoso"), await handled.Task.WaitAsync(AmqpTestHost.Bound));
     }
+
+    [Fact]
+    public async Task RequestAsync_ResponseAmqpCannotCarry_CallerGetsAFaultAndTheServerKeepsServing()
+    {
+        // AMQP header names are at most 255 bytes. Publishing the reply threw, so the caller waited for its timeout and
+        // the request was never acknowledged: with a prefetch of 1, the server took no other request.
+        var address = AmqpTestAddresses.New("unsendable-reply");
+        await _hosts.StartServerAsync(
+            address,
+            s => s
+                .MapRequest<Order, Order>("price", (order, context, _) =>
+                {
+                    context.ResponseHeaders[new string('h', 300)] = "a name over 255 bytes";
+                    return ValueTask.FromResult(order);
+                })
+                .MapRequest<Order, Order>("echo", order => order),
+            amqp: o => o.Prefetch = 1);
+        var services = _hosts.CreateClientServices(address);
+        var client = Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions.GetRequiredService<IIpcClientFactory>(services).GetRequestClient(AmqpTestHost.Endpoint);
+        var options = new IpcCallOptions { Timeout = TimeSpan.FromSeconds(10) };
+
+        var ex = await Assert.ThrowsAsync<IpcException>(() => client.RequestAsync<Order, Order>("price", new Order(1), options).AsTask().WaitAsync(AmqpTestHost.Bound));
+
+        Assert.Equal(IpcErrorCode.ProtocolError, ex.ErrorCode);
+        Assert.Contains("price", ex.Message, StringComparison.Ordinal);
+        Assert.Equal(new Order(2), await client.RequestAsync<Order, Order>("echo", new Order(2), options).AsTask().WaitAsync(AmqpTestHost.Bound));
+    }
 }
 
 /// <summary>Who published a message: a broker hides the publisher, so the server names it only by the <c>app_id</c> it set.</summary>
