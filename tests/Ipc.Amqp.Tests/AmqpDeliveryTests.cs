@@ -186,6 +186,32 @@ public sealed class AmqpDeliveryTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task SendAsync_DuplicateFilterOnAndHandlerFailsOnce_NextDeliveryRunsTheHandler()
+    {
+        // The failed message comes back with its message id, as docs/amqp.md says; the duplicate filter remembered the id
+        // from the failed delivery and dropped the message as handled: acknowledged, never dead-lettered, lost.
+        var address = AmqpTestAddresses.New("duplicate-filter-retry");
+        var attempts = 0;
+        var handled = new TaskCompletionSource<Order>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await _hosts.StartServerAsync(address, s => s.UseDuplicateFilter().MapMessage<Order>("charge", (order, _, _) =>
+        {
+            if (Interlocked.Increment(ref attempts) == 1)
+            {
+                throw new InvalidOperationException("card declined, once");
+            }
+
+            handled.TrySetResult(order);
+            return ValueTask.CompletedTask;
+        }));
+        var client = _hosts.CreateClient(address);
+
+        await client.SendAsync("charge", new Order(42)).AsTask().WaitAsync(Bound);
+
+        Assert.Equal(new Order(42), await handled.Task.WaitAsync(Bound));
+        Assert.Equal(2, Volatile.Read(ref attempts));
+    }
+
+    [Fact]
     public async Task SendAsync_HandlerKeepsFailing_MessageGoesToDeadLetterQueueWithItsError()
     {
         var address = AmqpTestAddresses.New("poison");

@@ -36,6 +36,21 @@ internal sealed class DuplicateFilter
     }
 
     /// <summary>
+    /// Forgets a one-way message whose handler failed or was cancelled, so its next delivery (a broker delivers it again)
+    /// runs the handler instead of being dropped as handled.
+    /// </summary>
+    public void Forget(string messageId)
+    {
+        lock (_gate)
+        {
+            if (_entries.TryGetValue(messageId, out var entry) && entry.Response is null)
+            {
+                _entries.Remove(messageId);
+            }
+        }
+    }
+
+    /// <summary>
     /// Starts handling a request: returns <see langword="null"/> and the caller becomes the owner (it must call
     /// <see cref="Complete"/> or <see cref="Abandon"/>), or returns the response of the first delivery of the same id.
     /// </summary>

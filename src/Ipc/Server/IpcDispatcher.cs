@@ -215,12 +215,35 @@ internal sealed partial class IpcDispatcher : IIpcDispatcher
 
     private async ValueTask<IpcOneWayOutcome> HandleOneWayAsync(IpcMessage message, CancellationToken cancellationToken)
     {
-        if (_duplicates is not null && _duplicates.IsDuplicate(message.MessageId))
+        if (_duplicates is null)
+        {
+            return await HandleOneWayOnceAsync(message, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (_duplicates.IsDuplicate(message.MessageId))
         {
             Log.DuplicateDropped(_logger, message.MessageId, message.Route, _endpoint.Name);
             return IpcOneWayOutcome.Success; // its first delivery was handled
         }
 
+        var handled = false;
+        try
+        {
+            var outcome = await HandleOneWayOnceAsync(message, cancellationToken).ConfigureAwait(false);
+            handled = outcome.Succeeded;
+            return outcome;
+        }
+        finally
+        {
+            if (!handled)
+            {
+                _duplicates.Forget(message.MessageId); // not handled: a broker's next delivery of it is no duplicate
+            }
+        }
+    }
+
+    private async ValueTask<IpcOneWayOutcome> HandleOneWayOnceAsync(IpcMessage message, CancellationToken cancellationToken)
+    {
         if ((Check(message, RouteKind.OneWay, out var entry) ?? (CallDeadline.ArrivedExpired(message) ? ArrivedLate(message) : null)) is { } rejected)
         {
             return NotDelivered(message, rejected, null);

@@ -84,6 +84,32 @@ public sealed partial class IpcDispatcherTests
     }
 
     [Fact]
+    public async Task DispatchOneWayAsync_DeliveredAgainAfterItsHandlerFailed_RunsTheHandlerAgain()
+    {
+        // A broker delivers a failed message again, with its message id: that delivery is no duplicate.
+        var runs = 0;
+        await using var server = CreateDispatcher(s => s.UseDuplicateFilter().MapMessage<int>("log", (_, _, _) =>
+        {
+            if (++runs == 1)
+            {
+                throw new InvalidOperationException("failed once");
+            }
+
+            return default;
+        }));
+        var message = Message("log", 1);
+
+        var first = await server.Inner.DispatchOneWayAsync(message, CancellationToken.None);
+        var again = await server.Inner.DispatchOneWayAsync(message.Clone(), CancellationToken.None);
+        var third = await server.Inner.DispatchOneWayAsync(message.Clone(), CancellationToken.None);
+
+        Assert.False(first.Succeeded);
+        Assert.True(again.Succeeded);
+        Assert.True(third.Succeeded);
+        Assert.Equal(2, runs); // the third delivery is a duplicate of the handled second
+    }
+
+    [Fact]
     public async Task DispatchOneWayAsync_TransportCancels_ThrowsOperationCanceled()
     {
         var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
