@@ -314,7 +314,7 @@ internal sealed class AmqpListener : IIpcTransportListener
         var replyTo = e.BasicProperties.ReplyTo;
         var callId = e.BasicProperties.CorrelationId;
         _requestAcks?.Delivered(e.DeliveryTag);
-        Run(new Delivery(this, request, e.DeliveryTag, queue: null, replyTo, callId, deliveries: 1));
+        Run(new Delivery(this, request, e.DeliveryTag, queue: null, replyTo, callId, deliveries: e.Redelivered ? 2 : 1));
         return Task.CompletedTask;
     }
 
@@ -381,7 +381,7 @@ internal sealed class AmqpListener : IIpcTransportListener
         private void Start()
         {
             var handler = queue is null
-                ? listener.HandleRequestAsync(message, replyTo, callId, tag)
+                ? listener.HandleRequestAsync(message, replyTo, callId, tag, redelivered: deliveries > 1)
                 : listener.HandleMessageAsync(queue, message, deliveries, tag);
             if (handler.IsCompleted)
             {
@@ -393,7 +393,7 @@ internal sealed class AmqpListener : IIpcTransportListener
         }
     }
 
-    private async Task HandleRequestAsync(IpcMessage request, string? replyTo, string? callId, ulong tag)
+    private async Task HandleRequestAsync(IpcMessage request, string? replyTo, string? callId, ulong tag, bool redelivered)
     {
         var token = _stopping.Token;
         IpcMessage response;
@@ -406,6 +406,14 @@ internal sealed class AmqpListener : IIpcTransportListener
         else if (request.Route.Length == 0)
         {
             response = IpcMessage.CreateFault(request, new IpcFault(IpcErrorCode.ProtocolError, "The request has no route: set the AMQP 'type' property to the route's name."));
+        }
+        else if (redelivered)
+        {
+            // The broker delivers a request again when the server that took it stopped or lost its connection before
+            // acknowledging it: its handler may have run. Requests are at most once, so it is answered, not run again.
+            response = IpcMessage.CreateFault(request, new IpcFault(
+                IpcErrorCode.Unavailable,
+                $"The request for route '{request.Route}' came to a server of endpoint '{Endpoint}' a second time: the server that took it first stopped or lost its connection before answering. It may have been handled, so it was not run again."));
         }
         else
         {

@@ -158,6 +158,47 @@ public sealed class AmqpDeliveryTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task RequestAsync_ServerStopsWhileAHandlerIgnoresItsToken_AnotherInstanceDoesNotRunItAgain()
+    {
+        // Requests are at most once (docs/amqp.md). The stopping server closes its channel after 10 s with the request
+        // unacknowledged, so the broker delivers it again (redelivered); the other instance ran the handler a second time.
+        var address = AmqpTestAddresses.New("request-redelivered");
+        var runs = 0;
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        void Map(IpcServerBuilder s) => s.MapRequest<Order, Order>("charge", async (order, _, _) =>
+        {
+            if (Interlocked.Increment(ref runs) == 1)
+            {
+                started.TrySetResult();
+                await release.Task; // ignores its token, as a handler stuck in a call may
+            }
+
+            return order;
+        });
+        var first = await _hosts.StartServerAsync(address, Map);
+        var services = _hosts.CreateClientServices(address);
+        var client = Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions.GetRequiredService<IIpcClientFactory>(services).GetRequestClient(AmqpTestHost.Endpoint);
+        var call = client.RequestAsync<Order, Order>("charge", new Order(42), new IpcCallOptions { Timeout = TimeSpan.FromMinutes(1) }).AsTask();
+        await started.Task.WaitAsync(Bound);
+        await _hosts.StartServerAsync(address, Map);
+
+        try
+        {
+            await first.StopAsync().WaitAsync(Bound);
+
+            var ex = await Assert.ThrowsAsync<IpcException>(() => call.WaitAsync(Bound));
+            Assert.Equal(IpcErrorCode.Unavailable, ex.ErrorCode);
+            Assert.False(ex.NotAccepted); // it may have been handled
+            Assert.Equal(1, Volatile.Read(ref runs));
+        }
+        finally
+        {
+            release.TrySetResult();
+        }
+    }
+
+    [Fact]
     public async Task SendAsync_HandlerFailsOnce_RedeliveryCarriesTheHeadersAsSent()
     {
         var address = AmqpTestAddresses.New("redelivery-headers");
