@@ -50,7 +50,7 @@ internal sealed class AmqpClient : IIpcTransportClient
     {
         ArgumentNullException.ThrowIfNull(request);
         ThrowIfDisposed();
-        CheckSize(request);
+        Check(request);
         if (request.Timeout is { } timeout && timeout <= TimeSpan.Zero)
         {
             // An expiration of 0 would have the broker drop it unless a consumer took it that instant: it is not sent.
@@ -77,20 +77,23 @@ internal sealed class AmqpClient : IIpcTransportClient
                 }
             },
             (_pending, callId));
+        var sent = false;
         try
         {
             var properties = AmqpMessages.ToProperties(request, callId, persistent: false);
             await channel.BasicPublishAsync(string.Empty, AmqpTopology.RequestQueue(_address.Name), mandatory: true, properties, request.Body, cancellationToken).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            _pending.TryRemove(callId, out _);
-            throw;
+            sent = true;
         }
         catch (Exception ex) when (AmqpErrors.IsConnectionFailure(ex))
         {
-            _pending.TryRemove(callId, out _);
             throw AmqpErrors.NotConfirmed(ex, $"the request for route '{request.Route}'", Endpoint);
+        }
+        finally
+        {
+            if (!sent)
+            {
+                _pending.TryRemove(callId, out _); // no reply will come for it, whatever failed
+            }
         }
 
         return await call.Completion.Task.ConfigureAwait(false);
@@ -100,7 +103,7 @@ internal sealed class AmqpClient : IIpcTransportClient
     {
         ArgumentNullException.ThrowIfNull(message);
         ThrowIfDisposed();
-        CheckSize(message);
+        Check(message);
         var channel = await SendChannelAsync(cancellationToken).ConfigureAwait(false);
         var queue = AmqpTopology.SendQueue(_address.Name, message.Route);
         var properties = AmqpMessages.ToProperties(message, callId: null, persistent: _options.Durable);
@@ -130,7 +133,7 @@ internal sealed class AmqpClient : IIpcTransportClient
     {
         ArgumentNullException.ThrowIfNull(message);
         ThrowIfDisposed();
-        CheckSize(message);
+        Check(message);
         var channel = await SendChannelAsync(cancellationToken).ConfigureAwait(false);
         var exchange = AmqpTopology.PublishExchange(_address.Name);
         if (!Volatile.Read(ref _exchangeDeclared))
@@ -382,13 +385,22 @@ internal sealed class AmqpClient : IIpcTransportClient
         }
     }
 
-    private void CheckSize(IpcMessage message)
+    /// <summary>Refuses, unsent, a message over MaxMessageSize or one AMQP cannot carry.</summary>
+    private void Check(IpcMessage message)
     {
         if (message.Body.Length > _context.MaxMessageSize)
         {
             throw new IpcException(
                 IpcErrorCode.MessageTooLarge,
                 $"The message for route '{message.Route}' is {message.Body.Length} bytes, over the {_context.MaxMessageSize}-byte MaxMessageSize of endpoint '{Endpoint}'.")
+            { Endpoint = Endpoint, NotAccepted = true };
+        }
+
+        if (AmqpMessages.WhyNotCarried(message) is { } why)
+        {
+            throw new IpcException(
+                IpcErrorCode.ProtocolError,
+                $"The message for route '{(message.Route.Length > 40 ? message.Route[..40] + "..." : message.Route)}' cannot go over AMQP (endpoint '{Endpoint}'): {why}, and AMQP carries at most 255 bytes there. Shorten it; it was not sent.")
             { Endpoint = Endpoint, NotAccepted = true };
         }
     }

@@ -23,6 +23,44 @@ internal static class AmqpMessages
     /// <summary>The header quorum queues count returned deliveries in.</summary>
     public const string BrokerDeliveryCountHeader = "x-delivery-count";
 
+    /// <summary>
+    /// Returns what of <paramref name="message"/> AMQP cannot carry, or <see langword="null"/> when it can: its message id,
+    /// route (the <c>type</c> property), correlation id and header names go as short strings, 255 bytes of UTF-8 at most.
+    /// </summary>
+    public static string? WhyNotCarried(IpcMessage message)
+    {
+        if (TooLong(message.MessageId) is { } id)
+        {
+            return $"its message id is {id} bytes";
+        }
+
+        if (TooLong(message.Route) is { } route)
+        {
+            return $"its route is {route} bytes";
+        }
+
+        if (message.CorrelationId != message.MessageId && TooLong(message.CorrelationId) is { } correlation)
+        {
+            return $"its correlation id is {correlation} bytes";
+        }
+
+        if (message.HasHeaders)
+        {
+            foreach (var (name, _) in message.Headers)
+            {
+                if (TooLong(name) is { } header)
+                {
+                    return $"the name of its header '{name[..Math.Min(name.Length, 40)]}...' is {header} bytes";
+                }
+            }
+        }
+
+        return null;
+
+        static int? TooLong(string? text) =>
+            text is not null && text.Length > 255 / 3 && Encoding.UTF8.GetByteCount(text) is var bytes && bytes > 255 ? bytes : null;
+    }
+
     /// <summary>Properties of a message going to a server: a request (<paramref name="callId"/> set) or a one-way or published message.</summary>
     public static BasicProperties ToProperties(IpcMessage message, string? callId, bool persistent)
     {

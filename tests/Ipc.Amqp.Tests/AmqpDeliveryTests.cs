@@ -400,6 +400,40 @@ public sealed class AmqpHostileInputTests : IAsyncLifetime
         }
     }
 
+    /// <summary>
+    /// AMQP carries a message id, a route (the type property) and header names in at most 255 bytes. A call with a longer
+    /// one fails at once with ProtocolError saying which field and what to shorten, not sent, and leaves no call waiting
+    /// for a reply; the endpoint keeps serving.
+    /// </summary>
+    [Theory]
+    [InlineData("message-id")]
+    [InlineData("route")]
+    [InlineData("header")]
+    public async Task RequestAsync_FieldLongerThanAmqpCarries_FailsNotSentAndNamesIt(string field)
+    {
+        var address = AmqpTestAddresses.New("long-field");
+        var longRoute = new string('r', 256);
+        await _hosts.StartServerAsync(address, s => s
+            .MapRequest<Order, Order>("price", order => order with { Id = order.Id * 10 })
+            .MapRequest<Order, Order>(longRoute, order => order));
+        var services = _hosts.CreateClientServices(address);
+        var client = Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions.GetRequiredService<IIpcClientFactory>(services).GetRequestClient(AmqpTestHost.Endpoint);
+        var route = field == "route" ? longRoute : "price";
+        var options = field switch
+        {
+            "message-id" => new IpcCallOptions { MessageId = new string('m', 256) },
+            "header" => new IpcCallOptions { Headers = new Dictionary<string, string> { [new string('h', 256)] = "x" } },
+            _ => null,
+        };
+
+        var ex = await Assert.ThrowsAsync<IpcException>(() => client.RequestAsync<Order, Order>(route, new Order(1), options).AsTask().WaitAsync(AmqpTestHost.Bound));
+
+        Assert.Equal(IpcErrorCode.ProtocolError, ex.ErrorCode);
+        Assert.True(ex.NotAccepted);
+        Assert.Contains("255 bytes", ex.Message, StringComparison.Ordinal);
+        Assert.Equal(new Order(20), await client.RequestAsync<Order, Order>("price", new Order(2)).AsTask().WaitAsync(AmqpTestHost.Bound));
+    }
+
     [Fact]
     public async Task Server_MessageWithAHeaderWithoutName_IsHandledWithItsOtherHeaders()
     {
