@@ -147,6 +147,13 @@ internal sealed partial class HttpIpcServer : IAsyncDisposable
         {
             // The caller went away (or cancelled); the handler's token was cancelled with the request.
         }
+        catch (BadHttpRequestException ex) when (!context.Response.HasStarted)
+        {
+            // The request itself is malformed (a bad chunk, a body shorter than its Content-Length, one sent too slowly):
+            // the caller's fault, answered with Kestrel's status (400, 408) and its code, not 500 and an error in the log.
+            var code = HttpWire.ErrorCode((System.Net.HttpStatusCode)ex.StatusCode) is var mapped && mapped != IpcErrorCode.Unknown ? mapped : IpcErrorCode.ProtocolError;
+            await WriteFaultAsync(context, new IpcFault(code, $"The request for route '{routeName}' of endpoint '{EndpointName}' is malformed: {ex.Message}"), ex.StatusCode).ConfigureAwait(false);
+        }
         catch (OperationCanceledException) when (_stopping.IsCancellationRequested && !context.Response.HasStarted)
         {
             await WriteFaultAsync(context, new IpcFault(IpcErrorCode.Unavailable, $"The server of endpoint '{EndpointName}' is stopping. Call again once it is back."), null).ConfigureAwait(false);

@@ -197,6 +197,25 @@ public sealed class HttpServerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Post_MalformedChunkedBody_Answers400ProtocolError()
+    {
+        var uri = new Uri(_address);
+        using var tcp = new System.Net.Sockets.TcpClient();
+        await tcp.ConnectAsync(uri.Host, uri.Port);
+        var stream = tcp.GetStream();
+        await stream.WriteAsync(Encoding.ASCII.GetBytes($"POST {uri.AbsolutePath}/echo HTTP/1.1\r\nHost: {uri.Authority}\r\nContent-Type: application/x-msgpack\r\nTransfer-Encoding: chunked\r\n\r\nnot-a-chunk-size\r\n"));
+
+        // The server closes the connection after its answer: read it all.
+        using var answer = new MemoryStream();
+        await stream.CopyToAsync(answer).WaitAsync(TestIpc.Bound);
+        var text = Encoding.UTF8.GetString(answer.ToArray());
+
+        Assert.StartsWith("HTTP/1.1 400", text, StringComparison.Ordinal);
+        Assert.Contains("Ipc-Error-Code: ProtocolError", text, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("\"code\":\"ProtocolError\"", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Post_OneWay_Answers202()
     {
         using var response = await _http.SendAsync(Json(ConformanceRoutes.Numbers, """{"value":7}"""));
