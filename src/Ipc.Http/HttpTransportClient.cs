@@ -346,13 +346,24 @@ internal sealed class HttpTransportClient : IIpcTransportClient
             body = [];
         }
 
-        var fault = body.Length > 0 && BodyTranscoder.IsJson(response.Content.Headers.ContentType?.MediaType) ? HttpWire.ReadError(body, code) : null;
-        if (fault is not null)
+        // Without Ipc-Error-Code the answer is not an Ipc server's (a proxy's, the app's own middleware's): a status with a
+        // code of its own (401, 404, 429, 503, another 4xx...) says what failed, whatever "code" its body names (a gateway's
+        // "ServiceUnavailable" is no handler's error), and its message is kept; a status that says nothing more (500) leaves
+        // the body's code to say it, as a handler's error behind a proxy that drops the header.
+        var byStatus = HttpWire.ErrorCode(response.StatusCode);
+        IpcErrorCode? known = code ?? (byStatus == IpcErrorCode.Unknown ? null : byStatus);
+        var fault = body.Length > 0 && BodyTranscoder.IsJson(response.Content.Headers.ContentType?.MediaType) ? HttpWire.ReadError(body, known) : null;
+        if (fault is not null && (code is not null || known is null))
         {
             return fault;
         }
 
-        var resolved = code ?? HttpWire.ErrorCode(response.StatusCode);
+        var resolved = known ?? byStatus;
+        if (fault is { Message.Length: > 0 })
+        {
+            return new IpcFault(resolved, $"The server answered {(int)response.StatusCode} {response.ReasonPhrase} (endpoint '{_context.EndpointName}'): {fault.Message}");
+        }
+
         var what = response.StatusCode == HttpStatusCode.NotFound && code is null
             ? $"Nothing answers POST {response.RequestMessage?.RequestUri} (404): check the base path of the address of endpoint '{_context.EndpointName}'."
             : $"The server answered {(int)response.StatusCode} {response.ReasonPhrase} (endpoint '{_context.EndpointName}').";

@@ -78,6 +78,64 @@ public sealed class HttpTransportClientTests
         Assert.Equal(code, thrown);
     }
 
+    [Theory]
+    [InlineData(503, """{"error":{"code":"ServiceUnavailable","message":"The upstream is down."}}""", IpcErrorCode.Unavailable)] // a gateway's own error body
+    [InlineData(503, """{"error":{"code":503,"message":"The service is unavailable.","status":"UNAVAILABLE"}}""", IpcErrorCode.Unavailable)] // Google's shape
+    [InlineData(429, """{"error":{"code":"42","message":"Slow down."}}""", IpcErrorCode.ResourceExhausted)]
+    [InlineData(401, """{"error":{"code":"InvalidToken","message":"The token expired."}}""", IpcErrorCode.Unauthorized)]
+    public async Task RequestAsync_ErrorBodyWithoutIpcErrorCode_ThrowsCodeOfStatus(int status, string body, IpcErrorCode code)
+    {
+        await using var server = await StartRawServerAsync(app => app.MapPost("/proxy/{route}", async (HttpContext context) =>
+        {
+            context.Response.StatusCode = status;
+            context.Response.ContentType = "application/json";
+            await context.Response.WriteAsync(body);
+        }));
+        await using var client = NoRetryClient($"{server.Url}/proxy");
+
+        var ex = await Assert.ThrowsAnyAsync<Exception>(() => client.Requests().RequestAsync<string, string>("x", "x").AsTask().WaitAsync(TestIpc.Bound));
+
+        Assert.True(IpcException.TryGetErrorCode(ex, out var thrown), ex.ToString());
+        Assert.Equal(code, thrown);
+        Assert.Null(Assert.IsAssignableFrom<IpcException>(ex).Remote);
+    }
+
+    [Fact]
+    public async Task RequestAsync_Status500WithoutIpcErrorCode_ReadsTheBodysCode()
+    {
+        // A handler's error behind a proxy that drops Ipc-Error-Code: 500 says no more than "failed", so the body says what.
+        await using var server = await StartRawServerAsync(app => app.MapPost("/proxy/{route}", async (HttpContext context) =>
+        {
+            context.Response.StatusCode = 500;
+            context.Response.ContentType = "application/json";
+            await context.Response.WriteAsync("""{"error":{"code":"ACCOUNT_LOCKED","message":"The account is locked.","details":{"retryAfter":"60"}}}""");
+        }));
+        await using var client = NoRetryClient($"{server.Url}/proxy");
+
+        var ex = await Assert.ThrowsAsync<IpcException>(() => client.Requests().RequestAsync<string, string>("x", "x").AsTask().WaitAsync(TestIpc.Bound));
+
+        Assert.Equal(IpcErrorCode.RemoteError, ex.ErrorCode);
+        Assert.Equal("ACCOUNT_LOCKED", ex.Remote?.Code);
+        Assert.Equal("60", ex.Remote?.Details?["retryAfter"]);
+    }
+
+    [Fact]
+    public async Task RequestAsync_ErrorBodyWithoutIpcErrorCode_KeepsItsMessage()
+    {
+        await using var server = await StartRawServerAsync(app => app.MapPost("/proxy/{route}", async (HttpContext context) =>
+        {
+            context.Response.StatusCode = 502;
+            context.Response.ContentType = "application/json";
+            await context.Response.WriteAsync("""{"error":{"code":"BadGateway","message":"The upstream closed the connection."}}""");
+        }));
+        await using var client = NoRetryClient($"{server.Url}/proxy");
+
+        var ex = await Assert.ThrowsAsync<IpcException>(() => client.Requests().RequestAsync<string, string>("x", "x").AsTask().WaitAsync(TestIpc.Bound));
+
+        Assert.Equal(IpcErrorCode.Unavailable, ex.ErrorCode);
+        Assert.Contains("The upstream closed the connection.", ex.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task RequestAsync_JsonClientMessagePackServer_RoundTrips()
     {
