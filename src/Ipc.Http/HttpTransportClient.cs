@@ -335,7 +335,7 @@ internal sealed class HttpTransportClient : IIpcTransportClient
 
     private async Task<IpcFault> ReadFaultAsync(HttpResponseMessage response, CancellationToken cancellationToken)
     {
-        IpcErrorCode? code = response.Headers.TryGetValues(HttpWire.ErrorCodeHeader, out var values) && Enum.TryParse<IpcErrorCode>(values.FirstOrDefault(), out var named) ? named : null;
+        IpcErrorCode? code = response.Headers.TryGetValues(HttpWire.ErrorCodeHeader, out var values) && HttpWire.TryParseCode(values.FirstOrDefault(), out var named) ? named : null;
         byte[] body;
         try
         {

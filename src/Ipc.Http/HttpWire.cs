@@ -210,7 +210,7 @@ internal static class HttpWire
                 return null;
             }
 
-            if (code is null && root.TryGetProperty("ipcErrorCode", out var ipcCode) && Enum.TryParse<IpcErrorCode>(ipcCode.GetString(), out var parsed))
+            if (code is null && root.TryGetProperty("ipcErrorCode", out var ipcCode) && ipcCode.ValueKind == JsonValueKind.String && TryParseCode(ipcCode.GetString(), out var parsed))
             {
                 code = parsed;
             }
@@ -227,7 +227,7 @@ internal static class HttpWire
                 }
             }
 
-            var resolved = code ?? (Enum.TryParse<IpcErrorCode>(errorCode, out var named) ? named : IpcErrorCode.RemoteError);
+            var resolved = code ?? (TryParseCode(errorCode, out var named) ? named : IpcErrorCode.RemoteError);
             return resolved == IpcErrorCode.RemoteError
                 ? new IpcFault(IpcErrorCode.RemoteError, message, new IpcRemoteError(errorCode, message, details))
                 : new IpcFault(resolved, message);
@@ -237,6 +237,13 @@ internal static class HttpWire
             return null;
         }
     }
+
+    /// <summary>
+    /// Reads the name of an <see cref="IpcErrorCode"/>, exactly as <see cref="Enum.ToString()"/> writes it: not a number
+    /// (which <see cref="Enum.TryParse{TEnum}(string?, out TEnum)"/> takes, defined or not) nor a list of names (which it combines).
+    /// </summary>
+    public static bool TryParseCode(string? value, out IpcErrorCode code) =>
+        Enum.TryParse(value, out code) && Enum.IsDefined(code) && string.Equals(code.ToString(), value, StringComparison.Ordinal);
 
     private static bool IsPlain(string value)
     {

@@ -136,6 +136,46 @@ public sealed class HttpTransportClientTests
         Assert.Contains("The upstream closed the connection.", ex.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("42")] // a number that is no code
+    [InlineData("Timeout, Unavailable")] // two names, which Enum.TryParse would combine
+    public async Task RequestAsync_IpcErrorCodeHeaderNotACode_ThrowsCodeOfStatus(string header)
+    {
+        await using var server = await StartRawServerAsync(app => app.MapPost("/odd/{route}", (HttpContext context) =>
+        {
+            context.Response.StatusCode = 503;
+            context.Response.Headers["Ipc-Error-Code"] = header;
+        }));
+        await using var client = NoRetryClient($"{server.Url}/odd");
+
+        var ex = await Assert.ThrowsAnyAsync<Exception>(() => client.Requests().RequestAsync<string, string>("x", "x").AsTask().WaitAsync(TestIpc.Bound));
+
+        Assert.True(IpcException.TryGetErrorCode(ex, out var thrown), ex.ToString());
+        Assert.Equal(IpcErrorCode.Unavailable, thrown);
+    }
+
+    [Fact]
+    public async Task StreamAsync_ErrorLineWithNonStringIpcErrorCode_ThrowsRemoteErrorNotUnknown()
+    {
+        await using var server = await StartRawServerAsync(app => app.MapPost("/odd/{route}", async (HttpContext context) =>
+        {
+            context.Response.ContentType = "application/x-ndjson";
+            await context.Response.WriteAsync("""{"error":{"code":"ACCOUNT_LOCKED","message":"locked","details":{}},"ipcErrorCode":5}""" + "\n");
+        }));
+        await using var client = NoRetryClient($"{server.Url}/odd");
+
+        var ex = await Assert.ThrowsAsync<IpcException>(async () =>
+        {
+            await foreach (var item in client.Requests().StreamAsync<string, int>("numbers", "x").WithCancellation(new CancellationTokenSource(TestIpc.Bound).Token))
+            {
+                _ = item;
+            }
+        });
+
+        Assert.Equal(IpcErrorCode.RemoteError, ex.ErrorCode);
+        Assert.Equal("ACCOUNT_LOCKED", ex.Remote?.Code);
+    }
+
     [Fact]
     public async Task RequestAsync_JsonClientMessagePackServer_RoundTrips()
     {
