@@ -399,8 +399,14 @@ internal sealed class HttpTransportClient : IIpcTransportClient
                     return null;
                 }
 
+                var kind = _header[0];
                 var length = BinaryPrimitives.ReadInt32BigEndian(_header.AsSpan(1));
-                if (length < 0 || length > maxMessageSize)
+                if (kind is not (HttpWire.FrameItem or HttpWire.FrameError) || length < 0)
+                {
+                    return IpcMessage.CreateFault(request, new IpcFault(IpcErrorCode.ProtocolError, $"The server sent a stream frame of kind {kind} and length {length}; this client reads items (kind 0) and errors (kind 1) of a length of 0 or more."));
+                }
+
+                if (length > maxMessageSize)
                 {
                     throw new IpcException(IpcErrorCode.MessageTooLarge, $"A stream item of {length} bytes is larger than this client accepts ({maxMessageSize} bytes, MaxMessageSize).");
                 }
@@ -411,7 +417,7 @@ internal sealed class HttpTransportClient : IIpcTransportClient
                     throw new IOException("The stream response ended inside a frame.");
                 }
 
-                return _header[0] == HttpWire.FrameError
+                return kind == HttpWire.FrameError
                     ? IpcMessage.CreateFault(request, HttpWire.ReadError(payload, null) ?? new IpcFault(IpcErrorCode.ProtocolError, "The server ended the stream with an error frame this client cannot read."))
                     : IpcMessage.CreateResponse(request, payload);
             }
@@ -422,10 +428,22 @@ internal sealed class HttpTransportClient : IIpcTransportClient
                 return null;
             }
 
-            using var document = JsonDocument.Parse(line);
-            if (document.RootElement.TryGetProperty("item", out var item))
+            JsonDocument document;
+            try
             {
-                return IpcMessage.CreateResponse(request, JsonSerializer.SerializeToUtf8Bytes(item));
+                document = JsonDocument.Parse(line);
+            }
+            catch (JsonException ex)
+            {
+                return IpcMessage.CreateFault(request, new IpcFault(IpcErrorCode.ProtocolError, $"The server sent a stream line that is not JSON: {ex.Message}"));
+            }
+
+            using (document)
+            {
+                if (document.RootElement.ValueKind == JsonValueKind.Object && document.RootElement.TryGetProperty("item", out var item))
+                {
+                    return IpcMessage.CreateResponse(request, JsonSerializer.SerializeToUtf8Bytes(item));
+                }
             }
 
             return IpcMessage.CreateFault(request, HttpWire.ReadError(line, null) ?? new IpcFault(IpcErrorCode.ProtocolError, "The server sent a stream line that is neither an item nor an error."));

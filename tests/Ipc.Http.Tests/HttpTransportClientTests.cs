@@ -137,6 +137,33 @@ public sealed class HttpTransportClientTests
     }
 
     [Theory]
+    [InlineData("application/x-ndjson", "not json\n")] // a line that is not JSON
+    [InlineData("application/x-ndjson", "[1,2]\n")] // JSON, but not an object
+    [InlineData("application/vnd.ipc.frames", "0700000001" + "01")] // a frame of a kind that is neither item nor error
+    [InlineData("application/vnd.ipc.frames", "00" + "FFFFFFFF")] // a negative length
+    public async Task StreamAsync_MalformedStream_ThrowsProtocolError(string contentType, string body)
+    {
+        var bytes = contentType == "application/x-ndjson" ? System.Text.Encoding.UTF8.GetBytes(body) : Convert.FromHexString(body);
+        await using var server = await StartRawServerAsync(app => app.MapPost("/malformed/{route}", async (HttpContext context) =>
+        {
+            context.Response.ContentType = contentType;
+            await context.Response.Body.WriteAsync(bytes);
+        }));
+        await using var client = NoRetryClient($"{server.Url}/malformed");
+
+        var ex = await Assert.ThrowsAnyAsync<Exception>(async () =>
+        {
+            await foreach (var item in client.Requests().StreamAsync<string, int>("numbers", "x").WithCancellation(new CancellationTokenSource(TestIpc.Bound).Token))
+            {
+                _ = item;
+            }
+        });
+
+        Assert.True(IpcException.TryGetErrorCode(ex, out var thrown), ex.ToString());
+        Assert.Equal(IpcErrorCode.ProtocolError, thrown);
+    }
+
+    [Theory]
     [InlineData("42")] // a number that is no code
     [InlineData("Timeout, Unavailable")] // two names, which Enum.TryParse would combine
     public async Task RequestAsync_IpcErrorCodeHeaderNotACode_ThrowsCodeOfStatus(string header)
