@@ -128,11 +128,23 @@ internal static class HttpWire
         timeout = default;
         if (!long.TryParse(value, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out var milliseconds))
         {
-            return false;
+            // A whole number too long for a long is a time left all the same: the most there is, or none when it is negative.
+            if (!IsWholeNumber(value))
+            {
+                return false;
+            }
+
+            milliseconds = value[0] == '-' ? 0 : long.MaxValue;
         }
 
         timeout = milliseconds <= 0 ? TimeSpan.Zero : TimeSpan.FromMilliseconds(Math.Min(milliseconds, (long)TimeSpan.FromDays(365).TotalMilliseconds));
         return true;
+    }
+
+    private static bool IsWholeNumber([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] string? value)
+    {
+        var digits = value is { Length: > 0 } && value[0] is '+' or '-' ? value.AsSpan(1) : value.AsSpan();
+        return digits.Length > 0 && !digits.ContainsAnyExceptInRange('0', '9');
     }
 
     /// <summary>The status code of a failure.</summary>

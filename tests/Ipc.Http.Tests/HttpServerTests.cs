@@ -131,6 +131,27 @@ public sealed class HttpServerTests : IAsyncLifetime
         Assert.DoesNotContain("   at ", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal); // no stack trace unless the server opts in
     }
 
+    [Theory]
+    [InlineData("99999999999999999999", 200)] // more milliseconds than a long holds: a deadline too far to matter, as 365 days is
+    [InlineData("-99999999999999999999", 504)] // less than none left: none left
+    public async Task Post_IpcTimeoutPastTheRangeOfALong_ReadAsAWholeNumber(string timeout, int status)
+    {
+        using var request = Json(ConformanceRoutes.Add, """{"a":1,"b":2}""");
+        request.Headers.Add("Ipc-Timeout", timeout);
+
+        using var response = await _http.SendAsync(request);
+
+        Assert.Equal(status, (int)response.StatusCode);
+        if (status == 200)
+        {
+            Assert.Equal("""{"sum":3}""", await response.Content.ReadAsStringAsync());
+        }
+        else
+        {
+            Assert.Equal("Timeout", (await ReadErrorAsync(response)).GetProperty("code").GetString());
+        }
+    }
+
     [Fact]
     public async Task Post_HandlerFailsWithCode_ErrorBodyCarriesDetails()
     {
