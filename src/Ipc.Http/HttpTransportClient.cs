@@ -345,6 +345,10 @@ internal sealed class HttpTransportClient : IIpcTransportClient
         {
             body = [];
         }
+        catch (Exception ex) when (ex is HttpRequestException or IOException && !cancellationToken.IsCancellationRequested)
+        {
+            throw Lost(ex); // as for a request's answer: a one-way message's or a stream's must not pass it on unmapped
+        }
 
         // Without Ipc-Error-Code the answer is not an Ipc server's (a proxy's, the app's own middleware's): a status with a
         // code of its own (401, 404, 429, 503, another 4xx...) says what failed, whatever "code" its body names (a gateway's

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Net;
+using System.Net.Sockets;
 using Ipc.Testing;
 using Ipc.TestUtils;
 using Microsoft.AspNetCore.Builder;
@@ -201,6 +202,62 @@ public sealed class HttpTransportClientTests
 
         Assert.Equal(IpcErrorCode.RemoteError, ex.ErrorCode);
         Assert.Equal("ACCOUNT_LOCKED", ex.Remote?.Code);
+    }
+
+    [Theory]
+    [InlineData("send")]
+    [InlineData("stream")]
+    [InlineData("request")]
+    public async Task Call_ConnectionEndsInsideTheErrorBody_ThrowsUnavailable(string call)
+    {
+        // A server that answers 503 and closes the connection 9 bytes into a body of 1,000.
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var serve = Task.Run(async () =>
+        {
+            using var socket = await listener.AcceptSocketAsync();
+            var buffer = new byte[64 * 1024];
+            var received = new System.Text.StringBuilder();
+            while (!received.ToString().Contains("\r\n\r\n", StringComparison.Ordinal))
+            {
+                var read = await socket.ReceiveAsync(buffer);
+                Assert.True(read > 0, "The client closed the connection before its request's headers.");
+                received.Append(System.Text.Encoding.ASCII.GetString(buffer, 0, read));
+            }
+
+            await socket.SendAsync("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"error\":"u8.ToArray());
+            socket.Shutdown(SocketShutdown.Send);
+            try
+            {
+                while (await socket.ReceiveAsync(buffer) > 0)
+                {
+                    // the rest of the request, until the client closes the connection
+                }
+            }
+            catch (SocketException)
+            {
+            }
+        });
+        await using var client = NoRetryClient($"http://127.0.0.1:{((IPEndPoint)listener.LocalEndpoint).Port}/lost");
+
+        var ex = await Assert.ThrowsAnyAsync<Exception>(() => call switch
+        {
+            "send" => client.GetRequiredKeyedService<IChannel>(TestIpc.Endpoint).SendAsync("x", "x").AsTask().WaitAsync(TestIpc.Bound),
+            "request" => client.Requests().RequestAsync<string, string>("x", "x").AsTask().WaitAsync(TestIpc.Bound),
+            _ => ReadAllAsync(client.Requests().StreamAsync<string, int>("x", "x")).WaitAsync(TestIpc.Bound),
+        });
+
+        Assert.True(IpcException.TryGetErrorCode(ex, out var thrown), ex.ToString());
+        Assert.True(thrown == IpcErrorCode.Unavailable, ex.ToString());
+        await serve.WaitAsync(TestIpc.Bound);
+
+        static async Task ReadAllAsync(IAsyncEnumerable<int> items)
+        {
+            await foreach (var item in items)
+            {
+                _ = item;
+            }
+        }
     }
 
     [Fact]
