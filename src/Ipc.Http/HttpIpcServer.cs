@@ -65,14 +65,18 @@ internal sealed partial class HttpIpcServer : IAsyncDisposable
     public RouteGroupBuilder Map(IEndpointRouteBuilder endpoints)
     {
         var group = endpoints.MapGroup(BasePath.Length == 0 ? "/" : BasePath);
+
+        // ASP.NET Core matches literal paths ignoring case, and routes are ordinal names: two routes that differ only in
+        // case would make every call of either ambiguous (500), so they are reached through the catch-all, which is exact.
+        var alike = _dispatcher.Routes.GroupBy(r => r.Name, StringComparer.OrdinalIgnoreCase).Where(g => g.Count() > 1).SelectMany(g => g).Select(r => r.Name).ToHashSet(StringComparer.Ordinal);
         foreach (var route in _dispatcher.Routes)
         {
-            if (!IsLiteral(route.Name))
+            if (!IsLiteral(route.Name) || alike.Contains(route.Name))
             {
                 continue; // reached through the catch-all below
             }
 
-            var builder = group.MapPost("/" + route.Name, (Delegate)((HttpContext context) => HandleAsync(context, route.Name)));
+            var builder = group.MapPost("/" + route.Name, (Delegate)((HttpContext context) => HandleAsync(context, AsSent(context, route.Name))));
             Describe(builder, route);
         }
 
@@ -108,6 +112,16 @@ internal sealed partial class HttpIpcServer : IAsyncDisposable
     {
         await StopAsync().ConfigureAwait(false);
         _stopping.Dispose();
+    }
+
+    /// <summary>
+    /// The route as the request names it: <paramref name="route"/>, or the same letters in another case (a literal path
+    /// matches ignoring case), which then finds no handler, as on every other transport.
+    /// </summary>
+    private static string AsSent(HttpContext context, string route)
+    {
+        var path = context.Request.Path.Value.AsSpan().TrimEnd('/');
+        return path.EndsWith(route, StringComparison.Ordinal) || path.Length < route.Length ? route : path[^route.Length..].ToString();
     }
 
     private static bool IsLiteral(string route) =>

@@ -237,6 +237,35 @@ public sealed class HttpServerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Post_RouteNames_MatchedWithTheirCaseAsOnEveryTransport()
+    {
+        // Routes are ordinal names: "name" and "Name" are two routes, and "ONLY" is not "only".
+        var address = HttpTestAddresses.NewHttpAddress();
+        var builder = new HostApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Services.AddIpc().AddEndpoint(TestIpc.Endpoint, address).AddServer(TestIpc.Endpoint, server => server
+            .MapRequest<string, string>("name", _ => "lower")
+            .MapRequest<string, string>("Name", _ => "upper")
+            .MapRequest<string, string>("only", _ => "only"));
+        using var server = builder.Build();
+        await server.StartAsync().WaitAsync(TestIpc.Bound);
+        try
+        {
+            using var lower = await _http.SendAsync(new HttpRequestMessage(HttpMethod.Post, address + "/name") { Content = new StringContent("\"x\"", Encoding.UTF8, "application/json") });
+            using var upper = await _http.SendAsync(new HttpRequestMessage(HttpMethod.Post, address + "/Name") { Content = new StringContent("\"x\"", Encoding.UTF8, "application/json") });
+            using var other = await _http.SendAsync(new HttpRequestMessage(HttpMethod.Post, address + "/ONLY") { Content = new StringContent("\"x\"", Encoding.UTF8, "application/json") });
+
+            Assert.Equal("\"lower\"", await lower.Content.ReadAsStringAsync());
+            Assert.Equal("\"upper\"", await upper.Content.ReadAsStringAsync());
+            Assert.Equal(HttpStatusCode.NotFound, other.StatusCode);
+            Assert.Equal("NoHandler", (await ReadErrorAsync(other)).GetProperty("code").GetString());
+        }
+        finally
+        {
+            await server.StopAsync().WaitAsync(TestIpc.Bound);
+        }
+    }
+
+    [Fact]
     public async Task Post_OneWay_Answers202()
     {
         using var response = await _http.SendAsync(Json(ConformanceRoutes.Numbers, """{"value":7}"""));
