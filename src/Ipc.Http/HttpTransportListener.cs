@@ -126,15 +126,15 @@ internal sealed class HttpTransportListener(IpcTransportContext context, HttpTra
 
     public async ValueTask StopAsync(CancellationToken cancellationToken)
     {
-        if (_server is { } server)
-        {
-            await server.StopAsync().ConfigureAwait(false);
-        }
-
+        // Cancels the handlers and drops the queued one-way messages at once; a one-way handler that ignores its token
+        // is waited for only as long as the host waits for the stop, and Kestrel stops meanwhile.
+        var oneWay = _server?.StopAsync() ?? Task.CompletedTask;
         if (_app is { } app)
         {
             await app.StopAsync(cancellationToken).ConfigureAwait(false);
         }
+
+        await oneWay.WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
     public async ValueTask DisposeAsync()

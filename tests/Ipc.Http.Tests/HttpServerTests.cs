@@ -315,6 +315,37 @@ public sealed class HttpServerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task StopAsync_OneWayHandlerIgnoresItsToken_StopsWhenTheHostStopsWaiting()
+    {
+        var address = HttpTestAddresses.NewHttpAddress();
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var builder = new HostApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Services.AddIpc().AddEndpoint(TestIpc.Endpoint, address).AddServer(TestIpc.Endpoint, server => server
+            .MapMessage<string>("stuck", async (_, _, _) =>
+            {
+                started.TrySetResult();
+                await release.Task; // ignores its token
+            }));
+        using var server = builder.Build();
+        await server.StartAsync().WaitAsync(TestIpc.Bound);
+        using (var accepted = await _http.SendAsync(Json(address, "stuck", "\"x\"")))
+        {
+            Assert.Equal(HttpStatusCode.Accepted, accepted.StatusCode);
+        }
+
+        await started.Task.WaitAsync(TestIpc.Bound);
+        using var giveUp = new CancellationTokenSource();
+        var stopping = server.StopAsync(giveUp.Token);
+        await giveUp.CancelAsync(); // the host's ShutdownTimeout has passed
+
+        var stopped = await Task.WhenAny(stopping, Task.Delay(TestIpc.Bound)) == stopping;
+        release.TrySetResult();
+        Assert.True(stopped, "The server's StopAsync waited for a one-way handler past the host's cancellation of the stop.");
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => stopping); // as the other listeners: the stop did not finish in time
+    }
+
+    [Fact]
     public async Task Connect_PastMaxConnections_ClosedAtOnceAndTheCallFailsUnavailable()
     {
         var address = HttpTestAddresses.NewHttpAddress();
@@ -510,8 +541,10 @@ public sealed class HttpServerTests : IAsyncLifetime
         Assert.Equal("corr-1", info.RootElement.GetProperty("correlationId").GetString());
     }
 
-    private HttpRequestMessage Json(string route, string body) =>
-        new(HttpMethod.Post, _address + "/" + route) { Content = new StringContent(body, Encoding.UTF8, "application/json") };
+    private static HttpRequestMessage Json(string address, string route, string body) =>
+        new(HttpMethod.Post, address + "/" + route) { Content = new StringContent(body, Encoding.UTF8, "application/json") };
+
+    private HttpRequestMessage Json(string route, string body) => Json(_address, route, body);
 
     private static async Task<JsonElement> ReadErrorAsync(HttpResponseMessage response)
     {
