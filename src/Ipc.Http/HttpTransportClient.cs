@@ -368,9 +368,14 @@ internal sealed class HttpTransportClient : IIpcTransportClient
             return new IpcFault(resolved, $"The server answered {(int)response.StatusCode} {response.ReasonPhrase} (endpoint '{_context.EndpointName}'): {fault.Message}");
         }
 
-        var what = response.StatusCode == HttpStatusCode.NotFound && code is null
-            ? $"Nothing answers POST {response.RequestMessage?.RequestUri} (404): check the base path of the address of endpoint '{_context.EndpointName}'."
-            : $"The server answered {(int)response.StatusCode} {response.ReasonPhrase} (endpoint '{_context.EndpointName}').";
+        var what = code is not null
+            ? $"The server answered {(int)response.StatusCode} {response.ReasonPhrase} (endpoint '{_context.EndpointName}')."
+            : (int)response.StatusCode switch
+            {
+                404 => $"Nothing answers POST {response.RequestMessage?.RequestUri} (404): check the base path of the address of endpoint '{_context.EndpointName}'.",
+                >= 300 and < 400 => $"The server redirected the call to {response.Headers.Location?.ToString() ?? "no location"} ({(int)response.StatusCode} {response.ReasonPhrase}); the client follows no redirect: set the address of endpoint '{_context.EndpointName}' to where the server is.",
+                _ => $"The server answered {(int)response.StatusCode} {response.ReasonPhrase} (endpoint '{_context.EndpointName}').",
+            };
         return new IpcFault(resolved, what);
     }
 

@@ -175,7 +175,7 @@ internal static class HttpWire
         413 => IpcErrorCode.MessageTooLarge,
         429 => IpcErrorCode.ResourceExhausted,
         502 or 503 => IpcErrorCode.Unavailable,
-        >= 400 and < 500 => IpcErrorCode.ProtocolError,
+        >= 300 and < 500 => IpcErrorCode.ProtocolError, // a redirect too: the client follows none
         _ => IpcErrorCode.Unknown,
     };
 

@@ -101,6 +101,30 @@ public sealed class HttpTransportClientTests
         Assert.Null(Assert.IsAssignableFrom<IpcException>(ex).Remote);
     }
 
+    /// <summary>
+    /// The client follows no redirect (an app that sends http:// to https://, a moved base path): the call fails with
+    /// ProtocolError naming where the server points, so the address can be set to it, not with Unknown.
+    /// </summary>
+    [Theory]
+    [InlineData(301)]
+    [InlineData(307)]
+    [InlineData(308)]
+    public async Task RequestAsync_Redirect_ThrowsProtocolErrorNamingWhereItPoints(int status)
+    {
+        await using var server = await StartRawServerAsync(app => app.MapPost("/old/{route}", (HttpContext context) =>
+        {
+            context.Response.StatusCode = status;
+            context.Response.Headers.Location = "https://calc.example/new/x";
+            return Task.CompletedTask;
+        }));
+        await using var client = NoRetryClient($"{server.Url}/old");
+
+        var ex = await Assert.ThrowsAsync<IpcException>(() => client.Requests().RequestAsync<string, string>("x", "x").AsTask().WaitAsync(TestIpc.Bound));
+
+        Assert.Equal(IpcErrorCode.ProtocolError, ex.ErrorCode);
+        Assert.Contains("redirected the call to https://calc.example/new/x", ex.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task RequestAsync_Status500WithoutIpcErrorCode_ReadsTheBodysCode()
     {
