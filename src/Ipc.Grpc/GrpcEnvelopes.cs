@@ -9,8 +9,8 @@ namespace Ipc.Grpc;
 /// <summary>
 /// Converts between <see cref="IpcMessage"/> and the wire's <see cref="IpcEnvelope"/> and metadata. Request headers travel as
 /// metadata (lower-case names; a value that is not printable ASCII as UTF-8 under <c>name-bin</c>); a header whose name is
-/// not a valid metadata key, or is one gRPC and HTTP/2 reserve, travels in the envelope's map, as do the headers of
-/// responses and stream items.
+/// not a valid metadata key, is one gRPC and HTTP/2 reserve, or is one the client's HTTP stack would not send, travels in
+/// the envelope's map, as do the headers of responses and stream items.
 /// </summary>
 internal static class GrpcEnvelopes
 {
@@ -64,7 +64,7 @@ internal static class GrpcEnvelopes
         foreach (var (name, value) in message.Headers)
         {
             var key = name.ToLowerInvariant();
-            if (!IsValidKey(key) || IsReserved(key) || key.EndsWith(BinarySuffix, StringComparison.Ordinal))
+            if (!IsValidKey(key) || IsReserved(key) || IsDroppedByHttpClient(key) || key.EndsWith(BinarySuffix, StringComparison.Ordinal))
             {
                 envelope.Headers[name] = value;
             }
@@ -206,6 +206,17 @@ internal static class GrpcEnvelopes
         || key.Equals("transfer-encoding", StringComparison.OrdinalIgnoreCase)
         || key.Equals("keep-alive", StringComparison.OrdinalIgnoreCase)
         || key.Equals("upgrade", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>
+    /// Names the client's HTTP stack does not send as request headers, so as metadata they would be lost without a word:
+    /// those of a request's content (HttpRequestHeaders refuses them) and <c>proxy-connection</c> (not sent over HTTP/2).
+    /// </summary>
+    private static bool IsDroppedByHttpClient(string key) => key switch
+    {
+        "allow" or "content-disposition" or "content-encoding" or "content-language" or "content-location" or "content-md5"
+            or "content-range" or "expires" or "last-modified" or "proxy-connection" => true,
+        _ => false,
+    };
 
     private static bool IsValidKey(string key)
     {

@@ -97,6 +97,34 @@ public sealed class GrpcTransportTests
     }
 
     [Fact]
+    public async Task Request_HeadersNamedLikeHttpContentHeaders_ReachTheHandler()
+    {
+        // Names HttpClient takes only on a request's content, or leaves out of an HTTP/2 request: as metadata they were lost.
+        var address = NewAddress();
+        using var server = await TestIpc.StartServerAsync(address);
+        await using var client = TestIpc.CreateClient(address);
+        var headers = new Dictionary<string, string>
+        {
+            ["Content-Language"] = "de-CH",
+            ["Content-Encoding"] = "br",
+            ["Content-Disposition"] = "attachment; filename=a.txt",
+            ["Content-Location"] = "/a",
+            ["Content-MD5"] = "Q2hlY2sgSW50ZWdyaXR5IQ==",
+            ["Content-Range"] = "bytes 0-9/10",
+            ["Expires"] = "Thu, 01 Dec 2033 16:00:00 GMT",
+            ["Last-Modified"] = "Thu, 01 Dec 2023 16:00:00 GMT",
+            ["Allow"] = "GET",
+            ["Proxy-Connection"] = "keep-alive",
+            ["x-tenant"] = "contoso",
+        };
+
+        var info = await client.Requests().RequestAsync<string, Ipc.Testing.CallInfo>(Ipc.Testing.ConformanceRoutes.Inspect, "hi", new IpcCallOptions { Headers = headers }).AsTask().WaitAsync(TestIpc.Bound);
+
+        var lost = headers.Where(h => !info.Headers.TryGetValue(h.Key, out var received) || received != h.Value).Select(h => h.Key).ToList();
+        Assert.True(lost.Count == 0, "lost: " + string.Join(", ", lost));
+    }
+
+    [Fact]
     public async Task Request_MalformedEnvelopeOrNoRoute_RefusedAndServerKeepsServing()
     {
         var address = NewAddress();
