@@ -121,8 +121,19 @@ internal sealed class GrpcTransportClient(IpcTransportContext context, IpcServic
         return new CallOptions(GrpcEnvelopes.ToMetadata(message, envelope), deadline, cancellationToken);
     }
 
-    private static IpcMessage FromReply(IpcEnvelope reply, IpcMessage request)
+    private IpcMessage FromReply(IpcEnvelope reply, IpcMessage request)
     {
+        // The channel's own limit leaves room for the envelope around the body: the body is held to MaxMessageSize here.
+        if (reply.Body.Length > context.MaxMessageSize)
+        {
+            throw new IpcException(
+                IpcErrorCode.MessageTooLarge,
+                $"The {(reply.Route.Length == 0 ? "answer" : "answer of route '" + reply.Route + "'")} is {reply.Body.Length} bytes, over the {context.MaxMessageSize}-byte MaxMessageSize of endpoint '{context.EndpointName}'. Raise MaxMessageSize on the client.")
+            {
+                Endpoint = context.EndpointName,
+            };
+        }
+
         var response = GrpcEnvelopes.FromEnvelope(reply);
         if (reply.MessageId.Length == 0)
         {

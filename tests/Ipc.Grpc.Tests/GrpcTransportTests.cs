@@ -2,6 +2,7 @@ using Grpc.Core;
 using Grpc.Net.Client;
 using Ipc.TestUtils;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace Ipc.Grpc.Tests;
@@ -94,6 +95,39 @@ public sealed class GrpcTransportTests
 
         Assert.DoesNotContain(quiet.Categories, c => c.StartsWith("System.Net.Http.HttpClient.", StringComparison.Ordinal));
         Assert.Contains(loud.Categories, c => c.StartsWith("System.Net.Http.HttpClient.", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Response_OverTheClientsMaxMessageSize_FailsWithMessageTooLarge()
+    {
+        // The server's limit is the default 4 MiB; the client's 64 KiB. Each answer is 100 KiB: under the client's gRPC
+        // message limit (its MaxMessageSize plus the envelope's allowance), over its MaxMessageSize.
+        var address = NewAddress();
+        var builder = new HostApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Services.AddIpc()
+            .AddEndpoint(TestIpc.Endpoint, address)
+            .AddServer(TestIpc.Endpoint, server => server
+                .MapRequest<string, byte[]>("large", _ => new byte[100 * 1024])
+                .MapStream<string, byte[]>("large-items", (_, _, _) => new[] { new byte[10], new byte[100 * 1024] }.ToAsyncEnumerable()));
+        using var server = builder.Build();
+        await server.StartAsync().WaitAsync(TestIpc.Bound);
+        await using var client = TestIpc.CreateClient(address, ipc => ipc.ConfigureResilience(r => r.Enabled = false), e => e.MaxMessageSize = 64 * 1024);
+
+        var request = await Assert.ThrowsAsync<IpcException>(() => client.Requests().RequestAsync<string, byte[]>("large", "x").AsTask().WaitAsync(TestIpc.Bound));
+        var items = new List<int>();
+        var stream = await Assert.ThrowsAsync<IpcException>(async () =>
+        {
+            await foreach (var item in client.Requests().StreamAsync<string, byte[]>("large-items", "x").WithCancellation(new CancellationTokenSource(TestIpc.Bound).Token))
+            {
+                items.Add(item.Length);
+            }
+        });
+
+        Assert.Equal(IpcErrorCode.MessageTooLarge, request.ErrorCode);
+        Assert.Equal(IpcErrorCode.MessageTooLarge, stream.ErrorCode);
+        Assert.Equal([10], items);
+        Assert.Contains("MaxMessageSize", request.Message, StringComparison.Ordinal);
+        await server.StopAsync().WaitAsync(TestIpc.Bound);
     }
 
     [Fact]
