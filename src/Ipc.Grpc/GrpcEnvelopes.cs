@@ -16,6 +16,15 @@ internal static class GrpcEnvelopes
 {
     private const string BinarySuffix = "-bin";
 
+    /// <summary>
+    /// The most a request's headers may take as metadata (each counted as HPACK does: name, value and 32 bytes). Kestrel
+    /// refuses more than 32 KiB of request headers in all by closing the whole connection (COMPRESSION_ERROR), failing
+    /// every call on it; half of that leaves room for gRPC's own headers and an app's. The rest travel in the map.
+    /// </summary>
+    private const int MaxMetadataSize = 16 * 1024;
+
+    private const int HeaderFieldOverhead = 32;
+
     public static IpcEnvelope ToEnvelope(IpcMessage message)
     {
         var envelope = new IpcEnvelope
@@ -61,20 +70,32 @@ internal static class GrpcEnvelopes
         }
 
         var metadata = new Metadata();
+        var size = 0;
         foreach (var (name, value) in message.Headers)
         {
             var key = name.ToLowerInvariant();
             if (!IsValidKey(key) || IsReserved(key) || IsDroppedByHttpClient(key) || key.EndsWith(BinarySuffix, StringComparison.Ordinal))
             {
                 envelope.Headers[name] = value;
+                continue;
             }
-            else if (IsPrintableAscii(value))
+
+            var ascii = IsPrintableAscii(value);
+            var bytes = ascii ? null : Encoding.UTF8.GetBytes(value);
+            var fieldSize = HeaderFieldOverhead + key.Length + (ascii ? value.Length : BinarySuffix.Length + ((bytes!.Length + 2) / 3 * 4));
+            if (size + fieldSize > MaxMetadataSize)
             {
+                envelope.Headers[name] = value; // past what an HTTP/2 server takes in headers: the map carries it
+            }
+            else if (ascii)
+            {
+                size += fieldSize;
                 metadata.Add(key, value);
             }
             else
             {
-                metadata.Add(key + BinarySuffix, Encoding.UTF8.GetBytes(value));
+                size += fieldSize;
+                metadata.Add(key + BinarySuffix, bytes!);
             }
         }
 

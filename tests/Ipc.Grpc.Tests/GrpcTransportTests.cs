@@ -159,6 +159,28 @@ public sealed class GrpcTransportTests
     }
 
     [Fact]
+    public async Task Request_HeadersLargerThanKestrelTakesAsMetadata_ReachTheHandler()
+    {
+        // 40,000 bytes of headers: over Kestrel's 32 KiB of request headers, which it refuses by closing the connection.
+        var address = NewAddress();
+        using var server = await TestIpc.StartServerAsync(address);
+        await using var client = TestIpc.CreateClient(address, ipc => ipc.ConfigureResilience(r => r.Enabled = false));
+        var headers = new Dictionary<string, string>
+        {
+            ["x-tenant"] = "contoso",
+            ["x-large"] = new string('a', 30_000),
+            ["x-large-unicode"] = string.Concat(Enumerable.Repeat("ü✓", 2_000)), // 10,000 bytes of UTF-8, more as -bin
+        };
+
+        var info = await client.Requests().RequestAsync<string, Ipc.Testing.CallInfo>(Ipc.Testing.ConformanceRoutes.Inspect, "hi", new IpcCallOptions { Headers = headers }).AsTask().WaitAsync(TestIpc.Bound);
+
+        foreach (var (name, value) in headers)
+        {
+            Assert.Equal(value, info.Headers[name]);
+        }
+    }
+
+    [Fact]
     public async Task Request_MalformedEnvelopeOrNoRoute_RefusedAndServerKeepsServing()
     {
         var address = NewAddress();
