@@ -1,9 +1,12 @@
 namespace Ipc.Pipes;
 
-/// <summary>Joins a read-only and a write-only pipe into one stream, and runs a callback once when disposed.</summary>
+/// <summary>
+/// Joins a read-only and a write-only pipe into one stream, and runs a callback once when disposed. Every disposal, the
+/// first or a later one, synchronous or not, closes the pipes at once; an asynchronous one also waits for the callback.
+/// </summary>
 internal sealed class DuplexPipeStream(Stream input, Stream output, Func<ValueTask> onDisposed) : Stream
 {
-    private int _disposed;
+    private Task? _closed;
 
     public override bool CanRead => true;
 
@@ -37,25 +40,46 @@ internal sealed class DuplexPipeStream(Stream input, Stream output, Func<ValueTa
 
     public override async ValueTask DisposeAsync()
     {
-        if (Interlocked.Exchange(ref _disposed, 1) == 0)
-        {
-            await output.DisposeAsync().ConfigureAwait(false);
-            await input.DisposeAsync().ConfigureAwait(false);
-            await onDisposed().ConfigureAwait(false);
-        }
-
+        // A synchronous Dispose (the connection core aborts a stream that way) may have come first: wait for its callback.
+        await CloseOnce().ConfigureAwait(false);
         await base.DisposeAsync().ConfigureAwait(false);
     }
 
     protected override void Dispose(bool disposing)
     {
-        if (disposing && Interlocked.Exchange(ref _disposed, 1) == 0)
+        if (disposing)
         {
-            output.Dispose();
-            input.Dispose();
-            _ = onDisposed();
+            _ = CloseOnce(); // DisposeAsync, or whoever owns the callback's work, waits for it
         }
 
         base.Dispose(disposing);
+    }
+
+    /// <summary>Closes both pipes and starts the callback, once; returns its completion to every caller.</summary>
+    private Task CloseOnce()
+    {
+        var closing = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (Interlocked.CompareExchange(ref _closed, closing.Task, null) is { } closed)
+        {
+            return closed;
+        }
+
+        _ = CloseAsync(closing);
+        return closing.Task;
+    }
+
+    private async Task CloseAsync(TaskCompletionSource closing)
+    {
+        try
+        {
+            output.Dispose();
+            input.Dispose();
+            await onDisposed().ConfigureAwait(false);
+            closing.TrySetResult();
+        }
+        catch (Exception ex)
+        {
+            closing.TrySetException(ex);
+        }
     }
 }

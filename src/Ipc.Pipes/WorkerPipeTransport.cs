@@ -13,11 +13,20 @@ namespace Ipc.Pipes;
 /// the worker (from <see cref="WorkerProcessOptions"/>) with two inherited pipe handles; in the worker, the listener takes
 /// those handles and serves the one connection, and stops the worker's host when the parent goes away.
 /// </summary>
-internal sealed partial class WorkerPipeTransport : StreamTransport
+/// <remarks>
+/// Disposing it (with the parent's services) closes the pipes of every worker it started and waits until each has exited,
+/// killing one still running after its <see cref="WorkerProcessOptions.ExitTimeout"/>: a parent that exits right after
+/// disposing its services leaves no worker behind.
+/// </remarks>
+internal sealed partial class WorkerPipeTransport : StreamTransport, IAsyncDisposable, IDisposable
 {
     public const string Scheme = "worker";
 
     private static readonly string[] s_schemes = [Scheme];
+
+    /// <summary>The parent's side of each worker started and not yet exited; guarded by itself.</summary>
+    private readonly HashSet<DuplexPipeStream> _workers = [];
+    private bool _disposed;
 
     public override string Name => "WorkerPipes";
 
@@ -61,7 +70,31 @@ internal sealed partial class WorkerPipeTransport : StreamTransport
             var process = Process.Start(start) ?? throw new InvalidOperationException($"The worker '{options.FileName}' did not start.");
             toWorker.DisposeLocalCopyOfClientHandle();
             fromWorker.DisposeLocalCopyOfClientHandle();
-            return new ValueTask<Stream>(new DuplexPipeStream(fromWorker, toWorker, () => StopWorkerAsync(process, options.ExitTimeout)));
+            DuplexPipeStream? worker = null;
+            worker = new DuplexPipeStream(fromWorker, toWorker, async () =>
+            {
+                try
+                {
+                    await StopWorkerAsync(process, options.ExitTimeout).ConfigureAwait(false);
+                }
+                finally
+                {
+                    lock (_workers)
+                    {
+                        _workers.Remove(worker!);
+                    }
+                }
+            });
+            lock (_workers)
+            {
+                if (!_disposed)
+                {
+                    _workers.Add(worker);
+                    return new ValueTask<Stream>(worker);
+                }
+            }
+
+            return DisposedAsync(worker);
         }
         catch
         {
@@ -69,6 +102,28 @@ internal sealed partial class WorkerPipeTransport : StreamTransport
             fromWorker.Dispose();
             throw;
         }
+    }
+
+    /// <summary>Closes the pipes of every worker still running and waits until each has exited (or was killed).</summary>
+    public async ValueTask DisposeAsync()
+    {
+        DuplexPipeStream[] workers;
+        lock (_workers)
+        {
+            _disposed = true;
+            workers = [.. _workers];
+        }
+
+        await Task.WhenAll(workers.Select(worker => worker.DisposeAsync().AsTask())).ConfigureAwait(false);
+    }
+
+    public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
+
+    /// <summary>A worker started while the parent's services were being disposed: stopped again at once.</summary>
+    private static async ValueTask<Stream> DisposedAsync(DuplexPipeStream worker)
+    {
+        await worker.DisposeAsync().ConfigureAwait(false);
+        throw new ObjectDisposedException(nameof(WorkerPipeTransport), "The parent's services were disposed.");
     }
 
     protected override StreamAcceptor CreateAcceptor(IpcTransportContext context) =>

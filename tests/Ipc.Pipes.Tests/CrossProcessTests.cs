@@ -66,6 +66,86 @@ public sealed class CrossProcessTests
         }
     }
 
+    /// <summary>
+    /// Disposing the parent closes the pipes and the worker's host stops by itself, well before ExitTimeout: it is not
+    /// left waiting for a close it never sees, or killed.
+    /// </summary>
+    [Fact]
+    public async Task DisposeAsync_WorkerProcess_ExitsByItselfWhenThePipesClose()
+    {
+        var client = WorkerClient(worker => worker.ExitTimeout = TimeSpan.FromHours(1));
+        using var worker = await WorkerOfAsync(client);
+        try
+        {
+            await client.DisposeAsync().AsTask().WaitAsync(TestIpc.Bound);
+
+            Assert.True(worker.HasExited); // by itself: the kill would come after an hour
+        }
+        finally
+        {
+            KillIfRunning(worker);
+        }
+    }
+
+    /// <summary>
+    /// A worker that does not exit when its pipes close is killed after ExitTimeout, before disposing the parent's
+    /// services returns: a parent that exits right after leaves no worker running.
+    /// </summary>
+    [Fact]
+    public async Task DisposeAsync_WorkerProcessThatDoesNotExit_IsKilledBeforeDisposeReturns()
+    {
+        var client = WorkerClient(worker =>
+        {
+            worker.ExitTimeout = TimeSpan.FromMilliseconds(200);
+            worker.Environment["IPC_TEST_WORKER_HANG_ON_STOP"] = "1";
+        });
+        using var worker = await WorkerOfAsync(client);
+        try
+        {
+            await client.DisposeAsync().AsTask().WaitAsync(TestIpc.Bound);
+
+            Assert.True(worker.HasExited);
+        }
+        finally
+        {
+            KillIfRunning(worker);
+        }
+    }
+
+    /// <summary>Disposing the parent's services synchronously also waits for the worker to exit.</summary>
+    [Fact]
+    public async Task Dispose_WorkerProcess_ExitsBeforeDisposeReturns()
+    {
+        var client = WorkerClient(worker => worker.ExitTimeout = TimeSpan.FromHours(1));
+        using var worker = await WorkerOfAsync(client);
+        try
+        {
+            await Task.Run(client.Dispose).WaitAsync(TestIpc.Bound);
+
+            Assert.True(worker.HasExited);
+        }
+        finally
+        {
+            KillIfRunning(worker);
+        }
+    }
+
+    /// <summary>The process of the worker that <paramref name="client"/> talks to (starting it).</summary>
+    private static async Task<System.Diagnostics.Process> WorkerOfAsync(ServiceProvider client)
+    {
+        var pid = await client.Requests().RequestAsync<string, string>("worker-setting", "$pid").AsTask().WaitAsync(TestIpc.Bound);
+        return System.Diagnostics.Process.GetProcessById(int.Parse(pid, System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    private static void KillIfRunning(System.Diagnostics.Process process)
+    {
+        if (!process.HasExited)
+        {
+            process.Kill(entireProcessTree: true);
+            process.WaitForExit(TestIpc.Bound);
+        }
+    }
+
     private static ServiceProvider WorkerClient(Action<WorkerProcessOptions>? configure = null)
     {
         var services = new ServiceCollection();

@@ -1,7 +1,8 @@
 // A conformance server in a process of its own, for tests that call across processes.
 //   dotnet Ipc.TestServer.dll <address>   serves the conformance routes on <address>; prints "ready" once listening
 //   dotnet Ipc.TestServer.dll worker      serves them to the parent that started it, over anonymous pipes
-// It stops when its standard input closes (the test ended) or, as a worker, when the parent closes the pipes.
+// It stops when its standard input closes (the test ended) or, as a worker, when the parent closes the pipes (a worker
+// with IPC_TEST_WORKER_HANG_ON_STOP=1 hangs instead, for its parent to kill).
 using Ipc.Testing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -11,11 +12,16 @@ var ipc = builder.Services.AddIpc();
 var probe = new ConformanceProbe();
 if (args is ["worker"])
 {
-    // Besides the conformance routes, what the parent set up for its worker: "." is the working directory, any other name
-    // an environment variable.
+    // Besides the conformance routes, what the parent set up for its worker: "." is the working directory, "$pid" the
+    // worker's process id, any other name an environment variable.
     ipc.AddWorkerServer("conformance", server => server
         .MapConformanceRoutes(probe)
-        .MapRequest<string, string>("worker-setting", name => name == "." ? Environment.CurrentDirectory : Environment.GetEnvironmentVariable(name) ?? "(unset)"));
+        .MapRequest<string, string>("worker-setting", name => name switch
+        {
+            "." => Environment.CurrentDirectory,
+            "$pid" => Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            _ => Environment.GetEnvironmentVariable(name) ?? "(unset)",
+        }));
 }
 else
 {
@@ -27,6 +33,12 @@ using var host = builder.Build();
 await host.StartAsync();
 Console.WriteLine("ready");
 var lifetime = host.Services.GetRequiredService<IHostApplicationLifetime>();
+if (args is ["worker"] && Environment.GetEnvironmentVariable("IPC_TEST_WORKER_HANG_ON_STOP") == "1")
+{
+    // A worker stuck in its shutdown (a native library that never returns, say): it never exits by itself.
+    lifetime.ApplicationStopping.Register(() => new ManualResetEventSlim().Wait());
+}
+
 if (args is not ["worker"])
 {
     _ = Task.Run(() =>
