@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.IO.Pipes;
+using System.Runtime.InteropServices;
 using Ipc.Transports;
 using Ipc.Transports.Streams;
 using Microsoft.Extensions.DependencyInjection;
@@ -163,6 +164,11 @@ internal sealed partial class WorkerPipeTransport : StreamTransport, IAsyncDispo
 
             var fromParent = new AnonymousPipeClientStream(PipeDirection.In, handles[0]);
             var toParent = new AnonymousPipeClientStream(PipeDirection.Out, handles[1]);
+
+            // The handles came inherited, so processes this worker starts would inherit them in turn: one that outlives
+            // the worker would hold its pipe to the parent open, and the parent would never see the worker die.
+            NotInherited(fromParent.SafePipeHandle);
+            NotInherited(toParent.SafePipeHandle);
             _parent = new DuplexPipeStream(fromParent, toParent, ParentGone);
             return default;
         }
@@ -202,9 +208,52 @@ internal sealed partial class WorkerPipeTransport : StreamTransport, IAsyncDispo
         }
     }
 
+    /// <summary>Keeps <paramref name="pipe"/> from being inherited by the processes this one starts (best effort).</summary>
+    private static void NotInherited(SafeHandle pipe)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            _ = NativeMethods.SetHandleInformation(pipe, HandleFlagInherit, 0);
+            return;
+        }
+
+        var added = false;
+        try
+        {
+            pipe.DangerousAddRef(ref added);
+
+            // ioctl(FIOCLEX) sets close-on-exec; unlike fcntl it takes no variadic argument, which some ABIs pass apart.
+            _ = NativeMethods.ioctl((int)pipe.DangerousGetHandle(), CloseOnExecRequest);
+        }
+        catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException)
+        {
+            // no ioctl in this C library: the handles stay inheritable, as they were
+        }
+        finally
+        {
+            if (added)
+            {
+                pipe.DangerousRelease();
+            }
+        }
+    }
+
+    private const uint HandleFlagInherit = 1;
+
+    /// <summary>FIOCLEX: _IO('f', 1) on the BSDs, macOS and Linux on PowerPC; 0x5451 on Linux's other architectures.</summary>
+    private static nuint CloseOnExecRequest =>
+        OperatingSystem.IsLinux() && RuntimeInformation.ProcessArchitecture is not Architecture.Ppc64le ? 0x5451u : 0x20006601u;
+
     private static partial class NativeMethods
     {
-        [System.Runtime.InteropServices.LibraryImport("libc", SetLastError = false)]
+        [LibraryImport("libc", SetLastError = false)]
+        internal static partial int ioctl(int descriptor, nuint request);
+
+        [LibraryImport("kernel32.dll", SetLastError = false)]
+        [return: MarshalAs(UnmanagedType.Bool)]
+        internal static partial bool SetHandleInformation(SafeHandle handle, uint mask, uint flags);
+
+        [LibraryImport("libc", SetLastError = false)]
         internal static partial int getppid();
     }
 }

@@ -130,6 +130,37 @@ public sealed class CrossProcessTests
         }
     }
 
+    /// <summary>
+    /// A worker that started a process of its own and then died: the parent still sees it die (the child does not hold
+    /// the worker's pipes open), so the pending call fails with Unavailable and the next call starts a new worker.
+    /// </summary>
+    [Fact]
+    public async Task RequestAsync_WorkerWithAChildProcessDies_PendingCallFailsAndTheNextStartsANewWorker()
+    {
+        await using var client = WorkerClient();
+        using var worker = await WorkerOfAsync(client);
+        var requests = client.Requests();
+        using var grandchild = System.Diagnostics.Process.GetProcessById(int.Parse(
+            await requests.RequestAsync<string, string>("worker-setting", "$spawn").AsTask().WaitAsync(TestIpc.Bound),
+            System.Globalization.CultureInfo.InvariantCulture));
+        try
+        {
+            var call = requests.RequestAsync<string, string>(ConformanceRoutes.Block, "x").AsTask();
+            worker.Kill();
+            await worker.WaitForExitAsync().WaitAsync(TestIpc.Bound);
+
+            var ex = await Assert.ThrowsAsync<IpcException>(() => call.WaitAsync(TestIpc.Bound));
+            Assert.Equal(IpcErrorCode.Unavailable, ex.ErrorCode);
+            using var next = await WorkerOfAsync(client);
+            Assert.NotEqual(worker.Id, next.Id);
+        }
+        finally
+        {
+            KillIfRunning(worker);
+            KillIfRunning(grandchild);
+        }
+    }
+
     /// <summary>The process of the worker that <paramref name="client"/> talks to (starting it).</summary>
     private static async Task<System.Diagnostics.Process> WorkerOfAsync(ServiceProvider client)
     {

@@ -7,19 +7,27 @@ using Ipc.Testing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 
+if (args is ["grandchild"])
+{
+    // Started by a worker ("$spawn"): does nothing until it is killed, holding whatever it inherited.
+    await Task.Delay(Timeout.Infinite);
+}
+
 var builder = new HostApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
 var ipc = builder.Services.AddIpc();
 var probe = new ConformanceProbe();
 if (args is ["worker"])
 {
     // Besides the conformance routes, what the parent set up for its worker: "." is the working directory, "$pid" the
-    // worker's process id, any other name an environment variable.
+    // worker's process id, "$spawn" starts a child process of the worker's own and returns its id, any other name an
+    // environment variable.
     ipc.AddWorkerServer("conformance", server => server
         .MapConformanceRoutes(probe)
         .MapRequest<string, string>("worker-setting", name => name switch
         {
             "." => Environment.CurrentDirectory,
             "$pid" => Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "$spawn" => SpawnGrandchild(),
             _ => Environment.GetEnvironmentVariable(name) ?? "(unset)",
         }));
 }
@@ -49,3 +57,12 @@ if (args is not ["worker"])
 }
 
 await host.WaitForShutdownAsync();
+
+static string SpawnGrandchild()
+{
+    var start = new System.Diagnostics.ProcessStartInfo(Environment.ProcessPath!) { UseShellExecute = false };
+    start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Ipc.TestServer.dll"));
+    start.ArgumentList.Add("grandchild");
+    using var child = System.Diagnostics.Process.Start(start)!;
+    return child.Id.ToString(System.Globalization.CultureInfo.InvariantCulture);
+}
