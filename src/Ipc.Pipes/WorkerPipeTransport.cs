@@ -222,7 +222,8 @@ internal sealed partial class WorkerPipeTransport : StreamTransport, IAsyncDispo
         {
             pipe.DangerousAddRef(ref added);
 
-            // ioctl(FIOCLEX) sets close-on-exec; unlike fcntl it takes no variadic argument, which some ABIs pass apart.
+            // ioctl(FIOCLEX) sets close-on-exec. ioctl is declared variadic, but FIOCLEX reads no third argument, so the
+            // call passes none (fcntl's F_SETFD would need its flag passed as a variadic argument, which some ABIs place apart).
             _ = NativeMethods.ioctl((int)pipe.DangerousGetHandle(), CloseOnExecRequest);
         }
         catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException)
