@@ -42,7 +42,14 @@ internal sealed partial class WorkerPipeTransport : StreamTransport, IAsyncDispo
     }
 
     // One worker process per connection: the pool always has one connection.
-    protected override StreamTransportOptions GetOptions(IpcTransportContext context) => new() { ConnectionPoolSize = 1 };
+    /// <summary>
+    /// The connection settings of both sides: one connection, never closed for being idle. The connection is the worker's
+    /// life (its host stops when the connection ends), so a worker the parent left idle for IdleTimeout would exit, and
+    /// the next call start a new one with none of the old one's state.
+    /// </summary>
+    internal static StreamTransportOptions ConnectionOptions() => new() { ConnectionPoolSize = 1, IdleTimeout = Timeout.InfiniteTimeSpan };
+
+    protected override StreamTransportOptions GetOptions(IpcTransportContext context) => ConnectionOptions();
 
     protected override ValueTask<Stream> ConnectAsync(IpcTransportContext context, CancellationToken cancellationToken)
     {

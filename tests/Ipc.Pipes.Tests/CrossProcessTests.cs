@@ -22,6 +22,15 @@ public sealed class CrossProcessTests
         RemoteAddresses.AssertThisProcess(info.RemoteAddress);
     }
 
+    /// <summary>
+    /// A worker's connection is its life (its host stops when the connection ends), so neither side closes it for being
+    /// idle: with the stream core's IdleTimeout (5 minutes by default) a worker left idle that long would exit, and the
+    /// next call would start a new one without the old one's state.
+    /// </summary>
+    [Fact]
+    public void WorkerConnection_IsNeverClosedForBeingIdle() =>
+        Assert.Equal(Timeout.InfiniteTimeSpan, Ipc.Pipes.WorkerPipeTransport.ConnectionOptions().IdleTimeout);
+
     [Fact]
     public async Task RequestAsync_WorkerProcess_IsStartedAndAnswersOverAnonymousPipes()
     {
