@@ -554,7 +554,7 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
         {
             // The pipeline covers the stream until its first item: an attempt that fails before it is retried, later failures are not.
             StreamStart start;
-            var context = _resilience.RentContext(message.Route, null, message.CallOptions?.Idempotent, cancellationToken);
+            var context = _resilience.RentContext(message.Route, message.CallOptions?.Timeout, message.CallOptions?.Idempotent, cancellationToken);
             try
             {
                 start = await _resilience.Pipeline.ExecuteAsync(static (ctx, state) => state.Client.StartStreamAsync(state.Message, ctx, state.Token), context, (Client: this, Message: message, Token: cancellationToken)).ConfigureAwait(false);

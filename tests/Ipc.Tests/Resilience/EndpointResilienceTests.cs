@@ -319,6 +319,31 @@ public sealed class EndpointResilienceTests
         Assert.Equal(TimeSpan.FromSeconds(1), ex.Timeout);
     }
 
+    /// <summary>A stream's own timeout bounds its start (until the first item) in place of the endpoint's, as a request's does.</summary>
+    [Fact]
+    public async Task StreamAsync_CallTimeout_ReplacesTotalTimeoutUntilTheFirstItem()
+    {
+        await using var endpoint = ScriptedEndpoint.Create(r => r.TotalTimeout = TimeSpan.FromSeconds(30));
+        endpoint.Transport.HangNext();
+
+        var call = FirstItemAsync(endpoint.Client.StreamAsync<string, string>("range", "only", new IpcCallOptions { Timeout = TimeSpan.FromSeconds(1) }));
+        await endpoint.Transport.WaitForAttemptsAsync(1, Bound);
+        endpoint.Time.Advance(TimeSpan.FromSeconds(1));
+
+        var ex = await Assert.ThrowsAsync<IpcTimeoutException>(() => call.WaitAsync(Bound));
+        Assert.Equal(TimeSpan.FromSeconds(1), ex.Timeout);
+    }
+
+    private static async Task<string> FirstItemAsync(IAsyncEnumerable<string> items)
+    {
+        await foreach (var item in items)
+        {
+            return item;
+        }
+
+        throw new InvalidOperationException("The stream ended without an item.");
+    }
+
     [Fact]
     public async Task RequestAsync_NamedPipeline_IsUsedInsteadOfStandard()
     {
