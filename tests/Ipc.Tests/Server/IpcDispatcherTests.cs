@@ -99,6 +99,27 @@ public sealed partial class IpcDispatcherTests
         Assert.Equal(2, tracker.Disposed);
     }
 
+    /// <summary>The call's scope resolves keyed services, as any scope of the container does.</summary>
+    [Fact]
+    public async Task RequestAsync_HandlerResolvesKeyedServiceFromContext_GetsTheScopedInstance()
+    {
+        var address = TestSupport.NewAddress();
+        var tracker = new ScopeTracker();
+        using var server = await TestSupport.StartServerAsync(
+            ipc => ipc.AddEndpoint("calc", address).AddServer("calc", s => s.MapRequest<int, bool>("keyed", (_, context, _) =>
+            {
+                var keyed = context.Services.GetRequiredKeyedService<ScopedDependency>("primary");
+                return new ValueTask<bool>(ReferenceEquals(keyed, context.Services.GetRequiredKeyedService<ScopedDependency>("primary")));
+            })),
+            services => services.AddSingleton(tracker).AddKeyedScoped<ScopedDependency>("primary"));
+        await using var client = TestSupport.Client("calc", address);
+
+        Assert.True(await client.GetRequiredKeyedService<IRequestClient>("calc").RequestAsync<int, bool>("keyed", 0).AsTask().WaitAsync(Bound));
+
+        Assert.Equal(1, tracker.Created);
+        Assert.Equal(1, tracker.Disposed); // with the call's scope
+    }
+
     [Fact]
     public async Task RequestAsync_FromInsideHandler_PropagatesCorrelationId()
     {
