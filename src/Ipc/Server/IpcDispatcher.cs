@@ -337,6 +337,11 @@ internal sealed partial class IpcDispatcher : IIpcDispatcher
         await using var _ = services.ConfigureAwait(false);
         var context = new IpcContext(_endpoint.Name, request, services);
         s_current.Value = context;
+
+        // Each item is asked for on the flow of whoever reads the stream, which lacks what this method set on its own flow
+        // before its first item: the handler's context and its server span, put back before every item so the calls and
+        // spans a handler makes after its first item carry its correlation id and trace as those before it do.
+        var span = Activity.Current;
         IAsyncEnumerator<ReadOnlyMemory<byte>>? items = null;
         try
         {
@@ -355,6 +360,16 @@ internal sealed partial class IpcDispatcher : IIpcDispatcher
                 ReadOnlyMemory<byte> body;
                 try
                 {
+                    if (s_current.Value != context)
+                    {
+                        s_current.Value = context;
+                    }
+
+                    if (Activity.Current != span)
+                    {
+                        Activity.Current = span;
+                    }
+
                     if (!await items!.MoveNextAsync().ConfigureAwait(false))
                     {
                         yield break;

@@ -1,4 +1,7 @@
 using System.Buffers;
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Ipc.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
 using NSubstitute;
 
@@ -134,6 +137,77 @@ public sealed partial class IpcDispatcherTests
             .RequestAsync<int, string>("outer", 0, new IpcCallOptions { CorrelationId = "order-42" }).AsTask().WaitAsync(Bound);
 
         Assert.Equal("order-42", seen);
+    }
+
+    /// <summary>A stream handler's calls carry the stream's correlation id for every item, not only until its first.</summary>
+    [Fact]
+    public async Task StreamAsync_CallsFromInsideTheHandler_PropagateCorrelationIdForEveryItem()
+    {
+        var address = TestSupport.NewAddress();
+        using var server = await TestSupport.StartServerAsync(ipc => ipc.AddEndpoint("calc", address).AddServer("calc", s => s
+            .MapStream<int, string>("outer", (count, context, ct) => AskInnerAsync(context, count, ct))
+            .MapRequest<int, string>("inner", (_, context, _) => new ValueTask<string>(context.CorrelationId!))));
+        await using var client = TestSupport.Client("calc", address);
+        var seen = new List<string>();
+
+        await foreach (var item in client.GetRequiredKeyedService<IRequestClient>("calc")
+            .StreamAsync<int, string>("outer", 3, new IpcCallOptions { CorrelationId = "order-42" }).WithCancellation(new CancellationTokenSource(Bound).Token))
+        {
+            seen.Add(item);
+        }
+
+        Assert.Equal(["order-42", "order-42", "order-42"], seen);
+    }
+
+    /// <summary>A stream handler runs inside its server span for every item: what it traces after its first item is the span's child too.</summary>
+    [Fact]
+    public async Task StreamAsync_Traced_HandlerRunsInItsServerSpanForEveryItem()
+    {
+        var stopped = new ConcurrentQueue<Activity>();
+        using var source = new ActivitySource("Ipc.Tests.StreamSpan");
+        using var listener = new ActivityListener
+        {
+            ShouldListenTo = s => s.Name is IpcDiagnostics.SourceName or "Ipc.Tests.StreamSpan",
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = stopped.Enqueue,
+        };
+        ActivitySource.AddActivityListener(listener);
+        var address = TestSupport.NewAddress();
+        using var server = await TestSupport.StartServerAsync(ipc => ipc.AddEndpoint("spans", address).AddServer("spans", s => s
+            .MapStream<int, string>("current", (count, _, ct) => CurrentSpansAsync(count, ct))));
+        await using var client = TestSupport.Client("spans", address);
+        var seen = new List<string>();
+
+        using (var parent = source.StartActivity("caller"))
+        {
+            Assert.NotNull(parent);
+            await foreach (var item in client.GetRequiredKeyedService<IRequestClient>("spans").StreamAsync<int, string>("current", 3).WithCancellation(new CancellationTokenSource(Bound).Token))
+            {
+                seen.Add(item);
+            }
+
+            var span = Assert.Single(stopped, a => a.TraceId == parent.TraceId && a.Kind == ActivityKind.Server && a.OperationName == "spans/current");
+            Assert.Equal([span.SpanId.ToHexString(), span.SpanId.ToHexString(), span.SpanId.ToHexString()], seen);
+        }
+    }
+
+    private static async IAsyncEnumerable<string> CurrentSpansAsync(int count, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        for (var i = 0; i < count; i++)
+        {
+            await Task.Yield();
+            cancellationToken.ThrowIfCancellationRequested();
+            yield return Activity.Current?.SpanId.ToHexString() ?? "none";
+        }
+    }
+
+    private static async IAsyncEnumerable<string> AskInnerAsync(IpcContext context, int count, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var inner = context.Services.GetRequiredService<IIpcClientFactory>().GetRequestClient("calc");
+        for (var i = 0; i < count; i++)
+        {
+            yield return await inner.RequestAsync<int, string>("inner", i, cancellationToken: cancellationToken);
+        }
     }
 
     [Fact]
