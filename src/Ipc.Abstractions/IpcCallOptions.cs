@@ -4,7 +4,11 @@ namespace Ipc;
 public sealed class IpcCallOptions
 {
     /// <summary>Gets the timeout of this call in all (retries included), overriding the endpoint's <c>RequestTimeout</c> and <c>Resilience:TotalTimeout</c>.</summary>
-    /// <remarks>A stream call is bounded by it until its first item arrives, as by the endpoint's timeouts.</remarks>
+    /// <remarks>
+    /// A stream call is bounded by it until its first item arrives, as by the endpoint's timeouts.
+    /// <see cref="System.Threading.Timeout.InfiniteTimeSpan"/> means no timeout; zero or any other negative value leaves the
+    /// call no time, and it fails at once with <see cref="IpcTimeoutException"/>, unsent.
+    /// </remarks>
     public TimeSpan? Timeout { get; init; }
 
     /// <summary>Gets the correlation id to send. By default the id of the message being handled (inside a handler) or a new one.</summary>

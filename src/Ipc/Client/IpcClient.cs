@@ -210,11 +210,30 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
         }
     }
 
+    /// <summary>
+    /// Fails a call whose own timeout leaves it no time (zero or negative, not <see cref="Timeout.InfiniteTimeSpan"/>) at
+    /// once, unsent, as a server does not run a request that arrives with none: a timeout strategy applies no timeout at
+    /// all for such a value, so the call would otherwise run unbounded.
+    /// </summary>
+    private void CheckTimeLeft(IpcCallOptions? options)
+    {
+        if (options?.Timeout is { } timeout && timeout <= TimeSpan.Zero && timeout != Timeout.InfiniteTimeSpan)
+        {
+            throw new IpcTimeoutException(
+                $"The call to endpoint '{_endpoint.Name}' had no time left: its IpcCallOptions.Timeout is {timeout}, so it was not sent. Give it a positive timeout, or Timeout.InfiniteTimeSpan for none.")
+            {
+                Endpoint = _endpoint.Name,
+                Timeout = timeout,
+            };
+        }
+    }
+
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<IpcMessage> InvokeAsync(IpcMessage message, CancellationToken cancellationToken)
     {
         Require(TransportCapabilities.RequestResponse, "RequestAsync");
         CheckSize(message);
+        CheckTimeLeft(message.CallOptions);
         cancellationToken.ThrowIfCancellationRequested();
         var telemetry = _endpoint.Telemetry;
         var started = EndpointTelemetry.Start(telemetry.Metrics.ClientRequestDuration); // no clock reads while nothing listens
@@ -311,6 +330,7 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
     {
         Require(publish ? TransportCapabilities.PublishSubscribe : TransportCapabilities.OneWay, publish ? "PublishAsync" : "SendAsync");
         CheckSize(message);
+        CheckTimeLeft(message.CallOptions);
         cancellationToken.ThrowIfCancellationRequested();
         var telemetry = _endpoint.Telemetry;
         var operation = publish ? IpcOperation.Publish : IpcOperation.Send;
@@ -389,6 +409,7 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
             CheckSize(message);
         }
 
+        CheckTimeLeft(options);
         cancellationToken.ThrowIfCancellationRequested();
         if (batch.Count == 0)
         {
@@ -544,6 +565,7 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
     {
         Require(TransportCapabilities.Streaming, "StreamAsync");
         CheckSize(message);
+        CheckTimeLeft(message.CallOptions);
         cancellationToken.ThrowIfCancellationRequested();
         var telemetry = _endpoint.Telemetry;
         var started = EndpointTelemetry.Start(telemetry.Metrics.ClientStreamDuration);

@@ -319,6 +319,26 @@ public sealed class EndpointResilienceTests
         Assert.Equal(TimeSpan.FromSeconds(1), ex.Timeout);
     }
 
+    /// <summary>A call whose own timeout has no time left fails with Timeout at once: it is not sent, nor left without a timeout.</summary>
+    [Theory]
+    [InlineData(0, false)]
+    [InlineData(-5, false)]
+    [InlineData(0, true)]
+    public async Task Call_CallTimeoutWithNoTimeLeft_ThrowsTimeoutWithoutSending(int milliseconds, bool send)
+    {
+        await using var endpoint = ScriptedEndpoint.Create(r => r.TotalTimeout = TimeSpan.FromSeconds(30));
+        endpoint.Transport.HangNext();
+        var options = new IpcCallOptions { Timeout = TimeSpan.FromMilliseconds(milliseconds) };
+
+        var ex = await Assert.ThrowsAsync<IpcTimeoutException>(() => send
+            ? endpoint.Channel.SendAsync("note", 1, options).AsTask().WaitAsync(Bound)
+            : endpoint.RequestAsync(options: options));
+
+        Assert.Equal(TimeSpan.FromMilliseconds(milliseconds), ex.Timeout);
+        Assert.Equal(ScriptedEndpoint.Name, ex.Endpoint);
+        Assert.Empty(endpoint.Transport.Attempts);
+    }
+
     /// <summary>A stream's own timeout bounds its start (until the first item) in place of the endpoint's, as a request's does.</summary>
     [Fact]
     public async Task StreamAsync_CallTimeout_ReplacesTotalTimeoutUntilTheFirstItem()
