@@ -6,8 +6,9 @@ public sealed class IpcCallOptions
     /// <summary>Gets the timeout of this call in all (retries included), overriding the endpoint's <c>RequestTimeout</c> and <c>Resilience:TotalTimeout</c>.</summary>
     /// <remarks>
     /// A stream call is bounded by it until its first item arrives, as by the endpoint's timeouts.
-    /// <see cref="System.Threading.Timeout.InfiniteTimeSpan"/> means no timeout; zero or any other negative value leaves the
-    /// call no time, and it fails at once with <see cref="IpcTimeoutException"/>, unsent.
+    /// <see cref="System.Threading.Timeout.InfiniteTimeSpan"/> means no timeout, as does a value longer than a timer holds
+    /// (about 49.7 days); zero or any other negative value leaves the call no time, and it fails at once with
+    /// <see cref="IpcTimeoutException"/>, unsent.
     /// </remarks>
     public TimeSpan? Timeout { get; init; }
 

@@ -26,7 +26,8 @@ public sealed class IpcEndpointOptions
     /// <value>
     /// The default value is <see langword="null"/>: <c>Resilience:TotalTimeout</c>, whose default depends on the transport
     /// kind (10 seconds for local transports, 30 for network ones, 60 for brokers; see docs/resilience.md). When set, it wins
-    /// over <c>Resilience:TotalTimeout</c>. <see cref="System.Threading.Timeout.InfiniteTimeSpan"/> disables the timeout.
+    /// over <c>Resilience:TotalTimeout</c>. <see cref="System.Threading.Timeout.InfiniteTimeSpan"/> disables the timeout, as
+    /// does a value longer than a timer holds (about 49.7 days).
     /// </value>
     public TimeSpan? RequestTimeout { get; set; }
 

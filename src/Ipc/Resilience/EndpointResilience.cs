@@ -376,13 +376,21 @@ internal sealed class EndpointResilience
             timeProvider)),
     };
 
+    /// <summary>The longest timeout a timer holds (<see cref="uint.MaxValue"/> - 1 ms, about 49.7 days); Polly's timeout throws for a longer one.</summary>
+    private static readonly TimeSpan s_longestTimer = TimeSpan.FromMilliseconds(uint.MaxValue - 1);
+
     private static TimeoutStrategyOptions TotalTimeout(TimeSpan timeout) => new()
     {
         Name = "TotalTimeout",
 
-        // A call's IpcCallOptions.Timeout replaces the endpoint's (TotalTimeoutOf); an infinite timeout is not applied. The
-        // client takes its deadline as the call starts, and sends it with the request.
-        TimeoutGenerator = args => new ValueTask<TimeSpan>(args.Context.Properties.GetValue(IpcResiliencePredicates.CallTimeout, timeout)),
+        // A call's IpcCallOptions.Timeout replaces the endpoint's (TotalTimeoutOf); an infinite timeout is not applied, nor
+        // one longer than a timer holds (a RequestTimeout or call timeout of 60 days), which bounds nothing a process sees.
+        // The client takes its deadline as the call starts, and sends it with the request.
+        TimeoutGenerator = args =>
+        {
+            var total = args.Context.Properties.GetValue(IpcResiliencePredicates.CallTimeout, timeout);
+            return new ValueTask<TimeSpan>(total > s_longestTimer ? Timeout.InfiniteTimeSpan : total);
+        },
     };
 
     /// <summary>

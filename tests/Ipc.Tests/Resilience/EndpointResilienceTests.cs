@@ -1,4 +1,5 @@
 using Ipc.Testing;
+using Microsoft.Extensions.DependencyInjection;
 using Polly;
 using Polly.CircuitBreaker;
 
@@ -337,6 +338,23 @@ public sealed class EndpointResilienceTests
         Assert.Equal(TimeSpan.FromMilliseconds(milliseconds), ex.Timeout);
         Assert.Equal(ScriptedEndpoint.Name, ex.Endpoint);
         Assert.Empty(endpoint.Transport.Attempts);
+    }
+
+    /// <summary>
+    /// A total timeout longer than a timer holds (about 49.7 days), from RequestTimeout or a call's own, bounds nothing a
+    /// process will see: the call runs as with no timeout, where every call failed before.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task RequestAsync_TimeoutLongerThanATimerHolds_RunsWithoutTimeout(bool ownTimeout)
+    {
+        var address = TestSupport.NewAddress();
+        using var server = await TestSupport.StartServerAsync(ipc => ipc.AddEndpoint("calc", address).AddServer("calc", s => s.MapRequest<int, int>("echo", x => x)));
+        await using var client = TestSupport.Client("calc", address, e => e.RequestTimeout = ownTimeout ? null : TimeSpan.FromDays(60));
+        var options = ownTimeout ? new IpcCallOptions { Timeout = TimeSpan.MaxValue } : null;
+
+        Assert.Equal(3, await client.GetRequiredKeyedService<IRequestClient>("calc").RequestAsync<int, int>("echo", 3, options).AsTask().WaitAsync(Bound));
     }
 
     /// <summary>A stream's own timeout bounds its start (until the first item) in place of the endpoint's, as a request's does.</summary>
