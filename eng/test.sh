@@ -50,9 +50,18 @@ echo "== build (Release, warnings as errors)"
 dotnet build Ipc.Abstractions.sln -c Release -warnaserror -nologo -clp:NoSummary
 
 # Test folders (socket files, certificates, private broker nodes) and shared-memory segments that exist before the run;
-# the run must add none.
+# the run must add none. Nor the runtime's diagnostic endpoints (dotnet-diagnostic-<pid>-*, clr-debug-pipe-<pid>-*) of
+# processes that no longer run: a process a test kills cannot remove its own, so tests start theirs without them
+# (DOTNET_EnableDiagnostics=0).
 tmp="${TMPDIR:-/tmp}"
-leftovers() { find "$tmp" /dev/shm -maxdepth 1 \( -name 'ipc-tests-*' -o -name 'ipc-certs-*' -o -name 'ipc-shm-*' -o -name 'ipc-streams-*' \) 2>/dev/null | sort; }
+dead_diagnostics() {
+  for f in "$tmp"/dotnet-diagnostic-* "$tmp"/clr-debug-pipe-*; do
+    [ -e "$f" ] || continue
+    pid=$(basename "$f" | sed -E 's/^(dotnet-diagnostic|clr-debug-pipe)-([0-9]+)-.*/\2/')
+    kill -0 "$pid" 2>/dev/null || echo "$f"
+  done
+}
+leftovers() { { find "$tmp" /dev/shm -maxdepth 1 \( -name 'ipc-tests-*' -o -name 'ipc-certs-*' -o -name 'ipc-shm-*' -o -name 'ipc-streams-*' \) 2>/dev/null; dead_diagnostics; } | sort; }
 before=$(leftovers)
 
 echo "== test"

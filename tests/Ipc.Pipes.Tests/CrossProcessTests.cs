@@ -194,6 +194,7 @@ public sealed class CrossProcessTests
             worker.FileName = TestServerProcess.DotNet;
             worker.Arguments.Add(TestServerProcess.DllPath);
             worker.Arguments.Add("worker");
+            worker.Environment[TestServerProcess.NoDiagnostics.Key] = TestServerProcess.NoDiagnostics.Value; // a killed worker leaves no diagnostic files
             configure?.Invoke(worker);
         });
         return services.BuildServiceProvider();

@@ -12,6 +12,13 @@ public sealed class TestServerProcess : IAsyncDisposable
 
     private TestServerProcess(Process process) => _process = process;
 
+    /// <summary>
+    /// The environment variable that turns off the runtime's diagnostic endpoints in a server process: a process a test kills
+    /// (SIGKILL) cannot remove its <c>dotnet-diagnostic-*</c> socket and <c>clr-debug-pipe-*</c> files from the temporary
+    /// folder, and no test needs them.
+    /// </summary>
+    public static readonly KeyValuePair<string, string> NoDiagnostics = new("DOTNET_EnableDiagnostics", "0");
+
     /// <summary>Gets the path of Ipc.TestServer.dll, copied next to the test assembly by its project reference.</summary>
     public static string DllPath => Path.Combine(AppContext.BaseDirectory, "Ipc.TestServer.dll");
 
@@ -30,6 +37,7 @@ public sealed class TestServerProcess : IAsyncDisposable
         };
         start.ArgumentList.Add(DllPath);
         start.ArgumentList.Add(address);
+        start.Environment[NoDiagnostics.Key] = NoDiagnostics.Value;
         var process = Process.Start(start)!;
         var server = new TestServerProcess(process);
         try
