@@ -58,14 +58,12 @@ internal sealed class AmqpClient : IIpcTransportClient
         }
 
         var channel = await RequestChannelAsync(cancellationToken).ConfigureAwait(false);
-        // The call id is the message id, unless a call with that id is waiting already (a caller's own ids can repeat).
+        // The call id (the AMQP correlation_id, which the reply carries back) is new for every attempt, never the message
+        // id: a caller's message ids can repeat (a retry keeps its id), and the late reply of an attempt that timed out
+        // must match no other call. A reply whose call id is no longer waiting is dropped.
         var call = new PendingCall(request.Route, request.CorrelationId);
-        var callId = request.MessageId;
-        if (!_pending.TryAdd(callId, call))
-        {
-            callId = _callPrefix + Interlocked.Increment(ref _callSequence).ToString(CultureInfo.InvariantCulture);
-            _pending[callId] = call;
-        }
+        var callId = _callPrefix + Interlocked.Increment(ref _callSequence).ToString(CultureInfo.InvariantCulture);
+        _pending[callId] = call;
 
         using var registration = cancellationToken.UnsafeRegister(
             static (state, token) =>

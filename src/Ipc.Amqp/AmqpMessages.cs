@@ -76,9 +76,9 @@ internal static class AmqpMessages
             properties.Expiration = Expiration(timeout);
         }
 
-        // The message's own correlation id travels only where the receiver cannot tell it: a request's is its call id
-        // unless the ipc-correlation-id header says otherwise, and a one-way message's is its message id unless
-        // correlation_id says otherwise.
+        // The message's own correlation id travels only where the receiver cannot tell it: a request's in the
+        // ipc-correlation-id header (correlation_id holds the call id, which an Ipc client makes new for every attempt),
+        // and a one-way message's in correlation_id unless it is the message id.
         var correlationHeader = false;
         if (callId is not null)
         {

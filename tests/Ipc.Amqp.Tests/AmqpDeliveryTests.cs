@@ -158,6 +158,46 @@ public sealed class AmqpDeliveryTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task RequestAsync_LateReplyOfATimedOutCallWithTheSameMessageId_DoesNotCompleteTheNextCall()
+    {
+        // A caller reuses a message id (a retry keeps it; callers may set it). The first call times out; its reply comes
+        // while the second call with that id waits, and must not be taken for the second call's reply. With a prefetch
+        // of 1 the server takes the second request only after it sent the first reply, so that reply surely comes first.
+        var address = AmqpTestAddresses.New("late-reply");
+        var firstStarted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var releaseFirst = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await _hosts.StartServerAsync(
+            address,
+            s => s
+                .MapRequest<Order, Order>("slow", async (order, _, _) =>
+                {
+                    firstStarted.TrySetResult();
+                    await releaseFirst.Task; // ignores its token: it answers after the caller gave up
+                    return order with { Id = order.Id * 100 };
+                })
+                .MapRequest<Order, Order>("price", order => order with { Id = order.Id * 10 }),
+            amqp: o => o.Prefetch = 1);
+        var services = _hosts.CreateClientServices(address);
+        var requests = Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions.GetRequiredService<IIpcClientFactory>(services).GetRequestClient(AmqpTestHost.Endpoint);
+
+        try
+        {
+            var first = requests.RequestAsync<Order, Order>("slow", new Order(1), new IpcCallOptions { MessageId = "same-id-0001", Timeout = TimeSpan.FromMilliseconds(500) }).AsTask();
+            await firstStarted.Task.WaitAsync(Bound);
+            await Assert.ThrowsAsync<IpcTimeoutException>(() => first.WaitAsync(Bound));
+
+            var second = requests.RequestAsync<Order, Order>("price", new Order(2), new IpcCallOptions { MessageId = "same-id-0001", Timeout = TimeSpan.FromSeconds(20) }).AsTask();
+            releaseFirst.TrySetResult();
+
+            Assert.Equal(new Order(20), await second.WaitAsync(Bound));
+        }
+        finally
+        {
+            releaseFirst.TrySetResult();
+        }
+    }
+
+    [Fact]
     public async Task RequestAsync_ServerStopsWhileAHandlerIgnoresItsToken_AnotherInstanceDoesNotRunItAgain()
     {
         // Requests are at most once (docs/amqp.md). The stopping server closes its channel after 10 s with the request
