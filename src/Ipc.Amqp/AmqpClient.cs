@@ -78,7 +78,7 @@ internal sealed class AmqpClient : IIpcTransportClient
         var sent = false;
         try
         {
-            var properties = AmqpMessages.ToProperties(request, callId, persistent: false);
+            var properties = AmqpMessages.ToProperties(request, callId, persistent: false, DeadlineOf(request));
             await channel.BasicPublishAsync(string.Empty, AmqpTopology.RequestQueue(_address.Name), mandatory: true, properties, request.Body, cancellationToken).ConfigureAwait(false);
             sent = true;
         }
@@ -104,7 +104,7 @@ internal sealed class AmqpClient : IIpcTransportClient
         Check(message);
         var channel = await SendChannelAsync(cancellationToken).ConfigureAwait(false);
         var queue = AmqpTopology.SendQueue(_address.Name, message.Route);
-        var properties = AmqpMessages.ToProperties(message, callId: null, persistent: _options.Durable);
+        var properties = AmqpMessages.ToProperties(message, callId: null, persistent: _options.Durable, DeadlineOf(message));
         try
         {
             await channel.BasicPublishAsync(string.Empty, queue, mandatory: true, properties, message.Body, cancellationToken).ConfigureAwait(false);
@@ -152,7 +152,7 @@ internal sealed class AmqpClient : IIpcTransportClient
             }
         }
 
-        var properties = AmqpMessages.ToProperties(message, callId: null, persistent: _options.Durable);
+        var properties = AmqpMessages.ToProperties(message, callId: null, persistent: _options.Durable, DeadlineOf(message));
         try
         {
             await channel.BasicPublishAsync(exchange, message.Route, mandatory: false, properties, message.Body, cancellationToken).ConfigureAwait(false);
@@ -402,6 +402,13 @@ internal sealed class AmqpClient : IIpcTransportClient
             { Endpoint = Endpoint, NotAccepted = true };
         }
     }
+
+    /// <summary>
+    /// The deadline a message with a timeout carries beside its <c>expiration</c>, by this client's clock: the broker does
+    /// not count the expiration down, so the server learns from it how long the message waited in its queue.
+    /// </summary>
+    private long? DeadlineOf(IpcMessage message) =>
+        message.Timeout is { } timeout ? AmqpMessages.Deadline(_context.TimeProvider.GetUtcNow(), timeout) : null;
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
 

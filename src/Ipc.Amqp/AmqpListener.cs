@@ -309,23 +309,25 @@ internal sealed class AmqpListener : IIpcTransportListener
 
     private Task OnRequestAsync(object sender, BasicDeliverEventArgs e)
     {
-        var request = AmqpMessages.FromDelivery(e.BasicProperties, e.Body, fallbackRoute: string.Empty, isRequest: true);
+        var request = AmqpMessages.FromDelivery(e.BasicProperties, e.Body, fallbackRoute: string.Empty, isRequest: true, Now());
         request.RemoteAddress = Publisher(e.BasicProperties);
         var replyTo = e.BasicProperties.ReplyTo;
         var callId = e.BasicProperties.CorrelationId;
         _requestAcks?.Delivered(e.DeliveryTag);
-        Run(new Delivery(this, request, e.DeliveryTag, queue: null, replyTo, callId, deliveries: e.Redelivered ? 2 : 1));
+        Run(new Delivery(this, request, e.DeliveryTag, queue: null, replyTo, callId, deliveries: e.Redelivered ? 2 : 1, deadline: null));
         return Task.CompletedTask;
     }
 
     private Task OnMessageAsync(string queue, BasicDeliverEventArgs e)
     {
-        var message = AmqpMessages.FromDelivery(e.BasicProperties, e.Body, fallbackRoute: string.Empty, isRequest: false);
+        var now = Now();
+        var message = AmqpMessages.FromDelivery(e.BasicProperties, e.Body, fallbackRoute: string.Empty, isRequest: false, now);
         message.RemoteAddress = Publisher(e.BasicProperties);
         var headers = e.BasicProperties.Headers;
         var deliveries = Math.Max(AmqpMessages.HeaderNumber(headers, AmqpMessages.DeliveriesHeader), AmqpMessages.HeaderNumber(headers, AmqpMessages.BrokerDeliveryCountHeader)) + 1;
         _messageAcks?.Delivered(e.DeliveryTag);
-        Run(new Delivery(this, message, e.DeliveryTag, queue, replyTo: null, callId: null, deliveries));
+        long? deadline = message.Timeout is { } timeout ? now + (long)timeout.TotalMilliseconds : null;
+        Run(new Delivery(this, message, e.DeliveryTag, queue, replyTo: null, callId: null, deliveries, deadline));
         return Task.CompletedTask;
     }
 
@@ -333,6 +335,9 @@ internal sealed class AmqpListener : IIpcTransportListener
     /// Who published a delivery, as far as the broker tells: the <c>app_id</c> the publisher set, if any (Ipc clients set
     /// none). A broker hides the peer's address; the property is the publisher's word, not checked.
     /// </summary>
+    /// <summary>This server's time in milliseconds since the Unix epoch, to count a message's time left from its deadline.</summary>
+    private long Now() => _context.TimeProvider.GetUtcNow().ToUnixTimeMilliseconds();
+
     private static string? Publisher(IReadOnlyBasicProperties properties) => properties.AppId is { Length: > 0 } appId ? appId : null;
 
     /// <summary>
@@ -360,7 +365,7 @@ internal sealed class AmqpListener : IIpcTransportListener
     }
 
     /// <summary>A delivery on its way to its handler: one work item, with no closure, delegate or task around it.</summary>
-    private sealed class Delivery(AmqpListener listener, IpcMessage message, ulong tag, string? queue, string? replyTo, string? callId, long deliveries) : IThreadPoolWorkItem
+    private sealed class Delivery(AmqpListener listener, IpcMessage message, ulong tag, string? queue, string? replyTo, string? callId, long deliveries, long? deadline) : IThreadPoolWorkItem
     {
         // The consumer's execution context, flowed as Task.Run flows it: RabbitMQ.Client's delivery span, when something
         // listens to it, stays the parent of the server's span (null only when the consumer suppressed the flow).
@@ -382,7 +387,7 @@ internal sealed class AmqpListener : IIpcTransportListener
         {
             var handler = queue is null
                 ? listener.HandleRequestAsync(message, replyTo, callId, tag, redelivered: deliveries > 1)
-                : listener.HandleMessageAsync(queue, message, deliveries, tag);
+                : listener.HandleMessageAsync(queue, message, deliveries, tag, deadline);
             if (handler.IsCompleted)
             {
                 listener.Finished(handler);
@@ -472,7 +477,12 @@ internal sealed class AmqpListener : IIpcTransportListener
         await replies.BasicPublishAsync(string.Empty, replyTo, mandatory: false, properties, response.Body).ConfigureAwait(false);
     }
 
-    private async Task HandleMessageAsync(string queue, IpcMessage message, long deliveries, ulong tag)
+    /// <param name="queue">The queue the message came from.</param>
+    /// <param name="message">The message.</param>
+    /// <param name="deliveries">Its deliveries so far, this one included.</param>
+    /// <param name="tag">The delivery tag.</param>
+    /// <param name="deadline">Its deadline by this server's clock (milliseconds since the Unix epoch), when it has one: a message published again keeps it.</param>
+    private async Task HandleMessageAsync(string queue, IpcMessage message, long deliveries, ulong tag, long? deadline)
     {
         var token = _stopping.Token;
         IpcOneWayOutcome outcome;
@@ -519,7 +529,13 @@ internal sealed class AmqpListener : IIpcTransportListener
 
         var hopeless = fault.ErrorCode is IpcErrorCode.NoHandler or IpcErrorCode.Serialization or IpcErrorCode.MessageTooLarge or IpcErrorCode.ProtocolError;
         var deadLetter = hopeless || deliveries >= _options.MaxDeliveries;
-        var properties = AmqpMessages.ToProperties(message, callId: null, persistent: _options.Durable);
+        if (!deadLetter && deadline is { } due)
+        {
+            message.Timeout = TimeSpan.FromMilliseconds(Math.Max(due - Now(), 1)); // the time it has left now, not when it came
+        }
+
+        // A dead letter carries no deadline: it stays until someone looks at it, and moved back it is run whenever it comes.
+        var properties = AmqpMessages.ToProperties(message, callId: null, persistent: _options.Durable, deadLetter ? null : deadline);
         properties.AppId = message.RemoteAddress; // the publisher's app_id, read as RemoteAddress: the next delivery and the dead letter keep it
         var headers = properties.Headers ??= new Dictionary<string, object?>(StringComparer.Ordinal);
         headers[AmqpMessages.DeliveriesHeader] = deliveries;

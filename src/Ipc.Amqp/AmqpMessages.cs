@@ -20,6 +20,12 @@ internal static class AmqpMessages
     public const string DeliveriesHeader = "ipc-deliveries";
     public const string OriginalQueueHeader = "ipc-original-queue";
 
+    /// <summary>
+    /// The header a message with a deadline carries it in: milliseconds since the Unix epoch, by the sender's clock. The
+    /// broker does not count <c>expiration</c> down, so the receiver needs it to know the time spent in the queue.
+    /// </summary>
+    public const string DeadlineHeader = "ipc-deadline";
+
     /// <summary>The header quorum queues count returned deliveries in.</summary>
     public const string BrokerDeliveryCountHeader = "x-delivery-count";
 
@@ -62,7 +68,14 @@ internal static class AmqpMessages
     }
 
     /// <summary>Properties of a message going to a server: a request (<paramref name="callId"/> set) or a one-way or published message.</summary>
-    public static BasicProperties ToProperties(IpcMessage message, string? callId, bool persistent)
+    /// <param name="message">The message.</param>
+    /// <param name="callId">The call id of a request; <see langword="null"/> for a one-way or published message.</param>
+    /// <param name="persistent">Whether the broker is to keep the message on disk.</param>
+    /// <param name="deadline">
+    /// The message's deadline (<see cref="DeadlineHeader"/>), in milliseconds since the Unix epoch; sent only with a
+    /// <see cref="IpcMessage.Timeout"/>, which goes as <c>expiration</c>.
+    /// </param>
+    public static BasicProperties ToProperties(IpcMessage message, string? callId, bool persistent, long? deadline = null)
     {
         var properties = new BasicProperties
         {
@@ -91,7 +104,8 @@ internal static class AmqpMessages
             properties.CorrelationId = message.CorrelationId;
         }
 
-        if (message.HasHeaders || correlationHeader)
+        var deadlineHeader = deadline is not null && message.Timeout is not null;
+        if (message.HasHeaders || correlationHeader || deadlineHeader)
         {
             var headers = new Dictionary<string, object?>(StringComparer.Ordinal);
             if (message.HasHeaders)
@@ -105,6 +119,11 @@ internal static class AmqpMessages
             if (correlationHeader)
             {
                 headers[CorrelationIdHeader] = Encoding.UTF8.GetBytes(message.CorrelationId!);
+            }
+
+            if (deadlineHeader)
+            {
+                headers[DeadlineHeader] = deadline!.Value;
             }
 
             properties.Headers = headers;
@@ -170,7 +189,11 @@ internal static class AmqpMessages
     /// <param name="body">The delivery's body.</param>
     /// <param name="fallbackRoute">The route when the <c>type</c> property is missing.</param>
     /// <param name="isRequest">Whether the AMQP correlation id is the caller's call id (a request) rather than the message's own correlation id.</param>
-    public static IpcMessage FromDelivery(IReadOnlyBasicProperties properties, ReadOnlyMemory<byte> body, string fallbackRoute, bool isRequest)
+    /// <param name="now">
+    /// The receiver's time, in milliseconds since the Unix epoch, to count the time the message has left from its
+    /// <see cref="DeadlineHeader"/> (see <see cref="Remaining"/>); <see langword="null"/> takes <c>expiration</c> alone.
+    /// </param>
+    public static IpcMessage FromDelivery(IReadOnlyBasicProperties properties, ReadOnlyMemory<byte> body, string fallbackRoute, bool isRequest, long? now = null)
     {
         var message = new IpcMessage(properties.Type is { Length: > 0 } type ? type : fallbackRoute, body.ToArray())
         {
@@ -181,9 +204,9 @@ internal static class AmqpMessages
             message.MessageId = messageId;
         }
 
-        if (properties.Expiration is { Length: > 0 } expiration && long.TryParse(expiration, NumberStyles.None, CultureInfo.InvariantCulture, out var milliseconds))
+        if (Remaining(properties, now) is { } remaining)
         {
-            message.Timeout = TimeSpan.FromMilliseconds(milliseconds);
+            message.Timeout = TimeSpan.FromMilliseconds(remaining);
         }
 
         if (!isRequest)
@@ -249,6 +272,38 @@ internal static class AmqpMessages
         return response;
     }
 
+    /// <summary>
+    /// The milliseconds a delivered message has left, or <see langword="null"/> when it has no deadline: the smaller of
+    /// its <c>expiration</c> (the time it had left when it was sent: the broker does not count it down while the message
+    /// waits in its queue) and the time from <paramref name="now"/> to its <see cref="DeadlineHeader"/> (by the sender's
+    /// clock), either alone when the other is missing; zero or less when the deadline has passed.
+    /// </summary>
+    /// <remarks>
+    /// A receiver whose clock is ahead of the sender's sees that much less time left; one behind never sees more than
+    /// the expiration. A deadline header that is not an integer field is ignored.
+    /// </remarks>
+    public static long? Remaining(IReadOnlyBasicProperties properties, long? now)
+    {
+        long? remaining = null;
+        if (properties.Expiration is { Length: > 0 } expiration && long.TryParse(expiration, NumberStyles.None, CultureInfo.InvariantCulture, out var milliseconds))
+        {
+            remaining = Math.Min(milliseconds, int.MaxValue);
+        }
+
+        if (now is { } at && properties.Headers is { } headers && headers.TryGetValue(DeadlineHeader, out var value) && value is long or int or uint or short or byte)
+        {
+            // Clamped before subtracting, so no value a sender puts there overflows.
+            var deadline = Convert.ToInt64(value, CultureInfo.InvariantCulture);
+            var left = Math.Clamp(deadline, at - int.MaxValue, at + int.MaxValue) - at;
+            remaining = remaining is { } fromExpiration ? Math.Min(fromExpiration, left) : left;
+        }
+
+        return remaining;
+    }
+
+    /// <summary>The deadline of a message with <paramref name="timeout"/> left at <paramref name="now"/>, in milliseconds since the Unix epoch (as <see cref="Expiration"/> rounds it: up).</summary>
+    public static long Deadline(DateTimeOffset now, TimeSpan timeout) => now.ToUnixTimeMilliseconds() + ExpirationMilliseconds(timeout);
+
     /// <summary>Reads a header as text (AMQP long strings arrive as bytes).</summary>
     public static string? Header(IDictionary<string, object?>? headers, string name) =>
         headers is not null && headers.TryGetValue(name, out var value) ? Text(value) : null;
@@ -268,8 +323,9 @@ internal static class AmqpMessages
             : 0;
 
     /// <summary>The <c>expiration</c> of a message with <paramref name="timeout"/> left: whole milliseconds, at least 1.</summary>
-    public static string Expiration(TimeSpan timeout) =>
-        ((long)Math.Clamp(Math.Ceiling(timeout.TotalMilliseconds), 1, int.MaxValue)).ToString(CultureInfo.InvariantCulture);
+    public static string Expiration(TimeSpan timeout) => ExpirationMilliseconds(timeout).ToString(CultureInfo.InvariantCulture);
+
+    private static long ExpirationMilliseconds(TimeSpan timeout) => (long)Math.Clamp(Math.Ceiling(timeout.TotalMilliseconds), 1, int.MaxValue);
 
     /// <summary>
     /// Headers of this transport (<c>ipc-</c>), of the broker (delivery count, dead-lettering) and of RabbitMQ.Client (the

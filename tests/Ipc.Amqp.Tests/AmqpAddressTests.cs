@@ -110,6 +110,43 @@ public sealed class AmqpAddressTests
     }
 
     [Fact]
+    public void Remaining_ExpirationAndDeadline_TakesTheSmallerAndSurvivesAnyValueASenderPutsThere()
+    {
+        const long now = 1_800_000_000_000;
+        static BasicProperties With(string? expiration, object? deadline) => new()
+        {
+            Expiration = expiration,
+            Headers = deadline is null ? null : new Dictionary<string, object?> { [AmqpMessages.DeadlineHeader] = deadline },
+        };
+
+        Assert.Equal(40_000, AmqpMessages.Remaining(With("60000", now + 40_000), now)); // waited 20 s in the queue
+        Assert.Equal(60_000, AmqpMessages.Remaining(With("60000", now + 90_000), now)); // a clock behind never adds time
+        Assert.Equal(-5_000, AmqpMessages.Remaining(With("60000", now - 5_000), now)); // past its deadline
+        Assert.Equal(60_000, AmqpMessages.Remaining(With("60000", now + 40_000), now: null)); // the deadline unused
+        Assert.Equal(60_000, AmqpMessages.Remaining(With("60000", "not a number"u8.ToArray()), now));
+        Assert.Equal(30_000, AmqpMessages.Remaining(With(null, now + 30_000), now)); // a deadline alone
+        Assert.Null(AmqpMessages.Remaining(With(null, null), now));
+        Assert.Equal(int.MaxValue, AmqpMessages.Remaining(With("9223372036854775807", long.MaxValue), now));
+        Assert.Equal(-int.MaxValue, AmqpMessages.Remaining(With("60000", long.MinValue), now));
+
+        var message = AmqpMessages.FromDelivery(With("9223372036854775807", null), new byte[] { 1 }, "price", isRequest: true, now);
+        Assert.Equal(TimeSpan.FromMilliseconds(int.MaxValue), message.Timeout);
+    }
+
+    [Fact]
+    public void ToProperties_WithADeadline_CarriesItBesideTheExpiration()
+    {
+        var message = new IpcMessage("price", new byte[] { 1 }) { Timeout = TimeSpan.FromMilliseconds(1500.2) };
+        var now = DateTimeOffset.FromUnixTimeMilliseconds(1_800_000_000_000);
+
+        var properties = AmqpMessages.ToProperties(message, "call-7", persistent: false, AmqpMessages.Deadline(now, message.Timeout.Value));
+
+        Assert.Equal("1501", properties.Expiration);
+        Assert.Equal(1_800_000_001_501L, properties.Headers![AmqpMessages.DeadlineHeader]);
+        Assert.Null(AmqpMessages.ToProperties(new IpcMessage("price"), "call-8", persistent: false, deadline: 1_800_000_001_501L).Headers); // no timeout, no deadline
+    }
+
+    [Fact]
     public void ToProperties_CorrelationIdsThatAreTheDefaults_TravelWithoutHeadersAndAreReadBack()
     {
         var request = new IpcMessage("price", new byte[] { 1 });

@@ -1,6 +1,9 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Time.Testing;
 
 namespace Ipc.Amqp.Tests;
 
@@ -195,6 +198,97 @@ public sealed class AmqpDeliveryTests : IAsyncLifetime
         {
             releaseFirst.TrySetResult();
         }
+    }
+
+    [Fact]
+    public async Task RequestAsync_WaitedInTheQueue_HandlerGetsOnlyTheTimeLeft()
+    {
+        // The broker does not count expiration down while a message waits: a request sent with 60 s that waited 20 s in
+        // the queue gave its handler 60 s again. One clock, shared by client and server, stands for time passing.
+        var address = AmqpTestAddresses.New("queue-wait");
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var seen = new TaskCompletionSource<TimeSpan?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        void Map(IpcServerBuilder s) => s.MapRequest<Order, Order>("price", (order, context, _) =>
+        {
+            seen.TrySetResult(context.Message.Timeout);
+            return ValueTask.FromResult(order with { Id = order.Id * 10 });
+        });
+        var first = await _hosts.StartServerAsync(address, Map); // declares the request queue
+        await first.StopAsync().WaitAsync(Bound);
+        var services = _hosts.CreateClientServices(address, configure: s => s.AddSingleton<TimeProvider>(time));
+        var requests = services.GetRequiredService<IIpcClientFactory>().GetRequestClient(AmqpTestHost.Endpoint);
+
+        var call = requests.RequestAsync<Order, Order>("price", new Order(3), new IpcCallOptions { Timeout = TimeSpan.FromSeconds(60) }).AsTask();
+        await using (var broker = await RawAmqp.ConnectAsync(address))
+        {
+            await broker.WaitForMessagesAsync(AmqpTopology.RequestQueue(RawAmqp.NameOf(address)), 1, Bound);
+        }
+
+        time.Advance(TimeSpan.FromSeconds(20));
+        await _hosts.StartServerAsync(address, Map, services: s => s.AddSingleton<TimeProvider>(time));
+
+        Assert.Equal(new Order(30), await call.WaitAsync(Bound));
+        var left = await seen.Task.WaitAsync(Bound);
+        Assert.NotNull(left);
+        Assert.InRange(left.Value, TimeSpan.FromSeconds(39), TimeSpan.FromSeconds(40));
+    }
+
+    [Fact]
+    public async Task RequestAsync_ArrivesAfterItsDeadline_IsAnsweredTimeoutWithoutRunningTheHandler()
+    {
+        // The server's clock is a minute ahead of the client's: as the server sees it, the 20 s request waited a minute
+        // in the queue. It ran the handler with 20 s of its own.
+        var address = AmqpTestAddresses.New("past-deadline");
+        var runs = 0;
+        var serverTime = new FakeTimeProvider(DateTimeOffset.UtcNow + TimeSpan.FromMinutes(1));
+        await _hosts.StartServerAsync(
+            address,
+            s => s.MapRequest<Order, Order>("price", order =>
+            {
+                Interlocked.Increment(ref runs);
+                return order;
+            }),
+            services: s => s.AddSingleton<TimeProvider>(serverTime));
+        var services = _hosts.CreateClientServices(address);
+        var requests = services.GetRequiredService<IIpcClientFactory>().GetRequestClient(AmqpTestHost.Endpoint);
+
+        var ex = await Assert.ThrowsAsync<IpcTimeoutException>(() => requests.RequestAsync<Order, Order>("price", new Order(1), new IpcCallOptions { Timeout = TimeSpan.FromSeconds(20) }).AsTask().WaitAsync(Bound));
+
+        Assert.Contains("after its deadline had passed", ex.Message, StringComparison.Ordinal);
+        Assert.Equal(0, Volatile.Read(ref runs));
+    }
+
+    [Fact]
+    public async Task SendAsync_ArrivesAfterItsDeadline_IsDroppedAsExpiredWithoutRunningTheHandler()
+    {
+        var address = AmqpTestAddresses.New("send-past-deadline");
+        var runs = 0;
+        using var expired = new LogWatch(1707);
+        var serverTime = new FakeTimeProvider(DateTimeOffset.UtcNow + TimeSpan.FromMinutes(1));
+        await _hosts.StartServerAsync(
+            address,
+            s => s.MapMessage<Order>("ship", (_, _, _) =>
+            {
+                Interlocked.Increment(ref runs);
+                return ValueTask.CompletedTask;
+            }),
+            logs: expired,
+            services: s => s.AddSingleton<TimeProvider>(serverTime).AddLogging(logging => logging.SetMinimumLevel(LogLevel.Debug)));
+        var client = _hosts.CreateClient(address);
+
+        var body = new System.Buffers.ArrayBufferWriter<byte>();
+        new Ipc.Serialization.MessagePackIpcSerializer().Serialize(body, new Order(5));
+        var message = new IpcMessage("ship", body.WrittenMemory.ToArray())
+        {
+            MessageId = "late-0001",
+            ContentType = Ipc.Serialization.MessagePackIpcSerializer.MediaType,
+            Timeout = TimeSpan.FromSeconds(20), // a one-way message has a deadline only when its sender sets one
+        };
+
+        await client.SendAsync(message).AsTask().WaitAsync(Bound);
+
+        Assert.Contains("late-0001", await expired.Logged.WaitAsync(Bound), StringComparison.Ordinal);
+        Assert.Equal(0, Volatile.Read(ref runs));
     }
 
     [Fact]

@@ -13,14 +13,16 @@ internal sealed class AmqpTestHost : IAsyncDisposable
 
     public static readonly TimeSpan Bound = TimeSpan.FromSeconds(30);
 
-    /// <summary>Starts a server of <see cref="Endpoint"/> on <paramref name="address"/>.</summary>
-    public async Task<IHost> StartServerAsync(string address, Action<IpcServerBuilder> map, Action<AmqpTransportOptions>? amqp = null, ILoggerProvider? logs = null)
+    /// <summary>Starts a server of <see cref="Endpoint"/> on <paramref name="address"/>; <paramref name="services"/> adds to its services first (a clock, for one).</summary>
+    public async Task<IHost> StartServerAsync(string address, Action<IpcServerBuilder> map, Action<AmqpTransportOptions>? amqp = null, ILoggerProvider? logs = null, Action<IServiceCollection>? services = null)
     {
         var builder = new HostApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         if (logs is not null)
         {
             builder.Logging.AddProvider(logs);
         }
+
+        services?.Invoke(builder.Services);
 
         builder.Services.AddIpc()
             .AddAmqp(options =>
@@ -40,14 +42,16 @@ internal sealed class AmqpTestHost : IAsyncDisposable
     public IChannel CreateClient(string address, Action<AmqpTransportOptions>? amqp = null, Action<IpcResilienceOptions>? resilience = null) =>
         CreateClientServices(address, amqp, resilience).GetRequiredService<IIpcClientFactory>().GetChannel(Endpoint);
 
-    /// <summary>Creates the services of a client of <see cref="Endpoint"/> on <paramref name="address"/>.</summary>
-    public ServiceProvider CreateClientServices(string address, Action<AmqpTransportOptions>? amqp = null, Action<IpcResilienceOptions>? resilience = null, ILoggerProvider? logs = null)
+    /// <summary>Creates the services of a client of <see cref="Endpoint"/> on <paramref name="address"/>; <paramref name="configure"/> adds to them first (a clock, for one).</summary>
+    public ServiceProvider CreateClientServices(string address, Action<AmqpTransportOptions>? amqp = null, Action<IpcResilienceOptions>? resilience = null, ILoggerProvider? logs = null, Action<IServiceCollection>? configure = null)
     {
         var services = new ServiceCollection();
         if (logs is not null)
         {
             services.AddLogging(logging => logging.AddProvider(logs));
         }
+
+        configure?.Invoke(services);
 
         services.AddIpc()
             .AddAmqp(options =>

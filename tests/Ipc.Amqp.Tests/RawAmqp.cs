@@ -117,6 +117,17 @@ internal sealed class RawAmqp : IAsyncDisposable
         }
     }
 
+    /// <summary>Waits until <paramref name="queue"/> holds at least <paramref name="count"/> ready messages (asked every 100 ms, as in <see cref="WaitForEmptyAsync"/>).</summary>
+    public async Task WaitForMessagesAsync(string queue, uint count, TimeSpan timeout)
+    {
+        var timer = Stopwatch.StartNew();
+        while (await MessageCountAsync(queue) < count)
+        {
+            Assert.True(timer.Elapsed < timeout, $"{queue} holds fewer than {count} messages after {timeout}");
+            await Task.Delay(100);
+        }
+    }
+
     /// <summary>Takes one message from <paramref name="queue"/>, waiting for one to arrive (a consumer, so no polling).</summary>
     public async Task<(IReadOnlyBasicProperties BasicProperties, byte[] Body)> GetAsync(string queue, TimeSpan timeout)
     {
