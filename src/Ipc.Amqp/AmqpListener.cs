@@ -18,8 +18,10 @@ namespace Ipc.Amqp;
 /// A request is answered to its <c>reply_to</c> and then acknowledged. A one-way or published message is acknowledged
 /// only after its handler succeeded; after a failure it is published again (with its delivery count) or, after
 /// <see cref="AmqpTransportOptions.MaxDeliveries"/> deliveries or a failure no delivery can get past, to the queue's
-/// dead-letter queue with the error in its headers, and only then acknowledged. A message whose handler was running when
-/// the connection was lost or the server stopped is not acknowledged, so the broker delivers it again.
+/// dead-letter queue with the error in its headers, and only then acknowledged. A message whose handler gave up because
+/// the server stopped is published again with the deliveries it had before, uncounted, and acknowledged; one whose
+/// handler was running when the connection was lost (or that still ran when the server closed) is not acknowledged, so
+/// the broker delivers it again.
 /// </remarks>
 internal sealed class AmqpListener : IIpcTransportListener
 {
@@ -485,7 +487,8 @@ internal sealed class AmqpListener : IIpcTransportListener
     private async Task HandleMessageAsync(string queue, IpcMessage message, long deliveries, ulong tag, long? deadline)
     {
         var token = _stopping.Token;
-        IpcOneWayOutcome outcome;
+        IpcOneWayOutcome outcome = default;
+        var stopped = false;
         if (message.Body.Length > _context.MaxMessageSize)
         {
             outcome = IpcOneWayOutcome.Failure(new IpcFault(
@@ -504,7 +507,11 @@ internal sealed class AmqpListener : IIpcTransportListener
             }
             catch (OperationCanceledException) when (token.IsCancellationRequested)
             {
-                return; // not acknowledged: the broker delivers it again once the channel closes
+                // The server stops, and the handler gave up: the message goes back to its queue, published again below
+                // with the deliveries it had before this one, as this one did not fail. Left unacknowledged, it would come
+                // back all the same once the channel closed, but a quorum queue counts such a return (x-delivery-count),
+                // so a few restarts would use up MaxDeliveries.
+                stopped = true;
             }
         }
 
@@ -514,21 +521,27 @@ internal sealed class AmqpListener : IIpcTransportListener
             return;
         }
 
-        if (outcome.Fault is not { } fault)
+        IpcFault? fault = null;
+        if (!stopped)
         {
-            await acks.SettleAsync(tag, ack: true).ConfigureAwait(false);
-            return;
+            if (outcome.Fault is not { } failed)
+            {
+                await acks.SettleAsync(tag, ack: true).ConfigureAwait(false);
+                return;
+            }
+
+            if (failed.ErrorCode == IpcErrorCode.Timeout)
+            {
+                Log.Expired(_logger, message.MessageId, message.Route, Endpoint);
+                await acks.SettleAsync(tag, ack: true).ConfigureAwait(false);
+                return;
+            }
+
+            fault = failed;
         }
 
-        if (fault.ErrorCode == IpcErrorCode.Timeout)
-        {
-            Log.Expired(_logger, message.MessageId, message.Route, Endpoint);
-            await acks.SettleAsync(tag, ack: true).ConfigureAwait(false);
-            return;
-        }
-
-        var hopeless = fault.ErrorCode is IpcErrorCode.NoHandler or IpcErrorCode.Serialization or IpcErrorCode.MessageTooLarge or IpcErrorCode.ProtocolError;
-        var deadLetter = hopeless || deliveries >= _options.MaxDeliveries;
+        var hopeless = fault?.ErrorCode is IpcErrorCode.NoHandler or IpcErrorCode.Serialization or IpcErrorCode.MessageTooLarge or IpcErrorCode.ProtocolError;
+        var deadLetter = fault is not null && (hopeless || deliveries >= _options.MaxDeliveries);
         if (!deadLetter && deadline is { } due)
         {
             message.Timeout = TimeSpan.FromMilliseconds(Math.Max(due - Now(), 1)); // the time it has left now, not when it came
@@ -538,12 +551,12 @@ internal sealed class AmqpListener : IIpcTransportListener
         var properties = AmqpMessages.ToProperties(message, callId: null, persistent: _options.Durable, deadLetter ? null : deadline);
         properties.AppId = message.RemoteAddress; // the publisher's app_id, read as RemoteAddress: the next delivery and the dead letter keep it
         var headers = properties.Headers ??= new Dictionary<string, object?>(StringComparer.Ordinal);
-        headers[AmqpMessages.DeliveriesHeader] = deliveries;
+        headers[AmqpMessages.DeliveriesHeader] = stopped ? deliveries - 1 : deliveries;
         string target;
         if (deadLetter)
         {
             target = AmqpTopology.DeadLetterQueue(queue);
-            headers[AmqpMessages.ErrorHeader] = Encoding.UTF8.GetBytes(fault.ErrorCode.ToString());
+            headers[AmqpMessages.ErrorHeader] = Encoding.UTF8.GetBytes(fault!.ErrorCode.ToString());
             headers[AmqpMessages.ErrorMessageHeader] = Encoding.UTF8.GetBytes(fault.Message);
             headers[AmqpMessages.OriginalQueueHeader] = Encoding.UTF8.GetBytes(queue);
             properties.Expiration = null; // a dead letter stays until someone looks at it
@@ -578,9 +591,9 @@ internal sealed class AmqpListener : IIpcTransportListener
 
         if (deadLetter)
         {
-            Log.DeadLettered(_logger, message.MessageId, message.Route, Endpoint, target, deliveries, fault.ErrorCode, fault.Message);
+            Log.DeadLettered(_logger, message.MessageId, message.Route, Endpoint, target, deliveries, fault!.ErrorCode, fault.Message);
         }
-        else
+        else if (fault is not null)
         {
             Log.Redelivering(_logger, message.MessageId, message.Route, Endpoint, deliveries, _options.MaxDeliveries, fault.ErrorCode);
         }

@@ -418,6 +418,45 @@ public sealed class AmqpDeliveryTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task SendAsync_ServerStopsWhileTheHandlerRuns_TheReturnDoesNotCountTowardsMaxDeliveries()
+    {
+        // A message whose handler was running when its server stopped went back to the queue unacknowledged, and the
+        // quorum queue counted that return as a delivery (x-delivery-count): with MaxDeliveries 2, the next server's
+        // first failure dead-lettered it, as if the handler had failed twice.
+        var address = AmqpTestAddresses.New("stop-uncounted");
+        var runs = 0;
+        var firstStarted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var handled = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        void Map(IpcServerBuilder s) => s.MapMessage<Order>("charge", async (_, _, cancellationToken) =>
+        {
+            var run = Interlocked.Increment(ref runs);
+            if (run == 1)
+            {
+                firstStarted.TrySetResult();
+                await Task.Delay(Timeout.Infinite, cancellationToken); // ends when the server stops
+            }
+
+            if (run == 2)
+            {
+                throw new InvalidOperationException("card declined, once");
+            }
+
+            handled.TrySetResult(run);
+        });
+        var first = await _hosts.StartServerAsync(address, Map, amqp: o => o.MaxDeliveries = 2);
+        var client = _hosts.CreateClient(address);
+        await client.SendAsync("charge", new Order(42)).AsTask().WaitAsync(Bound);
+        await firstStarted.Task.WaitAsync(Bound);
+
+        await first.StopAsync().WaitAsync(Bound);
+        await _hosts.StartServerAsync(address, Map, amqp: o => o.MaxDeliveries = 2);
+
+        Assert.Equal(3, await handled.Task.WaitAsync(Bound)); // stopped, failed once, handled
+        await using var broker = await RawAmqp.ConnectAsync(address);
+        Assert.Equal(0u, await broker.MessageCountAsync(AmqpTopology.DeadLetterQueue(AmqpTopology.SendQueue(RawAmqp.NameOf(address), "charge"))));
+    }
+
+    [Fact]
     public async Task SendAsync_DeadLetterQueueDeletedWhileTheServerRuns_NextFailingMessageStillGoesThere()
     {
         // An operator deletes the dead-letter queue once its messages were dealt with. The next dead letter was returned
