@@ -48,6 +48,15 @@ internal static class AmqpErrors
             NotAccepted = true,
         };
 
+    /// <summary>A subscription to a topic with a wildcard word, which would bind the queue to topics no handler maps.</summary>
+    public static IpcException WildcardTopic(string topic, string endpoint) =>
+        new(
+            IpcErrorCode.NotSupported,
+            $"Endpoint '{endpoint}' subscribes to the topic '{topic}', whose '*' or '#' word the broker would read as a wildcard. Subscriptions match topics exactly, on every transport, so the messages of the other topics it matched would find no handler: subscribe to each topic by its name (MapSubscription once per topic).")
+        {
+            Endpoint = endpoint,
+        };
+
     /// <summary>A declaration the broker refused: the queue or exchange exists with other arguments (406 PRECONDITION_FAILED).</summary>
     public static IpcException DeclareFailed(Exception exception, string name, string endpoint)
     {

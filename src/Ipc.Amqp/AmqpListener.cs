@@ -57,6 +57,11 @@ internal sealed class AmqpListener : IIpcTransportListener
     public async ValueTask StartAsync(IIpcDispatcher dispatcher, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(dispatcher);
+        if (dispatcher.Routes.FirstOrDefault(r => r.Kind == IpcRouteKind.Subscription && AmqpTopology.HasWildcard(r.Name)) is { } wildcard)
+        {
+            throw AmqpErrors.WildcardTopic(wildcard.Name, Endpoint);
+        }
+
         if (Interlocked.CompareExchange(ref _state, 1, 0) != 0)
         {
             throw new InvalidOperationException("An AMQP listener can be started once.");

@@ -30,6 +30,16 @@ internal static class AmqpTopology
 
     public static string DeadLetterQueue(string queue) => queue + ".dead-letter";
 
+    /// <summary>
+    /// Whether <paramref name="topic"/> has a word (between dots) that an AMQP binding key reads as a wildcard: <c>*</c>
+    /// (one word) or <c>#</c> (any number of words). Inside a longer word they are plain characters.
+    /// </summary>
+    public static bool HasWildcard(string topic)
+    {
+        var words = "." + topic + ".";
+        return words.Contains(".*.", StringComparison.Ordinal) || words.Contains(".#.", StringComparison.Ordinal);
+    }
+
     /// <summary>Says what is wrong with a name used in queue names, or returns <see langword="null"/>.</summary>
     public static string? CheckName(string value)
     {

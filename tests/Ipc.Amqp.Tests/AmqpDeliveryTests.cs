@@ -65,6 +65,44 @@ public sealed class AmqpDeliveryTests : IAsyncLifetime
         Assert.Equal(count, billingInstances.Values.Sum());
     }
 
+    /// <summary>
+    /// A topic with an AMQP wildcard word (<c>*</c>, <c>#</c>) would bind the service's queue to other topics too, whose
+    /// messages no handler maps (the dispatcher matches routes exactly, on every transport): each would go to the
+    /// dead-letter queue as NoHandler. The server refuses such a subscription at start, saying why.
+    /// </summary>
+    [Theory]
+    [InlineData("orders.*")]
+    [InlineData("#")]
+    [InlineData("orders.#.eu")]
+    public async Task StartAsync_SubscriptionTopicWithAWildcardWord_FailsWithNotSupportedNamingIt(string topic)
+    {
+        var address = AmqpTestAddresses.New("wildcard");
+
+        var ex = await Assert.ThrowsAsync<IpcException>(() => _hosts.StartServerAsync(address, s => s.MapSubscription<Order>(topic, (_, _, _) => ValueTask.CompletedTask)));
+
+        Assert.Equal(IpcErrorCode.NotSupported, ex.ErrorCode);
+        Assert.Contains($"'{topic}'", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("wildcard", ex.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>A <c>*</c> or <c>#</c> inside a word is no wildcard in AMQP: such a topic is subscribed to as it is.</summary>
+    [Fact]
+    public async Task PublishAsync_TopicWithAStarInsideAWord_IsDelivered()
+    {
+        var address = AmqpTestAddresses.New("starword");
+        var arrived = new TaskCompletionSource<Order>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await _hosts.StartServerAsync(address, s => s.MapSubscription<Order>("orders.a*b#", (order, _, _) =>
+        {
+            arrived.TrySetResult(order);
+            return ValueTask.CompletedTask;
+        }));
+        var client = _hosts.CreateClient(address);
+
+        await client.PublishAsync("orders.a*b#", new Order(7)).AsTask().WaitAsync(Bound);
+
+        Assert.Equal(7, (await arrived.Task.WaitAsync(Bound)).Id);
+    }
+
     [Fact]
     public async Task SendAsync_TwoInstancesOfOneServer_CompeteForTheRoutesQueue()
     {
