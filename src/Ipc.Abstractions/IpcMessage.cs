@@ -63,7 +63,8 @@ public sealed class IpcMessage
     /// </summary>
     /// <remarks>
     /// The deadline travels as a remaining time, as gRPC's <c>grpc-timeout</c> does, so the clocks of the two machines
-    /// need not agree. The client sets it on each attempt of a request from the time the call has left (its
+    /// need not agree; through a broker, where a message can wait in a queue that does not count its time down, the
+    /// transport sends the deadline as a moment too, and the clocks must agree there (see the transport's documentation). The client sets it on each attempt of a request from the time the call has left (its
     /// attempt and total timeouts); a value the caller set on a raw message is kept when it is shorter, and is all a
     /// stream or one-way message carries (a stream's timeouts end at its first item, a send's once it is accepted). The server
     /// cancels the handler's token when the deadline passes and answers <see cref="IpcErrorCode.Timeout"/>, and does not

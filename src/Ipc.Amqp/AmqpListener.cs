@@ -338,13 +338,13 @@ internal sealed class AmqpListener : IIpcTransportListener
         return Task.CompletedTask;
     }
 
+    /// <summary>This server's time in milliseconds since the Unix epoch, to count a message's time left from its deadline.</summary>
+    private long Now() => _context.TimeProvider.GetUtcNow().ToUnixTimeMilliseconds();
+
     /// <summary>
     /// Who published a delivery, as far as the broker tells: the <c>app_id</c> the publisher set, if any (Ipc clients set
     /// none). A broker hides the peer's address; the property is the publisher's word, not checked.
     /// </summary>
-    /// <summary>This server's time in milliseconds since the Unix epoch, to count a message's time left from its deadline.</summary>
-    private long Now() => _context.TimeProvider.GetUtcNow().ToUnixTimeMilliseconds();
-
     private static string? Publisher(IReadOnlyBasicProperties properties) => properties.AppId is { Length: > 0 } appId ? appId : null;
 
     /// <summary>
