@@ -8,8 +8,10 @@ namespace Ipc.Grpc;
 
 /// <summary>
 /// The envelope service: hands each call to the endpoint's dispatcher. One instance serves an endpoint, on the transport's
-/// own Kestrel or mapped into an app with <c>MapIpcGrpc</c>.
+/// own Kestrel or mapped into an app with <c>MapIpcGrpc</c>. Its methods are bound by <see cref="GrpcServiceBinding"/>, whose
+/// marshaller answers an envelope that does not parse as the caller's mistake.
 /// </summary>
+[BindServiceMethod(typeof(GrpcServiceBinding), nameof(GrpcServiceBinding.BindService))]
 internal sealed partial class GrpcIpcService(Func<GrpcServerTarget> target) : IpcService.IpcServiceBase
 {
     private GrpcServerTarget? _target;

@@ -12,6 +12,7 @@ using MessagePack;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 
 namespace Ipc.Grpc.Tests;
 
@@ -26,6 +27,7 @@ public sealed class GeneratedClientTests : IAsyncLifetime
     private readonly int _port = TestAddresses.FreePort();
     private readonly TaskCompletionSource<IpcMessage> _received = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _handlerCancelled = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly LevelLog _log = new();
     private IHost? _server;
 
     private readonly GrpcChannel _channel;
@@ -241,6 +243,52 @@ public sealed class GeneratedClientTests : IAsyncLifetime
         Assert.Equal(7u, announced[3]); // SETTINGS_MAX_CONCURRENT_STREAMS
     }
 
+    /// <summary>
+    /// Envelopes whose bytes protobuf refuses, as a client written by hand or in a language whose strings are bytes may send:
+    /// a string field that is not UTF-8 (the route, the message id, a header value of the map), and a field cut short.
+    /// </summary>
+    public static TheoryData<string, byte[], string> UnreadableEnvelopes => new()
+    {
+        { "Request", [0x0a, 2, 0xff, 0xfe], "UTF-8" }, // route: two bytes that are not UTF-8
+        { "Send", [0x0a, 4, (byte)'n', (byte)'o', (byte)'t', (byte)'e', 0x12, 2, 0xc3, 0x28], "UTF-8" }, // message_id
+        { "Stream", [0x0a, 5, (byte)'c', (byte)'o', (byte)'u', (byte)'n', (byte)'t', 0x2a, 6, 0x0a, 1, (byte)'k', 0x12, 1, 0x80], "UTF-8" }, // headers["k"]
+        { "Request", [0x0a, 10, (byte)'a', (byte)'d'], "ipc.proto" }, // a route of 10 bytes, 2 there
+    };
+
+    [Theory]
+    [MemberData(nameof(UnreadableEnvelopes))]
+    public async Task Call_EnvelopeProtobufCannotParse_InvalidArgumentSayingWhyAndNoErrorLogged(string method, byte[] envelope, string hint)
+    {
+        await StartServerAsync();
+        var bytes = Marshallers.Create<byte[]>(b => b, b => b);
+        var invoker = _channel.CreateCallInvoker();
+
+        var ex = await Assert.ThrowsAsync<RpcException>(async () =>
+        {
+            if (method == "Stream")
+            {
+                using var call = invoker.AsyncServerStreamingCall(new Method<byte[], byte[]>(MethodType.ServerStreaming, "ipc.v1.IpcService", method, bytes, bytes), null, default, envelope);
+                await call.ResponseStream.MoveNext(new CancellationTokenSource(Bound).Token);
+            }
+            else
+            {
+                using var call = invoker.AsyncUnaryCall(new Method<byte[], byte[]>(MethodType.Unary, "ipc.v1.IpcService", method, bytes, bytes), null, default, envelope);
+                await call.ResponseAsync.WaitAsync(Bound);
+            }
+        });
+
+        Assert.Equal(StatusCode.InvalidArgument, ex.StatusCode);
+        Assert.StartsWith("The request is not a valid ipc.v1.IpcEnvelope: ", ex.Status.Detail, StringComparison.Ordinal);
+        Assert.Contains(hint, ex.Status.Detail, StringComparison.Ordinal);
+        var info = Assert.Single(RichStatus(ex).Details.Select(d => d.Unpack<ErrorInfo>()));
+        Assert.Equal(("ipc", "SERIALIZATION"), (info.Domain, info.Reason));
+        Assert.DoesNotContain(_log.Entries, e => e.Level >= LogLevel.Warning);
+
+        // The connection and the server are fine: the caller's next, well-formed call is answered.
+        var reply = await Client.RequestAsync(Text("inspect", "again")).ResponseAsync.WaitAsync(Bound);
+        Assert.Equal("again", MessagePackSerializer.Deserialize<string>(reply.Body.Memory));
+    }
+
     private static IpcEnvelope Text(string route, string text) =>
         new() { Route = route, ContentType = "application/x-msgpack", Body = ByteString.CopyFrom(MessagePackSerializer.Serialize(text)) };
 
@@ -250,6 +298,7 @@ public sealed class GeneratedClientTests : IAsyncLifetime
     private async Task StartServerAsync(Action<IpcEndpointOptions>? endpoint = null, HealthCheckResult? health = null, Action<GrpcTransportOptions>? grpc = null)
     {
         var builder = new HostApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Logging.AddProvider(_log);
         if (health is { } result)
         {
             builder.Services.AddHealthChecks().AddCheck("app", () => result);
@@ -290,5 +339,28 @@ public sealed class GeneratedClientTests : IAsyncLifetime
                 .MapStream<int, int>("count", (count, _, _) => Enumerable.Range(0, count).ToAsyncEnumerable()));
         _server = builder.Build();
         await _server.StartAsync().WaitAsync(Bound);
+    }
+
+    /// <summary>Keeps the level, category and text of everything the server logs.</summary>
+    private sealed class LevelLog : ILoggerProvider
+    {
+        public System.Collections.Concurrent.ConcurrentQueue<(LogLevel Level, string Category, string Text)> Entries { get; } = new();
+
+        public ILogger CreateLogger(string categoryName) => new Logger(categoryName, Entries);
+
+        public void Dispose()
+        {
+        }
+
+        private sealed class Logger(string category, System.Collections.Concurrent.ConcurrentQueue<(LogLevel, string, string)> entries) : ILogger
+        {
+            public IDisposable? BeginScope<TState>(TState state)
+                where TState : notnull => null;
+
+            public bool IsEnabled(LogLevel logLevel) => true;
+
+            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+                entries.Enqueue((logLevel, category, formatter(state, exception)));
+        }
     }
 }
