@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using Ipc.Diagnostics;
 using Ipc.Serialization;
+using Ipc.Server;
 using Ipc.Transports;
 using Microsoft.Extensions.Options;
 
@@ -38,7 +39,8 @@ internal sealed class EndpointRegistry(
     IServiceProvider services,
     TimeProvider timeProvider,
     IpcConfigurationPath path,
-    IpcMetrics metrics)
+    IpcMetrics metrics,
+    IEnumerable<IpcServerDefinition> servers)
 {
     private readonly ConcurrentDictionary<string, EndpointRuntime> _endpoints = new(StringComparer.OrdinalIgnoreCase);
 
@@ -70,7 +72,7 @@ internal sealed class EndpointRegistry(
             Serializer = serializers.Find(serializerName)!,
             Capabilities = transport.GetCapabilities(address),
             DetailedErrors = endpoint.EnableDetailedErrors ?? all.EnableDetailedErrors,
-            Telemetry = new EndpointTelemetry(metrics, name, address),
+            Telemetry = new EndpointTelemetry(metrics, name, address, EndpointTelemetry.RoutesServed(servers, name)),
             TransportContext = new IpcTransportContext(name, address, services)
             {
                 MaxMessageSize = endpoint.MaxMessageSize,

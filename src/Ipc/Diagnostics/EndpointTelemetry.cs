@@ -1,3 +1,4 @@
+using System.Collections.Frozen;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Runtime.CompilerServices;
@@ -32,17 +33,32 @@ internal enum IpcOperation
 /// The spans and metrics of one endpoint, tagged by OpenTelemetry's semantic conventions: RPC for requests and streams,
 /// messaging for one-way and published messages. Costs one check per call while nothing listens.
 /// </summary>
+/// <remarks>
+/// A server tags a route its endpoint's server does not map as <see cref="OtherRoute"/> in its span names and metrics:
+/// the route is the peer's to choose, and a metric dimension (or a span name, which trace backends index) with a value for
+/// every route a peer makes up grows without bound. The server span keeps the route the peer sent in
+/// <c>rpc.method_original</c> (requests, streams) or <c>ipc.route_original</c> (one-way messages).
+/// </remarks>
 internal sealed class EndpointTelemetry
 {
+    /// <summary>The route a server's spans and metrics name for a route its endpoint's server does not map (OpenTelemetry's value for a method the server does not know).</summary>
+    public const string OtherRoute = "_OTHER";
+
     private readonly string _endpoint;
     private readonly string _address; // as logs show it: without a password
     private readonly string _serverAddress;
     private readonly int _serverPort;
     private readonly string _networkTransport;
+    private readonly FrozenSet<string> _serverRoutes;
 
-    public EndpointTelemetry(IpcMetrics metrics, string endpoint, Uri address)
+    /// <param name="metrics">The instruments.</param>
+    /// <param name="endpoint">The endpoint's name.</param>
+    /// <param name="address">The endpoint's address.</param>
+    /// <param name="serverRoutes">The routes the endpoint's server maps, if this process serves it.</param>
+    public EndpointTelemetry(IpcMetrics metrics, string endpoint, Uri address, IEnumerable<string>? serverRoutes = null)
     {
         Metrics = metrics;
+        _serverRoutes = serverRoutes?.ToFrozenSet(StringComparer.Ordinal) ?? FrozenSet<string>.Empty;
         _endpoint = endpoint;
         _address = AddressText.Redact(address);
         (_serverAddress, _serverPort) = ServerAddress(address);
@@ -56,6 +72,13 @@ internal sealed class EndpointTelemetry
 
     /// <summary>Gets the <c>network.transport</c> of the endpoint.</summary>
     public string NetworkTransportTag => _networkTransport;
+
+    /// <summary>The routes the server of <paramref name="endpoint"/> maps, among <paramref name="servers"/>; <see langword="null"/> when none serves it.</summary>
+    public static IEnumerable<string>? RoutesServed(IEnumerable<Server.IpcServerDefinition> servers, string endpoint) =>
+        servers.FirstOrDefault(s => string.Equals(s.EndpointName, endpoint, StringComparison.OrdinalIgnoreCase))?.Routes.Keys;
+
+    /// <summary>Gets the route as a server's spans and metrics name it: the route when the endpoint's server maps it, else <see cref="OtherRoute"/>.</summary>
+    public string ServerRoute(string route) => _serverRoutes.Contains(route) ? route : OtherRoute;
 
     /// <summary>Returns the time a call starts, when its duration histogram is listened to; 0 (no clock read) otherwise.</summary>
     public static long Start(Histogram<double> duration) => duration.Enabled ? Stopwatch.GetTimestamp() : 0;
@@ -125,7 +148,7 @@ internal sealed class EndpointTelemetry
     {
         if (Metrics.ServerMessageFailed.Enabled)
         {
-            var tags = Tags(IpcOperation.Process, route);
+            var tags = Tags(IpcOperation.Process, ServerRoute(route));
             Metrics.ServerMessageFailed.Add(count, tags);
         }
     }
@@ -136,7 +159,7 @@ internal sealed class EndpointTelemetry
     {
         if (started != 0)
         {
-            RecordDurationCore(duration, started, operation, route, errorType);
+            RecordDurationCore(duration, started, operation, IsServer(duration) ? ServerRoute(route) : route, errorType);
         }
     }
 
@@ -146,7 +169,7 @@ internal sealed class EndpointTelemetry
     {
         if (messages.Enabled || bytes.Enabled)
         {
-            CountCore(messages, bytes, operation, route, count, size);
+            CountCore(messages, bytes, operation, IsServer(messages) ? ServerRoute(route) : route, count, size);
         }
     }
 
@@ -238,13 +261,20 @@ internal sealed class EndpointTelemetry
             return null;
         }
 
+        var known = _serverRoutes.Contains(message.Route);
+        var route = known ? message.Route : OtherRoute;
         var activity = IpcDiagnostics.ActivitySource.StartActivity(
-            SpanName(operation, message.Route),
+            SpanName(operation, route),
             operation == IpcOperation.Process ? ActivityKind.Consumer : ActivityKind.Server,
             IpcDiagnostics.Extract(message));
         if (activity is { IsAllDataRequested: true })
         {
-            SetTags(activity, operation, message);
+            SetTags(activity, operation, message, route);
+            if (!known)
+            {
+                activity.SetTag(operation is IpcOperation.Request or IpcOperation.Stream ? "rpc.method_original" : "ipc.route_original", message.Route);
+            }
+
             if (message.RemoteAddress is { } remote)
             {
                 SetClientTags(activity, remote);
@@ -299,9 +329,9 @@ internal sealed class EndpointTelemetry
         _ => $"send {route}",
     };
 
-    private void SetTags(Activity activity, IpcOperation operation, IpcMessage message)
+    private void SetTags(Activity activity, IpcOperation operation, IpcMessage message, string? route = null)
     {
-        foreach (var tag in Tags(operation, message.Route))
+        foreach (var tag in Tags(operation, route ?? message.Route))
         {
             activity.SetTag(tag.Key, tag.Value);
         }
@@ -317,6 +347,9 @@ internal sealed class EndpointTelemetry
             activity.SetTag("messaging.message.conversation_id", message.CorrelationId);
         }
     }
+
+    /// <summary>Whether an instrument is a server's: its measurements tag routes a peer sent.</summary>
+    private static bool IsServer(Instrument instrument) => instrument.Name.StartsWith("ipc.server.", StringComparison.Ordinal);
 
     private TagList Tags(IpcOperation operation, string route)
     {

@@ -1,3 +1,4 @@
+using System.Collections.Frozen;
 using System.Diagnostics;
 using Ipc.Transports;
 using Microsoft.Extensions.DependencyInjection;
@@ -23,6 +24,7 @@ public sealed class IpcTransportTelemetry
     private readonly string _endpoint;
     private readonly string _side;
     private readonly TagList _tags;
+    private readonly FrozenSet<string> _serverRoutes;
 
     private IpcTransportTelemetry(IpcTransportContext context, string side)
     {
@@ -31,6 +33,9 @@ public sealed class IpcTransportTelemetry
         _logger = (context.Services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance).CreateLogger("Ipc.Connections");
         _endpoint = context.EndpointName;
         _side = side;
+
+        // The routes of dropped messages are tagged as the server's own metrics tag them: one its server does not map is _OTHER.
+        _serverRoutes = side != "server" ? FrozenSet<string>.Empty : EndpointTelemetry.RoutesServed(context.Services.GetServices<Server.IpcServerDefinition>(), context.EndpointName)?.ToFrozenSet(StringComparer.Ordinal) ?? FrozenSet<string>.Empty;
         var (address, port) = EndpointTelemetry.ServerAddress(context.Address);
         _tags = new TagList
         {
@@ -81,7 +86,7 @@ public sealed class IpcTransportTelemetry
     public void ReaderReplaced() => _metrics.ReaderReplacements.Add(1, _tags);
 
     /// <summary>Reports accepted one-way messages of <paramref name="route"/> that never reached a handler (the server stopped, say).</summary>
-    /// <param name="route">The messages' route.</param>
+    /// <param name="route">The messages' route; one the endpoint's server does not map is counted as <c>_OTHER</c>.</param>
     /// <param name="count">How many.</param>
     public void MessagesDropped(string route, int count)
     {
@@ -92,7 +97,7 @@ public sealed class IpcTransportTelemetry
             {
                 { "messaging.system", "ipc" },
                 { "messaging.operation.type", "process" },
-                { "messaging.destination.name", route },
+                { "messaging.destination.name", _serverRoutes.Contains(route) ? route : EndpointTelemetry.OtherRoute },
                 { "ipc.endpoint", _endpoint },
             };
             _metrics.ServerMessageFailed.Add(count, tags);

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -40,5 +41,97 @@ public sealed class IpcMetricsTests
 
         Assert.Contains(recorded, m => m.Instrument == "ipc.client.request.duration" && m.Seconds > 0);
         Assert.Contains(recorded, m => m.Instrument == "ipc.server.request.duration" && m.Seconds > 0);
+    }
+
+    /// <summary>
+    /// The routes a server's metrics and span names carry are the routes it maps, and _OTHER for any other a peer sends:
+    /// a peer that calls made-up routes must not add a metric series (or a span name) per route. The client's side, whose
+    /// routes are the app's own, keeps them; the server span keeps the route sent in rpc.method_original.
+    /// </summary>
+    [Fact]
+    public async Task Server_RoutesItDoesNotMap_AreTaggedOtherInMetricsAndSpanNames()
+    {
+        var endpoint = $"metrics-{Guid.NewGuid():N}";
+        var measured = new ConcurrentQueue<(string Instrument, string? Route)>();
+        using var meters = new MeterListener
+        {
+            InstrumentPublished = (instrument, l) =>
+            {
+                if (instrument.Meter.Name == "Ipc" && instrument.Name.StartsWith("ipc.", StringComparison.Ordinal))
+                {
+                    l.EnableMeasurementEvents(instrument);
+                }
+            },
+        };
+        void Measured(Instrument instrument, ReadOnlySpan<KeyValuePair<string, object?>> tags)
+        {
+            string? service = null, route = null;
+            foreach (var tag in tags)
+            {
+                service = tag.Key is "rpc.service" or "ipc.endpoint" ? tag.Value as string : service;
+                route = tag.Key is "rpc.method" or "messaging.destination.name" ? tag.Value as string : route;
+            }
+
+            if (service == endpoint)
+            {
+                measured.Enqueue((instrument.Name, route)); // other tests' calls run in parallel: keep only this endpoint's
+            }
+        }
+
+        meters.SetMeasurementEventCallback<double>((instrument, _, tags, _) => Measured(instrument, tags));
+        meters.SetMeasurementEventCallback<long>((instrument, _, tags, _) => Measured(instrument, tags));
+        meters.Start();
+        var spans = new ConcurrentQueue<Activity>();
+        var fourRequestSpans = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var tracing = new ActivityListener
+        {
+            ShouldListenTo = source => source.Name == "Ipc",
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = activity =>
+            {
+                if (activity.Kind == ActivityKind.Server && Equals(activity.GetTagItem("rpc.service"), endpoint))
+                {
+                    spans.Enqueue(activity);
+                    if (spans.Count == 4)
+                    {
+                        fourRequestSpans.TrySetResult(); // a server span stops once its call's metrics are recorded
+                    }
+                }
+            },
+        };
+        ActivitySource.AddActivityListener(tracing);
+        var address = TestSupport.NewAddress();
+        var handled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var server = await TestSupport.StartServerAsync(ipc => ipc.AddEndpoint(endpoint, address).AddServer(endpoint, s => s
+            .MapRequest<int, int>("double", n => n * 2)
+            .MapMessage<int>("note", (_, _, _) =>
+            {
+                handled.TrySetResult();
+                return default;
+            })));
+        await using var client = TestSupport.Client(endpoint, address);
+        var requests = client.GetRequiredKeyedService<IRequestClient>(endpoint);
+
+        Assert.Equal(42, await requests.RequestAsync<int, int>("double", 21).AsTask().WaitAsync(TestSupport.Bound));
+        foreach (var madeUp in new[] { "made-up-1", "made-up-2", "made-up-3" })
+        {
+            var ex = await Assert.ThrowsAsync<IpcException>(() => requests.RequestAsync<int, int>(madeUp, 1).AsTask().WaitAsync(TestSupport.Bound));
+            Assert.Equal(IpcErrorCode.NoHandler, ex.ErrorCode);
+        }
+
+        await client.GetRequiredKeyedService<IChannel>(endpoint).SendAsync("note", 1).AsTask().WaitAsync(TestSupport.Bound);
+        await handled.Task.WaitAsync(TestSupport.Bound);
+        await fourRequestSpans.Task.WaitAsync(TestSupport.Bound);
+
+        var served = measured.Where(m => m.Instrument.StartsWith("ipc.server.", StringComparison.Ordinal)).ToList();
+        Assert.Contains(served, m => m.Instrument == "ipc.server.request.duration" && m.Route == "_OTHER");
+        Assert.Contains(served, m => m.Instrument == "ipc.server.received.messages" && m.Route == "_OTHER");
+        Assert.Equal(["_OTHER", "double", "note"], served.Select(m => m.Route).Distinct().Order(StringComparer.Ordinal));
+        Assert.Contains(measured, m => m.Instrument == "ipc.client.request.duration" && m.Route == "made-up-2");
+
+        var madeUpSpans = spans.Where(a => a.DisplayName == $"{endpoint}/_OTHER").ToList();
+        Assert.Equal(["made-up-1", "made-up-2", "made-up-3"], madeUpSpans.Select(a => a.GetTagItem("rpc.method_original") as string).Order(StringComparer.Ordinal));
+        Assert.All(madeUpSpans, a => Assert.Equal("_OTHER", a.GetTagItem("rpc.method")));
+        Assert.Contains(spans, a => a.DisplayName == $"{endpoint}/double" && a.GetTagItem("rpc.method_original") is null);
     }
 }
