@@ -31,8 +31,11 @@ public sealed class IpcEndpointOptions
     /// </value>
     public TimeSpan? RequestTimeout { get; set; }
 
+    /// <summary>The largest <see cref="ConnectTimeout"/> allowed: 1 day.</summary>
+    internal static readonly TimeSpan MaxConnectTimeout = TimeSpan.FromDays(1);
+
     /// <summary>Gets or sets how long a client may wait to reach the server before failing with <see cref="IpcErrorCode.Unavailable"/>.</summary>
-    /// <value>The default value is 5 seconds.</value>
+    /// <value>The default value is 5 seconds; positive and at most 1 day.</value>
     public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>Gets or sets the serializer of this endpoint, overriding <see cref="IpcOptions.Serializer"/>.</summary>

@@ -136,9 +136,10 @@ internal sealed class IpcOptionsValidator(
             failures.Add(string.Create(CultureInfo.InvariantCulture, $"{path.Endpoint(name, nameof(IpcEndpointOptions.RequestTimeout))} is {endpoint.RequestTimeout}: it must be positive (or -00:00:00.001 for no timeout)."));
         }
 
-        if (endpoint.ConnectTimeout <= TimeSpan.Zero)
+        if (endpoint.ConnectTimeout <= TimeSpan.Zero || endpoint.ConnectTimeout > IpcEndpointOptions.MaxConnectTimeout)
         {
-            failures.Add(string.Create(CultureInfo.InvariantCulture, $"{path.Endpoint(name, nameof(IpcEndpointOptions.ConnectTimeout))} is {endpoint.ConnectTimeout}: it must be positive."));
+            // Transports start a timer (or set SocketsHttpHandler.ConnectTimeout) from it, which refuse values past about 24.8 days.
+            failures.Add(string.Create(CultureInfo.InvariantCulture, $"{path.Endpoint(name, nameof(IpcEndpointOptions.ConnectTimeout))} is {endpoint.ConnectTimeout}: it must be positive and at most {IpcEndpointOptions.MaxConnectTimeout}."));
         }
 
         if (endpoint.Serializer is { } serializer && serializers.Find(serializer) is null)

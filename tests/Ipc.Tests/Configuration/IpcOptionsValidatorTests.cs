@@ -187,6 +187,7 @@ public sealed class IpcOptionsValidatorTests
     [InlineData("MaxMessageSize", "2000000000")]
     [InlineData("RequestTimeout", "-00:00:05")]
     [InlineData("ConnectTimeout", "00:00:00")]
+    [InlineData("ConnectTimeout", "60.00:00:00")]
     [InlineData("Serializer", "Xml")]
     public void Validate_BadValue_NamesKey(string key, string value)
     {
