@@ -123,6 +123,74 @@ public sealed partial class IpcDispatcherTests
         Assert.Equal(1, tracker.Disposed); // with the call's scope
     }
 
+    /// <summary>
+    /// A handler resolving from its call's services on several threads at once gets one scope: one instance of a scoped
+    /// service, disposed with the call.
+    /// </summary>
+    [Fact]
+    public async Task RequestAsync_HandlerResolvesFromManyThreadsAtOnce_OneScopeDisposedWithTheCall()
+    {
+        const int Threads = 8;
+        const int Calls = 200;
+        var address = TestSupport.NewAddress();
+        var tracker = new ScopeTracker();
+        using var server = await TestSupport.StartServerAsync(
+            ipc => ipc.AddEndpoint("calc", address).AddServer("calc", s => s.MapRequest<int, int>("parallel", (_, context, _) =>
+            {
+                // The threads resolve the call's first service together, released at once by the barrier.
+                using var barrier = new Barrier(Threads);
+                var resolved = new ScopedDependency[Threads];
+                var threads = Enumerable.Range(0, Threads).Select(i => new Thread(() =>
+                {
+                    if (barrier.SignalAndWait(Bound))
+                    {
+                        resolved[i] = context.Services.GetRequiredService<ScopedDependency>();
+                    }
+                })).ToList();
+                threads.ForEach(t => t.Start());
+                threads.ForEach(t => t.Join());
+                return new ValueTask<int>(resolved.Any(r => r is null) ? -1 : resolved.Distinct().Count());
+            })),
+            services => services.AddSingleton(tracker).AddScoped<ScopedDependency>());
+        await using var client = TestSupport.Client("calc", address);
+        var requests = client.GetRequiredKeyedService<IRequestClient>("calc");
+
+        for (var call = 0; call < Calls; call++)
+        {
+            Assert.Equal(1, await requests.RequestAsync<int, int>("parallel", call).AsTask().WaitAsync(Bound)); // one instance each call
+        }
+
+        Assert.Equal(Calls, tracker.Created);
+        Assert.Equal(Calls, tracker.Disposed);
+    }
+
+    /// <summary>
+    /// A handler's services used after its call ended (kept by work the handler left running) throw
+    /// <see cref="ObjectDisposedException"/>, as a disposed scope does, rather than create a scope no one disposes.
+    /// </summary>
+    [Fact]
+    public async Task RequestAsync_ServicesResolvedAfterTheCallEnded_ThrowsObjectDisposed()
+    {
+        var address = TestSupport.NewAddress();
+        var tracker = new ScopeTracker();
+        var kept = new TaskCompletionSource<IServiceProvider>(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var server = await TestSupport.StartServerAsync(
+            ipc => ipc.AddEndpoint("calc", address).AddServer("calc", s => s.MapRequest<int, int>("keep", (request, context, _) =>
+            {
+                kept.SetResult(context.Services); // resolves nothing during the call
+                return new ValueTask<int>(request);
+            })),
+            services => services.AddSingleton(tracker).AddScoped<ScopedDependency>());
+        await using var client = TestSupport.Client("calc", address);
+
+        Assert.Equal(1, await client.GetRequiredKeyedService<IRequestClient>("calc").RequestAsync<int, int>("keep", 1).AsTask().WaitAsync(Bound));
+        var services = await kept.Task.WaitAsync(Bound);
+
+        Assert.Throws<ObjectDisposedException>(() => services.GetService<ScopedDependency>());
+        Assert.Throws<ObjectDisposedException>(() => services.GetKeyedService<ScopedDependency>("any"));
+        Assert.Equal(0, tracker.Created);
+    }
+
     [Fact]
     public async Task RequestAsync_FromInsideHandler_PropagatesCorrelationId()
     {
