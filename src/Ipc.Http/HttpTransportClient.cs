@@ -150,10 +150,30 @@ internal sealed class HttpTransportClient : IIpcTransportClient
         return default;
     }
 
+    /// <summary>
+    /// The URL of a route: the base address and the route's name, each segment escaped, so every route stays under the
+    /// base path (a name that starts with a slash included: <c>/name</c> is <c>{base}//name</c>). A name a URL would
+    /// resolve to another path (a <c>.</c> or <c>..</c> segment, which servers resolve even as <c>%2E</c>) is not sent.
+    /// </summary>
+    private Uri UriOf(string route)
+    {
+        var path = string.Join('/', route.Split('/').Select(Uri.EscapeDataString));
+        var uri = new Uri(_base.AbsoluteUri + path);
+        if (!string.Equals(uri.AbsolutePath, _base.AbsolutePath + path, StringComparison.Ordinal))
+        {
+            throw new IpcException(
+                IpcErrorCode.NoHandler,
+                $"The route '{route}' has a '.' or '..' segment, which URLs resolve away: over HTTP the call would go to {uri.AbsolutePath} rather than under {_base.AbsolutePath}, so it was not sent (endpoint '{_context.EndpointName}'). Route names have no '.' or '..' segment.")
+            { Endpoint = _context.EndpointName, NotAccepted = true };
+        }
+
+        return uri;
+    }
+
     private HttpRequestMessage Build(IpcMessage message, string call)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        var uri = _uris.GetOrAdd(message.Route, static (route, baseUri) => new Uri(baseUri, string.Join('/', route.Split('/').Select(Uri.EscapeDataString))), _base);
+        var uri = _uris.TryGetValue(message.Route, out var known) ? known : _uris.GetOrAdd(message.Route, static (route, client) => client.UriOf(route), this);
         var http = new HttpRequestMessage(HttpMethod.Post, uri)
         {
             Version = _version,

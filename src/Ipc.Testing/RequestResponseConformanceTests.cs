@@ -284,6 +284,28 @@ public abstract partial class RequestResponseConformanceTests<TTransport> : Tran
         Assert.Contains("no-such-route", ex.Message, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// A route name with a <c>.</c> or <c>..</c> segment gives NoHandler before it is sent, on every transport: URLs
+    /// resolve such segments away, so over HTTP the call would reach another route (<c>x/../add</c> would be <c>add</c>).
+    /// </summary>
+    [Fact]
+    [Trait("Category", "Conformance")]
+    public virtual async Task RequestAsync_RouteWithDotSegment_ThrowsNoHandlerUnsent()
+    {
+        var (_, client) = await StartPairAsync();
+
+        foreach (var route in new[] { "..", ".", $"x/../{ConformanceRoutes.Add}", $"./{ConformanceRoutes.Add}", $"{ConformanceRoutes.Add}/." })
+        {
+            var ex = await Assert.ThrowsAsync<IpcException>(() => client.Requests.RequestAsync<AddRequest, AddResponse>(route, new AddRequest(1, 2)).AsTask().WaitAsync(Bound));
+
+            Assert.Equal(IpcErrorCode.NoHandler, ex.ErrorCode);
+            Assert.Contains($"'{route}'", ex.Message, StringComparison.Ordinal);
+            Assert.Contains("'.' or '..' segment", ex.Message, StringComparison.Ordinal);
+        }
+
+        Assert.Equal(new AddResponse(3), await client.Requests.RequestAsync<AddRequest, AddResponse>(ConformanceRoutes.Add, new AddRequest(1, 2)).AsTask().WaitAsync(Bound));
+    }
+
     /// <summary>A body of the wrong type gives Serialization, and the server keeps serving.</summary>
     [Fact]
     [Trait("Category", "Conformance")]

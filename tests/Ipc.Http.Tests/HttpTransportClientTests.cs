@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using Ipc.Testing;
 using Ipc.TestUtils;
+using Ipc.Transports;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -413,6 +414,68 @@ public sealed class HttpTransportClientTests
 
     private static ServiceProvider NoRetryClient(string address) =>
         TestIpc.CreateClient(address, ipc => ipc.ConfigureResilience(r => r.Enabled = false));
+
+    /// <summary>
+    /// The path a call goes to is its endpoint's base path and its route, whatever the route's name: a route with a
+    /// <c>..</c> segment, which a URL would resolve to another app's endpoint above the base path, is refused unsent;
+    /// one that starts with a slash goes under the base path (to <c>{base}//name</c>), not to the host's root.
+    /// </summary>
+    /// <summary>A route name with characters a URL escapes: space, backslash, '?', '#', '%', and an escaped slash.</summary>
+    private const string Odd = "odd name\\?#%2F.";
+
+    [Fact]
+    public async Task RequestAsync_RouteNamesAUrlWouldResolveAway_NeverLeaveTheBasePath()
+    {
+        var port = TestAddresses.FreePort();
+        var inner = $"http://127.0.0.1:{port}/apps/inner";
+        var stolen = 0;
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls($"http://127.0.0.1:{port}");
+        builder.Services.AddIpc()
+            .AddEndpoint("inner", inner)
+            .AddServer("inner", server => server
+                .MapRequest<string, string>("b", _ => "inner b")
+                .MapRequest<string, string>("/rooted", _ => "inner /rooted")
+                .MapRequest<string, string>(Odd, _ => "inner odd"))
+            .AddEndpoint("outer", $"http://127.0.0.1:{port}/apps")
+            .AddServer("outer", server => server.MapRequest<string, string>("steal", _ =>
+            {
+                Interlocked.Increment(ref stolen);
+                return "outer steal";
+            }));
+        await using var app = builder.Build();
+        app.MapIpc("inner");
+        app.MapIpc("outer");
+        await app.StartAsync().WaitAsync(TestIpc.Bound);
+        var services = new ServiceCollection();
+        services.AddIpc().AddEndpoint("inner", inner);
+        await using var client = services.BuildServiceProvider();
+        var requests = client.GetRequiredKeyedService<IRequestClient>("inner");
+
+        foreach (var route in new[] { "../steal", "x/../../steal", "x/../b", "." })
+        {
+            var ex = await Assert.ThrowsAsync<IpcException>(() => requests.RequestAsync<string, string>(route, "x").AsTask().WaitAsync(TestIpc.Bound));
+            Assert.Equal(IpcErrorCode.NoHandler, ex.ErrorCode);
+            Assert.Contains("'.' or '..' segment", ex.Message, StringComparison.Ordinal);
+        }
+
+        Assert.Equal("inner /rooted", await requests.RequestAsync<string, string>("/rooted", "x").AsTask().WaitAsync(TestIpc.Bound));
+        Assert.Equal("inner odd", await requests.RequestAsync<string, string>(Odd, "x").AsTask().WaitAsync(TestIpc.Bound));
+        Assert.Equal("inner b", await requests.RequestAsync<string, string>("b", "x").AsTask().WaitAsync(TestIpc.Bound));
+
+        // The transport itself, given such a route (as by a client of its own), does not send it either.
+        var transport = client.GetServices<IIpcTransport>().Single(t => t.Name == "Http");
+        await using (var raw = transport.CreateClient(new IpcTransportContext("inner", new Uri(inner), client)))
+        {
+            var ex = await Assert.ThrowsAsync<IpcException>(() => raw.RequestAsync(new IpcMessage("../steal", new byte[] { 0xa1, 0x78 }), CancellationToken.None).AsTask().WaitAsync(TestIpc.Bound));
+            Assert.Equal(IpcErrorCode.NoHandler, ex.ErrorCode);
+            Assert.True(ex.NotAccepted);
+            Assert.Contains("/apps/steal", ex.Message, StringComparison.Ordinal);
+        }
+
+        Assert.Equal(0, Volatile.Read(ref stolen));
+        await app.StopAsync().WaitAsync(TestIpc.Bound);
+    }
 
     private static async Task<RawServer> StartRawServerAsync(Action<WebApplication> map)
     {

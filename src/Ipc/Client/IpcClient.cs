@@ -199,8 +199,17 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
         }
     }
 
-    private void CheckSize(IpcMessage message)
+    /// <summary>Checks a message before it is sent: a route no server can map, a body over the endpoint's limit.</summary>
+    private void Check(IpcMessage message)
     {
+        if (RouteNames.HasDotSegment(message.Route))
+        {
+            throw new IpcException(
+                IpcErrorCode.NoHandler,
+                $"The route '{message.Route}' has a '.' or '..' segment, which URLs resolve away (over HTTP the call would go to another route's path), so no server maps such a route: the call to endpoint '{_endpoint.Name}' was not sent. Call the route by the name its server maps; route names have no '.' or '..' segment (dots within a segment, as in 'v1.0/add', are fine).")
+            { Endpoint = _endpoint.Name };
+        }
+
         if (message.Body.Length > _endpoint.Options.MaxMessageSize)
         {
             throw new IpcException(
@@ -232,7 +241,7 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
     private async ValueTask<IpcMessage> InvokeAsync(IpcMessage message, CancellationToken cancellationToken)
     {
         Require(TransportCapabilities.RequestResponse, "RequestAsync");
-        CheckSize(message);
+        Check(message);
         CheckTimeLeft(message.CallOptions);
         cancellationToken.ThrowIfCancellationRequested();
         var telemetry = _endpoint.Telemetry;
@@ -329,7 +338,7 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
     private async ValueTask SendCoreAsync(IpcMessage message, bool publish, CancellationToken cancellationToken)
     {
         Require(publish ? TransportCapabilities.PublishSubscribe : TransportCapabilities.OneWay, publish ? "PublishAsync" : "SendAsync");
-        CheckSize(message);
+        Check(message);
         CheckTimeLeft(message.CallOptions);
         cancellationToken.ThrowIfCancellationRequested();
         var telemetry = _endpoint.Telemetry;
@@ -406,7 +415,7 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
     {
         foreach (var message in batch)
         {
-            CheckSize(message);
+            Check(message);
         }
 
         CheckTimeLeft(options);
@@ -564,7 +573,7 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
     private async IAsyncEnumerable<IpcMessage> StreamCoreAsync(IpcMessage message, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         Require(TransportCapabilities.Streaming, "StreamAsync");
-        CheckSize(message);
+        Check(message);
         CheckTimeLeft(message.CallOptions);
         cancellationToken.ThrowIfCancellationRequested();
         var telemetry = _endpoint.Telemetry;

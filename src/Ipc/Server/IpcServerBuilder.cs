@@ -153,6 +153,13 @@ public sealed class IpcServerBuilder
     private IpcServerBuilder Add(string route, RouteEntry entry)
     {
         ArgumentException.ThrowIfNullOrEmpty(route);
+        if (RouteNames.HasDotSegment(route))
+        {
+            throw new ArgumentException(
+                $"The route '{route}' of the server of endpoint '{EndpointName}' has a '.' or '..' segment, which URLs resolve away: over HTTP no call could reach it, and its calls would go to another path. Name it without a '.' or '..' segment (dots within a segment, as in 'v1.0/add', are fine).",
+                nameof(route));
+        }
+
         if (!_routes.TryAdd(route, entry))
         {
             throw new ArgumentException($"The route '{route}' is already mapped on the server of endpoint '{EndpointName}'.", nameof(route));
