@@ -269,6 +269,13 @@ internal sealed partial class HttpIpcServer : IAsyncDisposable
         switch (kind)
         {
             case IpcRouteKind.OneWay or IpcRouteKind.Subscription:
+                if (route is not { Kind: IpcRouteKind.OneWay or IpcRouteKind.Subscription })
+                {
+                    // Accepted with 202, it would only be dropped once its turn came: the sender learns now.
+                    await WriteFaultAsync(context, NoOneWayHandler(routeName, route), null).ConfigureAwait(false);
+                    return;
+                }
+
                 var size = message.Body.Length;
                 await ReserveAsync(size, linked.Token).ConfigureAwait(false);
                 try
@@ -295,6 +302,12 @@ internal sealed partial class HttpIpcServer : IAsyncDisposable
                 return;
         }
     }
+
+    private IpcFault NoOneWayHandler(string routeName, IpcRoute? route) => new(
+        IpcErrorCode.NoHandler,
+        route is null
+            ? $"Endpoint '{EndpointName}' has no handler for route '{routeName}'."
+            : $"Endpoint '{EndpointName}' has no handler for one-way messages on route '{routeName}': it is a {(route.Kind == IpcRouteKind.Stream ? "stream" : "request/response")} route. Call it with {(route.Kind == IpcRouteKind.Stream ? "StreamAsync" : "RequestAsync")} (Ipc-Call: {(route.Kind == IpcRouteKind.Stream ? HttpWire.CallStream : HttpWire.CallRequest)}).");
 
     private bool NegotiateJson(HttpRequest request, IpcRouteKind kind, bool sentJson, out bool acceptable)
     {

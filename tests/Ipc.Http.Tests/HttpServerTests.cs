@@ -273,6 +273,31 @@ public sealed class HttpServerTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
     }
 
+    /// <summary>
+    /// A one-way message (<c>Ipc-Call: send</c>) to a route the server has no one-way handler for is answered 404 at once,
+    /// not accepted with 202 and then dropped: the sender learns that it went nowhere.
+    /// </summary>
+    [Fact]
+    public async Task Post_OneWayToARouteWithNoOneWayHandler_Answers404NoHandler()
+    {
+        foreach (var (route, says) in new[] { ("nope", "no handler for route 'nope'"), (ConformanceRoutes.Add, "RequestAsync"), (ConformanceRoutes.Range, "StreamAsync") })
+        {
+            using var request = Json(route, """{"a":1,"b":2}""");
+            request.Headers.Add("Ipc-Call", "send");
+
+            using var response = await _http.SendAsync(request);
+
+            Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+            var error = await ReadErrorAsync(response);
+            Assert.Equal("NoHandler", error.GetProperty("code").GetString());
+            Assert.Contains(says, error.GetProperty("message").GetString(), StringComparison.Ordinal);
+        }
+
+        await using var client = TestIpc.CreateClient(_address);
+        var ex = await Assert.ThrowsAsync<IpcException>(() => client.GetRequiredKeyedService<IChannel>(TestIpc.Endpoint).SendAsync("nope", 1).AsTask().WaitAsync(TestIpc.Bound));
+        Assert.Equal(IpcErrorCode.NoHandler, ex.ErrorCode);
+    }
+
     [Fact]
     public async Task Post_OneWayBodiesPastTheByteLimit_The202WaitsUntilTheHandlerCatchesUp()
     {
