@@ -25,6 +25,9 @@ internal sealed partial class WorkerPipeTransport : StreamTransport, IAsyncDispo
 
     private static readonly string[] s_schemes = [Scheme];
 
+    /// <summary>Held by every worker start of the process from creating the worker's pipe ends until they are closed here.</summary>
+    private static readonly object s_starting = new();
+
     /// <summary>The parent's side of each worker started and not yet exited; guarded by itself.</summary>
     private readonly HashSet<DuplexPipeStream> _workers = [];
     private bool _disposed;
@@ -59,56 +62,77 @@ internal sealed partial class WorkerPipeTransport : StreamTransport, IAsyncDispo
             throw new InvalidOperationException($"Endpoint '{context.EndpointName}' is a worker:// endpoint but names no program: set Ipc:Endpoints:{context.EndpointName}:Worker:FileName, or call AddWorkerProcess.");
         }
 
-        var toWorker = new AnonymousPipeServerStream(PipeDirection.Out, HandleInheritability.Inheritable);
-        var fromWorker = new AnonymousPipeServerStream(PipeDirection.In, HandleInheritability.Inheritable);
-        try
+        var (process, toWorker, fromWorker) = StartWorker(options);
+        DuplexPipeStream? worker = null;
+        worker = new DuplexPipeStream(fromWorker, toWorker, async () =>
         {
-            var start = new ProcessStartInfo(options.FileName) { UseShellExecute = false, WorkingDirectory = options.WorkingDirectory ?? string.Empty };
-            foreach (var argument in options.Arguments)
+            try
             {
-                start.ArgumentList.Add(argument);
+                await StopWorkerAsync(process, options.ExitTimeout).ConfigureAwait(false);
             }
-
-            foreach (var (name, value) in options.Environment)
+            finally
             {
-                start.Environment[name] = value;
-            }
-
-            start.Environment[WorkerProcessOptions.PipesEnvironmentVariable] = $"{toWorker.GetClientHandleAsString()};{fromWorker.GetClientHandleAsString()}";
-            var process = Process.Start(start) ?? throw new InvalidOperationException($"The worker '{options.FileName}' did not start.");
-            toWorker.DisposeLocalCopyOfClientHandle();
-            fromWorker.DisposeLocalCopyOfClientHandle();
-            DuplexPipeStream? worker = null;
-            worker = new DuplexPipeStream(fromWorker, toWorker, async () =>
-            {
-                try
+                lock (_workers)
                 {
-                    await StopWorkerAsync(process, options.ExitTimeout).ConfigureAwait(false);
-                }
-                finally
-                {
-                    lock (_workers)
-                    {
-                        _workers.Remove(worker!);
-                    }
-                }
-            });
-            lock (_workers)
-            {
-                if (!_disposed)
-                {
-                    _workers.Add(worker);
-                    return new ValueTask<Stream>(worker);
+                    _workers.Remove(worker!);
                 }
             }
-
-            return DisposedAsync(worker);
+        });
+        lock (_workers)
+        {
+            if (!_disposed)
+            {
+                _workers.Add(worker);
+                return new ValueTask<Stream>(worker);
+            }
         }
-        catch
+
+        return DisposedAsync(worker);
+    }
+
+    /// <summary>
+    /// Starts the worker with the worker's ends of two new pipes, and closes those ends here; returns the process and
+    /// the parent's ends.
+    /// </summary>
+    /// <remarks>
+    /// The worker's ends must be inheritable, and every process started while they are open in this one inherits them:
+    /// a worker that another endpoint started at the same instant would hold this worker's pipes open and hide its
+    /// death from the parent. So they exist only inside a lock that every worker start of the process takes. The
+    /// parent's own ends are never inherited (close-on-exec from their creation; not inheritable on Windows).
+    /// </remarks>
+    private static (Process Process, AnonymousPipeServerStream ToWorker, AnonymousPipeServerStream FromWorker) StartWorker(WorkerProcessOptions options)
+    {
+        var start = new ProcessStartInfo(options.FileName!) { UseShellExecute = false, WorkingDirectory = options.WorkingDirectory ?? string.Empty };
+        foreach (var argument in options.Arguments)
         {
-            toWorker.Dispose();
-            fromWorker.Dispose();
-            throw;
+            start.ArgumentList.Add(argument);
+        }
+
+        foreach (var (name, value) in options.Environment)
+        {
+            start.Environment[name] = value;
+        }
+
+        AnonymousPipeServerStream? toWorker = null;
+        AnonymousPipeServerStream? fromWorker = null;
+        lock (s_starting)
+        {
+            try
+            {
+                toWorker = new AnonymousPipeServerStream(PipeDirection.Out, HandleInheritability.Inheritable);
+                fromWorker = new AnonymousPipeServerStream(PipeDirection.In, HandleInheritability.Inheritable);
+                start.Environment[WorkerProcessOptions.PipesEnvironmentVariable] = $"{toWorker.GetClientHandleAsString()};{fromWorker.GetClientHandleAsString()}";
+                var process = Process.Start(start) ?? throw new InvalidOperationException($"The worker '{options.FileName}' did not start.");
+                toWorker.DisposeLocalCopyOfClientHandle();
+                fromWorker.DisposeLocalCopyOfClientHandle();
+                return (process, toWorker, fromWorker);
+            }
+            catch
+            {
+                toWorker?.Dispose();
+                fromWorker?.Dispose();
+                throw;
+            }
         }
     }
 

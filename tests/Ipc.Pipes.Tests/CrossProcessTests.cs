@@ -170,6 +170,65 @@ public sealed class CrossProcessTests
         }
     }
 
+    /// <summary>
+    /// Workers started at the same instant (by parents' services in one process) do not inherit each other's pipes: each
+    /// worker killed in turn, while the others still run, fails its pending call with Unavailable at once. A worker that
+    /// held another's pipe open would hide that one's death, and its call would wait for its timeout instead.
+    /// </summary>
+    [Fact]
+    public async Task RequestAsync_WorkersStartedTogetherThenOneDies_PendingCallFailsAtOnce()
+    {
+        const int Count = 8;
+
+        // Eight workers starting at once on a busy machine may take longer than the 5 s an endpoint waits to connect by
+        // default; this test is about what happens once they run.
+        var slowStart = TimeSpan.FromSeconds(60);
+        var clients = Enumerable.Range(0, Count).Select(_ => WorkerClient(ipc: ipc => ipc.ConfigureEndpoint(TestIpc.Endpoint, endpoint =>
+        {
+            endpoint.ConnectTimeout = slowStart;
+            endpoint.RequestTimeout = slowStart;
+        }))).ToArray();
+        var workers = new System.Diagnostics.Process[Count];
+        try
+        {
+            using (var go = new Barrier(Count))
+            {
+                var started = await Task.WhenAll(clients.Select(client => Task.Factory.StartNew(
+                    () =>
+                    {
+                        go.SignalAndWait(TestIpc.Bound);
+                        return WorkerOfAsync(client).GetAwaiter().GetResult();
+                    },
+                    CancellationToken.None,
+                    TaskCreationOptions.LongRunning,
+                    TaskScheduler.Default))).WaitAsync(slowStart * 2);
+                started.CopyTo(workers, 0);
+            }
+
+            for (var i = 0; i < Count; i++)
+            {
+                var requests = clients[i].Requests();
+                var call = requests.RequestAsync<string, string>(ConformanceRoutes.Block, "x").AsTask();
+                await requests.RequestAsync<string, string>("worker-setting", "$pid").AsTask().WaitAsync(TestIpc.Bound); // answered after the worker read the call
+                workers[i].Kill();
+                await workers[i].WaitForExitAsync().WaitAsync(TestIpc.Bound);
+
+                var ex = await Assert.ThrowsAsync<IpcException>(() => call.WaitAsync(TestIpc.Bound));
+                Assert.Equal(IpcErrorCode.Unavailable, ex.ErrorCode);
+            }
+        }
+        finally
+        {
+            foreach (var worker in workers.Where(worker => worker is not null))
+            {
+                KillIfRunning(worker);
+                worker.Dispose();
+            }
+
+            await Task.WhenAll(clients.Select(client => client.DisposeAsync().AsTask())).WaitAsync(TestIpc.Bound);
+        }
+    }
+
     /// <summary>The process of the worker that <paramref name="client"/> talks to (starting it).</summary>
     private static async Task<System.Diagnostics.Process> WorkerOfAsync(ServiceProvider client)
     {
@@ -186,10 +245,11 @@ public sealed class CrossProcessTests
         }
     }
 
-    private static ServiceProvider WorkerClient(Action<WorkerProcessOptions>? configure = null)
+    private static ServiceProvider WorkerClient(Action<WorkerProcessOptions>? configure = null, Action<IIpcBuilder>? ipc = null)
     {
         var services = new ServiceCollection();
-        services.AddIpc().AddWorkerProcess(TestIpc.Endpoint, worker =>
+        var builder = services.AddIpc();
+        builder.AddWorkerProcess(TestIpc.Endpoint, worker =>
         {
             worker.FileName = TestServerProcess.DotNet;
             worker.Arguments.Add(TestServerProcess.DllPath);
@@ -197,6 +257,7 @@ public sealed class CrossProcessTests
             worker.Environment[TestServerProcess.NoDiagnostics.Key] = TestServerProcess.NoDiagnostics.Value; // a killed worker leaves no diagnostic files
             configure?.Invoke(worker);
         });
+        ipc?.Invoke(builder);
         return services.BuildServiceProvider();
     }
 }
