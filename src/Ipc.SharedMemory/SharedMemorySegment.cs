@@ -14,8 +14,9 @@ namespace Ipc.SharedMemory;
 /// <remarks>
 /// Header page layout (little-endian, offsets in bytes): 0 magic <c>"IPCSHM01"</c>; 8 version (u32, 1); 12 ring size
 /// (u32); 16 creator process id (i32); 20 server name length (u16); 22 server name (ASCII, up to
-/// <see cref="SharedMemoryTransport.MaxNameLength"/>). Ring control blocks at 256 (client to server) and 512 (server to
-/// client), each laid out as <see cref="Ring"/> describes; ring data from 4096.
+/// <see cref="SharedMemoryTransport.MaxNameLength"/>); 88 creator token (u64, <see cref="ProcessToken"/>; 0 in files of
+/// earlier versions, which readers ignore). Ring control blocks at 256 (client to server) and 512 (server to client), each
+/// laid out as <see cref="Ring"/> describes; ring data from 4096.
 /// </remarks>
 internal sealed unsafe class SharedMemorySegment : IDisposable
 {
@@ -23,6 +24,16 @@ internal sealed unsafe class SharedMemorySegment : IDisposable
     public const int HeaderSize = 4096;
     private const ulong Magic = 0x3130_4D48_5343_5049; // "IPCSHM01" read as a little-endian u64
     private const uint Version = 1;
+    private const int TokenOffset = 88;
+
+    /// <summary>
+    /// A random number, never 0, that this process writes into every segment it creates: a file that names this
+    /// process's id but holds another token was left by a dead process that had the same id before.
+    /// </summary>
+    internal static readonly ulong ProcessToken = NewToken();
+
+    /// <summary>The number of the next segment of this process: one count for every server of it, so that a server started again in the same process never names a file as its predecessor did.</summary>
+    private static long s_created;
 
     private readonly MemoryMappedFile _file;
     private readonly MemoryMappedViewAccessor _view;
@@ -60,6 +71,10 @@ internal sealed unsafe class SharedMemorySegment : IDisposable
 
     /// <summary>The name of a segment of server <paramref name="name"/>: prefix, name, process id, counter.</summary>
     public static string FileNameFor(string name, int pid, long counter) => $"{FilePrefix}{name}-{pid}-{counter}";
+
+    /// <summary>Creates a new segment file in <paramref name="directory"/>, mode 0600, under the next number of this process, and maps it.</summary>
+    public static SharedMemorySegment Create(string directory, string name, int ringSize) =>
+        Create(directory, name, Interlocked.Increment(ref s_created), ringSize);
 
     /// <summary>Creates a new segment file in <paramref name="directory"/>, mode 0600, and maps it.</summary>
     public static SharedMemorySegment Create(string directory, string name, long counter, int ringSize)
@@ -119,14 +134,16 @@ internal sealed unsafe class SharedMemorySegment : IDisposable
 
     /// <summary>
     /// Removes the segment files of server <paramref name="name"/> in <paramref name="directory"/> whose creator process no
-    /// longer runs: only files named as this transport names them and starting with its header. Returns how many it removed.
+    /// longer runs: only files named as this transport names them and starting with its header. A file that names this
+    /// process's id is removed when its header holds another <see cref="ProcessToken"/> than this process's: a dead
+    /// process that had the same id made it. Returns how many it removed.
     /// </summary>
     public static int RemoveStale(string directory, string name)
     {
         var removed = 0;
         foreach (var path in System.IO.Directory.EnumerateFiles(directory, FilePrefix + name + "-*"))
         {
-            if (!IsSegmentOf(name, System.IO.Path.GetFileName(path), out var pid) || pid == Environment.ProcessId || NativeMethods.ProcessExists(pid))
+            if (!IsSegmentOf(name, System.IO.Path.GetFileName(path), out var pid) || (pid != Environment.ProcessId && NativeMethods.ProcessExists(pid)))
             {
                 continue;
             }
@@ -141,7 +158,8 @@ internal sealed unsafe class SharedMemorySegment : IDisposable
                 bool ours;
                 using (var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite))
                 {
-                    ours = TryReadHeader(stream, out _, out var creator, out var owner) && owner == name && creator == pid;
+                    ours = TryReadHeader(stream, out _, out var creator, out var owner, out var token) && owner == name && creator == pid
+                        && (pid != Environment.ProcessId || token != ProcessToken);
                 }
 
                 if (ours)
@@ -160,7 +178,7 @@ internal sealed unsafe class SharedMemorySegment : IDisposable
     }
 
     /// <summary>Writes the header of a segment of server <paramref name="name"/> (for tests that leave a stale one).</summary>
-    internal static byte[] Header(string name, int pid, int ringSize)
+    internal static byte[] Header(string name, int pid, int ringSize, ulong token = 0)
     {
         var header = new byte[HeaderSize];
         BinaryPrimitives.WriteUInt64LittleEndian(header, Magic);
@@ -169,6 +187,7 @@ internal sealed unsafe class SharedMemorySegment : IDisposable
         BinaryPrimitives.WriteInt32LittleEndian(header.AsSpan(16), pid);
         BinaryPrimitives.WriteUInt16LittleEndian(header.AsSpan(20), (ushort)name.Length);
         Encoding.ASCII.GetBytes(name, header.AsSpan(22));
+        BinaryPrimitives.WriteUInt64LittleEndian(header.AsSpan(TokenOffset), token);
         return header;
     }
 
@@ -212,12 +231,16 @@ internal sealed unsafe class SharedMemorySegment : IDisposable
         _file.Dispose();
     }
 
-    private static bool TryReadHeader(FileStream stream, out int ringSize, out int creator, out string owner)
+    private static bool TryReadHeader(FileStream stream, out int ringSize, out int creator, out string owner) =>
+        TryReadHeader(stream, out ringSize, out creator, out owner, out _);
+
+    private static bool TryReadHeader(FileStream stream, out int ringSize, out int creator, out string owner, out ulong token)
     {
         ringSize = 0;
         creator = 0;
         owner = string.Empty;
-        Span<byte> header = stackalloc byte[22 + SharedMemoryTransport.MaxNameLength];
+        token = 0;
+        Span<byte> header = stackalloc byte[TokenOffset + sizeof(ulong)];
         if (stream.Length < HeaderSize || stream.Read(header) < header.Length
             || BinaryPrimitives.ReadUInt64LittleEndian(header) != Magic || BinaryPrimitives.ReadUInt32LittleEndian(header[8..]) != Version)
         {
@@ -234,12 +257,24 @@ internal sealed unsafe class SharedMemorySegment : IDisposable
         ringSize = (int)size;
         creator = BinaryPrimitives.ReadInt32LittleEndian(header[16..]);
         owner = Encoding.ASCII.GetString(header.Slice(22, nameLength));
+        token = BinaryPrimitives.ReadUInt64LittleEndian(header[TokenOffset..]);
         return true;
     }
 
     private void WriteHeader(string name)
     {
         // The rest of the file is zero (a new file): counters at 0, nobody waiting, nothing closed.
-        Header(name, Environment.ProcessId, RingSize).AsSpan(0, 22 + name.Length).CopyTo(new Span<byte>(Base, HeaderSize));
+        Header(name, Environment.ProcessId, RingSize, ProcessToken).AsSpan(0, TokenOffset + sizeof(ulong)).CopyTo(new Span<byte>(Base, HeaderSize));
+    }
+
+    private static ulong NewToken()
+    {
+        ulong token;
+        do
+        {
+            token = BinaryPrimitives.ReadUInt64LittleEndian(System.Security.Cryptography.RandomNumberGenerator.GetBytes(sizeof(ulong)));
+        }
+        while (token == 0);
+        return token;
     }
 }

@@ -22,7 +22,6 @@ internal sealed partial class SharedMemoryTransport
         private readonly ILogger _logger = context.Services.GetService<ILoggerFactory>()?.CreateLogger("Ipc.SharedMemory") ?? NullLogger.Instance;
         private Socket? _listener;
         private BoundSocketFile? _bound;
-        private long _segments;
 
         private string SocketFile => SocketPath(_directory, _name);
 
@@ -32,12 +31,6 @@ internal sealed partial class SharedMemoryTransport
             if (File.Exists(SocketFile) || new FileInfo(SocketFile).LinkTarget is not null)
             {
                 await ReplaceStaleAsync(cancellationToken).ConfigureAwait(false);
-            }
-
-            var removed = SharedMemorySegment.RemoveStale(_directory, _name);
-            if (removed > 0)
-            {
-                Log.StaleSegmentsRemoved(_logger, removed, _name, _directory);
             }
 
             var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
@@ -53,6 +46,13 @@ internal sealed partial class SharedMemoryTransport
                 }
 
                 _bound = BoundSocketFile.Of(SocketFile);
+
+                // Once the socket is this server's, no other server of the name runs here: the segments a dead one left go.
+                var removed = SharedMemorySegment.RemoveStale(_directory, _name);
+                if (removed > 0)
+                {
+                    Log.StaleSegmentsRemoved(_logger, removed, _name, _directory);
+                }
 
                 // Only the owner may connect; set before listening, so nobody connects while the umask's mode holds.
                 if (!OperatingSystem.IsWindows())
@@ -90,7 +90,7 @@ internal sealed partial class SharedMemoryTransport
                 }
             }
 
-            var segment = SharedMemorySegment.Create(_directory, _name, Interlocked.Increment(ref _segments), options.RingSize);
+            var segment = SharedMemorySegment.Create(_directory, _name, options.RingSize);
             try
             {
                 await SendHelloAsync(socket, Accepted, segment.FileName, cancellationToken).ConfigureAwait(false);

@@ -39,14 +39,15 @@ public sealed class SharedMemoryTransportTests
             var stale = Write($"ipc-shm-{name}-{deadPid}-1", SharedMemorySegment.Header(name, deadPid, 65536));
             var noHeader = Write($"ipc-shm-{name}-{deadPid}-2", new byte[SharedMemorySegment.HeaderSize]);
             var otherServer = Write($"ipc-shm-{name}-{deadPid}-3", SharedMemorySegment.Header("other", deadPid, 65536));
-            var running = Write($"ipc-shm-{name}-{Environment.ProcessId}-4", SharedMemorySegment.Header(name, Environment.ProcessId, 65536));
+            var running = Write($"ipc-shm-{name}-1-4", SharedMemorySegment.Header(name, 1, 65536)); // process 1 always runs
+            var thisProcess = Write($"ipc-shm-{name}-{Environment.ProcessId}-7", SharedMemorySegment.Header(name, Environment.ProcessId, 65536, SharedMemorySegment.ProcessToken));
             var otherPattern = Write($"ipc-shm-{name}-x-5", SharedMemorySegment.Header(name, deadPid, 65536));
             var foreign = Write($"my-{name}-{deadPid}-6", SharedMemorySegment.Header(name, deadPid, 65536));
 
             using var server = await TestIpc.StartServerAsync($"shm://{name}", ipc => ipc.AddSharedMemory(o => o.Directory = folder));
 
             Assert.False(File.Exists(stale));
-            Assert.All([noHeader, otherServer, running, otherPattern, foreign], path => Assert.True(File.Exists(path), $"{path} was removed"));
+            Assert.All([noHeader, otherServer, running, thisProcess, otherPattern, foreign], path => Assert.True(File.Exists(path), $"{path} was removed"));
             await server.StopAsync().WaitAsync(TestIpc.Bound);
         }
         finally
@@ -61,6 +62,41 @@ public sealed class SharedMemoryTransportTests
             header.CopyTo(content, 0);
             File.WriteAllBytes(path, content);
             return path;
+        }
+    }
+
+    /// <summary>
+    /// A server whose process id a crashed server had before it (a container's process 1 with a kept Directory, say)
+    /// finds that server's segment file under the name of its own first one: it removes it at start, as it removes any
+    /// other dead server's, and its first handshake succeeds (with no retry to cover a failed one).
+    /// </summary>
+    [Fact]
+    public async Task StartAsync_SegmentOfADeadServerWithThisProcessId_IsRemovedAndTheFirstHandshakeSucceeds()
+    {
+        var folder = Directory.CreateTempSubdirectory("ipc-shm-tests-").FullName;
+        try
+        {
+            const string Name = "samepid";
+            var leftover = Path.Combine(folder, SharedMemorySegment.FileNameFor(Name, Environment.ProcessId, 1));
+            var content = new byte[SharedMemorySegment.HeaderSize + (2 * 65536)];
+            SharedMemorySegment.Header(Name, Environment.ProcessId, 65536).CopyTo(content, 0);
+            File.WriteAllBytes(leftover, content);
+
+            using var server = await TestIpc.StartServerAsync($"shm://{Name}", ipc => ipc.AddSharedMemory(o => o.Directory = folder));
+            await using (var client = TestIpc.CreateClient(
+                $"shm://{Name}",
+                ipc => ipc.AddSharedMemory(o => o.Directory = folder).ConfigureResilience(TestIpc.Endpoint, r => r.Retry.MaxRetryAttempts = 0)))
+            {
+                await TestIpc.AssertServesAsync(client);
+            }
+
+            Assert.False(File.Exists(leftover), "the dead server's segment is still there");
+
+            await server.StopAsync().WaitAsync(TestIpc.Bound);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
         }
     }
 
