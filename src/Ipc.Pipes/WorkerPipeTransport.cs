@@ -64,7 +64,7 @@ internal sealed partial class WorkerPipeTransport : StreamTransport, IAsyncDispo
 
         var (process, toWorker, fromWorker) = StartWorker(options);
         DuplexPipeStream? worker = null;
-        worker = new DuplexPipeStream(fromWorker, toWorker, async () =>
+        worker = new DuplexPipeStream(new WorkerOutput(fromWorker, process, options.FileName!), toWorker, async () =>
         {
             try
             {
@@ -174,6 +174,103 @@ internal sealed partial class WorkerPipeTransport : StreamTransport, IAsyncDispo
             {
                 process.Kill(entireProcessTree: true);
                 await process.WaitForExitAsync().ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>
+    /// In the parent: the pipe the worker writes. Where it ends because the worker exited with a code other than 0 (it
+    /// failed to start, crashed, or was killed), the read fails saying so, and the calls pending on the connection, or the
+    /// connect that started the worker, fail with that reason instead of a bare lost connection.
+    /// </summary>
+    private sealed class WorkerOutput(Stream pipe, Process process, string fileName) : Stream
+    {
+        /// <summary>How long a read that found the end waits for the worker's exit: the kernel closes its pipes as it exits.</summary>
+        private static readonly TimeSpan s_exitWait = TimeSpan.FromSeconds(1);
+
+        public override bool CanRead => true;
+
+        public override bool CanWrite => false;
+
+        public override bool CanSeek => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+        public override int Read(Span<byte> buffer)
+        {
+            var read = pipe.Read(buffer);
+            if (read == 0 && !buffer.IsEmpty && process.WaitForExit(s_exitWait))
+            {
+                ThrowIfFailed();
+            }
+
+            return read;
+        }
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            var read = await pipe.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+            if (read == 0 && !buffer.IsEmpty)
+            {
+                try
+                {
+                    await process.WaitForExitAsync(cancellationToken).WaitAsync(s_exitWait, cancellationToken).ConfigureAwait(false);
+                }
+                catch (TimeoutException)
+                {
+                    return 0; // the worker closed its pipe and still runs: the end of the connection, as it was
+                }
+
+                ThrowIfFailed();
+            }
+
+            return read;
+        }
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                pipe.Dispose();
+            }
+
+            base.Dispose(disposing);
+        }
+
+        private void ThrowIfFailed()
+        {
+            int code;
+            try
+            {
+                code = process.ExitCode;
+            }
+            catch (InvalidOperationException)
+            {
+                return; // the connection was closed meanwhile, and the process let go: the end, as it was
+            }
+
+            if (code != 0)
+            {
+                throw new IOException(string.Create(
+                    System.Globalization.CultureInfo.InvariantCulture,
+                    $"the worker process {process.Id} ('{fileName}') exited with code {code}; if it exited as it started, check its Worker:FileName and Arguments, and what it wrote to its standard error (this process's)"));
             }
         }
     }

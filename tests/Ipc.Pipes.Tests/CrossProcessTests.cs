@@ -229,6 +229,31 @@ public sealed class CrossProcessTests
         }
     }
 
+    /// <summary>
+    /// A worker that exits as it starts (here dotnet, given a program that does not exist) fails the call with Unavailable
+    /// at once, saying that the worker exited, with its code, and what to check: not only that the connection closed.
+    /// </summary>
+    [Fact]
+    public async Task RequestAsync_WorkerExitsAsItStarts_FailsSayingItExitedWithItsCode()
+    {
+        var missing = Path.Combine(Path.GetTempPath(), $"ipc-no-such-worker-{Guid.NewGuid():N}.dll");
+        var services = new ServiceCollection();
+        services.AddIpc()
+            .AddWorkerProcess(TestIpc.Endpoint, worker =>
+            {
+                worker.FileName = TestServerProcess.DotNet;
+                worker.Arguments.Add(missing);
+                worker.Environment[TestServerProcess.NoDiagnostics.Key] = TestServerProcess.NoDiagnostics.Value;
+            })
+            .ConfigureResilience(TestIpc.Endpoint, r => r.Enabled = false);
+        await using var client = services.BuildServiceProvider();
+
+        var ex = await Assert.ThrowsAsync<IpcException>(() => client.Requests().RequestAsync<string, string>("worker-setting", "$pid").AsTask().WaitAsync(TestIpc.Bound));
+
+        Assert.Equal(IpcErrorCode.Unavailable, ex.ErrorCode);
+        Assert.Matches($"the worker process [0-9]+ \\('{System.Text.RegularExpressions.Regex.Escape(TestServerProcess.DotNet)}'\\) exited with code [1-9][0-9]*; if it exited as it started, check its Worker:FileName and Arguments", ex.Message);
+    }
+
     /// <summary>The process of the worker that <paramref name="client"/> talks to (starting it).</summary>
     private static async Task<System.Diagnostics.Process> WorkerOfAsync(ServiceProvider client)
     {
