@@ -75,7 +75,11 @@ public static class IpcBuilderExtensions
         return builder;
     }
 
-    /// <summary>Replaces the MessagePack serializer's options. Keep <see cref="MessagePackSecurity.UntrustedData"/> unless every peer is trusted.</summary>
+    /// <summary>
+    /// Replaces the MessagePack serializer's options. Options with MessagePack's default security
+    /// (<see cref="MessagePackSecurity.TrustedData"/>) are read with <see cref="MessagePackSecurity.UntrustedData"/>;
+    /// a security of your own is used as given.
+    /// </summary>
     public static IIpcBuilder UseMessagePack(this IIpcBuilder builder, MessagePackSerializerOptions options)
     {
         ArgumentNullException.ThrowIfNull(builder);

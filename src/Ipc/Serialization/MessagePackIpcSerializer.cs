@@ -11,8 +11,15 @@ namespace Ipc.Serialization;
 /// and <see cref="MessagePackSecurity.UntrustedData"/> on, because a server reads what any client sends.
 /// </summary>
 /// <remarks>
+/// <para>
 /// The contractless resolver needs public message types (and public types for their members), with a public
 /// constructor; members are matched by name, so a renamed member arrives as its default value.
+/// </para>
+/// <para>
+/// Options whose <see cref="MessagePackSerializerOptions.Security"/> is <see cref="MessagePackSecurity.TrustedData"/>
+/// (MessagePack's default, as in <see cref="MessagePackSerializerOptions.Standard"/>) are read with
+/// <see cref="MessagePackSecurity.UntrustedData"/> instead; any other security is used as given.
+/// </para>
 /// </remarks>
 public sealed class MessagePackIpcSerializer : IIpcSerializer
 {
@@ -28,10 +35,17 @@ public sealed class MessagePackIpcSerializer : IIpcSerializer
     private readonly MessagePackSerializerOptions _options;
     private int _standardBytes; // 0: not looked up yet; 1: the resolver gives MessagePack's own byte[] formatter; -1: another
 
-    /// <summary>Creates the serializer with <paramref name="options"/>, or <see cref="DefaultOptions"/>.</summary>
+    /// <summary>
+    /// Creates the serializer with <paramref name="options"/>, or <see cref="DefaultOptions"/>; options with MessagePack's
+    /// default security (<see cref="MessagePackSecurity.TrustedData"/>) get <see cref="MessagePackSecurity.UntrustedData"/>.
+    /// </summary>
     public MessagePackIpcSerializer(MessagePackSerializerOptions? options = null)
     {
-        _options = options ?? DefaultOptions;
+        // TrustedData is what options have when nobody chose a security; reading a peer's bytes with it lets a 12-byte LZ4
+        // body allocate 1 GiB, deep nesting overflow the stack and colliding keys make a map quadratic.
+        _options = options is null ? DefaultOptions
+            : ReferenceEquals(options.Security, MessagePackSecurity.TrustedData) ? options.WithSecurity(MessagePackSecurity.UntrustedData)
+            : options;
     }
 
     /// <inheritdoc />

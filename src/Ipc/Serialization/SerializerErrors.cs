@@ -26,6 +26,11 @@ internal static class SerializerErrors
             return $"MessagePack cannot create {Name(type)}: give it a public constructor whose parameters match its public properties, or a public parameterless constructor and settable properties. ({cause.Message})";
         }
 
+        if (!serializing && cause.Message.Contains("decompressed length", StringComparison.OrdinalIgnoreCase))
+        {
+            return $"The compressed MessagePack body for {Name(type)} decompresses to more than MessagePackSecurity.MaximumDecompressedSize allows (64 MiB by default). Send less, or raise it on the reading side: options.WithSecurity(MessagePackSecurity.UntrustedData.WithMaximumDecompressedSize(bytes)). ({cause.Message})";
+        }
+
         return $"Failed to {(serializing ? "serialize" : "deserialize")} {Name(type)} with MessagePack: {cause.Message}";
     }
 
