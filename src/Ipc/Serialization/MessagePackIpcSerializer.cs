@@ -32,6 +32,12 @@ public sealed class MessagePackIpcSerializer : IIpcSerializer
             .WithResolver(ContractlessStandardResolver.Instance)
             .WithSecurity(MessagePackSecurity.UntrustedData);
 
+    /// <summary>MessagePack's extension type code of a body compressed with <see cref="MessagePackCompression.Lz4Block"/>.</summary>
+    private const sbyte Lz4BlockTypeCode = 99;
+
+    /// <summary>MessagePack's extension type code of a body compressed with <see cref="MessagePackCompression.Lz4BlockArray"/>.</summary>
+    private const sbyte Lz4BlockArrayTypeCode = 98;
+
     private readonly MessagePackSerializerOptions _options;
     private int _standardBytes; // 0: not looked up yet; 1: the resolver gives MessagePack's own byte[] formatter; -1: another
 
@@ -93,6 +99,7 @@ public sealed class MessagePackIpcSerializer : IIpcSerializer
     {
         if (_options.Compression != MessagePackCompression.None)
         {
+            RefuseImpossibleLz4Lengths<T>(data);
             try
             {
                 return MessagePackSerializer.Deserialize<T>(data, _options);
@@ -117,6 +124,84 @@ public sealed class MessagePackIpcSerializer : IIpcSerializer
         catch (Exception ex)
         {
             throw new MessagePackSerializationException(SerializerErrors.MessagePack(typeof(T), ex, serializing: false), ex);
+        }
+    }
+
+    /// <summary>
+    /// Refuses a body whose LZ4 block (or block array) declares more decompressed bytes than its compressed bytes can hold:
+    /// MessagePack allocates the declared length before it decompresses, so a few bytes declaring up to
+    /// <see cref="MessagePackSecurity.MaximumDecompressedSize"/> would cost that much memory.
+    /// </summary>
+    private static void RefuseImpossibleLz4Lengths<T>(ReadOnlyMemory<byte> data)
+    {
+        if (FirstImpossibleLz4Block(data) is var (declared, compressed))
+        {
+            throw new MessagePackSerializationException(SerializerErrors.Lz4LengthImpossible(typeof(T), declared, compressed));
+        }
+    }
+
+    /// <summary>
+    /// The declared and compressed lengths of the first LZ4 block in <paramref name="data"/> that declares more than LZ4 can
+    /// produce from it (at most 255 bytes per compressed byte; the margin keeps any real block in); <see langword="null"/>
+    /// when there is none, or the body is malformed in another way, which MessagePack reports.
+    /// </summary>
+    private static (long Declared, long Compressed)? FirstImpossibleLz4Block(ReadOnlyMemory<byte> data)
+    {
+        static bool Impossible(long declared, long compressed) => declared > (compressed * 256) + 256;
+
+        var reader = new MessagePackReader(data);
+        try
+        {
+            if (reader.End)
+            {
+                return null;
+            }
+
+            if (reader.NextMessagePackType == MessagePackType.Extension)
+            {
+                var header = reader.ReadExtensionFormatHeader();
+                if (header.TypeCode != Lz4BlockTypeCode)
+                {
+                    return null;
+                }
+
+                var start = reader.Consumed;
+                long declared = reader.ReadInt32();
+                var compressed = header.Length - (reader.Consumed - start);
+                return Impossible(declared, compressed) ? (declared, compressed) : null;
+            }
+
+            if (reader.NextMessagePackType != MessagePackType.Array)
+            {
+                return null;
+            }
+
+            var blocks = reader.ReadArrayHeader() - 1;
+            if (blocks <= 0 || reader.NextMessagePackType != MessagePackType.Extension || reader.ReadExtensionFormatHeader().TypeCode != Lz4BlockArrayTypeCode)
+            {
+                return null;
+            }
+
+            var lengths = new long[blocks]; // at most one per byte of the body: ReadArrayHeader checks the count against it
+            for (var i = 0; i < blocks; i++)
+            {
+                lengths[i] = reader.ReadInt32();
+            }
+
+            for (var i = 0; i < blocks; i++)
+            {
+                var compressed = reader.ReadBytes()?.Length ?? 0;
+                if (Impossible(lengths[i], compressed))
+                {
+                    return (lengths[i], compressed);
+                }
+            }
+
+            return null;
+        }
+        catch (Exception ex) when (ex is EndOfStreamException or MessagePackSerializationException)
+        {
+            return null;
         }
     }
 

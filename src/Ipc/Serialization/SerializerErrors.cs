@@ -34,6 +34,10 @@ internal static class SerializerErrors
         return $"Failed to {(serializing ? "serialize" : "deserialize")} {Name(type)} with MessagePack: {cause.Message}";
     }
 
+    /// <summary>The message of an LZ4 block that declares more bytes than its compressed bytes can hold.</summary>
+    public static string Lz4LengthImpossible(Type type, long declared, long compressed) =>
+        $"The compressed MessagePack body for {Name(type)} is malformed: an LZ4 block of {compressed} bytes declares {declared} bytes once decompressed, more than LZ4 can produce from it.";
+
     /// <summary>The message of a System.Text.Json failure to create <paramref name="type"/>.</summary>
     public static string JsonCannotCreate(Type type, NotSupportedException error) =>
         $"System.Text.Json cannot create {Name(type)}: give it a public parameterless constructor, or one public constructor whose parameters match its properties (or mark one with [JsonConstructor]). ({error.Message})";

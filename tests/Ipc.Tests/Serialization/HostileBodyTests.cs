@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using Ipc.Serialization;
 using MessagePack;
 using MessagePack.Resolvers;
@@ -27,12 +28,27 @@ public sealed class HostileBodyTests
         _ => new MessagePackIpcSerializer(AppOptions.WithCompression(MessagePackCompression.Lz4BlockArray)),
     };
 
-    /// <summary>An LZ4 block extension (type 99) that declares <paramref name="declared"/> bytes once decompressed, with 4 bytes of data.</summary>
-    private static byte[] Lz4Block(int declared) =>
-        [0xc7, 9, 99, 0xd2, (byte)(declared >> 24), (byte)(declared >> 16), (byte)(declared >> 8), (byte)declared, 0, 0, 0, 0];
+    /// <summary>
+    /// An LZ4 block extension (type 99) that declares <paramref name="declared"/> bytes once decompressed, followed by
+    /// <paramref name="compressed"/> bytes of data: by default enough for LZ4 to produce what it declares.
+    /// </summary>
+    private static byte[] Lz4Block(int declared, int? compressed = null)
+    {
+        var length = compressed ?? Plausible(declared);
+        var body = new byte[6 + 5 + length];
+        body[0] = 0xc9; // ext32
+        BinaryPrimitives.WriteInt32BigEndian(body.AsSpan(1), 5 + length);
+        body[5] = 99;
+        body[6] = 0xd2; // int32
+        BinaryPrimitives.WriteInt32BigEndian(body.AsSpan(7), declared);
+        return body;
+    }
 
-    /// <summary>An LZ4 block array: an extension (type 98) with the declared lengths, then one 2-byte bin per block.</summary>
-    private static byte[] Lz4BlockArray(params int[] declared)
+    /// <summary>
+    /// An LZ4 block array: an extension (type 98) with the declared lengths, then one bin per block of
+    /// <paramref name="compressed"/> bytes, by default enough for LZ4 to produce what the block declares.
+    /// </summary>
+    private static byte[] Lz4BlockArray(int[] declared, int? compressed = null)
     {
         var body = new List<byte> { (byte)(0x90 + declared.Length + 1), 0xc7, (byte)(declared.Length * 5), 98 };
         foreach (var length in declared)
@@ -40,13 +56,18 @@ public sealed class HostileBodyTests
             body.AddRange([0xd2, (byte)(length >> 24), (byte)(length >> 16), (byte)(length >> 8), (byte)length]);
         }
 
-        foreach (var _ in declared)
+        foreach (var length in declared)
         {
-            body.AddRange([0xc4, 2, 0, 0]);
+            var size = compressed ?? Plausible(length);
+            body.AddRange([0xc6, (byte)(size >> 24), (byte)(size >> 16), (byte)(size >> 8), (byte)size]);
+            body.AddRange(new byte[size]);
         }
 
         return [.. body];
     }
+
+    /// <summary>Enough compressed bytes for LZ4 (at most 255 bytes out per byte in) to produce <paramref name="declared"/> bytes.</summary>
+    private static int Plausible(int declared) => (declared / 255) + 1;
 
     private static (Exception? Error, long Allocated) Read<T>(IIpcSerializer serializer, byte[] body)
     {
@@ -72,7 +93,7 @@ public sealed class HostileBodyTests
     {
         var (error, allocated) = Read<object>(MessagePackWith(options), Lz4Block(declared));
 
-        Assert.True(allocated < AllocationBound, $"{allocated} bytes allocated to read a 12-byte body declaring {declared}");
+        Assert.True(allocated < AllocationBound, $"{allocated} bytes allocated to read a body declaring {declared}");
         var ex = Assert.IsType<MessagePackSerializationException>(error);
         Assert.Contains("MaximumDecompressedSize", ex.Message, StringComparison.Ordinal);
     }
@@ -80,12 +101,40 @@ public sealed class HostileBodyTests
     [Fact]
     public void MessagePack_Lz4BlockArrayDeclaringHugeLength_IsRefusedBeforeAllocating()
     {
-        var body = Lz4BlockArray(1 << 30);
+        var body = Lz4BlockArray([1 << 30]);
 
         var (error, allocated) = Read<object>(MessagePackWith("app's own with LZ4"), body);
 
         Assert.True(allocated < AllocationBound, $"{allocated} bytes allocated to read a {body.Length}-byte body");
         Assert.Contains("MaximumDecompressedSize", Assert.IsType<MessagePackSerializationException>(error).Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("default with LZ4")]
+    [InlineData("app's own with LZ4")]
+    public void MessagePack_Lz4DeclaringMoreThanItsBytesCanHold_IsRefusedBeforeAllocating(string options)
+    {
+        // Under the 64 MiB limit, but 4 bytes of LZ4 decompress to at most about a kilobyte.
+        foreach (var body in new[] { Lz4Block(60 << 20, compressed: 4), Lz4BlockArray([60 << 20, 60 << 20, 60 << 20], compressed: 2) })
+        {
+            var (error, allocated) = Read<object>(MessagePackWith(options), body);
+
+            Assert.True(allocated < AllocationBound, $"{allocated} bytes allocated to read a {body.Length}-byte body");
+            Assert.Contains("more than LZ4 can produce", Assert.IsType<MessagePackSerializationException>(error).Message, StringComparison.Ordinal);
+        }
+    }
+
+    [Theory]
+    [InlineData(MessagePackCompression.Lz4Block)]
+    [InlineData(MessagePackCompression.Lz4BlockArray)]
+    public void MessagePack_Lz4AtItsHighestRatio_IsRead(MessagePackCompression compression)
+    {
+        // Zeros compress as well as LZ4 can compress anything (about 255 to 1).
+        var options = MessagePackIpcSerializer.DefaultOptions.WithCompression(compression);
+        var compressed = MessagePackSerializer.Serialize(new byte[1 << 20], options);
+
+        Assert.True(compressed.Length < (1 << 20) / 250, $"{compressed.Length} bytes: not compressed at LZ4's highest ratio");
+        Assert.Equal(new byte[1 << 20], new MessagePackIpcSerializer(options).Deserialize<byte[]>(compressed));
     }
 
     [Theory]
@@ -152,7 +201,7 @@ public sealed class HostileBodyTests
         await using var client = TestSupport.Client("calc", address, ipc: b => b.UseMessagePack(options));
         var requests = client.GetRequiredKeyedService<IRequestClient>("calc");
 
-        var ex = await Assert.ThrowsAsync<IpcException>(() => requests.RequestAsync(new IpcMessage("add", Lz4Block(1 << 30))).AsTask().WaitAsync(TestSupport.Bound));
+        var ex = await Assert.ThrowsAsync<IpcException>(() => requests.RequestAsync(new IpcMessage("add", Lz4Block(100 << 20))).AsTask().WaitAsync(TestSupport.Bound));
 
         Assert.Equal(IpcErrorCode.Serialization, ex.ErrorCode);
         Assert.Contains("MaximumDecompressedSize", ex.Message, StringComparison.Ordinal);
