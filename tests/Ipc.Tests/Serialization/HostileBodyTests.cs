@@ -192,6 +192,18 @@ public sealed class HostileBodyTests
     }
 
     [Fact]
+    public void Json_NestingDeeperThanMaxDepth_IsRefused()
+    {
+        var nested = new byte[100_000];
+        Array.Fill(nested, (byte)'[');
+
+        var (error, allocated) = Read<object>(new SystemTextJsonIpcSerializer(), nested);
+
+        Assert.True(allocated < AllocationBound, $"{allocated} bytes allocated to read a {nested.Length}-byte body");
+        Assert.Contains("maximum configured depth of 64", Assert.IsType<System.Text.Json.JsonException>(error).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task RequestAsync_Lz4BombToAServerWithTheAppsOptions_ThrowsSerializationSayingWhatToRaise()
     {
         var address = TestSupport.NewAddress();
