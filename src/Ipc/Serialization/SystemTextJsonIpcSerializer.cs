@@ -12,9 +12,15 @@ public sealed class SystemTextJsonIpcSerializer : IIpcSerializer
     private readonly JsonSerializerOptions _options;
 
     /// <summary>Creates the serializer with <paramref name="options"/>, or <see cref="JsonSerializerDefaults.Web"/>.</summary>
+    /// <remarks>
+    /// The serializer uses a copy of <paramref name="options"/> (changes made to them later do not reach it), which reads
+    /// dictionaries and sets keyed by a value type (an integer, an enum, <see cref="Guid"/>, <see cref="double"/>,
+    /// <see cref="DateTime"/> and the like) with comparers whose hash a peer cannot predict, so a body of colliding keys
+    /// cannot make reading it slow.
+    /// </remarks>
     public SystemTextJsonIpcSerializer(JsonSerializerOptions? options = null)
     {
-        _options = options ?? new JsonSerializerOptions(JsonSerializerDefaults.Web);
+        _options = JsonCollisionResistance.Apply(options ?? new JsonSerializerOptions(JsonSerializerDefaults.Web));
     }
 
     /// <inheritdoc />

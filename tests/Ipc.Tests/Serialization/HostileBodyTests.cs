@@ -203,6 +203,52 @@ public sealed class HostileBodyTests
         Assert.Contains("maximum configured depth of 64", Assert.IsType<System.Text.Json.JsonException>(error).Message, StringComparison.Ordinal);
     }
 
+    public static TheoryData<string> JsonOptions => ["default", "app's own"];
+
+    private static SystemTextJsonIpcSerializer JsonWith(string options) =>
+        options == "default" ? new SystemTextJsonIpcSerializer() : new SystemTextJsonIpcSerializer(new System.Text.Json.JsonSerializerOptions { PropertyNameCaseInsensitive = true });
+
+    /// <summary>Keys whose .NET hashes are equal (a long's halves XORed; a Guid's and a DateTime's likewise), which a peer can send by the thousand.</summary>
+    [Theory]
+    [MemberData(nameof(JsonOptions))]
+    public void Json_DictionariesAndSetsOfValueTypeKeys_UseCollisionResistantComparers(string options)
+    {
+        var serializer = JsonWith(options);
+        long a = (1L << 32) | 1, b = (2L << 32) | 2;
+        Assert.Equal(a.GetHashCode(), b.GetHashCode());
+        var g1 = new Guid(1, 0, 0, [0, 0, 0, 0, 0, 0, 0, 0]);
+        var g2 = new Guid(0, 1, 0, [0, 0, 0, 0, 0, 0, 0, 0]);
+        Assert.Equal(g1.GetHashCode(), g2.GetHashCode());
+
+        var map = serializer.Deserialize<Dictionary<long, int>>("""{"4294967297":1,"8589934594":2}"""u8.ToArray());
+        var set = serializer.Deserialize<HashSet<Guid>>(System.Text.Encoding.UTF8.GetBytes($"[\"{g1}\",\"{g2}\"]"));
+        var keyed = serializer.Deserialize<KeyedMaps>("""{"byId":{"4294967297":1},"ids":[4294967297],"at":{"2024-01-01T00:00:00Z":1}}"""u8.ToArray());
+
+        Assert.NotEqual(map.Comparer.GetHashCode(a), map.Comparer.GetHashCode(b));
+        Assert.Equal(2, map[b]);
+        Assert.NotEqual(set.Comparer.GetHashCode(g1), set.Comparer.GetHashCode(g2));
+        Assert.Contains(g2, set);
+        var byId = Assert.IsType<Dictionary<long, int>>(keyed.ById);
+        Assert.NotEqual(byId.Comparer.GetHashCode(a), byId.Comparer.GetHashCode(b));
+        var ids = Assert.IsType<HashSet<long>>(keyed.Ids);
+        Assert.NotEqual(ids.Comparer.GetHashCode(a), ids.Comparer.GetHashCode(b));
+        var at = Assert.IsType<Dictionary<DateTime, int>>(keyed.At);
+        var utc = new DateTime(2024, 1, 1, 0, 0, 0, DateTimeKind.Utc);
+        Assert.Equal(1, at[DateTime.SpecifyKind(utc, DateTimeKind.Unspecified)]); // equal DateTimes of another Kind: one key, one hash
+    }
+
+    /// <summary>Equal keys of another form (zeros of both signs) still find each other.</summary>
+    [Fact]
+    public void Json_DoubleKeys_EqualValuesOfAnotherFormAreOneKey()
+    {
+        var map = new SystemTextJsonIpcSerializer().Deserialize<Dictionary<double, int>>("""{"0":1,"1.5":2}"""u8.ToArray());
+
+        Assert.Equal(1, map[-0.0]);
+        Assert.Equal(2, map[1.5]);
+    }
+
+    public sealed record KeyedMaps(IDictionary<long, int> ById, ISet<long> Ids, IDictionary<DateTime, int> At);
+
     [Fact]
     public async Task RequestAsync_Lz4BombToAServerWithTheAppsOptions_ThrowsSerializationSayingWhatToRaise()
     {
