@@ -276,6 +276,13 @@ internal sealed partial class HttpIpcServer : IAsyncDisposable
                     return;
                 }
 
+                if (message.Timeout <= TimeSpan.Zero)
+                {
+                    // Accepted with 202, it would only be dropped as late once its turn came: the sender learns now.
+                    await WriteFaultAsync(context, new IpcFault(IpcErrorCode.Timeout, $"The one-way message for route '{routeName}' of endpoint '{EndpointName}' arrived with no time left ({HttpWire.TimeoutHeader}: {request.Headers[HttpWire.TimeoutHeader]}); it was not queued and its handler did not run."), null).ConfigureAwait(false);
+                    return;
+                }
+
                 var size = message.Body.Length;
                 await ReserveAsync(size, linked.Token).ConfigureAwait(false);
                 try

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
@@ -296,6 +297,49 @@ public sealed class HttpServerTests : IAsyncLifetime
         await using var client = TestIpc.CreateClient(_address);
         var ex = await Assert.ThrowsAsync<IpcException>(() => client.GetRequiredKeyedService<IChannel>(TestIpc.Endpoint).SendAsync("nope", 1).AsTask().WaitAsync(TestIpc.Bound));
         Assert.Equal(IpcErrorCode.NoHandler, ex.ErrorCode);
+    }
+
+    /// <summary>
+    /// A one-way message that arrives with no time left (<c>Ipc-Timeout: 0</c>) is answered 504 <c>Timeout</c> at once and
+    /// its handler never runs: the sender learns it, instead of a 202 for a message the server then drops.
+    /// </summary>
+    [Fact]
+    public async Task Post_OneWayWithNoTimeLeft_Answers504AndItsHandlerDoesNotRun()
+    {
+        var address = HttpTestAddresses.NewHttpAddress();
+        var handled = new ConcurrentQueue<string>();
+        var last = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var builder = new HostApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Services.AddIpc().AddEndpoint(TestIpc.Endpoint, address).AddServer(TestIpc.Endpoint, server => server
+            .MapMessage<string>("recorded", (text, _, _) =>
+            {
+                handled.Enqueue(text);
+                if (text == "last")
+                {
+                    last.TrySetResult();
+                }
+
+                return ValueTask.CompletedTask;
+            }));
+        using var server = builder.Build();
+        await server.StartAsync().WaitAsync(TestIpc.Bound);
+
+        using var late = Json(address, "recorded", "\"late\"");
+        late.Headers.Add("Ipc-Timeout", "0");
+        using (var response = await _http.SendAsync(late))
+        {
+            Assert.Equal(HttpStatusCode.GatewayTimeout, response.StatusCode);
+            Assert.Equal("Timeout", (await ReadErrorAsync(response)).GetProperty("code").GetString());
+        }
+
+        using (var accepted = await _http.SendAsync(Json(address, "recorded", "\"last\"")))
+        {
+            Assert.Equal(HttpStatusCode.Accepted, accepted.StatusCode);
+        }
+
+        await last.Task.WaitAsync(TestIpc.Bound); // handled in order: had "late" been queued, it would have run first
+        Assert.Equal(["last"], handled);
+        await server.StopAsync().WaitAsync(TestIpc.Bound);
     }
 
     [Fact]
