@@ -29,7 +29,8 @@ internal sealed partial class HttpIpcServer : IAsyncDisposable
     private readonly IServiceProvider _services;
     private readonly BodyTranscoder _bodies;
     private readonly Dictionary<string, IpcRoute> _routes;
-    private readonly Channel<(IpcMessage Message, int Size)> _oneWay;
+    private readonly Channel<(IpcMessage Message, int Size, long Arrived)> _oneWay;
+    private readonly TimeProvider _time;
     private readonly object _queuedBytesGate = new();
     private readonly CancellationTokenSource _stopping = new();
     private readonly Task _oneWayLoop;
@@ -49,7 +50,8 @@ internal sealed partial class HttpIpcServer : IAsyncDisposable
         var ipc = services.GetRequiredService<IOptions<IpcOptions>>().Value;
         _detailedErrors = (ipc.Endpoints.TryGetValue(dispatcher.EndpointName, out var endpoint) ? endpoint.EnableDetailedErrors : null) ?? ipc.EnableDetailedErrors;
         _routes = dispatcher.Routes.ToDictionary(r => r.Name, StringComparer.Ordinal);
-        _oneWay = Channel.CreateBounded<(IpcMessage, int)>(new BoundedChannelOptions(options.MaxQueuedOneWayMessages) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
+        _time = services.GetService<TimeProvider>() ?? TimeProvider.System;
+        _oneWay = Channel.CreateBounded<(IpcMessage, int, long)>(new BoundedChannelOptions(options.MaxQueuedOneWayMessages) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
         _oneWayLoop = Task.Run(RunOneWayLoopAsync);
     }
 
@@ -284,10 +286,11 @@ internal sealed partial class HttpIpcServer : IAsyncDisposable
                 }
 
                 var size = message.Body.Length;
+                var arrived = _time.GetTimestamp();
                 await ReserveAsync(size, linked.Token).ConfigureAwait(false);
                 try
                 {
-                    await _oneWay.Writer.WriteAsync((message, size), linked.Token).ConfigureAwait(false);
+                    await _oneWay.Writer.WriteAsync((message, size, arrived), linked.Token).ConfigureAwait(false);
                 }
                 catch
                 {
@@ -716,10 +719,17 @@ internal sealed partial class HttpIpcServer : IAsyncDisposable
     {
         try
         {
-            await foreach (var (message, size) in _oneWay.Reader.ReadAllAsync(_stopping.Token).ConfigureAwait(false))
+            await foreach (var (message, size, arrived) in _oneWay.Reader.ReadAllAsync(_stopping.Token).ConfigureAwait(false))
             {
                 try
                 {
+                    if (message.Timeout is { } left && left <= LongestDeadline)
+                    {
+                        // The time it waited (for room, then for its turn) counts against its deadline: its handler gets
+                        // what is left, and the dispatcher drops one whose time ran out meanwhile without running it.
+                        message.Timeout = left - _time.GetElapsedTime(arrived);
+                    }
+
                     await _dispatcher.DispatchOneWayAsync(message, _stopping.Token).ConfigureAwait(false);
                 }
                 finally
@@ -742,6 +752,9 @@ internal sealed partial class HttpIpcServer : IAsyncDisposable
             }
         }
     }
+
+    /// <summary>Remaining times above this (about 24.8 days) are no deadline to the dispatcher, so they are not counted down.</summary>
+    private static readonly TimeSpan LongestDeadline = TimeSpan.FromMilliseconds(int.MaxValue);
 
     /// <summary>
     /// Waits until the accepted one-way bodies are under <see cref="HttpTransportOptions.MaxQueuedOneWayBytes"/>, then counts

@@ -10,6 +10,7 @@ using Ipc.TestUtils;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Time.Testing;
 
 namespace Ipc.Http.Tests;
 
@@ -339,6 +340,66 @@ public sealed class HttpServerTests : IAsyncLifetime
 
         await last.Task.WaitAsync(TestIpc.Bound); // handled in order: had "late" been queued, it would have run first
         Assert.Equal(["last"], handled);
+        await server.StopAsync().WaitAsync(TestIpc.Bound);
+    }
+
+    /// <summary>
+    /// The time a one-way message waits in the server's queue counts against its <c>Ipc-Timeout</c>: its handler gets only
+    /// the time left, and one whose time ran out while it waited is dropped without running its handler.
+    /// </summary>
+    [Fact]
+    public async Task Post_OneWayWaitingInTheQueue_HandlerGetsOnlyTheTimeLeft()
+    {
+        var address = HttpTestAddresses.NewHttpAddress();
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var blocking = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var handled = new ConcurrentQueue<(string Text, TimeSpan? Timeout)>();
+        var last = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var builder = new HostApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Services.AddSingleton<TimeProvider>(time);
+        builder.Services.AddIpc().AddEndpoint(TestIpc.Endpoint, address).AddServer(TestIpc.Endpoint, server => server
+            .MapMessage<string>("blocker", async (_, _, _) =>
+            {
+                blocking.TrySetResult();
+                await release.Task;
+            })
+            .MapMessage<string>("timed", (text, context, _) =>
+            {
+                handled.Enqueue((text, context.Message.Timeout));
+                if (text == "last")
+                {
+                    last.TrySetResult();
+                }
+
+                return ValueTask.CompletedTask;
+            }));
+        using var server = builder.Build();
+        await server.StartAsync().WaitAsync(TestIpc.Bound);
+
+        using (var accepted = await _http.SendAsync(Json(address, "blocker", "\"x\"")))
+        {
+            Assert.Equal(HttpStatusCode.Accepted, accepted.StatusCode);
+        }
+
+        await blocking.Task.WaitAsync(TestIpc.Bound);
+        foreach (var (text, timeout) in new[] { ("minute", "60000"), ("five-seconds", "5000"), ("last", null) })
+        {
+            using var request = Json(address, "timed", $"\"{text}\"");
+            if (timeout is not null)
+            {
+                request.Headers.Add("Ipc-Timeout", timeout);
+            }
+
+            using var accepted = await _http.SendAsync(request);
+            Assert.Equal(HttpStatusCode.Accepted, accepted.StatusCode);
+        }
+
+        time.Advance(TimeSpan.FromSeconds(10)); // the three wait behind the blocker that long
+        release.SetResult();
+
+        await last.Task.WaitAsync(TestIpc.Bound);
+        Assert.Equal([("minute", TimeSpan.FromSeconds(50)), ("last", null)], handled);
         await server.StopAsync().WaitAsync(TestIpc.Bound);
     }
 
