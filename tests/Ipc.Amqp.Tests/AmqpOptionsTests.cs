@@ -1,3 +1,5 @@
+using Microsoft.Extensions.DependencyInjection;
+
 namespace Ipc.Amqp.Tests;
 
 /// <summary>The queue and publishing options away from their defaults, with the broker's queues seen as an operator sees them.</summary>
@@ -41,5 +43,23 @@ public sealed class AmqpOptionsTests : IAsyncLifetime
         Assert.True(await raw.IsAsync(queue, durable, type), $"{queue} is not {(durable ? "durable" : "transient")} {type ?? "classic"}");
         Assert.False(await raw.IsAsync(queue, !durable, type), $"{queue} is also {(durable ? "transient" : "durable")}");
         Assert.False(await raw.IsAsync(queue, durable, type is null ? "quorum" : null), $"{queue} is also of the other type");
+    }
+
+    /// <summary>
+    /// With PublisherConfirms off a send completes once written, so a send to a route no server declared a queue for
+    /// cannot fail with NoHandler: it completes, and the broker's return of the message is logged (event 1706).
+    /// </summary>
+    [Fact]
+    public async Task SendAsync_NoQueueWithPublisherConfirmsOff_CompletesAndTheReturnIsLogged()
+    {
+        var address = AmqpTestAddresses.New("unconfirmed");
+        using var returned = new LogWatch(1706);
+        var services = _hosts.CreateClientServices(address, o => o.PublisherConfirms = false, logs: returned);
+        var client = services.GetRequiredService<IIpcClientFactory>().GetChannel(AmqpTestHost.Endpoint);
+
+        await client.SendAsync("ship", "nowhere").AsTask().WaitAsync(Bound);
+
+        var logged = await returned.Logged.WaitAsync(Bound);
+        Assert.Contains(AmqpTopology.SendQueue(RawAmqp.NameOf(address), "ship"), logged, StringComparison.Ordinal);
     }
 }
