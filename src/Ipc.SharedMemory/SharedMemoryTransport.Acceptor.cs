@@ -28,9 +28,20 @@ internal sealed partial class SharedMemoryTransport
         public override async ValueTask StartAsync(CancellationToken cancellationToken)
         {
             var endPoint = SocketEndPoint(_directory, _name, context.EndpointName); // fails here when the OS allows no path that long
-            if (File.Exists(SocketFile) || new FileInfo(SocketFile).LinkTarget is not null)
+            switch (Ipc.Peers.SocketFile.KindOf(SocketFile, out var found))
             {
-                await ReplaceStaleAsync(cancellationToken).ConfigureAwait(false);
+                case SocketFileKind.Socket:
+                    await ReplaceStaleAsync(cancellationToken).ConfigureAwait(false);
+                    break;
+                case SocketFileKind.Other:
+                    // Read from its type, not by opening it: opening a named pipe waits for a writer, and a file only its owner
+                    // may write opens for no one else, yet a connect to it is refused as to a socket nobody answers on.
+                    throw new IpcException(
+                        IpcErrorCode.Unavailable,
+                        $"Endpoint '{context.EndpointName}' cannot listen on {context.DisplayAddress}: {found} is there ({SocketFile}), and only a socket file that no server answers on is replaced. Remove it, or choose another name.")
+                    {
+                        Endpoint = context.EndpointName,
+                    };
             }
 
             var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
@@ -129,19 +140,9 @@ internal sealed partial class SharedMemoryTransport
             }
         }
 
-        /// <summary>Replaces a socket file nobody answers on (a server that died); refuses anything else.</summary>
+        /// <summary>Replaces a socket file nobody answers on (a server that died); refuses one a server answers on.</summary>
         private async Task ReplaceStaleAsync(CancellationToken cancellationToken)
         {
-            if (new FileInfo(SocketFile).LinkTarget is not null || IsOpenable(SocketFile))
-            {
-                throw new IpcException(
-                    IpcErrorCode.Unavailable,
-                    $"Endpoint '{context.EndpointName}' cannot listen on {context.DisplayAddress}: {SocketFile} is there and is not a socket; only a socket file that no server answers on is replaced. Remove it, or choose another name.")
-                {
-                    Endpoint = context.EndpointName,
-                };
-            }
-
             using var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
             try
             {
@@ -156,7 +157,7 @@ internal sealed partial class SharedMemoryTransport
             {
                 throw new IpcException(
                     IpcErrorCode.Unavailable,
-                    $"Endpoint '{context.EndpointName}' cannot listen on {context.DisplayAddress}: {SocketFile} is there and is not a socket a server left ({ex.Message}). Remove it, or choose another name.",
+                    $"Endpoint '{context.EndpointName}' cannot listen on {context.DisplayAddress}: a socket is there ({SocketFile}) that this process cannot check is one a server left ({ex.Message}). Remove it, or choose another name.",
                     ex)
                 {
                     Endpoint = context.EndpointName,
@@ -164,20 +165,6 @@ internal sealed partial class SharedMemoryTransport
             }
 
             throw new IpcException(IpcErrorCode.Unavailable, $"Another server is already listening on {context.DisplayAddress}. Stop it, or choose another name.") { Endpoint = context.EndpointName };
-        }
-
-        /// <summary>Whether the file opens as a file does: a socket file does not (ENXIO), so what opens is something else.</summary>
-        private static bool IsOpenable(string path)
-        {
-            try
-            {
-                File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite).Dispose();
-                return true;
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-            {
-                return false;
-            }
         }
     }
 

@@ -246,6 +246,92 @@ public sealed class SharedMemoryTransportTests
         Assert.False(File.Exists(path));
     }
 
+    /// <summary>
+    /// Only a socket file nobody answers on is replaced at start: anything else at the handshake socket's path (a file, a
+    /// folder, a link, a named pipe) makes start fail at once, naming the path and what is there, and stays. A named pipe
+    /// once made start hang: opening it to tell it from a socket file waits for a writer that never comes.
+    /// </summary>
+    [Theory]
+    [InlineData("regular file")]
+    [InlineData("directory")]
+    [InlineData("symbolic link")]
+    [InlineData("named pipe (FIFO)")]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public async Task StartAsync_SomethingElseThanASocketAtTheSocketPath_FailsNamingItAndKeepsIt(string kind)
+    {
+        var folder = Directory.CreateTempSubdirectory("ipc-shm-tests-").FullName;
+        try
+        {
+            var path = SharedMemoryTransport.SocketPath(folder, "taken");
+            switch (kind)
+            {
+                case "regular file":
+                    await File.WriteAllTextAsync(path, "a user's data");
+                    break;
+                case "directory":
+                    Directory.CreateDirectory(path);
+                    break;
+                case "named pipe (FIFO)":
+                    using (var mkfifo = System.Diagnostics.Process.Start("mkfifo", [path]))
+                    {
+                        await mkfifo.WaitForExitAsync().WaitAsync(TestIpc.Bound);
+                        Assert.Equal(0, mkfifo.ExitCode);
+                    }
+
+                    break;
+                default:
+                    await File.WriteAllTextAsync(path + ".target", "a user's data");
+                    File.CreateSymbolicLink(path, path + ".target");
+                    break;
+            }
+
+            var ex = await Assert.ThrowsAsync<IpcException>(() => TestIpc.StartServerAsync("shm://taken", ipc => ipc.AddSharedMemory(o => o.Directory = folder)));
+
+            Assert.Equal(IpcErrorCode.Unavailable, ex.ErrorCode);
+            Assert.Contains(path, ex.Message, StringComparison.Ordinal);
+            Assert.Contains(kind, ex.Message, StringComparison.Ordinal);
+            Assert.True(kind == "directory" ? Directory.Exists(path) : new FileInfo(path) is { LinkTarget: not null } or { Exists: true }, $"the {kind} at the path was removed");
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    /// <summary>The socket file of a server that was killed (nothing answers on it) is replaced at the next start.</summary>
+    [Fact]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public async Task StartAsync_SocketFileADeadServerLeft_IsReplacedAndTheServerServes()
+    {
+        var folder = Directory.CreateTempSubdirectory("ipc-shm-tests-").FullName;
+        try
+        {
+            var path = SharedMemoryTransport.SocketPath(folder, "restarted");
+            using (var dead = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified))
+            {
+                // .NET removes the file of a socket it closes; moving the file away first leaves a dead one behind, as a kill would.
+                dead.Bind(new System.Net.Sockets.UnixDomainSocketEndPoint(path));
+                File.Move(path, path + ".dead");
+                dead.Dispose();
+                File.Move(path + ".dead", path);
+            }
+
+            Action<IIpcBuilder> configure = ipc => ipc.AddSharedMemory(o => o.Directory = folder);
+            using var server = await TestIpc.StartServerAsync("shm://restarted", configure);
+            await using (var client = TestIpc.CreateClient("shm://restarted", configure))
+            {
+                await TestIpc.AssertServesAsync(client);
+            }
+
+            await server.StopAsync().WaitAsync(TestIpc.Bound);
+            Assert.False(File.Exists(path), "the server left its socket file");
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
     [Fact]
     public async Task StartAsync_NameAlreadyServed_ThrowsUnavailable()
     {

@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace Ipc.Sockets;
+namespace Ipc.Peers;
 
 /// <summary>What is at the path of a Unix socket file, read without following a symbolic link.</summary>
 internal enum SocketFileKind
@@ -16,9 +16,11 @@ internal enum SocketFileKind
 }
 
 /// <summary>
-/// Tells a socket file from anything else at a path. .NET exposes no file type beyond "directory", so this reads the
-/// mode with <c>statx</c> on Linux (whose layout is the same on every architecture) and <c>lstat</c> on macOS; on
-/// Windows a socket file is a reparse point that is no link.
+/// Tells a socket file from anything else at a path, without opening it, for the servers that listen on a Unix socket
+/// (Unix sockets, shared memory's handshake) and replace only a socket file nobody answers on; compiled into each of
+/// them from one source file. .NET exposes no file type beyond "directory", so this reads the mode with <c>statx</c> on
+/// Linux (whose layout is the same on every architecture) and <c>lstat</c> on macOS; on Windows a socket file is a
+/// reparse point that is no link.
 /// </summary>
 internal static partial class SocketFile
 {
