@@ -157,6 +157,18 @@ internal sealed class PipeTransport : StreamTransport
 
         private async Task EnsureNotServedAsync(CancellationToken cancellationToken)
         {
+            // Only a socket file is .NET's to replace: a user's file, folder or link at the path stays, and start fails.
+            var path = SocketPath(name);
+            if (Ipc.Peers.SocketFile.KindOf(path, out var found) == Ipc.Peers.SocketFileKind.Other)
+            {
+                throw new IpcException(
+                    IpcErrorCode.Unavailable,
+                    $"Endpoint '{context.EndpointName}' cannot listen on {context.DisplayAddress}: .NET makes this pipe a Unix socket at {path}, and {found} is there; only a socket file that no server answers on is replaced. Remove it, or choose another pipe name.")
+                {
+                    Endpoint = context.EndpointName,
+                };
+            }
+
             using var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
             try
             {

@@ -17,10 +17,10 @@ internal enum SocketFileKind
 
 /// <summary>
 /// Tells a socket file from anything else at a path, without opening it, for the servers that listen on a Unix socket
-/// (Unix sockets, shared memory's handshake) and replace only a socket file nobody answers on; compiled into each of
-/// them from one source file. .NET exposes no file type beyond "directory", so this reads the mode with <c>statx</c> on
-/// Linux (whose layout is the same on every architecture) and <c>lstat</c> on macOS; on Windows a socket file is a
-/// reparse point that is no link.
+/// (Unix sockets, named pipes outside Windows, shared memory's handshake) and replace only a socket file nobody answers
+/// on; compiled into each of them from one source file. .NET exposes no file type beyond "directory", so this reads the
+/// mode with <c>statx</c> on Linux (whose layout is the same on every architecture) and <c>lstat</c> on macOS; on
+/// Windows a socket file is a reparse point that is no link.
 /// </summary>
 internal static partial class SocketFile
 {

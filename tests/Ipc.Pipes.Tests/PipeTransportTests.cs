@@ -41,6 +41,55 @@ public sealed class PipeTransportTests
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(Path.GetTempPath(), "CoreFxPipe_" + new Uri(address).Host)));
     }
 
+    /// <summary>
+    /// .NET replaces whatever is at a pipe's socket path when a server starts; the transport first makes sure it is a socket
+    /// file (one nobody answers on): anything else there makes start fail, naming it, and stays.
+    /// </summary>
+    [Theory]
+    [InlineData("regular file")]
+    [InlineData("directory")]
+    [InlineData("symbolic link")]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public async Task StartAsync_SomethingElseThanASocketAtThePipesPath_FailsNamingItAndKeepsIt(string kind)
+    {
+        var address = TestAddresses.NewPipeAddress();
+        var path = Path.Combine(Path.GetTempPath(), "CoreFxPipe_" + new Uri(address).Host);
+        var target = path + ".target";
+        switch (kind)
+        {
+            case "regular file":
+                await File.WriteAllTextAsync(path, "a user's data");
+                break;
+            case "directory":
+                Directory.CreateDirectory(path);
+                break;
+            default:
+                await File.WriteAllTextAsync(target, "a user's data");
+                File.CreateSymbolicLink(path, target);
+                break;
+        }
+
+        try
+        {
+            var ex = await Assert.ThrowsAsync<IpcException>(() => TestIpc.StartServerAsync(address));
+
+            Assert.Equal(IpcErrorCode.Unavailable, ex.ErrorCode);
+            Assert.Contains(path, ex.Message, StringComparison.Ordinal);
+            Assert.Contains(kind, ex.Message, StringComparison.Ordinal);
+            Assert.True(kind == "directory" ? Directory.Exists(path) : new FileInfo(path).LinkTarget is not null || File.Exists(path), $"the {kind} at the path was removed");
+        }
+        finally
+        {
+            if (Directory.Exists(path))
+            {
+                Directory.Delete(path);
+            }
+
+            File.Delete(path);
+            File.Delete(target);
+        }
+    }
+
     [Fact]
     public async Task StartAsync_AnotherServerInThisProcess_FailsAndLeavesItServing()
     {
