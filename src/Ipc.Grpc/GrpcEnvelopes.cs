@@ -8,9 +8,9 @@ namespace Ipc.Grpc;
 
 /// <summary>
 /// Converts between <see cref="IpcMessage"/> and the wire's <see cref="IpcEnvelope"/> and metadata. Request headers travel as
-/// metadata (lower-case names; a value that is not printable ASCII as UTF-8 under <c>name-bin</c>); a header whose name is
-/// not a valid metadata key, is one gRPC and HTTP/2 reserve, or is one the client's HTTP stack would not send, travels in
-/// the envelope's map, as do the headers of responses and stream items.
+/// metadata (lower-case names; a value that is not printable ASCII as UTF-8 under <c>name-bin</c>), up to 16 KiB and 50
+/// of them; a header past those, one whose name is not a valid metadata key, is one gRPC and HTTP/2 reserve, or is one
+/// the client's HTTP stack would not send, travels in the envelope's map, as do the headers of responses and stream items.
 /// </summary>
 internal static class GrpcEnvelopes
 {
@@ -24,6 +24,13 @@ internal static class GrpcEnvelopes
     private const int MaxMetadataSize = 16 * 1024;
 
     private const int HeaderFieldOverhead = 32;
+
+    /// <summary>
+    /// The most request headers sent as metadata. Kestrel answers a request with more than 100 header fields in all
+    /// (MaxRequestHeaderCount, gRPC's and HTTP/2's own included) 431, failing the call; half of that leaves room for them
+    /// and an app's. The rest travel in the map.
+    /// </summary>
+    private const int MaxMetadataCount = 50;
 
     public static IpcEnvelope ToEnvelope(IpcMessage message)
     {
@@ -83,7 +90,7 @@ internal static class GrpcEnvelopes
             var ascii = IsPrintableAscii(value);
             var bytes = ascii ? null : Encoding.UTF8.GetBytes(value);
             var fieldSize = HeaderFieldOverhead + key.Length + (ascii ? value.Length : BinarySuffix.Length + ((bytes!.Length + 2) / 3 * 4));
-            if (size + fieldSize > MaxMetadataSize)
+            if (size + fieldSize > MaxMetadataSize || metadata.Count >= MaxMetadataCount)
             {
                 envelope.Headers[name] = value; // past what an HTTP/2 server takes in headers: the map carries it
             }

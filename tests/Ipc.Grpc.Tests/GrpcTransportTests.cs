@@ -181,6 +181,55 @@ public sealed class GrpcTransportTests
     }
 
     [Fact]
+    public async Task Request_ReservedNamesAndManyHeaders_ReachTheHandlerAndComeBackUnchanged()
+    {
+        // Names gRPC, HTTP/2, Kestrel or HttpClient set, refuse or rewrite, an empty value, and more headers than Kestrel
+        // takes in one request (100): each must reach the handler as set, and come back the same as response headers.
+        var address = NewAddress();
+        var builder = new HostApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Services.AddIpc().AddEndpoint(TestIpc.Endpoint, address).AddServer(TestIpc.Endpoint, server => server.MapRaw("mirror", (message, context, _) =>
+        {
+            foreach (var (name, value) in message.Headers)
+            {
+                context.ResponseHeaders[name] = value;
+            }
+
+            return new ValueTask<ReadOnlyMemory<byte>>(message.Body);
+        }));
+        using var server = builder.Build();
+        await server.StartAsync().WaitAsync(TestIpc.Bound);
+        await using var client = TestIpc.CreateClient(address, ipc => ipc.ConfigureResilience(r => r.Enabled = false));
+        var headers = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase)
+        {
+            ["grpc-timeout"] = "1S", ["grpc-encoding"] = "gzip", ["grpc-accept-encoding"] = "identity", ["grpc-status"] = "13",
+            ["grpc-message"] = "not a status", ["grpc-status-details-bin"] = "AAAA", ["grpc-previous-rpc-attempts"] = "3",
+            [":path"] = "/elsewhere", [":authority"] = "example.org", ["content-type"] = "text/plain", ["content-length"] = "5",
+            ["te"] = "gzip", ["user-agent"] = "my-agent/1.0", ["host"] = "example.org", ["accept-encoding"] = "br",
+            ["connection"] = "close", ["transfer-encoding"] = "chunked", ["keep-alive"] = "timeout=5", ["upgrade"] = "websocket",
+            ["expect"] = "100-continue", ["trailer"] = "x-after", ["cookie"] = "a=1; b=2", ["authorization"] = "Bearer t0ken",
+            ["proxy-authorization"] = "Basic Zm9vOmJhcg==", ["accept"] = "application/json", ["date"] = "Thu, 01 Dec 2033 16:00:00 GMT",
+            ["via"] = "1.1 proxy", ["range"] = "bytes=0-9", ["if-match"] = "\"abc\"", ["max-forwards"] = "3", ["priority"] = "u=1",
+            ["x-empty"] = string.Empty, ["X-Mixed-Case"] = "Value",
+        };
+        for (var i = 0; i < 150; i++)
+        {
+            headers[$"x-h-{i}"] = $"v{i}";
+        }
+
+        var request = new IpcMessage("mirror", new byte[] { 1, 2, 3 });
+        foreach (var (name, value) in headers)
+        {
+            request.Headers[name] = value;
+        }
+
+        var response = await client.Requests().RequestAsync(request).AsTask().WaitAsync(TestIpc.Bound);
+
+        Assert.Null(response.Fault);
+        var lost = headers.Where(h => !response.Headers.TryGetValue(h.Key, out var received) || received != h.Value).Select(h => $"{h.Key}='{(response.Headers.TryGetValue(h.Key, out var r) ? r : "(none)")}'").ToList();
+        Assert.True(lost.Count == 0, "lost or altered: " + string.Join(", ", lost));
+    }
+
+    [Fact]
     public async Task Request_MalformedEnvelopeOrNoRoute_RefusedAndServerKeepsServing()
     {
         var address = NewAddress();
