@@ -81,6 +81,20 @@ public sealed class TcpTransportTests
     }
 
     /// <summary>
+    /// KeepAliveRetryCount reaches both ends' sockets: TCP_KEEPCNT, the unanswered probes before a connection counts as lost,
+    /// read from the client's and the server's socket of a connection, is 3 by default (not the system's 9) and 6 with 6.
+    /// </summary>
+    [Fact]
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")] // /proc/net/tcp, /proc/self/fd
+    public async Task KeepAliveRetryCount_ReachesBothEndsSockets()
+    {
+        var count = await SocketOptionsAsync(SocketOptionName.TcpKeepAliveRetryCount, _ => { }, o => o.KeepAliveRetryCount = 6);
+
+        Assert.Equal([3, 3], count[0]);
+        Assert.Equal([6, 6], count[1]);
+    }
+
+    /// <summary>
     /// ListenBacklog reaches the listening socket: the kernel's backlog of a server's socket (ss's Send-Q) is 7 with 7, and
     /// 512 by default (or net.core.somaxconn, when that is lower).
     /// </summary>

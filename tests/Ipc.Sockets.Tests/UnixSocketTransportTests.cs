@@ -291,6 +291,7 @@ public sealed class UnixSocketTransportTests
     [InlineData(nameof(SocketTransportOptions.ConnectionPoolSize))]
     [InlineData(nameof(SocketTransportOptions.ReaderSpin))]
     [InlineData(nameof(SocketTransportOptions.MaxDedicatedReaders))]
+    [InlineData(nameof(SocketTransportOptions.KeepAliveRetryCount))]
     public async Task StartAsync_InvalidOptions_FailsNamingTheKey(string key)
     {
         var builder = new HostApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
@@ -303,6 +304,9 @@ public sealed class UnixSocketTransportTests
                     break;
                 case nameof(SocketTransportOptions.MaxDedicatedReaders):
                     o.MaxDedicatedReaders = 0;
+                    break;
+                case nameof(SocketTransportOptions.KeepAliveRetryCount):
+                    o.KeepAliveRetryCount = 128; // over TCP_KEEPCNT's 127
                     break;
                 default:
                     o.ReaderSpin = TimeSpan.FromMilliseconds(11); // over the 10 ms limit
