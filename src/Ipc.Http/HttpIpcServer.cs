@@ -60,13 +60,28 @@ internal sealed partial class HttpIpcServer : IAsyncDisposable
 
     public string EndpointName => _dispatcher.EndpointName;
 
-    /// <summary>The base path of an endpoint's address: its path without a trailing slash (<c>http://host:5000/calc/</c> → <c>/calc</c>).</summary>
-    public static string BasePathOf(Uri address) => address.AbsolutePath.TrimEnd('/');
+    /// <summary>
+    /// The base path of an endpoint's address: its path without a trailing slash (<c>http://host:5000/calc/</c> → <c>/calc</c>),
+    /// unescaped as Kestrel unescapes a request's path (<c>/my%20calc</c> → <c>/my calc</c>), all but <c>%2F</c>, which it keeps.
+    /// </summary>
+    public static string BasePathOf(Uri address)
+    {
+        var path = address.AbsolutePath.TrimEnd('/');
+        var unescaped = new System.Text.StringBuilder(path.Length);
+        int start = 0, slash;
+        while ((slash = path.IndexOf("%2F", start, StringComparison.OrdinalIgnoreCase)) >= 0)
+        {
+            unescaped.Append(Uri.UnescapeDataString(path[start..slash])).Append(path, slash, 3);
+            start = slash + 3;
+        }
+
+        return unescaped.Append(Uri.UnescapeDataString(path[start..])).ToString();
+    }
 
     /// <summary>Maps the server's endpoints into <paramref name="endpoints"/> and returns the group, so conventions apply to all of them.</summary>
     public RouteGroupBuilder Map(IEndpointRouteBuilder endpoints)
     {
-        var group = endpoints.MapGroup(BasePath.Length == 0 ? "/" : BasePath);
+        var group = endpoints.MapGroup(BasePath.Length == 0 ? "/" : BasePath.Replace("{", "{{", StringComparison.Ordinal).Replace("}", "}}", StringComparison.Ordinal));
 
         // ASP.NET Core matches literal paths ignoring case, and routes are ordinal names: two routes that differ only in
         // case would make every call of either ambiguous (500), so they are reached through the catch-all, which is exact.
