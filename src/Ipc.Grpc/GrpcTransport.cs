@@ -65,7 +65,9 @@ internal sealed class GrpcTransport : IIpcTransport
             return $"a {address.Scheme}:// address has no user name or password, as nothing would send them; remove the part before '@'. Send credentials with an interceptor (ConfigureGrpcClient(...).AddInterceptor), or a client certificate (Grpc:Tls).";
         }
 
-        return address.AbsolutePath is "/" or "" ? null : $"a {address.Scheme}:// address has only a host and a port, no path.";
+        return address.AbsolutePath is "/" or "" && string.IsNullOrEmpty(address.Query) && string.IsNullOrEmpty(address.Fragment)
+            ? null
+            : $"a {address.Scheme}:// address has only a host and a port, no path, query or fragment (nothing would send them); send credentials with an interceptor (ConfigureGrpcClient(...).AddInterceptor).";
     }
 
     public IIpcTransportClient CreateClient(IpcTransportContext context)

@@ -2,7 +2,8 @@ namespace Ipc.Transports;
 
 /// <summary>
 /// How an endpoint's address is shown in logs, health reports and error messages: as configured, with the password of
-/// its user info (<c>amqp://user:password@host</c>) replaced by <c>***</c>. Compiled into the contract (for
+/// its user info (<c>amqp://user:password@host</c>) and the value of a query parameter named like a secret
+/// (<c>?api_key=...</c>, <c>?sig=...</c>, <c>?password=...</c>) replaced by <c>***</c>. Compiled into the contract (for
 /// <see cref="IpcTransportContext.DisplayAddress"/>) and the runtime (for addresses not yet parsed) from one source file.
 /// </summary>
 internal static class AddressText
@@ -10,8 +11,11 @@ internal static class AddressText
     /// <summary>What stands for a password.</summary>
     public const string Mask = "***";
 
+    /// <summary>Names a query parameter holding a secret contains (case-insensitive).</summary>
+    private static readonly string[] s_secretNames = ["pass", "pwd", "secret", "token", "key", "sig", "auth", "cred", "session"];
+
     /// <summary>Returns <paramref name="address"/> as configured, without its password.</summary>
-    public static string Redact(Uri address) => Redact(address.OriginalString, address.IsAbsoluteUri && address.UserInfo.Length == 0);
+    public static string Redact(Uri address) => RedactQuery(Redact(address.OriginalString, address.IsAbsoluteUri && address.UserInfo.Length == 0));
 
     /// <summary>Returns <paramref name="address"/>, which need not be a valid address, without anything that may be a password.</summary>
     public static string Redact(string? address)
@@ -21,7 +25,34 @@ internal static class AddressText
             return address ?? string.Empty;
         }
 
-        return Redact(address, Uri.TryCreate(address, UriKind.Absolute, out var parsed) && parsed.UserInfo.Length == 0);
+        return RedactQuery(Redact(address, Uri.TryCreate(address, UriKind.Absolute, out var parsed) && parsed.UserInfo.Length == 0));
+    }
+
+    /// <summary>Replaces the value of each query parameter named like a secret with <see cref="Mask"/>.</summary>
+    private static string RedactQuery(string address)
+    {
+        var query = address.IndexOf('?', StringComparison.Ordinal);
+        if (query < 0)
+        {
+            return address;
+        }
+
+        var fragment = address.IndexOf('#', query);
+        var end = fragment < 0 ? address.Length : fragment;
+        var parameters = address[(query + 1)..end].Split('&');
+        var changed = false;
+        for (var i = 0; i < parameters.Length; i++)
+        {
+            var equals = parameters[i].IndexOf('=', StringComparison.Ordinal);
+            var name = equals < 0 ? parameters[i] : parameters[i][..equals];
+            if (equals >= 0 && Array.Exists(s_secretNames, secret => name.Contains(secret, StringComparison.OrdinalIgnoreCase)))
+            {
+                parameters[i] = string.Concat(name, "=", Mask);
+                changed = true;
+            }
+        }
+
+        return changed ? string.Concat(address.AsSpan(0, query + 1), string.Join('&', parameters), address.AsSpan(end)) : address;
     }
 
     private static string Redact(string address, bool parsedWithoutUserInfo)

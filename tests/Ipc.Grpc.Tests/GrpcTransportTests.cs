@@ -52,6 +52,28 @@ public sealed class GrpcTransportTests
         await TestIpc.AssertRefusesCredentialsAsync(NewAddress(), "a grpc:// address has no user name or password");
 
     [Fact]
+    public async Task StartAsync_AddressWithQuery_FailsValidationWithoutShowingItsSecret() =>
+        await AssertRefusesQuerySecretAsync(NewAddress(), "a grpc:// address has only a host and a port, no path, query or fragment");
+
+    /// <summary>A server and a client of an address whose query holds a secret both fail validation, saying why, without showing the secret.</summary>
+    private static async Task AssertRefusesQuerySecretAsync(string address, string expected)
+    {
+        const string Secret = "s3cret-key";
+        var withSecret = address + "?region=eu&api_key=" + Secret;
+
+        var server = await Assert.ThrowsAsync<Microsoft.Extensions.Options.OptionsValidationException>(() => TestIpc.StartServerAsync(withSecret));
+        await using var services = TestIpc.CreateClient(withSecret);
+        var client = Assert.Throws<Microsoft.Extensions.Options.OptionsValidationException>(() => services.Requests());
+
+        foreach (var message in new[] { server.Message, client.Message })
+        {
+            Assert.Contains($"'{address}?region=eu&api_key=***' is not valid for the ", message, StringComparison.Ordinal);
+            Assert.Contains(expected, message, StringComparison.Ordinal);
+            Assert.DoesNotContain(Secret, message, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
     public async Task RequestAsync_ServerInAnotherProcess_Serves()
     {
         await TestIpc.AssertServedFromAnotherProcessAsync(NewAddress());
