@@ -25,6 +25,9 @@ public sealed class IpcTransportTelemetry
     private readonly string _side;
     private readonly TagList _tags;
     private readonly FrozenSet<string> _serverRoutes;
+    private readonly string _serverAddress;
+    private readonly int _serverPort;
+    private readonly string _networkTransport;
 
     private IpcTransportTelemetry(IpcTransportContext context, string side)
     {
@@ -36,17 +39,18 @@ public sealed class IpcTransportTelemetry
 
         // The routes of dropped messages are tagged as the server's own metrics tag them: one its server does not map is _OTHER.
         _serverRoutes = side != "server" ? FrozenSet<string>.Empty : EndpointTelemetry.RoutesServed(context.Services.GetServices<Server.IpcServerDefinition>(), context.EndpointName)?.ToFrozenSet(StringComparer.Ordinal) ?? FrozenSet<string>.Empty;
-        var (address, port) = EndpointTelemetry.ServerAddress(context.Address);
+        (_serverAddress, _serverPort) = EndpointTelemetry.ServerAddress(context.Address);
+        _networkTransport = EndpointTelemetry.NetworkTransport(context.Address.Scheme);
         _tags = new TagList
         {
             { "ipc.endpoint", context.EndpointName },
             { "ipc.connection.side", side },
-            { "server.address", address },
-            { "network.transport", EndpointTelemetry.NetworkTransport(context.Address.Scheme) },
+            { "server.address", _serverAddress },
+            { "network.transport", _networkTransport },
         };
-        if (port > 0)
+        if (_serverPort > 0)
         {
-            _tags.Add("server.port", port);
+            _tags.Add("server.port", _serverPort);
         }
     }
 
@@ -93,13 +97,22 @@ public sealed class IpcTransportTelemetry
         ArgumentNullException.ThrowIfNull(route);
         if (_metrics.ServerMessageFailed.Enabled)
         {
+            // The tags the dispatcher gives the messages whose handler failed, so one query sees both.
             var tags = new TagList
             {
                 { "messaging.system", "ipc" },
                 { "messaging.operation.type", "process" },
+                { "messaging.operation.name", "process" },
                 { "messaging.destination.name", _serverRoutes.Contains(route) ? route : EndpointTelemetry.OtherRoute },
                 { "ipc.endpoint", _endpoint },
+                { "server.address", _serverAddress },
+                { "network.transport", _networkTransport },
             };
+            if (_serverPort > 0)
+            {
+                tags.Add("server.port", _serverPort);
+            }
+
             _metrics.ServerMessageFailed.Add(count, tags);
         }
     }

@@ -1,7 +1,9 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
+using Ipc.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 
 namespace Ipc.Tests.Diagnostics;
 
@@ -133,5 +135,52 @@ public sealed class IpcMetricsTests
         Assert.Equal(["made-up-1", "made-up-2", "made-up-3"], madeUpSpans.Select(a => a.GetTagItem("rpc.method_original") as string).Order(StringComparer.Ordinal));
         Assert.All(madeUpSpans, a => Assert.Equal("_OTHER", a.GetTagItem("rpc.method")));
         Assert.Contains(spans, a => a.DisplayName == $"{endpoint}/double" && a.GetTagItem("rpc.method_original") is null);
+    }
+
+    /// <summary>
+    /// ipc.server.message.failed counts a one-way message whose handler failed (the dispatcher) and one the server
+    /// stopped before handling (the transport): both carry the tags of the server's other messaging metrics, so one
+    /// query groups them by address and transport.
+    /// </summary>
+    [Fact]
+    public async Task MessageFailed_HandlerFailedOrServerStopped_BothCarryTheServersMessagingTags()
+    {
+        var endpoint = $"metrics-{Guid.NewGuid():N}";
+        var address = TestSupport.NewAddress();
+        var holding = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var server = await TestSupport.StartServerAsync(ipc => ipc.AddEndpoint(endpoint, address).AddServer(endpoint, s => s
+            .MapMessage<int>("fail", (_, _, _) => throw new InvalidOperationException("boom"))
+            .MapMessage<int>("hold", async (_, _, cancellationToken) =>
+            {
+                holding.TrySetResult();
+                await Task.Delay(Timeout.Infinite, cancellationToken);
+            })
+            .MapMessage<int>("queued", (_, _, _) => default)));
+        using var failed = new MetricCollector<long>(server.Services.GetRequiredService<IMeterFactory>(), IpcDiagnostics.MeterName, "ipc.server.message.failed");
+        await using var client = TestSupport.Client(endpoint, address);
+        var channel = client.GetRequiredKeyedService<IChannel>(endpoint);
+
+        await channel.SendAsync("fail", 1).AsTask().WaitAsync(TestSupport.Bound);
+        await failed.WaitForMeasurementsAsync(1, TestSupport.Bound);
+        await channel.SendAsync("hold", 2).AsTask().WaitAsync(TestSupport.Bound);
+        await holding.Task.WaitAsync(TestSupport.Bound);
+        await channel.SendAsync("queued", 3).AsTask().WaitAsync(TestSupport.Bound); // waits behind "hold" until the server stops
+        await server.StopAsync().WaitAsync(TestSupport.Bound);
+        await failed.WaitForMeasurementsAsync(2, TestSupport.Bound);
+
+        var measurements = failed.GetMeasurementSnapshot();
+        var byHandler = Assert.Single(measurements, m => Equals(m.Tags["messaging.destination.name"], "fail"));
+        var byStop = Assert.Single(measurements, m => Equals(m.Tags["messaging.destination.name"], "queued"));
+        var expected = new Dictionary<string, object?>
+        {
+            ["messaging.system"] = "ipc",
+            ["messaging.operation.type"] = "process",
+            ["messaging.operation.name"] = "process",
+            ["ipc.endpoint"] = endpoint,
+            ["server.address"] = address["inmemory://".Length..],
+            ["network.transport"] = "inproc",
+        };
+        Assert.Equal(expected.Append(new("messaging.destination.name", "fail")).OrderBy(t => t.Key, StringComparer.Ordinal), byHandler.Tags.OrderBy(t => t.Key, StringComparer.Ordinal));
+        Assert.Equal(expected.Append(new("messaging.destination.name", "queued")).OrderBy(t => t.Key, StringComparer.Ordinal), byStop.Tags.OrderBy(t => t.Key, StringComparer.Ordinal));
     }
 }
