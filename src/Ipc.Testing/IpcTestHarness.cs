@@ -240,6 +240,9 @@ public sealed class IpcTestHarness : IAsyncDisposable
 
         private sealed class RecordingDispatcher(IIpcDispatcher inner, Recorder recorder) : IIpcDispatcher
         {
+            // Published messages reach a server's subscription routes through DispatchOneWayAsync, as one-way messages do.
+            private readonly HashSet<string> _topics = inner.Routes.Where(r => r.Kind == IpcRouteKind.Subscription).Select(r => r.Name).ToHashSet(StringComparer.Ordinal);
+
             public string EndpointName => inner.EndpointName;
 
             public int MaxMessageSize => inner.MaxMessageSize;
@@ -257,7 +260,7 @@ public sealed class IpcTestHarness : IAsyncDisposable
             public async ValueTask<IpcOneWayOutcome> DispatchOneWayAsync(IpcMessage message, CancellationToken cancellationToken)
             {
                 var outcome = await inner.DispatchOneWayAsync(message, cancellationToken).ConfigureAwait(false);
-                recorder.OnReceived(new RecordedMessage(EndpointName, RecordedKind.OneWay, message));
+                recorder.OnReceived(new RecordedMessage(EndpointName, _topics.Contains(message.Route) ? RecordedKind.Publish : RecordedKind.OneWay, message));
                 return outcome;
             }
 

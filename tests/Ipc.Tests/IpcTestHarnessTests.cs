@@ -34,4 +34,23 @@ public sealed class IpcTestHarnessTests
 
         Assert.Contains("handled 0 of the 1", ex.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Harness_PublishedMessage_IsRecordedAsPublishWhenSentAndWhenReceived()
+    {
+        await using var harness = await IpcTestHarness.StartAsync(ipc => ipc.AddServer("shop", s => s
+            .WithServiceName($"billing-{Guid.NewGuid():N}")
+            .MapSubscription<string>("order-placed", (_, _, _) => default)
+            .MapMessage<string>("log", (_, _, _) => default)));
+        var channel = harness.GetChannel("shop");
+
+        await channel.PublishAsync("order-placed", "order 1");
+        await channel.SendAsync("log", "hello");
+        await harness.WaitForHandledAsync("shop", "order-placed", 1, TestSupport.Bound);
+        await harness.WaitForHandledAsync("shop", "log", 1, TestSupport.Bound);
+
+        Assert.Equal([(RecordedKind.Publish, "order-placed"), (RecordedKind.OneWay, "log")], harness.Sent.Select(m => (m.Kind, m.Message.Route)));
+        Assert.Equal([(RecordedKind.OneWay, "log"), (RecordedKind.Publish, "order-placed")], harness.Received.Select(m => (m.Kind, m.Message.Route)).OrderBy(m => m.Route, StringComparer.Ordinal));
+        Assert.Equal("order 1", Assert.Single(harness.Handled<string>("shop", "order-placed")));
+    }
 }
