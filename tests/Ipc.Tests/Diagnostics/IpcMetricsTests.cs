@@ -183,4 +183,44 @@ public sealed class IpcMetricsTests
         Assert.Equal(expected.Append(new("messaging.destination.name", "fail")).OrderBy(t => t.Key, StringComparer.Ordinal), byHandler.Tags.OrderBy(t => t.Key, StringComparer.Ordinal));
         Assert.Equal(expected.Append(new("messaging.destination.name", "queued")).OrderBy(t => t.Key, StringComparer.Ordinal), byStop.Tags.OrderBy(t => t.Key, StringComparer.Ordinal));
     }
+
+    /// <summary>
+    /// A one-way message to a route the server does not map gets a server span named process _OTHER, with the route the
+    /// caller sent in ipc.route_original, the message's ids, and error.type NoHandler.
+    /// </summary>
+    [Fact]
+    public async Task SendAsync_RouteTheServerDoesNotMap_ServerSpanIsProcessOtherWithTheRouteSent()
+    {
+        var endpoint = $"metrics-{Guid.NewGuid():N}";
+        var span = new TaskCompletionSource<Activity>(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var tracing = new ActivityListener
+        {
+            ShouldListenTo = source => source.Name == "Ipc",
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = activity =>
+            {
+                if (activity.Kind == ActivityKind.Consumer && Equals(activity.GetTagItem("ipc.endpoint"), endpoint))
+                {
+                    span.TrySetResult(activity);
+                }
+            },
+        };
+        ActivitySource.AddActivityListener(tracing);
+        var address = TestSupport.NewAddress();
+        using var server = await TestSupport.StartServerAsync(ipc => ipc.AddEndpoint(endpoint, address).AddServer(endpoint, s => s.MapMessage<int>("note", (_, _, _) => default)));
+        await using var client = TestSupport.Client(endpoint, address);
+        var channel = client.GetRequiredKeyedService<IChannel>(endpoint);
+
+        await channel.SendAsync("made-up", 1, new IpcCallOptions { CorrelationId = "conversation-1" }).AsTask().WaitAsync(TestSupport.Bound); // accepted: the server finds no route when it handles it
+
+        var process = await span.Task.WaitAsync(TestSupport.Bound);
+        Assert.Equal("process _OTHER", process.DisplayName);
+        Assert.Equal("_OTHER", process.GetTagItem("messaging.destination.name"));
+        Assert.Equal("made-up", process.GetTagItem("ipc.route_original"));
+        Assert.Equal("process", process.GetTagItem("messaging.operation.type"));
+        Assert.Equal("conversation-1", process.GetTagItem("messaging.message.conversation_id"));
+        Assert.False(string.IsNullOrEmpty(process.GetTagItem("messaging.message.id") as string));
+        Assert.Equal(nameof(IpcErrorCode.NoHandler), process.GetTagItem("error.type"));
+        Assert.Equal(ActivityStatusCode.Error, process.Status);
+    }
 }
