@@ -115,6 +115,7 @@ internal sealed class EndpointTelemetry
                 { "server.address", _serverAddress },
                 { "network.transport", _networkTransport },
             };
+            AddServerPort(ref tags);
             Metrics.CircuitBreakerTransitions.Add(1, tags);
         }
     }
@@ -139,7 +140,17 @@ internal sealed class EndpointTelemetry
                 { "server.address", _serverAddress },
                 { "network.transport", _networkTransport },
             };
+            AddServerPort(ref tags);
             Metrics.Retries.Add(1, tags);
+        }
+    }
+
+    /// <summary>Adds <c>server.port</c> when the endpoint's address has one, as every call metric does.</summary>
+    private void AddServerPort(ref TagList tags)
+    {
+        if (_serverPort > 0)
+        {
+            tags.Add("server.port", _serverPort);
         }
     }
 
