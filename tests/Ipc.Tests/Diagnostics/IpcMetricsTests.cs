@@ -223,4 +223,51 @@ public sealed class IpcMetricsTests
         Assert.Equal(nameof(IpcErrorCode.NoHandler), process.GetTagItem("error.type"));
         Assert.Equal(ActivityStatusCode.Error, process.Status);
     }
+
+    /// <summary>
+    /// The message and byte counters: the client counts the request, the stream's request and the one-way message it
+    /// sent and the response and stream items it received; the server counts the same messages from its side, with the
+    /// same body bytes.
+    /// </summary>
+    [Fact]
+    public async Task Counters_RequestStreamAndOneWay_CountMessagesAndBodyBytesOnBothSides()
+    {
+        var endpoint = $"metrics-{Guid.NewGuid():N}";
+        var address = TestSupport.NewAddress();
+        var noted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var server = await TestSupport.StartServerAsync(ipc => ipc.AddEndpoint(endpoint, address).AddServer(endpoint, s => s
+            .MapRequest<string, string>("echo", text => text + text)
+            .MapStream<int, int>("count", (n, _, _) => Enumerable.Range(1, n).ToAsyncEnumerable())
+            .MapMessage<string>("note", (_, _, _) =>
+            {
+                noted.TrySetResult();
+                return default;
+            })));
+        await using var client = TestSupport.Client(endpoint, address);
+        static MetricCollector<long> Collect(IServiceProvider services, string name) => new(services.GetRequiredService<IMeterFactory>(), IpcDiagnostics.MeterName, name);
+        using var clientSent = Collect(client, "ipc.client.sent.messages");
+        using var clientSentBytes = Collect(client, "ipc.client.sent.bytes");
+        using var clientReceived = Collect(client, "ipc.client.received.messages");
+        using var clientReceivedBytes = Collect(client, "ipc.client.received.bytes");
+        using var serverReceived = Collect(server.Services, "ipc.server.received.messages");
+        using var serverReceivedBytes = Collect(server.Services, "ipc.server.received.bytes");
+        using var serverSent = Collect(server.Services, "ipc.server.sent.messages");
+        using var serverSentBytes = Collect(server.Services, "ipc.server.sent.bytes");
+
+        Assert.Equal("abab", await client.GetRequiredKeyedService<IRequestClient>(endpoint).RequestAsync<string, string>("echo", "ab").AsTask().WaitAsync(TestSupport.Bound));
+        Assert.Equal([1, 2, 3], await client.GetRequiredKeyedService<IRequestClient>(endpoint).StreamAsync<int, int>("count", 3).ToListAsync().AsTask().WaitAsync(TestSupport.Bound));
+        await client.GetRequiredKeyedService<IChannel>(endpoint).SendAsync("note", "hello").AsTask().WaitAsync(TestSupport.Bound);
+        await noted.Task.WaitAsync(TestSupport.Bound);
+
+        static long Sum(MetricCollector<long> collector) => collector.GetMeasurementSnapshot().Sum(m => m.Value);
+        Assert.Equal(["echo", "count", "note"], clientSent.GetMeasurementSnapshot().Select(m => (string?)(m.Tags.GetValueOrDefault("rpc.method") ?? m.Tags["messaging.destination.name"])));
+        Assert.Equal(3, Sum(clientSent));
+        Assert.Equal(3, Sum(serverReceived));
+        Assert.Equal(4, Sum(clientReceived)); // the response and three stream items
+        Assert.Equal(4, Sum(serverSent));
+        Assert.True(Sum(clientSentBytes) > 0);
+        Assert.Equal(Sum(clientSentBytes), Sum(serverReceivedBytes));
+        Assert.True(Sum(serverSentBytes) > 0);
+        Assert.Equal(Sum(serverSentBytes), Sum(clientReceivedBytes));
+    }
 }
