@@ -1,3 +1,4 @@
+using Ipc.Testing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
@@ -94,6 +95,27 @@ public sealed class IpcHealthChecksTests
         var report = await client.GetRequiredService<HealthCheckService>().CheckHealthAsync(r => r.Tags.Contains("ready")).WaitAsync(TestSupport.Bound);
 
         Assert.Equal([$"ipc:{Endpoint}"], report.Entries.Keys);
+    }
+
+    [Fact]
+    public async Task CheckHealthAsync_TransportWithoutProbe_ReportedByItsBreakerAloneWithTheAddressRedacted()
+    {
+        var transport = new ScriptedTransport();
+        var services = new ServiceCollection();
+        services.AddLogging();
+        services.AddIpc().AddScriptedTransport(transport).AddEndpoint(Endpoint, $"scripted://app:s3cret@{Endpoint}");
+        services.AddHealthChecks().AddIpc();
+        await using var client = services.BuildServiceProvider();
+
+        var entry = await CheckAsync(client, $"ipc:{Endpoint}");
+
+        Assert.Equal(HealthStatus.Healthy, entry.Status);
+        Assert.Equal(false, entry.Data["probed"]);
+        Assert.Equal("Closed", entry.Data["circuit"]);
+        Assert.Equal(Endpoint, entry.Data["endpoint"]);
+        Assert.Equal($"scripted://app:***@{Endpoint}", entry.Data["address"]);
+        Assert.DoesNotContain("s3cret", entry.Description, StringComparison.Ordinal);
+        Assert.Empty(transport.Attempts); // the check made no call
     }
 
     private static ServiceProvider Client(string address, TimeProvider time, string[]? tags = null)
