@@ -270,4 +270,47 @@ public sealed class IpcMetricsTests
         Assert.True(Sum(serverSentBytes) > 0);
         Assert.Equal(Sum(serverSentBytes), Sum(clientReceivedBytes));
     }
+
+    /// <summary>A call its caller cancels is tagged error.type System.OperationCanceledException on its span and its duration.</summary>
+    [Fact]
+    public async Task RequestAsync_CallerCancels_ErrorTypeIsOperationCanceledException()
+    {
+        var endpoint = $"metrics-{Guid.NewGuid():N}";
+        var span = new TaskCompletionSource<Activity>(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var tracing = new ActivityListener
+        {
+            ShouldListenTo = source => source.Name == "Ipc",
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = activity =>
+            {
+                if (activity.Kind == ActivityKind.Client && Equals(activity.GetTagItem("rpc.service"), endpoint))
+                {
+                    span.TrySetResult(activity);
+                }
+            },
+        };
+        ActivitySource.AddActivityListener(tracing);
+        var address = TestSupport.NewAddress();
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var server = await TestSupport.StartServerAsync(ipc => ipc.AddEndpoint(endpoint, address).AddServer(endpoint, s => s
+            .MapRequest<int, int>("wait", async (n, _, cancellationToken) =>
+            {
+                started.TrySetResult();
+                await Task.Delay(Timeout.Infinite, cancellationToken);
+                return n;
+            })));
+        await using var client = TestSupport.Client(endpoint, address);
+        using var durations = new MetricCollector<double>(client.GetRequiredService<IMeterFactory>(), IpcDiagnostics.MeterName, "ipc.client.request.duration");
+        using var cancellation = new CancellationTokenSource();
+
+        var call = client.GetRequiredKeyedService<IRequestClient>(endpoint).RequestAsync<int, int>("wait", 1, cancellationToken: cancellation.Token).AsTask();
+        await started.Task.WaitAsync(TestSupport.Bound);
+        await cancellation.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => call.WaitAsync(TestSupport.Bound));
+
+        var failed = await span.Task.WaitAsync(TestSupport.Bound);
+        Assert.Equal("System.OperationCanceledException", failed.GetTagItem("error.type"));
+        Assert.Equal(ActivityStatusCode.Error, failed.Status);
+        Assert.Equal("System.OperationCanceledException", Assert.Single(durations.GetMeasurementSnapshot()).Tags["error.type"]);
+    }
 }
