@@ -30,6 +30,31 @@ public abstract class CancellationConformanceTests<TTransport> : TransportConfor
         await Probe.HandlerCancelled.Task.WaitAsync(Bound);
     }
 
+    /// <summary>
+    /// A call its caller cancels marks its client span Error and tags it, and the client's duration,
+    /// <c>error.type</c> <c>System.OperationCanceledException</c>, whatever the transport threw the cancellation as.
+    /// </summary>
+    [Fact]
+    [Trait("Category", "Conformance")]
+    public virtual async Task RequestAsync_CallerCancels_ClientSpanAndDurationCarryOperationCanceled()
+    {
+        var (_, client) = await StartPairAsync();
+        using var capture = new TelemetryCapture();
+        var clientDuration = capture.Histogram(client.Services, "ipc.client.request.duration");
+        using var cts = new CancellationTokenSource();
+
+        var call = client.Requests.RequestAsync<string, string>(ConformanceRoutes.Block, "x", cancellationToken: cts.Token).AsTask();
+        await Probe.HandlerStarted.Task.WaitAsync(Bound);
+        await cts.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => call.WaitAsync(Bound));
+
+        var cancelled = TelemetryCapture.RpcTags(EndpointName, ConformanceRoutes.Block).Append(("error.type", typeof(OperationCanceledException).FullName)).ToArray();
+        var span = await capture.SpanAsync(System.Diagnostics.ActivityKind.Client, $"{EndpointName}/{ConformanceRoutes.Block}");
+        Assert.Equal(System.Diagnostics.ActivityStatusCode.Error, span.Status);
+        TelemetryCapture.AssertTags(span, cancelled);
+        TelemetryCapture.AssertTags(Assert.Single(await TelemetryCapture.MeasurementsAsync(clientDuration)), "ipc.client.request.duration", cancelled);
+    }
+
     /// <summary>A handler slower than the timeout gives Timeout (an <see cref="IpcTimeoutException"/>, a <see cref="TimeoutException"/>); time is faked.</summary>
     [Fact]
     [Trait("Category", "Conformance")]
