@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.IO.Pipelines;
 using System.Threading.Channels;
+using Ipc.Diagnostics;
 using Ipc.Transports;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -31,6 +32,7 @@ internal sealed partial class HttpIpcServer : IAsyncDisposable
     private readonly Dictionary<string, IpcRoute> _routes;
     private readonly Channel<(IpcMessage Message, int Size, long Arrived)> _oneWay;
     private readonly TimeProvider _time;
+    private readonly IpcTransportTelemetry? _telemetry;
     private readonly object _queuedBytesGate = new();
     private readonly CancellationTokenSource _stopping = new();
     private readonly Task _oneWayLoop;
@@ -39,9 +41,15 @@ internal sealed partial class HttpIpcServer : IAsyncDisposable
     private long _queuedBytes; // the bodies of the accepted one-way messages, until their handler has run
     private TaskCompletionSource? _room; // set while senders wait for _queuedBytes to come under the limit
 
-    public HttpIpcServer(IIpcDispatcher dispatcher, HttpTransportOptions options, IServiceProvider services, string basePath)
+    /// <param name="dispatcher">The endpoint's dispatcher.</param>
+    /// <param name="options">The endpoint's HTTP options.</param>
+    /// <param name="services">The application's services.</param>
+    /// <param name="basePath">The path the routes are under.</param>
+    /// <param name="telemetry">Counts the accepted one-way messages a stopping server drops; <see langword="null"/> when the endpoint has no address to tag them with.</param>
+    public HttpIpcServer(IIpcDispatcher dispatcher, HttpTransportOptions options, IServiceProvider services, string basePath, IpcTransportTelemetry? telemetry)
     {
         _dispatcher = dispatcher;
+        _telemetry = telemetry;
         _options = options;
         _services = services;
         BasePath = basePath;
@@ -756,9 +764,10 @@ internal sealed partial class HttpIpcServer : IAsyncDisposable
         catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
         {
             var dropped = 0;
-            while (_oneWay.Reader.TryRead(out _))
+            while (_oneWay.Reader.TryRead(out var queued))
             {
                 dropped++;
+                _telemetry?.MessagesDropped(queued.Message.Route, 1);
             }
 
             if (dropped > 0)

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
+using Ipc.Diagnostics;
 using Ipc.Serialization;
 using Ipc.Tls;
 using Ipc.Transports;
@@ -111,7 +112,7 @@ internal sealed class HttpTransportListener(IpcTransportContext context, HttpTra
             app.UseResponseCompression();
         }
 
-        _server = new HttpIpcServer(dispatcher, options, context.Services, HttpIpcServer.BasePathOf(address));
+        _server = new HttpIpcServer(dispatcher, options, context.Services, HttpIpcServer.BasePathOf(address), IpcTransportTelemetry.ForServer(context));
         _server.Map(app);
         _app = app;
         try

@@ -1,3 +1,4 @@
+using Ipc.Diagnostics;
 using Ipc.Http;
 using Ipc.Transports;
 using Microsoft.AspNetCore.Routing;
@@ -28,10 +29,11 @@ public static class IpcEndpointRouteBuilderExtensions
         var dispatcher = server.Dispatcher;
         var options = services.GetRequiredService<IOptionsMonitor<HttpTransportOptions>>().Get(endpointName);
 
+        var configured = services.GetRequiredService<IOptions<Ipc.IpcOptions>>().Value.Endpoints.TryGetValue(endpointName, out var endpoint) ? endpoint.Address : null;
+        var address = configured is not null && Uri.TryCreate(configured, UriKind.Absolute, out var parsed) ? parsed : null;
         if (basePath is null)
         {
-            var configured = services.GetRequiredService<IOptions<Ipc.IpcOptions>>().Value.Endpoints.TryGetValue(endpointName, out var endpoint) ? endpoint.Address : null;
-            basePath = configured is not null && Uri.TryCreate(configured, UriKind.Absolute, out var address) && address.Scheme.StartsWith(Uri.UriSchemeHttp, StringComparison.OrdinalIgnoreCase)
+            basePath = address is not null && address.Scheme.StartsWith(Uri.UriSchemeHttp, StringComparison.OrdinalIgnoreCase)
                 ? HttpIpcServer.BasePathOf(address)
                 : "/" + endpointName;
         }
@@ -41,7 +43,8 @@ public static class IpcEndpointRouteBuilderExtensions
             basePath = basePath == "/" ? string.Empty : basePath;
         }
 
-        var http = new HttpIpcServer(dispatcher, options, services, basePath);
+        var telemetry = address is null ? null : IpcTransportTelemetry.ForServer(new IpcTransportContext(endpointName, address, services)); // tagged as the dispatcher tags the endpoint's calls
+        var http = new HttpIpcServer(dispatcher, options, services, basePath, telemetry);
         services.GetService<IHostApplicationLifetime>()?.ApplicationStopping.Register(() => _ = http.StopAsync());
         return http.Map(endpoints);
     }

@@ -1,14 +1,17 @@
 using System.Buffers;
 using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
+using Ipc.Diagnostics;
 using Ipc.Serialization;
 using Ipc.Testing;
 using Ipc.TestUtils;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Time.Testing;
 
@@ -401,6 +404,51 @@ public sealed class HttpServerTests : IAsyncLifetime
         await last.Task.WaitAsync(TestIpc.Bound);
         Assert.Equal([("minute", TimeSpan.FromSeconds(50)), ("last", null)], handled);
         await server.StopAsync().WaitAsync(TestIpc.Bound);
+    }
+
+    /// <summary>
+    /// One-way messages a stopping server drops from its queue (answered 202, never handled) are counted in
+    /// ipc.server.message.failed with the server's tags, as every transport counts the messages it drops.
+    /// </summary>
+    [Fact]
+    public async Task StopAsync_OneWayMessagesStillQueued_AreCountedAsFailed()
+    {
+        var address = HttpTestAddresses.NewHttpAddress();
+        var blocking = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var builder = new HostApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Services.AddIpc().AddEndpoint(TestIpc.Endpoint, address).AddServer(TestIpc.Endpoint, server => server
+            .MapMessage<string>("blocker", async (_, _, cancellationToken) =>
+            {
+                blocking.TrySetResult();
+                await Task.Delay(Timeout.Infinite, cancellationToken);
+            })
+            .MapMessage<string>("queued", (_, _, _) => ValueTask.CompletedTask));
+        using var server = builder.Build();
+        using var failed = new MetricCollector<long>(server.Services.GetRequiredService<IMeterFactory>(), IpcDiagnostics.MeterName, "ipc.server.message.failed");
+        await server.StartAsync().WaitAsync(TestIpc.Bound);
+        using (var accepted = await _http.SendAsync(Json(address, "blocker", "\"x\"")))
+        {
+            Assert.Equal(HttpStatusCode.Accepted, accepted.StatusCode);
+        }
+
+        await blocking.Task.WaitAsync(TestIpc.Bound);
+        for (var i = 0; i < 2; i++)
+        {
+            using var accepted = await _http.SendAsync(Json(address, "queued", "\"y\""));
+            Assert.Equal(HttpStatusCode.Accepted, accepted.StatusCode);
+        }
+
+        await server.StopAsync().WaitAsync(TestIpc.Bound);
+
+        await failed.WaitForMeasurementsAsync(1, TestIpc.Bound);
+        var queued = failed.GetMeasurementSnapshot().Where(m => Equals(m.Tags["messaging.destination.name"], "queued")).ToList();
+        Assert.Equal(2, queued.Sum(m => m.Value));
+        Assert.All(queued, m =>
+        {
+            Assert.Equal(TestIpc.Endpoint, m.Tags["ipc.endpoint"]);
+            Assert.Equal("127.0.0.1", m.Tags["server.address"]);
+            Assert.Equal("tcp", m.Tags["network.transport"]);
+        });
     }
 
     [Fact]
