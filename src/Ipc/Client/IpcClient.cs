@@ -590,9 +590,9 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
             {
                 start = await _resilience.Pipeline.ExecuteAsync(static (ctx, state) => state.Client.StartStreamAsync(state.Message, ctx, state.Token), context, (Client: this, Message: message, Token: cancellationToken)).ConfigureAwait(false);
             }
-            catch (Exception ex) when (TranslateFailed(ex, cancellationToken, activity, ref errorType) is { } mapped)
+            catch (Exception ex) when (StartFailure(ex, context, cancellationToken, activity, ref errorType) is { } mapped)
             {
-                throw mapped;
+                throw Rethrow(mapped); // keeps the stack of an earlier attempt's failure, the cause of a refused retry
             }
             finally
             {
@@ -720,6 +720,16 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
     /// Marks the call's span failed and gives the <c>error.type</c> its duration is recorded with; always returns
     /// <see langword="false"/>, so as an exception filter it lets the exception propagate with its stack.
     /// </summary>
+    /// <summary>
+    /// The failure of a stream call before its first item, as a request's: when the circuit breaker refused a retry, the
+    /// failure of the attempt before it (<see cref="Cause"/>), mapped; <see langword="null"/> when the exception propagates as it is.
+    /// </summary>
+    private Exception? StartFailure(Exception ex, ResilienceContext context, CancellationToken cancellationToken, Activity? activity, ref string? errorType)
+    {
+        var failure = Cause(ex, context);
+        return TranslateFailed(failure, cancellationToken, activity, ref errorType) ?? (ReferenceEquals(failure, ex) ? null : failure);
+    }
+
     private Exception? TranslateFailed(Exception ex, CancellationToken cancellationToken, Activity? activity, ref string? errorType)
     {
         var mapped = Translate(ex, cancellationToken);

@@ -221,4 +221,36 @@ public sealed class AtMostOnceTests
         Assert.Equal(IpcErrorCode.CircuitOpen, refused.ErrorCode);
         Assert.Equal(2, endpoint.Transport.Attempts.Count);
     }
+
+    [Fact]
+    public async Task StreamAsync_RetryRefusedByBreakerOpenedByTheCall_FailsWithTheCauseNotCircuitOpen()
+    {
+        await using var endpoint = ScriptedEndpoint.Create(r =>
+        {
+            r.Retry.MaxRetryAttempts = 3;
+            r.CircuitBreaker.FailureRatio = 0.5;
+            r.CircuitBreaker.MinimumThroughput = 2;
+            r.CircuitBreaker.BreakDuration = TimeSpan.FromSeconds(5);
+        });
+        var state = Assert.IsType<CircuitBreakerStateProvider>(endpoint.Client.GetService(typeof(CircuitBreakerStateProvider)));
+        endpoint.Transport.FailNext(IpcErrorCode.Unavailable, times: 2, notAccepted: true);
+
+        var ex = await Assert.ThrowsAsync<IpcException>(() => DrainAsync(endpoint));
+
+        Assert.Equal(IpcErrorCode.Unavailable, ex.ErrorCode);
+        Assert.Equal(2, endpoint.Transport.Attempts.Count);
+        Assert.Equal(CircuitState.Open, state.CircuitState);
+
+        // A stream the open breaker refuses to start is what CircuitOpen means.
+        var refused = await Assert.ThrowsAsync<IpcException>(() => DrainAsync(endpoint));
+        Assert.Equal(IpcErrorCode.CircuitOpen, refused.ErrorCode);
+        Assert.Equal(2, endpoint.Transport.Attempts.Count);
+    }
+
+    private static async Task DrainAsync(ScriptedEndpoint endpoint)
+    {
+        await foreach (var _ in endpoint.Client.StreamAsync<string, string>("range", "only").WithCancellation(new CancellationTokenSource(Bound).Token))
+        {
+        }
+    }
 }
