@@ -183,6 +183,36 @@ public sealed class AtMostOnceTests
     }
 
     [Fact]
+    public async Task RequestAsync_IdempotentRoutesOfGlobalAndEndpointConfiguration_AddUpAndMatchCaseSensitively()
+    {
+        var configuration = TestSupport.Json("""
+            {
+              "Ipc": {
+                "Resilience": { "IdempotentRoutes": [ "get-price" ], "Retry": { "MaxRetryAttempts": 3, "Delay": "00:00:00", "UseJitter": false } },
+                "Endpoints": {
+                  "svc": { "Resilience": { "IdempotentRoutes": [ "search" ] } }
+                }
+              }
+            }
+            """);
+        await using var endpoint = ScriptedEndpoint.Create(configuration: configuration);
+
+        foreach (var route in new[] { "get-price", "search" })
+        {
+            endpoint.Transport.FailNext(IpcErrorCode.Unavailable, notAccepted: false);
+            Assert.Equal(route, await endpoint.Client.RequestAsync<string, string>(route, route).AsTask().WaitAsync(Bound));
+        }
+
+        Assert.Equal(4, endpoint.Transport.Attempts.Count);
+
+        // Another case is another route, which runs at most once.
+        endpoint.Transport.FailNext(IpcErrorCode.Unavailable, notAccepted: false);
+        var ex = await Assert.ThrowsAsync<IpcException>(() => endpoint.Client.RequestAsync<string, string>("Search", "Search").AsTask().WaitAsync(Bound));
+        Assert.Equal(IpcErrorCode.Unavailable, ex.ErrorCode);
+        Assert.Equal(5, endpoint.Transport.Attempts.Count);
+    }
+
+    [Fact]
     public async Task RequestAsync_PendingWhenPeerDied_FailsWithUnavailableUnderDefaultPipeline()
     {
         // The default pipeline of a local transport (retries, breaker, attempt timeout), on fake time.

@@ -97,6 +97,36 @@ public sealed class CallDeadlinesTests
         Assert.Equal(own, message.Timeout);
     }
 
+    [Fact]
+    public async Task RequestAsync_RequestTimeout_WinsOverTotalTimeoutAndDropsTheKindsAttemptTimeout()
+    {
+        // A local endpoint, whose attempt timeout is 5 seconds by default: a RequestTimeout of 5 seconds is one budget.
+        var configuration = TestSupport.Json("""
+            {
+              "Ipc": {
+                "Resilience": { "TotalTimeout": "00:00:20", "Idempotent": true, "Retry": { "Delay": "00:00:00", "UseJitter": false } },
+                "Endpoints": { "svc": { "RequestTimeout": "00:00:05" } }
+              }
+            }
+            """);
+        var sent = new ConcurrentQueue<TimeSpan?>();
+        await using var endpoint = ScriptedEndpoint.Create(configuration: configuration);
+        endpoint.Transport.RespondWith(request =>
+        {
+            sent.Enqueue(request.Timeout);
+            return IpcMessage.CreateResponse(request, request.Body);
+        });
+
+        await endpoint.RequestAsync();
+        await endpoint.RequestAsync(options: new IpcCallOptions { Timeout = TimeSpan.FromSeconds(3) });
+
+        Assert.Equal([TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(3)], sent);
+
+        // Each call armed its total timeout and nothing else: no attempt timeout of 5 seconds after the first call's.
+        Assert.Equal(TimeSpan.FromSeconds(5), await endpoint.Time.WaitForTimerAsync(TestSupport.Bound));
+        Assert.Equal(TimeSpan.FromSeconds(3), await endpoint.Time.WaitForTimerAsync(TestSupport.Bound));
+    }
+
     private static ScriptedEndpoint Create(Action<IpcResilienceOptions> resilience, out ConcurrentQueue<TimeSpan?> sent)
     {
         var seen = new ConcurrentQueue<TimeSpan?>();
