@@ -37,6 +37,29 @@ public sealed class EndpointResilienceTests
     }
 
     [Fact]
+    public async Task RequestAsync_ExponentialBackoff_IsCappedAtMaxDelay()
+    {
+        await using var endpoint = ScriptedEndpoint.Create(r =>
+        {
+            r.Retry.MaxRetryAttempts = 4;
+            r.Retry.Delay = TimeSpan.FromMilliseconds(100);
+            r.Retry.MaxDelay = TimeSpan.FromMilliseconds(250);
+        });
+        endpoint.Transport.FailNext(IpcErrorCode.Unavailable, times: 4, notAccepted: true);
+
+        var call = endpoint.RequestAsync();
+        foreach (var expected in new[] { 100, 200, 250, 250 })
+        {
+            var delay = await endpoint.Time.WaitForTimerAsync(Bound);
+            Assert.Equal(TimeSpan.FromMilliseconds(expected), delay);
+            endpoint.Time.Advance(delay);
+        }
+
+        Assert.Equal("hello", await call);
+        Assert.Equal(5, endpoint.Transport.Attempts.Count);
+    }
+
+    [Fact]
     public async Task RequestAsync_AppRetryRulesHandleAResponse_RetriesItAndJudgesEachAttemptOnce()
     {
         var judged = new List<(int Attempt, bool Failed)>();
@@ -260,6 +283,31 @@ public sealed class EndpointResilienceTests
         Assert.Equal("hello", await endpoint.RequestAsync());
         Assert.Equal(CircuitState.Closed, state.CircuitState);
         Assert.Equal("again", await endpoint.RequestAsync("again"));
+    }
+
+    [Theory]
+    [InlineData(IpcErrorCode.RemoteError)]
+    [InlineData(IpcErrorCode.NoHandler)]
+    [InlineData(IpcErrorCode.Serialization)]
+    public async Task RequestAsync_NonTransientFailures_DoNotOpenTheCircuit(IpcErrorCode code)
+    {
+        await using var endpoint = ScriptedEndpoint.Create(r =>
+        {
+            r.Retry.MaxRetryAttempts = 0;
+            r.CircuitBreaker.FailureRatio = 0.5;
+            r.CircuitBreaker.MinimumThroughput = 2;
+        });
+        var state = Assert.IsType<CircuitBreakerStateProvider>(endpoint.Client.GetService(typeof(CircuitBreakerStateProvider)));
+        endpoint.Transport.FailNext(code, times: 3);
+
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.Equal(code, (await Assert.ThrowsAsync<IpcException>(() => endpoint.RequestAsync())).ErrorCode);
+        }
+
+        Assert.Equal(CircuitState.Closed, state.CircuitState);
+        Assert.Equal("hello", await endpoint.RequestAsync());
+        Assert.Equal(4, endpoint.Transport.Attempts.Count);
     }
 
     [Fact]
