@@ -68,6 +68,22 @@ public sealed class RetryTelemetryTests
         Assert.Equal(2, listener.Count);
     }
 
+    [Fact]
+    public async Task RequestAsync_PollyTelemetryFalse_ReportsNothingToTheAppsPollyListener()
+    {
+        var listener = new PipelineExecutions();
+        await using var endpoint = ScriptedEndpoint.Create(
+            r => r.PollyTelemetry = false,
+            services: services => services.Configure<TelemetryOptions>(o => o.TelemetryListeners.Add(listener)));
+
+        Assert.Equal("hello", await endpoint.RequestAsync());
+        endpoint.Transport.FailNext(IpcErrorCode.Unavailable, notAccepted: true);
+        Assert.Equal("hello", await endpoint.RequestAsync());
+
+        Assert.Equal(3, endpoint.Transport.Attempts.Count);
+        Assert.Equal(0, listener.Count);
+    }
+
     [Theory]
     [InlineData(null, 0)]
     [InlineData("true", 1)]
