@@ -88,4 +88,34 @@ public sealed class ResilienceSettingsTests
         Assert.Null(options.TotalTimeout);
         Assert.True(ResilienceDefaults.AttemptTimeout(kind) < ResilienceDefaults.TotalTimeout(kind));
     }
+
+    /// <summary>The table "Defaults by transport kind" of docs/resilience.md, row by row.</summary>
+    [Theory]
+    [InlineData("InProcess", false, 10, 5, 3, 50, 1000, 0.5, 10, 10, 2)]
+    [InlineData("Local", true, 10, 5, 3, 50, 1000, 0.5, 10, 10, 2)]
+    [InlineData("Network", true, 30, 10, 3, 2000, 10000, 0.1, 100, 30, 5)]
+    [InlineData("Broker", true, 60, 20, 5, 1000, 15000, 0.2, 50, 60, 30)]
+    public void Get_TransportKind_AppliesTheDocumentedDefaults(
+        string kindName, bool enabled, int totalSeconds, int attemptSeconds, int retries, int delayMs, int maxDelayMs,
+        double failureRatio, int minimumThroughput, int samplingSeconds, int breakSeconds)
+    {
+        var kind = Enum.Parse<TransportKind>(kindName);
+        var options = Settings(TestSupport.Json("{}")).Get("any", kind);
+
+        Assert.Equal(enabled, options.Enabled);
+        Assert.Equal(TimeSpan.FromSeconds(totalSeconds), ResilienceDefaults.TotalTimeout(kind));
+        Assert.Equal(TimeSpan.FromSeconds(attemptSeconds), EndpointResilience.EffectiveAttemptTimeout(options, ResilienceDefaults.TotalTimeout(kind), kind));
+        Assert.Equal(retries, options.Retry.MaxRetryAttempts);
+        Assert.Equal(DelayBackoffType.Exponential, options.Retry.BackoffType);
+        Assert.True(options.Retry.UseJitter);
+        Assert.Equal(TimeSpan.FromMilliseconds(delayMs), options.Retry.Delay);
+        Assert.Equal(TimeSpan.FromMilliseconds(maxDelayMs), options.Retry.MaxDelay);
+        Assert.Equal(failureRatio, options.CircuitBreaker.FailureRatio);
+        Assert.Equal(minimumThroughput, options.CircuitBreaker.MinimumThroughput);
+        Assert.Equal(TimeSpan.FromSeconds(samplingSeconds), options.CircuitBreaker.SamplingDuration);
+        Assert.Equal(TimeSpan.FromSeconds(breakSeconds), options.CircuitBreaker.BreakDuration);
+        Assert.False(options.Idempotent);
+        Assert.Empty(options.IdempotentRoutes);
+        Assert.Null(options.PollyTelemetry);
+    }
 }
