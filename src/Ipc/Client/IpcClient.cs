@@ -431,7 +431,7 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
         using var activity = telemetry.StartClientBatch(batch);
         string? errorType = null;
         var progress = new BatchProgress(batch);
-        var context = _resilience.RentContext(route, options?.Timeout, options?.Idempotent, cancellationToken);
+        var context = _resilience.RentContext(route, options?.Timeout, IsIdempotent(batch), cancellationToken);
         try
         {
             Outcome<object> outcome;
@@ -473,6 +473,23 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
 
             telemetry.RecordDuration(telemetry.Metrics.ClientSendDuration, started, IpcOperation.SendBatch, route, errorType);
         }
+    }
+
+    /// <summary>
+    /// Whether a batch may be resent after any transient failure: only when every message of it is idempotent (by its
+    /// route, its own <c>IpcCallOptions.Idempotent</c> or the endpoint), as a raw batch may mix routes and options.
+    /// </summary>
+    private bool IsIdempotent(IReadOnlyList<IpcMessage> batch)
+    {
+        foreach (var message in batch)
+        {
+            if (!_resilience.IsIdempotent(message.Route, message.CallOptions?.Idempotent))
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     /// <summary>One attempt of a batch: sends from the first message not yet accepted, without an async step while the transport takes each at once.</summary>

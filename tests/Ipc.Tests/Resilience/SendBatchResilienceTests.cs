@@ -76,6 +76,40 @@ public sealed class SendBatchResilienceTests
     }
 
     [Fact]
+    public async Task SendBatchAsync_RawBatchStartingWithAnIdempotentRoute_DoesNotResendAMessageOfAnotherRoute()
+    {
+        await using var endpoint = ScriptedEndpoint.Create(r =>
+        {
+            r.Retry.MaxRetryAttempts = 3;
+            r.IdempotentRoutes.Add("get-price");
+        });
+        endpoint.Transport.PassNext(1).FailNext(IpcErrorCode.Unavailable, times: 1, notAccepted: false);
+
+        // The second message may have reached its handler, which is not marked idempotent: it must not run twice.
+        var ex = await Assert.ThrowsAsync<IpcException>(() => endpoint.Channel.SendBatchAsync([new IpcMessage("get-price"), new IpcMessage("place-order")]).AsTask().WaitAsync(Bound));
+
+        Assert.Equal(IpcErrorCode.Unavailable, ex.ErrorCode);
+        Assert.Equal(1, ex.AcceptedCount);
+        Assert.Equal(["get-price", "place-order"], endpoint.Transport.Attempts.Select(a => a.Message.Route));
+    }
+
+    [Fact]
+    public async Task SendBatchAsync_RawBatchOfIdempotentMessages_ResendsAfterAnyTransientFailure()
+    {
+        await using var endpoint = ScriptedEndpoint.Create(r =>
+        {
+            r.Retry.MaxRetryAttempts = 3;
+            r.IdempotentRoutes.Add("get-price");
+        });
+        endpoint.Transport.PassNext(1).FailNext(IpcErrorCode.Unavailable, times: 1, notAccepted: false);
+        var idempotent = new IpcCallOptions { Idempotent = true };
+
+        await endpoint.Channel.SendBatchAsync([new IpcMessage("get-price"), new IpcMessage("search") { CallOptions = idempotent }]).AsTask().WaitAsync(Bound);
+
+        Assert.Equal(["get-price", "search", "search"], endpoint.Transport.Attempts.Select(a => a.Message.Route));
+    }
+
+    [Fact]
     public async Task SendBatchAsync_RunsThePipelineOncePerBatch()
     {
         var executions = new PipelineExecutions();
