@@ -304,20 +304,17 @@ internal sealed class EndpointResilience
         var chaos = options.Chaos;
         if (chaos.Fault.Enabled)
         {
-            chaos.Fault.Name ??= "ChaosFault";
             attempts.AddChaosFault(chaos.Fault);
         }
 
         if (chaos.Latency.Enabled)
         {
-            chaos.Latency.Name ??= "ChaosLatency";
             attempts.AddChaosLatency(chaos.Latency);
         }
 
         ResiliencePipeline<IpcMessage>? outcome = null;
         if (chaos.Outcome.Enabled)
         {
-            chaos.Outcome.Name ??= "ChaosOutcome";
             outcome = NewBuilder<IpcMessage>(endpointName, timeProvider, pollyTelemetry).AddChaosOutcome(chaos.Outcome).Build();
         }
 

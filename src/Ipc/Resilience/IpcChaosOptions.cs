@@ -34,6 +34,7 @@ public sealed class IpcChaosFaultOptions : ChaosFaultStrategyOptions
     /// <summary>Creates the options, disabled.</summary>
     public IpcChaosFaultOptions()
     {
+        Name = "ChaosFault"; // Polly's own default is "Chaos.Fault"
         Enabled = false;
         FaultGenerator = args => new ValueTask<Exception?>(new IpcException(ErrorCode, $"Fault injected by the chaos strategy (Resilience:Chaos:Fault) on route '{args.Context.OperationKey}'.")
         {
@@ -52,6 +53,7 @@ public sealed class IpcChaosLatencyOptions : ChaosLatencyStrategyOptions
     /// <summary>Creates the options, disabled.</summary>
     public IpcChaosLatencyOptions()
     {
+        Name = "ChaosLatency"; // Polly's own default is "Chaos.Latency"
         Enabled = false;
     }
 }
@@ -62,6 +64,7 @@ public sealed class IpcChaosOutcomeOptions : ChaosOutcomeStrategyOptions<IpcMess
     /// <summary>Creates the options, disabled.</summary>
     public IpcChaosOutcomeOptions()
     {
+        Name = "ChaosOutcome"; // Polly's own default is "Chaos.Outcome"
         Enabled = false;
         OutcomeGenerator = args => new ValueTask<Polly.Outcome<IpcMessage>?>(Polly.Outcome.FromResult(new IpcMessage("chaos")
         {

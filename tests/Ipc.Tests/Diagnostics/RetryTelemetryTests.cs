@@ -98,4 +98,58 @@ public sealed class RetryTelemetryTests
 
         Assert.Equal(expected, durations.GetMeasurementSnapshot().Count(m => m.Tags["operation.key"] as string == route));
     }
+
+    [Theory]
+    [InlineData("Fault")]
+    [InlineData("Latency")]
+    [InlineData("Outcome")]
+    public async Task RequestAsync_PollyTelemetry_ReportsStrategiesByTheirDocumentedNames(string chaos)
+    {
+        var listener = new StrategyNames();
+        await using var endpoint = ScriptedEndpoint.Create(
+            r =>
+            {
+                r.PollyTelemetry = true;
+                r.Retry.MaxRetryAttempts = 1;
+                r.TotalTimeout = TimeSpan.FromSeconds(30);
+                r.Chaos.Fault.Enabled = chaos == "Fault";
+                r.Chaos.Fault.InjectionRate = 1;
+                r.Chaos.Latency.Enabled = chaos == "Latency";
+                r.Chaos.Latency.InjectionRate = 1;
+                r.Chaos.Latency.Latency = TimeSpan.FromSeconds(1);
+                r.Chaos.Outcome.Enabled = chaos == "Outcome";
+                r.Chaos.Outcome.InjectionRate = 1;
+            },
+            services: services => services.Configure<TelemetryOptions>(o => o.TelemetryListeners.Add(listener)));
+
+        var call = endpoint.RequestAsync();
+        if (chaos == "Latency")
+        {
+            Assert.Equal(TimeSpan.FromSeconds(30), await endpoint.Time.WaitForTimerAsync(TestSupport.Bound)); // the total timeout
+            endpoint.Time.Advance(await endpoint.Time.WaitForTimerAsync(TestSupport.Bound)); // the injected latency
+            Assert.Equal("hello", await call);
+        }
+        else
+        {
+            await Assert.ThrowsAsync<IpcException>(() => call);
+            Assert.Contains("Retry", listener.Names);
+        }
+
+        Assert.Contains("Chaos" + chaos, listener.Names);
+    }
+
+    private sealed class StrategyNames : TelemetryListener
+    {
+        private readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> _names = new();
+
+        public ICollection<string> Names => _names.Keys;
+
+        public override void Write<TResult, TArgs>(in TelemetryEventArguments<TResult, TArgs> args)
+        {
+            if (args.Source.PipelineInstanceName == ScriptedEndpoint.Name && args.Source.StrategyName is { } name)
+            {
+                _names.TryAdd(name, true);
+            }
+        }
+    }
 }
