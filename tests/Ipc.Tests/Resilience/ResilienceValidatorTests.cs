@@ -97,6 +97,17 @@ public sealed class ResilienceValidatorTests
         Assert.Contains("Ipc:Endpoints:svc:Resilience:Retry:MaxRetryAttempts is -3: it must be 0 (no retries) or more.", ex.Failures);
     }
 
+    [Theory]
+    [InlineData("\"Retry\": { \"MaxRetryAttempts\": \"lots\" }", "", "Ipc:Resilience:Retry:MaxRetryAttempts")]
+    [InlineData("", ", \"Resilience\": { \"CircuitBreaker\": { \"BreakDuration\": \"soon\" } }", "Ipc:Endpoints:svc:Resilience:CircuitBreaker:BreakDuration")]
+    public void Validate_ValueThatDoesNotConvert_NamesItsKey(string resilienceJson, string endpointExtra, string key)
+    {
+        var ex = Validate(Endpoint(resilienceJson, endpointExtra));
+
+        Assert.NotNull(ex);
+        Assert.Contains(ex.Failures, f => f.Contains($"'{key}'", StringComparison.Ordinal));
+    }
+
     [Fact]
     public void Validate_AttemptTimeoutNotShorterThanRequestTimeout_NamesRequestTimeout()
     {
