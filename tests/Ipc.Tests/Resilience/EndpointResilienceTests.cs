@@ -2,6 +2,7 @@ using Ipc.Testing;
 using Microsoft.Extensions.DependencyInjection;
 using Polly;
 using Polly.CircuitBreaker;
+using Polly.Simmy;
 
 namespace Ipc.Tests.Resilience;
 
@@ -447,6 +448,24 @@ public sealed class EndpointResilienceTests
         Assert.Equal(6, endpoint.Transport.Attempts.Count);
         Assert.Null(endpoint.Client.GetService(typeof(CircuitBreakerStateProvider)));
     }
+
+    [Fact]
+    public async Task RequestAsync_OtherPollyRejectionInOwnPipeline_ThrowsUnavailableNotAccepted()
+    {
+        await using var endpoint = ScriptedEndpoint.Create(
+            r => r.PipelineName = "rejecting",
+            services => services.AddResiliencePipeline("rejecting", builder => builder.AddChaosFault(1.0, () => new Rejected())));
+
+        var ex = await Assert.ThrowsAsync<IpcException>(() => endpoint.RequestAsync());
+
+        Assert.Equal(IpcErrorCode.Unavailable, ex.ErrorCode);
+        Assert.True(ex.NotAccepted);
+        Assert.IsType<Rejected>(ex.InnerException);
+        Assert.Empty(endpoint.Transport.Attempts);
+    }
+
+    /// <summary>A rejection of a strategy of the app's own, such as a rate limiter's.</summary>
+    private sealed class Rejected() : Polly.ExecutionRejectedException("Too many calls.");
 
     [Fact]
     public async Task RequestAsync_ChaosFaultEnabled_FailsBeforeReachingTransport()
