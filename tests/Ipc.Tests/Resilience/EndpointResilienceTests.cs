@@ -432,6 +432,32 @@ public sealed class EndpointResilienceTests
     }
 
     [Fact]
+    public async Task GetService_ResiliencePipeline_IsTheEndpointsWithItsRetryAndBreaker()
+    {
+        await using var endpoint = ScriptedEndpoint.Create(r =>
+        {
+            r.Retry.MaxRetryAttempts = 2;
+            r.CircuitBreaker.FailureRatio = 0.5;
+            r.CircuitBreaker.MinimumThroughput = 3; // the third attempt opens it
+        });
+        var pipeline = Assert.IsAssignableFrom<ResiliencePipeline>(endpoint.Client.GetService(typeof(ResiliencePipeline)));
+        var runs = 0;
+
+        // A call of the app's own through it is retried like the endpoint's calls, and its failures count in the same breaker.
+        await Assert.ThrowsAsync<IpcException>(() => pipeline.ExecuteAsync(_ =>
+        {
+            runs++;
+            throw new IpcException(IpcErrorCode.Unavailable, "The server is not there.") { NotAccepted = true };
+        }).AsTask().WaitAsync(Bound));
+
+        Assert.Equal(3, runs);
+        var state = Assert.IsType<CircuitBreakerStateProvider>(endpoint.Client.GetService(typeof(CircuitBreakerStateProvider)));
+        Assert.Equal(CircuitState.Open, state.CircuitState);
+        Assert.Equal(IpcErrorCode.CircuitOpen, (await Assert.ThrowsAsync<IpcException>(() => endpoint.RequestAsync())).ErrorCode);
+        Assert.Empty(endpoint.Transport.Attempts);
+    }
+
+    [Fact]
     public async Task RequestAsync_NamedPipeline_IsUsedInsteadOfStandard()
     {
         await using var endpoint = ScriptedEndpoint.Create(
