@@ -141,10 +141,38 @@ internal sealed class EndpointResilience
     }
 
     /// <summary>Counts an outcome in the circuit breaker, as if the attempt had run inside it, while the circuit is still closed.</summary>
-    private ValueTask<Outcome<object>> Record(Outcome<object> outcome, ResilienceContext context) =>
-        CircuitBreaker!.CircuitState == CircuitState.Closed
-            ? _breaker!.ExecuteOutcomeAsync(static (_, outcome) => new ValueTask<Outcome<object>>(outcome), context, outcome)
-            : default;
+    private ValueTask<Outcome<object>> Record(Outcome<object> outcome, ResilienceContext context)
+    {
+        if (CircuitBreaker!.CircuitState != CircuitState.Closed)
+        {
+            return default;
+        }
+
+        // Polly runs nothing for a context that is cancelled: an attempt ended by the call's timeout is counted through a
+        // context of its own, as the failure it is; one its caller cancelled is not counted.
+        if (context.CancellationToken.IsCancellationRequested)
+        {
+            return IpcResiliencePredicates.IsBreakerFailure(outcome.Exception, context) ? RecordTimedOutAsync(outcome, context.OperationKey) : default;
+        }
+
+        return _breaker!.ExecuteOutcomeAsync(static (_, outcome) => new ValueTask<Outcome<object>>(outcome), context, outcome);
+    }
+
+    private async ValueTask<Outcome<object>> RecordTimedOutAsync(Outcome<object> outcome, string? operationKey)
+    {
+        var failure = IpcResiliencePredicates.IsTransient(outcome.Exception)
+            ? outcome
+            : Outcome.FromException<object>(new TimeoutRejectedException("The call's timeout ended the attempt.", outcome.Exception!));
+        var context = ResilienceContextPool.Shared.Get(operationKey, CancellationToken.None);
+        try
+        {
+            return await _breaker!.ExecuteOutcomeAsync(static (_, failure) => new ValueTask<Outcome<object>>(failure), context, failure).ConfigureAwait(false);
+        }
+        finally
+        {
+            ResilienceContextPool.Shared.Return(context);
+        }
+    }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private static async ValueTask<Outcome<object>> AfterAsync(ValueTask<Outcome<object>> recording, Outcome<object> outcome)
@@ -211,6 +239,7 @@ internal sealed class EndpointResilience
     public ResilienceContext RentContext(string route, TimeSpan? callTimeout, bool? idempotent, CancellationToken cancellationToken)
     {
         var context = ResilienceContextPool.Shared.Get(route, cancellationToken);
+        context.Properties.Set(IpcResiliencePredicates.CallerCancellation, IpcResiliencePredicates.Caller(cancellationToken));
         if (callTimeout is { } timeout)
         {
             context.Properties.Set(IpcResiliencePredicates.CallTimeout, timeout);

@@ -312,6 +312,68 @@ public sealed class EndpointResilienceTests
     }
 
     [Fact]
+    public async Task RequestAsync_CallsTimingOut_OpenTheCircuitAndATimedOutProbeOpensItAgain()
+    {
+        await using var endpoint = ScriptedEndpoint.Create(r =>
+        {
+            r.TotalTimeout = TimeSpan.FromSeconds(1);
+            r.Retry.MaxRetryAttempts = 0;
+            r.CircuitBreaker.FailureRatio = 0.5;
+            r.CircuitBreaker.MinimumThroughput = 2;
+            r.CircuitBreaker.BreakDuration = TimeSpan.FromSeconds(5);
+        });
+        var state = Assert.IsType<CircuitBreakerStateProvider>(endpoint.Client.GetService(typeof(CircuitBreakerStateProvider)));
+        endpoint.Transport.HangNext(times: 3);
+
+        for (var i = 1; i <= 2; i++)
+        {
+            await TimeOutAsync(endpoint, attempts: i);
+        }
+
+        Assert.Equal(CircuitState.Open, state.CircuitState);
+        Assert.Equal(IpcErrorCode.CircuitOpen, (await Assert.ThrowsAsync<IpcException>(() => endpoint.RequestAsync())).ErrorCode);
+
+        // The probe after the break times out too: the circuit opens again rather than closing.
+        endpoint.Time.Advance(TimeSpan.FromSeconds(5));
+        await TimeOutAsync(endpoint, attempts: 3);
+        Assert.Equal(CircuitState.Open, state.CircuitState);
+    }
+
+    private static async Task TimeOutAsync(ScriptedEndpoint endpoint, int attempts)
+    {
+        var call = endpoint.RequestAsync();
+        await endpoint.Transport.WaitForAttemptsAsync(attempts, Bound);
+        endpoint.Time.Advance(TimeSpan.FromSeconds(1));
+        await Assert.ThrowsAsync<IpcTimeoutException>(() => call);
+    }
+
+    [Fact]
+    public async Task RequestAsync_CallsTheCallerCancels_DoNotOpenTheCircuit()
+    {
+        await using var endpoint = ScriptedEndpoint.Create(r =>
+        {
+            r.TotalTimeout = TimeSpan.FromSeconds(1);
+            r.Retry.MaxRetryAttempts = 0;
+            r.CircuitBreaker.FailureRatio = 0.5;
+            r.CircuitBreaker.MinimumThroughput = 2;
+        });
+        var state = Assert.IsType<CircuitBreakerStateProvider>(endpoint.Client.GetService(typeof(CircuitBreakerStateProvider)));
+        endpoint.Transport.HangNext(times: 2);
+
+        for (var i = 1; i <= 2; i++)
+        {
+            using var cancel = new CancellationTokenSource();
+            var call = endpoint.RequestAsync(cancellationToken: cancel.Token);
+            await endpoint.Transport.WaitForAttemptsAsync(i, Bound);
+            await cancel.CancelAsync();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => call);
+        }
+
+        Assert.Equal(CircuitState.Closed, state.CircuitState);
+        Assert.Equal("hello", await endpoint.RequestAsync());
+    }
+
+    [Fact]
     public async Task RequestAsync_IdempotentEndpointAttemptTimesOut_IsRetriedWithinTotalTimeout()
     {
         await using var endpoint = ScriptedEndpoint.Create(r =>
