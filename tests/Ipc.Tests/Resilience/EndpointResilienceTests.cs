@@ -311,11 +311,14 @@ public sealed class EndpointResilienceTests
         Assert.Equal(4, endpoint.Transport.Attempts.Count);
     }
 
-    [Fact]
-    public async Task RequestAsync_CallsTimingOut_OpenTheCircuitAndATimedOutProbeOpensItAgain()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)] // the breaker inside the one pipeline Polly reports
+    public async Task RequestAsync_CallsTimingOut_OpenTheCircuitAndATimedOutProbeOpensItAgain(bool pollyTelemetry)
     {
         await using var endpoint = ScriptedEndpoint.Create(r =>
         {
+            r.PollyTelemetry = pollyTelemetry;
             r.TotalTimeout = TimeSpan.FromSeconds(1);
             r.Retry.MaxRetryAttempts = 0;
             r.CircuitBreaker.FailureRatio = 0.5;
