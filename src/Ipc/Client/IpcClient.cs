@@ -734,10 +734,6 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
     }
 
     /// <summary>
-    /// Marks the call's span failed and gives the <c>error.type</c> its duration is recorded with; always returns
-    /// <see langword="false"/>, so as an exception filter it lets the exception propagate with its stack.
-    /// </summary>
-    /// <summary>
     /// The failure of a stream call before its first item, as a request's: when the circuit breaker refused a retry, the
     /// failure of the attempt before it (<see cref="Cause"/>), mapped; <see langword="null"/> when the exception propagates as it is.
     /// </summary>
@@ -747,6 +743,10 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
         return TranslateFailed(failure, cancellationToken, activity, ref errorType) ?? (ReferenceEquals(failure, ex) ? null : failure);
     }
 
+    /// <summary>
+    /// The failure as the caller gets it (<see langword="null"/> when <paramref name="ex"/> propagates as it is); marks the
+    /// call's span failed and gives the <c>error.type</c> its duration is recorded with.
+    /// </summary>
     private Exception? TranslateFailed(Exception ex, CancellationToken cancellationToken, Activity? activity, ref string? errorType)
     {
         var mapped = Translate(ex, cancellationToken);
@@ -755,6 +755,10 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
         return mapped;
     }
 
+    /// <summary>
+    /// Marks the call's span failed and gives the <c>error.type</c> its duration is recorded with; always returns
+    /// <see langword="false"/>, so as an exception filter it lets the exception propagate with its stack.
+    /// </summary>
     private static bool Failed(Exception ex, Activity? activity, out string errorType)
     {
         errorType = IpcDiagnostics.ErrorType(ex);
