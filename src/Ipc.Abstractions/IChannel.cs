@@ -43,6 +43,11 @@ public interface IChannel
     ValueTask SendBatchAsync<TMessage>(string route, IEnumerable<TMessage> messages, IpcCallOptions? options = null, CancellationToken cancellationToken = default);
 
     /// <summary>Sends raw one-way messages, in order, as one call; see <see cref="SendBatchAsync{TMessage}"/>.</summary>
+    /// <remarks>
+    /// The messages may go to different routes, with options of their own: the batch is retried after any transient
+    /// failure only when every message of it is idempotent (by its route, its <see cref="IpcMessage.CallOptions"/> or the
+    /// endpoint).
+    /// </remarks>
     ValueTask SendBatchAsync(IReadOnlyList<IpcMessage> messages, CancellationToken cancellationToken = default);
 
     /// <summary>Publishes a message on <paramref name="topic"/> to every subscriber.</summary>
