@@ -161,12 +161,7 @@ internal sealed class PipeTransport : StreamTransport
             var path = SocketPath(name);
             if (Ipc.Peers.SocketFile.KindOf(path, out var found) == Ipc.Peers.SocketFileKind.Other)
             {
-                throw new IpcException(
-                    IpcErrorCode.Unavailable,
-                    $"Endpoint '{context.EndpointName}' cannot listen on {context.DisplayAddress}: .NET makes this pipe a Unix socket at {path}, and {found} is there; only a socket file that no server answers on is replaced. Remove it, or choose another pipe name.")
-                {
-                    Endpoint = context.EndpointName,
-                };
+                throw Ipc.Peers.SocketFile.NotASocket(context.EndpointName, context.DisplayAddress, path, found, "pipe name"); // .NET makes the pipe a Unix socket there
             }
 
             using var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);

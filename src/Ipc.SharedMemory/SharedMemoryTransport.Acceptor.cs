@@ -36,12 +36,7 @@ internal sealed partial class SharedMemoryTransport
                 case SocketFileKind.Other:
                     // Read from its type, not by opening it: opening a named pipe waits for a writer, and a file only its owner
                     // may write opens for no one else, yet a connect to it is refused as to a socket nobody answers on.
-                    throw new IpcException(
-                        IpcErrorCode.Unavailable,
-                        $"Endpoint '{context.EndpointName}' cannot listen on {context.DisplayAddress}: {found} is there ({SocketFile}), and only a socket file that no server answers on is replaced. Remove it, or choose another name.")
-                    {
-                        Endpoint = context.EndpointName,
-                    };
+                    throw Ipc.Peers.SocketFile.NotASocket(context.EndpointName, context.DisplayAddress, SocketFile, found, "name");
             }
 
             var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);

@@ -98,12 +98,7 @@ internal sealed class UnixSocketTransport : SocketTransportBase
                     await ReplaceStaleAsync(cancellationToken).ConfigureAwait(false);
                     break;
                 case SocketFileKind.Other:
-                    throw new IpcException(
-                        IpcErrorCode.Unavailable,
-                        $"Endpoint '{context.EndpointName}' cannot listen on {path}: {found} is there, and only a socket file that no server answers on is replaced. Remove it, or choose another path.")
-                    {
-                        Endpoint = context.EndpointName,
-                    };
+                    throw SocketFile.NotASocket(context.EndpointName, context.DisplayAddress, path, found, "path");
             }
 
             var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);

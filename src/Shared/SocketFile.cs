@@ -28,6 +28,23 @@ internal static partial class SocketFile
     private const int SocketType = 0xC000; // S_IFSOCK
     private const int NoEntry = 2; // ENOENT, on Linux and macOS
 
+    /// <summary>
+    /// The refusal of a server whose socket path holds something that is not a socket (<see cref="SocketFileKind.Other"/>):
+    /// only a socket file nobody answers on is replaced, so start fails and what is there stays.
+    /// </summary>
+    /// <param name="endpointName">The endpoint's name.</param>
+    /// <param name="address">The address as its user knows it.</param>
+    /// <param name="path">The socket file's path.</param>
+    /// <param name="found">What is there, as <see cref="KindOf"/> describes it.</param>
+    /// <param name="instead">What the user may choose instead: <c>path</c>, <c>name</c>, <c>pipe name</c>.</param>
+    public static IpcException NotASocket(string endpointName, string address, string path, string found, string instead) =>
+        new(
+            IpcErrorCode.Unavailable,
+            $"Endpoint '{endpointName}' cannot listen on {address}: {found} is at its socket file's path ({path}), and only a socket file that no server answers on is replaced. Remove it, or choose another {instead}.")
+        {
+            Endpoint = endpointName,
+        };
+
     /// <summary>Returns what is at <paramref name="path"/>, and for anything but a socket what it is, for an error message.</summary>
     public static SocketFileKind KindOf(string path, out string description)
     {
