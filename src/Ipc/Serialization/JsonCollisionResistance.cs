@@ -1,3 +1,4 @@
+using System.Reflection;
 using System.Runtime.InteropServices;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
@@ -38,23 +39,23 @@ internal static class JsonCollisionResistance
 
         var definition = info.Type.GetGenericTypeDefinition();
         var arguments = info.Type.GetGenericArguments();
-        Type? created = null;
-        if (definition == typeof(Dictionary<,>) || definition == typeof(IDictionary<,>))
-        {
-            created = typeof(Dictionary<,>).MakeGenericType(arguments);
-        }
-        else if (definition == typeof(HashSet<>) || definition == typeof(ISet<>))
-        {
-            created = typeof(HashSet<>).MakeGenericType(arguments);
-        }
-
-        if (created is null || Comparer(arguments[0]) is not { } comparer)
+        var factory = definition == typeof(Dictionary<,>) || definition == typeof(IDictionary<,>) ? nameof(NewDictionary)
+            : definition == typeof(HashSet<>) || definition == typeof(ISet<>) ? nameof(NewSet)
+            : null;
+        if (factory is null || Comparer(arguments[0]) is not { } comparer)
         {
             return;
         }
 
-        info.CreateObject = () => Activator.CreateInstance(created, comparer)!;
+        // A typed delegate made once per type: creating each collection costs what `new` costs, no reflection.
+        var method = typeof(JsonCollisionResistance).GetMethod(factory, BindingFlags.NonPublic | BindingFlags.Static)!.MakeGenericMethod(arguments);
+        info.CreateObject = (Func<object>)method.Invoke(null, [comparer])!;
     }
+
+    private static Func<object> NewDictionary<TKey, TValue>(IEqualityComparer<TKey> comparer)
+        where TKey : notnull => () => new Dictionary<TKey, TValue>(comparer);
+
+    private static Func<object> NewSet<T>(IEqualityComparer<T> comparer) => () => new HashSet<T>(comparer);
 
     /// <summary>The collision-resistant comparer of <paramref name="key"/>, or <see langword="null"/> when it has none.</summary>
     private static object? Comparer(Type key)
