@@ -33,7 +33,9 @@ public abstract class PeerLimitsTests<TMedium> : RawServerTests<TMedium>
 
     /// <summary>
     /// MaxOutputBufferSize is what a server buffers for a client that reads nothing before it stops reading that client:
-    /// with 16 MiB it takes about 16 MiB more requests from such a client than with 64 KiB.
+    /// with 64 MiB it takes about 64 MiB more requests from such a client than with 64 KiB. The kernel's buffers hold the
+    /// rest, and over TCP on loopback they grow with the machine's load (by 8 MiB and more from one run to the next), so the
+    /// test asks for half the difference.
     /// </summary>
     [Fact]
     public async Task Server_MaxOutputBufferSize_IsWhatItBuffersBeforeItStopsReading()
@@ -48,10 +50,10 @@ public abstract class PeerLimitsTests<TMedium> : RawServerTests<TMedium>
         }
 
         var small = await SentAsync(64 * 1024);
-        var large = await SentAsync(16 * 1024 * 1024);
+        var large = await SentAsync(64 * 1024 * 1024);
 
         Assert.True(large < UnreadCap, $"the server read all {large:N0} bytes of requests whose answers were never read");
-        Assert.True(large - small > 8L * 1024 * 1024, $"a server buffering 16 MiB took {large:N0} bytes of requests, one buffering 64 KiB {small:N0}");
+        Assert.True(large - small > 32L * 1024 * 1024, $"a server buffering 64 MiB took {large:N0} bytes of requests, one buffering 64 KiB {small:N0}");
     }
 
     [Fact]
