@@ -15,7 +15,8 @@ namespace Ipc.SharedMemory;
 /// Header page layout (little-endian, offsets in bytes): 0 magic <c>"IPCSHM01"</c>; 8 version (u32, 1); 12 ring size
 /// (u32); 16 creator process id (i32); 20 server name length (u16); 22 server name (ASCII, up to
 /// <see cref="SharedMemoryTransport.MaxNameLength"/>); 88 creator token (u64, <see cref="ProcessToken"/>; 0 in files of
-/// earlier versions, which readers ignore). Ring control blocks at 256 (client to server) and 512 (server to client), each
+/// earlier versions, which readers ignore); 96 creator start time (u64, <see cref="ProcessStartTime"/>; 0 where unknown
+/// and in files of earlier versions, whose creator counts as running while its process id does). Ring control blocks at 256 (client to server) and 512 (server to client), each
 /// laid out as <see cref="Ring"/> describes; ring data from 4096.
 /// </remarks>
 internal sealed unsafe class SharedMemorySegment : IDisposable
@@ -25,12 +26,20 @@ internal sealed unsafe class SharedMemorySegment : IDisposable
     private const ulong Magic = 0x3130_4D48_5343_5049; // "IPCSHM01" read as a little-endian u64
     private const uint Version = 1;
     private const int TokenOffset = 88;
+    private const int StartTimeOffset = 96;
 
     /// <summary>
     /// A random number, never 0, that this process writes into every segment it creates: a file that names this
     /// process's id but holds another token was left by a dead process that had the same id before.
     /// </summary>
     internal static readonly ulong ProcessToken = NewToken();
+
+    /// <summary>
+    /// When this process started, as the kernel counts it (Linux: field 22 of <c>/proc/&lt;pid&gt;/stat</c>, clock ticks since
+    /// boot), written into every segment it creates; 0 where it is not known. A live process with the creator's id but
+    /// another start time is not the creator: the creator died and its id went to a new process.
+    /// </summary>
+    internal static readonly ulong ProcessStartTime = StartTimeOf(Environment.ProcessId) ?? 0;
 
     /// <summary>The number of the next segment of this process: one count for every server of it, so that a server started again in the same process never names a file as its predecessor did.</summary>
     private static long s_created;
@@ -136,17 +145,22 @@ internal sealed unsafe class SharedMemorySegment : IDisposable
     /// Removes the segment files of server <paramref name="name"/> in <paramref name="directory"/> whose creator process no
     /// longer runs: only files named as this transport names them and starting with its header. A file that names this
     /// process's id is removed when its header holds another <see cref="ProcessToken"/> than this process's: a dead
-    /// process that had the same id made it. Returns how many it removed.
+    /// process that had the same id made it. A file that names another running process is removed when its header holds
+    /// a <see cref="ProcessStartTime"/> and that process's start time is another (Linux): the id went to a new process
+    /// after the creator died. Returns how many it removed.
     /// </summary>
     public static int RemoveStale(string directory, string name)
     {
         var removed = 0;
         foreach (var path in System.IO.Directory.EnumerateFiles(directory, FilePrefix + name + "-*"))
         {
-            if (!IsSegmentOf(name, System.IO.Path.GetFileName(path), out var pid) || (pid != Environment.ProcessId && NativeMethods.ProcessExists(pid)))
+            if (!IsSegmentOf(name, System.IO.Path.GetFileName(path), out var pid))
             {
                 continue;
             }
+
+            var self = pid == Environment.ProcessId;
+            var running = !self && NativeMethods.ProcessExists(pid);
 
             try
             {
@@ -158,8 +172,8 @@ internal sealed unsafe class SharedMemorySegment : IDisposable
                 bool ours;
                 using (var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite))
                 {
-                    ours = TryReadHeader(stream, out _, out var creator, out var owner, out var token) && owner == name && creator == pid
-                        && (pid != Environment.ProcessId || token != ProcessToken);
+                    ours = TryReadHeader(stream, out _, out var creator, out var owner, out var token, out var startTime) && owner == name && creator == pid
+                        && (self ? token != ProcessToken : !running || (startTime != 0 && StartTimeOf(pid) is { } now && now != startTime));
                 }
 
                 if (ours)
@@ -178,7 +192,7 @@ internal sealed unsafe class SharedMemorySegment : IDisposable
     }
 
     /// <summary>Writes the header of a segment of server <paramref name="name"/> (for tests that leave a stale one).</summary>
-    internal static byte[] Header(string name, int pid, int ringSize, ulong token = 0)
+    internal static byte[] Header(string name, int pid, int ringSize, ulong token = 0, ulong startTime = 0)
     {
         var header = new byte[HeaderSize];
         BinaryPrimitives.WriteUInt64LittleEndian(header, Magic);
@@ -188,6 +202,7 @@ internal sealed unsafe class SharedMemorySegment : IDisposable
         BinaryPrimitives.WriteUInt16LittleEndian(header.AsSpan(20), (ushort)name.Length);
         Encoding.ASCII.GetBytes(name, header.AsSpan(22));
         BinaryPrimitives.WriteUInt64LittleEndian(header.AsSpan(TokenOffset), token);
+        BinaryPrimitives.WriteUInt64LittleEndian(header.AsSpan(StartTimeOffset), startTime);
         return header;
     }
 
@@ -232,15 +247,16 @@ internal sealed unsafe class SharedMemorySegment : IDisposable
     }
 
     private static bool TryReadHeader(FileStream stream, out int ringSize, out int creator, out string owner) =>
-        TryReadHeader(stream, out ringSize, out creator, out owner, out _);
+        TryReadHeader(stream, out ringSize, out creator, out owner, out _, out _);
 
-    private static bool TryReadHeader(FileStream stream, out int ringSize, out int creator, out string owner, out ulong token)
+    private static bool TryReadHeader(FileStream stream, out int ringSize, out int creator, out string owner, out ulong token, out ulong startTime)
     {
         ringSize = 0;
         creator = 0;
         owner = string.Empty;
         token = 0;
-        Span<byte> header = stackalloc byte[TokenOffset + sizeof(ulong)];
+        startTime = 0;
+        Span<byte> header = stackalloc byte[StartTimeOffset + sizeof(ulong)];
         if (stream.Length < HeaderSize || stream.Read(header) < header.Length
             || BinaryPrimitives.ReadUInt64LittleEndian(header) != Magic || BinaryPrimitives.ReadUInt32LittleEndian(header[8..]) != Version)
         {
@@ -258,13 +274,49 @@ internal sealed unsafe class SharedMemorySegment : IDisposable
         creator = BinaryPrimitives.ReadInt32LittleEndian(header[16..]);
         owner = Encoding.ASCII.GetString(header.Slice(22, nameLength));
         token = BinaryPrimitives.ReadUInt64LittleEndian(header[TokenOffset..]);
+        startTime = BinaryPrimitives.ReadUInt64LittleEndian(header[StartTimeOffset..]);
         return true;
     }
 
     private void WriteHeader(string name)
     {
         // The rest of the file is zero (a new file): counters at 0, nobody waiting, nothing closed.
-        Header(name, Environment.ProcessId, RingSize, ProcessToken).AsSpan(0, TokenOffset + sizeof(ulong)).CopyTo(new Span<byte>(Base, HeaderSize));
+        Header(name, Environment.ProcessId, RingSize, ProcessToken, ProcessStartTime).AsSpan(0, StartTimeOffset + sizeof(ulong)).CopyTo(new Span<byte>(Base, HeaderSize));
+    }
+
+    /// <summary>
+    /// Returns when process <paramref name="pid"/> started, in clock ticks since boot (field 22 of <c>/proc/&lt;pid&gt;/stat</c>),
+    /// or null when that cannot be read: not Linux, no such process, or a <c>/proc</c> that hides it.
+    /// </summary>
+    internal static ulong? StartTimeOf(int pid)
+    {
+        if (!OperatingSystem.IsLinux() || pid <= 0)
+        {
+            return null;
+        }
+
+        string stat;
+        try
+        {
+            stat = File.ReadAllText($"/proc/{pid}/stat");
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+
+        // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so the fields are counted after the last ')',
+        // where field 3 (state) comes first and field 22 (starttime) is the twentieth.
+        var close = stat.LastIndexOf(')');
+        if (close < 0)
+        {
+            return null;
+        }
+
+        var fields = stat[(close + 1)..].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        return fields.Length > 19 && ulong.TryParse(fields[19], System.Globalization.NumberStyles.None, null, out var startTime) && startTime != 0
+            ? startTime
+            : null;
     }
 
     private static ulong NewToken()

@@ -66,6 +66,78 @@ public sealed class SharedMemoryTransportTests
     }
 
     /// <summary>
+    /// A crashed server's process id may belong to another live process by the next start: a segment whose header names a
+    /// live process with another start time than the creator's is removed; one whose start time is the live process's
+    /// own (the creator still runs), or unknown (0, as in files of earlier versions), stays.
+    /// </summary>
+    [Fact]
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")] // /proc/<pid>/stat
+    public async Task StartAsync_SegmentNamingAProcessIdReusedByAnotherProcess_IsRemovedAndTheCreatorsIsKept()
+    {
+        var folder = Directory.CreateTempSubdirectory("ipc-shm-tests-").FullName;
+        using var live = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("sleep", "600") { UseShellExecute = false })!;
+        try
+        {
+            const string Name = "reused";
+            var pid = live.Id;
+            var startTime = StartTimeFromProc(pid);
+            var reused = Write(SharedMemorySegment.FileNameFor(Name, pid, 1), SharedMemorySegment.Header(Name, pid, 65536, token: 1, startTime: startTime - 1));
+            var creator = Write(SharedMemorySegment.FileNameFor(Name, pid, 2), SharedMemorySegment.Header(Name, pid, 65536, token: 1, startTime: startTime));
+            var unknown = Write(SharedMemorySegment.FileNameFor(Name, pid, 3), SharedMemorySegment.Header(Name, pid, 65536, token: 1, startTime: 0));
+            var otherServer = Write(SharedMemorySegment.FileNameFor(Name, pid, 4), SharedMemorySegment.Header("other", pid, 65536, token: 1, startTime: startTime - 1));
+
+            using var server = await TestIpc.StartServerAsync($"shm://{Name}", ipc => ipc.AddSharedMemory(o => o.Directory = folder));
+
+            Assert.False(File.Exists(reused), "the segment of a dead creator whose id another process has now is still there");
+            Assert.All([creator, unknown, otherServer], path => Assert.True(File.Exists(path), $"{path} was removed"));
+            await server.StopAsync().WaitAsync(TestIpc.Bound);
+        }
+        finally
+        {
+            live.Kill();
+            await live.WaitForExitAsync().WaitAsync(TestIpc.Bound);
+            Directory.Delete(folder, recursive: true);
+        }
+
+        string Write(string fileName, byte[] header)
+        {
+            var path = Path.Combine(folder, fileName);
+            var content = new byte[SharedMemorySegment.HeaderSize + (2 * 65536)];
+            header.CopyTo(content, 0);
+            File.WriteAllBytes(path, content);
+            return path;
+        }
+
+        // Field 22 of /proc/<pid>/stat, counted after the command name in parentheses (field 2).
+        static ulong StartTimeFromProc(int pid)
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            return ulong.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[22 - 3], System.Globalization.CultureInfo.InvariantCulture);
+        }
+    }
+
+    [Fact]
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+    public void Create_RecordsTheCreatorsStartTimeInTheHeader()
+    {
+        var folder = Directory.CreateTempSubdirectory("ipc-shm-tests-").FullName;
+        try
+        {
+            using var segment = SharedMemorySegment.Create(folder, "starttime", 1, 65536);
+            var stat = File.ReadAllText($"/proc/{Environment.ProcessId}/stat");
+            var expected = ulong.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[22 - 3], System.Globalization.CultureInfo.InvariantCulture);
+
+            var header = File.ReadAllBytes(Path.Combine(folder, segment.FileName));
+
+            Assert.Equal(expected, System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(header.AsSpan(96)));
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    /// <summary>
     /// A server whose process id a crashed server had before it (a container's process 1 with a kept Directory, say)
     /// finds that server's segment file under the name of its own first one: it removes it at start, as it removes any
     /// other dead server's, and its first handshake succeeds (with no retry to cover a failed one).
