@@ -4,6 +4,8 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Ipc.Streams.Tests;
 
 /// <summary>In-process pipe pairs: a medium that is not a stream, on the stream core's seam alone.</summary>
+/// <remarks>The region is the code shown in docs/writing-a-transport.md: a transport's conformance tests on the public API alone.</remarks>
+#region conformance-subclass
 public sealed class PipePairTransportUnderTest : TransportUnderTest
 {
     public override string CreateAddress() => $"{PipePairTransport.Scheme}://conformance-{Guid.NewGuid():N}";
@@ -34,3 +36,4 @@ public sealed class PipePairCancellationTests : CancellationConformanceTests<Pip
 
 [Trait("Transport", "PipePair")]
 public sealed class PipePairConnectionTests : ConnectionConformanceTests<PipePairTransportUnderTest>;
+#endregion

@@ -3,7 +3,6 @@ using Ipc.Testing;
 
 namespace Ipc.Tests.InMemory;
 
-#region conformance-subclass
 public sealed class InMemoryTransportUnderTest : TransportUnderTest
 {
     public override string CreateAddress() => $"inmemory://conformance-{Guid.NewGuid():N}";
@@ -37,4 +36,3 @@ public sealed class InMemoryPublishSubscribeConformanceTests : PublishSubscribeC
 
 [Trait("Transport", "InMemory")]
 public sealed class InMemoryConnectionTests : ConnectionConformanceTests<InMemoryTransportUnderTest>;
-#endregion
