@@ -108,11 +108,18 @@ public sealed class IpcTestHarness : IAsyncDisposable
     public IReadOnlyList<IpcMessage> Handled(string endpointName, string route) =>
         [.. _recorder.Received.Where(r => string.Equals(r.Endpoint, endpointName, StringComparison.OrdinalIgnoreCase) && r.Message.Route == route).Select(r => r.Message)];
 
-    /// <summary>Decodes the bodies of <see cref="Handled(string, string)"/> as <typeparamref name="T"/>.</summary>
+    /// <summary>Decodes the bodies of <see cref="Handled(string, string)"/> as <typeparamref name="T"/>, with the endpoint's serializer.</summary>
     public IReadOnlyList<T> Handled<T>(string endpointName, string route)
     {
-        var serializer = Services.GetRequiredKeyedService<IIpcSerializer>(Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<IpcOptions>>().Value.Serializer);
-        return [.. Handled(endpointName, route).Select(m => serializer.Deserialize<T>(m.Body))];
+        var handled = Handled(endpointName, route);
+        if (handled.Count == 0)
+        {
+            return [];
+        }
+
+        // The serializer the endpoint's server decoded them with: its own (IpcEndpointOptions.Serializer), else the app's.
+        var serializer = Services.GetRequiredService<EndpointRegistry>().Get(endpointName).Serializer;
+        return [.. handled.Select(m => serializer.Deserialize<T>(m.Body))];
     }
 
     /// <summary>Waits until the handlers of <paramref name="endpointName"/> have received <paramref name="count"/> messages on <paramref name="route"/>.</summary>

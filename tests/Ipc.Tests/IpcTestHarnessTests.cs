@@ -26,6 +26,18 @@ public sealed class IpcTestHarnessTests
     }
 
     [Fact]
+    public async Task Handled_EndpointWithItsOwnSerializer_DecodesWithIt()
+    {
+        await using var harness = await IpcTestHarness.StartAsync(ipc => ipc
+            .ConfigureEndpoint("calculator", e => e.Serializer = IpcOptions.JsonSerializer)
+            .AddServer("calculator", s => s.MapRequest<Add, int>("add", a => a.A + a.B)));
+
+        Assert.Equal(5, await harness.GetRequestClient("calculator").RequestAsync<Add, int>("add", new Add(2, 3)));
+
+        Assert.Equal(new Add(2, 3), Assert.Single(harness.Handled<Add>("calculator", "add")));
+    }
+
+    [Fact]
     public async Task WaitForHandledAsync_NotEnough_ThrowsTimeoutSayingHowMany()
     {
         await using var harness = await IpcTestHarness.StartAsync(ipc => ipc.AddServer("calculator", s => s.MapMessage<string>("log", (_, _, _) => default)));
