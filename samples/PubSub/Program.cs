@@ -4,10 +4,11 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 
-// Started as "--service <name>": one subscribing service, in a process of its own.
-if (args is ["--service", var service])
+// Started as "--service <name>": one subscribing service, in a process of its own, with the shop's configuration
+// overrides (the arguments after the name).
+if (args is ["--service", var service, .. var overrides])
 {
-    return await RunServiceAsync(service);
+    return await RunServiceAsync(service, overrides);
 }
 
 // Otherwise: the shop. It starts billing and shipping in processes of their own, publishes orders, and each service
@@ -18,7 +19,7 @@ services.AddIpc(configuration);
 await using var provider = services.BuildServiceProvider();
 var shop = provider.GetRequiredKeyedService<IChannel>("shop");
 
-var subscribers = new[] { StartService("billing"), StartService("shipping") };
+var subscribers = new[] { StartService("billing", args), StartService("shipping", args) };
 try
 {
     foreach (var subscriber in subscribers)
@@ -43,7 +44,7 @@ try
 }
 catch (IpcException ex) when (ex.ErrorCode is IpcErrorCode.Unavailable or IpcErrorCode.Unauthorized)
 {
-    Console.Error.WriteLine($"{ex.Message}\nStart RabbitMQ on this machine (apt-get install rabbitmq-server, or docker run -p 5672:5672 rabbitmq:3), or set Ipc__Endpoints__shop__Address to your broker.");
+    Console.Error.WriteLine($"{ex.Message}\n{BrokerHint}");
     return 1;
 }
 finally
@@ -54,10 +55,10 @@ finally
     }
 }
 
-static async Task<int> RunServiceAsync(string service)
+static async Task<int> RunServiceAsync(string service, string[] args)
 {
     var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = AppContext.BaseDirectory, DisableDefaults = true });
-    builder.Configuration.AddConfiguration(Configuration([]));
+    builder.Configuration.AddConfiguration(Configuration(args));
 
     #region subscribe
     // Every service gets each published order once; instances of one service (same WithServiceName) share them.
@@ -72,7 +73,16 @@ static async Task<int> RunServiceAsync(string service)
     #endregion
 
     using var host = builder.Build();
-    await host.StartAsync();
+    try
+    {
+        await host.StartAsync();
+    }
+    catch (IpcException ex) when (ex.ErrorCode is IpcErrorCode.Unavailable or IpcErrorCode.Unauthorized)
+    {
+        Console.Error.WriteLine($"{service}: {ex.Message}");
+        return 1;
+    }
+
     Console.WriteLine("ready");
     await Console.In.ReadToEndAsync(); // the shop closes our input to stop us
     await host.StopAsync();
@@ -86,7 +96,7 @@ static IConfiguration Configuration(string[] args) => new ConfigurationBuilder()
     .AddCommandLine(args)
     .Build();
 
-static ServiceProcess StartService(string service)
+static ServiceProcess StartService(string service, string[] overrides)
 {
     var start = new ProcessStartInfo(Environment.ProcessPath!) { RedirectStandardInput = true, RedirectStandardOutput = true, UseShellExecute = false };
     if (Path.GetFileNameWithoutExtension(Environment.ProcessPath) == "dotnet")
@@ -96,7 +106,20 @@ static ServiceProcess StartService(string service)
 
     start.ArgumentList.Add("--service");
     start.ArgumentList.Add(service);
+    foreach (var argument in overrides)
+    {
+        start.ArgumentList.Add(argument);
+    }
+
     return new ServiceProcess(service, Process.Start(start)!);
+}
+
+/// <summary>What the shop says when it or a service cannot reach the broker.</summary>
+internal partial class Program
+{
+    private const string BrokerHint =
+        "Start RabbitMQ on this machine (apt-get install rabbitmq-server, or docker run -p 5672:5672 rabbitmq:3), or point the sample at your broker: "
+        + "--Ipc:Endpoints:shop:Address=amqp://user:password@host:5672/ on the command line, or the environment variable Ipc__Endpoints__shop__Address.";
 }
 
 /// <summary>The message the shop publishes.</summary>
