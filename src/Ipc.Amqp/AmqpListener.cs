@@ -331,7 +331,7 @@ internal sealed class AmqpListener : IIpcTransportListener
         var message = AmqpMessages.FromDelivery(e.BasicProperties, e.Body, fallbackRoute: string.Empty, isRequest: false, now);
         message.RemoteAddress = Publisher(e.BasicProperties);
         var headers = e.BasicProperties.Headers;
-        var deliveries = Math.Max(AmqpMessages.HeaderNumber(headers, AmqpMessages.DeliveriesHeader), AmqpMessages.HeaderNumber(headers, AmqpMessages.BrokerDeliveryCountHeader)) + 1;
+        var deliveries = AmqpMessages.Deliveries(headers);
         _messageAcks?.Delivered(e.DeliveryTag);
         long? deadline = message.Timeout is { } timeout ? now + (long)timeout.TotalMilliseconds : null;
         Run(new Delivery(this, message, e.DeliveryTag, queue, replyTo: null, callId: null, deliveries, deadline));
@@ -494,7 +494,16 @@ internal sealed class AmqpListener : IIpcTransportListener
         var token = _stopping.Token;
         IpcOneWayOutcome outcome = default;
         var stopped = false;
-        if (message.Body.Length > _context.MaxMessageSize)
+        if (deliveries > _options.MaxDeliveries)
+        {
+            // Delivered MaxDeliveries times already, the last of them taken back by the broker unfinished (a failure
+            // at MaxDeliveries goes to the dead-letter queue): its server's process ended or its connection broke while
+            // the handler ran. A message that ends the process that runs it would do so for ever: it is not run again.
+            outcome = IpcOneWayOutcome.Failure(new IpcFault(
+                IpcErrorCode.Unavailable,
+                $"The message was delivered {deliveries - 1} times already (MaxDeliveries {_options.MaxDeliveries}), and the broker took it back unfinished: its server's process ended or its connection broke while the handler ran. It is not run again."));
+        }
+        else if (message.Body.Length > _context.MaxMessageSize)
         {
             outcome = IpcOneWayOutcome.Failure(new IpcFault(
                 IpcErrorCode.MessageTooLarge,

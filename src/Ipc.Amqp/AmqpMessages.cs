@@ -308,6 +308,17 @@ internal static class AmqpMessages
     public static string? Header(IDictionary<string, object?>? headers, string name) =>
         headers is not null && headers.TryGetValue(name, out var value) ? Text(value) : null;
 
+    /// <summary>
+    /// The deliveries of a one-way or published message so far, this one included: those before it was last published
+    /// (<c>ipc-deliveries</c>, which a server sets when it publishes a message again) plus the broker's returns of it since
+    /// (a quorum queue's <c>x-delivery-count</c>), plus one. A publisher may set either header to anything: a count below
+    /// zero counts as none, and each is taken as at most <see cref="int.MaxValue"/>.
+    /// </summary>
+    public static long Deliveries(IDictionary<string, object?>? headers) =>
+        Math.Clamp(HeaderNumber(headers, DeliveriesHeader), 0, int.MaxValue)
+        + Math.Clamp(HeaderNumber(headers, BrokerDeliveryCountHeader), 0, int.MaxValue)
+        + 1;
+
     /// <summary>Reads a header as a number.</summary>
     public static long HeaderNumber(IDictionary<string, object?>? headers, string name) =>
         headers is not null && headers.TryGetValue(name, out var value) && value is not null

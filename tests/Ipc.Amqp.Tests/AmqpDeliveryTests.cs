@@ -495,6 +495,104 @@ public sealed class AmqpDeliveryTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task SendAsync_BrokerTookItBackMaxDeliveriesTimes_GoesToDeadLetterQueueWithoutRunningAgain()
+    {
+        // A message whose handler ends its server's process never fails: the broker gave it to the next process, which
+        // ended too, for ever. The count the broker keeps (x-delivery-count) was looked at only after a handler failed.
+        var address = AmqpTestAddresses.New("process-killer");
+        var queue = AmqpTopology.SendQueue(RawAmqp.NameOf(address), "charge");
+        await using var broker = await RawAmqp.ConnectAsync(address);
+        await broker.DeclareExpiringAsync(queue, AmqpTestAddresses.QueueExpiry); // as the server declares it
+        await RawAmqp.PublishToRouteAsync(address, "charge", new Order(42), new RabbitMQ.Client.BasicProperties { MessageId = "killer-0001" });
+        await broker.TakeAndAbandonAsync(queue, Bound); // two servers took it and ended without finishing it
+        await broker.TakeAndAbandonAsync(queue, Bound);
+        var runs = 0;
+
+        await _hosts.StartServerAsync(
+            address,
+            s => s.MapMessage<Order>("charge", (_, _, _) =>
+            {
+                Interlocked.Increment(ref runs);
+                return ValueTask.CompletedTask;
+            }),
+            amqp: o => o.MaxDeliveries = 2);
+
+        var dead = await broker.GetAsync(AmqpTopology.DeadLetterQueue(queue), Bound);
+        Assert.Equal("killer-0001", dead.BasicProperties.MessageId);
+        var headers = dead.BasicProperties.Headers!;
+        Assert.Equal("Unavailable", Encoding.UTF8.GetString((byte[])headers[AmqpMessages.ErrorHeader]!));
+        Assert.Contains("2", Encoding.UTF8.GetString((byte[])headers[AmqpMessages.ErrorMessageHeader]!), StringComparison.Ordinal);
+        Assert.Equal(0, Volatile.Read(ref runs));
+        Assert.Equal(0u, await broker.MessageCountAsync(queue));
+    }
+
+    [Fact]
+    public async Task SendAsync_FailedOnceThenTakenBackByTheBroker_BothCountTowardsMaxDeliveries()
+    {
+        // A message published again after a failure carries its count (ipc-deliveries) and starts a new x-delivery-count;
+        // the server took the larger of the two, so a failure and a return made two deliveries, not three.
+        var address = AmqpTestAddresses.New("failed-and-returned");
+        var queue = AmqpTopology.SendQueue(RawAmqp.NameOf(address), "charge");
+        await using var broker = await RawAmqp.ConnectAsync(address);
+        await broker.DeclareExpiringAsync(queue, AmqpTestAddresses.QueueExpiry);
+        await RawAmqp.PublishToRouteAsync(address, "charge", new Order(42), new RabbitMQ.Client.BasicProperties
+        {
+            MessageId = "counted-0001",
+            Headers = new Dictionary<string, object?> { [AmqpMessages.DeliveriesHeader] = 1L }, // as published again after one failure
+        });
+        await broker.TakeAndAbandonAsync(queue, Bound);
+        var runs = 0;
+
+        await _hosts.StartServerAsync(
+            address,
+            s => s.MapMessage<Order>("charge", (_, _, _) =>
+            {
+                Interlocked.Increment(ref runs);
+                throw new InvalidOperationException("card declined");
+            }),
+            amqp: o => o.MaxDeliveries = 3);
+
+        var dead = await broker.GetAsync(AmqpTopology.DeadLetterQueue(queue), Bound);
+        Assert.Equal("counted-0001", dead.BasicProperties.MessageId);
+        Assert.Equal(3L, Convert.ToInt64(dead.BasicProperties.Headers![AmqpMessages.DeliveriesHeader], System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal(1, Volatile.Read(ref runs));
+    }
+
+    [Theory]
+    [InlineData(long.MaxValue, 0)]
+    [InlineData(long.MinValue, 2)]
+    [InlineData(-5L, 2)]
+    public async Task SendAsync_PublisherSetsAnyDeliveryCount_FailingHandlerRunsNoMoreThanMaxDeliveries(long deliveries, int expectedRuns)
+    {
+        // ipc-deliveries is a header any publisher can set: long.MaxValue plus this delivery overflowed to a negative count,
+        // and the message was published again with its count started over (three runs with MaxDeliveries 2). A count
+        // below zero counts as none.
+        var address = AmqpTestAddresses.New("hostile-count");
+        var queue = AmqpTopology.SendQueue(RawAmqp.NameOf(address), "charge");
+        await using var broker = await RawAmqp.ConnectAsync(address);
+        await broker.DeclareExpiringAsync(queue, AmqpTestAddresses.QueueExpiry);
+        await RawAmqp.PublishToRouteAsync(address, "charge", new Order(42), new RabbitMQ.Client.BasicProperties
+        {
+            MessageId = "hostile-count-0001",
+            Headers = new Dictionary<string, object?> { [AmqpMessages.DeliveriesHeader] = deliveries },
+        });
+        var runs = 0;
+
+        await _hosts.StartServerAsync(
+            address,
+            s => s.MapMessage<Order>("charge", (_, _, _) =>
+            {
+                Interlocked.Increment(ref runs);
+                throw new InvalidOperationException("card declined");
+            }),
+            amqp: o => o.MaxDeliveries = 2);
+
+        var dead = await broker.GetAsync(AmqpTopology.DeadLetterQueue(queue), Bound);
+        Assert.Equal("hostile-count-0001", dead.BasicProperties.MessageId);
+        Assert.Equal(expectedRuns, Volatile.Read(ref runs));
+    }
+
+    [Fact]
     public async Task SendAsync_DeadLetterQueueDeletedWhileTheServerRuns_NextFailingMessageStillGoesThere()
     {
         // An operator deletes the dead-letter queue once its messages were dealt with. The next dead letter was returned

@@ -156,6 +156,29 @@ internal sealed class RawAmqp : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Takes one message from <paramref name="queue"/> and closes the channel without acknowledging it, as a server
+    /// whose process ended does: the broker takes the message back (a quorum queue counts that in <c>x-delivery-count</c>).
+    /// </summary>
+    public async Task TakeAndAbandonAsync(string queue, TimeSpan timeout)
+    {
+        var channel = await _connection.CreateChannelAsync();
+        await using (channel)
+        {
+            var received = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            await channel.BasicQosAsync(0, 1, global: false);
+            var consumer = new RabbitMQ.Client.Events.AsyncEventingBasicConsumer(channel);
+            consumer.ReceivedAsync += (_, _) =>
+            {
+                received.TrySetResult();
+                return Task.CompletedTask;
+            };
+            await channel.BasicConsumeAsync(queue, autoAck: false, consumer);
+            await received.Task.WaitAsync(timeout);
+            await channel.CloseAsync();
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         await _channel.CloseAsync();
