@@ -5,7 +5,10 @@ using Polly.Registry;
 
 namespace Ipc.Resilience;
 
-/// <summary>Checks an endpoint's effective resilience options at start; every failure names the configuration key to fix.</summary>
+/// <summary>
+/// Checks an endpoint's effective resilience options at start; every failure names what to fix: the configuration key
+/// that supplied the value, or the option's property and the <c>ConfigureResilience</c> call that set it in code.
+/// </summary>
 internal sealed class ResilienceValidator(ResilienceSettings settings, IpcConfigurationPath path, IServiceProvider services)
 {
     private static readonly TimeSpan s_minTimeout = TimeSpan.FromMilliseconds(10);
@@ -25,14 +28,14 @@ internal sealed class ResilienceValidator(ResilienceSettings settings, IpcConfig
             return;
         }
 
-        string Key(string key) => settings.KeyOf(name, key);
+        string Key(string key) => settings.SourceOf(name, kind, key);
 
         if (options.PipelineName is { } pipelineName)
         {
             var pipelines = services.GetService<ResiliencePipelineProvider<string>>();
             if (pipelines is null || !pipelines.TryGetPipeline(pipelineName, out _))
             {
-                failures.Add($"{Key(nameof(IpcResilienceOptions.PipelineName))} '{pipelineName}' is not a registered resilience pipeline. Register it with services.AddResiliencePipeline(\"{pipelineName}\", builder => ...), or remove the key to use the standard pipeline.");
+                failures.Add($"{Key(nameof(IpcResilienceOptions.PipelineName))} '{pipelineName}' is not a registered resilience pipeline. Register it with services.AddResiliencePipeline(\"{pipelineName}\", builder => ...), or remove the setting to use the standard pipeline.");
             }
         }
         else

@@ -118,6 +118,67 @@ public sealed class ResilienceValidatorTests
     }
 
     [Fact]
+    public void Validate_BadValueSetInCodeForEveryEndpoint_NamesTheOptionAndSaysItWasSetInCode()
+    {
+        var ex = Validate(Endpoint(""), services => services.AddIpc().ConfigureResilience(r => r.Retry.MaxRetryAttempts = -1));
+
+        Assert.NotNull(ex);
+        Assert.Contains("IpcResilienceOptions.Retry.MaxRetryAttempts (set in code by ConfigureResilience(configure), for every endpoint) is -1: it must be 0 (no retries) or more.", ex.Failures);
+        Assert.DoesNotContain(ex.Failures, f => f.Contains("Ipc:Resilience:Retry", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Validate_BadValueSetInCodeForOneEndpoint_NamesTheOptionAndTheEndpoint()
+    {
+        // Configuration sets a good value for every endpoint; code changes it for one: the code is what to fix.
+        var ex = Validate(
+            Endpoint("\"CircuitBreaker\": { \"FailureRatio\": 0.5 }"),
+            services => services.AddIpc().ConfigureResilience("svc", r => r.CircuitBreaker.FailureRatio = 1.5));
+
+        Assert.NotNull(ex);
+        Assert.Contains(ex.Failures, f => f.StartsWith("IpcResilienceOptions.CircuitBreaker.FailureRatio of endpoint 'svc' (set in code by ConfigureResilience(\"svc\", configure)) is 1.5:", StringComparison.Ordinal));
+        Assert.DoesNotContain(ex.Failures, f => f.Contains("Ipc:Resilience:CircuitBreaker", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Validate_BadConfigurationValueNotChangedByCode_StillNamesTheKey()
+    {
+        var ex = Validate(
+            Endpoint("", ", \"Resilience\": { \"Retry\": { \"MaxRetryAttempts\": -3 } }"),
+            services => services.AddIpc().ConfigureResilience(r => r.Retry.Delay = TimeSpan.Zero));
+
+        Assert.NotNull(ex);
+        Assert.Contains("Ipc:Endpoints:svc:Resilience:Retry:MaxRetryAttempts is -3: it must be 0 (no retries) or more.", ex.Failures);
+    }
+
+    [Fact]
+    public void Validate_AttemptTimeoutSetInCodeNotShorterThanConfiguredTotal_NamesBothSources()
+    {
+        var ex = Validate(
+            Endpoint("\"TotalTimeout\": \"00:00:02\""),
+            services => services.AddIpc().ConfigureResilience("svc", r => r.AttemptTimeout = TimeSpan.FromSeconds(3)));
+
+        Assert.NotNull(ex);
+        Assert.Contains("IpcResilienceOptions.AttemptTimeout of endpoint 'svc' (set in code by ConfigureResilience(\"svc\", configure)) is 00:00:03: it must be shorter than the total timeout, 00:00:02 (Ipc:Resilience:TotalTimeout), or one attempt could use up the whole call and leave no time to retry.", ex.Failures);
+    }
+
+    [Fact]
+    public void Validate_BadValueSetInCodeWithoutConfiguration_NamesNoConfigurationKey()
+    {
+        var collection = new ServiceCollection();
+        collection.AddIpc()
+            .AddScriptedTransport(new ScriptedTransport())
+            .AddEndpoint("svc", "scripted://svc")
+            .ConfigureResilience("svc", r => r.PipelineName = "missing");
+        using var provider = collection.BuildServiceProvider();
+
+        var ex = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IOptions<IpcOptions>>().Value);
+
+        Assert.Contains(ex.Failures, f => f.StartsWith("IpcResilienceOptions.PipelineName of endpoint 'svc' (set in code by ConfigureResilience(\"svc\", configure)) 'missing' is not a registered resilience pipeline.", StringComparison.Ordinal));
+        Assert.DoesNotContain(ex.Failures, f => f.Contains("Ipc:", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void Validate_RegisteredPipelineName_Succeeds()
     {
         var ex = Validate(
