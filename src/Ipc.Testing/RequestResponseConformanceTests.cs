@@ -285,22 +285,30 @@ public abstract partial class RequestResponseConformanceTests<TTransport> : Tran
     }
 
     /// <summary>
-    /// A route name with a <c>.</c> or <c>..</c> segment gives NoHandler before it is sent, on every transport: URLs
-    /// resolve such segments away, so over HTTP the call would reach another route (<c>x/../add</c> would be <c>add</c>).
+    /// A route name with a <c>.</c> or <c>..</c> segment, or an empty one (a leading or trailing <c>/</c>, <c>//</c>),
+    /// gives NoHandler before it is sent, on every transport: URLs resolve dot segments away, and proxies merge slashes,
+    /// so over HTTP the call would reach another route (<c>x/../add</c> would be <c>add</c>, <c>a//add</c> <c>a/add</c>).
     /// </summary>
     [Fact]
     [Trait("Category", "Conformance")]
-    public virtual async Task RequestAsync_RouteWithDotSegment_ThrowsNoHandlerUnsent()
+    public virtual async Task RequestAsync_RouteWithDotOrEmptySegment_ThrowsNoHandlerUnsent()
     {
         var (_, client) = await StartPairAsync();
 
-        foreach (var route in new[] { "..", ".", $"x/../{ConformanceRoutes.Add}", $"./{ConformanceRoutes.Add}", $"{ConformanceRoutes.Add}/." })
+        var routes = new[]
+        {
+            ("..", "'.' or '..' segment"), (".", "'.' or '..' segment"), ($"x/../{ConformanceRoutes.Add}", "'.' or '..' segment"),
+            ($"./{ConformanceRoutes.Add}", "'.' or '..' segment"), ($"{ConformanceRoutes.Add}/.", "'.' or '..' segment"),
+            ($"/{ConformanceRoutes.Add}", "empty segment"), ($"{ConformanceRoutes.Add}/", "empty segment"),
+            ($"x//{ConformanceRoutes.Add}", "empty segment"), ("/", "empty segment"),
+        };
+        foreach (var (route, rule) in routes)
         {
             var ex = await Assert.ThrowsAsync<IpcException>(() => client.Requests.RequestAsync<AddRequest, AddResponse>(route, new AddRequest(1, 2)).AsTask().WaitAsync(Bound));
 
             Assert.Equal(IpcErrorCode.NoHandler, ex.ErrorCode);
             Assert.Contains($"'{route}'", ex.Message, StringComparison.Ordinal);
-            Assert.Contains("'.' or '..' segment", ex.Message, StringComparison.Ordinal);
+            Assert.Contains(rule, ex.Message, StringComparison.Ordinal);
         }
 
         Assert.Equal(new AddResponse(3), await client.Requests.RequestAsync<AddRequest, AddResponse>(ConformanceRoutes.Add, new AddRequest(1, 2)).AsTask().WaitAsync(Bound));

@@ -202,11 +202,11 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
     /// <summary>Checks a message before it is sent: a route no server can map, a body over the endpoint's limit.</summary>
     private void Check(IpcMessage message)
     {
-        if (RouteNames.HasDotSegment(message.Route))
+        if (RouteNames.Check(message.Route) is not RouteNames.Problem.None and var problem)
         {
             throw new IpcException(
                 IpcErrorCode.NoHandler,
-                $"The route '{message.Route}' has a '.' or '..' segment, which URLs resolve away (over HTTP the call would go to another route's path), so no server maps such a route: the call to endpoint '{_endpoint.Name}' was not sent. Call the route by the name its server maps; route names have no '.' or '..' segment (dots within a segment, as in 'v1.0/add', are fine).")
+                $"The route '{message.Route}' {RouteNames.Describe(problem)}, so no server maps such a route: the call to endpoint '{_endpoint.Name}' was not sent. Call the route by the name its server maps; {RouteNames.Rule}.")
             { Endpoint = _endpoint.Name };
         }
 

@@ -153,10 +153,10 @@ public sealed class IpcServerBuilder
     private IpcServerBuilder Add(string route, RouteEntry entry)
     {
         ArgumentException.ThrowIfNullOrEmpty(route);
-        if (RouteNames.HasDotSegment(route))
+        if (RouteNames.Check(route) is not RouteNames.Problem.None and var problem)
         {
             throw new ArgumentException(
-                $"The route '{route}' of the server of endpoint '{EndpointName}' has a '.' or '..' segment, which URLs resolve away: over HTTP no call could reach it, and its calls would go to another path. Name it without a '.' or '..' segment (dots within a segment, as in 'v1.0/add', are fine).",
+                $"The route '{route}' of the server of endpoint '{EndpointName}' {RouteNames.Describe(problem)}: over HTTP no call could reach it. Rename it: {RouteNames.Rule}.",
                 nameof(route));
         }
 

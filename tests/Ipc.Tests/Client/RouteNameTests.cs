@@ -4,8 +4,9 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Ipc.Tests.Client;
 
 /// <summary>
-/// Route names with a <c>.</c> or <c>..</c> segment: URLs resolve such segments away (over HTTP the call would go to
-/// another path), so no server maps one, and a client refuses to call one, unsent, whatever the transport.
+/// Route names with a <c>.</c> or <c>..</c> segment, or an empty one (a leading or trailing <c>/</c>, <c>//</c>): URLs
+/// resolve the first away and proxies merge the slashes of the second (over HTTP the call would go to another path), so
+/// no server maps one, and a client refuses to call one, unsent, whatever the transport.
 /// </summary>
 public sealed class RouteNameTests
 {
@@ -13,7 +14,9 @@ public sealed class RouteNameTests
 
     private static readonly string[] s_dotted = [".", "..", "a/../b", "../b", "a/..", "./b", "a/./b", "a/."];
 
-    private static readonly string[] s_undotted = ["v1.0/add", "...", ".hidden", "a..b", "orders.created", "a./.b"];
+    private static readonly string[] s_undotted = ["v1.0/add", "...", ".hidden", "a..b", "orders.created", "a./.b", "a/b/c", "a\\b"];
+
+    private static readonly string[] s_emptySegment = ["/", "//", "/a", "a/", "a//b", "/a/b", "a/b/", "a/b//"];
 
     [Fact]
     public void Map_RouteWithDotSegment_ThrowsNamingTheRouteAndTheRule()
@@ -34,6 +37,24 @@ public sealed class RouteNameTests
     }
 
     [Fact]
+    public void Map_RouteWithEmptySegment_ThrowsNamingTheRouteAndTheRule()
+    {
+        foreach (var route in s_emptySegment)
+        {
+            var services = new ServiceCollection();
+
+            var ex = Assert.Throws<ArgumentException>(() => services.AddIpc().AddServer("calc", s => s.MapRequest<int, int>(route, x => x)));
+
+            Assert.Equal("route", ex.ParamName);
+            Assert.Contains($"'{route}'", ex.Message, StringComparison.Ordinal);
+            Assert.Contains("empty segment", ex.Message, StringComparison.Ordinal);
+        }
+
+        var topics = new ServiceCollection();
+        Assert.Throws<ArgumentException>(() => topics.AddIpc().AddServer("calc", s => s.MapSubscription<int>("events/", (_, _, _) => default)));
+    }
+
+    [Fact]
     public void Map_RouteWithDotsWithinItsSegments_IsMapped()
     {
         var services = new ServiceCollection();
@@ -46,13 +67,16 @@ public sealed class RouteNameTests
         });
     }
 
-    [Fact]
-    public async Task EveryCall_RouteWithDotSegment_ThrowsNoHandlerUnsent()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task EveryCall_RouteWithDotOrEmptySegment_ThrowsNoHandlerUnsent(bool empty)
     {
         await using var endpoint = ScriptedEndpoint.Create();
         var requests = endpoint.Client;
         var channel = endpoint.Channel;
-        foreach (var route in s_dotted)
+        var rule = empty ? "empty segment" : "'.' or '..' segment";
+        foreach (var route in empty ? s_emptySegment : s_dotted)
         {
             var calls = new (string Name, Func<Task> Call)[]
             {
@@ -73,7 +97,7 @@ public sealed class RouteNameTests
 
                 Assert.True(ex.ErrorCode == IpcErrorCode.NoHandler, $"{name}('{route}') failed with {ex.ErrorCode}: {ex.Message}");
                 Assert.Contains($"'{route}'", ex.Message, StringComparison.Ordinal);
-                Assert.Contains("'.' or '..' segment", ex.Message, StringComparison.Ordinal);
+                Assert.Contains(rule, ex.Message, StringComparison.Ordinal);
                 Assert.Equal(ScriptedEndpoint.Name, ex.Endpoint);
             }
         }
