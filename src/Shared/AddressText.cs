@@ -1,18 +1,17 @@
 namespace Ipc.Transports;
 
 /// <summary>
-/// How an endpoint's address is shown in logs, health reports and error messages: as configured, with the password of
-/// its user info (<c>amqp://user:password@host</c>) and the value of a query parameter named like a secret
-/// (<c>?api_key=...</c>, <c>?sig=...</c>, <c>?password=...</c>) replaced by <c>***</c>. Compiled into the contract (for
-/// <see cref="IpcTransportContext.DisplayAddress"/>) and the runtime (for addresses not yet parsed) from one source file.
+/// How an endpoint's address is shown in logs, health reports, error messages and telemetry: as configured, with the
+/// password of its user info (<c>amqp://user:password@host</c>) and the value of every query parameter
+/// (<c>?api_key=...</c>, <c>?code=...</c>) replaced by <c>***</c>, the parameters' names kept. Every value, since no list
+/// of names catches every secret (a signature, a code, a key under a name of the service's choosing). Compiled into the
+/// contract (for <see cref="IpcTransportContext.DisplayAddress"/>) and the runtime (for addresses not yet parsed) from
+/// one source file.
 /// </summary>
 internal static class AddressText
 {
     /// <summary>What stands for a password.</summary>
     public const string Mask = "***";
-
-    /// <summary>Names a query parameter holding a secret contains (case-insensitive).</summary>
-    private static readonly string[] s_secretNames = ["pass", "pwd", "secret", "token", "key", "sig", "auth", "cred", "session"];
 
     /// <summary>Returns <paramref name="address"/> as configured, without its password.</summary>
     public static string Redact(Uri address) => RedactQuery(Redact(address.OriginalString, address.IsAbsoluteUri && address.UserInfo.Length == 0));
@@ -28,7 +27,7 @@ internal static class AddressText
         return RedactQuery(Redact(address, Uri.TryCreate(address, UriKind.Absolute, out var parsed) && parsed.UserInfo.Length == 0));
     }
 
-    /// <summary>Replaces the value of each query parameter named like a secret with <see cref="Mask"/>.</summary>
+    /// <summary>Replaces the value of each query parameter with <see cref="Mask"/>; a parameter without <c>=</c> stays.</summary>
     private static string RedactQuery(string address)
     {
         var query = address.IndexOf('?', StringComparison.Ordinal);
@@ -44,10 +43,9 @@ internal static class AddressText
         for (var i = 0; i < parameters.Length; i++)
         {
             var equals = parameters[i].IndexOf('=', StringComparison.Ordinal);
-            var name = equals < 0 ? parameters[i] : parameters[i][..equals];
-            if (equals >= 0 && Array.Exists(s_secretNames, secret => name.Contains(secret, StringComparison.OrdinalIgnoreCase)))
+            if (equals >= 0)
             {
-                parameters[i] = string.Concat(name, "=", Mask);
+                parameters[i] = string.Concat(parameters[i].AsSpan(0, equals + 1), Mask);
                 changed = true;
             }
         }

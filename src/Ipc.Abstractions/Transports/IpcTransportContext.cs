@@ -23,8 +23,9 @@ public sealed class IpcTransportContext
 
     /// <summary>
     /// Gets the endpoint's address as log records, health reports and error messages show it: as configured, with the
-    /// password of its user info replaced by <c>***</c> (<c>amqp://app:***@broker</c>). Name the address with it, never
-    /// with <see cref="Address"/>, which may carry a secret.
+    /// password of its user info and the value of every query parameter replaced by <c>***</c>
+    /// (<c>amqp://app:***@broker/shop?name=***</c>). Name the address with it, never with <see cref="Address"/>, which
+    /// may carry a secret.
     /// </summary>
     public string DisplayAddress { get; }
 
