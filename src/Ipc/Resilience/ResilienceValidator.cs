@@ -66,7 +66,7 @@ internal sealed class ResilienceValidator(ResilienceSettings settings, IpcConfig
         ValidateTimeout(options.AttemptTimeout, key(nameof(IpcResilienceOptions.AttemptTimeout)), failures);
 
         var (total, totalSource) = endpoint.RequestTimeout is { } requestTimeout
-            ? (requestTimeout, path.Endpoint(name, nameof(IpcEndpointOptions.RequestTimeout)))
+            ? (requestTimeout, RequestTimeoutSource(name, requestTimeout))
             : options.TotalTimeout is { } totalTimeout
                 ? (totalTimeout, key(nameof(IpcResilienceOptions.TotalTimeout)))
                 : (ResilienceDefaults.TotalTimeout(kind), $"the default of {kind.ToString().ToLowerInvariant()} transports");
@@ -86,6 +86,19 @@ internal sealed class ResilienceValidator(ResilienceSettings settings, IpcConfig
         }
 
         ValidateAnnotations(options.CircuitBreaker, nameof(IpcResilienceOptions.CircuitBreaker), key, failures);
+    }
+
+    /// <summary>
+    /// Names where the endpoint's RequestTimeout came from: its configuration key when the configuration holds that
+    /// value, else the property, set in code (<c>AddEndpoint</c>, <c>ConfigureEndpoint</c>, <c>AddIpc(configure)</c>).
+    /// </summary>
+    private string RequestTimeoutSource(string name, TimeSpan value)
+    {
+        var key = path.Endpoint(name, nameof(IpcEndpointOptions.RequestTimeout));
+        var configured = path.Section?.GetSection("Endpoints").GetSection(name).GetSection(nameof(IpcEndpointOptions.RequestTimeout)).Value;
+        return configured is not null && TimeSpan.TryParse(configured, CultureInfo.InvariantCulture, out var parsed) && parsed == value
+            ? key
+            : $"{nameof(IpcEndpointOptions)}.{nameof(IpcEndpointOptions.RequestTimeout)} of endpoint '{name}', set in code";
     }
 
     private static void ValidateTimeout(TimeSpan? timeout, string key, List<string> failures)

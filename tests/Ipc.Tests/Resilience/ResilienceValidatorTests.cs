@@ -178,6 +178,20 @@ public sealed class ResilienceValidatorTests
         Assert.DoesNotContain(ex.Failures, f => f.Contains("Ipc:", StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Validate_AttemptTimeoutNotShorterThanRequestTimeoutSetInCode_SaysTheRequestTimeoutWasSetInCode(bool configured)
+    {
+        // The configuration's RequestTimeout, if any, is replaced in code: the code is what to fix.
+        var ex = Validate(
+            Endpoint("\"AttemptTimeout\": \"00:00:05\"", configured ? ", \"RequestTimeout\": \"00:00:30\"" : ""),
+            services => services.AddIpc().ConfigureEndpoint("svc", e => e.RequestTimeout = TimeSpan.FromSeconds(5)));
+
+        Assert.NotNull(ex);
+        Assert.Contains("Ipc:Resilience:AttemptTimeout is 00:00:05: it must be shorter than the total timeout, 00:00:05 (IpcEndpointOptions.RequestTimeout of endpoint 'svc', set in code), or one attempt could use up the whole call and leave no time to retry.", ex.Failures);
+    }
+
     [Fact]
     public void Validate_RegisteredPipelineName_Succeeds()
     {
