@@ -17,6 +17,7 @@ builder.Services.AddIpc(builder.Configuration)
         .MapMessage<Note>("note", (note, context, cancellationToken) =>
         {
             Console.WriteLine($"note: {note.Text}");
+            Notes.Handled(); // the program waits for its notes before it stops
             return ValueTask.CompletedTask;
         }));
 
@@ -40,9 +41,12 @@ await channel.SendAsync("note", new Note("sent one-way"));
 
 // Many one-way messages in one call: each is handled on its own, the resilience pipeline runs once for them all.
 await channel.SendBatchAsync("note", [new Note("first of a batch"), new Note("second of a batch")]);
-#endregion
 
+// A one-way call may return before its handler has run (most transports return once the message is on its way), and a
+// server that stops drops the one-way messages it has not handled yet: wait for the three notes, then stop.
+await Notes.WaitForAsync(3);
 await host.StopAsync();
+#endregion
 
 #region contracts
 // Message types must be public (MessagePack, the default serializer, cannot write internal ones), as must the types
@@ -67,6 +71,25 @@ internal static class Numbers
             cancellationToken.ThrowIfCancellationRequested();
             await Task.Yield();
             yield return i;
+        }
+    }
+}
+
+// The one-way route's handler reports each note it handled, so that the program stops only after all of them.
+internal static class Notes
+{
+    private static readonly SemaphoreSlim s_handled = new(0);
+
+    public static void Handled() => s_handled.Release();
+
+    public static async Task WaitForAsync(int count)
+    {
+        for (var i = 0; i < count; i++)
+        {
+            if (!await s_handled.WaitAsync(TimeSpan.FromSeconds(30)))
+            {
+                throw new TimeoutException($"{i} of the {count} notes sent were handled within 30 seconds.");
+            }
         }
     }
 }
