@@ -217,6 +217,7 @@ internal sealed class ClientConnection : StreamConnection
 
     protected override ValueTask OnFrameAsync(FrameHeader header, ReadOnlySequence<byte> metadata, ReadOnlySequence<byte> body)
     {
+        CheckCallKind(header);
         switch (header.Type)
         {
             case FrameType.Response:
@@ -268,7 +269,7 @@ internal sealed class ClientConnection : StreamConnection
                 _oneWayCredits.Release((int)credit);
                 break;
             case FrameType.GoAway:
-                var fault = WithSpan(body, 0, static (span, _) => WireFormat.DecodeFault(span));
+                var fault = WithSpan(body, 0, static (span, _) => DecodeGoAway(span));
                 _goAwayLastCallId = header.CallId;
                 Volatile.Write(ref _goAway, fault);
                 FailPending(new IpcException(fault.ErrorCode, fault.Message) { Endpoint = _endpoint });
@@ -281,8 +282,39 @@ internal sealed class ClientConnection : StreamConnection
         return default;
     }
 
+    /// <summary>
+    /// Refuses a Response to a stream, or a StreamItem or StreamEnd to a request: the call would end the wrong way (a
+    /// stream that never ends, a request answered with an item and then answered again).
+    /// </summary>
+    private void CheckCallKind(FrameHeader header)
+    {
+        if (header.Type is not (FrameType.Response or FrameType.StreamItem or FrameType.StreamEnd) || !_calls.TryGetValue(header.CallId, out var call))
+        {
+            return;
+        }
+
+        var forStream = header.Type != FrameType.Response;
+        if (forStream != call is StreamCall)
+        {
+            throw new WireFormatException($"the server sent a {header.Type} frame for call {header.CallId}, which is a {(call is StreamCall ? "stream" : "request")}");
+        }
+    }
+
+    private static IpcFault DecodeGoAway(ReadOnlySpan<byte> body)
+    {
+        try
+        {
+            return WireFormat.DecodeKnownFault(body);
+        }
+        catch (WireFormatException ex)
+        {
+            throw new WireFormatException($"the fault of a GoAway frame is malformed: {ex.Message}");
+        }
+    }
+
     protected override ValueTask OnOversizeAsync(FrameHeader header, IpcMessage message, int maxBody)
     {
+        CheckCallKind(header);
         var error = new IpcException(
             IpcErrorCode.MessageTooLarge,
             $"The response for route '{message.Route}' is {header.BodyLength} bytes, over the {maxBody}-byte MaxMessageSize of endpoint '{_endpoint}'. Raise MaxMessageSize on the client.")

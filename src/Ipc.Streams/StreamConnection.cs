@@ -484,7 +484,7 @@ internal abstract class StreamConnection : IReaderWorkScope
         var message = WithSpan(metadata, (header.Flags, Routes: _routeNames, Id: expectedMessageId), static (span, state) => WireFormat.ReadMetadata(span, state.Flags, state.Routes, state.Id));
         if ((header.Flags & FrameFlags.Fault) != 0)
         {
-            message.Fault = WithSpan(body, 0, static (span, _) => WireFormat.DecodeFault(span));
+            message.Fault = WithSpan(body, 0, static (span, _) => WireFormat.DecodeKnownFault(span));
         }
         else if (body.IsEmpty)
         {

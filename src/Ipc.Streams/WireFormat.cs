@@ -372,6 +372,7 @@ internal static class WireFormat
         var reader = new SpanReader(body);
         var code = (IpcErrorCode)reader.ReadVarInt("error code");
         var message = reader.ReadString("fault message");
+
         IpcRemoteError? remote = null;
         switch (reader.ReadByte("remote marker"))
         {
@@ -395,6 +396,18 @@ internal static class WireFormat
 
         reader.ExpectEnd("fault");
         return new IpcFault(code, message, remote);
+    }
+
+    /// <summary>
+    /// Decodes a fault to hand to a caller: an error code no <see cref="IpcErrorCode"/> has (a newer peer's, or garbage)
+    /// reads as <see cref="IpcErrorCode.Unknown"/>, its number kept in the message, since callers switch on the codes they know.
+    /// </summary>
+    public static IpcFault DecodeKnownFault(ReadOnlySpan<byte> body)
+    {
+        var fault = DecodeFault(body);
+        return Enum.IsDefined(fault.ErrorCode)
+            ? fault
+            : new IpcFault(IpcErrorCode.Unknown, $"{fault.Message} (error code {(int)fault.ErrorCode}, which this side does not know)", fault.Remote);
     }
 
     public static uint ReadCredit(ReadOnlySpan<byte> body) =>
