@@ -24,7 +24,7 @@ internal sealed class ClientConnection : StreamConnection
     private RequestCall? _spareCall; // the last call that ended with a response, to reuse
 
     public ClientConnection(DuplexConnection connection, string endpoint, int maxBody, StreamTransportOptions options, TimeProvider time, ILogger logger, string description)
-        : base(connection, maxBody, options, options.DedicatedReaders, Timeout.InfiniteTimeSpan, time, logger, description)
+        : base(connection, maxBody, options, options.DedicatedReaders, options.FrameTimeout, time, logger, description)
     {
         _endpoint = endpoint;
         _inlineCompletions = options.UnsafePreferInlineCompletions;

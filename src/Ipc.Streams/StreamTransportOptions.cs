@@ -70,8 +70,9 @@ public class StreamTransportOptions
     [Range(typeof(TimeSpan), "-00:00:00.001", "1.00:00:00")]
     public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromMinutes(5);
 
-    /// <summary>Gets or sets how long a server waits for the rest of a frame once its first bytes have arrived. A connection
-    /// that stalls in the middle of a frame for longer is closed as broken.</summary>
+    /// <summary>Gets or sets how long either side waits for the rest of a frame once its first bytes have arrived. A connection
+    /// that stalls in the middle of a frame for longer is closed as broken (a client's calls on it fail with
+    /// <see cref="IpcErrorCode.Unavailable"/>).</summary>
     /// <value>The default value is 30 seconds.</value>
     [Range(typeof(TimeSpan), "00:00:00.001", "01:00:00")]
     public TimeSpan FrameTimeout { get; set; } = TimeSpan.FromSeconds(30);

@@ -64,6 +64,38 @@ public sealed class HostileServerTests
     }
 
     /// <summary>
+    /// A server that stops in the middle of a response: the client closes the connection after its FrameTimeout, as a
+    /// server does, so the call fails with Unavailable naming it and the next call goes on a new connection instead of
+    /// waiting behind the stalled frame.
+    /// </summary>
+    [Fact]
+    public async Task Request_ServerStallsInsideAResponse_ClosedAfterFrameTimeoutAndTheNextCallWorks()
+    {
+        await using var server = RawServer.Start();
+        await using var client = Client(server.Address, o => o.FrameTimeout = TimeSpan.FromMilliseconds(200));
+        var serving = server.ServeAsync(async (connection, frame) =>
+        {
+            if (connection.Index == 0)
+            {
+                var writer = new ArrayBufferWriter<byte>();
+                WireFormat.WriteMessage(writer, FrameType.Response, frame.CallId, new IpcMessage("x", s_ok));
+                await connection.Socket.SendAsync(writer.WrittenMemory[..^1]); // all but the last byte, then nothing
+            }
+            else
+            {
+                await connection.AnswerAsync(frame);
+            }
+        });
+
+        var ex = await Assert.ThrowsAnyAsync<IpcException>(() => client.Requests().RequestAsync<string, string>("x", "x").AsTask().WaitAsync(TestIpc.Bound));
+
+        Assert.True(ex.ErrorCode == IpcErrorCode.Unavailable, ex.ToString());
+        Assert.Contains("FrameTimeout", ex.Message, StringComparison.Ordinal);
+        Assert.Equal("ok", await client.Requests().RequestAsync<string, string>("x", "x").AsTask().WaitAsync(TestIpc.Bound));
+        await server.StopAsync(serving);
+    }
+
+    /// <summary>
     /// A response whose header declares a body of 1 GiB, over the client's MaxMessageSize: the call fails with
     /// MessageTooLarge as soon as the header and metadata are read, while not one byte of the body has been sent, so
     /// the client buffered none of it.
