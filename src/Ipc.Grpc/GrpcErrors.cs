@@ -109,7 +109,7 @@ internal static class GrpcErrors
             IpcRemoteError? remote = null;
             foreach (var detail in status.Details)
             {
-                if (!detail.TryUnpack<ErrorInfo>(out var info))
+                if (!TryUnpackErrorInfo(detail, out var info))
                 {
                     continue;
                 }
@@ -157,6 +157,20 @@ internal static class GrpcErrors
         catch (Google.Protobuf.InvalidProtocolBufferException)
         {
             return null; // a malformed grpc-status-details-bin: read the plain status
+        }
+    }
+
+    /// <summary>Reads a detail that is an ErrorInfo; <see langword="false"/> for another type, or an ErrorInfo that does not parse.</summary>
+    private static bool TryUnpackErrorInfo(Any detail, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out ErrorInfo? info)
+    {
+        try
+        {
+            return detail.TryUnpack(out info);
+        }
+        catch (Google.Protobuf.InvalidProtocolBufferException)
+        {
+            info = null; // a detail a broken server sent: the plain status says what failed
+            return false;
         }
     }
 
