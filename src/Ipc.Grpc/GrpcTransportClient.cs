@@ -171,12 +171,39 @@ internal sealed class GrpcTransportClient(IpcTransportContext context, IpcServic
             return DeadlinePassed();
         }
 
+        if (IsNoIpcAnswer(exception))
+        {
+            return new IpcFault(
+                IpcErrorCode.ProtocolError,
+                $"The server at {context.DisplayAddress} (endpoint '{context.EndpointName}') gave an answer no Ipc gRPC server gives ({exception.Status.Detail.TrimEnd('.')}). Check that the address is an Ipc gRPC server's.");
+        }
+
         if (TransportFailure(exception) is { } failure)
         {
             throw failure;
         }
 
         return GrpcErrors.ToFault(exception, context.DisplayAddress);
+    }
+
+    /// <summary>
+    /// Gets a value indicating whether the channel failed the call on what came back rather than on the connection: a
+    /// message that is no envelope (protobuf's error is an IOException, not to be read as a lost connection), or a
+    /// response that is no gRPC one (another content type, a grpc-status that is not a number), which Grpc.Net.Client
+    /// reports as Cancelled although nothing was cancelled.
+    /// </summary>
+    private static bool IsNoIpcAnswer(RpcException exception)
+    {
+        for (var inner = exception.Status.DebugException; inner is not null; inner = inner.InnerException)
+        {
+            if (inner is Google.Protobuf.InvalidProtocolBufferException)
+            {
+                return true;
+            }
+        }
+
+        return exception.StatusCode == StatusCode.Cancelled
+            && (exception.Status.DebugException is InvalidOperationException || exception.Status.Detail.StartsWith("Bad gRPC response.", StringComparison.Ordinal));
     }
 
     private IpcFault DeadlinePassed() =>

@@ -51,6 +51,70 @@ public sealed class HostileServerTests
         Assert.Contains("broken", ipc.Message, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// Answers that are no gRPC server's: a page with 200, a proxy's bare 503, a status that is not a number, a message
+    /// that is no envelope. Each fails with an IpcException whose code says what came back: not Unavailable (which the
+    /// client retries, as for a lost connection) for an answer that is simply not an Ipc server's.
+    /// </summary>
+    [Theory]
+    [InlineData("page", IpcErrorCode.ProtocolError, "Invalid content-type value: text/html")]
+    [InlineData("proxy 503", IpcErrorCode.Unavailable, "503")]
+    [InlineData("status not a number", IpcErrorCode.ProtocolError, "Unexpected grpc-status value: abc")]
+    [InlineData("message no envelope", IpcErrorCode.ProtocolError, "InvalidProtocolBufferException")]
+    public async Task Request_AnswerNoGrpcServerGives_FailsWithACodeThatSaysWhat(string what, IpcErrorCode expected, string inMessage)
+    {
+        await using var server = await StartAsync(async context =>
+        {
+            switch (what)
+            {
+                case "page":
+                    context.Response.ContentType = "text/html";
+                    await context.Response.WriteAsync("<html>");
+                    break;
+                case "proxy 503":
+                    context.Response.StatusCode = 503;
+                    break;
+                case "status not a number":
+                    context.Response.ContentType = "application/grpc";
+                    await context.Response.StartAsync();
+                    context.Response.AppendTrailer("grpc-status", "abc");
+                    break;
+                default:
+                    context.Response.ContentType = "application/grpc";
+                    await context.Response.Body.WriteAsync(new byte[] { 0, 0, 0, 0, 3, 0xff, 0xff, 0xff });
+                    context.Response.AppendTrailer("grpc-status", "0");
+                    break;
+            }
+        });
+        await using var client = TestIpc.CreateClient(server.Address, ipc => ipc.ConfigureResilience(r => r.Enabled = false));
+
+        var ex = await Assert.ThrowsAnyAsync<Exception>(() => client.Requests().RequestAsync<string, string>("x", "x").AsTask().WaitAsync(TestIpc.Bound));
+
+        Assert.True(IpcException.TryGetErrorCode(ex, out var code) && code == expected, ex.ToString());
+        Assert.Contains(inMessage, ex.Message, StringComparison.Ordinal);
+        if (expected == IpcErrorCode.ProtocolError)
+        {
+            Assert.Contains("Check that the address is an Ipc gRPC server's", ex.Message, StringComparison.Ordinal);
+        }
+    }
+
+    /// <summary>A server that sends the head of its answer and then nothing: the call fails with Timeout at its RequestTimeout.</summary>
+    [Fact]
+    public async Task Request_ServerSendsHeadersThenNothing_FailsWithTimeout()
+    {
+        await using var server = await StartAsync(async context =>
+        {
+            context.Response.ContentType = "application/grpc";
+            await context.Response.StartAsync();
+            await Task.Delay(Timeout.Infinite, context.RequestAborted);
+        });
+        await using var client = TestIpc.CreateClient(server.Address, ipc => ipc.ConfigureResilience(r => r.Enabled = false), e => e.RequestTimeout = TimeSpan.FromMilliseconds(300));
+
+        var ex = await Assert.ThrowsAnyAsync<Exception>(() => client.Requests().RequestAsync<string, string>("x", "x").AsTask().WaitAsync(TestIpc.Bound));
+
+        Assert.True(IpcException.TryGetErrorCode(ex, out var code) && code == IpcErrorCode.Timeout, ex.ToString());
+    }
+
     private static async Task<RawServer> StartAsync(RequestDelegate answer)
     {
         var port = TestAddresses.FreePort();
