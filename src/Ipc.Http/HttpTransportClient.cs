@@ -106,12 +106,22 @@ internal sealed class HttpTransportClient : IIpcTransportClient
             yield break;
         }
 
-        var json = string.Equals(response.Content.Headers.ContentType?.MediaType, HttpWire.NdJsonMediaType, StringComparison.OrdinalIgnoreCase);
+        var mediaType = response.Content.Headers.ContentType?.MediaType;
+        var json = string.Equals(mediaType, HttpWire.NdJsonMediaType, StringComparison.OrdinalIgnoreCase);
+        if (!json && !string.Equals(mediaType, HttpWire.FramesMediaType, StringComparison.OrdinalIgnoreCase))
+        {
+            // Not a stream (a proxy's or another app's page, say): its bytes read as frames would be nonsense kinds and lengths.
+            yield return IpcMessage.CreateFault(request, new IpcFault(
+                IpcErrorCode.ProtocolError,
+                $"The server answered a stream call with {(mediaType is null ? "no content type" : "content type " + mediaType)}, not a stream ({HttpWire.FramesMediaType} or {HttpWire.NdJsonMediaType}): check that the address of endpoint '{_context.EndpointName}' is an Ipc server's."));
+            yield break;
+        }
+
         var itemType = response.Headers.TryGetValues(HttpWire.ItemContentTypeHeader, out var values) ? values.FirstOrDefault() : null;
         var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
         await using (stream.ConfigureAwait(false))
         {
-            var reader = new StreamItemReader(stream, json, _context.MaxMessageSize);
+            var reader = new StreamItemReader(stream, json, _context.MaxMessageSize, _context.EndpointName);
             while (true)
             {
                 IpcMessage? item;
@@ -412,7 +422,7 @@ internal sealed class HttpTransportClient : IIpcTransportClient
     }
 
     /// <summary>Reads the items of a stream response: <c>{"item":...}</c> lines, or frames of a kind byte, a big-endian length and the payload.</summary>
-    private sealed class StreamItemReader(Stream stream, bool json, int maxMessageSize)
+    private sealed class StreamItemReader(Stream stream, bool json, int maxMessageSize, string endpoint)
     {
         private readonly byte[] _header = new byte[5];
         private byte[] _buffer = new byte[4096];
@@ -437,7 +447,7 @@ internal sealed class HttpTransportClient : IIpcTransportClient
 
                 if (length > maxMessageSize)
                 {
-                    throw new IpcException(IpcErrorCode.MessageTooLarge, $"A stream item of {length} bytes is larger than this client accepts ({maxMessageSize} bytes, MaxMessageSize).");
+                    throw new IpcException(IpcErrorCode.MessageTooLarge, $"A stream item of {length} bytes is larger than this client accepts ({maxMessageSize} bytes, MaxMessageSize of endpoint '{endpoint}').") { Endpoint = endpoint };
                 }
 
                 var payload = new byte[length];
@@ -514,7 +524,7 @@ internal sealed class HttpTransportClient : IIpcTransportClient
 
                 if (_end - _start > maxMessageSize + 64)
                 {
-                    throw new IpcException(IpcErrorCode.MessageTooLarge, $"A stream line is larger than this client accepts ({maxMessageSize} bytes, MaxMessageSize).");
+                    throw new IpcException(IpcErrorCode.MessageTooLarge, $"A stream line is larger than this client accepts ({maxMessageSize} bytes, MaxMessageSize of endpoint '{endpoint}').") { Endpoint = endpoint };
                 }
 
                 if (_start > 0)
