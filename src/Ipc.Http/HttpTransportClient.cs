@@ -303,8 +303,28 @@ internal sealed class HttpTransportClient : IIpcTransportClient
 
     private sealed record CachedClient(HttpClient Client, long Created);
 
+    /// <summary>
+    /// A call that failed on the connection: lost (<see cref="IpcErrorCode.Unavailable"/>, which may pass), or given a
+    /// response that is no HTTP (<see cref="IpcErrorCode.ProtocolError"/>: another protocol's server, a broken one),
+    /// which another try would only get again.
+    /// </summary>
     private IpcException Lost(Exception ex) =>
-        new(IpcErrorCode.Unavailable, $"The connection to {_context.DisplayAddress} failed during the call (endpoint '{_context.EndpointName}'): {ex.Message}", ex) { Endpoint = _context.EndpointName };
+        IsMalformedResponse(ex)
+            ? new(IpcErrorCode.ProtocolError, $"The server at {_context.DisplayAddress} sent a malformed HTTP response (endpoint '{_context.EndpointName}'): {ex.Message} Check that the address is an Ipc HTTP server's.", ex) { Endpoint = _context.EndpointName }
+            : new(IpcErrorCode.Unavailable, $"The connection to {_context.DisplayAddress} failed during the call (endpoint '{_context.EndpointName}'): {ex.Message}", ex) { Endpoint = _context.EndpointName };
+
+    private static bool IsMalformedResponse(Exception ex)
+    {
+        for (Exception? e = ex; e is not null; e = e.InnerException)
+        {
+            if (e is HttpRequestException { HttpRequestError: HttpRequestError.InvalidResponse } or HttpIOException { HttpRequestError: HttpRequestError.InvalidResponse })
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 
     private static T? Find<T>(Exception ex)
         where T : Exception

@@ -112,6 +112,28 @@ public sealed class HostileServerTests
     }
 
     /// <summary>
+    /// A response that is not HTTP (a status line of another protocol, a chunk size that is no number, a header line
+    /// without a colon): ProtocolError saying the response was malformed, not Unavailable, which the client would retry
+    /// as a lost connection only to get the same answer; the next call works.
+    /// </summary>
+    [Theory]
+    [InlineData("SSH-2.0-OpenSSH_9.6\r\n\r\n")]
+    [InlineData("HTTP/1.1 200 OK\r\nContent-Type: application/x-msgpack\r\nTransfer-Encoding: chunked\r\n\r\nZZZ\r\n")]
+    [InlineData("HTTP/1.1 200 OK\r\nno colon here\r\nContent-Length: 0\r\n\r\n")]
+    public async Task Request_MalformedHttpResponse_FailsWithProtocolError(string answer)
+    {
+        var bytes = Encoding.ASCII.GetBytes(answer);
+        await using var server = RawHttpServer.Start((index, stream, cancellationToken) => stream.WriteAsync(index > 0 ? s_ok : bytes, cancellationToken).AsTask());
+        await using var client = Client(server.Address);
+
+        var ex = await Assert.ThrowsAnyAsync<IpcException>(() => client.Requests().RequestAsync<string, string>("x", "x").AsTask().WaitAsync(TestIpc.Bound));
+
+        Assert.True(ex.ErrorCode == IpcErrorCode.ProtocolError, ex.ToString());
+        Assert.Contains("malformed", ex.Message, StringComparison.Ordinal);
+        Assert.Equal("ok", await client.Requests().RequestAsync<string, string>("x", "x").AsTask().WaitAsync(TestIpc.Bound));
+    }
+
+    /// <summary>
     /// Ipc headers whose encoded values are malformed (not base64, not UTF-8, an encoded word cut short) are left out of
     /// the answer; the answer itself and its well-formed headers are read.
     /// </summary>
