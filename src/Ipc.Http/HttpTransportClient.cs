@@ -304,26 +304,36 @@ internal sealed class HttpTransportClient : IIpcTransportClient
     private sealed record CachedClient(HttpClient Client, long Created);
 
     /// <summary>
-    /// A call that failed on the connection: lost (<see cref="IpcErrorCode.Unavailable"/>, which may pass), or given a
-    /// response that is no HTTP (<see cref="IpcErrorCode.ProtocolError"/>: another protocol's server, a broken one),
-    /// which another try would only get again.
+    /// A call that failed on the connection: lost (<see cref="IpcErrorCode.Unavailable"/>, which may pass); or given a
+    /// response that is no HTTP (<see cref="IpcErrorCode.ProtocolError"/>: another protocol's server, a broken one) or
+    /// whose headers are over what the client reads (<see cref="IpcErrorCode.MessageTooLarge"/>), which another try
+    /// would only get again.
     /// </summary>
-    private IpcException Lost(Exception ex) =>
-        IsMalformedResponse(ex)
-            ? new(IpcErrorCode.ProtocolError, $"The server at {_context.DisplayAddress} sent a malformed HTTP response (endpoint '{_context.EndpointName}'): {ex.Message} Check that the address is an Ipc HTTP server's.", ex) { Endpoint = _context.EndpointName }
-            : new(IpcErrorCode.Unavailable, $"The connection to {_context.DisplayAddress} failed during the call (endpoint '{_context.EndpointName}'): {ex.Message}", ex) { Endpoint = _context.EndpointName };
+    private IpcException Lost(Exception ex) => ResponseError(ex) switch
+    {
+        HttpRequestError.InvalidResponse => new(IpcErrorCode.ProtocolError, $"The server at {_context.DisplayAddress} sent a malformed HTTP response (endpoint '{_context.EndpointName}'): {ex.Message} Check that the address is an Ipc HTTP server's.", ex) { Endpoint = _context.EndpointName },
+        HttpRequestError.ConfigurationLimitExceeded => new(IpcErrorCode.MessageTooLarge, $"The response of {_context.DisplayAddress} is over what this client reads (endpoint '{_context.EndpointName}'): {ex.Message} A message's headers travel as HTTP headers: have the handler answer with fewer or smaller ones.", ex) { Endpoint = _context.EndpointName },
+        _ => new(IpcErrorCode.Unavailable, $"The connection to {_context.DisplayAddress} failed during the call (endpoint '{_context.EndpointName}'): {ex.Message}", ex) { Endpoint = _context.EndpointName },
+    };
 
-    private static bool IsMalformedResponse(Exception ex)
+    /// <summary>What HttpClient says was wrong with the response, when it says the response was malformed or over a limit.</summary>
+    private static HttpRequestError? ResponseError(Exception ex)
     {
         for (Exception? e = ex; e is not null; e = e.InnerException)
         {
-            if (e is HttpRequestException { HttpRequestError: HttpRequestError.InvalidResponse } or HttpIOException { HttpRequestError: HttpRequestError.InvalidResponse })
+            var error = e switch
             {
-                return true;
+                HttpRequestException request => request.HttpRequestError,
+                HttpIOException io => io.HttpRequestError,
+                _ => HttpRequestError.Unknown,
+            };
+            if (error is HttpRequestError.InvalidResponse or HttpRequestError.ConfigurationLimitExceeded)
+            {
+                return error;
             }
         }
 
-        return false;
+        return null;
     }
 
     private static T? Find<T>(Exception ex)

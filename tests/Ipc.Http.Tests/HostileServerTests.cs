@@ -134,6 +134,23 @@ public sealed class HostileServerTests
     }
 
     /// <summary>
+    /// A response whose headers are over what the client reads (SocketsHttpHandler's 64 KiB): MessageTooLarge, as for
+    /// metadata over the limit on the other transports, not a lost connection; the next call works.
+    /// </summary>
+    [Fact]
+    public async Task Request_ResponseHeadersOverTheLimit_FailsWithMessageTooLarge()
+    {
+        var bytes = Encoding.ASCII.GetBytes("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nIpc-Header-Big: " + new string('x', 128 * 1024) + "\r\n\r\n");
+        await using var server = RawHttpServer.Start((index, stream, cancellationToken) => stream.WriteAsync(index > 0 ? s_ok : bytes, cancellationToken).AsTask());
+        await using var client = Client(server.Address);
+
+        var ex = await Assert.ThrowsAnyAsync<IpcException>(() => client.Requests().RequestAsync<string, string>("x", "x").AsTask().WaitAsync(TestIpc.Bound));
+
+        Assert.True(ex.ErrorCode == IpcErrorCode.MessageTooLarge, ex.ToString());
+        Assert.Equal("ok", await client.Requests().RequestAsync<string, string>("x", "x").AsTask().WaitAsync(TestIpc.Bound));
+    }
+
+    /// <summary>
     /// Ipc headers whose encoded values are malformed (not base64, not UTF-8, an encoded word cut short) are left out of
     /// the answer; the answer itself and its well-formed headers are read.
     /// </summary>
