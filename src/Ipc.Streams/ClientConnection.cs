@@ -217,12 +217,16 @@ internal sealed class ClientConnection : StreamConnection
 
     protected override ValueTask OnFrameAsync(FrameHeader header, ReadOnlySequence<byte> metadata, ReadOnlySequence<byte> body)
     {
-        CheckCallKind(header);
         switch (header.Type)
         {
             case FrameType.Response:
                 if (TryEnd(header.CallId, out var call))
                 {
+                    if (call is StreamCall)
+                    {
+                        throw WrongKind(header, call);
+                    }
+
                     call.Complete(ReadMessage(header, metadata, body, call.MessageId));
                 }
 
@@ -230,7 +234,12 @@ internal sealed class ClientConnection : StreamConnection
             case FrameType.StreamItem:
                 if (_calls.TryGetValue(header.CallId, out var stream))
                 {
-                    if (stream is StreamCall items && !items.TryTakeAllowance())
+                    if (stream is not StreamCall items)
+                    {
+                        throw WrongKind(header, stream);
+                    }
+
+                    if (!items.TryTakeAllowance())
                     {
                         // Items the caller has not read wait in memory: a server must keep to what it was granted.
                         throw new WireFormatException($"the server sent stream {header.CallId} more items than the client granted ({WireFormat.InitialStreamCredit} beyond its StreamCredit frames)");
@@ -243,6 +252,11 @@ internal sealed class ClientConnection : StreamConnection
             case FrameType.StreamEnd:
                 if (TryEnd(header.CallId, out var ended))
                 {
+                    if (ended is not StreamCall)
+                    {
+                        throw WrongKind(header, ended);
+                    }
+
                     ended.Fail(null);
                 }
 
@@ -284,21 +298,31 @@ internal sealed class ClientConnection : StreamConnection
 
     /// <summary>
     /// Refuses a Response to a stream, or a StreamItem or StreamEnd to a request: the call would end the wrong way (a
-    /// stream that never ends, a request answered with an item and then answered again).
+    /// stream that never ends, a request answered with an item and then answered again). The connection closes with the
+    /// returned error; a call already taken out of the table fails with it here, as the close fails those still in it.
     /// </summary>
-    private void CheckCallKind(FrameHeader header)
+    private WireFormatException WrongKind(FrameHeader header, PendingCall call)
     {
-        if (header.Type is not (FrameType.Response or FrameType.StreamItem or FrameType.StreamEnd) || !_calls.TryGetValue(header.CallId, out var call))
+        var error = new WireFormatException($"the server sent a {header.Type} frame for call {header.CallId}, which is a {(call is StreamCall ? "stream" : "request")}");
+        if (!_calls.TryGetValue(header.CallId, out _))
         {
-            return;
+            call.Fail(BrokeFormat(error));
         }
 
-        var forStream = header.Type != FrameType.Response;
-        if (forStream != call is StreamCall)
+        return error;
+    }
+
+    /// <summary>Refuses, before its body is discarded, an oversized frame that answers the wrong kind of call (<see cref="WrongKind"/>).</summary>
+    private void CheckCallKind(FrameHeader header)
+    {
+        if (_calls.TryGetValue(header.CallId, out var call) && (header.Type == FrameType.Response) == (call is StreamCall))
         {
-            throw new WireFormatException($"the server sent a {header.Type} frame for call {header.CallId}, which is a {(call is StreamCall ? "stream" : "request")}");
+            throw WrongKind(header, call);
         }
     }
+
+    private IpcException BrokeFormat(WireFormatException format) =>
+        new(IpcErrorCode.ProtocolError, $"The server broke the wire format ({Description}): {format.Message}.", format) { Endpoint = _endpoint };
 
     private static IpcFault DecodeGoAway(ReadOnlySpan<byte> body)
     {
@@ -352,9 +376,7 @@ internal sealed class ClientConnection : StreamConnection
 
     protected override void OnClosed(Exception? reason)
     {
-        var error = reason is WireFormatException format
-            ? new IpcException(IpcErrorCode.ProtocolError, $"The server broke the wire format ({Description}): {format.Message}.", format) { Endpoint = _endpoint }
-            : ConnectionLost();
+        var error = reason is WireFormatException format ? BrokeFormat(format) : ConnectionLost();
         _settingsReceived.TrySetException(error);
         if (reason is not WireFormatException && Volatile.Read(ref _goAway) is null)
         {

@@ -22,10 +22,12 @@ public sealed class HostileServerTests
     /// non-Ipc exception, an answer made of a stream item, or a stream that never ends), and the next call works.
     /// </summary>
     [Theory]
-    [InlineData("request", "StreamItem")]
-    [InlineData("request", "StreamEnd")]
-    [InlineData("stream", "Response")]
-    public async Task Call_AnsweredWithAFrameOfAnotherKindOfCall_FailsWithProtocolError(string call, string frameType)
+    [InlineData("request", "StreamItem", false)]
+    [InlineData("request", "StreamEnd", false)]
+    [InlineData("stream", "Response", false)]
+    [InlineData("request", "StreamItem", true)] // one over MaxMessageSize, refused before its body is discarded
+    [InlineData("stream", "Response", true)]
+    public async Task Call_AnsweredWithAFrameOfAnotherKindOfCall_FailsWithProtocolError(string call, string frameType, bool oversize)
     {
         var answer = Enum.Parse<FrameType>(frameType);
         await using var server = RawServer.Start();
@@ -39,6 +41,14 @@ public sealed class HostileServerTests
                     if (answer == FrameType.StreamEnd)
                     {
                         WireFormat.WriteControl(writer, answer, frame.CallId);
+                    }
+                    else if (oversize)
+                    {
+                        var frameWriter = new ArrayBufferWriter<byte>();
+                        WireFormat.WriteMessage(frameWriter, answer, frame.CallId, new IpcMessage("x", ReadOnlyMemory<byte>.Empty));
+                        var bytes = frameWriter.WrittenSpan.ToArray();
+                        BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(12), 1 << 30); // declared, never sent
+                        writer.Write(bytes);
                     }
                     else
                     {
