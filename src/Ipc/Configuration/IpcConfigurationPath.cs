@@ -1,3 +1,5 @@
+using System.ComponentModel;
+using System.Globalization;
 using Microsoft.Extensions.Configuration;
 
 namespace Ipc;
@@ -6,6 +8,58 @@ namespace Ipc;
 internal sealed record IpcConfigurationPath(string Path, IConfiguration? Section = null)
 {
     public string Endpoint(string name, string key) => $"{Path}:Endpoints:{name}:{key}";
+
+    /// <summary>
+    /// The full key of <paramref name="key"/> (relative to the Ipc section, like <c>Endpoints:svc:MaxMessageSize</c>)
+    /// when the configuration holds <paramref name="value"/> there, read as the binder reads it; else null, as the
+    /// value was set in code (or the key is not set at all).
+    /// </summary>
+    public string? ConfiguredKey(string key, object? value)
+    {
+        if (value is null || Section?.GetSection(key) is not { Value: { } text } setting)
+        {
+            return null;
+        }
+
+        return Holds(text, value) ? setting.Path : null;
+    }
+
+    /// <summary>
+    /// Names a setting of an endpoint in a validation failure: its configuration key when the configuration holds the
+    /// value found, else the property of <see cref="IpcEndpointOptions"/>, set in code (<c>AddEndpoint</c>,
+    /// <c>ConfigureEndpoint</c>, <c>AddIpc(configure)</c>). A setting with no value is named by its key when Ipc is bound
+    /// from configuration (where it would be set), else by its property.
+    /// </summary>
+    public string EndpointSetting(string name, string property, object? value) =>
+        Setting($"Endpoints:{name}:{property}", value, $"{nameof(IpcEndpointOptions)}.{property} of endpoint '{name}'");
+
+    /// <summary>
+    /// Names a setting in a validation failure (<paramref name="key"/> is relative to the Ipc section): its key when the
+    /// configuration holds <paramref name="value"/>, else <paramref name="property"/> followed by "(set in code)". A
+    /// null value is named by its key when Ipc is bound from configuration, else by <paramref name="property"/>.
+    /// </summary>
+    public string Setting(string key, object? value, string property) =>
+        ConfiguredKey(key, value)
+        ?? (value is not null ? $"{property} (set in code)" : Section is null ? property : $"{Path}:{key}");
+
+    /// <summary>Whether the configuration's <paramref name="text"/> reads as <paramref name="value"/>.</summary>
+    internal static bool Holds(string text, object value)
+    {
+        if (value is string s)
+        {
+            return string.Equals(text, s, StringComparison.Ordinal);
+        }
+
+        try
+        {
+            var converter = TypeDescriptor.GetConverter(value.GetType());
+            return Equals(converter.ConvertFromString(null, CultureInfo.InvariantCulture, text), value);
+        }
+        catch (Exception ex) when (ex is FormatException or NotSupportedException or ArgumentException or InvalidOperationException)
+        {
+            return false;
+        }
+    }
 
     /// <summary>
     /// For a key that is missing: when Ipc is bound from configuration and its whole section is empty, says so, since

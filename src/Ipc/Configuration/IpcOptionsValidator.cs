@@ -8,7 +8,10 @@ using Microsoft.Extensions.Options;
 
 namespace Ipc;
 
-/// <summary>Checks <see cref="IpcOptions"/> at start; every failure names the configuration key to fix.</summary>
+/// <summary>
+/// Checks <see cref="IpcOptions"/> at start; every failure names what to fix: the configuration key that holds the
+/// value, or the option's property when the value was set in code.
+/// </summary>
 internal sealed class IpcOptionsValidator(
     TransportRegistry transports,
     SerializerRegistry serializers,
@@ -22,7 +25,7 @@ internal sealed class IpcOptionsValidator(
 
         if (serializers.Find(options.Serializer) is null)
         {
-            failures.Add($"{path.Path}:Serializer '{options.Serializer}' is not a registered serializer. Use {IpcOptions.MessagePackSerializer} or {IpcOptions.JsonSerializer}, or register yours with AddSerializer.");
+            failures.Add($"{path.Setting(nameof(IpcOptions.Serializer), options.Serializer, $"{nameof(IpcOptions)}.{nameof(IpcOptions.Serializer)}")} '{options.Serializer}' is not a registered serializer. Use {IpcOptions.MessagePackSerializer} or {IpcOptions.JsonSerializer}, or register yours with AddSerializer.");
         }
 
         CheckConvertible(failures);
@@ -85,13 +88,13 @@ internal sealed class IpcOptionsValidator(
 
         failures.Add(
             $"AddServer(\"{server.EndpointName}\") subscribes to the published topics {string.Join(", ", topics)} (MapSubscription), but the {transport.Name} transport of " +
-            $"{path.Endpoint(server.EndpointName, nameof(IpcEndpointOptions.Address))} '{AddressText.Redact(endpoint.Address)}' does not support PublishSubscribe. " +
+            $"{path.EndpointSetting(server.EndpointName, nameof(IpcEndpointOptions.Address), endpoint.Address)} '{AddressText.Redact(endpoint.Address)}' does not support PublishSubscribe. " +
             "Choose a transport that does, or map the routes with MapMessage to receive messages sent to the endpoint.");
     }
 
     private void ValidateEndpoint(string name, IpcEndpointOptions endpoint, List<string> failures)
     {
-        var addressKey = path.Endpoint(name, nameof(IpcEndpointOptions.Address));
+        var addressKey = path.EndpointSetting(name, nameof(IpcEndpointOptions.Address), string.IsNullOrWhiteSpace(endpoint.Address) ? null : endpoint.Address);
         if (string.IsNullOrWhiteSpace(endpoint.Address))
         {
             failures.Add($"{addressKey} is required: set it to an address such as inmemory://{name}.");
@@ -120,7 +123,7 @@ internal sealed class IpcOptionsValidator(
             var missing = endpoint.RequiredCapabilities & ~capabilities;
             if (missing != TransportCapabilities.None)
             {
-                failures.Add($"{path.Endpoint(name, nameof(IpcEndpointOptions.RequiredCapabilities))} requires {missing}, which the {transport.Name} transport of '{AddressText.Redact(endpoint.Address)}' does not support.");
+                failures.Add($"{path.EndpointSetting(name, nameof(IpcEndpointOptions.RequiredCapabilities), endpoint.RequiredCapabilities)} requires {missing}, which the {transport.Name} transport of '{AddressText.Redact(endpoint.Address)}' does not support.");
             }
 
             resilience.Validate(name, endpoint, ResilienceDefaults.KindOf(capabilities), failures);
@@ -128,23 +131,23 @@ internal sealed class IpcOptionsValidator(
 
         if (endpoint.MaxMessageSize is < 1 or > IpcEndpointOptions.MaxAllowedMessageSize)
         {
-            failures.Add(string.Create(CultureInfo.InvariantCulture, $"{path.Endpoint(name, nameof(IpcEndpointOptions.MaxMessageSize))} is {endpoint.MaxMessageSize}: it must be between 1 and {IpcEndpointOptions.MaxAllowedMessageSize} bytes."));
+            failures.Add(string.Create(CultureInfo.InvariantCulture, $"{path.EndpointSetting(name, nameof(IpcEndpointOptions.MaxMessageSize), endpoint.MaxMessageSize)} is {endpoint.MaxMessageSize}: it must be between 1 and {IpcEndpointOptions.MaxAllowedMessageSize} bytes."));
         }
 
         if (endpoint.RequestTimeout is { } requestTimeout && requestTimeout <= TimeSpan.Zero && requestTimeout != Timeout.InfiniteTimeSpan)
         {
-            failures.Add(string.Create(CultureInfo.InvariantCulture, $"{path.Endpoint(name, nameof(IpcEndpointOptions.RequestTimeout))} is {endpoint.RequestTimeout}: it must be positive (or -00:00:00.001 for no timeout)."));
+            failures.Add(string.Create(CultureInfo.InvariantCulture, $"{path.EndpointSetting(name, nameof(IpcEndpointOptions.RequestTimeout), requestTimeout)} is {endpoint.RequestTimeout}: it must be positive (or -00:00:00.001 for no timeout)."));
         }
 
         if (endpoint.ConnectTimeout <= TimeSpan.Zero || endpoint.ConnectTimeout > IpcEndpointOptions.MaxConnectTimeout)
         {
             // Transports start a timer (or set SocketsHttpHandler.ConnectTimeout) from it, which refuse values past about 24.8 days.
-            failures.Add(string.Create(CultureInfo.InvariantCulture, $"{path.Endpoint(name, nameof(IpcEndpointOptions.ConnectTimeout))} is {endpoint.ConnectTimeout}: it must be positive and at most {IpcEndpointOptions.MaxConnectTimeout}."));
+            failures.Add(string.Create(CultureInfo.InvariantCulture, $"{path.EndpointSetting(name, nameof(IpcEndpointOptions.ConnectTimeout), endpoint.ConnectTimeout)} is {endpoint.ConnectTimeout}: it must be positive and at most {IpcEndpointOptions.MaxConnectTimeout}."));
         }
 
         if (endpoint.Serializer is { } serializer && serializers.Find(serializer) is null)
         {
-            failures.Add($"{path.Endpoint(name, nameof(IpcEndpointOptions.Serializer))} '{serializer}' is not a registered serializer. Use {IpcOptions.MessagePackSerializer} or {IpcOptions.JsonSerializer}, or register yours with AddSerializer.");
+            failures.Add($"{path.EndpointSetting(name, nameof(IpcEndpointOptions.Serializer), serializer)} '{serializer}' is not a registered serializer. Use {IpcOptions.MessagePackSerializer} or {IpcOptions.JsonSerializer}, or register yours with AddSerializer.");
         }
     }
 }

@@ -94,11 +94,8 @@ internal sealed class ResilienceValidator(ResilienceSettings settings, IpcConfig
     /// </summary>
     private string RequestTimeoutSource(string name, TimeSpan value)
     {
-        var key = path.Endpoint(name, nameof(IpcEndpointOptions.RequestTimeout));
-        var configured = path.Section?.GetSection("Endpoints").GetSection(name).GetSection(nameof(IpcEndpointOptions.RequestTimeout)).Value;
-        return configured is not null && TimeSpan.TryParse(configured, CultureInfo.InvariantCulture, out var parsed) && parsed == value
-            ? key
-            : $"{nameof(IpcEndpointOptions)}.{nameof(IpcEndpointOptions.RequestTimeout)} of endpoint '{name}', set in code";
+        return path.ConfiguredKey($"Endpoints:{name}:{nameof(IpcEndpointOptions.RequestTimeout)}", value)
+            ?? $"{nameof(IpcEndpointOptions)}.{nameof(IpcEndpointOptions.RequestTimeout)} of endpoint '{name}', set in code";
     }
 
     private static void ValidateTimeout(TimeSpan? timeout, string key, List<string> failures)

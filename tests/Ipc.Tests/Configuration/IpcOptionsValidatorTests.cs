@@ -196,6 +196,89 @@ public sealed class IpcOptionsValidatorTests
         Assert.Contains($"Ipc:Endpoints:calculator:{key}", ex.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("MaxMessageSize", true)]
+    [InlineData("MaxMessageSize", false)]
+    [InlineData("RequestTimeout", true)]
+    [InlineData("RequestTimeout", false)]
+    [InlineData("ConnectTimeout", true)]
+    [InlineData("ConnectTimeout", false)]
+    [InlineData("Serializer", true)]
+    [InlineData("Serializer", false)]
+    public void Validate_BadValueSetInCode_NamesPropertyAndEndpointNotAKey(string key, bool configured)
+    {
+        // With configuration, the code replaces the endpoint's configured (good) value: the code is what to fix.
+        var services = new ServiceCollection();
+        var builder = configured
+            ? services.AddIpc(TestSupport.Json("""
+                { "Ipc": { "Endpoints": { "calculator": { "Address": "inmemory://calculator", "MaxMessageSize": 100,
+                           "RequestTimeout": "00:00:05", "ConnectTimeout": "00:00:05", "Serializer": "Json" } } } }
+                """))
+            : services.AddIpc().AddEndpoint("calculator", "inmemory://calculator");
+        builder.ConfigureEndpoint("calculator", e =>
+        {
+            switch (key)
+            {
+                case "MaxMessageSize":
+                    e.MaxMessageSize = 0;
+                    break;
+                case "RequestTimeout":
+                    e.RequestTimeout = TimeSpan.FromSeconds(-5);
+                    break;
+                case "ConnectTimeout":
+                    e.ConnectTimeout = TimeSpan.Zero;
+                    break;
+                default:
+                    e.Serializer = "Xml";
+                    break;
+            }
+        });
+        using var provider = services.BuildServiceProvider();
+
+        var ex = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IOptions<IpcOptions>>().Value);
+
+        Assert.Contains($"IpcEndpointOptions.{key} of endpoint 'calculator' (set in code) ", Assert.Single(ex.Failures), StringComparison.Ordinal);
+        Assert.DoesNotContain($"Ipc:Endpoints:calculator:{key}", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Validate_AddressSetInCodeInAppBoundFromConfiguration_NamesPropertyNotAKey()
+    {
+        var services = new ServiceCollection();
+        services.AddIpc(TestSupport.Json("""{ "Ipc": { "Endpoints": { "orders": { "Address": "inmemory://orders" } } } }"""))
+            .AddEndpoint("calculator", "nosuch://calculator");
+        using var provider = services.BuildServiceProvider();
+
+        var ex = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IOptions<IpcOptions>>().Value);
+
+        Assert.StartsWith("IpcEndpointOptions.Address of endpoint 'calculator' (set in code) 'nosuch://calculator' uses the scheme 'nosuch'", Assert.Single(ex.Failures), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Validate_GlobalSerializerSetInCode_NamesPropertyNotAKey()
+    {
+        var services = new ServiceCollection();
+        services.AddIpc(o => o.Serializer = "Yaml");
+        using var provider = services.BuildServiceProvider();
+
+        var ex = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IOptions<IpcOptions>>().Value);
+
+        Assert.StartsWith("IpcOptions.Serializer (set in code) 'Yaml' is not a registered serializer.", Assert.Single(ex.Failures), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Validate_BadConfiguredValueCodeDoesNotChange_StillNamesKey()
+    {
+        var services = new ServiceCollection();
+        services.AddIpc(TestSupport.Json("""{ "Ipc": { "Endpoints": { "calculator": { "Address": "inmemory://calculator", "ConnectTimeout": "00:00:00" } } } }"""))
+            .ConfigureEndpoint("calculator", e => e.MaxMessageSize = 2048);
+        using var provider = services.BuildServiceProvider();
+
+        var ex = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IOptions<IpcOptions>>().Value);
+
+        Assert.StartsWith("Ipc:Endpoints:calculator:ConnectTimeout is 00:00:00: it must be positive", Assert.Single(ex.Failures), StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Validate_UnparsableValue_NamesKey()
     {
