@@ -7,8 +7,8 @@ namespace Ipc.Amqp;
 [OptionsValidator]
 internal sealed partial class AmqpTransportOptionsDataValidator : IValidateOptions<AmqpTransportOptions>;
 
-/// <summary>Checks <see cref="AmqpTransportOptions"/> at start; every failure names the key to fix.</summary>
-internal sealed class AmqpTransportOptionsValidator() : TransportOptionsValidator<AmqpTransportOptions>(AmqpTransportOptions.SectionName, new AmqpTransportOptionsDataValidator())
+/// <summary>Checks <see cref="AmqpTransportOptions"/> at start; every failure names what to fix: the configuration key, or the property of a value set in code.</summary>
+internal sealed class AmqpTransportOptionsValidator(IServiceProvider? services = null) : TransportOptionsValidator<AmqpTransportOptions>(AmqpTransportOptions.SectionName, new AmqpTransportOptionsDataValidator(), services)
 {
     protected override void Check(string section, AmqpTransportOptions options, ICollection<string> failures)
     {

@@ -9,8 +9,8 @@ namespace Ipc.Grpc;
 [OptionsValidator]
 internal sealed partial class GrpcTransportOptionsDataValidator : IValidateOptions<GrpcTransportOptions>;
 
-/// <summary>Checks <see cref="GrpcTransportOptions"/> at start; every failure names the key to fix.</summary>
-internal sealed class GrpcTransportOptionsValidator() : TransportOptionsValidator<GrpcTransportOptions>(GrpcTransportOptions.SectionName, new GrpcTransportOptionsDataValidator())
+/// <summary>Checks <see cref="GrpcTransportOptions"/> at start; every failure names what to fix: the configuration key, or the property of a value set in code.</summary>
+internal sealed class GrpcTransportOptionsValidator(IServiceProvider? services = null) : TransportOptionsValidator<GrpcTransportOptions>(GrpcTransportOptions.SectionName, new GrpcTransportOptionsDataValidator(), services)
 {
     protected override void Check(string section, GrpcTransportOptions options, ICollection<string> failures)
     {

@@ -9,8 +9,8 @@ namespace Ipc.Http;
 [OptionsValidator]
 internal sealed partial class HttpTransportOptionsDataValidator : IValidateOptions<HttpTransportOptions>;
 
-/// <summary>Checks <see cref="HttpTransportOptions"/> at start; every failure names the key to fix.</summary>
-internal sealed class HttpTransportOptionsValidator() : TransportOptionsValidator<HttpTransportOptions>(HttpTransportOptions.SectionName, new HttpTransportOptionsDataValidator())
+/// <summary>Checks <see cref="HttpTransportOptions"/> at start; every failure names what to fix: the configuration key, or the property of a value set in code.</summary>
+internal sealed class HttpTransportOptionsValidator(IServiceProvider? services = null) : TransportOptionsValidator<HttpTransportOptions>(HttpTransportOptions.SectionName, new HttpTransportOptionsDataValidator(), services)
 {
     protected override void Check(string section, HttpTransportOptions options, ICollection<string> failures)
     {

@@ -14,12 +14,12 @@ internal sealed class PipesTransportRegistration : IIpcTransportRegistration
 [OptionsValidator]
 internal sealed partial class PipeTransportOptionsDataValidator : IValidateOptions<PipeTransportOptions>;
 
-/// <summary>Checks <see cref="PipeTransportOptions"/> at start; every failure names the key to fix.</summary>
-internal sealed class PipeTransportOptionsValidator() : TransportOptionsValidator<PipeTransportOptions>(PipeTransportOptions.SectionName, new PipeTransportOptionsDataValidator());
+/// <summary>Checks <see cref="PipeTransportOptions"/> at start; every failure names what to fix: the configuration key, or the property of a value set in code.</summary>
+internal sealed class PipeTransportOptionsValidator(IServiceProvider? services = null) : TransportOptionsValidator<PipeTransportOptions>(PipeTransportOptions.SectionName, new PipeTransportOptionsDataValidator(), services);
 
 /// <summary>Checks the data annotations of <see cref="WorkerProcessOptions"/> (source-generated).</summary>
 [OptionsValidator]
 internal sealed partial class WorkerProcessOptionsDataValidator : IValidateOptions<WorkerProcessOptions>;
 
-/// <summary>Checks <see cref="WorkerProcessOptions"/> at start; every failure names the key to fix.</summary>
-internal sealed class WorkerProcessOptionsValidator() : TransportOptionsValidator<WorkerProcessOptions>(WorkerProcessOptions.SectionName, new WorkerProcessOptionsDataValidator());
+/// <summary>Checks <see cref="WorkerProcessOptions"/> at start; every failure names what to fix: the configuration key, or the property of a value set in code.</summary>
+internal sealed class WorkerProcessOptionsValidator(IServiceProvider? services = null) : TransportOptionsValidator<WorkerProcessOptions>(WorkerProcessOptions.SectionName, new WorkerProcessOptionsDataValidator(), services);

@@ -9,8 +9,8 @@ namespace Ipc.SharedMemory;
 [OptionsValidator]
 internal sealed partial class SharedMemoryTransportOptionsDataValidator : IValidateOptions<SharedMemoryTransportOptions>;
 
-/// <summary>Checks <see cref="SharedMemoryTransportOptions"/> at start; every failure names the key to fix.</summary>
-internal sealed class SharedMemoryTransportOptionsValidator() : TransportOptionsValidator<SharedMemoryTransportOptions>(SharedMemoryTransportOptions.SectionName, new SharedMemoryTransportOptionsDataValidator())
+/// <summary>Checks <see cref="SharedMemoryTransportOptions"/> at start; every failure names what to fix: the configuration key, or the property of a value set in code.</summary>
+internal sealed class SharedMemoryTransportOptionsValidator(IServiceProvider? services = null) : TransportOptionsValidator<SharedMemoryTransportOptions>(SharedMemoryTransportOptions.SectionName, new SharedMemoryTransportOptionsDataValidator(), services)
 {
     protected override void Check(string section, SharedMemoryTransportOptions options, ICollection<string> failures)
     {

@@ -8,8 +8,8 @@ namespace Ipc.Sockets;
 [OptionsValidator]
 internal sealed partial class SocketTransportOptionsDataValidator : IValidateOptions<SocketTransportOptions>;
 
-/// <summary>Checks <see cref="SocketTransportOptions"/> at start; every failure names the key to fix.</summary>
-internal sealed class SocketTransportOptionsValidator() : TransportOptionsValidator<SocketTransportOptions>(SocketTransportOptions.SectionName, new SocketTransportOptionsDataValidator())
+/// <summary>Checks <see cref="SocketTransportOptions"/> at start; every failure names what to fix: the configuration key, or the property of a value set in code.</summary>
+internal sealed class SocketTransportOptionsValidator(IServiceProvider? services = null) : TransportOptionsValidator<SocketTransportOptions>(SocketTransportOptions.SectionName, new SocketTransportOptionsDataValidator(), services)
 {
     protected override void Check(string section, SocketTransportOptions options, ICollection<string> failures)
     {

@@ -166,8 +166,7 @@ public sealed class PipeTransportTests
             [$"Ipc:{section}:Pipes:ConnectionPoolSize"] = "0",
         });
 
-        Assert.Contains($"Ipc:{section}:Pipes: ", ex.Message, StringComparison.Ordinal);
-        Assert.Contains(nameof(PipeTransportOptions.ConnectionPoolSize), ex.Message, StringComparison.Ordinal);
+        Assert.Contains($"Ipc:{section}:Pipes:{nameof(PipeTransportOptions.ConnectionPoolSize)}: ", ex.Message, StringComparison.Ordinal);
     }
 
     [Theory]
@@ -182,8 +181,7 @@ public sealed class PipeTransportTests
             [$"Ipc:{section}:Worker:ExitTimeout"] = "-00:00:01",
         });
 
-        Assert.Contains($"Ipc:{section}:Worker: ", ex.Message, StringComparison.Ordinal);
-        Assert.Contains(nameof(WorkerProcessOptions.ExitTimeout), ex.Message, StringComparison.Ordinal);
+        Assert.Contains($"Ipc:{section}:Worker:{nameof(WorkerProcessOptions.ExitTimeout)}: ", ex.Message, StringComparison.Ordinal);
     }
 
     /// <summary>Starts a host that is only a client, configured with <paramref name="settings"/>; returns why it did not start.</summary>

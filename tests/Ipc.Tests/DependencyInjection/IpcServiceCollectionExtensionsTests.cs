@@ -168,13 +168,79 @@ public sealed class IpcServiceCollectionExtensionsTests
         await host.StopAsync();
     }
 
+    [Fact]
+    public async Task TransportOptionsValidator_TransportWideValueSetInCode_NamesPropertyNotAKey()
+    {
+        var builder = new HostApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Services.AddIpc().AddEndpoint("calc", "inmemory://calc").BindTransportOptions<SampleTransportOptions>("Sample");
+        builder.Services.AddOptions<SampleTransportOptions>().ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<SampleTransportOptions>, SampleTransportOptionsBaseValidator>();
+        builder.Services.ConfigureAll<SampleTransportOptions>(o => o.Port = 0);
+        using var host = builder.Build();
+
+        var ex = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+
+        Assert.Equal(["SampleTransportOptions.Port (set in code, for every endpoint) must be positive."], ex.Failures);
+    }
+
+    [Fact]
+    public async Task TransportOptionsValidator_EndpointValueSetInCodeOverConfiguration_NamesPropertyAndEndpointNotAKey()
+    {
+        using var host = SampleHost(
+            """{ "Ipc": { "Endpoints": { "calc": { "Address": "inmemory://calc", "Sample": { "Port": 2 } } } } }""",
+            services => services.Configure<SampleTransportOptions>("calc", o => o.Port = 0));
+
+        var ex = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+
+        Assert.Equal(["SampleTransportOptions.Port of endpoint 'calc' (set in code) must be positive."], ex.Failures);
+    }
+
+    [Fact]
+    public async Task TransportOptionsValidator_ConfiguredEndpointValue_NamesItsKey()
+    {
+        using var host = SampleHost(
+            """{ "Ipc": { "Endpoints": { "calc": { "Address": "inmemory://calc", "Sample": { "Port": 0 } } } } }""",
+            services => services.Configure<SampleTransportOptions>("calc", o => o.Name = "calc"));
+
+        var ex = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+
+        Assert.Equal(["Ipc:Endpoints:calc:Sample:Port must be positive."], ex.Failures);
+    }
+
+    [Fact]
+    public void TransportOptionsValidator_EndpointValueFromTransportWideKey_NamesThatKey()
+    {
+        using var host = SampleHost(
+            """
+            { "Ipc": { "Transports": { "Sample": { "Port": 0 } },
+                       "Endpoints": { "calc": { "Address": "inmemory://calc", "Sample": { "Name": "calc" } } } } }
+            """,
+            configure: null);
+
+        var ex = Assert.Throws<OptionsValidationException>(() => host.Services.GetRequiredService<IOptionsMonitor<SampleTransportOptions>>().Get("calc"));
+
+        Assert.Equal(["Ipc:Transports:Sample:Port must be positive."], ex.Failures);
+    }
+
     /// <summary>A host that is only a client, with a transport's options bound as adapters bind theirs, and validated as they validate theirs.</summary>
-    private static IHost SampleHost(string json)
+    private static IHost SampleHost(string json) => SampleHost(json, configure: null, baseValidator: false);
+
+    /// <summary>The same, validated by a <see cref="TransportOptionsValidator{TOptions}"/> as the adapters' validators are, with <paramref name="configure"/> run after binding.</summary>
+    private static IHost SampleHost(string json, Action<IServiceCollection>? configure, bool baseValidator = true)
     {
         var builder = new HostApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Services.AddIpc(TestSupport.Json(json)).BindTransportOptions<SampleTransportOptions>("Sample");
         builder.Services.AddOptions<SampleTransportOptions>().ValidateOnStart();
-        builder.Services.AddSingleton<IValidateOptions<SampleTransportOptions>, SampleTransportOptionsValidator>();
+        if (baseValidator)
+        {
+            builder.Services.AddSingleton<IValidateOptions<SampleTransportOptions>, SampleTransportOptionsBaseValidator>();
+        }
+        else
+        {
+            builder.Services.AddSingleton<IValidateOptions<SampleTransportOptions>, SampleTransportOptionsValidator>();
+        }
+
+        configure?.Invoke(builder.Services);
         return builder.Build();
     }
 
@@ -183,6 +249,17 @@ public sealed class IpcServiceCollectionExtensionsTests
         public int Port { get; set; } = 1;
 
         public string? Name { get; set; }
+    }
+
+    private sealed class SampleTransportOptionsBaseValidator(IServiceProvider services) : TransportOptionsValidator<SampleTransportOptions>("Sample", services: services)
+    {
+        protected override void Check(string section, SampleTransportOptions options, ICollection<string> failures)
+        {
+            if (options.Port <= 0)
+            {
+                failures.Add($"{section}:Port must be positive.");
+            }
+        }
     }
 
     private sealed class SampleTransportOptionsValidator : IValidateOptions<SampleTransportOptions>
