@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using RabbitMQ.Client;
 
 namespace Ipc.Amqp.Tests;
@@ -73,6 +74,20 @@ public sealed class AmqpAddressTests
 
         var failure = Assert.Single(result.Failures!);
         Assert.Equal("Ipc:Endpoints:orders:Amqp:Hosts:0: '***@rabbit2:5672' names a user: a node is only host or host:port (for example rabbit2:5672), as UserName and Password apply to every node.", failure);
+    }
+
+    [Fact]
+    public void Validate_HostSetInCode_NamesThePropertyAndEndpointNotAKey()
+    {
+        var services = new ServiceCollection();
+        services.AddIpc();
+        using var provider = services.BuildServiceProvider();
+        var options = new AmqpTransportOptions();
+        options.Hosts.Add("rabbit2:notaport");
+
+        var result = new AmqpTransportOptionsValidator(provider).Validate("orders", options);
+
+        Assert.Equal(["AmqpTransportOptions.Hosts[0] of endpoint 'orders' (set in code): 'rabbit2:notaport' is not a host or host:port (for example rabbit2 or rabbit2:5672)."], result.Failures);
     }
 
     [Fact]
