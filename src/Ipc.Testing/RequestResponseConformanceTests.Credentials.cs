@@ -21,7 +21,7 @@ public abstract partial class RequestResponseConformanceTests<TTransport>
     {
         var password = "pw-" + Guid.NewGuid().ToString("N")[..12];
         var address = Transport.AddressWithPassword(CreateAddress(), password);
-        var masked = address.Replace(password, "***", StringComparison.Ordinal);
+        var masked = MaskQuery(address.Replace(password, "***", StringComparison.Ordinal));
         var collector = FakeLogCollector.Create(new FakeLogCollectorOptions());
         void Observed(IServiceCollection services)
         {
@@ -73,5 +73,18 @@ public abstract partial class RequestResponseConformanceTests<TTransport>
         var all = string.Join(Environment.NewLine, shown);
         Assert.False(all.Contains(password, StringComparison.Ordinal), $"The password of {masked} was shown:{Environment.NewLine}{all}");
         Assert.True(all.Contains(masked, StringComparison.Ordinal), $"Nothing named the address as {masked}:{Environment.NewLine}{all}");
+    }
+
+    /// <summary>The address as shown: the value of every query parameter is <c>***</c> too (<c>?name=***</c>).</summary>
+    private static string MaskQuery(string address)
+    {
+        var query = address.IndexOf('?', StringComparison.Ordinal);
+        if (query < 0)
+        {
+            return address;
+        }
+
+        var parameters = address[(query + 1)..].Split('&').Select(p => p.IndexOf('=', StringComparison.Ordinal) is var equals and >= 0 ? p[..(equals + 1)] + "***" : p);
+        return address[..(query + 1)] + string.Join('&', parameters);
     }
 }
