@@ -35,9 +35,12 @@ internal sealed partial class GrpcListener(IpcTransportContext context, GrpcTran
 
         var secure = GrpcTransport.IsSecure(context.Address);
         var tls = secure ? new GrpcTls(options.Tls) : null;
-        var certificate = tls?.LoadServerCertificate(context.EndpointName);
-        var endpoint = await ResolveAsync(context.Address, cancellationToken).ConfigureAwait(false);
         var logger = _loggers.CreateLogger("Ipc.Grpc");
+        var certificate = tls?.LoadServerCertificate(
+            context.EndpointName,
+            context.TimeProvider,
+            (path, ex) => Log.CertificateReloadFailed(logger, context.EndpointName, path, ex.Message, ex));
+        var endpoint = await ResolveAsync(context.Address, cancellationToken).ConfigureAwait(false);
 
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { ApplicationName = typeof(GrpcListener).Assembly.GetName().Name });
         builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel =>
@@ -54,7 +57,9 @@ internal sealed partial class GrpcListener(IpcTransportContext context, GrpcTran
                 {
                     listen.UseHttps(new HttpsConnectionAdapterOptions
                     {
-                        ServerCertificate = certificate,
+                        // A certificate from a file is asked for at each handshake, so a renewed file serves new connections.
+                        ServerCertificate = certificate.Reloads ? null : certificate.Current,
+                        ServerCertificateSelector = certificate.Reloads ? (_, _) => certificate.Current : null,
                         CheckCertificateRevocation = options.Tls.CheckCertificateRevocation,
 
                         // Any client certificate passes the handshake; a bad or missing one is refused on its first call with

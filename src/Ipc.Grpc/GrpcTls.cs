@@ -35,17 +35,18 @@ internal sealed class GrpcTls
     public string? ValidateClient(X509Certificate2? certificate) =>
         TlsCertificates.ValidateClient(certificate, _options.AllowedThumbprints, _authority, RevocationMode);
 
-    public X509Certificate2 LoadServerCertificate(string endpointName)
+    /// <summary>The server certificate: from <see cref="Transports.TlsOptions.Certificate"/>, its file (read again when it changes) or the store.</summary>
+    public CertificateFile LoadServerCertificate(string endpointName, TimeProvider time, Action<string, Exception> reloadFailed)
     {
-        if (TlsCertificates.ServerCertificate(_options) is { } certificate)
+        if (CertificateFile.ForServer(_options, time, reloadFailed) is { } certificate)
         {
             return certificate;
         }
 
         if (_options.CertificateThumbprint is { } thumbprint)
         {
-            return TlsCertificates.Find(_options.CertificateStoreName, _options.CertificateStoreLocation, thumbprint)
-                ?? throw new InvalidOperationException($"Grpc:Tls:CertificateThumbprint (under Ipc:Transports or Ipc:Endpoints:{endpointName}): no certificate with thumbprint {thumbprint} is in {_options.CertificateStoreLocation}/{_options.CertificateStoreName}.");
+            return CertificateFile.Fixed(TlsCertificates.Find(_options.CertificateStoreName, _options.CertificateStoreLocation, thumbprint)
+                ?? throw new InvalidOperationException($"Grpc:Tls:CertificateThumbprint (under Ipc:Transports or Ipc:Endpoints:{endpointName}): no certificate with thumbprint {thumbprint} is in {_options.CertificateStoreLocation}/{_options.CertificateStoreName}."));
         }
 
         throw new InvalidOperationException(

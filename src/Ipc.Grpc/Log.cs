@@ -10,4 +10,7 @@ internal static partial class Log
 
     [LoggerMessage(1601, LogLevel.Warning, "Endpoint '{Endpoint}' ({Address}) refused a client certificate: {Reason}.")]
     public static partial void ClientCertificateRefused(ILogger logger, string endpoint, string address, string reason);
+
+    [LoggerMessage(1602, LogLevel.Warning, "Endpoint '{Endpoint}' keeps its current certificate: the changed file '{Path}' did not load, and is read again when it next changes. {Reason}")]
+    public static partial void CertificateReloadFailed(ILogger logger, string endpoint, string path, string reason, Exception exception);
 }

@@ -18,8 +18,9 @@ internal sealed class HttpTls
 
     public X509Certificate2? ClientCertificate() => TlsCertificates.ClientCertificate(_options);
 
-    public X509Certificate2 ServerCertificate(string endpointName) =>
-        TlsCertificates.ServerCertificate(_options)
+    /// <summary>The server certificate: from <see cref="Transports.TlsOptions.Certificate"/> or its file, read again when it changes.</summary>
+    public CertificateFile ServerCertificate(string endpointName, TimeProvider time, Action<string, Exception> reloadFailed) =>
+        CertificateFile.ForServer(_options, time, reloadFailed)
         ?? throw new InvalidOperationException(
             $"Endpoint '{endpointName}' has an https:// address but no server certificate. Set Ipc:Transports:Http:Tls:CertificatePath (or Ipc:Endpoints:{endpointName}:Http:Tls:CertificatePath, or Certificate in code).");
 

@@ -32,7 +32,11 @@ internal sealed class HttpTransportListener(IpcTransportContext context, HttpTra
         var address = context.Address;
         var https = string.Equals(address.Scheme, Uri.UriSchemeHttps, StringComparison.OrdinalIgnoreCase);
         var tls = https ? new HttpTls(options.Tls) : null;
-        var certificate = tls?.ServerCertificate(context.EndpointName);
+        var logger = context.Services.GetService<ILoggerFactory>()?.CreateLogger("Ipc.Http") ?? NullLogger.Instance;
+        var certificate = tls?.ServerCertificate(
+            context.EndpointName,
+            context.TimeProvider,
+            (path, ex) => Log.CertificateReloadFailed(logger, context.EndpointName, path, ex.Message, ex));
         var endpoints = await ResolveAsync(address, cancellationToken).ConfigureAwait(false);
 
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { ApplicationName = typeof(HttpTransportListener).Assembly.GetName().Name });
@@ -55,7 +59,9 @@ internal sealed class HttpTransportListener(IpcTransportContext context, HttpTra
                     {
                         listen.UseHttps(new HttpsConnectionAdapterOptions
                         {
-                            ServerCertificate = certificate,
+                            // A certificate from a file is asked for at each handshake, so a renewed file serves new connections.
+                            ServerCertificate = certificate.Reloads ? null : certificate.Current,
+                            ServerCertificateSelector = certificate.Reloads ? (_, _) => certificate.Current : null,
                             ClientCertificateMode = options.Tls.ClientCertificateRequired ? ClientCertificateMode.AllowCertificate : ClientCertificateMode.NoCertificate,
                             CheckCertificateRevocation = options.Tls.CheckCertificateRevocation,
                             SslProtocols = SslProtocols.None,
@@ -91,7 +97,6 @@ internal sealed class HttpTransportListener(IpcTransportContext context, HttpTra
         var app = builder.Build();
         if (tls is not null && options.Tls.ClientCertificateRequired)
         {
-            var logger = context.Services.GetService<ILoggerFactory>()?.CreateLogger("Ipc.Http") ?? NullLogger.Instance;
             Func<X509Certificate2?, string?> validate = tls.ValidateClient;
             Action<string> refused = reason => Log.ClientCertificateRefused(logger, context.EndpointName, context.DisplayAddress, reason);
             app.Use(next => async http =>

@@ -118,11 +118,14 @@ internal sealed class TcpTransport : SocketTransportBase
     {
         private readonly SocketTls? _tls = options.Tls.Enabled ? new SocketTls(options.Tls) : null;
         private readonly ILogger _logger = (context.Services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance).CreateLogger("Ipc.Sockets");
-        private System.Security.Cryptography.X509Certificates.X509Certificate2? _certificate;
+        private Ipc.Tls.CertificateFile? _certificate;
 
         public override async ValueTask StartAsync(CancellationToken cancellationToken)
         {
-            _certificate = _tls?.LoadServerCertificate(context.EndpointName);
+            _certificate = _tls?.LoadServerCertificate(
+                context.EndpointName,
+                context.TimeProvider,
+                (path, ex) => Log.CertificateReloadFailed(_logger, context.EndpointName, path, ex.Message, ex));
             var endpoint = await ResolveAsync(context.Address, cancellationToken).ConfigureAwait(false);
             var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
             try
@@ -176,7 +179,7 @@ internal sealed class TcpTransport : SocketTransportBase
                 throw Refuse(stream, "the client did not start TLS, and this server requires it. Enable Sockets:Tls on the client too.");
             }
 
-            var (ssl, refusal) = await _tls.AuthenticateAsServerAsync(stream, _certificate!, cancellationToken).ConfigureAwait(false);
+            var (ssl, refusal) = await _tls.AuthenticateAsServerAsync(stream, _certificate!.Current, cancellationToken).ConfigureAwait(false);
             if (refusal is null)
             {
                 return ssl;

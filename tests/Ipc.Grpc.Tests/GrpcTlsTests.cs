@@ -149,6 +149,14 @@ public sealed class GrpcTlsTests : IDisposable
             ipc => ipc.AddGrpc(o => Present(TrustAuthority(o), _certificates.ClientCertificatePath, _certificates.ClientKeyPath)),
             saysWhy: false);
 
+    [Fact]
+    public Task RequestAsync_ServerCertificateFileReplaced_NewConnectionsSeeTheNewCertificate() =>
+        TlsChecks.AssertServerCertificateIsRenewedForNewConnectionsAsync(
+            _certificates,
+            NewAddress(),
+            (certificatePath, keyPath) => ipc => ipc.AddGrpc(o => Server(o, certificatePath, keyPath)),
+            thumbprint => ipc => ipc.AddGrpc(o => o.Tls.AllowedThumbprints.Add(thumbprint)));
+
     private GrpcTransportOptions Server(GrpcTransportOptions options) => Server(options, _certificates.ServerCertificatePath, _certificates.ServerKeyPath);
 
     private GrpcTransportOptions Server(GrpcTransportOptions options, string certificatePath, string keyPath)

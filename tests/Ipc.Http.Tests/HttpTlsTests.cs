@@ -177,6 +177,19 @@ public sealed class HttpTlsTests : IDisposable
         await server.StopAsync();
     }
 
+    [Fact]
+    public Task RequestAsync_ServerCertificateFileReplaced_NewConnectionsSeeTheNewCertificate() =>
+        TlsChecks.AssertServerCertificateIsRenewedForNewConnectionsAsync(
+            _certificates,
+            HttpTestAddresses.NewHttpsAddress(),
+            (certificatePath, keyPath) => ipc => ipc.AddHttp(o =>
+            {
+                ServerTls(o, requireClient: false);
+                o.Tls.CertificatePath = certificatePath;
+                o.Tls.CertificateKeyPath = keyPath;
+            }),
+            thumbprint => ipc => ipc.AddHttp(o => o.Tls.AllowedThumbprints.Add(thumbprint)));
+
     /// <summary>The settings of a client that trusts the authority and does not retry, its TLS options then set by <paramref name="tls"/>.</summary>
     private Action<IIpcBuilder> Client(Action<HttpTlsOptions> tls) => ipc =>
     {

@@ -321,6 +321,18 @@ public sealed class TcpTlsTests : IDisposable
         }
     }
 
+    [Fact]
+    public Task RequestAsync_ServerCertificateFileReplaced_NewConnectionsSeeTheNewCertificate() =>
+        TlsChecks.AssertServerCertificateIsRenewedForNewConnectionsAsync(
+            _certificates,
+            TestAddresses.NewTcpAddress(),
+            (certificatePath, keyPath) => ipc => ipc.AddSockets(o => Server(o, certificatePath, keyPath)),
+            thumbprint => ipc => ipc.AddSockets(o =>
+            {
+                o.Tls.Enabled = true;
+                o.Tls.AllowedThumbprints.Add(thumbprint);
+            }));
+
     private SocketTransportOptions Server(SocketTransportOptions options) => Server(options, _certificates.ServerCertificatePath, _certificates.ServerKeyPath);
 
     private SocketTransportOptions Server(SocketTransportOptions options, string certificatePath, string? keyPath)

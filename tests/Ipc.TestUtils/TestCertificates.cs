@@ -49,6 +49,16 @@ public sealed class TestCertificates : IDisposable
 
     public string OtherClientKeyPath { get; }
 
+    /// <summary>Gets the path of a file named <paramref name="name"/> in the temporary folder (deleted on dispose), for a test's own files.</summary>
+    public string PathOf(string name) => Path.Combine(_folder.FullName, name);
+
+    /// <summary>Gets the SHA-256 thumbprint (hex) of the certificate in the PEM file <paramref name="certificatePath"/>.</summary>
+    public static string Thumbprint(string certificatePath)
+    {
+        using var certificate = X509CertificateLoader.LoadCertificateFromFile(certificatePath);
+        return certificate.GetCertHashString(HashAlgorithmName.SHA256);
+    }
+
     /// <summary>Loads a certificate and its key from PEM files, persistable (a PKCS#12 round trip), as a server or a store needs it.</summary>
     public static X509Certificate2 Load(string certificatePath, string keyPath)
     {

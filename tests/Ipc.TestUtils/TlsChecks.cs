@@ -1,4 +1,7 @@
 using System.Security.Cryptography.X509Certificates;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Time.Testing;
 
 namespace Ipc.TestUtils;
 
@@ -118,4 +121,72 @@ public static class TlsChecks
 
         await host.StopAsync().WaitAsync(TestIpc.Bound);
     }
+
+    /// <summary>How often, at most, a server looks at its certificate files again.</summary>
+    public static readonly TimeSpan CertificateCheckInterval = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// A server that <paramref name="server"/> sets up with the certificate and key files it is given presents the
+    /// certificate in them, and after they are replaced, once the check interval has passed on its clock, presents the new
+    /// one to new connections while a connection made before keeps working. A replacement that does not load keeps the
+    /// last good certificate and is logged as a warning once. <paramref name="client"/> sets up a client that accepts only
+    /// the server certificate of a thumbprint.
+    /// </summary>
+    public static async Task AssertServerCertificateIsRenewedForNewConnectionsAsync(
+        TestCertificates certificates,
+        string address,
+        Func<string, string, Action<IIpcBuilder>> server,
+        Func<string, Action<IIpcBuilder>> client)
+    {
+        var certificatePath = certificates.PathOf("renewed-server.pem");
+        var keyPath = certificates.PathOf("renewed-server.key");
+        File.Copy(certificates.ServerCertificatePath, certificatePath);
+        File.Copy(certificates.ServerKeyPath, keyPath);
+        var first = TestCertificates.Thumbprint(certificates.ServerCertificatePath);
+        var renewed = TestCertificates.Thumbprint(certificates.OtherHostCertificatePath);
+        var time = new FakeTimeProvider();
+        var log = new RecordingLog();
+        using var host = await TestIpc.StartServerAsync(address, ipc =>
+        {
+            ipc.Services.AddSingleton<TimeProvider>(time);
+            ipc.Services.AddLogging(logging => logging.AddProvider(log));
+            server(certificatePath, keyPath)(ipc);
+        });
+        await using var before = TestIpc.CreateClient(address, Pinned(client, first));
+        await TestIpc.AssertServesAsync(before);
+
+        File.Copy(certificates.OtherHostCertificatePath, certificatePath, overwrite: true);
+        File.Copy(certificates.OtherHostKeyPath, keyPath, overwrite: true);
+        await using (var early = TestIpc.CreateClient(address, Pinned(client, renewed)))
+        {
+            // Within the interval the files are not looked at again.
+            await AssertUnauthorizedAsync(early);
+        }
+
+        time.Advance(CertificateCheckInterval);
+        await using (var after = TestIpc.CreateClient(address, Pinned(client, renewed)))
+        {
+            await TestIpc.AssertServesAsync(after);
+        }
+
+        await TestIpc.AssertServesAsync(before);
+
+        File.WriteAllText(certificatePath, "-----BEGIN CERTIFICATE-----\nhalf written\n");
+        for (var i = 0; i < 2; i++)
+        {
+            time.Advance(CertificateCheckInterval);
+            await using var afterBadRenewal = TestIpc.CreateClient(address, Pinned(client, renewed));
+            await TestIpc.AssertServesAsync(afterBadRenewal);
+        }
+
+        var warning = Xunit.Assert.Single(log.Warnings, w => w.Contains(certificatePath, StringComparison.Ordinal));
+        Xunit.Assert.Contains("keeps", warning, StringComparison.Ordinal);
+        await host.StopAsync().WaitAsync(TestIpc.Bound);
+    }
+
+    private static Action<IIpcBuilder> Pinned(Func<string, Action<IIpcBuilder>> client, string thumbprint) => ipc =>
+    {
+        client(thumbprint)(ipc);
+        ipc.ConfigureResilience(r => r.Enabled = false);
+    };
 }

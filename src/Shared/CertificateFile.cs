@@ -1,0 +1,135 @@
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using Ipc.Transports;
+
+namespace Ipc.Tls;
+
+/// <summary>
+/// A certificate that is read again from its files when they change (renewed by cert-manager or certbot, a Kubernetes
+/// secret mount swapping its link), for the handshakes that come after; or one given once (in code, from a store), which
+/// stays. The files are looked at lazily, when a handshake asks for the certificate and at most once per
+/// <see cref="CheckInterval"/>: an idle side does no work, and nothing runs in the background.
+/// </summary>
+internal sealed class CertificateFile
+{
+    /// <summary>How often, at most, the files are looked at again.</summary>
+    public static readonly TimeSpan CheckInterval = TimeSpan.FromSeconds(1);
+
+    private readonly string[] _paths;
+    private readonly Func<X509Certificate2>? _load;
+    private readonly TimeProvider? _time;
+    private readonly long _interval;
+    private readonly Action<string, Exception>? _reloadFailed;
+    private X509Certificate2 _current;
+    private byte[] _seen = [];
+    private long _nextCheck;
+    private int _checking;
+
+    private CertificateFile(X509Certificate2 certificate)
+    {
+        _paths = [];
+        _current = certificate;
+    }
+
+    /// <summary>
+    /// Loads the certificate of <paramref name="paths"/> with <paramref name="load"/> (a failure here is thrown, to fail the
+    /// start). A later change that does not load is given to <paramref name="reloadFailed"/> with the first path, once per
+    /// change, and the last certificate that loaded stays.
+    /// </summary>
+    public CertificateFile(IEnumerable<string?> paths, Func<X509Certificate2> load, TimeProvider time, Action<string, Exception> reloadFailed)
+    {
+        _paths = [.. paths.OfType<string>()];
+        _load = load;
+        _time = time;
+        _interval = (long)(CheckInterval.TotalSeconds * time.TimestampFrequency);
+        _reloadFailed = reloadFailed;
+
+        // The contents are read before the certificate: a change in between is seen, and loaded, at the next check.
+        _seen = Fingerprint();
+        _current = load();
+        _nextCheck = time.GetTimestamp() + _interval;
+    }
+
+    /// <summary>Gets a value indicating whether the certificate is read again from files when they change.</summary>
+    public bool Reloads => _load is not null;
+
+    /// <summary>
+    /// Gets the certificate for a handshake starting now: the one last loaded, after looking at the files again when the
+    /// interval has passed. Costs one timestamp compare otherwise; a handshake never waits for another one's look.
+    /// </summary>
+    public X509Certificate2 Current
+    {
+        get
+        {
+            if (_time is not null && _time.GetTimestamp() >= Volatile.Read(ref _nextCheck) && Interlocked.Exchange(ref _checking, 1) == 0)
+            {
+                try
+                {
+                    Check();
+                }
+                finally
+                {
+                    Volatile.Write(ref _nextCheck, _time.GetTimestamp() + _interval);
+                    Volatile.Write(ref _checking, 0);
+                }
+            }
+
+            return Volatile.Read(ref _current);
+        }
+    }
+
+    /// <summary>
+    /// The certificate a server presents, as <see cref="TlsCertificates.ServerCertificate"/> says, read again from its files
+    /// when they change; a renewal that does not load keeps the last good one and is given to <paramref name="reloadFailed"/>.
+    /// </summary>
+    public static CertificateFile? ForServer(TlsOptions tls, TimeProvider time, Action<string, Exception> reloadFailed) =>
+        tls.Certificate is { } certificate ? Fixed(certificate)
+        : tls.CertificatePath is { } path ? new CertificateFile([path, tls.CertificateKeyPath], () => TlsCertificates.Load(path, tls.CertificateKeyPath, tls.CertificatePassword, string.Empty), time, reloadFailed)
+        : null;
+
+    /// <summary>A certificate that stays as it is.</summary>
+    public static CertificateFile Fixed(X509Certificate2 certificate) => new(certificate);
+
+    private void Check()
+    {
+        var seen = Fingerprint();
+        if (seen.AsSpan().SequenceEqual(_seen))
+        {
+            return;
+        }
+
+        _seen = seen;
+        try
+        {
+            Volatile.Write(ref _current, _load!());
+        }
+        catch (Exception ex) when (ex is CryptographicException or IOException or UnauthorizedAccessException)
+        {
+            // Half written, a key not yet matching, a wrong password: the last good certificate stays, until the files change again.
+            _reloadFailed!(_paths[0], ex);
+        }
+    }
+
+    /// <summary>A hash of the files' contents, through any links (a swapped link is a change); a missing file counts as empty.</summary>
+    private byte[] Fingerprint()
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        foreach (var path in _paths)
+        {
+            byte[] contents;
+            try
+            {
+                contents = File.ReadAllBytes(path);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                contents = [];
+            }
+
+            hash.AppendData(BitConverter.GetBytes(contents.Length));
+            hash.AppendData(contents);
+        }
+
+        return hash.GetHashAndReset();
+    }
+}
