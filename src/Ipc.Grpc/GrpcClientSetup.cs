@@ -3,7 +3,10 @@ using System.Diagnostics;
 using System.Net.Sockets;
 using Grpc.Net.ClientFactory;
 using Ipc.Transports;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Http;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 
 namespace Ipc.Grpc;
@@ -97,7 +100,8 @@ internal sealed class GrpcClientSetup(GrpcClientContexts contexts, IOptionsMonit
         };
         if (GrpcTransport.IsSecure(context.Address))
         {
-            var tls = new GrpcTls(options.Tls);
+            var logger = context.Services.GetService<ILoggerFactory>()?.CreateLogger("Ipc.Grpc") ?? NullLogger.Instance;
+            var tls = new GrpcTls(options.Tls, context.EndpointName, context.TimeProvider, logger);
             contexts.SetTls(name, tls);
             handler.SslOptions = tls.ClientOptions(context.Address.DnsSafeHost);
         }

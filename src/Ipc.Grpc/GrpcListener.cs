@@ -34,12 +34,9 @@ internal sealed partial class GrpcListener(IpcTransportContext context, GrpcTran
         }
 
         var secure = GrpcTransport.IsSecure(context.Address);
-        var tls = secure ? new GrpcTls(options.Tls) : null;
         var logger = _loggers.CreateLogger("Ipc.Grpc");
-        var certificate = tls?.LoadServerCertificate(
-            context.EndpointName,
-            context.TimeProvider,
-            (path, ex) => Log.CertificateReloadFailed(logger, context.EndpointName, path, ex.Message, ex));
+        var tls = secure ? new GrpcTls(options.Tls, context.EndpointName, context.TimeProvider, logger) : null;
+        var certificate = tls?.LoadServerCertificate(context.EndpointName);
         var endpoint = await ResolveAsync(context.Address, cancellationToken).ConfigureAwait(false);
 
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { ApplicationName = typeof(GrpcListener).Assembly.GetName().Name });

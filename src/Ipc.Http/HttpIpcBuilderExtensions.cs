@@ -4,6 +4,8 @@ using Ipc.Http;
 using Ipc.Transports;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Http;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 
 [assembly: IpcTransportRegistration(typeof(HttpTransportRegistration))]
@@ -92,7 +94,8 @@ public static class HttpIpcBuilderExtensions
                 UseCookies = false,
                 AllowAutoRedirect = false,
             };
-            var tls = new HttpTls(options.Tls);
+            var logger = services.GetService<ILoggerFactory>()?.CreateLogger("Ipc.Http") ?? NullLogger.Instance;
+            var tls = new HttpTls(options.Tls, endpointName, services.GetService<TimeProvider>() ?? TimeProvider.System, logger);
             if (tls.ClientCertificate() is { } certificate)
             {
                 handler.SslOptions.ClientCertificates = [certificate];

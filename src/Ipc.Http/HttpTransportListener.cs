@@ -31,12 +31,9 @@ internal sealed class HttpTransportListener(IpcTransportContext context, HttpTra
         ArgumentNullException.ThrowIfNull(dispatcher);
         var address = context.Address;
         var https = string.Equals(address.Scheme, Uri.UriSchemeHttps, StringComparison.OrdinalIgnoreCase);
-        var tls = https ? new HttpTls(options.Tls) : null;
         var logger = context.Services.GetService<ILoggerFactory>()?.CreateLogger("Ipc.Http") ?? NullLogger.Instance;
-        var certificate = tls?.ServerCertificate(
-            context.EndpointName,
-            context.TimeProvider,
-            (path, ex) => Log.CertificateReloadFailed(logger, context.EndpointName, path, ex.Message, ex));
+        var tls = https ? new HttpTls(options.Tls, context.EndpointName, context.TimeProvider, logger) : null;
+        var certificate = tls?.ServerCertificate(context.EndpointName);
         var endpoints = await ResolveAsync(address, cancellationToken).ConfigureAwait(false);
 
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { ApplicationName = typeof(HttpTransportListener).Assembly.GetName().Name });

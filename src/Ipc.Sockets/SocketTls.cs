@@ -2,6 +2,7 @@ using System.Net.Security;
 using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
 using Ipc.Tls;
+using Microsoft.Extensions.Logging;
 
 namespace Ipc.Sockets;
 
@@ -9,12 +10,21 @@ namespace Ipc.Sockets;
 internal sealed class SocketTls
 {
     private readonly SocketTlsOptions _options;
-    private readonly X509Certificate2? _authority;
+    private readonly TimeProvider _time;
+    private readonly Action<string, Exception> _reloadFailed;
+    private readonly CertificateFile? _authority;
 
-    public SocketTls(SocketTlsOptions options)
+    /// <summary>
+    /// Loads the authority of <paramref name="options"/>. Its file, and the server certificate's, are read again when they
+    /// change (by <paramref name="time"/>), for the handshakes after; a change that does not load keeps the last good
+    /// certificate and is logged to <paramref name="logger"/> for the endpoint <paramref name="endpointName"/>.
+    /// </summary>
+    public SocketTls(SocketTlsOptions options, string endpointName, TimeProvider time, ILogger logger)
     {
         _options = options;
-        _authority = TlsCertificates.Authority(options);
+        _time = time;
+        _reloadFailed = (path, ex) => Log.CertificateReloadFailed(logger, endpointName, path, ex.Message, ex);
+        _authority = CertificateFile.ForAuthority(options, time, _reloadFailed);
     }
 
     public async ValueTask<SslStream> AuthenticateAsClientAsync(Stream stream, string host, CancellationToken cancellationToken)
@@ -98,9 +108,9 @@ internal sealed class SocketTls
     }
 
     /// <summary>The server certificate: from <see cref="Transports.TlsOptions.Certificate"/>, its file (read again when it changes) or the store.</summary>
-    public CertificateFile LoadServerCertificate(string endpointName, TimeProvider time, Action<string, Exception> reloadFailed)
+    public CertificateFile LoadServerCertificate(string endpointName)
     {
-        if (CertificateFile.ForServer(_options, time, reloadFailed) is { } certificate)
+        if (CertificateFile.ForServer(_options, _time, _reloadFailed) is { } certificate)
         {
             return certificate;
         }
@@ -119,5 +129,5 @@ internal sealed class SocketTls
 
     /// <summary>Returns <see langword="null"/> when the peer certificate is acceptable, otherwise why not.</summary>
     private string? Validate(X509Certificate? certificate, SslPolicyErrors errors, bool checkName) =>
-        TlsCertificates.Validate(certificate, errors, checkName, _options.AllowedThumbprints, _authority, RevocationMode);
+        TlsCertificates.Validate(certificate, errors, checkName, _options.AllowedThumbprints, _authority?.Current, RevocationMode);
 }

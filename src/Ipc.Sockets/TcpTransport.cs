@@ -82,7 +82,7 @@ internal sealed class TcpTransport : SocketTransportBase
         {
             try
             {
-                stream = await new SocketTls(options.Tls).AuthenticateAsClientAsync(stream, context.Address.DnsSafeHost, cancellationToken).ConfigureAwait(false);
+                stream = await new SocketTls(options.Tls, context.EndpointName, context.TimeProvider, Logger(context)).AuthenticateAsClientAsync(stream, context.Address.DnsSafeHost, cancellationToken).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is AuthenticationException or IOException && !cancellationToken.IsCancellationRequested)
             {
@@ -102,6 +102,9 @@ internal sealed class TcpTransport : SocketTransportBase
 
     protected override StreamAcceptor CreateAcceptor(IpcTransportContext context) => new Acceptor(context, SocketOptions(context));
 
+    private static ILogger Logger(IpcTransportContext context) =>
+        (context.Services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance).CreateLogger("Ipc.Sockets");
+
     private static void Configure(Socket socket, SocketTransportOptions options)
     {
         socket.NoDelay = options.NoDelay;
@@ -116,16 +119,13 @@ internal sealed class TcpTransport : SocketTransportBase
 
     private sealed class Acceptor(IpcTransportContext context, SocketTransportOptions options) : SocketAcceptor
     {
-        private readonly SocketTls? _tls = options.Tls.Enabled ? new SocketTls(options.Tls) : null;
-        private readonly ILogger _logger = (context.Services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance).CreateLogger("Ipc.Sockets");
+        private readonly ILogger _logger = Logger(context);
+        private readonly SocketTls? _tls = options.Tls.Enabled ? new SocketTls(options.Tls, context.EndpointName, context.TimeProvider, Logger(context)) : null;
         private Ipc.Tls.CertificateFile? _certificate;
 
         public override async ValueTask StartAsync(CancellationToken cancellationToken)
         {
-            _certificate = _tls?.LoadServerCertificate(
-                context.EndpointName,
-                context.TimeProvider,
-                (path, ex) => Log.CertificateReloadFailed(_logger, context.EndpointName, path, ex.Message, ex));
+            _certificate = _tls?.LoadServerCertificate(context.EndpointName);
             var endpoint = await ResolveAsync(context.Address, cancellationToken).ConfigureAwait(false);
             var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
             try

@@ -79,13 +79,21 @@ internal sealed class CertificateFile
     }
 
     /// <summary>
-    /// The certificate a server presents, as <see cref="TlsCertificates.ServerCertificate"/> says, read again from its files
-    /// when they change; a renewal that does not load keeps the last good one and is given to <paramref name="reloadFailed"/>.
+    /// The certificate a server presents: the one set in code (which stays), else the one in
+    /// <see cref="TlsOptions.CertificatePath"/>, read again from its files when they change (a renewal that does not load
+    /// keeps the last good one and is given to <paramref name="reloadFailed"/>); else none.
     /// </summary>
     public static CertificateFile? ForServer(TlsOptions tls, TimeProvider time, Action<string, Exception> reloadFailed) =>
         tls.Certificate is { } certificate ? Fixed(certificate)
         : tls.CertificatePath is { } path ? new CertificateFile([path, tls.CertificateKeyPath], () => TlsCertificates.Load(path, tls.CertificateKeyPath, tls.CertificatePassword, string.Empty), time, reloadFailed)
         : null;
+
+    /// <summary>
+    /// The authority of <see cref="TlsOptions.CertificateAuthorityPath"/>, when one is set, read again from its file when it
+    /// changes; a renewal that does not load keeps the last good one and is given to <paramref name="reloadFailed"/>.
+    /// </summary>
+    public static CertificateFile? ForAuthority(TlsOptions tls, TimeProvider time, Action<string, Exception> reloadFailed) =>
+        tls.CertificateAuthorityPath is { } path ? new CertificateFile([path], () => TlsCertificates.LoadPublic(path), time, reloadFailed) : null;
 
     /// <summary>A certificate that stays as it is.</summary>
     public static CertificateFile Fixed(X509Certificate2 certificate) => new(certificate);

@@ -44,13 +44,6 @@ internal static class TlsCertificates
     public static X509Certificate2? ClientCertificate(TlsOptions tls) =>
         tls.ClientCertificate ?? (tls.ClientCertificatePath is { } path ? Load(path, tls.ClientCertificateKeyPath, tls.ClientCertificatePassword, "Client") : null);
 
-    /// <summary>The certificate a server presents: the one set in code, else the one in <see cref="TlsOptions.CertificatePath"/>, else none.</summary>
-    public static X509Certificate2? ServerCertificate(TlsOptions tls) =>
-        tls.Certificate ?? (tls.CertificatePath is { } path ? Load(path, tls.CertificateKeyPath, tls.CertificatePassword, string.Empty) : null);
-
-    /// <summary>The authority of <see cref="TlsOptions.CertificateAuthorityPath"/>, when one is set.</summary>
-    public static X509Certificate2? Authority(TlsOptions tls) => tls.CertificateAuthorityPath is { } path ? LoadPublic(path) : null;
-
     public static X509RevocationMode RevocationMode(bool checkRevocation) => checkRevocation ? X509RevocationMode.Online : X509RevocationMode.NoCheck;
 
     /// <summary>

@@ -157,6 +157,14 @@ public sealed class GrpcTlsTests : IDisposable
             (certificatePath, keyPath) => ipc => ipc.AddGrpc(o => Server(o, certificatePath, keyPath)),
             thumbprint => ipc => ipc.AddGrpc(o => o.Tls.AllowedThumbprints.Add(thumbprint)));
 
+    [Fact]
+    public Task RequestAsync_AuthorityFileReplaced_ServerValidatesNewConnectionsByTheNewAuthority() =>
+        TlsChecks.AssertServerAuthorityIsRenewedForNewConnectionsAsync(
+            _certificates,
+            NewAddress(),
+            authorityPath => ipc => ipc.AddGrpc(o => RequireClientCertificate(Server(o)).Tls.CertificateAuthorityPath = authorityPath),
+            ipc => ipc.AddGrpc(o => Present(TrustAuthority(o), _certificates.ClientCertificatePath, _certificates.ClientKeyPath)));
+
     private GrpcTransportOptions Server(GrpcTransportOptions options) => Server(options, _certificates.ServerCertificatePath, _certificates.ServerKeyPath);
 
     private GrpcTransportOptions Server(GrpcTransportOptions options, string certificatePath, string keyPath)

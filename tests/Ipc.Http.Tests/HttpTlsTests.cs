@@ -190,6 +190,14 @@ public sealed class HttpTlsTests : IDisposable
             }),
             thumbprint => ipc => ipc.AddHttp(o => o.Tls.AllowedThumbprints.Add(thumbprint)));
 
+    [Fact]
+    public Task RequestAsync_AuthorityFileReplaced_ServerValidatesNewConnectionsByTheNewAuthority() =>
+        TlsChecks.AssertServerAuthorityIsRenewedForNewConnectionsAsync(
+            _certificates,
+            HttpTestAddresses.NewHttpsAddress(),
+            authorityPath => ipc => ipc.AddHttp(o => ServerTls(o, requireClient: true).CertificateAuthorityPath = authorityPath),
+            Client(PresentClientCertificate));
+
     /// <summary>The settings of a client that trusts the authority and does not retry, its TLS options then set by <paramref name="tls"/>.</summary>
     private Action<IIpcBuilder> Client(Action<HttpTlsOptions> tls) => ipc =>
     {

@@ -333,6 +333,14 @@ public sealed class TcpTlsTests : IDisposable
                 o.Tls.AllowedThumbprints.Add(thumbprint);
             }));
 
+    [Fact]
+    public Task RequestAsync_AuthorityFileReplaced_ServerValidatesNewConnectionsByTheNewAuthority() =>
+        TlsChecks.AssertServerAuthorityIsRenewedForNewConnectionsAsync(
+            _certificates,
+            TestAddresses.NewTcpAddress(),
+            authorityPath => ipc => ipc.AddSockets(o => RequireClientCertificate(Server(o)).Tls.CertificateAuthorityPath = authorityPath),
+            ipc => ipc.AddSockets(o => Present(TrustAuthority(o), _certificates.ClientCertificatePath, _certificates.ClientKeyPath)));
+
     private SocketTransportOptions Server(SocketTransportOptions options) => Server(options, _certificates.ServerCertificatePath, _certificates.ServerKeyPath);
 
     private SocketTransportOptions Server(SocketTransportOptions options, string certificatePath, string? keyPath)

@@ -184,6 +184,59 @@ public static class TlsChecks
         await host.StopAsync().WaitAsync(TestIpc.Bound);
     }
 
+    /// <summary>
+    /// A server with mutual TLS that <paramref name="server"/> sets up with the authority file it is given refuses a
+    /// client certificate of another authority, and after the file is replaced by that authority, once the check interval
+    /// has passed on its clock, serves new connections from <paramref name="client"/>. A replacement that does not load
+    /// keeps the last good authority and is logged as a warning once.
+    /// </summary>
+    public static async Task AssertServerAuthorityIsRenewedForNewConnectionsAsync(
+        TestCertificates certificates,
+        string address,
+        Func<string, Action<IIpcBuilder>> server,
+        Action<IIpcBuilder> client)
+    {
+        var authorityPath = certificates.PathOf("renewed-authority.pem");
+        File.Copy(certificates.OtherAuthorityPath, authorityPath);
+        var time = new FakeTimeProvider();
+        var log = new RecordingLog();
+        using var host = await TestIpc.StartServerAsync(address, ipc =>
+        {
+            ipc.Services.AddSingleton<TimeProvider>(time);
+            ipc.Services.AddLogging(logging => logging.AddProvider(log));
+            server(authorityPath)(ipc);
+        });
+        await using (var before = TestIpc.CreateClient(address, NoRetries(client)))
+        {
+            await AssertUnauthorizedAsync(before);
+        }
+
+        File.Copy(certificates.AuthorityPath, authorityPath, overwrite: true);
+        time.Advance(CertificateCheckInterval);
+        await using (var after = TestIpc.CreateClient(address, NoRetries(client)))
+        {
+            await TestIpc.AssertServesAsync(after);
+        }
+
+        File.WriteAllText(authorityPath, "-----BEGIN CERTIFICATE-----\nhalf written\n");
+        for (var i = 0; i < 2; i++)
+        {
+            time.Advance(CertificateCheckInterval);
+            await using var afterBadRenewal = TestIpc.CreateClient(address, NoRetries(client));
+            await TestIpc.AssertServesAsync(afterBadRenewal);
+        }
+
+        var warning = Xunit.Assert.Single(log.Warnings, w => w.Contains(authorityPath, StringComparison.Ordinal));
+        Xunit.Assert.Contains("keeps", warning, StringComparison.Ordinal);
+        await host.StopAsync().WaitAsync(TestIpc.Bound);
+    }
+
+    private static Action<IIpcBuilder> NoRetries(Action<IIpcBuilder> client) => ipc =>
+    {
+        client(ipc);
+        ipc.ConfigureResilience(r => r.Enabled = false);
+    };
+
     private static Action<IIpcBuilder> Pinned(Func<string, Action<IIpcBuilder>> client, string thumbprint) => ipc =>
     {
         client(thumbprint)(ipc);
