@@ -31,14 +31,14 @@ internal sealed class GrpcTls
 
     public SslClientAuthenticationOptions ClientOptions(string host)
     {
-        var clientCertificate = TlsCertificates.ClientCertificate(_options);
-        return new SslClientAuthenticationOptions
+        var options = new SslClientAuthenticationOptions
         {
             TargetHost = _options.TargetHost ?? host,
-            ClientCertificates = clientCertificate is null ? null : [clientCertificate],
             CertificateRevocationCheckMode = RevocationMode,
             RemoteCertificateValidationCallback = (_, certificate, _, errors) => (LastRefusal = Validate(certificate, errors, checkName: true)) is null,
         };
+        CertificateFile.ForClient(_options, _time, _reloadFailed)?.PresentAsClient(options);
+        return options;
     }
 
     /// <summary>Checks a client certificate the handshake accepted without judging it: chain (or pins) only.</summary>

@@ -96,10 +96,7 @@ public static class HttpIpcBuilderExtensions
             };
             var logger = services.GetService<ILoggerFactory>()?.CreateLogger("Ipc.Http") ?? NullLogger.Instance;
             var tls = new HttpTls(options.Tls, endpointName, services.GetService<TimeProvider>() ?? TimeProvider.System, logger);
-            if (tls.ClientCertificate() is { } certificate)
-            {
-                handler.SslOptions.ClientCertificates = [certificate];
-            }
+            tls.PresentClientCertificate(handler.SslOptions);
 
             handler.SslOptions.CertificateRevocationCheckMode = tls.RevocationMode;
             if (options.Tls.CertificateAuthorityPath is not null || options.Tls.AllowedThumbprints.Count > 0)

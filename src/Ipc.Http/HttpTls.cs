@@ -26,7 +26,9 @@ internal sealed class HttpTls
         _authority = CertificateFile.ForAuthority(options, time, _reloadFailed);
     }
 
-    public X509Certificate2? ClientCertificate() => TlsCertificates.ClientCertificate(_options);
+    /// <summary>Has a client present its certificate, if it has one: a certificate file is read again when it changes.</summary>
+    public void PresentClientCertificate(SslClientAuthenticationOptions options) =>
+        CertificateFile.ForClient(_options, _time, _reloadFailed)?.PresentAsClient(options);
 
     /// <summary>The server certificate: from <see cref="Transports.TlsOptions.Certificate"/> or its file, read again when it changes.</summary>
     public CertificateFile ServerCertificate(string endpointName) =>

@@ -1,3 +1,4 @@
+using System.Net.Security;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Ipc.Transports;
@@ -89,6 +90,16 @@ internal sealed class CertificateFile
         : null;
 
     /// <summary>
+    /// The certificate a client presents: the one set in code (which stays), else the one in
+    /// <see cref="TlsOptions.ClientCertificatePath"/>, read again from its files when they change (a renewal that does not
+    /// load keeps the last good one and is given to <paramref name="reloadFailed"/>); else none.
+    /// </summary>
+    public static CertificateFile? ForClient(TlsOptions tls, TimeProvider time, Action<string, Exception> reloadFailed) =>
+        tls.ClientCertificate is { } certificate ? Fixed(certificate)
+        : tls.ClientCertificatePath is { } path ? new CertificateFile([path, tls.ClientCertificateKeyPath], () => TlsCertificates.Load(path, tls.ClientCertificateKeyPath, tls.ClientCertificatePassword, "Client"), time, reloadFailed)
+        : null;
+
+    /// <summary>
     /// The authority of <see cref="TlsOptions.CertificateAuthorityPath"/>, when one is set, read again from its file when it
     /// changes; a renewal that does not load keeps the last good one and is given to <paramref name="reloadFailed"/>.
     /// </summary>
@@ -97,6 +108,22 @@ internal sealed class CertificateFile
 
     /// <summary>A certificate that stays as it is.</summary>
     public static CertificateFile Fixed(X509Certificate2 certificate) => new(certificate);
+
+    /// <summary>
+    /// Has a client present this certificate: a fixed one as it is, one from files through the selection callback, so
+    /// each new connection takes the current one.
+    /// </summary>
+    public void PresentAsClient(SslClientAuthenticationOptions options)
+    {
+        if (Reloads)
+        {
+            options.LocalCertificateSelectionCallback = (_, _, _, _, _) => Current;
+        }
+        else
+        {
+            options.ClientCertificates = [_current];
+        }
+    }
 
     private void Check()
     {

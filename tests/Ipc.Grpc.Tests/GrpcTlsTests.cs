@@ -165,6 +165,14 @@ public sealed class GrpcTlsTests : IDisposable
             authorityPath => ipc => ipc.AddGrpc(o => RequireClientCertificate(Server(o)).Tls.CertificateAuthorityPath = authorityPath),
             ipc => ipc.AddGrpc(o => Present(TrustAuthority(o), _certificates.ClientCertificatePath, _certificates.ClientKeyPath)));
 
+    [Fact]
+    public Task RequestAsync_ClientCertificateFileReplaced_NewConnectionsPresentTheNewCertificate() =>
+        TlsChecks.AssertClientCertificateIsRenewedForNewConnectionsAsync(
+            _certificates,
+            NewAddress(),
+            thumbprint => ipc => ipc.AddGrpc(o => RequireClientCertificate(Server(o)).Tls.AllowedThumbprints.Add(thumbprint)),
+            (certificatePath, keyPath) => ipc => ipc.AddGrpc(o => Present(TrustAuthority(o), certificatePath, keyPath)));
+
     private GrpcTransportOptions Server(GrpcTransportOptions options) => Server(options, _certificates.ServerCertificatePath, _certificates.ServerKeyPath);
 
     private GrpcTransportOptions Server(GrpcTransportOptions options, string certificatePath, string keyPath)

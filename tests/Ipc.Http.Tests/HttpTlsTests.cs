@@ -198,6 +198,18 @@ public sealed class HttpTlsTests : IDisposable
             authorityPath => ipc => ipc.AddHttp(o => ServerTls(o, requireClient: true).CertificateAuthorityPath = authorityPath),
             Client(PresentClientCertificate));
 
+    [Fact]
+    public Task RequestAsync_ClientCertificateFileReplaced_NewConnectionsPresentTheNewCertificate() =>
+        TlsChecks.AssertClientCertificateIsRenewedForNewConnectionsAsync(
+            _certificates,
+            HttpTestAddresses.NewHttpsAddress(),
+            thumbprint => ipc => ipc.AddHttp(o => ServerTls(o, requireClient: true).AllowedThumbprints.Add(thumbprint)),
+            (certificatePath, keyPath) => Client(tls =>
+            {
+                tls.ClientCertificatePath = certificatePath;
+                tls.ClientCertificateKeyPath = keyPath;
+            }));
+
     /// <summary>The settings of a client that trusts the authority and does not retry, its TLS options then set by <paramref name="tls"/>.</summary>
     private Action<IIpcBuilder> Client(Action<HttpTlsOptions> tls) => ipc =>
     {

@@ -231,6 +231,61 @@ public static class TlsChecks
         await host.StopAsync().WaitAsync(TestIpc.Bound);
     }
 
+    /// <summary>
+    /// A client that <paramref name="client"/> sets up with the client certificate and key files it is given presents the
+    /// certificate in them, and after they are replaced, once the check interval has passed on its clock, presents the new
+    /// one on its next connection (here, to a server started again on <paramref name="address"/>, accepting only the new
+    /// one). A replacement that does not load keeps the last good certificate and is logged as a warning once.
+    /// <paramref name="server"/> sets up a server with mutual TLS accepting only the client certificate of a thumbprint.
+    /// </summary>
+    public static async Task AssertClientCertificateIsRenewedForNewConnectionsAsync(
+        TestCertificates certificates,
+        string address,
+        Func<string, Action<IIpcBuilder>> server,
+        Func<string, string, Action<IIpcBuilder>> client)
+    {
+        var certificatePath = certificates.PathOf("renewed-client.pem");
+        var keyPath = certificates.PathOf("renewed-client.key");
+        File.Copy(certificates.ClientCertificatePath, certificatePath);
+        File.Copy(certificates.ClientKeyPath, keyPath);
+        var first = TestCertificates.Thumbprint(certificates.ClientCertificatePath);
+        var renewed = TestCertificates.Thumbprint(certificates.OtherClientCertificatePath);
+        var time = new FakeTimeProvider();
+        var log = new RecordingLog();
+        await using var services = TestIpc.CreateClient(address, NoRetries(ipc =>
+        {
+            ipc.Services.AddSingleton<TimeProvider>(time);
+            ipc.Services.AddLogging(logging => logging.AddProvider(log));
+            client(certificatePath, keyPath)(ipc);
+        }));
+        using (var host = await TestIpc.StartServerAsync(address, server(first)))
+        {
+            await TestIpc.AssertServesAsync(services);
+            await host.StopAsync().WaitAsync(TestIpc.Bound);
+        }
+
+        File.Copy(certificates.OtherClientCertificatePath, certificatePath, overwrite: true);
+        File.Copy(certificates.OtherClientKeyPath, keyPath, overwrite: true);
+        time.Advance(CertificateCheckInterval);
+        using (var host = await TestIpc.StartServerAsync(address, server(renewed)))
+        {
+            await TestIpc.AssertServesAsync(services);
+            await host.StopAsync().WaitAsync(TestIpc.Bound);
+        }
+
+        File.WriteAllText(certificatePath, "-----BEGIN CERTIFICATE-----\nhalf written\n");
+        for (var i = 0; i < 2; i++)
+        {
+            time.Advance(CertificateCheckInterval);
+            using var host = await TestIpc.StartServerAsync(address, server(renewed));
+            await TestIpc.AssertServesAsync(services);
+            await host.StopAsync().WaitAsync(TestIpc.Bound);
+        }
+
+        var warning = Xunit.Assert.Single(log.Warnings, w => w.Contains(certificatePath, StringComparison.Ordinal));
+        Xunit.Assert.Contains("keeps", warning, StringComparison.Ordinal);
+    }
+
     private static Action<IIpcBuilder> NoRetries(Action<IIpcBuilder> client) => ipc =>
     {
         client(ipc);
