@@ -54,9 +54,10 @@ internal sealed partial class GrpcListener(IpcTransportContext context, GrpcTran
                 {
                     listen.UseHttps(new HttpsConnectionAdapterOptions
                     {
+                        ServerCertificate = certificate.Current,
+
                         // A certificate from a file is asked for at each handshake, so a renewed file serves new connections.
-                        ServerCertificate = certificate.Reloads ? null : certificate.Current,
-                        ServerCertificateSelector = certificate.Reloads ? (_, _) => certificate.Current : null,
+                        OnAuthenticate = certificate.Reloads ? (_, ssl) => ssl.ServerCertificateContext = certificate.CurrentContext : null,
                         CheckCertificateRevocation = options.Tls.CheckCertificateRevocation,
 
                         // Any client certificate passes the handshake; a bad or missing one is refused on its first call with

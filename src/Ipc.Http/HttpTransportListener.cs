@@ -56,9 +56,10 @@ internal sealed class HttpTransportListener(IpcTransportContext context, HttpTra
                     {
                         listen.UseHttps(new HttpsConnectionAdapterOptions
                         {
+                            ServerCertificate = certificate.Current,
+
                             // A certificate from a file is asked for at each handshake, so a renewed file serves new connections.
-                            ServerCertificate = certificate.Reloads ? null : certificate.Current,
-                            ServerCertificateSelector = certificate.Reloads ? (_, _) => certificate.Current : null,
+                            OnAuthenticate = certificate.Reloads ? (_, ssl) => ssl.ServerCertificateContext = certificate.CurrentContext : null,
                             ClientCertificateMode = options.Tls.ClientCertificateRequired ? ClientCertificateMode.AllowCertificate : ClientCertificateMode.NoCertificate,
                             CheckCertificateRevocation = options.Tls.CheckCertificateRevocation,
                             SslProtocols = SslProtocols.None,

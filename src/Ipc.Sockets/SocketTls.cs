@@ -68,7 +68,7 @@ internal sealed class SocketTls
     }
 
     /// <summary>Runs the server handshake; returns the stream and, when the client certificate is not acceptable, why.</summary>
-    public async ValueTask<(SslStream Stream, string? Refusal)> AuthenticateAsServerAsync(Stream stream, X509Certificate2 certificate, CancellationToken cancellationToken)
+    public async ValueTask<(SslStream Stream, string? Refusal)> AuthenticateAsServerAsync(Stream stream, SslStreamCertificateContext certificate, CancellationToken cancellationToken)
     {
         var ssl = new SslStream(stream, leaveInnerStreamOpen: false);
         string? refusal = null;
@@ -79,7 +79,7 @@ internal sealed class SocketTls
             await ssl.AuthenticateAsServerAsync(
                 new SslServerAuthenticationOptions
                 {
-                    ServerCertificate = certificate,
+                    ServerCertificateContext = certificate,
                     ClientCertificateRequired = _options.ClientCertificateRequired,
                     CertificateRevocationCheckMode = RevocationMode,
                     RemoteCertificateValidationCallback = (_, clientCertificate, _, errors) =>

@@ -179,7 +179,7 @@ internal sealed class TcpTransport : SocketTransportBase
                 throw Refuse(stream, "the client did not start TLS, and this server requires it. Enable Sockets:Tls on the client too.");
             }
 
-            var (ssl, refusal) = await _tls.AuthenticateAsServerAsync(stream, _certificate!.Current, cancellationToken).ConfigureAwait(false);
+            var (ssl, refusal) = await _tls.AuthenticateAsServerAsync(stream, _certificate!.CurrentContext, cancellationToken).ConfigureAwait(false);
             if (refusal is null)
             {
                 return ssl;

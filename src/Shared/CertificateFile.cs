@@ -21,7 +21,7 @@ internal sealed class CertificateFile
     private readonly TimeProvider? _time;
     private readonly long _interval;
     private readonly Action<string, Exception>? _reloadFailed;
-    private X509Certificate2 _current;
+    private Loaded _current;
     private byte[] _seen = [];
     private long _nextCheck;
     private int _checking;
@@ -29,7 +29,7 @@ internal sealed class CertificateFile
     private CertificateFile(X509Certificate2 certificate)
     {
         _paths = [];
-        _current = certificate;
+        _current = new Loaded(certificate);
     }
 
     /// <summary>
@@ -47,7 +47,7 @@ internal sealed class CertificateFile
 
         // The contents are read before the certificate: a change in between is seen, and loaded, at the next check.
         _seen = Fingerprint();
-        _current = load();
+        _current = new Loaded(load());
         _nextCheck = time.GetTimestamp() + _interval;
     }
 
@@ -58,26 +58,13 @@ internal sealed class CertificateFile
     /// Gets the certificate for a handshake starting now: the one last loaded, after looking at the files again when the
     /// interval has passed. Costs one timestamp compare otherwise; a handshake never waits for another one's look.
     /// </summary>
-    public X509Certificate2 Current
-    {
-        get
-        {
-            if (_time is not null && _time.GetTimestamp() >= Volatile.Read(ref _nextCheck) && Interlocked.Exchange(ref _checking, 1) == 0)
-            {
-                try
-                {
-                    Check();
-                }
-                finally
-                {
-                    Volatile.Write(ref _nextCheck, _time.GetTimestamp() + _interval);
-                    Volatile.Write(ref _checking, 0);
-                }
-            }
+    public X509Certificate2 Current => Latest().Certificate;
 
-            return Volatile.Read(ref _current);
-        }
-    }
+    /// <summary>
+    /// Gets <see cref="Current"/> as a server presents it, with its chain, built once per certificate rather than at each
+    /// handshake.
+    /// </summary>
+    public SslStreamCertificateContext CurrentContext => Latest().Context;
 
     /// <summary>
     /// The certificate a server presents: the one set in code (which stays), else the one in
@@ -121,8 +108,26 @@ internal sealed class CertificateFile
         }
         else
         {
-            options.ClientCertificates = [_current];
+            options.ClientCertificates = [_current.Certificate];
         }
+    }
+
+    private Loaded Latest()
+    {
+        if (_time is not null && _time.GetTimestamp() >= Volatile.Read(ref _nextCheck) && Interlocked.Exchange(ref _checking, 1) == 0)
+        {
+            try
+            {
+                Check();
+            }
+            finally
+            {
+                Volatile.Write(ref _nextCheck, _time.GetTimestamp() + _interval);
+                Volatile.Write(ref _checking, 0);
+            }
+        }
+
+        return Volatile.Read(ref _current);
     }
 
     private void Check()
@@ -136,7 +141,7 @@ internal sealed class CertificateFile
         _seen = seen;
         try
         {
-            Volatile.Write(ref _current, _load!());
+            Volatile.Write(ref _current, new Loaded(_load!()));
         }
         catch (Exception ex) when (ex is CryptographicException or IOException or UnauthorizedAccessException)
         {
@@ -166,5 +171,15 @@ internal sealed class CertificateFile
         }
 
         return hash.GetHashAndReset();
+    }
+
+    /// <summary>A certificate, and the context a server presents it with, made when first asked for.</summary>
+    private sealed class Loaded(X509Certificate2 certificate)
+    {
+        private SslStreamCertificateContext? _context;
+
+        public X509Certificate2 Certificate => certificate;
+
+        public SslStreamCertificateContext Context => _context ??= SslStreamCertificateContext.Create(certificate, additionalCertificates: null);
     }
 }
