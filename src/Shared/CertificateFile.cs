@@ -73,7 +73,7 @@ internal sealed class CertificateFile
     /// </summary>
     public static CertificateFile? ForServer(TlsOptions tls, TimeProvider time, Action<string, Exception> reloadFailed) =>
         tls.Certificate is { } certificate ? Fixed(certificate)
-        : tls.CertificatePath is { } path ? new CertificateFile([path, tls.CertificateKeyPath], () => TlsCertificates.Load(path, tls.CertificateKeyPath, tls.CertificatePassword, string.Empty), time, reloadFailed)
+        : tls.CertificatePath is { } path ? new CertificateFile([path, tls.CertificateKeyPath], () => WithKey(TlsCertificates.Load(path, tls.CertificateKeyPath, tls.CertificatePassword, string.Empty), path), time, reloadFailed)
         : null;
 
     /// <summary>
@@ -83,7 +83,7 @@ internal sealed class CertificateFile
     /// </summary>
     public static CertificateFile? ForClient(TlsOptions tls, TimeProvider time, Action<string, Exception> reloadFailed) =>
         tls.ClientCertificate is { } certificate ? Fixed(certificate)
-        : tls.ClientCertificatePath is { } path ? new CertificateFile([path, tls.ClientCertificateKeyPath], () => TlsCertificates.Load(path, tls.ClientCertificateKeyPath, tls.ClientCertificatePassword, "Client"), time, reloadFailed)
+        : tls.ClientCertificatePath is { } path ? new CertificateFile([path, tls.ClientCertificateKeyPath], () => WithKey(TlsCertificates.Load(path, tls.ClientCertificateKeyPath, tls.ClientCertificatePassword, "Client"), path), time, reloadFailed)
         : null;
 
     /// <summary>
@@ -110,6 +110,18 @@ internal sealed class CertificateFile
         {
             options.ClientCertificates = [_current.Certificate];
         }
+    }
+
+    /// <summary>A certificate a side presents must come with its private key; one without is refused as it loads, not at each handshake.</summary>
+    private static X509Certificate2 WithKey(X509Certificate2 certificate, string path)
+    {
+        if (certificate.HasPrivateKey)
+        {
+            return certificate;
+        }
+
+        certificate.Dispose();
+        throw new CryptographicException($"The certificate '{path}' has no private key: give it in the file, or in its key file.");
     }
 
     private Loaded Latest()
@@ -143,7 +155,7 @@ internal sealed class CertificateFile
         {
             Volatile.Write(ref _current, new Loaded(_load!()));
         }
-        catch (Exception ex) when (ex is CryptographicException or IOException or UnauthorizedAccessException)
+        catch (Exception ex) when (ex is CryptographicException or IOException or UnauthorizedAccessException or ArgumentException)
         {
             // Half written, a key not yet matching, a wrong password: the last good certificate stays, until the files change again.
             _reloadFailed!(_paths[0], ex);

@@ -4,6 +4,7 @@ using Ipc.Testing;
 using Ipc.TestUtils;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Time.Testing;
 
 namespace Ipc.Sockets.Tests;
 
@@ -340,6 +341,45 @@ public sealed class TcpTlsTests : IDisposable
             TestAddresses.NewTcpAddress(),
             authorityPath => ipc => ipc.AddSockets(o => RequireClientCertificate(Server(o)).Tls.CertificateAuthorityPath = authorityPath),
             ipc => ipc.AddSockets(o => Present(TrustAuthority(o), _certificates.ClientCertificatePath, _certificates.ClientKeyPath)));
+
+    [Fact]
+    public async Task StartAsync_ServerCertificateFileWithoutKey_FailsSayingSo()
+    {
+        var pfx = _certificates.PathOf("public-only.pfx");
+        using (var withoutKey = X509CertificateLoader.LoadCertificateFromFile(_certificates.ServerCertificatePath))
+        {
+            File.WriteAllBytes(pfx, withoutKey.Export(X509ContentType.Pkcs12, "server-pw"));
+        }
+
+        var ex = await Assert.ThrowsAsync<CryptographicException>(() => TestIpc.StartServerAsync(TestAddresses.NewTcpAddress(), ipc => ipc.AddSockets(o => ServerFromPkcs12(o, pfx, "server-pw"))));
+
+        Assert.Contains($"The certificate '{pfx}' has no private key", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task RequestAsync_ServerCertificateRenewedWithoutItsKey_KeepsPresentingTheLastGoodOne()
+    {
+        var pfx = _certificates.WritePkcs12(_certificates.ServerCertificatePath, _certificates.ServerKeyPath, "server-pw");
+        var address = TestAddresses.NewTcpAddress();
+        var time = new FakeTimeProvider();
+        var log = new RecordingLog();
+        using var server = await TestIpc.StartServerAsync(address, ipc =>
+        {
+            ipc.Services.AddSingleton<TimeProvider>(time);
+            ipc.Services.AddLogging(logging => logging.AddProvider(log));
+            ipc.AddSockets(o => ServerFromPkcs12(o, pfx, "server-pw"));
+        });
+        using (var withoutKey = X509CertificateLoader.LoadCertificateFromFile(_certificates.OtherHostCertificatePath))
+        {
+            File.WriteAllBytes(pfx, withoutKey.Export(X509ContentType.Pkcs12, "server-pw"));
+        }
+
+        time.Advance(TlsChecks.CertificateCheckInterval);
+        await using var client = TestIpc.CreateClient(address, ipc => ipc.AddSockets(o => TrustAuthority(o)));
+
+        await TestIpc.AssertServesAsync(client);
+        Assert.Contains(log.Warnings, w => w.Contains(pfx, StringComparison.Ordinal) && w.Contains("has no private key", StringComparison.Ordinal));
+    }
 
     private SocketTransportOptions Server(SocketTransportOptions options) => Server(options, _certificates.ServerCertificatePath, _certificates.ServerKeyPath);
 
