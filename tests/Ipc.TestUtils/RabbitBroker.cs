@@ -68,6 +68,27 @@ public sealed class RabbitBroker : IAsyncDisposable
     /// <exception cref="InvalidOperationException">rabbitmq-server is not installed; the message says how to get a broker.</exception>
     public static async Task<RabbitBroker> StartAsync(int nodes = 1, RabbitTls? tls = null)
     {
+        try
+        {
+            return await StartOnceAsync(nodes, tls);
+        }
+        catch (NodeStartException first)
+        {
+            // Its ports are picked free before the node binds them, and on a busy machine another process may take one in
+            // between, which ends the node's boot: once more, on new ports. A second failure is reported with both.
+            try
+            {
+                return await StartOnceAsync(nodes, tls);
+            }
+            catch (NodeStartException second)
+            {
+                throw new InvalidOperationException($"{second.Message}{Environment.NewLine}An earlier start on other ports failed too: {first.Message}", second);
+            }
+        }
+    }
+
+    private static async Task<RabbitBroker> StartOnceAsync(int nodes, RabbitTls? tls)
+    {
         if (!OperatingSystem.IsLinux() || !File.Exists(ServerPath))
         {
             throw new InvalidOperationException(
@@ -293,7 +314,15 @@ public sealed class RabbitBroker : IAsyncDisposable
             throw new InvalidOperationException($"RabbitMQ node {node.Name} did not open port {node.Port} within 90 s; see {Path.Combine(node.Folder, "log")}.");
         }
 
-        await CtlAsync(node.Name, "await_startup");
+        try
+        {
+            await CtlAsync(node.Name, "await_startup");
+        }
+        catch (InvalidOperationException ex)
+        {
+            throw new NodeStartException($"{ex.Message}{Environment.NewLine}The end of its log:{Environment.NewLine}{LogTail(node)}", ex);
+        }
+
         if (node.TlsPort is { } tlsPort)
         {
             try
@@ -309,6 +338,20 @@ public sealed class RabbitBroker : IAsyncDisposable
         // rabbitmq-server is a shell wrapper; the beam that writes the node's files has its own pid, which the node
         // writes to its pid file on start (and removes when it begins to stop, before it has finished writing).
         node.BeamPid = int.Parse((await File.ReadAllTextAsync(node.PidFile)).Trim(), CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>The last lines of a node's log files, read before its folder is removed.</summary>
+    private static string LogTail(Node node)
+    {
+        try
+        {
+            var lines = Directory.EnumerateFiles(Path.Combine(node.Folder, "log"), "*.log").SelectMany(File.ReadLines).TakeLast(30);
+            return string.Join(Environment.NewLine, lines);
+        }
+        catch (IOException ex)
+        {
+            return $"(its log could not be read: {ex.Message})";
+        }
     }
 
     private async Task<string> CtlAsync(string node, params string[] arguments)
@@ -409,6 +452,9 @@ public sealed class RabbitBroker : IAsyncDisposable
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
+
+    /// <summary>A node did not finish its boot.</summary>
+    private sealed class NodeStartException(string message, Exception inner) : InvalidOperationException(message, inner);
 
     private sealed class Node(string name, int port, int distPort, string folder)
     {
