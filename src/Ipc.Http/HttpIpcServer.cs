@@ -35,7 +35,10 @@ internal sealed partial class HttpIpcServer : IAsyncDisposable
     private readonly IpcTransportTelemetry? _telemetry;
     private readonly object _queuedBytesGate = new();
     private readonly CancellationTokenSource _stopping = new();
+    private readonly CancellationTokenSource _drainEnded = new(); // once the stop's DrainTimeout or token ends: the one-way handler is cancelled, the rest dropped
+    private readonly TimeSpan _drainTimeout;
     private readonly Task _oneWayLoop;
+    private Task<bool>? _stopped;
     private readonly ILogger _logger;
     private readonly bool _detailedErrors; // the endpoint's EnableDetailedErrors: health descriptions go to callers only then
     private long _queuedBytes; // the bodies of the accepted one-way messages, until their handler has run
@@ -57,9 +60,10 @@ internal sealed partial class HttpIpcServer : IAsyncDisposable
         _bodies = CreateTranscoder(services, dispatcher.EndpointName);
         var ipc = services.GetRequiredService<IOptions<IpcOptions>>().Value;
         _detailedErrors = (ipc.Endpoints.TryGetValue(dispatcher.EndpointName, out var endpoint) ? endpoint.EnableDetailedErrors : null) ?? ipc.EnableDetailedErrors;
+        _drainTimeout = endpoint?.DrainTimeout ?? new IpcEndpointOptions().DrainTimeout;
         _routes = dispatcher.Routes.ToDictionary(r => r.Name, StringComparer.Ordinal);
         _time = services.GetService<TimeProvider>() ?? TimeProvider.System;
-        _oneWay = Channel.CreateBounded<(IpcMessage, int, long)>(new BoundedChannelOptions(options.MaxQueuedOneWayMessages) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
+        _oneWay = Channel.CreateBounded<(IpcMessage, int, long)>(new BoundedChannelOptions(options.MaxQueuedOneWayMessages) { SingleReader = false, FullMode = BoundedChannelFullMode.Wait }); // the loop, and a stop whose drain ended
         _oneWayLoop = Task.Run(RunOneWayLoopAsync);
     }
 
@@ -122,15 +126,60 @@ internal sealed partial class HttpIpcServer : IAsyncDisposable
         return group;
     }
 
-    public async Task StopAsync()
+    /// <summary>
+    /// Stops (once; a later call waits for the same stop): running request and stream handlers are cancelled and their
+    /// callers answered <c>Unavailable</c>, no one-way message is accepted any more, and those already accepted are handled
+    /// for the endpoint's <c>DrainTimeout</c> at most, or until <paramref name="cancellationToken"/> ends it sooner.
+    /// Returns whether every one-way message accepted was handled.
+    /// </summary>
+    public Task<bool> StopAsync(CancellationToken cancellationToken = default)
     {
-        if (!_stopping.IsCancellationRequested)
+        lock (_queuedBytesGate)
         {
-            await _stopping.CancelAsync().ConfigureAwait(false);
+            return _stopped ??= StopOnceAsync(cancellationToken);
+        }
+    }
+
+    private async Task<bool> StopOnceAsync(CancellationToken cancellationToken)
+    {
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        _oneWay.Writer.TryComplete();
+        using (var grace = new CancellationTokenSource(_drainTimeout, _time))
+        using (var linked = CancellationTokenSource.CreateLinkedTokenSource(grace.Token, cancellationToken))
+        {
+            try
+            {
+                await _oneWayLoop.WaitAsync(linked.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (linked.IsCancellationRequested)
+            {
+                // The drain is over: the handler running now has its token cancelled, and is not waited for.
+            }
         }
 
-        _oneWay.Writer.TryComplete();
-        await _oneWayLoop.ConfigureAwait(false);
+        try
+        {
+            await _drainEnded.CancelAsync().ConfigureAwait(false);
+        }
+        catch (AggregateException)
+        {
+            // A callback registered on the handler's token threw; the drain ends regardless.
+        }
+
+        var dropped = 0;
+        while (_oneWay.Reader.TryRead(out var queued))
+        {
+            dropped++;
+            Handled(queued.Size);
+            _telemetry?.MessagesDropped(queued.Message.Route, 1);
+        }
+
+        if (dropped > 0)
+        {
+            Log.OneWayDropped(_logger, EndpointName, dropped);
+        }
+
+        return _oneWayLoop.IsCompletedSuccessfully && dropped == 0;
     }
 
     public async ValueTask DisposeAsync()
@@ -738,12 +787,20 @@ internal sealed partial class HttpIpcServer : IAsyncDisposable
         await http.BodyWriter.WriteAsync(body.WrittenMemory, context.RequestAborted).ConfigureAwait(false);
     }
 
+    /// <summary>Handles the accepted one-way messages in order until the server stops and the queue is empty, or the stop's drain ends.</summary>
     private async Task RunOneWayLoopAsync()
     {
+        var token = _drainEnded.Token;
         try
         {
-            await foreach (var (message, size, arrived) in _oneWay.Reader.ReadAllAsync(_stopping.Token).ConfigureAwait(false))
+            while (await _oneWay.Reader.WaitToReadAsync(token).ConfigureAwait(false))
             {
+                if (token.IsCancellationRequested || !_oneWay.Reader.TryRead(out var queued))
+                {
+                    continue;
+                }
+
+                var (message, size, arrived) = queued;
                 try
                 {
                     if (message.Timeout is { } left && left <= LongestDeadline)
@@ -753,7 +810,7 @@ internal sealed partial class HttpIpcServer : IAsyncDisposable
                         message.Timeout = left - _time.GetElapsedTime(arrived);
                     }
 
-                    await _dispatcher.DispatchOneWayAsync(message, _stopping.Token).ConfigureAwait(false);
+                    await _dispatcher.DispatchOneWayAsync(message, token).ConfigureAwait(false);
                 }
                 finally
                 {
@@ -761,19 +818,9 @@ internal sealed partial class HttpIpcServer : IAsyncDisposable
                 }
             }
         }
-        catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+        catch (OperationCanceledException) when (token.IsCancellationRequested)
         {
-            var dropped = 0;
-            while (_oneWay.Reader.TryRead(out var queued))
-            {
-                dropped++;
-                _telemetry?.MessagesDropped(queued.Message.Route, 1);
-            }
-
-            if (dropped > 0)
-            {
-                Log.OneWayDropped(_logger, EndpointName, dropped);
-            }
+            // The drain ended: the stop drops what is still queued.
         }
     }
 

@@ -130,15 +130,18 @@ internal sealed class HttpTransportListener(IpcTransportContext context, HttpTra
 
     public async ValueTask StopAsync(CancellationToken cancellationToken)
     {
-        // Cancels the handlers and drops the queued one-way messages at once; a one-way handler that ignores its token
-        // is waited for only as long as the host waits for the stop, and Kestrel stops meanwhile.
-        var oneWay = _server?.StopAsync() ?? Task.CompletedTask;
+        // Cancels the request and stream handlers at once, and handles the one-way messages already accepted for the
+        // endpoint's DrainTimeout at most (or until the host's token ends it) while Kestrel stops.
+        var oneWay = _server?.StopAsync(cancellationToken) ?? Task.FromResult(true);
         if (_app is { } app)
         {
             await app.StopAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        await oneWay.WaitAsync(cancellationToken).ConfigureAwait(false);
+        if (!await oneWay.ConfigureAwait(false))
+        {
+            cancellationToken.ThrowIfCancellationRequested(); // the caller ended the stop before every accepted message was handled
+        }
     }
 
     public async ValueTask DisposeAsync()

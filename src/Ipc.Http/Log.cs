@@ -5,7 +5,7 @@ namespace Ipc.Http;
 /// <summary>Every log event of the HTTP transport, with its event id (1500-1599), category <c>Ipc.Http</c>.</summary>
 internal static partial class Log
 {
-    [LoggerMessage(1500, LogLevel.Warning, "Ipc endpoint '{Endpoint}' stopped with {Count} accepted one-way messages not yet handled; they are dropped.")]
+    [LoggerMessage(1500, LogLevel.Warning, "Ipc endpoint '{Endpoint}' stopped, and its DrainTimeout ended with {Count} accepted one-way messages not yet handled; they are dropped.")]
     public static partial void OneWayDropped(ILogger logger, string endpoint, int count);
 
     [LoggerMessage(1501, LogLevel.Error, "Ipc endpoint '{Endpoint}' failed to answer an HTTP request for route '{Route}'.")]

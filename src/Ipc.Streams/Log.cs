@@ -17,7 +17,7 @@ internal static partial class Log
     [LoggerMessage(102, LogLevel.Error, "One-way message {MessageId} for route '{Route}' on {Connection} was dropped: its {Size}-byte body is over the {MaxMessageSize}-byte MaxMessageSize.")]
     public static partial void OversizeDropped(ILogger logger, string messageId, string route, string connection, int size, int maxMessageSize);
 
-    [LoggerMessage(103, LogLevel.Error, "One-way message {MessageId} for route '{Route}' on {Connection} was accepted but not delivered: the server stopped first.")]
+    [LoggerMessage(103, LogLevel.Error, "One-way message {MessageId} for route '{Route}' on {Connection} was accepted but not delivered: the server stopped, and its DrainTimeout ended before the message's turn.")]
     public static partial void NotDelivered(ILogger logger, string messageId, string route, string connection);
 
     [LoggerMessage(104, LogLevel.Error, "Closing connection {Connection}: it failed unexpectedly.")]

@@ -24,7 +24,8 @@ internal sealed class ServerConnection : StreamConnection, IReaderWork
     private readonly IIpcDispatcher _dispatcher;
     private readonly string? _remoteAddress; // named once per connection, set on each message it reads
     private readonly TimeProvider _time;
-    private readonly CancellationToken _serverStopping;
+    private readonly CancellationToken _drainEnded; // the server stopped and its DrainTimeout ended: one-way handlers are cancelled, the rest reported
+    private readonly CancellationTokenRegistration _dropOnDrainEnd;
     private readonly CallTable<ServerCall> _calls = new();
     // Taken from by one drain at a time, but a drain that stops looks once more while the next may have started.
     private readonly ConcurrentQueue<(IpcMessage Message, byte[]? Pooled, int Size)> _oneWay = new();
@@ -53,13 +54,13 @@ internal sealed class ServerConnection : StreamConnection, IReaderWork
     private long _idleMark = -1;
     private int _idleTicks;
 
-    public ServerConnection(DuplexConnection connection, IIpcDispatcher dispatcher, StreamTransportOptions options, bool dedicatedReader, TimeProvider time, CancellationToken serverStopping, ILogger logger, string description)
+    public ServerConnection(DuplexConnection connection, IIpcDispatcher dispatcher, StreamTransportOptions options, bool dedicatedReader, TimeProvider time, CancellationToken drainEnded, ILogger logger, string description)
         : base(connection, dispatcher.MaxMessageSize, options, dedicatedReader, options.FrameTimeout, time, logger, description)
     {
         _dispatcher = dispatcher;
         _remoteAddress = connection.RemoteAddress;
         _time = time;
-        _serverStopping = serverStopping;
+        _drainEnded = drainEnded;
         _inline = options.UnsafePreferInlineHandlers;
         _maxCalls = options.MaxConcurrentCallsPerConnection;
         _oneWayWindow = options.MaxQueuedOneWayMessages;
@@ -84,6 +85,9 @@ internal sealed class ServerConnection : StreamConnection, IReaderWork
             (this, options.HandshakeTimeout),
             options.HandshakeTimeout,
             Timeout.InfiniteTimeSpan);
+
+        // Reports what is still queued once the drain ends, without waiting for a handler that ignores its token.
+        _dropOnDrainEnd = drainEnded.UnsafeRegister(static state => ((ServerConnection)state!).DropQueued(), this);
     }
 
     /// <summary>Serves the connection until it closes, then waits for the one-way messages already received to be handled.</summary>
@@ -119,16 +123,31 @@ internal sealed class ServerConnection : StreamConnection, IReaderWork
             }
 
             await OneWayDrainedAsync().ConfigureAwait(false);
+            await _dropOnDrainEnd.DisposeAsync().ConfigureAwait(false);
         }
     }
 
-    /// <summary>Tells the client the server is stopping (its pending calls fail with Unavailable at once) and closes.</summary>
+    /// <summary>
+    /// Tells the client the server is stopping (its pending calls fail with Unavailable at once, and their handlers are
+    /// cancelled), reads what the client sent before it knew, and closes. The one-way messages read are handled after the
+    /// close, until the server's drain ends (<see cref="ServeAsync"/>).
+    /// </summary>
     public async Task ShutdownAsync()
     {
         // As for an idle GoAway: no call with an id past the GoAway's last is taken on from here, since the client sends
         // those again elsewhere; one the frame loop reads before the close would otherwise run twice.
         Interlocked.Or(ref _callState, GoingAway);
+        foreach (var call in _calls.Snapshot())
+        {
+            call.Cancel();
+        }
+
         await SendGoAwayAsync(IpcErrorCode.Unavailable, $"The server ({Description}) is stopping.").ConfigureAwait(false);
+
+        // The client closes its side once it has sent what it buffered: a one-way message it sent before it read the
+        // GoAway counts as sent, so it is read and handled too, not lost with the connection. Bounded in real time as
+        // well, so that a stop never waits on a clock that does not move (a test's) for a client that does not close.
+        await Task.WhenAny(Task.Delay(s_goAwayBound, _time, Closed), Task.Delay(s_goAwayBound, TimeProvider.System, Closed)).ConfigureAwait(false);
         Close();
     }
 
@@ -322,7 +341,7 @@ internal sealed class ServerConnection : StreamConnection, IReaderWork
     {
         try
         {
-            await _dispatcher.DispatchOneWayAsync(message, _serverStopping).ConfigureAwait(false);
+            await _dispatcher.DispatchOneWayAsync(message, _drainEnded).ConfigureAwait(false);
         }
         finally
         {
@@ -604,7 +623,7 @@ internal sealed class ServerConnection : StreamConnection, IReaderWork
         {
             while (_oneWay.TryDequeue(out var item))
             {
-                if (_serverStopping.IsCancellationRequested)
+                if (_drainEnded.IsCancellationRequested)
                 {
                     NotDelivered(item);
                     continue;
@@ -613,7 +632,7 @@ internal sealed class ServerConnection : StreamConnection, IReaderWork
                 ValueTask<IpcOneWayOutcome> handled;
                 try
                 {
-                    handled = _dispatcher.DispatchOneWayAsync(item.Message, _serverStopping);
+                    handled = _dispatcher.DispatchOneWayAsync(item.Message, _drainEnded);
                 }
                 catch (Exception ex)
                 {
@@ -702,11 +721,11 @@ internal sealed class ServerConnection : StreamConnection, IReaderWork
         }
     }
 
-    /// <summary>The dispatcher threw (it reports a handler's failure itself): closes the connection, unless the server is stopping.</summary>
+    /// <summary>The dispatcher threw (it reports a handler's failure itself): closes the connection, unless the server's drain ended.</summary>
     private void OneWayFailed((IpcMessage Message, byte[]? Pooled, int Size) item, Exception error)
     {
         OneWayDone(item);
-        if (error is not OperationCanceledException || !_serverStopping.IsCancellationRequested)
+        if (error is not OperationCanceledException || !_drainEnded.IsCancellationRequested)
         {
             Fail(error);
         }
@@ -720,7 +739,19 @@ internal sealed class ServerConnection : StreamConnection, IReaderWork
         Telemetry?.MessagesDropped(item.Message.Route, 1);
     }
 
-    /// <summary>Once the frame loop has ended (nothing more is queued): waits until the one-way messages already queued are handled.</summary>
+    /// <summary>The server's drain ended: reports the one-way messages still queued as not delivered (the running handler's token is cancelled).</summary>
+    private void DropQueued()
+    {
+        while (_oneWay.TryDequeue(out var item))
+        {
+            NotDelivered(item);
+        }
+    }
+
+    /// <summary>
+    /// Once the frame loop has ended (nothing more is queued): waits until the one-way messages already queued are handled,
+    /// or, once the server stopped and its drain ended, reported as not delivered.
+    /// </summary>
     private Task OneWayDrainedAsync()
     {
         var stopped = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);

@@ -14,6 +14,7 @@ namespace Ipc.Transports.Streams;
 internal sealed class StreamTransportListener(IpcTransportContext context, StreamTransportOptions options, ConnectionAcceptor acceptor) : IIpcTransportListener
 {
     private readonly CancellationTokenSource _stopping = new();
+    private readonly CancellationTokenSource _drainEnded = new(); // once the stop's DrainTimeout or token ends: one-way handlers are cancelled, the rest reported
     private readonly ConcurrentDictionary<ServerConnection, Task> _connections = new();
     private int _dedicatedReaders;
     private int _active;
@@ -53,9 +54,34 @@ internal sealed class StreamTransportListener(IpcTransportContext context, Strea
 
         await acceptor.DisposeAsync().ConfigureAwait(false);
 
-        // Tell every client first, so their pending calls fail with Unavailable at once; then wait for the connections to end.
+        // The one-way messages already accepted are handled for DrainTimeout at most, or until the caller's token ends it.
+        using var grace = new CancellationTokenSource(context.DrainTimeout, context.TimeProvider);
+        using var graceEnded = grace.Token.UnsafeRegister(static s => ((StreamTransportListener)s!).EndDrain(), this);
+        using var stopEnded = cancellationToken.UnsafeRegister(static s => ((StreamTransportListener)s!).EndDrain(), this);
+
+        // Tell every client first, so their pending calls fail with Unavailable at once; then wait for the connections to
+        // end, each once its accepted one-way messages are handled.
         await Task.WhenAll(_connections.Keys.Select(c => c.ShutdownAsync())).ConfigureAwait(false);
-        await Task.WhenAll(_connections.Values).WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await Task.WhenAll(_connections.Values).WaitAsync(_drainEnded.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            // DrainTimeout is over: what was still queued is reported, and a handler that ignores its token is not waited for.
+        }
+    }
+
+    private void EndDrain()
+    {
+        try
+        {
+            _drainEnded.Cancel();
+        }
+        catch (AggregateException)
+        {
+            // A callback registered on a handler's token threw; the drain ends regardless.
+        }
     }
 
     public ValueTask DisposeAsync() => StopAsync(CancellationToken.None);
@@ -159,7 +185,7 @@ internal sealed class StreamTransportListener(IpcTransportContext context, Strea
             Interlocked.Decrement(ref _dedicatedReaders);
         }
 
-        var connection = new ServerConnection(framed, _dispatcher!, options, dedicated, context.TimeProvider, _stopping.Token, _logger, description) { Telemetry = _telemetry };
+        var connection = new ServerConnection(framed, _dispatcher!, options, dedicated, context.TimeProvider, _drainEnded.Token, _logger, description) { Telemetry = _telemetry };
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         _connections[connection] = done.Task;
         var opened = _telemetry.ConnectionOpened(description);

@@ -8,10 +8,10 @@ public sealed class ConformanceProbe
     private readonly ConcurrentQueue<int> _numbers = new();
     private int _expectedNumbers = int.MaxValue;
 
-    /// <summary>Set when the blocking handler has started.</summary>
+    /// <summary>Set when a blocking handler (<see cref="ConformanceRoutes.Block"/>, <see cref="ConformanceRoutes.BlockMessage"/>) has started.</summary>
     public TaskCompletionSource HandlerStarted { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    /// <summary>Set when the blocking handler's token was cancelled.</summary>
+    /// <summary>Set when a blocking handler's token was cancelled.</summary>
     public TaskCompletionSource HandlerCancelled { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>Set when the endless stream producer stopped (its token was cancelled or it was disposed).</summary>
@@ -19,6 +19,9 @@ public sealed class ConformanceProbe
 
     /// <summary>Set when <see cref="ExpectNumbers"/> messages have arrived.</summary>
     public TaskCompletionSource NumbersArrived { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Set when a <see cref="ConformanceRoutes.Held"/> handler has started.</summary>
+    public TaskCompletionSource HeldStarted { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>Set by a test to let the <see cref="ConformanceRoutes.Held"/> handler go on.</summary>
     public TaskCompletionSource ReleaseHeld { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);

@@ -52,8 +52,17 @@ public static class ConformanceRoutes
     /// <summary>One-way: records the headers of the first message it gets (<see cref="ConformanceProbe.MessageHeaders"/>).</summary>
     public const string Headers = "headers";
 
-    /// <summary>One-way: waits for the probe's <see cref="ConformanceProbe.ReleaseHeld"/>, then records the number in the payload's first four bytes.</summary>
+    /// <summary>
+    /// One-way: reports that it started (<see cref="ConformanceProbe.HeldStarted"/>), waits for the probe's
+    /// <see cref="ConformanceProbe.ReleaseHeld"/>, then records the number in the payload's first four bytes.
+    /// </summary>
     public const string Held = "held";
+
+    /// <summary>
+    /// One-way: reports that it started (<see cref="ConformanceProbe.HandlerStarted"/>), then waits until its token is
+    /// cancelled and reports that (<see cref="ConformanceProbe.HandlerCancelled"/>).
+    /// </summary>
+    public const string BlockMessage = "block-message";
 
     /// <summary>A subscription to the published topic of that name (<see cref="MapConformanceSubscription"/>): completes the probe's <see cref="ConformanceProbe.Published"/> and records the number.</summary>
     public const string Topic = "topic";
@@ -161,8 +170,22 @@ public static class ConformanceRoutes
             })
             .MapMessage<Payload>(Held, async (p, _, ct) =>
             {
+                probe.HeldStarted.TrySetResult();
                 await probe.ReleaseHeld.Task.WaitAsync(ct).ConfigureAwait(false);
                 probe.Received(BitConverter.ToInt32(p.Data));
+            })
+            .MapMessage<Numbered>(BlockMessage, async (_, _, ct) =>
+            {
+                probe.HandlerStarted.TrySetResult();
+                try
+                {
+                    await Task.Delay(Timeout.Infinite, ct).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    probe.HandlerCancelled.TrySetResult();
+                    throw;
+                }
             })
             .MapStream<RangeRequest, int>(Range, (r, _, ct) => Produce(r.Count, probe, ct))
             .MapStream<int, int>(HeldStream, (first, _, _) => Hold(first, probe));

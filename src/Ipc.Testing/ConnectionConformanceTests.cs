@@ -1,3 +1,7 @@
+using System.Diagnostics.Metrics;
+using Ipc.Diagnostics;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Microsoft.Extensions.Time.Testing;
 using Xunit;
 
@@ -84,6 +88,106 @@ public abstract class ConnectionConformanceTests<TTransport> : TransportConforma
         }
 
         await stopping.WaitAsync(Bound);
+    }
+
+    /// <summary>
+    /// A server that stops handles the one-way messages it already accepted before it is stopped: with a handler held
+    /// and messages waiting behind it, the stop waits for them; once the handler goes on, every message whose send
+    /// completed is handled. (A transport whose send completes only after the handler, such as gRPC, fails the held
+    /// send with Unavailable instead: its caller knows.)
+    /// </summary>
+    [Fact]
+    [Trait("Category", "Conformance")]
+    public virtual async Task SendAsync_ServerStopsWithMessagesAccepted_HandlesThemBeforeItStops()
+    {
+        const int count = 5;
+        var (server, client) = await StartPairAsync();
+        var held = client.Channel.SendAsync(ConformanceRoutes.Held, new Payload(BitConverter.GetBytes(0))).AsTask();
+        await Probe.HeldStarted.Task.WaitAsync(Bound);
+        for (var i = 1; i < count; i++)
+        {
+            await client.Channel.SendAsync(ConformanceRoutes.Numbers, new Numbered(i)).AsTask().WaitAsync(Bound); // accepted: queued behind the held one
+        }
+
+        var stopping = server.StopAsync();
+        await WaitUntilUnavailableAsync(client); // the stop has begun: the server takes on no more calls
+        Probe.ReleaseHeld.TrySetResult();
+        await stopping.WaitAsync(Bound);
+
+        var first = await Record.ExceptionAsync(() => held.WaitAsync(Bound));
+        if (first is not null)
+        {
+            Assert.Equal(IpcErrorCode.Unavailable, Assert.IsType<IpcException>(first).ErrorCode);
+        }
+
+        Assert.Equal(Enumerable.Range(first is null ? 0 : 1, first is null ? count : count - 1), Probe.Numbers.Order());
+    }
+
+    /// <summary>
+    /// A server that stops while a one-way handler never ends waits for it only for the endpoint's DrainTimeout (on the
+    /// server's clock): then that handler's token is cancelled, the stop completes, and the messages still waiting
+    /// behind it are counted in ipc.server.message.failed, not handled. (A transport whose send completes only after the
+    /// handler, such as gRPC, cancels it at once and fails its send with Unavailable: nothing waits behind it.)
+    /// </summary>
+    [Fact]
+    [Trait("Category", "Conformance")]
+    public virtual async Task SendAsync_ServerStopsWhileAOneWayHandlerNeverEnds_StopsAfterDrainTimeoutAndReportsTheRest()
+    {
+        const int count = 4;
+        var drain = TimeSpan.FromSeconds(7);
+        var time = new TimerFakeTimeProvider();
+        var address = CreateAddress();
+        var server = await StartServerAsync(address, Probe, serviceName: null, e => e.DrainTimeout = drain, time);
+        using var failed = new MetricCollector<long>(server.Services.GetRequiredService<IMeterFactory>(), IpcDiagnostics.MeterName, "ipc.server.message.failed");
+        var client = CreateClient(address);
+        var blocked = client.Channel.SendAsync(ConformanceRoutes.BlockMessage, new Numbered(0)).AsTask();
+        await Probe.HandlerStarted.Task.WaitAsync(Bound);
+        for (var i = 1; i < count; i++)
+        {
+            await client.Channel.SendAsync(ConformanceRoutes.Numbers, new Numbered(i)).AsTask().WaitAsync(Bound);
+        }
+
+        // Answered once the server has read what was sent before it (on a connection, frames are read in order): the
+        // messages wait in its queue, and the clock advanced below cuts short no wait for them to arrive.
+        await client.Requests.RequestAsync<AddRequest, AddResponse>(ConformanceRoutes.Add, new AddRequest(1, 2)).AsTask().WaitAsync(Bound);
+        var stopping = server.StopAsync();
+        var armed = time.WaitForTimerAsync(drain, Bound);
+        if (await Task.WhenAny(stopping, armed) == stopping)
+        {
+            // Nothing was waiting for a turn: the send of the handler that never ends failed, the others were handled.
+            await stopping;
+            Assert.Equal(IpcErrorCode.Unavailable, (await Assert.ThrowsAsync<IpcException>(() => blocked.WaitAsync(Bound))).ErrorCode);
+            Assert.Equal(Enumerable.Range(1, count - 1), Probe.Numbers.Order());
+            return;
+        }
+
+        await armed;
+        Assert.False(Probe.HandlerCancelled.Task.IsCompleted); // the stop waits for the handler until DrainTimeout
+        await blocked.WaitAsync(Bound); // accepted
+
+        time.Advance(drain);
+        await Probe.HandlerCancelled.Task.WaitAsync(Bound);
+        await stopping.WaitAsync(Bound);
+        await failed.WaitForMeasurementsAsync(count - 1, Bound); // one per message (a cancelled handler is not counted as failed)
+        Assert.Equal(count - 1, failed.GetMeasurementSnapshot().Where(m => Equals(m.Tags["messaging.destination.name"], ConformanceRoutes.Numbers)).Sum(m => m.Value));
+        Assert.Empty(Probe.Numbers);
+    }
+
+    /// <summary>Sends requests until one fails, as once the server's stop has begun; bounded by <see cref="TransportConformanceTests{TTransport}.Bound"/>.</summary>
+    private static async Task WaitUntilUnavailableAsync(ConformanceClient client)
+    {
+        using var bound = new CancellationTokenSource(Bound);
+        while (true)
+        {
+            try
+            {
+                await client.Requests.RequestAsync<AddRequest, AddResponse>(ConformanceRoutes.Add, new AddRequest(1, 2)).AsTask().WaitAsync(bound.Token);
+            }
+            catch (IpcException)
+            {
+                return;
+            }
+        }
     }
 
     /// <summary>A server restarted on the same address is reached again by the same client.</summary>

@@ -38,6 +38,12 @@ public sealed class IpcTransportContext
     /// <summary>Gets how long the client may wait to connect before failing with <see cref="IpcErrorCode.Unavailable"/>.</summary>
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// Gets how long a stopping server goes on handling the one-way messages it already accepted, at most (the stop's
+    /// token may end it sooner); those still waiting then are reported as not delivered, and the running handler's token is cancelled.
+    /// </summary>
+    public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
     /// <summary>Gets the clock to use for every timer.</summary>
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
 }

@@ -77,6 +77,7 @@ internal sealed class EndpointRegistry(
             {
                 MaxMessageSize = endpoint.MaxMessageSize,
                 ConnectTimeout = endpoint.ConnectTimeout,
+                DrainTimeout = endpoint.DrainTimeout,
                 TimeProvider = timeProvider,
             },
         };

@@ -38,6 +38,18 @@ public sealed class IpcEndpointOptions
     /// <value>The default value is 5 seconds; positive and at most 1 day.</value>
     public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>The largest <see cref="DrainTimeout"/> allowed: 1 day.</summary>
+    internal static readonly TimeSpan MaxDrainTimeout = TimeSpan.FromDays(1);
+
+    /// <summary>
+    /// Gets or sets how long a server of this endpoint, once it stops, goes on handling the one-way messages it already
+    /// accepted (in order, as before) before it reports the rest as not delivered and cancels the token of the handler
+    /// still running. The stop's own token (the host's <c>ShutdownTimeout</c>) ends it sooner. Requests and streams are
+    /// not waited for: their callers get <see cref="IpcErrorCode.Unavailable"/> at once.
+    /// </summary>
+    /// <value>The default value is 5 seconds; zero (report them at once) or more, and at most 1 day.</value>
+    public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
     /// <summary>Gets or sets the serializer of this endpoint, overriding <see cref="IpcOptions.Serializer"/>.</summary>
     /// <value>The default value is <see langword="null"/>: the global serializer.</value>
     public string? Serializer { get; set; }

@@ -145,6 +145,11 @@ internal sealed class IpcOptionsValidator(
             failures.Add(string.Create(CultureInfo.InvariantCulture, $"{path.EndpointSetting(name, nameof(IpcEndpointOptions.ConnectTimeout), endpoint.ConnectTimeout)} is {endpoint.ConnectTimeout}: it must be positive and at most {IpcEndpointOptions.MaxConnectTimeout}."));
         }
 
+        if (endpoint.DrainTimeout < TimeSpan.Zero || endpoint.DrainTimeout > IpcEndpointOptions.MaxDrainTimeout)
+        {
+            failures.Add(string.Create(CultureInfo.InvariantCulture, $"{path.Endpoint(name, nameof(IpcEndpointOptions.DrainTimeout))} is {endpoint.DrainTimeout}: it must be zero or more and at most {IpcEndpointOptions.MaxDrainTimeout}."));
+        }
+
         if (endpoint.Serializer is { } serializer && serializers.Find(serializer) is null)
         {
             failures.Add($"{path.EndpointSetting(name, nameof(IpcEndpointOptions.Serializer), serializer)} '{serializer}' is not a registered serializer. Use {IpcOptions.MessagePackSerializer} or {IpcOptions.JsonSerializer}, or register yours with AddSerializer.");

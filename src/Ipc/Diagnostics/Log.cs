@@ -29,7 +29,7 @@ internal static partial class Log
     [LoggerMessage(11, LogLevel.Information, "Ipc endpoint '{Endpoint}' is served by its host, which claimed it; no transport listener started ({RouteCount} routes).")]
     public static partial void HostedExternally(ILogger logger, string endpoint, int routeCount);
 
-    [LoggerMessage(20, LogLevel.Error, "One-way message {MessageId} for route '{Route}' on endpoint '{Endpoint}' was accepted but not delivered: the server stopped first.")]
+    [LoggerMessage(20, LogLevel.Error, "One-way message {MessageId} for route '{Route}' on endpoint '{Endpoint}' was accepted but not delivered: the server stopped, and its DrainTimeout ended before the message's turn.")]
     public static partial void InMemoryNotDelivered(ILogger logger, string messageId, string route, string endpoint);
 
     [LoggerMessage(30, LogLevel.Debug, "Connection {Connection} of endpoint '{Endpoint}' opened ({Side}).")]

@@ -20,11 +20,12 @@ internal sealed partial class InMemoryListener(IpcTransportContext context) : II
 
     private readonly string _key = InMemoryTransport.Key(context.Address);
     private readonly CancellationTokenSource _stopping = new();
+    private readonly CancellationTokenSource _drainEnded = new(); // once the stop's DrainTimeout or token ends: the one-way handler is cancelled, the rest reported
     private readonly IpcTransportTelemetry _telemetry = IpcTransportTelemetry.ForServer(context);
     private readonly ILogger _logger = (context.Services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance).CreateLogger("Ipc.InMemory");
     private readonly Channel<IpcMessage> _queue = Channel.CreateBounded<IpcMessage>(new BoundedChannelOptions(QueueCapacity)
     {
-        SingleReader = true,
+        SingleReader = false, // the read loop, and a stop whose drain ended reports what is left while a handler may still run
         FullMode = BoundedChannelFullMode.Wait,
     });
 
@@ -67,9 +68,32 @@ internal sealed partial class InMemoryListener(IpcTransportContext context) : II
         }
 
         InMemoryHub.Remove(_key, this);
-        _queue.Writer.TryComplete();
-        await _stopping.CancelAsync().ConfigureAwait(false); // running handlers see their token cancelled; their callers get Unavailable
-        await _reader!.ConfigureAwait(false);
+        _queue.Writer.TryComplete(); // no message is accepted from here: a sender gets Unavailable, saying so
+        await _stopping.CancelAsync().ConfigureAwait(false); // running request and stream handlers see their token cancelled; their callers get Unavailable
+
+        // The one-way messages already accepted are handled for DrainTimeout at most, or until the caller's token ends it.
+        using (var grace = new CancellationTokenSource(context.DrainTimeout, context.TimeProvider))
+        using (var linked = CancellationTokenSource.CreateLinkedTokenSource(grace.Token, cancellationToken))
+        {
+            try
+            {
+                await _reader!.WaitAsync(linked.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (linked.IsCancellationRequested)
+            {
+                // The drain is over: the handler running now has its token cancelled, and is not waited for.
+            }
+        }
+
+        try
+        {
+            await _drainEnded.CancelAsync().ConfigureAwait(false);
+        }
+        catch (AggregateException)
+        {
+            // A callback registered on the handler's token threw; the drain ends regardless.
+        }
+
         while (_queue.Reader.TryRead(out var message))
         {
             Log.InMemoryNotDelivered(_logger, message.MessageId, message.Route, context.EndpointName);
@@ -174,14 +198,15 @@ internal sealed partial class InMemoryListener(IpcTransportContext context) : II
         }
     }
 
+    /// <summary>Handles the queued one-way messages in order until the server stops and the queue is empty, or the stop's drain ends.</summary>
     private async Task ReadLoopAsync()
     {
-        var token = _stopping.Token;
+        var token = _drainEnded.Token;
         try
         {
             while (await _queue.Reader.WaitToReadAsync(token).ConfigureAwait(false))
             {
-                while (_queue.Reader.TryRead(out var message))
+                while (!token.IsCancellationRequested && _queue.Reader.TryRead(out var message))
                 {
                     await _dispatcher!.DispatchOneWayAsync(message, token).ConfigureAwait(false);
                 }
@@ -189,7 +214,7 @@ internal sealed partial class InMemoryListener(IpcTransportContext context) : II
         }
         catch (OperationCanceledException) when (token.IsCancellationRequested)
         {
-            // Stopped: what is still queued is reported by StopAsync.
+            // The drain ended: what is still queued is reported by StopAsync.
         }
     }
 

@@ -46,6 +46,7 @@ public sealed class IpcOptionsValidatorTests
 
         Assert.Equal("inmemory://calculator", options.Endpoints["calculator"].Address);
         Assert.Equal(IpcEndpointOptions.DefaultMaxMessageSize, options.Endpoints["CALCULATOR"].MaxMessageSize);
+        Assert.Equal(TimeSpan.FromSeconds(5), options.Endpoints["calculator"].DrainTimeout);
         Assert.Equal(IpcOptions.MessagePackSerializer, options.Serializer);
     }
 
@@ -56,7 +57,7 @@ public sealed class IpcOptionsValidatorTests
         services.AddIpc(TestSupport.Json("""
             { "Ipc": { "Serializer": "Json", "EnableDetailedErrors": true,
                        "Endpoints": { "calc": { "Address": "inmemory://calc", "MaxMessageSize": 2048, "RequestTimeout": "00:00:03",
-                                                "ConnectTimeout": "00:00:01", "Serializer": "MessagePack",
+                                                "ConnectTimeout": "00:00:01", "DrainTimeout": "00:00:20", "Serializer": "MessagePack",
                                                 "RequiredCapabilities": "RequestResponse, Streaming", "EnableDetailedErrors": false } } } }
             """));
         using var provider = services.BuildServiceProvider();
@@ -70,6 +71,7 @@ public sealed class IpcOptionsValidatorTests
         Assert.Equal(2048, calc.MaxMessageSize);
         Assert.Equal(TimeSpan.FromSeconds(3), calc.RequestTimeout);
         Assert.Equal(TimeSpan.FromSeconds(1), calc.ConnectTimeout);
+        Assert.Equal(TimeSpan.FromSeconds(20), calc.DrainTimeout);
         Assert.Equal(IpcOptions.MessagePackSerializer, calc.Serializer);
         Assert.Equal(TransportCapabilities.RequestResponse | TransportCapabilities.Streaming, calc.RequiredCapabilities);
     }
@@ -188,6 +190,8 @@ public sealed class IpcOptionsValidatorTests
     [InlineData("RequestTimeout", "-00:00:05")]
     [InlineData("ConnectTimeout", "00:00:00")]
     [InlineData("ConnectTimeout", "60.00:00:00")]
+    [InlineData("DrainTimeout", "-00:00:01")]
+    [InlineData("DrainTimeout", "2.00:00:00")]
     [InlineData("Serializer", "Xml")]
     public void Validate_BadValue_NamesKey(string key, string value)
     {
