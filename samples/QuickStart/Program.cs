@@ -17,7 +17,6 @@ builder.Services.AddIpc(builder.Configuration)
         .MapMessage<Note>("note", (note, context, cancellationToken) =>
         {
             Console.WriteLine($"note: {note.Text}");
-            Notes.Handled(); // the program waits for its notes before it stops
             return ValueTask.CompletedTask;
         }));
 
@@ -42,9 +41,9 @@ await channel.SendAsync("note", new Note("sent one-way"));
 // Many one-way messages in one call: each is handled on its own, the resilience pipeline runs once for them all.
 await channel.SendBatchAsync("note", [new Note("first of a batch"), new Note("second of a batch")]);
 
-// A one-way call may return before its handler has run (most transports return once the message is on its way), and a
-// server that stops drops the one-way messages it has not handled yet: wait for the three notes, then stop.
-await Notes.WaitForAsync(3);
+// A one-way call may return before its handler has run (most transports return once the message is on its way). A
+// stopping server still handles the one-way messages it accepted (for up to the endpoint's DrainTimeout, 5 seconds by
+// default), so the three notes are printed before the host has stopped.
 await host.StopAsync();
 #endregion
 
@@ -71,25 +70,6 @@ internal static class Numbers
             cancellationToken.ThrowIfCancellationRequested();
             await Task.Yield();
             yield return i;
-        }
-    }
-}
-
-// The one-way route's handler reports each note it handled, so that the program stops only after all of them.
-internal static class Notes
-{
-    private static readonly SemaphoreSlim s_handled = new(0);
-
-    public static void Handled() => s_handled.Release();
-
-    public static async Task WaitForAsync(int count)
-    {
-        for (var i = 0; i < count; i++)
-        {
-            if (!await s_handled.WaitAsync(TimeSpan.FromSeconds(30)))
-            {
-                throw new TimeoutException($"{i} of the {count} notes sent were handled within 30 seconds.");
-            }
         }
     }
 }
