@@ -147,7 +147,7 @@ internal sealed class IpcOptionsValidator(
 
         if (endpoint.DrainTimeout < TimeSpan.Zero || endpoint.DrainTimeout > IpcEndpointOptions.MaxDrainTimeout)
         {
-            failures.Add(string.Create(CultureInfo.InvariantCulture, $"{path.Endpoint(name, nameof(IpcEndpointOptions.DrainTimeout))} is {endpoint.DrainTimeout}: it must be zero or more and at most {IpcEndpointOptions.MaxDrainTimeout}."));
+            failures.Add(string.Create(CultureInfo.InvariantCulture, $"{path.EndpointSetting(name, nameof(IpcEndpointOptions.DrainTimeout), endpoint.DrainTimeout)} is {endpoint.DrainTimeout}: it must be zero or more and at most {IpcEndpointOptions.MaxDrainTimeout}."));
         }
 
         if (endpoint.Serializer is { } serializer && serializers.Find(serializer) is null)
