@@ -323,6 +323,20 @@ public sealed class UnixSocketTransportTests
     }
 
     [Fact]
+    public async Task StartAsync_InvalidEndpointOptionSetInCode_FailsAClientOnlyHostNamingTheProperty()
+    {
+        var builder = new HostApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Services.AddIpc().AddSockets().AddEndpoint("orders", TestAddresses.NewUnixAddress());
+        builder.Services.Configure<SocketTransportOptions>("orders", o => o.ConnectionPoolSize = 0);
+        using var host = builder.Build();
+
+        // A client only: nothing resolves the endpoint's options before its first call, so the start must check them.
+        var ex = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+
+        Assert.StartsWith("SocketTransportOptions.ConnectionPoolSize of endpoint 'orders' (set in code): ", Assert.Single(ex.Failures), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task StartAsync_InvalidOptionInAnEndpointsSection_FailsAClientOnlyHostNamingTheKey()
     {
         var builder = new HostApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });

@@ -1,16 +1,15 @@
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
 namespace Ipc;
 
 /// <summary>
-/// Checks at start the transport options of every endpoint that sets its own (<c>Ipc:Endpoints:&lt;name&gt;:&lt;section&gt;</c>),
-/// so a bad value fails <c>host.StartAsync()</c> in a process that is only a client too, not its first call. The
-/// transport-wide options are checked by the transport's own <c>ValidateOnStart</c>: while they fail, the endpoints (which
-/// start from them) are not checked, so a transport-wide mistake is reported once, under its own key.
+/// Checks at start the transport options of every endpoint (set in its section, <c>Ipc:Endpoints:&lt;name&gt;:&lt;section&gt;</c>,
+/// or in code for its name), so a bad value fails <c>host.StartAsync()</c> in a process that is only a client too, not its
+/// first call. The transport-wide options are checked by the transport's own <c>ValidateOnStart</c>: while they fail, the
+/// endpoints (which start from them) are not checked, so a transport-wide mistake is reported once, under its own name.
 /// </summary>
-internal sealed class EndpointTransportOptionsValidator<TOptions>(IConfiguration ipcSection, string sectionName, IServiceProvider services) : IValidateOptions<IpcOptions>
+internal sealed class EndpointTransportOptionsValidator<TOptions>(IServiceProvider services) : IValidateOptions<IpcOptions>
     where TOptions : class
 {
     public ValidateOptionsResult Validate(string? name, IpcOptions options)
@@ -31,14 +30,8 @@ internal sealed class EndpointTransportOptionsValidator<TOptions>(IConfiguration
         }
 
         List<string>? failures = null;
-        var endpoints = ipcSection.GetSection("Endpoints");
         foreach (var endpoint in options.Endpoints.Keys)
         {
-            if (!endpoints.GetSection(endpoint).GetSection(sectionName).Exists())
-            {
-                continue;
-            }
-
             try
             {
                 _ = monitor.Get(endpoint);

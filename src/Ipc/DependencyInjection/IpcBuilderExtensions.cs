@@ -104,8 +104,9 @@ public static class IpcBuilderExtensions
     /// Binds a transport's options per endpoint, as named options (the name is the endpoint's): first from
     /// <c>Ipc:Transports:&lt;sectionName&gt;</c>, then from <c>Ipc:Endpoints:&lt;endpoint&gt;:&lt;sectionName&gt;</c>, key by key.
     /// Adapters call this; read the result with <c>IOptionsMonitor&lt;TOptions&gt;.Get(endpointName)</c>. An endpoint's own
-    /// section is validated when the host starts, with the validators registered for <typeparamref name="TOptions"/>, so
-    /// a bad value there fails <c>host.StartAsync()</c> even in a process that is only a client.
+    /// options (from its section, or set in code with <c>Configure&lt;TOptions&gt;(endpointName, ...)</c>) are validated when
+    /// the host starts, with the validators registered for <typeparamref name="TOptions"/>, so a bad value fails
+    /// <c>host.StartAsync()</c> even in a process that is only a client.
     /// </summary>
     public static IIpcBuilder BindTransportOptions<TOptions>(this IIpcBuilder builder, string sectionName)
         where TOptions : class
@@ -117,9 +118,10 @@ public static class IpcBuilderExtensions
         {
             builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IConfigureOptions<TOptions>>(
                 new EndpointSectionConfigureOptions<TOptions>(configuration, sectionName)));
-            builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<IpcOptions>, EndpointTransportOptionsValidator<TOptions>>(
-                services => new EndpointTransportOptionsValidator<TOptions>(configuration, sectionName, services)));
         }
+
+        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<IpcOptions>, EndpointTransportOptionsValidator<TOptions>>(
+            services => new EndpointTransportOptionsValidator<TOptions>(services)));
 
         return builder;
     }
