@@ -127,10 +127,11 @@ public static class TlsChecks
 
     /// <summary>
     /// A server that <paramref name="server"/> sets up with the certificate and key files it is given presents the
-    /// certificate in them, and after they are replaced, once the check interval has passed on its clock, presents the new
-    /// one to new connections while a connection made before keeps working. A replacement that does not load keeps the
-    /// last good certificate and is logged as a warning once. <paramref name="client"/> sets up a client that accepts only
-    /// the server certificate of a thumbprint.
+    /// certificate in them, and after they are renewed, once the check interval has passed on its clock, presents the new
+    /// one to new connections while a connection made before keeps working. The files are mounted as Kubernetes mounts a
+    /// secret (<see cref="SecretMount"/>), renewed by swapping a link. A replacement that does not load keeps the last good
+    /// certificate and is logged as a warning once. <paramref name="client"/> sets up a client that accepts only the
+    /// server certificate of a thumbprint.
     /// </summary>
     public static async Task AssertServerCertificateIsRenewedForNewConnectionsAsync(
         TestCertificates certificates,
@@ -138,10 +139,10 @@ public static class TlsChecks
         Func<string, string, Action<IIpcBuilder>> server,
         Func<string, Action<IIpcBuilder>> client)
     {
-        var certificatePath = certificates.PathOf("renewed-server.pem");
-        var keyPath = certificates.PathOf("renewed-server.key");
-        File.Copy(certificates.ServerCertificatePath, certificatePath);
-        File.Copy(certificates.ServerKeyPath, keyPath);
+        var mount = new SecretMount(certificates.PathOf("server-secret"));
+        var certificatePath = mount.PathOf("tls.crt");
+        var keyPath = mount.PathOf("tls.key");
+        mount.Publish(("tls.crt", certificates.ServerCertificatePath), ("tls.key", certificates.ServerKeyPath));
         var first = TestCertificates.Thumbprint(certificates.ServerCertificatePath);
         var renewed = TestCertificates.Thumbprint(certificates.OtherHostCertificatePath);
         var time = new FakeTimeProvider();
@@ -155,8 +156,7 @@ public static class TlsChecks
         await using var before = TestIpc.CreateClient(address, Pinned(client, first));
         await TestIpc.AssertServesAsync(before);
 
-        File.Copy(certificates.OtherHostCertificatePath, certificatePath, overwrite: true);
-        File.Copy(certificates.OtherHostKeyPath, keyPath, overwrite: true);
+        mount.Publish(("tls.crt", certificates.OtherHostCertificatePath), ("tls.key", certificates.OtherHostKeyPath));
         await using (var early = TestIpc.CreateClient(address, Pinned(client, renewed)))
         {
             // Within the interval the files are not looked at again.
