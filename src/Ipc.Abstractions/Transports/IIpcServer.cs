@@ -3,8 +3,9 @@ namespace Ipc.Transports;
 /// <summary>
 /// The server of one endpoint, as registered with <c>AddServer</c>: its <see cref="Dispatcher"/> (and through it, its
 /// route table). A host integration that owns the request loop (an ASP.NET Core <c>MapIpc</c>, a gRPC service) gets it
-/// from <see cref="IIpcServerProvider"/>, claims it with <see cref="MarkHostedExternally"/> and hands every request it
-/// receives to the dispatcher.
+/// from <see cref="IIpcServerProvider"/>, claims it with <see cref="MarkHostedExternally"/>, hands every request it
+/// receives to the dispatcher and, if it answers messages before their handler has run, registers its stop with
+/// <see cref="RegisterStop"/> so the host waits for them.
 /// </summary>
 /// <remarks>Thread-safe. There is one instance per endpoint for the lifetime of the service provider.</remarks>
 public interface IIpcServer
@@ -26,6 +27,17 @@ public interface IIpcServer
     /// </summary>
     /// <exception cref="InvalidOperationException">The hosted service has already started the endpoint's transport listener.</exception>
     void MarkHostedExternally();
+
+    /// <summary>
+    /// Registers how the host integration that claimed the server stops serving it: when the host stops, the runtime's
+    /// hosted service calls <paramref name="stop"/> with the host's stop token, at the same time as it stops the other
+    /// endpoints, and waits for the task. An integration that answers one-way messages before their handler has run
+    /// (a queue) handles those it accepted there, for the endpoint's <c>DrainTimeout</c> at most, or until the token ends
+    /// it sooner. Each registered stop is called once.
+    /// </summary>
+    /// <param name="stop">Stops serving the endpoint; it is called with the host's stop token.</param>
+    /// <exception cref="InvalidOperationException">The server is not claimed: call <see cref="MarkHostedExternally"/> first.</exception>
+    void RegisterStop(Func<CancellationToken, Task> stop);
 }
 
 /// <summary>

@@ -29,6 +29,12 @@ internal static partial class Log
     [LoggerMessage(11, LogLevel.Information, "Ipc endpoint '{Endpoint}' is served by its host, which claimed it; no transport listener started ({RouteCount} routes).")]
     public static partial void HostedExternally(ILogger logger, string endpoint, int routeCount);
 
+    [LoggerMessage(12, LogLevel.Debug, "Ipc endpoint '{Endpoint}' is stopping: the one-way messages it accepted are handled for its DrainTimeout at most.")]
+    public static partial void EndpointStopping(ILogger logger, string endpoint);
+
+    [LoggerMessage(13, LogLevel.Error, "Ipc endpoint '{Endpoint}' failed to stop; the other endpoints stop regardless.")]
+    public static partial void EndpointStopFailed(ILogger logger, string endpoint, Exception exception);
+
     [LoggerMessage(20, LogLevel.Error, "One-way message {MessageId} for route '{Route}' on endpoint '{Endpoint}' was accepted but not delivered: the server stopped, and its DrainTimeout ended before the message's turn.")]
     public static partial void InMemoryNotDelivered(ILogger logger, string messageId, string route, string endpoint);
 

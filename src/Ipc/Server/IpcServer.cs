@@ -10,6 +10,7 @@ internal sealed class IpcServer(IpcServerDefinition definition, Func<IpcServerDe
     private const int Listening = 2;
 
     private readonly object _gate = new();
+    private readonly List<Func<CancellationToken, Task>> _stops = [];
     private IpcDispatcher? _dispatcher;
     private int _state;
     private bool _listening;
@@ -34,6 +35,32 @@ internal sealed class IpcServer(IpcServerDefinition definition, Func<IpcServerDe
         {
             throw new InvalidOperationException(
                 $"The server of endpoint '{EndpointName}' is already listening on its transport. Claim it for your host (MarkHostedExternally, MapIpc) before the host starts.");
+        }
+    }
+
+    public void RegisterStop(Func<CancellationToken, Task> stop)
+    {
+        ArgumentNullException.ThrowIfNull(stop);
+        if (!IsHostedExternally)
+        {
+            throw new InvalidOperationException(
+                $"The server of endpoint '{EndpointName}' is not claimed by a host integration. Call MarkHostedExternally before RegisterStop.");
+        }
+
+        lock (_gate)
+        {
+            _stops.Add(stop);
+        }
+    }
+
+    /// <summary>Takes the stops the host integration registered (<see cref="RegisterStop"/>), so each is called once.</summary>
+    public Func<CancellationToken, Task>[] TakeStops()
+    {
+        lock (_gate)
+        {
+            var stops = _stops.ToArray();
+            _stops.Clear();
+            return stops;
         }
     }
 

@@ -57,24 +57,81 @@ internal sealed partial class IpcServerHostedService(
         }
     }
 
+    /// <summary>
+    /// Stops every endpoint at once, each within its own DrainTimeout and all within <paramref name="cancellationToken"/>
+    /// (the host's ShutdownTimeout): the transport listeners this service started, and the stops the host integrations
+    /// registered for the servers they claimed. One that fails to stop is logged and keeps none of the others from
+    /// stopping; its exception is thrown once all have stopped.
+    /// </summary>
     public async Task StopAsync(CancellationToken cancellationToken)
     {
+        var logger = _loggers.CreateLogger("Ipc.Server");
         var listeners = _listeners.ToArray();
         _listeners.Clear();
+        var stops = new List<Task>();
         foreach (var (server, listener) in listeners)
         {
             server.SetListening(false);
-            try
+            stops.Add(StopListenerAsync(server, listener, logger, cancellationToken));
+        }
+
+        foreach (var server in servers.Servers)
+        {
+            foreach (var stop in server.TakeStops())
             {
-                await listener.StopAsync(cancellationToken).ConfigureAwait(false);
-                await listener.DisposeAsync().ConfigureAwait(false);
-            }
-            finally
-            {
-                server.ReleaseListener();
+                stops.Add(StopHostedAsync(server.EndpointName, stop, logger, cancellationToken));
             }
         }
+
+        var all = Task.WhenAll(stops);
+        try
+        {
+            await all.ConfigureAwait(false);
+        }
+        catch when (all.Exception is { InnerExceptions.Count: > 1 } several)
+        {
+            throw several.Flatten();
+        }
     }
+
+    private static async Task StopListenerAsync(IpcServer server, IIpcTransportListener listener, ILogger logger, CancellationToken cancellationToken)
+    {
+        await Task.Yield(); // each endpoint's stop runs on its own, whatever the listener does before its first await
+        Log.EndpointStopping(logger, server.EndpointName);
+        try
+        {
+            await listener.StopAsync(cancellationToken).ConfigureAwait(false);
+            await listener.DisposeAsync().ConfigureAwait(false);
+        }
+        catch (Exception ex) when (Failed(ex, cancellationToken))
+        {
+            Log.EndpointStopFailed(logger, server.EndpointName, ex);
+            throw;
+        }
+        finally
+        {
+            server.ReleaseListener();
+        }
+    }
+
+    private static async Task StopHostedAsync(string endpoint, Func<CancellationToken, Task> stop, ILogger logger, CancellationToken cancellationToken)
+    {
+        await Task.Yield();
+        Log.EndpointStopping(logger, endpoint);
+        try
+        {
+            await stop(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (Failed(ex, cancellationToken))
+        {
+            Log.EndpointStopFailed(logger, endpoint, ex);
+            throw;
+        }
+    }
+
+    /// <summary>Whether a stop failed, rather than being ended by the host's token (what it dropped then, it reported itself).</summary>
+    private static bool Failed(Exception ex, CancellationToken cancellationToken) =>
+        ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested;
 
     public async ValueTask DisposeAsync() => await StopAsync(CancellationToken.None).ConfigureAwait(false);
 
