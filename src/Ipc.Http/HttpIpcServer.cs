@@ -36,6 +36,7 @@ internal sealed partial class HttpIpcServer : IAsyncDisposable
     private readonly object _queuedBytesGate = new();
     private readonly CancellationTokenSource _stopping = new();
     private readonly CancellationTokenSource _drainEnded = new(); // once the stop's DrainTimeout or token ends: the one-way handler is cancelled, the rest dropped
+    private readonly CancellationTokenSource _stopCut = new(); // the token of any caller of StopAsync ended: the drain ends then
     private readonly TimeSpan _drainTimeout;
     private readonly Task _oneWayLoop;
     private Task<bool>? _stopped;
@@ -129,23 +130,38 @@ internal sealed partial class HttpIpcServer : IAsyncDisposable
     /// <summary>
     /// Stops (once; a later call waits for the same stop): running request and stream handlers are cancelled and their
     /// callers answered <c>Unavailable</c>, no one-way message is accepted any more, and those already accepted are handled
-    /// for the endpoint's <c>DrainTimeout</c> at most, or until <paramref name="cancellationToken"/> ends it sooner.
-    /// Returns whether every one-way message accepted was handled.
+    /// for the endpoint's <c>DrainTimeout</c> at most, or until <paramref name="cancellationToken"/> (that of this call or
+    /// of any other) ends it sooner. Returns whether every one-way message accepted was handled.
     /// </summary>
     public Task<bool> StopAsync(CancellationToken cancellationToken = default)
     {
+        Task<bool> stopped;
         lock (_queuedBytesGate)
         {
-            return _stopped ??= StopOnceAsync(cancellationToken);
+            stopped = _stopped ??= StopOnceAsync();
+        }
+
+        return cancellationToken.CanBeCanceled && !stopped.IsCompleted ? StopWithinAsync(stopped, cancellationToken) : stopped;
+    }
+
+    /// <summary>
+    /// Waits for the stop, which <paramref name="cancellationToken"/> ends too: under <c>MapIpc</c> the app's stop begins it,
+    /// and the host's stop token comes with a later call.
+    /// </summary>
+    private async Task<bool> StopWithinAsync(Task<bool> stopped, CancellationToken cancellationToken)
+    {
+        using (cancellationToken.UnsafeRegister(static state => ((CancellationTokenSource)state!).Cancel(), _stopCut))
+        {
+            return await stopped.ConfigureAwait(false);
         }
     }
 
-    private async Task<bool> StopOnceAsync(CancellationToken cancellationToken)
+    private async Task<bool> StopOnceAsync()
     {
         await _stopping.CancelAsync().ConfigureAwait(false);
         _oneWay.Writer.TryComplete();
         using (var grace = new CancellationTokenSource(_drainTimeout, _time))
-        using (var linked = CancellationTokenSource.CreateLinkedTokenSource(grace.Token, cancellationToken))
+        using (var linked = CancellationTokenSource.CreateLinkedTokenSource(grace.Token, _stopCut.Token))
         {
             try
             {

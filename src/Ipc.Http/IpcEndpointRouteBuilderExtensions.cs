@@ -14,6 +14,8 @@ public static class IpcEndpointRouteBuilderExtensions
     /// <summary>
     /// Maps the server of <paramref name="endpointName"/> (registered with <c>AddServer</c>) into the app: <c>POST {base}/{route}</c>
     /// for each route, <c>GET {base}/health</c> and <c>GET {base}/openapi.json</c>. The server then starts no listener of its own.
+    /// When the app stops, the server refuses new one-way messages and the app's host waits for those it accepted, for the
+    /// endpoint's <c>DrainTimeout</c> at most, within the host's <c>ShutdownTimeout</c>.
     /// </summary>
     /// <param name="endpoints">The app's route builder.</param>
     /// <param name="endpointName">The endpoint whose server to map.</param>
@@ -45,7 +47,17 @@ public static class IpcEndpointRouteBuilderExtensions
 
         var telemetry = address is null ? null : IpcTransportTelemetry.ForServer(new IpcTransportContext(endpointName, address, services)); // tagged as the dispatcher tags the endpoint's calls
         var http = new HttpIpcServer(dispatcher, options, services, basePath, telemetry);
+
+        // The stop begins as the app begins to stop, so Kestrel waits for no running handler and new one-way messages are
+        // refused; the host's hosted service then waits for the accepted ones, within DrainTimeout and its own stop token.
         services.GetService<IHostApplicationLifetime>()?.ApplicationStopping.Register(() => _ = http.StopAsync());
+        server.RegisterStop(async cancellationToken =>
+        {
+            if (!await http.StopAsync(cancellationToken).ConfigureAwait(false))
+            {
+                cancellationToken.ThrowIfCancellationRequested(); // the host ended the stop before every accepted message was handled
+            }
+        });
         return http.Map(endpoints);
     }
 }

@@ -1,0 +1,169 @@
+using Ipc.Testing;
+using Ipc.TestUtils;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Ipc.Http.Tests;
+
+/// <summary>
+/// A host that stops waits for the one-way messages its servers accepted (answered 202), for each endpoint's DrainTimeout
+/// within the host's ShutdownTimeout: a server mapped into an app with <c>MapIpc</c> as one on its own Kestrel, and the
+/// endpoints of one host all at once, each in its own DrainTimeout.
+/// </summary>
+public sealed class StopDrainTests
+{
+    /// <summary>The event the runtime logs as it begins to stop an endpoint (and so to wait for its queue).</summary>
+    private const int EndpointStopping = 12;
+
+    /// <summary>The event a stopping HTTP server logs for the accepted one-way messages its DrainTimeout left unhandled.</summary>
+    private const int OneWayDropped = 1500;
+
+    [Fact]
+    public async Task MapIpc_AppStopsWithMessagesAccepted_HandlesThemBeforeStopAsyncReturns()
+    {
+        const int count = 5;
+        var log = new EventLog();
+        var probe = new ConformanceProbe();
+        var (app, address) = await StartAppAsync(log, probe, e => e.DrainTimeout = TestIpc.Bound, time: null);
+        await using (app)
+        await using (var client = TestIpc.CreateClient(address, ipc => ipc.ConfigureResilience(r => r.Enabled = false)))
+        {
+            var channel = client.GetRequiredKeyedService<IChannel>(TestIpc.Endpoint);
+            await channel.SendAsync(ConformanceRoutes.Held, new Payload(BitConverter.GetBytes(0))).AsTask().WaitAsync(TestIpc.Bound); // 202
+            await probe.HeldStarted.Task.WaitAsync(TestIpc.Bound);
+            for (var i = 1; i < count; i++)
+            {
+                await channel.SendAsync(ConformanceRoutes.Numbers, new Numbered(i)).AsTask().WaitAsync(TestIpc.Bound); // 202: queued behind the held one
+            }
+
+            var stopping = app.StopAsync();
+            var draining = log.WaitForAsync(e => e.EventId == EndpointStopping && Equals(e["Endpoint"], TestIpc.Endpoint));
+            var first = await Task.WhenAny(stopping, draining).WaitAsync(TestIpc.Bound);
+            Assert.True(first == draining, "The app's host stopped without waiting for the messages its Ipc server had accepted.");
+
+            probe.ReleaseHeld.TrySetResult(); // only now: the host waits for the queue, in order
+            await stopping.WaitAsync(TestIpc.Bound);
+            Assert.Equal(Enumerable.Range(0, count), probe.Numbers);
+            Assert.DoesNotContain(log.Entries, e => e.EventId == OneWayDropped);
+        }
+    }
+
+    [Fact]
+    public async Task MapIpc_DrainTimeoutEndsFirst_TheRestIsReportedNotDeliveredBeforeStopAsyncReturns()
+    {
+        const int count = 4;
+        var drain = TimeSpan.FromSeconds(7);
+        var time = new TimerFakeTimeProvider();
+        var log = new EventLog();
+        var probe = new ConformanceProbe();
+        var (app, address) = await StartAppAsync(log, probe, e => e.DrainTimeout = drain, time);
+        await using (app)
+        await using (var client = TestIpc.CreateClient(address, ipc => ipc.ConfigureResilience(r => r.Enabled = false)))
+        {
+            var channel = client.GetRequiredKeyedService<IChannel>(TestIpc.Endpoint);
+            await channel.SendAsync(ConformanceRoutes.Held, new Payload(BitConverter.GetBytes(0))).AsTask().WaitAsync(TestIpc.Bound);
+            await probe.HeldStarted.Task.WaitAsync(TestIpc.Bound);
+            for (var i = 1; i < count; i++)
+            {
+                await channel.SendAsync(ConformanceRoutes.Numbers, new Numbered(i)).AsTask().WaitAsync(TestIpc.Bound);
+            }
+
+            var stopping = app.StopAsync();
+            var draining = log.WaitForAsync(e => e.EventId == EndpointStopping && Equals(e["Endpoint"], TestIpc.Endpoint));
+            var first = await Task.WhenAny(stopping, draining).WaitAsync(TestIpc.Bound);
+            Assert.True(first == draining, "The app's host stopped without waiting for the messages its Ipc server had accepted.");
+
+            await time.WaitForTimerAsync(drain, TestIpc.Bound);
+            Assert.False(stopping.IsCompleted); // the held handler never ends: the host waits until DrainTimeout
+            time.Advance(drain);
+            await stopping.WaitAsync(TestIpc.Bound);
+
+            var dropped = Assert.Single(log.Entries, e => e.EventId == OneWayDropped);
+            Assert.Equal(count - 1, dropped["Count"]);
+            Assert.Empty(probe.Numbers);
+        }
+    }
+
+    /// <summary>
+    /// Two endpoints of one host, each with a one-way handler held until both endpoints have begun to stop: stopped one
+    /// after the other, the first would wait past the host's ShutdownTimeout (its drain needs the second's stop to begin);
+    /// stopped together, each drain ends well within its own DrainTimeout and every accepted message is handled.
+    /// </summary>
+    [Fact]
+    public async Task StopAsync_TwoEndpoints_DrainAtOnceEachWithinItsDrainTimeout()
+    {
+        const int count = 3;
+        string[] names = ["first", "second"];
+        var log = new EventLog();
+        var probes = names.ToDictionary(n => n, _ => new ConformanceProbe());
+        var addresses = names.ToDictionary(n => n, n => $"http://127.0.0.1:{TestAddresses.FreePort()}/{n}");
+        var builder = new HostApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Logging.AddProvider(log).SetMinimumLevel(LogLevel.Debug);
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(2)); // less than the two drains one after the other
+        var ipc = builder.Services.AddIpc();
+        foreach (var name in names)
+        {
+            ipc.AddEndpoint(name, addresses[name], e => e.DrainTimeout = TestIpc.Bound).AddServer(name, s => s.MapConformanceRoutes(probes[name]));
+        }
+
+        using var host = builder.Build();
+        await host.StartAsync().WaitAsync(TestIpc.Bound);
+
+        var services = new ServiceCollection();
+        var clients = services.AddIpc().ConfigureResilience(r => r.Enabled = false);
+        foreach (var name in names)
+        {
+            clients.AddEndpoint(name, addresses[name]);
+        }
+
+        await using var client = services.BuildServiceProvider();
+        foreach (var name in names)
+        {
+            var channel = client.GetRequiredKeyedService<IChannel>(name);
+            await channel.SendAsync(ConformanceRoutes.Held, new Payload(BitConverter.GetBytes(0))).AsTask().WaitAsync(TestIpc.Bound);
+            await probes[name].HeldStarted.Task.WaitAsync(TestIpc.Bound);
+            for (var i = 1; i < count; i++)
+            {
+                await channel.SendAsync(ConformanceRoutes.Numbers, new Numbered(i)).AsTask().WaitAsync(TestIpc.Bound);
+            }
+        }
+
+        var stopping = host.StopAsync();
+        var draining = Task.WhenAll(names.Select(n => log.WaitForAsync(e => e.EventId == EndpointStopping && Equals(e["Endpoint"], n))));
+        var first = await Task.WhenAny(stopping, draining).WaitAsync(TestIpc.Bound);
+        Assert.True(first == draining, "The host stopped before both endpoints had begun to stop: their drains ran one after the other.");
+
+        foreach (var probe in probes.Values)
+        {
+            probe.ReleaseHeld.TrySetResult();
+        }
+
+        await stopping.WaitAsync(TestIpc.Bound);
+        Assert.All(probes.Values, p => Assert.Equal(Enumerable.Range(0, count), p.Numbers));
+        Assert.DoesNotContain(log.Entries, e => e.EventId == OneWayDropped);
+    }
+
+    private static async Task<(WebApplication App, string Address)> StartAppAsync(EventLog log, ConformanceProbe probe, Action<IpcEndpointOptions> endpoint, TimeProvider? time)
+    {
+        var port = TestAddresses.FreePort();
+        var address = $"http://127.0.0.1:{port}/calc";
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls($"http://127.0.0.1:{port}");
+        builder.Logging.ClearProviders().AddProvider(log).SetMinimumLevel(LogLevel.Debug);
+        if (time is not null)
+        {
+            builder.Services.AddSingleton(time); // the server's DrainTimeout runs on it
+        }
+
+        builder.Services.AddIpc()
+            .AddEndpoint(TestIpc.Endpoint, address, endpoint)
+            .AddServer(TestIpc.Endpoint, server => server.MapConformanceRoutes(probe));
+        var app = builder.Build();
+        app.MapIpc(TestIpc.Endpoint);
+        await app.StartAsync().WaitAsync(TestIpc.Bound);
+        return (app, address);
+    }
+}
