@@ -88,6 +88,37 @@ public sealed class StopDrainTests
     }
 
     /// <summary>
+    /// The host's ShutdownTimeout ends a MapIpc server's drain before its DrainTimeout: the held handler is cancelled, and
+    /// the messages still queued are reported not delivered before StopAsync returns.
+    /// </summary>
+    [Fact]
+    public async Task MapIpc_ShutdownTimeoutEndsFirst_TheRestIsReportedNotDelivered()
+    {
+        const int count = 3;
+        var log = new EventLog();
+        var probe = new ConformanceProbe();
+        var (app, address) = await StartAppAsync(log, probe, e => e.DrainTimeout = TimeSpan.FromDays(1), time: null, shutdownTimeout: TimeSpan.FromSeconds(1));
+        await using (app)
+        await using (var client = TestIpc.CreateClient(address, ipc => ipc.ConfigureResilience(r => r.Enabled = false)))
+        {
+            var channel = client.GetRequiredKeyedService<IChannel>(TestIpc.Endpoint);
+            await channel.SendAsync(ConformanceRoutes.Held, new Payload(BitConverter.GetBytes(0))).AsTask().WaitAsync(TestIpc.Bound);
+            await probe.HeldStarted.Task.WaitAsync(TestIpc.Bound);
+            for (var i = 1; i < count; i++)
+            {
+                await channel.SendAsync(ConformanceRoutes.Numbers, new Numbered(i)).AsTask().WaitAsync(TestIpc.Bound);
+            }
+
+            var stopped = await Record.ExceptionAsync(() => app.StopAsync().WaitAsync(TestIpc.Bound)); // the held handler never ends: the host's token ends the drain
+            Assert.True(stopped is null or OperationCanceledException or AggregateException { InnerException: OperationCanceledException }, stopped?.ToString());
+
+            var dropped = Assert.Single(log.Entries, e => e.EventId == OneWayDropped);
+            Assert.Equal(count - 1, dropped["Count"]);
+            Assert.Empty(probe.Numbers);
+        }
+    }
+
+    /// <summary>
     /// Two endpoints of one host, each with a one-way handler held until both endpoints have begun to stop: stopped one
     /// after the other, the first would wait past the host's ShutdownTimeout (its drain needs the second's stop to begin);
     /// stopped together, each drain ends well within its own DrainTimeout and every accepted message is handled.
@@ -146,13 +177,18 @@ public sealed class StopDrainTests
         Assert.DoesNotContain(log.Entries, e => e.EventId == OneWayDropped);
     }
 
-    private static async Task<(WebApplication App, string Address)> StartAppAsync(EventLog log, ConformanceProbe probe, Action<IpcEndpointOptions> endpoint, TimeProvider? time)
+    private static async Task<(WebApplication App, string Address)> StartAppAsync(EventLog log, ConformanceProbe probe, Action<IpcEndpointOptions> endpoint, TimeProvider? time, TimeSpan? shutdownTimeout = null)
     {
         var port = TestAddresses.FreePort();
         var address = $"http://127.0.0.1:{port}/calc";
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseUrls($"http://127.0.0.1:{port}");
         builder.Logging.ClearProviders().AddProvider(log).SetMinimumLevel(LogLevel.Debug);
+        if (shutdownTimeout is { } timeout)
+        {
+            builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = timeout);
+        }
+
         if (time is not null)
         {
             builder.Services.AddSingleton(time); // the server's DrainTimeout runs on it
