@@ -216,12 +216,17 @@ public sealed class GeneratedClientTests : IAsyncLifetime
 
         var health = await Assert.ThrowsAsync<RpcException>(() => new Health.HealthClient(_channel).CheckAsync(new HealthCheckRequest()).ResponseAsync.WaitAsync(Bound));
         using var call = new ServerReflection.ServerReflectionClient(_channel).ServerReflectionInfo();
-        var reflection = await Assert.ThrowsAsync<RpcException>(async () =>
+        try
         {
             await call.RequestStream.WriteAsync(new ServerReflectionRequest { ListServices = string.Empty });
             await call.RequestStream.CompleteAsync();
-            await call.ResponseStream.MoveNext(new CancellationTokenSource(Bound).Token);
-        });
+        }
+        catch (RpcException)
+        {
+            // The server may answer before the request is written (it reads none of it): its answer, read below, is what counts.
+        }
+
+        var reflection = await Assert.ThrowsAsync<RpcException>(() => call.ResponseStream.MoveNext(new CancellationTokenSource(Bound).Token));
 
         Assert.Equal(StatusCode.Unimplemented, health.StatusCode);
         Assert.Equal(StatusCode.Unimplemented, reflection.StatusCode);
