@@ -55,13 +55,26 @@ internal static class AddressText
 
     private static string Redact(string address, bool parsedWithoutUserInfo)
     {
-        var start = address.IndexOf("://", StringComparison.Ordinal);
-        if (parsedWithoutUserInfo || start < 0)
+        // The scheme ends at the first ':'; in text without a scheme, that ':' may still end a user name.
+        var scheme = address.IndexOf(':', StringComparison.Ordinal);
+        if (scheme < 0)
         {
             return address;
         }
 
-        start += 3;
+        var start = scheme + 1;
+        var rest = address.AsSpan(start);
+        if (!rest.StartsWith("//", StringComparison.Ordinal) || rest.StartsWith("///", StringComparison.Ordinal))
+        {
+            return RedactWithoutHost(address, start);
+        }
+
+        if (parsedWithoutUserInfo)
+        {
+            return address;
+        }
+
+        start += 2;
 
         // A valid address ends its user info at its first '@' (a '@' in a password is written %40). In one that is not
         // valid, the password may hold a '@' or a '/' as typed, so everything up to the last '@' counts.
@@ -71,6 +84,30 @@ internal static class AddressText
             return address;
         }
 
+        var colon = address.IndexOf(':', start, at - start);
+        return colon < 0 ? address : string.Concat(address.AsSpan(0, colon + 1), Mask, address.AsSpan(at));
+    }
+
+    /// <summary>
+    /// Redacts an address with no host after <c>//</c>, where nothing is parsed as user info but a password may have been
+    /// typed: <c>amqp:user:password@host</c>, <c>user:password@host</c> (the scheme left out), <c>amqp:/user:password@host</c>.
+    /// </summary>
+    private static string RedactWithoutHost(string address, int start)
+    {
+        var at = address.LastIndexOf('@');
+        if (at <= start)
+        {
+            return address;
+        }
+
+        if (address[start] != '/')
+        {
+            // The "scheme" may be the user name of an address written without a scheme, so all up to the '@' may be the password.
+            return string.Concat(address.AsSpan(0, start), Mask, address.AsSpan(at));
+        }
+
+        // After a '/', a path (unix:/run/calc@2.sock) or a user info written one '/' too few or too many: a password, if
+        // any, starts after its ':'.
         var colon = address.IndexOf(':', start, at - start);
         return colon < 0 ? address : string.Concat(address.AsSpan(0, colon + 1), Mask, address.AsSpan(at));
     }

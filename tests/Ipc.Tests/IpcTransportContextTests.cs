@@ -34,6 +34,42 @@ public sealed class IpcTransportContextTests
         Assert.Equal(shown, AddressText.Redact(address));
     }
 
+    // Without '//' nothing is parsed as user info, yet a password typed there is still a password. When the scheme is
+    // followed by a '/', it is a scheme and the password starts after the next ':'; when not, the "scheme" may be the
+    // user name of an address written without one, so everything up to the '@' may be the password.
+    [Theory]
+    [InlineData("amqp:app:s3cret@broker:5672/orders?name=eu", "amqp:***@broker:5672/orders?name=***")]
+    [InlineData("app:s3cret@broker", "app:***@broker")]
+    [InlineData("app:s3c:ret@broker", "app:***@broker")]
+    [InlineData("amqp:/app:s3cret@broker/vh", "amqp:/app:***@broker/vh")]
+    [InlineData("amqp:/app:s3c/r@et@broker", "amqp:/app:***@broker")]
+    [InlineData("amqp:///app:s3cret@broker", "amqp:///app:***@broker")]
+    [InlineData("app:s3cret@broker/?next=http://elsewhere", "app:***@broker/?next=***")]
+    [InlineData("unix:/run/calc.sock", "unix:/run/calc.sock")]
+    [InlineData("unix:/run/calc@2.sock", "unix:/run/calc@2.sock")]
+    [InlineData("unix:///run/calc@2.sock", "unix:///run/calc@2.sock")]
+    [InlineData("unix:///tmp/x.sock", "unix:///tmp/x.sock")]
+    [InlineData("pipe://name", "pipe://name")]
+    [InlineData("shm://a", "shm://a")]
+    [InlineData("http://h:80/p", "http://h:80/p")]
+    [InlineData("amqp://h/vhost?name=x", "amqp://h/vhost?name=***")]
+    [InlineData("tcp://[::1]:5000", "tcp://[::1]:5000")]
+    [InlineData("inmemory:orders", "inmemory:orders")]
+    public void Redact_AddressWithoutDoubleSlash_HidesWhatMayBeAPassword(string address, string shown)
+    {
+        Assert.Equal(shown, AddressText.Redact(address));
+        Assert.Equal(shown, new IpcTransportContext("orders", new Uri(address), EmptyServices.Instance).DisplayAddress);
+    }
+
+    [Theory]
+    [InlineData("app:s3cret@broker other", "app:***@broker other")]
+    [InlineData("user:pass@host:5672", "user:***@host:5672")]
+    [InlineData("//app:s3cret@broker", "//app:***@broker")]
+    public void Redact_TextWithoutDoubleSlash_HidesWhatMayBeAPassword(string address, string shown)
+    {
+        Assert.Equal(shown, AddressText.Redact(address));
+    }
+
     private sealed class EmptyServices : IServiceProvider
     {
         public static readonly EmptyServices Instance = new();
