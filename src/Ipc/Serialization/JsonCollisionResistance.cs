@@ -1,6 +1,9 @@
+using System.Collections.Concurrent;
+using System.Collections.Immutable;
 using System.Reflection;
 using System.Runtime.InteropServices;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
 
 namespace Ipc.Serialization;
@@ -13,10 +16,13 @@ namespace Ipc.Serialization;
 /// dictionary of strings to a randomized hash when its keys collide.
 /// </summary>
 /// <remarks>
-/// Covers <see cref="Dictionary{TKey, TValue}"/>, <see cref="HashSet{T}"/> and the interfaces System.Text.Json reads into
-/// them (<see cref="IDictionary{TKey, TValue}"/>, <see cref="ISet{T}"/>; System.Text.Json lets no comparer be given for
-/// <see cref="IReadOnlyDictionary{TKey, TValue}"/>),
-/// keyed by an integer, <see cref="bool"/>, <see cref="char"/>, an enum, <see cref="Guid"/>, <see cref="float"/>,
+/// Covers every hashed shape System.Text.Json creates: <see cref="Dictionary{TKey, TValue}"/>, <see cref="HashSet{T}"/>,
+/// <see cref="ConcurrentDictionary{TKey, TValue}"/> and the interfaces it reads into them (<see cref="IDictionary{TKey, TValue}"/>,
+/// <see cref="ISet{T}"/>) get the comparer when created; <see cref="IReadOnlyDictionary{TKey, TValue}"/> and the immutable
+/// dictionaries and sets, whose creation System.Text.Json lets no one change, are read as a <see cref="Dictionary{TKey, TValue}"/>
+/// or <see cref="HashSet{T}"/> with the comparer and built from it (the read-only dictionary is that dictionary); a class
+/// derived from one of the three is created with its constructor that takes the comparer, and refused if it has none.
+/// Keys: an integer, <see cref="bool"/>, <see cref="char"/>, an enum, <see cref="Guid"/>, <see cref="float"/>,
 /// <see cref="double"/>, <see cref="DateTime"/>, <see cref="DateTimeOffset"/>, <see cref="TimeSpan"/>,
 /// <see cref="DateOnly"/> or <see cref="TimeOnly"/>.
 /// </remarks>
@@ -27,33 +33,75 @@ internal static class JsonCollisionResistance
     {
         var copy = new JsonSerializerOptions(options);
         copy.TypeInfoResolver = (options.TypeInfoResolver ?? new DefaultJsonTypeInfoResolver()).WithAddedModifier(Modify);
+        copy.Converters.Add(new ReadThroughFactory()); // after the app's own: a converter of theirs for such a type wins
         return copy;
     }
 
+    /// <summary>The message of the failure to read <paramref name="type"/>, derived from <paramref name="collection"/>, without a comparer constructor.</summary>
+    public static string NoComparerConstructor(Type type, Type collection, Type key) =>
+        $"System.Text.Json cannot read {SerializerErrors.Name(type)} with a collision-resistant comparer: give it a constructor that takes an " +
+        $"IEqualityComparer<{SerializerErrors.Name(key)}> and passes it on to {SerializerErrors.Name(collection)}, or declare the member as {SerializerErrors.Name(collection)}.";
+
     private static void Modify(JsonTypeInfo info)
     {
-        if (info.Kind is not (JsonTypeInfoKind.Dictionary or JsonTypeInfoKind.Enumerable) || !info.Type.IsGenericType)
+        if (info.Kind is not (JsonTypeInfoKind.Dictionary or JsonTypeInfoKind.Enumerable) || info.Type.IsAbstract && !info.Type.IsInterface)
         {
             return;
         }
 
-        var definition = info.Type.GetGenericTypeDefinition();
-        var arguments = info.Type.GetGenericArguments();
-        var factory = definition == typeof(Dictionary<,>) || definition == typeof(IDictionary<,>) ? nameof(NewDictionary)
-            : definition == typeof(HashSet<>) || definition == typeof(ISet<>) ? nameof(NewSet)
-            : null;
-        if (factory is null || Comparer(arguments[0]) is not { } comparer)
+        var (factory, collection) = Hashed(info.Type);
+        if (collection is null || Comparer(collection.GetGenericArguments()[0]) is not { } comparer)
         {
             return;
         }
 
-        // A typed delegate made once per type: creating each collection costs what `new` costs, no reflection.
-        var method = typeof(JsonCollisionResistance).GetMethod(factory, BindingFlags.NonPublic | BindingFlags.Static)!.MakeGenericMethod(arguments);
-        info.CreateObject = (Func<object>)method.Invoke(null, [comparer])!;
+        var arguments = collection.GetGenericArguments();
+        if (info.Type == collection || info.Type.IsInterface)
+        {
+            // A typed delegate made once per type: creating each collection costs what `new` costs, no reflection.
+            var method = typeof(JsonCollisionResistance).GetMethod(factory!, BindingFlags.NonPublic | BindingFlags.Static)!.MakeGenericMethod(arguments);
+            info.CreateObject = (Func<object>)method.Invoke(null, [comparer])!;
+            return;
+        }
+
+        var type = info.Type;
+        var constructor = type.GetConstructor([typeof(IEqualityComparer<>).MakeGenericType(arguments[0])]);
+        info.CreateObject = constructor is not null ? () => constructor.Invoke([comparer])
+            : () => throw new NoComparerConstructorException(NoComparerConstructor(type, collection, arguments[0]));
+    }
+
+    /// <summary>The factory and hashed collection type <paramref name="type"/> is created as, or <c>(null, null)</c>.</summary>
+    private static (string? Factory, Type? Collection) Hashed(Type type)
+    {
+        if (type.IsInterface)
+        {
+            var definition = type.IsGenericType ? type.GetGenericTypeDefinition() : null;
+            return definition == typeof(IDictionary<,>) ? (nameof(NewDictionary), typeof(Dictionary<,>).MakeGenericType(type.GetGenericArguments()))
+                : definition == typeof(ISet<>) ? (nameof(NewSet), typeof(HashSet<>).MakeGenericType(type.GetGenericArguments()))
+                : (null, null);
+        }
+
+        for (var t = type; t is not null; t = t.BaseType)
+        {
+            var definition = t.IsGenericType ? t.GetGenericTypeDefinition() : null;
+            var factory = definition == typeof(Dictionary<,>) ? nameof(NewDictionary)
+                : definition == typeof(HashSet<>) ? nameof(NewSet)
+                : definition == typeof(ConcurrentDictionary<,>) ? nameof(NewConcurrentDictionary)
+                : null;
+            if (factory is not null)
+            {
+                return (factory, t);
+            }
+        }
+
+        return (null, null);
     }
 
     private static Func<object> NewDictionary<TKey, TValue>(IEqualityComparer<TKey> comparer)
         where TKey : notnull => () => new Dictionary<TKey, TValue>(comparer);
+
+    private static Func<object> NewConcurrentDictionary<TKey, TValue>(IEqualityComparer<TKey> comparer)
+        where TKey : notnull => () => new ConcurrentDictionary<TKey, TValue>(comparer);
 
     private static Func<object> NewSet<T>(IEqualityComparer<T> comparer) => () => new HashSet<T>(comparer);
 
@@ -115,5 +163,91 @@ internal static class JsonCollisionResistance
             hash.AddBytes(MemoryMarshal.AsBytes(new ReadOnlySpan<TNormal>(ref normal)));
             return hash.ToHashCode();
         }
+    }
+
+    /// <summary>Thrown for a derived collection that cannot be given a comparer; its message says what to write.</summary>
+    internal sealed class NoComparerConstructorException(string message) : NotSupportedException(message);
+
+    /// <summary>
+    /// Reads <see cref="IReadOnlyDictionary{TKey, TValue}"/>, <see cref="ImmutableDictionary{TKey, TValue}"/>,
+    /// <see cref="ImmutableHashSet{T}"/> and their interfaces keyed by such a type through a <see cref="Dictionary{TKey, TValue}"/>
+    /// or <see cref="HashSet{T}"/> created with the comparer, since System.Text.Json lets no one choose how it creates them.
+    /// </summary>
+    private sealed class ReadThroughFactory : JsonConverterFactory
+    {
+        private JsonSerializerOptions? _writing;
+
+        public override bool CanConvert(Type typeToConvert) => Shape(typeToConvert) is { } shape && Comparer(shape.Key) is not null;
+
+        public override JsonConverter? CreateConverter(Type typeToConvert, JsonSerializerOptions options)
+        {
+            var (converter, key) = Shape(typeToConvert)!.Value;
+            var writing = (Func<JsonSerializerOptions>)(() => Writing(options));
+            return (JsonConverter)(converter.GetGenericTypeDefinition() == typeof(ReadOnlyDictionaryConverter<,>)
+                ? Activator.CreateInstance(converter, writing) : Activator.CreateInstance(converter, Comparer(key), writing))!;
+        }
+
+        /// <summary>The options without this factory: System.Text.Json's own converters write these types as they always have.</summary>
+        private JsonSerializerOptions Writing(JsonSerializerOptions options)
+        {
+            if (_writing is null)
+            {
+                var writing = new JsonSerializerOptions(options);
+                writing.Converters.Remove(this);
+                Interlocked.CompareExchange(ref _writing, writing, null);
+            }
+
+            return _writing;
+        }
+
+        private static (Type Converter, Type Key)? Shape(Type type)
+        {
+            if (!type.IsGenericType)
+            {
+                return null;
+            }
+
+            var definition = type.GetGenericTypeDefinition();
+            var arguments = type.GetGenericArguments();
+            var converter = definition == typeof(IReadOnlyDictionary<,>) ? typeof(ReadOnlyDictionaryConverter<,>)
+                : definition == typeof(ImmutableDictionary<,>) || definition == typeof(IImmutableDictionary<,>) ? typeof(ImmutableDictionaryConverter<,,>)
+                : definition == typeof(ImmutableHashSet<>) || definition == typeof(IImmutableSet<>) ? typeof(ImmutableSetConverter<,>)
+                : null;
+            return converter is null ? null
+                : (converter.GetGenericArguments().Length > arguments.Length ? converter.MakeGenericType([type, .. arguments]) : converter.MakeGenericType(arguments), arguments[0]);
+        }
+    }
+
+    /// <summary>Writes <typeparamref name="T"/> as System.Text.Json does; reads it through <typeparamref name="TRead"/>.</summary>
+    private abstract class ReadThroughConverter<T, TRead>(Func<JsonSerializerOptions> writing) : JsonConverter<T>
+    {
+        public override T? Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
+            JsonSerializer.Deserialize(ref reader, (JsonTypeInfo<TRead>)options.GetTypeInfo(typeof(TRead))) is { } read ? Build(read) : default;
+
+        public override void Write(Utf8JsonWriter writer, T value, JsonSerializerOptions options) =>
+            JsonSerializer.Serialize(writer, value, (JsonTypeInfo<T>)writing().GetTypeInfo(typeof(T)));
+
+        protected abstract T Build(TRead read);
+    }
+
+    private sealed class ReadOnlyDictionaryConverter<TKey, TValue>(Func<JsonSerializerOptions> writing)
+        : ReadThroughConverter<IReadOnlyDictionary<TKey, TValue>, Dictionary<TKey, TValue>>(writing)
+        where TKey : notnull
+    {
+        // The Dictionary read is already created with the comparer (Modify); this is System.Text.Json's own choice of type.
+        protected override IReadOnlyDictionary<TKey, TValue> Build(Dictionary<TKey, TValue> read) => read;
+    }
+
+    private sealed class ImmutableDictionaryConverter<T, TKey, TValue>(IEqualityComparer<TKey> comparer, Func<JsonSerializerOptions> writing)
+        : ReadThroughConverter<T, Dictionary<TKey, TValue>>(writing)
+        where TKey : notnull
+    {
+        protected override T Build(Dictionary<TKey, TValue> read) => (T)(object)ImmutableDictionary.CreateRange(comparer, read);
+    }
+
+    private sealed class ImmutableSetConverter<T, TKey>(IEqualityComparer<TKey> comparer, Func<JsonSerializerOptions> writing)
+        : ReadThroughConverter<T, HashSet<TKey>>(writing)
+    {
+        protected override T Build(HashSet<TKey> read) => (T)(object)ImmutableHashSet.CreateRange(comparer, read);
     }
 }

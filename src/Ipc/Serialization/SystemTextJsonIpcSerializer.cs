@@ -40,7 +40,8 @@ public sealed class SystemTextJsonIpcSerializer : IIpcSerializer
         {
             return JsonSerializer.Deserialize<T>(data.Span, _options)!;
         }
-        catch (NotSupportedException ex)
+        catch (NotSupportedException ex) when (ex is not JsonCollisionResistance.NoComparerConstructorException
+            && ex.InnerException is not JsonCollisionResistance.NoComparerConstructorException)
         {
             throw new NotSupportedException(SerializerErrors.JsonCannotCreate(typeof(T), ex), ex);
         }

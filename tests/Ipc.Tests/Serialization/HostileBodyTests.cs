@@ -1,4 +1,6 @@
 using System.Buffers.Binary;
+using System.Collections.Concurrent;
+using System.Collections.Immutable;
 using Ipc.Serialization;
 using MessagePack;
 using MessagePack.Resolvers;
@@ -236,6 +238,97 @@ public sealed class HostileBodyTests
         var utc = new DateTime(2024, 1, 1, 0, 0, 0, DateTimeKind.Utc);
         Assert.Equal(1, at[DateTime.SpecifyKind(utc, DateTimeKind.Unspecified)]); // equal DateTimes of another Kind: one key, one hash
     }
+
+    /// <summary>Every other hashed shape System.Text.Json creates: read-only, concurrent and immutable ones, at the top and as members.</summary>
+    [Theory]
+    [MemberData(nameof(JsonOptions))]
+    public void Json_OtherHashedShapesOfValueTypeKeys_UseCollisionResistantComparers(string options)
+    {
+        var serializer = JsonWith(options);
+        long a = (1L << 32) | 1, b = (2L << 32) | 2;
+
+        var top = serializer.Deserialize<IReadOnlyDictionary<long, int>>("""{"4294967297":1,"8589934594":2}"""u8.ToArray());
+        var shapes = serializer.Deserialize<HashedShapes>("""
+            {"readOnly":{"4294967297":1},"concurrent":{"4294967297":2},"immutable":{"4294967297":3},"immutableInterface":{"4294967297":4},
+             "immutableSet":[4294967297],"immutableSetInterface":[4294967297],"derived":{"4294967297":5},"derivedSet":[4294967297],"none":null}
+            """u8.ToArray());
+
+        AssertSeeded(Assert.IsType<Dictionary<long, int>>(top).Comparer);
+        Assert.Equal(2, top[b]);
+        AssertSeeded(Assert.IsType<Dictionary<long, int>>(shapes.ReadOnly).Comparer);
+        AssertSeeded(shapes.Concurrent.Comparer);
+        AssertSeeded(shapes.Immutable.KeyComparer);
+        AssertSeeded(Assert.IsType<ImmutableDictionary<long, int>>(shapes.ImmutableInterface).KeyComparer);
+        AssertSeeded(shapes.ImmutableSet.KeyComparer);
+        AssertSeeded(Assert.IsType<ImmutableHashSet<long>>(shapes.ImmutableSetInterface).KeyComparer);
+        AssertSeeded(shapes.Derived.Comparer);
+        AssertSeeded(shapes.DerivedSet.Comparer);
+        Assert.Equal([1, 2, 3, 4, 5], new[] { shapes.ReadOnly[a], shapes.Concurrent[a], shapes.Immutable[a], shapes.ImmutableInterface[a], shapes.Derived[a] });
+        Assert.Null(shapes.None);
+
+        void AssertSeeded(IEqualityComparer<long> comparer) => Assert.NotEqual(comparer.GetHashCode(a), comparer.GetHashCode(b));
+    }
+
+    /// <summary>The shapes read through another shape are written as System.Text.Json writes them.</summary>
+    [Fact]
+    public void Json_ReadOnlyAndImmutableShapes_WrittenAsBefore()
+    {
+        var shapes = new HashedShapes(
+            new SortedDictionary<long, int> { [1] = 1 }, new ConcurrentDictionary<long, int>(), ImmutableDictionary<long, int>.Empty.Add(2, 2),
+            ImmutableDictionary<long, int>.Empty, ImmutableHashSet.Create(3L), ImmutableHashSet<long>.Empty, new LongMap { [4] = 4 }, [5], null);
+
+        var json = Written(shapes);
+
+        Assert.Equal("""{"readOnly":{"1":1},"concurrent":{},"immutable":{"2":2},"immutableInterface":{},"immutableSet":[3],"immutableSetInterface":[],"derived":{"4":4},"derivedSet":[5],"none":null}""", json);
+    }
+
+    /// <summary>A set of its own with no constructor taking a comparer cannot be given one: refused, saying what to write.</summary>
+    [Fact]
+    public void Json_DerivedSetWithoutComparerConstructor_RefusedSayingWhatToWrite()
+    {
+        var ex = Assert.Throws<NotSupportedException>(() => new SystemTextJsonIpcSerializer().Deserialize<Dictionary<string, NoComparerSet>>("""{"x":[1]}"""u8.ToArray()));
+
+        Assert.StartsWith("System.Text.Json cannot read NoComparerSet with a collision-resistant comparer: give it a constructor that takes an IEqualityComparer<Int64> and passes it on to HashSet<Int64>, or declare the member as HashSet<Int64>.", ex.Message, StringComparison.Ordinal);
+        Assert.Equal("[1]", Written(new NoComparerSet { 1 }));
+    }
+
+    private static string Written<T>(T value)
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+        new SystemTextJsonIpcSerializer().Serialize(buffer, value);
+        return System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan);
+    }
+
+    public sealed record HashedShapes(
+        IReadOnlyDictionary<long, int> ReadOnly, ConcurrentDictionary<long, int> Concurrent, ImmutableDictionary<long, int> Immutable,
+        IImmutableDictionary<long, int> ImmutableInterface, ImmutableHashSet<long> ImmutableSet, IImmutableSet<long> ImmutableSetInterface,
+        LongMap Derived, LongSet DerivedSet, IReadOnlyDictionary<Guid, int>? None);
+
+    public sealed class LongMap : Dictionary<long, int>
+    {
+        public LongMap()
+        {
+        }
+
+        public LongMap(IEqualityComparer<long> comparer)
+            : base(comparer)
+        {
+        }
+    }
+
+    public sealed class LongSet : HashSet<long>
+    {
+        public LongSet()
+        {
+        }
+
+        public LongSet(IEqualityComparer<long>? comparer)
+            : base(comparer)
+        {
+        }
+    }
+
+    public sealed class NoComparerSet : HashSet<long>;
 
     /// <summary>Equal keys of another form (zeros of both signs) still find each other.</summary>
     [Fact]
