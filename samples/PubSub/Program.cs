@@ -42,7 +42,7 @@ try
 
     return 0;
 }
-catch (IpcException ex) when (ex.ErrorCode is IpcErrorCode.Unavailable or IpcErrorCode.Unauthorized)
+catch (Exception ex) when (ex is TimeoutException or IpcException { ErrorCode: IpcErrorCode.Unavailable or IpcErrorCode.Unauthorized })
 {
     Console.Error.WriteLine($"{ex.Message}\n{BrokerHint}");
     return 1;
@@ -128,9 +128,11 @@ public sealed record OrderPlaced(int Id, decimal Total);
 /// <summary>A subscribing service in a process of its own; its output is echoed.</summary>
 internal sealed class ServiceProcess(string name, Process process) : IAsyncDisposable
 {
+    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(30);
+
     public async Task WaitUntilReadyAsync()
     {
-        var line = await process.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        var line = await ReadLineAsync("had not said it was ready (subscribed at the broker)");
         if (line != "ready")
         {
             throw new IpcException(IpcErrorCode.Unavailable, $"The {name} service did not start: {line ?? "it exited"}.");
@@ -139,9 +141,21 @@ internal sealed class ServiceProcess(string name, Process process) : IAsyncDispo
 
     public async Task WaitForLinesAsync(int count)
     {
-        for (var i = 0; i < count; i++)
+        for (var i = 1; i <= count; i++)
         {
-            Console.WriteLine(await process.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30)));
+            Console.WriteLine(await ReadLineAsync($"had printed {i - 1} of the {count} orders"));
+        }
+    }
+
+    private async Task<string?> ReadLineAsync(string missing)
+    {
+        try
+        {
+            return await process.StandardOutput.ReadLineAsync().WaitAsync(Wait);
+        }
+        catch (TimeoutException)
+        {
+            throw new TimeoutException($"Gave up after {Wait.TotalSeconds:0} s: the {name} service {missing}. Is the broker running, and is the address right?");
         }
     }
 

@@ -45,6 +45,46 @@ public sealed class PubSubSampleTests
         Assert.DoesNotContain("Unhandled exception", errors, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Sample_BrokerThatNeverAnswers_GivesUpSayingWhatDidNotArriveAndWhatToCheck()
+    {
+        // Accepts connections and says nothing: the services never get subscribed, and the shop's wait for them ends.
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        var accepted = new List<Socket>();
+        using var stop = new CancellationTokenSource();
+        var accepting = Task.Run(async () =>
+        {
+            try
+            {
+                while (true)
+                {
+                    accepted.Add(await listener.AcceptSocketAsync(stop.Token));
+                }
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        });
+
+        try
+        {
+            var (exitCode, output, errors) = await RunSampleAsync($"--Ipc:Endpoints:shop:Address=amqp://127.0.0.1:{port}/?name=pubsub-sample");
+
+            Assert.True(exitCode == 1, $"exit code {exitCode}\n{output}\n{errors}");
+            Assert.Contains("Gave up after 30 s: the billing service had not said it was ready (subscribed at the broker). Is the broker running, and is the address right?", errors, StringComparison.Ordinal);
+            Assert.Contains("Ipc__Endpoints__shop__Address", errors, StringComparison.Ordinal);
+            Assert.DoesNotContain("Unhandled exception", errors, StringComparison.Ordinal);
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await accepting;
+            accepted.ForEach(socket => socket.Dispose());
+        }
+    }
+
     /// <summary>Runs the built sample (next to this test assembly's build output) with <paramref name="arguments"/>.</summary>
     private static async Task<(int ExitCode, string Output, string Errors)> RunSampleAsync(params string[] arguments)
     {
