@@ -19,7 +19,8 @@ services.AddIpc(configuration);
 await using var provider = services.BuildServiceProvider();
 var shop = provider.GetRequiredKeyedService<IChannel>("shop");
 
-var subscribers = new[] { StartService("billing", args), StartService("shipping", args) };
+var wait = TimeSpan.FromSeconds(configuration.GetValue("Sample:WaitSeconds", 30.0)); // how long the shop waits for a service
+var subscribers = new[] { StartService("billing", args, wait), StartService("shipping", args, wait) };
 try
 {
     foreach (var subscriber in subscribers)
@@ -96,7 +97,7 @@ static IConfiguration Configuration(string[] args) => new ConfigurationBuilder()
     .AddCommandLine(args)
     .Build();
 
-static ServiceProcess StartService(string service, string[] overrides)
+static ServiceProcess StartService(string service, string[] overrides, TimeSpan wait)
 {
     var start = new ProcessStartInfo(Environment.ProcessPath!) { RedirectStandardInput = true, RedirectStandardOutput = true, UseShellExecute = false };
     if (Path.GetFileNameWithoutExtension(Environment.ProcessPath) == "dotnet")
@@ -111,7 +112,7 @@ static ServiceProcess StartService(string service, string[] overrides)
         start.ArgumentList.Add(argument);
     }
 
-    return new ServiceProcess(service, Process.Start(start)!);
+    return new ServiceProcess(service, Process.Start(start)!, wait);
 }
 
 /// <summary>What the shop says when it or a service cannot reach the broker.</summary>
@@ -126,10 +127,8 @@ internal partial class Program
 public sealed record OrderPlaced(int Id, decimal Total);
 
 /// <summary>A subscribing service in a process of its own; its output is echoed.</summary>
-internal sealed class ServiceProcess(string name, Process process) : IAsyncDisposable
+internal sealed class ServiceProcess(string name, Process process, TimeSpan wait) : IAsyncDisposable
 {
-    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(30);
-
     public async Task WaitUntilReadyAsync()
     {
         var line = await ReadLineAsync("had not said it was ready (subscribed at the broker)");
@@ -151,11 +150,11 @@ internal sealed class ServiceProcess(string name, Process process) : IAsyncDispo
     {
         try
         {
-            return await process.StandardOutput.ReadLineAsync().WaitAsync(Wait);
+            return await process.StandardOutput.ReadLineAsync().WaitAsync(wait);
         }
         catch (TimeoutException)
         {
-            throw new TimeoutException($"Gave up after {Wait.TotalSeconds:0} s: the {name} service {missing}. Is the broker running, and is the address right?");
+            throw new TimeoutException($"Gave up after {wait.TotalSeconds:0.#} s: the {name} service {missing}. Is the broker running, and is the address right?");
         }
     }
 

@@ -70,10 +70,10 @@ public sealed class PubSubSampleTests
 
         try
         {
-            var (exitCode, output, errors) = await RunSampleAsync($"--Ipc:Endpoints:shop:Address=amqp://127.0.0.1:{port}/?name=pubsub-sample");
+            var (exitCode, output, errors) = await RunSampleAsync($"--Ipc:Endpoints:shop:Address=amqp://127.0.0.1:{port}/?name=pubsub-sample", "--Sample:WaitSeconds=2");
 
             Assert.True(exitCode == 1, $"exit code {exitCode}\n{output}\n{errors}");
-            Assert.Contains("Gave up after 30 s: the billing service had not said it was ready (subscribed at the broker). Is the broker running, and is the address right?", errors, StringComparison.Ordinal);
+            Assert.Contains("Gave up after 2 s: the billing service had not said it was ready (subscribed at the broker). Is the broker running, and is the address right?", errors, StringComparison.Ordinal);
             Assert.Contains("Ipc__Endpoints__shop__Address", errors, StringComparison.Ordinal);
             Assert.DoesNotContain("Unhandled exception", errors, StringComparison.Ordinal);
         }
