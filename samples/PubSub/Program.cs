@@ -74,18 +74,28 @@ static async Task<int> RunServiceAsync(string service, string[] args)
     #endregion
 
     using var host = builder.Build();
+    using var stopped = new CancellationTokenSource();
+    var input = Task.Run(async () =>
+    {
+        await Console.In.ReadToEndAsync(); // the shop closes our input to stop us, even before we are ready
+        await stopped.CancelAsync();
+    });
     try
     {
-        await host.StartAsync();
+        await host.StartAsync(stopped.Token);
     }
     catch (IpcException ex) when (ex.ErrorCode is IpcErrorCode.Unavailable or IpcErrorCode.Unauthorized)
     {
         Console.Error.WriteLine($"{service}: {ex.Message}");
         return 1;
     }
+    catch (OperationCanceledException) when (stopped.IsCancellationRequested)
+    {
+        return 1; // stopped before it subscribed
+    }
 
     Console.WriteLine("ready");
-    await Console.In.ReadToEndAsync(); // the shop closes our input to stop us
+    await input;
     await host.StopAsync();
     return 0;
 }
