@@ -20,6 +20,7 @@ internal sealed class ServerConnection : StreamConnection, IReaderWork
 {
     private const int IdleChecks = 4;
     private static readonly TimeSpan s_goAwayBound = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan s_endOfReadingBound = TimeSpan.FromMilliseconds(100);
 
     private readonly IIpcDispatcher _dispatcher;
     private readonly string? _remoteAddress; // named once per connection, set on each message it reads
@@ -148,8 +149,19 @@ internal sealed class ServerConnection : StreamConnection, IReaderWork
         // GoAway counts as sent, so it is read and handled too, not lost with the connection. Bounded in real time as
         // well, so that a stop never waits on a clock that does not move (a test's) for a client that does not close.
         await Task.WhenAny(Task.Delay(s_goAwayBound, _time, Closed), Task.Delay(s_goAwayBound, TimeProvider.System, Closed)).ConfigureAwait(false);
-        Close();
+        await EndReadingAsync().ConfigureAwait(false);
     }
+
+    /// <summary>
+    /// After the wait for the client's close: takes the frames that already arrived (a slow client's, or ones held back by
+    /// MaxQueuedOneWayBytes or a full output), without waiting for more, then closes. Their one-way messages are queued as
+    /// the ones before them, so each is handled, or reported as not delivered once a stopping server's drain ends; none
+    /// goes with the connection unseen. Bounded by <see cref="StreamTransportOptions.MaxQueuedOneWayBytes"/> more bytes
+    /// and one message more, and by <see cref="s_endOfReadingBound"/>, for a client that sends without end.
+    /// </summary>
+    private Task EndReadingAsync() => EndReadingAsync(_maxOneWayBytes + _dispatcher.MaxMessageSize, s_endOfReadingBound);
+
+    protected override void OnEndingReads() => Interlocked.Exchange(ref _oneWayRoom, null)?.TrySetResult();
 
     /// <summary>Gets how many requests and streams are in flight on this connection (for tests and diagnostics).</summary>
     internal int OpenCalls => Volatile.Read(ref _openCalls);
@@ -427,7 +439,7 @@ internal sealed class ServerConnection : StreamConnection, IReaderWork
         {
         }
 
-        Close();
+        await EndReadingAsync().ConfigureAwait(false);
     }
 
     protected override void OnClosed(Exception? reason)
@@ -704,15 +716,15 @@ internal sealed class ServerConnection : StreamConnection, IReaderWork
     /// or after the handler it waits for), so the count comes down, or the connection closes.
     /// </summary>
     protected override ValueTask WaitToTakeFrameAsync() =>
-        Volatile.Read(ref _oneWayBytes) < _maxOneWayBytes ? default : new ValueTask(WaitForOneWayRoomAsync());
+        Volatile.Read(ref _oneWayBytes) < _maxOneWayBytes || IsEndingReads ? default : new ValueTask(WaitForOneWayRoomAsync());
 
     private async Task WaitForOneWayRoomAsync()
     {
-        while (Volatile.Read(ref _oneWayBytes) >= _maxOneWayBytes && !IsClosed)
+        while (Volatile.Read(ref _oneWayBytes) >= _maxOneWayBytes && !IsClosed && !IsEndingReads)
         {
             var room = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             Interlocked.Exchange(ref _oneWayRoom, room)?.TrySetResult();
-            if (Volatile.Read(ref _oneWayBytes) < _maxOneWayBytes || IsClosed)
+            if (Volatile.Read(ref _oneWayBytes) < _maxOneWayBytes || IsClosed || IsEndingReads)
             {
                 return; // it came down (or closed) between the look and the wait: the signal may have gone to no one
             }

@@ -71,6 +71,13 @@ internal abstract class StreamConnection : IReaderWorkScope
     private int _closing;
     private Exception? _closeReason;
 
+    // The end of reading (EndReadingAsync): 1 once the frame loop takes only what arrived, and how many more bytes it takes.
+    // _readPending is 1 while the loop waits for bytes: the two tell each other apart once both are set.
+    private int _endingReads;
+    private long _endingMaxBytes;
+    private long _endingFrom = -1; // the frame loop's input position when it first saw the end of reading
+    private int _readPending;
+
     private readonly ReaderHost _readerHost;
 
     protected StreamConnection(DuplexConnection connection, int maxBody, StreamTransportOptions options, bool dedicatedReader, TimeSpan frameTimeout, TimeProvider time, ILogger logger, string description)
@@ -288,7 +295,7 @@ internal abstract class StreamConnection : IReaderWorkScope
             Task space;
             lock (_gate)
             {
-                if (IsClosed || _pending.WrittenCount < _maxOutput)
+                if (IsClosed || _pending.WrittenCount < _maxOutput || IsEndingReads)
                 {
                     return;
                 }
@@ -335,6 +342,47 @@ internal abstract class StreamConnection : IReaderWorkScope
 
     /// <summary>Completes once the frame loop may take on the next frame: a server holds back while what it was sent waits for its handlers.</summary>
     protected virtual ValueTask WaitToTakeFrameAsync() => default;
+
+    /// <summary>Gets a value indicating whether the frame loop is ending: it takes the frames that already arrived, and waits for no more (<see cref="EndReadingAsync"/>).</summary>
+    protected bool IsEndingReads => Volatile.Read(ref _endingReads) != 0;
+
+    /// <summary>
+    /// Ends the frame loop once it has taken what already arrived, without waiting for more: the frames it holds or can
+    /// read at once (the peer sent them before it knew this side stops reading) are handled, then the connection closes.
+    /// Bounded by <paramref name="maxBytes"/> of input and <paramref name="maxTime"/> of real time, since a peer may send
+    /// without end; the loop stops waiting for output space and for <see cref="WaitToTakeFrameAsync"/> meanwhile.
+    /// </summary>
+    protected async Task EndReadingAsync(long maxBytes, TimeSpan maxTime)
+    {
+        Volatile.Write(ref _endingMaxBytes, maxBytes);
+        Interlocked.Exchange(ref _endingReads, 1);
+        TaskCompletionSource? space;
+        lock (_gate)
+        {
+            space = _space;
+            _space = null;
+        }
+
+        space?.TrySetResult(); // a loop that waits for output space reads on (writers waiting look again, and wait on)
+        OnEndingReads();
+        if (Interlocked.CompareExchange(ref _readPending, 0, 0) == 0)
+        {
+            try
+            {
+                await Task.Delay(maxTime, TimeProvider.System, Closed).ConfigureAwait(false); // the loop closes once it took what arrived
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+
+        Close(); // the loop waits for bytes: nothing more has arrived
+    }
+
+    /// <summary>Called once <see cref="EndReadingAsync"/> began: a loop held back in <see cref="WaitToTakeFrameAsync"/> must go on.</summary>
+    protected virtual void OnEndingReads()
+    {
+    }
 
     /// <summary>Gets how many bytes of frames wait to be written (for tests and diagnostics).</summary>
     internal int PendingOutputBytes => Volatile.Read(ref _pending).WrittenCount;
@@ -565,12 +613,40 @@ internal abstract class StreamConnection : IReaderWorkScope
         long skip = 0;
         while (true)
         {
-            if (PauseReadingWhileOutputFull && _pending.WrittenCount >= _maxOutput)
+            if (PauseReadingWhileOutputFull && _pending.WrittenCount >= _maxOutput && !IsEndingReads)
             {
                 await WaitForOutputSpaceAsync().ConfigureAwait(false); // the peer reads nothing: read nothing either
             }
 
-            var result = await _connection.Input.ReadAsync().ConfigureAwait(false);
+            if (IsEndingReads)
+            {
+                if (_endingFrom < 0)
+                {
+                    _endingFrom = _inputPosition;
+                }
+                else if (_inputPosition - _endingFrom >= Volatile.Read(ref _endingMaxBytes))
+                {
+                    return; // took as much as an end of reading takes
+                }
+            }
+
+            var read = _connection.Input.ReadAsync();
+            var pending = !read.IsCompleted;
+            if (pending)
+            {
+                Interlocked.Exchange(ref _readPending, 1);
+                if (IsEndingReads)
+                {
+                    Close(); // nothing more has arrived: reading ends here (the read returns cancelled)
+                }
+            }
+
+            var result = await read.ConfigureAwait(false);
+            if (pending)
+            {
+                Interlocked.Exchange(ref _readPending, 0);
+            }
+
             if (result.IsCanceled || IsClosed)
             {
                 return;
@@ -646,7 +722,7 @@ internal abstract class StreamConnection : IReaderWorkScope
 
                     if (buffer.Length < header.FrameLength)
                     {
-                        if (header.CarriesMessage && header.BodyLength >= LargeBodyMinimum && (header.Flags & FrameFlags.Fault) == 0
+                        if (header.CarriesMessage && header.BodyLength >= LargeBodyMinimum && (header.Flags & FrameFlags.Fault) == 0 && !IsEndingReads
                             && buffer.Length >= WireFormat.HeaderSize + header.MetadataLength
                             && _connection.CanReadInto(_inputPosition, result.Buffer.Length))
                         {

@@ -1,6 +1,11 @@
+using System.Diagnostics.Metrics;
+using Ipc.Diagnostics;
 using Ipc.Testing;
 using Ipc.TestUtils;
 using Ipc.Transports.Streams;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;
 
 namespace Ipc.Streams.Tests;
@@ -220,6 +225,66 @@ public abstract class PeerLimitsTests<TMedium> : RawServerTests<TMedium>
         await stopping.WaitAsync(bound.Token);
 
         Assert.Equal(0, Volatile.Read(ref ran));
+    }
+
+    /// <summary>
+    /// A client that does not close its side after a stopping server's GoAway, with one-way messages it sent that the
+    /// server had not read yet (held back here by MaxQueuedOneWayBytes behind a handler that runs until its token is
+    /// cancelled): once the server's wait for the close ends, it still reads what has arrived, so each of those messages is
+    /// handled or, when the DrainTimeout ends first (as here), logged and counted as not delivered; none is lost unseen.
+    /// </summary>
+    [Fact]
+    public async Task Server_StoppingWhileOneWayMessagesWaitUnread_ReportsEachAsNotDelivered()
+    {
+        var address = CreateAddress();
+        var time = new TimerFakeTimeProvider();
+        var drain = TimeSpan.FromSeconds(10);
+        var log = new RecordingLog();
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var handled = 0;
+        var host = await StartServerAsync(
+            address,
+            o => o.MaxQueuedOneWayBytes = 64 * 1024,
+            server => server
+                .MapMessage<byte[]>("unread-held", async (_, _, ct) =>
+                {
+                    started.TrySetResult();
+                    await Task.Delay(Timeout.Infinite, ct); // until the DrainTimeout ends
+                })
+                .MapMessage<byte[]>("unread-late", (_, _, _) =>
+                {
+                    Interlocked.Increment(ref handled);
+                    return ValueTask.CompletedTask;
+                }),
+            time,
+            e => e.DrainTimeout = drain,
+            services => services.AddLogging(logging => logging.AddProvider(log)));
+        using var failed = new MetricCollector<long>(host.Services.GetRequiredService<IMeterFactory>(), IpcDiagnostics.MeterName, "ipc.server.message.failed");
+        var peer = await ConnectAsync(address);
+        using var bound = new CancellationTokenSource(s_bound);
+
+        // The first message's 64 KiB body is all the server queues: it takes no further frame while its handler runs.
+        byte[] held = [0xC6, 0, 1, 0, 0, .. new byte[64 * 1024]]; // MessagePack bin of 65,536 bytes
+        await peer.SendAsync(RawPeer.Preface
+            .Concat(RawPeer.OneWay("held-1", "unread-held", held))
+            .Concat(RawPeer.OneWay("late-1", "unread-late", new byte[] { 0xC4, 1, 7 }))
+            .Concat(RawPeer.OneWay("late-2", "unread-late", new byte[] { 0xC4, 1, 8 }))
+            .ToArray());
+        await peer.ReadOpeningAsync(bound.Token);
+        await started.Task.WaitAsync(bound.Token);
+
+        var stopping = host.StopAsync(bound.Token);
+        Assert.Equal(FrameType.GoAway, (await peer.ReadFrameAsync(bound.Token))?.Type); // and the client never closes
+        await time.WaitForTimerAsync(drain, s_bound);
+        time.Advance(drain);
+        await stopping.WaitAsync(bound.Token);
+
+        await failed.WaitForMeasurementsAsync(2, s_bound);
+        Assert.Equal(2, failed.GetMeasurementSnapshot().Where(m => Equals(m.Tags["messaging.destination.name"], "unread-late")).Sum(m => m.Value));
+        Assert.Equal(0, Volatile.Read(ref handled));
+        var notDelivered = log.Entries.Where(e => e.Level == LogLevel.Error && e.Message.Contains("not delivered", StringComparison.Ordinal)).Select(e => e.Message).ToList();
+        Assert.Contains(notDelivered, m => m.Contains("late-1", StringComparison.Ordinal));
+        Assert.Contains(notDelivered, m => m.Contains("late-2", StringComparison.Ordinal));
     }
 
     [Fact]

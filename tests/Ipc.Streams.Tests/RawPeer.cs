@@ -21,6 +21,14 @@ internal sealed class RawPeer(DuplexConnection connection) : IAsyncDisposable
         return writer.WrittenSpan.ToArray();
     }
 
+    /// <summary>A OneWay frame for <paramref name="route"/> with a body, as message <paramref name="messageId"/>.</summary>
+    public static byte[] OneWay(string messageId, string route, ReadOnlyMemory<byte> body)
+    {
+        var writer = new ArrayBufferWriter<byte>();
+        WireFormat.WriteMessage(writer, FrameType.OneWay, 0, new IpcMessage(route, body) { MessageId = messageId });
+        return writer.WrittenSpan.ToArray();
+    }
+
     /// <summary>Reads the next frame; <see langword="null"/> once the server closed the connection.</summary>
     public async Task<(FrameType Type, uint CallId, byte[] Body)?> ReadFrameAsync(CancellationToken cancellationToken)
     {

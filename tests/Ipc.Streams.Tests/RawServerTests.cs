@@ -58,13 +58,15 @@ public abstract class RawServerTests<TMedium> : IAsyncLifetime
         return peer;
     }
 
-    protected async Task<IHost> StartServerAsync(string address, Action<StreamTransportOptions> options, Action<IpcServerBuilder>? routes = null, TimeProvider? time = null, Action<IpcEndpointOptions>? endpoint = null)
+    protected async Task<IHost> StartServerAsync(string address, Action<StreamTransportOptions> options, Action<IpcServerBuilder>? routes = null, TimeProvider? time = null, Action<IpcEndpointOptions>? endpoint = null, Action<IServiceCollection>? services = null)
     {
         var builder = new HostApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         if (time is not null)
         {
             builder.Services.AddSingleton(time);
         }
+
+        services?.Invoke(builder.Services);
 
         var ipc = builder.Services.AddIpc();
         Medium.ConfigureServer(ipc, options);
