@@ -194,6 +194,7 @@ public abstract class PeerLimitsTests<TMedium> : RawServerTests<TMedium>
         var address = CreateAddress();
         var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var after = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var ran = 0;
         var host = await StartServerAsync(
             address,
@@ -208,12 +209,18 @@ public abstract class PeerLimitsTests<TMedium> : RawServerTests<TMedium>
                 {
                     Interlocked.Increment(ref ran);
                     return x;
+                })
+                .MapMessage<byte[]>("after", (_, _, _) =>
+                {
+                    after.TrySetResult();
+                    return ValueTask.CompletedTask;
                 }));
         var peer = await ConnectAsync(address);
         using var bound = new CancellationTokenSource(s_bound);
         await peer.SendAsync(RawPeer.Preface
             .Concat(RawPeer.Request(0, "gated", new byte[] { 0xC4, 1, 7 }, FrameType.OneWay))
             .Concat(RawPeer.Request(1, "counted", new byte[] { 1 }))
+            .Concat(RawPeer.Request(0, "after", new byte[] { 0xC4, 1, 7 }, FrameType.OneWay))
             .ToArray());
         await peer.ReadOpeningAsync(bound.Token);
         await started.Task.WaitAsync(bound.Token);
@@ -222,6 +229,8 @@ public abstract class PeerLimitsTests<TMedium> : RawServerTests<TMedium>
         var goAway = await peer.ReadFrameAsync(bound.Token);
         Assert.Equal((FrameType.GoAway, 0u), (goAway!.Value.Type, goAway.Value.CallId)); // it read no call: call 1 goes elsewhere
         gate.SetResult();
+        await after.Task.WaitAsync(bound.Token); // the one-way message sent after call 1 ran: the server read call 1 too
+        await peer.DisposeAsync(); // the client closes, and the stop ends
         await stopping.WaitAsync(bound.Token);
 
         Assert.Equal(0, Volatile.Read(ref ran));

@@ -7,6 +7,8 @@ namespace Ipc.Streams.Tests;
 /// <summary>A client written by hand over a <see cref="DuplexConnection"/>: sends what a test builds, reads frames one by one.</summary>
 internal sealed class RawPeer(DuplexConnection connection) : IAsyncDisposable
 {
+    private bool _prefaceRead;
+
     public DuplexConnection Connection => connection;
 
     public static byte[] Preface => WireFormat.Preface.ToArray();
@@ -70,9 +72,36 @@ internal sealed class RawPeer(DuplexConnection connection) : IAsyncDisposable
         return WireFormat.ReadSettings(settings.Body);
     }
 
+    /// <summary>
+    /// Reads what the server sends until its GoAway (or its close), then closes this side, as a client does: a stopping
+    /// server then waits for nothing more. Whatever state a test left the connection in, it ends closed.
+    /// </summary>
+    public async Task CloseAfterGoAwayAsync(TimeSpan bound)
+    {
+        using var timeout = new CancellationTokenSource(bound);
+        try
+        {
+            if (!_prefaceRead)
+            {
+                await ReadPrefaceAsync(timeout.Token);
+            }
+
+            while (await ReadFrameAsync(timeout.Token) is { } frame && frame.Type != FrameType.GoAway)
+            {
+            }
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or InvalidOperationException or IOException or ObjectDisposedException)
+        {
+            // Closed by the test, or broken on purpose: nothing more to read.
+        }
+
+        await DisposeAsync();
+    }
+
     /// <summary>Reads the peer's preface, the first bytes either side sends.</summary>
     public async Task ReadPrefaceAsync(CancellationToken cancellationToken)
     {
+        _prefaceRead = true;
         while (true)
         {
             var result = await connection.Input.ReadAsync(cancellationToken);

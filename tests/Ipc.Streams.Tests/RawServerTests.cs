@@ -29,6 +29,7 @@ public abstract class RawServerTests<TMedium> : IAsyncLifetime
     protected static readonly TimeSpan s_bound = TimeSpan.FromSeconds(15);
     private readonly List<IAsyncDisposable> _resources = [];
     private readonly List<IDisposable> _hosts = [];
+    private readonly List<RawPeer> _peers = [];
 
     protected TMedium Medium { get; } = new();
 
@@ -38,10 +39,15 @@ public abstract class RawServerTests<TMedium> : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
+        // The raw peers read on and close once the server's GoAway comes, as clients do, so the servers' stops below wait
+        // no bound for a peer that would never close.
+        var closing = _peers.Select(peer => peer.CloseAfterGoAwayAsync(s_bound)).ToList();
         foreach (var resource in _resources)
         {
             await resource.DisposeAsync();
         }
+
+        await Task.WhenAll(closing);
 
         foreach (var host in _hosts)
         {
@@ -54,7 +60,7 @@ public abstract class RawServerTests<TMedium> : IAsyncLifetime
     private protected async Task<RawPeer> ConnectAsync(string address)
     {
         var peer = new RawPeer(await Medium.ConnectRawAsync(address));
-        _resources.Add(peer);
+        _peers.Add(peer);
         return peer;
     }
 
