@@ -390,6 +390,49 @@ internal sealed class ClientConnection : StreamConnection
         }
 
         FailPending(error);
+        ReportUnwritten();
+    }
+
+    /// <summary>
+    /// Logs as not delivered each one-way message whose send completed (it was buffered) but that the connection never
+    /// wrote, as it closed first: the server never got it. Requests among those frames fail their callers already.
+    /// </summary>
+    private void ReportUnwritten()
+    {
+        if (TakeUnwrittenFrames() is not { } frames)
+        {
+            return;
+        }
+
+        var span = frames.AsSpan();
+        if (span.StartsWith(WireFormat.Preface))
+        {
+            span = span[WireFormat.PrefaceSize..];
+        }
+
+        try
+        {
+            while (span.Length >= WireFormat.HeaderSize)
+            {
+                var header = WireFormat.ReadHeader(span);
+                if (span.Length < header.FrameLength)
+                {
+                    return;
+                }
+
+                if (header.Type == FrameType.OneWay)
+                {
+                    var message = WireFormat.ReadMetadata(span.Slice(WireFormat.HeaderSize, header.MetadataLength), header.Flags);
+                    Log.NotWritten(Logger, message.MessageId, message.Route, Description);
+                }
+
+                span = span[(int)header.FrameLength..];
+            }
+        }
+        catch (WireFormatException)
+        {
+            // Frames this side wrote itself: not expected.
+        }
     }
 
     /// <summary>

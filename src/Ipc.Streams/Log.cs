@@ -35,6 +35,9 @@ internal static partial class Log
     [LoggerMessage(108, LogLevel.Debug, "Connection {Connection}: its reader runs handlers and completions itself again.")]
     public static partial void ReaderWorkResumed(ILogger logger, string connection);
 
+    [LoggerMessage(109, LogLevel.Error, "One-way message {MessageId} for route '{Route}' on {Connection} was accepted but not delivered: the connection closed before it was written.")]
+    public static partial void NotWritten(ILogger logger, string messageId, string route, string connection);
+
     [LoggerMessage(110, LogLevel.Error, "Accepting a connection on endpoint '{Endpoint}' ({Address}) failed; retrying.")]
     public static partial void AcceptFailed(ILogger logger, string endpoint, string address, Exception exception);
 

@@ -343,6 +343,25 @@ internal abstract class StreamConnection : IReaderWorkScope
     /// <summary>Completes once the frame loop may take on the next frame: a server holds back while what it was sent waits for its handlers.</summary>
     protected virtual ValueTask WaitToTakeFrameAsync() => default;
 
+    /// <summary>
+    /// Once the connection closed: takes the frames that were buffered and never handed to the medium (the connection
+    /// closed first, so the peer got none of them), or <see langword="null"/> when there are none.
+    /// </summary>
+    protected byte[]? TakeUnwrittenFrames()
+    {
+        lock (_gate)
+        {
+            if (!IsClosed || _pending.WrittenCount == 0)
+            {
+                return null;
+            }
+
+            var frames = _pending.WrittenSpan.ToArray();
+            _pending.Reset();
+            return frames;
+        }
+    }
+
     /// <summary>Gets a value indicating whether the frame loop is ending: it takes the frames that already arrived, and waits for no more (<see cref="EndReadingAsync"/>).</summary>
     protected bool IsEndingReads => Volatile.Read(ref _endingReads) != 0;
 

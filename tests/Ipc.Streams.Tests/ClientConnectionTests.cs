@@ -1,7 +1,9 @@
 using System.Buffers;
 using System.IO.Pipelines;
+using Ipc.Testing;
 using Ipc.TestUtils;
 using Ipc.Transports.Streams;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Ipc.Streams.Tests;
@@ -19,7 +21,7 @@ public sealed class ClientConnectionTests : IAsyncDisposable
     {
     }
 
-    private ClientConnectionTests(StreamTransportOptions transportOptions)
+    private ClientConnectionTests(StreamTransportOptions transportOptions, ILogger? logger = null, TimeProvider? time = null)
     {
         var options = new PipeOptions(useSynchronizationContext: false);
         var toServer = new Pipe(options);
@@ -30,8 +32,8 @@ public sealed class ClientConnectionTests : IAsyncDisposable
             "test",
             1024 * 1024,
             transportOptions,
-            TimeProvider.System,
-            NullLogger.Instance,
+            time ?? TimeProvider.System,
+            logger ?? NullLogger.Instance,
             "test client connection");
         _ = _connection.RunAsync();
     }
@@ -187,6 +189,38 @@ public sealed class ClientConnectionTests : IAsyncDisposable
         await stream.DisposeAsync();
     }
 
+    /// <summary>
+    /// One-way messages the client accepted but had not written yet when the connection closed (the server read nothing
+    /// more, and let the connection go after its GoAway): each is logged as not delivered, as the server logs the ones it
+    /// received and could not handle. The one written before them, which the server may have read, is not.
+    /// </summary>
+    [Fact]
+    public async Task OneWay_NotWrittenWhenTheConnectionCloses_IsLoggedAsNotDelivered()
+    {
+        var log = new RecordingLog();
+        var time = new TimerFakeTimeProvider();
+        await using var test = new ClientConnectionTests(new StreamTransportOptions(), log.CreateLogger("test"), time);
+        await test.HandshakeAsync();
+
+        // The server reads nothing: the first message fills the pipe to it (which takes 64 KiB), and its write waits there.
+        await test._connection.SendAsync(new IpcMessage("one-way", new byte[128 * 1024]) { MessageId = "written" }, CancellationToken.None).AsTask().WaitAsync(TestIpc.Bound);
+        await WaitUntilAsync(() => test._connection.PendingOutputBytes == 0); // taken by the write that waits
+        await test._connection.SendAsync(new IpcMessage("one-way", new byte[] { 1 }) { MessageId = "buffered-1" }, CancellationToken.None).AsTask().WaitAsync(TestIpc.Bound);
+        await test._connection.SendAsync(new IpcMessage("one-way", new byte[] { 2 }) { MessageId = "buffered-2" }, CancellationToken.None).AsTask().WaitAsync(TestIpc.Bound);
+
+        // The server goes away; the client waits a second for its buffer to be written, then closes.
+        await test._server.SendAsync(Frame(writer => WireFormat.WriteGoAway(writer, IpcErrorCode.Unavailable, "stopping", lastCallId: 0)));
+        await time.WaitForTimerAsync(TimeSpan.FromSeconds(1), TestIpc.Bound);
+        time.Advance(TimeSpan.FromSeconds(1));
+        await test.WhenClosedAsync();
+
+        var notDelivered = log.Entries.Where(e => e.Level == LogLevel.Error && e.Message.Contains("not delivered", StringComparison.Ordinal)).Select(e => e.Message).ToList();
+        Assert.Equal(2, notDelivered.Count);
+        Assert.Contains("buffered-1", notDelivered[0], StringComparison.Ordinal);
+        Assert.Contains("buffered-2", notDelivered[1], StringComparison.Ordinal);
+        Assert.Contains("route 'one-way'", notDelivered[0], StringComparison.Ordinal);
+    }
+
     public async ValueTask DisposeAsync()
     {
         _connection.Close();
@@ -209,6 +243,15 @@ public sealed class ClientConnectionTests : IAsyncDisposable
             WireFormat.WriteSettings(writer, maxConcurrentCalls, oneWayWindow: 10);
         }));
         await handshake.WaitAsync(TestIpc.Bound);
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition)
+    {
+        using var bound = new CancellationTokenSource(TestIpc.Bound);
+        while (!condition())
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(5), bound.Token);
+        }
     }
 
     private async Task WhenClosedAsync()
