@@ -72,11 +72,9 @@ internal abstract class StreamConnection : IReaderWorkScope
     private Exception? _closeReason;
 
     // The end of reading (EndReadingAsync): 1 once the frame loop takes only what arrived, and how many more bytes it takes.
-    // _readPending is 1 while the loop waits for bytes: the two tell each other apart once both are set.
     private int _endingReads;
     private long _endingMaxBytes;
     private long _endingFrom = -1; // the frame loop's input position when it first saw the end of reading
-    private int _readPending;
 
     private readonly ReaderHost _readerHost;
 
@@ -384,18 +382,19 @@ internal abstract class StreamConnection : IReaderWorkScope
 
         space?.TrySetResult(); // a loop that waits for output space reads on (writers waiting look again, and wait on)
         OnEndingReads();
-        if (Interlocked.CompareExchange(ref _readPending, 0, 0) == 0)
+
+        // A loop waiting for bytes wakes (its read returns cancelled), and a loop about to read finds its read cancelled: either
+        // way it looks at the flag set above, takes what arrived, and closes once a read would wait.
+        _connection.Input.CancelPendingRead();
+        try
         {
-            try
-            {
-                await Task.Delay(maxTime, TimeProvider.System, Closed).ConfigureAwait(false); // the loop closes once it took what arrived
-            }
-            catch (OperationCanceledException)
-            {
-            }
+            await Task.Delay(maxTime, TimeProvider.System, Closed).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
         }
 
-        Close(); // the loop waits for bytes: nothing more has arrived
+        Close(); // the loop took what it could in the time
     }
 
     /// <summary>Called once <see cref="EndReadingAsync"/> began: a loop held back in <see cref="WaitToTakeFrameAsync"/> must go on.</summary>
@@ -650,23 +649,14 @@ internal abstract class StreamConnection : IReaderWorkScope
             }
 
             var read = _connection.Input.ReadAsync();
-            var pending = !read.IsCompleted;
-            if (pending)
+            if (!read.IsCompleted && IsEndingReads)
             {
-                Interlocked.Exchange(ref _readPending, 1);
-                if (IsEndingReads)
-                {
-                    Close(); // nothing more has arrived: reading ends here (the read returns cancelled)
-                }
+                Close(); // nothing more has arrived: reading ends here (the read returns cancelled)
             }
 
+            // A read cancelled by the end of reading (EndReadingAsync) does not end the loop: it takes what the read holds, then reads on.
             var result = await read.ConfigureAwait(false);
-            if (pending)
-            {
-                Interlocked.Exchange(ref _readPending, 0);
-            }
-
-            if (result.IsCanceled || IsClosed)
+            if (IsClosed || (result.IsCanceled && !IsEndingReads))
             {
                 return;
             }
