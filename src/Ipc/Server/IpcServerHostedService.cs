@@ -72,14 +72,14 @@ internal sealed partial class IpcServerHostedService(
         foreach (var (server, listener) in listeners)
         {
             server.SetListening(false);
-            stops.Add(StopListenerAsync(server, listener, logger, cancellationToken));
+            stops.Add(StopEndpointAsync(server.EndpointName, StopListener(server, listener), logger, cancellationToken));
         }
 
         foreach (var server in servers.Servers)
         {
             foreach (var stop in server.TakeStops())
             {
-                stops.Add(StopHostedAsync(server.EndpointName, stop, logger, cancellationToken));
+                stops.Add(StopEndpointAsync(server.EndpointName, stop, logger, cancellationToken));
             }
         }
 
@@ -94,29 +94,22 @@ internal sealed partial class IpcServerHostedService(
         }
     }
 
-    private static async Task StopListenerAsync(IpcServer server, IIpcTransportListener listener, ILogger logger, CancellationToken cancellationToken)
+    private static Func<CancellationToken, Task> StopListener(IpcServer server, IIpcTransportListener listener) => async cancellationToken =>
     {
-        await Task.Yield(); // each endpoint's stop runs on its own, whatever the listener does before its first await
-        Log.EndpointStopping(logger, server.EndpointName);
         try
         {
             await listener.StopAsync(cancellationToken).ConfigureAwait(false);
             await listener.DisposeAsync().ConfigureAwait(false);
         }
-        catch (Exception ex) when (Failed(ex, cancellationToken))
-        {
-            Log.EndpointStopFailed(logger, server.EndpointName, ex);
-            throw;
-        }
         finally
         {
             server.ReleaseListener();
         }
-    }
+    };
 
-    private static async Task StopHostedAsync(string endpoint, Func<CancellationToken, Task> stop, ILogger logger, CancellationToken cancellationToken)
+    private static async Task StopEndpointAsync(string endpoint, Func<CancellationToken, Task> stop, ILogger logger, CancellationToken cancellationToken)
     {
-        await Task.Yield();
+        await Task.Yield(); // each endpoint's stop runs on its own, whatever the stop does before its first await
         Log.EndpointStopping(logger, endpoint);
         try
         {
