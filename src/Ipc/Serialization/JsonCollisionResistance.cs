@@ -20,7 +20,8 @@ namespace Ipc.Serialization;
 /// <see cref="ConcurrentDictionary{TKey, TValue}"/> and the interfaces it reads into them (<see cref="IDictionary{TKey, TValue}"/>,
 /// <see cref="ISet{T}"/>) get the comparer when created; <see cref="IReadOnlyDictionary{TKey, TValue}"/> and the immutable
 /// dictionaries and sets, whose creation System.Text.Json lets no one change, are read as a <see cref="Dictionary{TKey, TValue}"/>
-/// or <see cref="HashSet{T}"/> with the comparer and built from it (the read-only dictionary is that dictionary); a class
+/// or <see cref="HashSet{T}"/> with the comparer and built from it (the read-only dictionary is that dictionary), unless
+/// the options preserve references (a nested read cannot resolve a <c>$ref</c> to them); a class
 /// derived from one of the three is created with its constructor that takes the comparer, and refused if it has none.
 /// Keys: an integer, <see cref="bool"/>, <see cref="char"/>, an enum, <see cref="Guid"/>, <see cref="float"/>,
 /// <see cref="double"/>, <see cref="DateTime"/>, <see cref="DateTimeOffset"/>, <see cref="TimeSpan"/>,
@@ -33,7 +34,13 @@ internal static class JsonCollisionResistance
     {
         var copy = new JsonSerializerOptions(options);
         copy.TypeInfoResolver = (options.TypeInfoResolver ?? new DefaultJsonTypeInfoResolver()).WithAddedModifier(Modify);
-        copy.Converters.Add(new ReadThroughFactory()); // after the app's own: a converter of theirs for such a type wins
+        if (options.ReferenceHandler is null)
+        {
+            // After the app's own: a converter of theirs for such a type wins. Not with preserved references: the nested read
+            // of a read-through shape cannot resolve a $ref to it, so those shapes keep System.Text.Json's reading.
+            copy.Converters.Add(new ReadThroughFactory());
+        }
+
         return copy;
     }
 

@@ -282,6 +282,25 @@ public sealed class HostileBodyTests
         Assert.Equal("""{"readOnly":{"1":1},"concurrent":{},"immutable":{"2":2},"immutableInterface":{},"immutableSet":[3],"immutableSetInterface":[],"derived":{"4":4},"derivedSet":[5],"none":null}""", json);
     }
 
+    /// <summary>
+    /// With ReferenceHandler.Preserve, a read-only dictionary met twice in a body is one object with a $ref to it, which only
+    /// System.Text.Json's own reading resolves: such options keep it (with .NET's comparer) rather than fail the body.
+    /// </summary>
+    [Fact]
+    public void Json_PreservedReferences_ReadOnlyDictionaryMetTwiceIsOneObject()
+    {
+        var options = new System.Text.Json.JsonSerializerOptions(System.Text.Json.JsonSerializerDefaults.Web) { ReferenceHandler = System.Text.Json.Serialization.ReferenceHandler.Preserve };
+        var serializer = new SystemTextJsonIpcSerializer(options);
+        IReadOnlyDictionary<long, int> shared = new Dictionary<long, int> { [1] = 1 };
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+        serializer.Serialize(buffer, new[] { shared, shared });
+
+        var read = serializer.Deserialize<IReadOnlyDictionary<long, int>[]>(buffer.WrittenMemory);
+
+        Assert.Same(read[0], read[1]);
+        Assert.Equal(1, read[0][1]);
+    }
+
     /// <summary>A set of its own with no constructor taking a comparer cannot be given one: refused, saying what to write.</summary>
     [Fact]
     public void Json_DerivedSetWithoutComparerConstructor_RefusedSayingWhatToWrite()
