@@ -153,11 +153,11 @@ internal sealed class ServerConnection : StreamConnection, IReaderWork
     }
 
     /// <summary>
-    /// After the wait for the client's close: takes the frames that already arrived (a slow client's, or ones held back by
-    /// MaxQueuedOneWayBytes or a full output), without waiting for more, then closes. Their one-way messages are queued as
-    /// the ones before them, so each is handled, or reported as not delivered once a stopping server's drain ends; none
-    /// goes with the connection unseen. Bounded by <see cref="StreamTransportOptions.MaxQueuedOneWayBytes"/> more bytes
-    /// and one message more, and by <see cref="s_endOfReadingBound"/>, for a client that sends without end.
+    /// After the wait for the client's close: reads on for <see cref="s_endOfReadingBound"/> more (and at most
+    /// <see cref="StreamTransportOptions.MaxQueuedOneWayBytes"/> and one message more, for a client that sends without end),
+    /// no longer holding back for MaxQueuedOneWayBytes or a full output, then closes. The one-way messages of the frames a
+    /// slow client sent are queued as the ones before them, so each is handled, or reported as not delivered once a
+    /// stopping server's drain ends.
     /// </summary>
     private Task EndReadingAsync() => EndReadingAsync(_maxOneWayBytes + _dispatcher.MaxMessageSize, s_endOfReadingBound);
 

@@ -360,14 +360,14 @@ internal abstract class StreamConnection : IReaderWorkScope
         }
     }
 
-    /// <summary>Gets a value indicating whether the frame loop is ending: it takes the frames that already arrived, and waits for no more (<see cref="EndReadingAsync"/>).</summary>
+    /// <summary>Gets a value indicating whether the frame loop is ending: it reads on for a bounded time and holds nothing back (<see cref="EndReadingAsync"/>).</summary>
     protected bool IsEndingReads => Volatile.Read(ref _endingReads) != 0;
 
     /// <summary>
-    /// Ends the frame loop once it has taken what already arrived, without waiting for more: the frames it holds or can
-    /// read at once (the peer sent them before it knew this side stops reading) are handled, then the connection closes.
-    /// Bounded by <paramref name="maxBytes"/> of input and <paramref name="maxTime"/> of real time, since a peer may send
-    /// without end; the loop stops waiting for output space and for <see cref="WaitToTakeFrameAsync"/> meanwhile.
+    /// Ends the frame loop after <paramref name="maxTime"/> of real time more, or <paramref name="maxBytes"/> more of
+    /// input, whichever comes first (a peer may send without end): the frames it holds and those that arrive meanwhile
+    /// (the peer sent them before it knew this side stops reading) are handled, then the connection closes. The loop
+    /// stops waiting for output space and for <see cref="WaitToTakeFrameAsync"/> meanwhile.
     /// </summary>
     protected async Task EndReadingAsync(long maxBytes, TimeSpan maxTime)
     {
@@ -383,9 +383,8 @@ internal abstract class StreamConnection : IReaderWorkScope
         space?.TrySetResult(); // a loop that waits for output space reads on (writers waiting look again, and wait on)
         OnEndingReads();
 
-        // A loop waiting for bytes wakes (its read returns cancelled), and a loop about to read finds its read cancelled: either
-        // way it looks at the flag set above, takes what arrived, and closes once a read would wait.
-        _connection.Input.CancelPendingRead();
+        // Bytes the peer wrote may still be on their way through the medium (a reader thread moves them into the input):
+        // the loop reads on for the whole time rather than stopping at the first read that would wait.
         try
         {
             await Task.Delay(maxTime, TimeProvider.System, Closed).ConfigureAwait(false);
@@ -394,7 +393,7 @@ internal abstract class StreamConnection : IReaderWorkScope
         {
         }
 
-        Close(); // the loop took what it could in the time
+        Close(); // the loop took what arrived in the time (the peer closing its side ends it sooner)
     }
 
     /// <summary>Called once <see cref="EndReadingAsync"/> began: a loop held back in <see cref="WaitToTakeFrameAsync"/> must go on.</summary>
@@ -648,15 +647,8 @@ internal abstract class StreamConnection : IReaderWorkScope
                 }
             }
 
-            var read = _connection.Input.ReadAsync();
-            if (!read.IsCompleted && IsEndingReads)
-            {
-                Close(); // nothing more has arrived: reading ends here (the read returns cancelled)
-            }
-
-            // A read cancelled by the end of reading (EndReadingAsync) does not end the loop: it takes what the read holds, then reads on.
-            var result = await read.ConfigureAwait(false);
-            if (IsClosed || (result.IsCanceled && !IsEndingReads))
+            var result = await _connection.Input.ReadAsync().ConfigureAwait(false);
+            if (result.IsCanceled || IsClosed)
             {
                 return;
             }
