@@ -32,17 +32,9 @@ public sealed class StopDrainTests
         await using (var client = TestIpc.CreateClient(address, ipc => ipc.ConfigureResilience(r => r.Enabled = false)))
         {
             var channel = client.GetRequiredKeyedService<IChannel>(TestIpc.Endpoint);
-            await channel.SendAsync(ConformanceRoutes.Held, new Payload(BitConverter.GetBytes(0))).AsTask().WaitAsync(TestIpc.Bound); // 202
-            await probe.HeldStarted.Task.WaitAsync(TestIpc.Bound);
-            for (var i = 1; i < count; i++)
-            {
-                await channel.SendAsync(ConformanceRoutes.Numbers, new Numbered(i)).AsTask().WaitAsync(TestIpc.Bound); // 202: queued behind the held one
-            }
+            await SendHeldThenNumbersAsync(channel, probe, count);
 
-            var stopping = app.StopAsync();
-            var draining = log.WaitForAsync(e => e.EventId == EndpointStopping && Equals(e["Endpoint"], TestIpc.Endpoint));
-            var first = await Task.WhenAny(stopping, draining).WaitAsync(TestIpc.Bound);
-            Assert.True(first == draining, "The app's host stopped without waiting for the messages its Ipc server had accepted.");
+            var stopping = await StopWaitingForTheQueueAsync(app, log);
 
             probe.ReleaseHeld.TrySetResult(); // only now: the host waits for the queue, in order
             await stopping.WaitAsync(TestIpc.Bound);
@@ -64,17 +56,9 @@ public sealed class StopDrainTests
         await using (var client = TestIpc.CreateClient(address, ipc => ipc.ConfigureResilience(r => r.Enabled = false)))
         {
             var channel = client.GetRequiredKeyedService<IChannel>(TestIpc.Endpoint);
-            await channel.SendAsync(ConformanceRoutes.Held, new Payload(BitConverter.GetBytes(0))).AsTask().WaitAsync(TestIpc.Bound);
-            await probe.HeldStarted.Task.WaitAsync(TestIpc.Bound);
-            for (var i = 1; i < count; i++)
-            {
-                await channel.SendAsync(ConformanceRoutes.Numbers, new Numbered(i)).AsTask().WaitAsync(TestIpc.Bound);
-            }
+            await SendHeldThenNumbersAsync(channel, probe, count);
 
-            var stopping = app.StopAsync();
-            var draining = log.WaitForAsync(e => e.EventId == EndpointStopping && Equals(e["Endpoint"], TestIpc.Endpoint));
-            var first = await Task.WhenAny(stopping, draining).WaitAsync(TestIpc.Bound);
-            Assert.True(first == draining, "The app's host stopped without waiting for the messages its Ipc server had accepted.");
+            var stopping = await StopWaitingForTheQueueAsync(app, log);
 
             await time.WaitForTimerAsync(drain, TestIpc.Bound);
             Assert.False(stopping.IsCompleted); // the held handler never ends: the host waits until DrainTimeout
@@ -102,12 +86,7 @@ public sealed class StopDrainTests
         await using (var client = TestIpc.CreateClient(address, ipc => ipc.ConfigureResilience(r => r.Enabled = false)))
         {
             var channel = client.GetRequiredKeyedService<IChannel>(TestIpc.Endpoint);
-            await channel.SendAsync(ConformanceRoutes.Held, new Payload(BitConverter.GetBytes(0))).AsTask().WaitAsync(TestIpc.Bound);
-            await probe.HeldStarted.Task.WaitAsync(TestIpc.Bound);
-            for (var i = 1; i < count; i++)
-            {
-                await channel.SendAsync(ConformanceRoutes.Numbers, new Numbered(i)).AsTask().WaitAsync(TestIpc.Bound);
-            }
+            await SendHeldThenNumbersAsync(channel, probe, count);
 
             var stopped = await Record.ExceptionAsync(() => app.StopAsync().WaitAsync(TestIpc.Bound)); // the held handler never ends: the host's token ends the drain
             Assert.True(stopped is null or OperationCanceledException or AggregateException { InnerException: OperationCanceledException }, stopped?.ToString());
@@ -201,5 +180,26 @@ public sealed class StopDrainTests
         app.MapIpc(TestIpc.Endpoint);
         await app.StartAsync().WaitAsync(TestIpc.Bound);
         return (app, address);
+    }
+
+    /// <summary>Sends a one-way message its handler holds (202), waits until the handler runs, then <paramref name="count"/> - 1 numbered ones queued behind it.</summary>
+    private static async Task SendHeldThenNumbersAsync(IChannel channel, ConformanceProbe probe, int count)
+    {
+        await channel.SendAsync(ConformanceRoutes.Held, new Payload(BitConverter.GetBytes(0))).AsTask().WaitAsync(TestIpc.Bound);
+        await probe.HeldStarted.Task.WaitAsync(TestIpc.Bound);
+        for (var i = 1; i < count; i++)
+        {
+            await channel.SendAsync(ConformanceRoutes.Numbers, new Numbered(i)).AsTask().WaitAsync(TestIpc.Bound);
+        }
+    }
+
+    /// <summary>Begins the app's stop and checks that its host waits for the Ipc endpoint's queue (event 12) rather than stopping at once; returns the stop.</summary>
+    private static async Task<Task> StopWaitingForTheQueueAsync(WebApplication app, EventLog log)
+    {
+        var stopping = app.StopAsync();
+        var draining = log.WaitForAsync(e => e.EventId == EndpointStopping && Equals(e["Endpoint"], TestIpc.Endpoint));
+        var first = await Task.WhenAny(stopping, draining).WaitAsync(TestIpc.Bound);
+        Assert.True(first == draining, "The app's host stopped without waiting for the messages its Ipc server had accepted.");
+        return stopping;
     }
 }
