@@ -126,17 +126,7 @@ public static class ConformanceRoutes
             #endregion
             .MapRequest<string, string>(Block, async (_, _, ct) =>
             {
-                probe.HandlerStarted.TrySetResult();
-                try
-                {
-                    await Task.Delay(Timeout.Infinite, ct).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException)
-                {
-                    probe.HandlerCancelled.TrySetResult();
-                    throw;
-                }
-
+                await BlockUntilCancelledAsync(probe, ct).ConfigureAwait(false);
                 return "unreachable";
             })
             .MapRequest<string, bool>(BlockThread, _ =>
@@ -174,19 +164,7 @@ public static class ConformanceRoutes
                 await probe.ReleaseHeld.Task.WaitAsync(ct).ConfigureAwait(false);
                 probe.Received(BitConverter.ToInt32(p.Data));
             })
-            .MapMessage<Numbered>(BlockMessage, async (_, _, ct) =>
-            {
-                probe.HandlerStarted.TrySetResult();
-                try
-                {
-                    await Task.Delay(Timeout.Infinite, ct).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException)
-                {
-                    probe.HandlerCancelled.TrySetResult();
-                    throw;
-                }
-            })
+            .MapMessage<Numbered>(BlockMessage, (_, _, ct) => new ValueTask(BlockUntilCancelledAsync(probe, ct)))
             .MapStream<RangeRequest, int>(Range, (r, _, ct) => Produce(r.Count, probe, ct))
             .MapStream<int, int>(HeldStream, (first, _, _) => Hold(first, probe));
     }
@@ -206,6 +184,21 @@ public static class ConformanceRoutes
             probe.Received(n.Value);
             return default;
         });
+    }
+
+    /// <summary>A handler that runs until its token is cancelled, telling the probe when it started and when it was cancelled.</summary>
+    private static async Task BlockUntilCancelledAsync(ConformanceProbe probe, CancellationToken cancellationToken)
+    {
+        probe.HandlerStarted.TrySetResult();
+        try
+        {
+            await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            probe.HandlerCancelled.TrySetResult();
+            throw;
+        }
     }
 
     private static async IAsyncEnumerable<int> Hold(int first, ConformanceProbe probe)
