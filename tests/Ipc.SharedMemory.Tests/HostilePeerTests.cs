@@ -1,7 +1,5 @@
 using System.Buffers;
-using System.Buffers.Binary;
 using System.Net.Sockets;
-using System.Text;
 using Ipc.Testing;
 using Ipc.TestUtils;
 using Ipc.Transports.Streams;
@@ -21,9 +19,9 @@ public sealed class HostilePeerTests
         // Long enough that the test's own steps within it (the existence check after the hello, its client's handshake
         // at the end) do not race it on a machine busy with the other tests.
         using var server = await TestIpc.StartServerAsync(address, ipc => ipc.AddSharedMemory(o => o.HandshakeTimeout = TimeSpan.FromSeconds(1)));
-        using var socket = await ConnectAsync(name);
+        using var socket = await HandshakeSocket.ConnectAsync(name);
 
-        var segment = await ReceiveSegmentNameAsync(socket);
+        var segment = await HandshakeSocket.ReceiveSegmentNameAsync(socket);
         Assert.True(File.Exists(Path.Combine(SharedMemoryFiles.Directory, segment)));
 
         // The client never says it mapped the segment: the server gives up after HandshakeTimeout and deletes it.
@@ -43,8 +41,8 @@ public sealed class HostilePeerTests
         var address = SharedMemoryFiles.NewAddress();
         var name = new Uri(address).Host;
         using var server = await TestIpc.StartServerAsync(address);
-        using var socket = await ConnectAsync(name);
-        var segment = SharedMemorySegment.Open(SharedMemoryFiles.Directory, name, await ReceiveSegmentNameAsync(socket));
+        using var socket = await HandshakeSocket.ConnectAsync(name);
+        var segment = SharedMemorySegment.Open(SharedMemoryFiles.Directory, name, await HandshakeSocket.ReceiveSegmentNameAsync(socket));
         await socket.SendAsync(new byte[] { 1 }, SocketFlags.None);
         using var stream = new RingStream(segment, socket, server: false, TimeSpan.Zero);
 
@@ -76,8 +74,8 @@ public sealed class HostilePeerTests
         var address = SharedMemoryFiles.NewAddress();
         var name = new Uri(address).Host;
         using var server = await TestIpc.StartServerAsync(address);
-        using var socket = await ConnectAsync(name);
-        var segment = SharedMemorySegment.Open(SharedMemoryFiles.Directory, name, await ReceiveSegmentNameAsync(socket));
+        using var socket = await HandshakeSocket.ConnectAsync(name);
+        var segment = SharedMemorySegment.Open(SharedMemoryFiles.Directory, name, await HandshakeSocket.ReceiveSegmentNameAsync(socket));
         await socket.SendAsync(new byte[] { 1 }, SocketFlags.None);
         using var stream = new RingStream(segment, socket, server: false, TimeSpan.Zero);
 
@@ -106,8 +104,8 @@ public sealed class HostilePeerTests
         var address = SharedMemoryFiles.NewAddress();
         var name = new Uri(address).Host;
         using var server = await TestIpc.StartServerAsync(address);
-        var socket = await ConnectAsync(name);
-        using var segment = SharedMemorySegment.Open(SharedMemoryFiles.Directory, name, await ReceiveSegmentNameAsync(socket));
+        var socket = await HandshakeSocket.ConnectAsync(name);
+        using var segment = SharedMemorySegment.Open(SharedMemoryFiles.Directory, name, await HandshakeSocket.ReceiveSegmentNameAsync(socket));
         await socket.SendAsync(new byte[] { 1 }, SocketFlags.None);
 
         // What the kernel does when a client process dies: its socket closes, and nothing is written to the rings.
@@ -126,8 +124,8 @@ public sealed class HostilePeerTests
         var name = new Uri(address).Host;
         var probe = new ConformanceProbe();
         using var server = await TestIpc.StartServerAsync(address, ipc => ipc.AddSharedMemory(o => o.UnsafePreferInlineHandlers = inlineHandlers), probe: probe);
-        var socket = await ConnectAsync(name);
-        using var segment = SharedMemorySegment.Open(SharedMemoryFiles.Directory, name, await ReceiveSegmentNameAsync(socket));
+        var socket = await HandshakeSocket.ConnectAsync(name);
+        using var segment = SharedMemorySegment.Open(SharedMemoryFiles.Directory, name, await HandshakeSocket.ReceiveSegmentNameAsync(socket));
         await socket.SendAsync(new byte[] { 1 }, SocketFlags.None);
         using var stream = new RingStream(segment, socket, server: false, TimeSpan.Zero);
         var frame = new ArrayBufferWriter<byte>();
@@ -166,32 +164,5 @@ public sealed class HostilePeerTests
         var ring = segment.ClientToServer;
         Volatile.Write(ref *ring.Tail, 1L << 40);
         Ring.Signal(ring.DataSequence);
-    }
-
-    private static async Task<Socket> ConnectAsync(string name)
-    {
-        var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        await socket.ConnectAsync(new UnixDomainSocketEndPoint(SharedMemoryTransport.SocketPath(SharedMemoryFiles.Directory, name)));
-        return socket;
-    }
-
-    private static async Task<string> ReceiveSegmentNameAsync(Socket socket)
-    {
-        var head = new byte[3];
-        await ReceiveExactlyAsync(socket, head);
-        Assert.Equal(0, head[0]);
-        var text = new byte[BinaryPrimitives.ReadUInt16LittleEndian(head.AsSpan(1))];
-        await ReceiveExactlyAsync(socket, text);
-        return Encoding.UTF8.GetString(text);
-    }
-
-    private static async Task ReceiveExactlyAsync(Socket socket, Memory<byte> buffer)
-    {
-        while (!buffer.IsEmpty)
-        {
-            var read = await socket.ReceiveAsync(buffer, SocketFlags.None).AsTask().WaitAsync(TestIpc.Bound);
-            Assert.NotEqual(0, read);
-            buffer = buffer[read..];
-        }
     }
 }
