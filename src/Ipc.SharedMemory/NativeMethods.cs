@@ -1,11 +1,13 @@
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
 
 namespace Ipc.SharedMemory;
 
 /// <summary>
 /// What the transport asks of the operating system beyond .NET: futex waits and wakes on a word in the shared mapping
-/// (Linux), the user id of a Unix socket's peer (SO_PEERCRED, Linux), and whether a process still runs.
+/// (Linux), the user id of a Unix socket's peer (SO_PEERCRED, Linux), whether a process still runs, and advisory file
+/// locks (<c>flock</c>, Unix).
 /// </summary>
 internal static unsafe partial class NativeMethods
 {
@@ -14,6 +16,9 @@ internal static unsafe partial class NativeMethods
     private const int SolSocket = 1;
     private const int SoPeerCred = 17;
     private const int NoSuchProcess = 3; // ESRCH
+    private const int LockShared = 1; // LOCK_SH
+    private const int LockExclusive = 2; // LOCK_EX
+    private const int LockNonBlocking = 4; // LOCK_NB
 
     // 64-bit Linux only: the timeout below is a 64-bit struct timespec.
     private static readonly long s_futexCall = RuntimeInformation.ProcessArchitecture switch
@@ -88,6 +93,32 @@ internal static unsafe partial class NativeMethods
         return kill(pid, 0) == 0 || Marshal.GetLastPInvokeError() != NoSuchProcess;
     }
 
+    /// <summary>
+    /// Takes an advisory lock (<c>flock</c>) on the open file <paramref name="file"/> without waiting: shared, or
+    /// <paramref name="exclusive"/>. The lock belongs to the open file, not to a process id: it holds until every
+    /// descriptor of that open file is closed, which the kernel does when its process dies, in whatever PID namespace.
+    /// </summary>
+    /// <returns><see cref="FileLock.Taken"/>; <see cref="FileLock.Held"/> when another open file holds a lock that conflicts;
+    /// <see cref="FileLock.Unavailable"/> where there are no such locks (Windows, a file system without them).</returns>
+    public static FileLock TryLock(SafeFileHandle file, bool exclusive)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return FileLock.Unavailable;
+        }
+
+        if (flock(file, (exclusive ? LockExclusive : LockShared) | LockNonBlocking) == 0)
+        {
+            return FileLock.Taken;
+        }
+
+        // EWOULDBLOCK: 11 on Linux, 35 on macOS and the BSDs.
+        return Marshal.GetLastPInvokeError() == (OperatingSystem.IsLinux() ? 11 : 35) ? FileLock.Held : FileLock.Unavailable;
+    }
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int flock(SafeFileHandle file, int operation);
+
     [LibraryImport("libc", SetLastError = true)]
     private static partial long syscall(long number, int* word, int operation, int value, long* timeout, int* word2, int value3);
 
@@ -96,4 +127,17 @@ internal static unsafe partial class NativeMethods
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial int kill(int pid, int signal);
+}
+
+/// <summary>What <see cref="NativeMethods.TryLock"/> found.</summary>
+internal enum FileLock
+{
+    /// <summary>The lock is this open file's now.</summary>
+    Taken,
+
+    /// <summary>Another open file (of any process) holds a lock that conflicts.</summary>
+    Held,
+
+    /// <summary>No advisory locks here: Windows, or a file system without them.</summary>
+    Unavailable,
 }

@@ -9,15 +9,19 @@ namespace Ipc.SharedMemory;
 /// One connection's memory-mapped file: a header page, then two rings of <see cref="RingSize"/> bytes (client to server,
 /// server to client). The server creates it (mode 0600, never over an existing file) and removes it once the client has
 /// mapped it too, so a crash cannot leave it behind after that; a file left by a crash before is recognised by its name
-/// and header and removed at the next server start (<see cref="RemoveStale"/>).
+/// and header and removed at the next server start (<see cref="RemoveStale"/>). Each side holds a shared advisory lock
+/// (<c>flock</c>) on the file for as long as it maps it: the kernel lets it go when the process dies, so a file nobody
+/// holds a lock on is one whose creator is gone, whatever process ids say.
 /// </summary>
 /// <remarks>
 /// Header page layout (little-endian, offsets in bytes): 0 magic <c>"IPCSHM01"</c>; 8 version (u32, 1); 12 ring size
 /// (u32); 16 creator process id (i32); 20 server name length (u16); 22 server name (ASCII, up to
 /// <see cref="SharedMemoryTransport.MaxNameLength"/>); 88 creator token (u64, <see cref="ProcessToken"/>; 0 in files of
 /// earlier versions, which readers ignore); 96 creator start time (u64, <see cref="ProcessStartTime"/>; 0 where unknown
-/// and in files of earlier versions, whose creator counts as running while its process id does). Ring control blocks at 256 (client to server) and 512 (server to client), each
-/// laid out as <see cref="Ring"/> describes; ring data from 4096.
+/// and in files of earlier versions, whose creator counts as running while its process id does); 104 creator lock (u32,
+/// 1 when the creator holds a lock on the file for as long as it runs; 0 where it could not take one and in files of
+/// earlier versions, which are judged by their process id). Ring control blocks at 256 (client to server) and 512
+/// (server to client), each laid out as <see cref="Ring"/> describes; ring data from 4096.
 /// </remarks>
 internal sealed unsafe class SharedMemorySegment : IDisposable
 {
@@ -27,6 +31,8 @@ internal sealed unsafe class SharedMemorySegment : IDisposable
     private const uint Version = 1;
     private const int TokenOffset = 88;
     private const int StartTimeOffset = 96;
+    private const int CreatorLockOffset = 104;
+    private const int HeaderFieldsSize = CreatorLockOffset + sizeof(uint);
 
     /// <summary>
     /// A random number, never 0, that this process writes into every segment it creates: a file that names this
@@ -99,10 +105,13 @@ internal sealed unsafe class SharedMemorySegment : IDisposable
         var stream = new FileStream(path, options);
         try
         {
+            // Locked before the header is written, and held until the mapping is disposed (the mapping keeps the stream): a
+            // file with a header that says so, and no lock on it, is one whose creator has died.
+            var locked = NativeMethods.TryLock(stream.SafeFileHandle, exclusive: false) == FileLock.Taken;
             stream.SetLength(length);
             var file = MemoryMappedFile.CreateFromFile(stream, null, length, MemoryMappedFileAccess.ReadWrite, HandleInheritability.None, leaveOpen: false);
             var segment = new SharedMemorySegment(path, file, ringSize);
-            segment.WriteHeader(name);
+            segment.WriteHeader(name, locked);
             return segment;
         }
         catch
@@ -125,14 +134,17 @@ internal sealed unsafe class SharedMemorySegment : IDisposable
         var stream = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite);
         try
         {
-            if (!TryReadHeader(stream, out var ringSize, out _, out var owner) || owner != name
-                || stream.Length != HeaderSize + (2L * ringSize))
+            // Held while mapped, as the server's: a server that dies before it removes the file leaves it to the next one
+            // only once this client lets go of it too.
+            _ = NativeMethods.TryLock(stream.SafeFileHandle, exclusive: false);
+            if (!TryReadHeader(stream, out var header) || header.Owner != name
+                || stream.Length != HeaderSize + (2L * header.RingSize))
             {
                 throw new InvalidDataException($"The segment {path} has no valid header of shm://{name}.");
             }
 
             var file = MemoryMappedFile.CreateFromFile(stream, null, stream.Length, MemoryMappedFileAccess.ReadWrite, HandleInheritability.None, leaveOpen: false);
-            return new SharedMemorySegment(null, file, ringSize); // the server owns the file and removes it; the client only maps it
+            return new SharedMemorySegment(null, file, header.RingSize); // the server owns the file and removes it; the client only maps it
         }
         catch
         {
@@ -143,11 +155,15 @@ internal sealed unsafe class SharedMemorySegment : IDisposable
 
     /// <summary>
     /// Removes the segment files of server <paramref name="name"/> in <paramref name="directory"/> whose creator process no
-    /// longer runs: only files named as this transport names them and starting with its header. A file that names this
-    /// process's id is removed when its header holds another <see cref="ProcessToken"/> than this process's: a dead
-    /// process that had the same id made it. A file that names another running process is removed when its header holds
-    /// a <see cref="ProcessStartTime"/> and that process's start time is another (Linux): the id went to a new process
-    /// after the creator died. Returns how many it removed.
+    /// longer runs: only files named as this transport names them and starting with its header. A file some process holds
+    /// a lock on (its creator, or a client that still maps it) stays, whatever process id it names: it may come from
+    /// another PID namespace sharing the folder. A file whose header says its creator locks it, and that this call can
+    /// lock alone, is removed: its creator is dead. Any other file (of an earlier version, or where there are no locks)
+    /// is judged by its process id: one that names this process's id is removed when its header holds another
+    /// <see cref="ProcessToken"/> than this process's (a dead process that had the same id made it); one that names
+    /// another process is removed when that process does not run, or (Linux) when its header holds a
+    /// <see cref="ProcessStartTime"/> and the process's start time is another (the id went to a new process after the
+    /// creator died). Returns how many it removed.
     /// </summary>
     public static int RemoveStale(string directory, string name)
     {
@@ -159,9 +175,6 @@ internal sealed unsafe class SharedMemorySegment : IDisposable
                 continue;
             }
 
-            var self = pid == Environment.ProcessId;
-            var running = !self && NativeMethods.ProcessExists(pid);
-
             try
             {
                 if (new FileInfo(path).LinkTarget is not null)
@@ -169,16 +182,27 @@ internal sealed unsafe class SharedMemorySegment : IDisposable
                     continue;
                 }
 
-                bool ours;
-                using (var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite))
+                // FileShare.Delete: on Windows, where there are no advisory locks, the file is removed while open only if
+                // no other process has it open (its creator opens it without that share).
+                using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+
+                // The header first: a file has one only once its creator holds its lock, so the lock tried below never
+                // keeps a new segment's creator from taking its own.
+                if (!TryReadHeader(stream, out var header) || header.Owner != name || header.Creator != pid)
                 {
-                    ours = TryReadHeader(stream, out _, out var creator, out var owner, out var token, out var startTime) && owner == name && creator == pid
-                        && (self ? token != ProcessToken : !running || (startTime != 0 && StartTimeOf(pid) is { } now && now != startTime));
+                    continue;
                 }
 
-                if (ours)
+                var stale = NativeMethods.TryLock(stream.SafeFileHandle, exclusive: true) switch
                 {
-                    File.Delete(path);
+                    FileLock.Held => false,
+                    FileLock.Taken when header.CreatorLocks => true,
+                    _ => CreatorIsGone(pid, header),
+                };
+
+                if (stale)
+                {
+                    File.Delete(path); // while this call holds the lock
                     removed++;
                 }
             }
@@ -192,7 +216,7 @@ internal sealed unsafe class SharedMemorySegment : IDisposable
     }
 
     /// <summary>Writes the header of a segment of server <paramref name="name"/> (for tests that leave a stale one).</summary>
-    internal static byte[] Header(string name, int pid, int ringSize, ulong token = 0, ulong startTime = 0)
+    internal static byte[] Header(string name, int pid, int ringSize, ulong token = 0, ulong startTime = 0, bool creatorLocks = false)
     {
         var header = new byte[HeaderSize];
         BinaryPrimitives.WriteUInt64LittleEndian(header, Magic);
@@ -203,6 +227,7 @@ internal sealed unsafe class SharedMemorySegment : IDisposable
         Encoding.ASCII.GetBytes(name, header.AsSpan(22));
         BinaryPrimitives.WriteUInt64LittleEndian(header.AsSpan(TokenOffset), token);
         BinaryPrimitives.WriteUInt64LittleEndian(header.AsSpan(StartTimeOffset), startTime);
+        BinaryPrimitives.WriteUInt32LittleEndian(header.AsSpan(CreatorLockOffset), creatorLocks ? 1u : 0u);
         return header;
     }
 
@@ -246,42 +271,46 @@ internal sealed unsafe class SharedMemorySegment : IDisposable
         _file.Dispose();
     }
 
-    private static bool TryReadHeader(FileStream stream, out int ringSize, out int creator, out string owner) =>
-        TryReadHeader(stream, out ringSize, out creator, out owner, out _, out _);
+    /// <summary>
+    /// Whether the creator of a file that names process <paramref name="pid"/>, and that no lock tells about, is gone: by its
+    /// token when the id is this process's, else by whether the process runs and (Linux) since when.
+    /// </summary>
+    private static bool CreatorIsGone(int pid, in SegmentHeader header) =>
+        pid == Environment.ProcessId
+            ? header.Token != ProcessToken
+            : !NativeMethods.ProcessExists(pid) || (header.StartTime != 0 && StartTimeOf(pid) is { } now && now != header.StartTime);
 
-    private static bool TryReadHeader(FileStream stream, out int ringSize, out int creator, out string owner, out ulong token, out ulong startTime)
+    private static bool TryReadHeader(FileStream stream, out SegmentHeader header)
     {
-        ringSize = 0;
-        creator = 0;
-        owner = string.Empty;
-        token = 0;
-        startTime = 0;
-        Span<byte> header = stackalloc byte[StartTimeOffset + sizeof(ulong)];
-        if (stream.Length < HeaderSize || stream.Read(header) < header.Length
-            || BinaryPrimitives.ReadUInt64LittleEndian(header) != Magic || BinaryPrimitives.ReadUInt32LittleEndian(header[8..]) != Version)
+        header = default;
+        Span<byte> bytes = stackalloc byte[HeaderFieldsSize];
+        if (stream.Length < HeaderSize || stream.Read(bytes) < bytes.Length
+            || BinaryPrimitives.ReadUInt64LittleEndian(bytes) != Magic || BinaryPrimitives.ReadUInt32LittleEndian(bytes[8..]) != Version)
         {
             return false;
         }
 
-        var size = BinaryPrimitives.ReadUInt32LittleEndian(header[12..]);
-        var nameLength = BinaryPrimitives.ReadUInt16LittleEndian(header[20..]);
+        var size = BinaryPrimitives.ReadUInt32LittleEndian(bytes[12..]);
+        var nameLength = BinaryPrimitives.ReadUInt16LittleEndian(bytes[20..]);
         if (size < 4096 || size > int.MaxValue || !System.Numerics.BitOperations.IsPow2(size) || nameLength > SharedMemoryTransport.MaxNameLength)
         {
             return false;
         }
 
-        ringSize = (int)size;
-        creator = BinaryPrimitives.ReadInt32LittleEndian(header[16..]);
-        owner = Encoding.ASCII.GetString(header.Slice(22, nameLength));
-        token = BinaryPrimitives.ReadUInt64LittleEndian(header[TokenOffset..]);
-        startTime = BinaryPrimitives.ReadUInt64LittleEndian(header[StartTimeOffset..]);
+        header = new SegmentHeader(
+            RingSize: (int)size,
+            Creator: BinaryPrimitives.ReadInt32LittleEndian(bytes[16..]),
+            Owner: Encoding.ASCII.GetString(bytes.Slice(22, nameLength)),
+            Token: BinaryPrimitives.ReadUInt64LittleEndian(bytes[TokenOffset..]),
+            StartTime: BinaryPrimitives.ReadUInt64LittleEndian(bytes[StartTimeOffset..]),
+            CreatorLocks: BinaryPrimitives.ReadUInt32LittleEndian(bytes[CreatorLockOffset..]) == 1);
         return true;
     }
 
-    private void WriteHeader(string name)
+    private void WriteHeader(string name, bool locked)
     {
         // The rest of the file is zero (a new file): counters at 0, nobody waiting, nothing closed.
-        Header(name, Environment.ProcessId, RingSize, ProcessToken, ProcessStartTime).AsSpan(0, StartTimeOffset + sizeof(ulong)).CopyTo(new Span<byte>(Base, HeaderSize));
+        Header(name, Environment.ProcessId, RingSize, ProcessToken, ProcessStartTime, locked).AsSpan(0, HeaderFieldsSize).CopyTo(new Span<byte>(Base, HeaderSize));
     }
 
     /// <summary>
@@ -330,3 +359,6 @@ internal sealed unsafe class SharedMemorySegment : IDisposable
         return token;
     }
 }
+
+/// <summary>The fields of a segment's header page that name its creator (see <see cref="SharedMemorySegment"/>).</summary>
+internal readonly record struct SegmentHeader(int RingSize, int Creator, string Owner, ulong Token, ulong StartTime, bool CreatorLocks);

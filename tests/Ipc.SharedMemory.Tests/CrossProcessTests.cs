@@ -59,4 +59,32 @@ public sealed class CrossProcessTests
 
         Assert.Empty(SharedMemoryFiles.Of(new Uri(address).Host));
     }
+
+    /// <summary>
+    /// A segment a running server made for a client in its handshake stays when a second server of the name starts in the
+    /// folder meanwhile (once the first one's socket file went): the second removes only segments whose creator is gone.
+    /// </summary>
+    [Fact]
+    public async Task StartAsync_SecondServerOfTheName_KeepsTheSegmentARunningServerMadeForItsClient()
+    {
+        var address = SharedMemoryFiles.NewAddress();
+        var name = new Uri(address).Host;
+        await using (var first = await TestServerProcess.StartAsync(address, TestIpc.Bound))
+        {
+            using var socket = await HandshakeSocket.ConnectAsync(name);
+            var segment = Path.Combine(SharedMemoryFiles.Directory, await HandshakeSocket.ReceiveSegmentNameAsync(socket));
+            Assert.True(File.Exists(segment));
+            File.Delete(SharedMemoryTransport.SocketPath(SharedMemoryFiles.Directory, name)); // so that a second server can start
+
+            using (var second = await TestIpc.StartServerAsync(address))
+            {
+                Assert.True(File.Exists(segment), "the second server removed the running server's segment");
+                await second.StopAsync().WaitAsync(TestIpc.Bound);
+            }
+
+            socket.Dispose(); // the client leaves mid-handshake: the first server removes the segment
+        }
+
+        Assert.Empty(SharedMemoryFiles.Of(name));
+    }
 }

@@ -36,13 +36,13 @@ public sealed class SharedMemoryTransportTests
         {
             const int deadPid = 2_000_000_000; // past any pid_max
             var name = "stale";
-            var stale = Write($"ipc-shm-{name}-{deadPid}-1", SharedMemorySegment.Header(name, deadPid, 65536));
-            var noHeader = Write($"ipc-shm-{name}-{deadPid}-2", new byte[SharedMemorySegment.HeaderSize]);
-            var otherServer = Write($"ipc-shm-{name}-{deadPid}-3", SharedMemorySegment.Header("other", deadPid, 65536));
-            var running = Write($"ipc-shm-{name}-1-4", SharedMemorySegment.Header(name, 1, 65536)); // process 1 always runs
-            var thisProcess = Write($"ipc-shm-{name}-{Environment.ProcessId}-7", SharedMemorySegment.Header(name, Environment.ProcessId, 65536, SharedMemorySegment.ProcessToken));
-            var otherPattern = Write($"ipc-shm-{name}-x-5", SharedMemorySegment.Header(name, deadPid, 65536));
-            var foreign = Write($"my-{name}-{deadPid}-6", SharedMemorySegment.Header(name, deadPid, 65536));
+            var stale = WriteSegmentFile(folder, $"ipc-shm-{name}-{deadPid}-1", SharedMemorySegment.Header(name, deadPid, 65536));
+            var noHeader = WriteSegmentFile(folder, $"ipc-shm-{name}-{deadPid}-2", new byte[SharedMemorySegment.HeaderSize]);
+            var otherServer = WriteSegmentFile(folder, $"ipc-shm-{name}-{deadPid}-3", SharedMemorySegment.Header("other", deadPid, 65536));
+            var running = WriteSegmentFile(folder, $"ipc-shm-{name}-1-4", SharedMemorySegment.Header(name, 1, 65536)); // process 1 always runs
+            var thisProcess = WriteSegmentFile(folder, $"ipc-shm-{name}-{Environment.ProcessId}-7", SharedMemorySegment.Header(name, Environment.ProcessId, 65536, SharedMemorySegment.ProcessToken));
+            var otherPattern = WriteSegmentFile(folder, $"ipc-shm-{name}-x-5", SharedMemorySegment.Header(name, deadPid, 65536));
+            var foreign = WriteSegmentFile(folder, $"my-{name}-{deadPid}-6", SharedMemorySegment.Header(name, deadPid, 65536));
 
             using var server = await TestIpc.StartServerAsync($"shm://{name}", ipc => ipc.AddSharedMemory(o => o.Directory = folder));
 
@@ -54,21 +54,13 @@ public sealed class SharedMemoryTransportTests
         {
             Directory.Delete(folder, recursive: true);
         }
-
-        string Write(string fileName, byte[] header)
-        {
-            var path = Path.Combine(folder, fileName);
-            var content = new byte[SharedMemorySegment.HeaderSize + (2 * 65536)];
-            header.CopyTo(content, 0);
-            File.WriteAllBytes(path, content);
-            return path;
-        }
     }
 
     /// <summary>
     /// A crashed server's process id may belong to another live process by the next start: a segment whose header names a
     /// live process with another start time than the creator's is removed; one whose start time is the live process's
-    /// own (the creator still runs), or unknown (0, as in files of earlier versions), stays.
+    /// own (the creator still runs), or unknown (0, as in files of earlier versions), stays. These headers do not say their
+    /// creator locks the file (as where there are no locks), so the process id decides.
     /// </summary>
     [Fact]
     [System.Runtime.Versioning.SupportedOSPlatform("linux")] // /proc/<pid>/stat
@@ -81,10 +73,10 @@ public sealed class SharedMemoryTransportTests
             const string Name = "reused";
             var pid = live.Id;
             var startTime = StartTimeFromProc(pid);
-            var reused = Write(SharedMemorySegment.FileNameFor(Name, pid, 1), SharedMemorySegment.Header(Name, pid, 65536, token: 1, startTime: startTime - 1));
-            var creator = Write(SharedMemorySegment.FileNameFor(Name, pid, 2), SharedMemorySegment.Header(Name, pid, 65536, token: 1, startTime: startTime));
-            var unknown = Write(SharedMemorySegment.FileNameFor(Name, pid, 3), SharedMemorySegment.Header(Name, pid, 65536, token: 1, startTime: 0));
-            var otherServer = Write(SharedMemorySegment.FileNameFor(Name, pid, 4), SharedMemorySegment.Header("other", pid, 65536, token: 1, startTime: startTime - 1));
+            var reused = WriteSegmentFile(folder, SharedMemorySegment.FileNameFor(Name, pid, 1), SharedMemorySegment.Header(Name, pid, 65536, token: 1, startTime: startTime - 1));
+            var creator = WriteSegmentFile(folder, SharedMemorySegment.FileNameFor(Name, pid, 2), SharedMemorySegment.Header(Name, pid, 65536, token: 1, startTime: startTime));
+            var unknown = WriteSegmentFile(folder, SharedMemorySegment.FileNameFor(Name, pid, 3), SharedMemorySegment.Header(Name, pid, 65536, token: 1, startTime: 0));
+            var otherServer = WriteSegmentFile(folder, SharedMemorySegment.FileNameFor(Name, pid, 4), SharedMemorySegment.Header("other", pid, 65536, token: 1, startTime: startTime - 1));
 
             using var server = await TestIpc.StartServerAsync($"shm://{Name}", ipc => ipc.AddSharedMemory(o => o.Directory = folder));
 
@@ -99,20 +91,105 @@ public sealed class SharedMemoryTransportTests
             Directory.Delete(folder, recursive: true);
         }
 
-        string Write(string fileName, byte[] header)
-        {
-            var path = Path.Combine(folder, fileName);
-            var content = new byte[SharedMemorySegment.HeaderSize + (2 * 65536)];
-            header.CopyTo(content, 0);
-            File.WriteAllBytes(path, content);
-            return path;
-        }
-
         // Field 22 of /proc/<pid>/stat, counted after the command name in parentheses (field 2).
         static ulong StartTimeFromProc(int pid)
         {
             var stat = File.ReadAllText($"/proc/{pid}/stat");
             return ulong.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[22 - 3], System.Globalization.CultureInfo.InvariantCulture);
+        }
+    }
+
+    /// <summary>
+    /// A segment file another live process holds a lock on stays, though its name and header give a process id that runs
+    /// nowhere here: its creator, or a client that still maps it, may run in another PID namespace sharing the folder. So
+    /// does a file of an earlier version (whose header does not say its creator locks it). Once that process has ended, the
+    /// next server removes both.
+    /// </summary>
+    [Fact]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")] // flock
+    public async Task StartAsync_SegmentAnotherLiveProcessHoldsALockOn_StaysWhateverProcessIdItNamesUntilThatProcessEnds()
+    {
+        const string Name = "locked";
+        const int DeadPid = 2_000_000_000; // past any pid_max
+        var folder = Directory.CreateTempSubdirectory("ipc-shm-tests-").FullName;
+        var holders = new List<TestServerProcess>();
+        try
+        {
+            var locking = WriteSegmentFile(folder, SharedMemorySegment.FileNameFor(Name, DeadPid, 1), SharedMemorySegment.Header(Name, DeadPid, 65536, token: 1, creatorLocks: true));
+            var earlier = WriteSegmentFile(folder, SharedMemorySegment.FileNameFor(Name, DeadPid, 2), SharedMemorySegment.Header(Name, DeadPid, 65536));
+            foreach (var path in new[] { locking, earlier })
+            {
+                holders.Add(await TestServerProcess.StartAsync(["hold-lock", path], TestIpc.Bound));
+                Assert.True(TryLockExclusive(path) == FileLock.Held, "the other process holds no lock on the file (DOTNET_SYSTEM_IO_DISABLEFILELOCKING=1?)");
+            }
+
+            using (var server = await TestIpc.StartServerAsync($"shm://{Name}", ipc => ipc.AddSharedMemory(o => o.Directory = folder)))
+            {
+                Assert.True(File.Exists(locking), "a segment a live process holds a lock on was removed");
+                Assert.True(File.Exists(earlier), "a segment of an earlier version a live process holds a lock on was removed");
+                await server.StopAsync().WaitAsync(TestIpc.Bound);
+            }
+
+            foreach (var holder in holders)
+            {
+                await holder.DisposeAsync(); // returns once the process has exited, and the kernel has let its lock go
+            }
+
+            holders.Clear();
+            using (var restarted = await TestIpc.StartServerAsync($"shm://{Name}", ipc => ipc.AddSharedMemory(o => o.Directory = folder)))
+            {
+                Assert.False(File.Exists(locking), "the segment is still there after the process that held it ended");
+                Assert.False(File.Exists(earlier), "the segment of an earlier version is still there after the process that held it ended");
+                await restarted.StopAsync().WaitAsync(TestIpc.Bound);
+            }
+        }
+        finally
+        {
+            foreach (var holder in holders)
+            {
+                await holder.DisposeAsync();
+            }
+
+            Directory.Delete(folder, recursive: true);
+        }
+
+        static FileLock TryLockExclusive(string path)
+        {
+            using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            return NativeMethods.TryLock(file.SafeFileHandle, exclusive: true);
+        }
+    }
+
+    /// <summary>
+    /// A segment whose header says its creator holds a lock on it for as long as it runs, and that nobody holds a lock on,
+    /// was left by a dead creator: it is removed even when the process id it names runs here (another process in this
+    /// PID namespace, or this very process with its own token), as it may come from another namespace.
+    /// </summary>
+    [Fact]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")] // flock
+    public async Task StartAsync_SegmentItsCreatorLockedThatNobodyHoldsALockOn_IsRemovedWhateverProcessIdItNames()
+    {
+        const string Name = "unlocked";
+        var folder = Directory.CreateTempSubdirectory("ipc-shm-tests-").FullName;
+        try
+        {
+            var runningProcess = WriteSegmentFile(folder, SharedMemorySegment.FileNameFor(Name, 1, 1), SharedMemorySegment.Header(Name, 1, 65536, token: 1, creatorLocks: true)); // process 1 always runs
+            var thisProcess = WriteSegmentFile(
+                folder,
+                SharedMemorySegment.FileNameFor(Name, Environment.ProcessId, 2),
+                SharedMemorySegment.Header(Name, Environment.ProcessId, 65536, SharedMemorySegment.ProcessToken, SharedMemorySegment.ProcessStartTime, creatorLocks: true));
+            var otherServer = WriteSegmentFile(folder, SharedMemorySegment.FileNameFor(Name, 1, 3), SharedMemorySegment.Header("other", 1, 65536, token: 1, creatorLocks: true));
+
+            using var server = await TestIpc.StartServerAsync($"shm://{Name}", ipc => ipc.AddSharedMemory(o => o.Directory = folder));
+
+            Assert.False(File.Exists(runningProcess), "the unlocked segment naming a running process is still there");
+            Assert.False(File.Exists(thisProcess), "the unlocked segment naming this process is still there");
+            Assert.True(File.Exists(otherServer), "another server's segment was removed");
+            await server.StopAsync().WaitAsync(TestIpc.Bound);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
         }
     }
 
@@ -438,5 +515,15 @@ public sealed class SharedMemoryTransportTests
         Assert.Equal(SharedMemoryTransportOptions.DefaultSpin, options.ReaderSpin);
         Assert.Null(options.Directory);
         Assert.True(new SharedMemoryTransportOptionsValidator().Validate(null, options).Succeeded);
+    }
+
+    /// <summary>Writes a segment file of 64 KiB rings starting with <paramref name="header"/>, as a process that died would leave it.</summary>
+    private static string WriteSegmentFile(string folder, string fileName, byte[] header)
+    {
+        var path = Path.Combine(folder, fileName);
+        var content = new byte[SharedMemorySegment.HeaderSize + (2 * 65536)];
+        header.CopyTo(content, 0);
+        File.WriteAllBytes(path, content);
+        return path;
     }
 }

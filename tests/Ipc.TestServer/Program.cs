@@ -1,6 +1,7 @@
 // A conformance server in a process of its own, for tests that call across processes.
 //   dotnet Ipc.TestServer.dll <address>   serves the conformance routes on <address>; prints "ready" once listening
 //   dotnet Ipc.TestServer.dll worker      serves them to the parent that started it, over anonymous pipes
+//   dotnet Ipc.TestServer.dll hold-lock <file>   holds a shared advisory lock on <file>; prints "ready" once it does
 // It stops when its standard input closes (the test ended) or, as a worker, when the parent closes the pipes (a worker
 // with IPC_TEST_WORKER_HANG_ON_STOP=1 hangs instead, for its parent to kill).
 using Ipc.Testing;
@@ -11,6 +12,17 @@ if (args is ["grandchild"])
 {
     // Started by a worker ("$spawn"): does nothing until it is killed, holding whatever it inherited.
     await Task.Delay(Timeout.Infinite);
+}
+
+if (args is ["hold-lock", var locked])
+{
+    // A process other than the test's that keeps a file open, and so locked: on Unix the runtime takes a shared flock on a
+    // file opened with FileShare.ReadWrite (unless DOTNET_SYSTEM_IO_DISABLEFILELOCKING=1), and the kernel lets it go when
+    // the process ends, however it ends.
+    using var held = new FileStream(locked, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+    Console.WriteLine("ready");
+    Console.In.ReadToEnd();
+    return;
 }
 
 var builder = new HostApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });

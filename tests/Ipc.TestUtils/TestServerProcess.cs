@@ -26,7 +26,10 @@ public sealed class TestServerProcess : IAsyncDisposable
     public static string DotNet => Environment.ProcessPath is { } path && Path.GetFileNameWithoutExtension(path) == "dotnet" ? path : "dotnet";
 
     /// <summary>Starts the server on <paramref name="address"/> and waits until it listens.</summary>
-    public static async Task<TestServerProcess> StartAsync(string address, TimeSpan timeout)
+    public static Task<TestServerProcess> StartAsync(string address, TimeSpan timeout) => StartAsync([address], timeout);
+
+    /// <summary>Starts Ipc.TestServer with <paramref name="arguments"/> (see its Program.cs) and waits until it says it is ready.</summary>
+    public static async Task<TestServerProcess> StartAsync(IReadOnlyList<string> arguments, TimeSpan timeout)
     {
         var start = new ProcessStartInfo(DotNet)
         {
@@ -36,7 +39,11 @@ public sealed class TestServerProcess : IAsyncDisposable
             UseShellExecute = false,
         };
         start.ArgumentList.Add(DllPath);
-        start.ArgumentList.Add(address);
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
         start.Environment[NoDiagnostics.Key] = NoDiagnostics.Value;
         var process = Process.Start(start)!;
         var server = new TestServerProcess(process);
