@@ -95,6 +95,10 @@ internal sealed class GrpcTransportClient(IpcTransportContext context, IpcServic
             {
                 item = IpcMessage.CreateFault(request, Fail(ex, cancellationToken));
             }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && Failed(call) is { } failed)
+            {
+                item = IpcMessage.CreateFault(request, Fail(failed, cancellationToken));
+            }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && request.Timeout is not null)
             {
                 item = IpcMessage.CreateFault(request, DeadlinePassed());
@@ -119,6 +123,23 @@ internal sealed class GrpcTransportClient(IpcTransportContext context, IpcServic
         }
 
         return new CallOptions(GrpcEnvelopes.ToMetadata(message, envelope), deadline, cancellationToken);
+    }
+
+    /// <summary>
+    /// The failure of a stream call that the channel itself ended (the connection, the response's head): its stream then
+    /// ends as cancelled (ThrowOperationCanceledOnCancellation), and the call's status says why.
+    /// </summary>
+    private static RpcException? Failed(AsyncServerStreamingCall<IpcEnvelope> call)
+    {
+        try
+        {
+            var status = call.GetStatus();
+            return status.DebugException is null ? null : new RpcException(status);
+        }
+        catch (InvalidOperationException)
+        {
+            return null; // not ended
+        }
     }
 
     private IpcMessage FromReply(IpcEnvelope reply, IpcMessage request)
@@ -206,6 +227,25 @@ internal sealed class GrpcTransportClient(IpcTransportContext context, IpcServic
             && (exception.Status.DebugException is InvalidOperationException || exception.Status.Detail.StartsWith("Bad gRPC response.", StringComparison.Ordinal));
     }
 
+    /// <summary>
+    /// The handler's error when the response's headers were over SocketsHttpHandler's MaxResponseHeadersLength: a limit
+    /// it reports as ConfigurationLimitExceeded, or, for one HTTP/2 header over it on its own, as an error of its HPACK
+    /// decoder (an internal type) that says so. Another try would only get the same answer.
+    /// </summary>
+    private static Exception? OverHeaderLimit(Exception? debug)
+    {
+        for (var inner = debug; inner is not null; inner = inner.InnerException)
+        {
+            if (inner is HttpRequestException { HttpRequestError: HttpRequestError.ConfigurationLimitExceeded }
+                || (inner.GetType().Name == "HPackDecodingException" && inner.Message.Contains("exceeded the set limit", StringComparison.Ordinal)))
+            {
+                return inner;
+            }
+        }
+
+        return null;
+    }
+
     private IpcFault DeadlinePassed() =>
         new(IpcErrorCode.Timeout, $"The call on endpoint '{context.EndpointName}' ({context.DisplayAddress}) passed its deadline.");
 
@@ -241,6 +281,14 @@ internal sealed class GrpcTransportClient(IpcTransportContext context, IpcServic
             {
                 Endpoint = context.EndpointName,
                 NotAccepted = true,
+            };
+        }
+
+        if (OverHeaderLimit(debug) is { } limit)
+        {
+            return new IpcException(IpcErrorCode.MessageTooLarge, $"The server at {context.DisplayAddress} (endpoint '{context.EndpointName}') answered with headers over what this client reads (MaxResponseHeadersLength of its SocketsHttpHandler): {limit.Message} An Ipc gRPC server sends a message's headers in its envelope: check that the address is an Ipc gRPC server's.", exception)
+            {
+                Endpoint = context.EndpointName,
             };
         }
 

@@ -98,6 +98,49 @@ public sealed class HostileServerTests
         }
     }
 
+    /// <summary>
+    /// A response whose headers are over what the client reads (SocketsHttpHandler's 64 KiB), one header over it on its own
+    /// or many that add up, to a request or a stream: MessageTooLarge naming the limit, as on the HTTP transport, not
+    /// Unavailable, which the client would retry as a lost connection only to get the same answer.
+    /// </summary>
+    [Theory]
+    [InlineData(false, false)]
+    [InlineData(false, true)]
+    [InlineData(true, false)]
+    [InlineData(true, true)]
+    public async Task Call_ResponseHeadersOverTheLimit_FailsWithMessageTooLarge(bool stream, bool manyHeaders)
+    {
+        await using var server = await StartAsync(context =>
+        {
+            context.Response.ContentType = "application/grpc";
+            for (var i = 0; i < (manyHeaders ? 128 : 1); i++)
+            {
+                context.Response.Headers["big-" + i] = new string('x', manyHeaders ? 1024 : 128 * 1024);
+            }
+
+            context.Response.AppendTrailer("grpc-status", "0");
+            return Task.CompletedTask;
+        });
+        await using var client = TestIpc.CreateClient(server.Address, ipc => ipc.ConfigureResilience(r => r.Enabled = false));
+
+        var ex = await Assert.ThrowsAnyAsync<Exception>(async () =>
+        {
+            if (!stream)
+            {
+                await client.Requests().RequestAsync<string, string>("x", "x").AsTask().WaitAsync(TestIpc.Bound);
+                return;
+            }
+
+            await foreach (var item in client.Requests().StreamAsync<string, string>("x", "x").WithCancellation(new CancellationTokenSource(TestIpc.Bound).Token))
+            {
+                _ = item;
+            }
+        });
+
+        Assert.True(IpcException.TryGetErrorCode(ex, out var code) && code == IpcErrorCode.MessageTooLarge, ex.ToString());
+        Assert.Contains("MaxResponseHeadersLength", ex.Message, StringComparison.Ordinal);
+    }
+
     /// <summary>A server that sends the head of its answer and then nothing: the call fails with Timeout at its RequestTimeout.</summary>
     [Fact]
     public async Task Request_ServerSendsHeadersThenNothing_FailsWithTimeout()
