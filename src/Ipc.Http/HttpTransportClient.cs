@@ -26,6 +26,12 @@ internal sealed class HttpTransportClient : IIpcTransportClient
     /// <summary>The HTTP/2 error code HTTP_1_1_REQUIRED, from a server that serves HTTP/1.1 only on a cleartext endpoint.</summary>
     private const long Http11Required = 0xd;
 
+    /// <summary>
+    /// Up to this Content-Length a response's body is read into one array of its size; a longer one starts there and
+    /// doubles as its bytes arrive, so that a server declaring MaxMessageSize and sending little makes the call hold little.
+    /// </summary>
+    private const int ExactBodyLength = 64 * 1024;
+
     private readonly IpcTransportContext _context;
     private readonly IHttpClientFactory _factory;
     private readonly string _clientName;
@@ -360,14 +366,23 @@ internal sealed class HttpTransportClient : IIpcTransportClient
                 throw TooLarge(length);
             }
 
-            var body = new byte[length];
+            // Memory follows the bytes that arrive, not what the server declares: a body past the first array grows it.
+            var body = new byte[Math.Min(length, ExactBodyLength)];
             var stream = await content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
             await using (stream.ConfigureAwait(false))
             {
-                await stream.ReadExactlyAsync(body, cancellationToken).ConfigureAwait(false);
-            }
+                var read = 0;
+                while (true)
+                {
+                    read += await stream.ReadAtLeastAsync(body.AsMemory(read), body.Length - read, throwOnEndOfStream: true, cancellationToken).ConfigureAwait(false);
+                    if (read == length)
+                    {
+                        return body;
+                    }
 
-            return body;
+                    Array.Resize(ref body, (int)Math.Min(length, 2L * body.Length));
+                }
+            }
         }
 
         var source = await content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);

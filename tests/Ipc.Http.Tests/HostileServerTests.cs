@@ -238,7 +238,7 @@ public sealed class HostileServerTests
     /// response of the connection's call (the index counts connections from 0); the connection is kept for the next
     /// request once the test returns.
     /// </summary>
-    private sealed class RawHttpServer : IAsyncDisposable
+    internal sealed class RawHttpServer : IAsyncDisposable
     {
         private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
         private readonly CancellationTokenSource _stop = new();
