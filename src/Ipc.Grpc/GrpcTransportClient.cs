@@ -227,25 +227,6 @@ internal sealed class GrpcTransportClient(IpcTransportContext context, IpcServic
             && (exception.Status.DebugException is InvalidOperationException || exception.Status.Detail.StartsWith("Bad gRPC response.", StringComparison.Ordinal));
     }
 
-    /// <summary>
-    /// The handler's error when the response's headers were over SocketsHttpHandler's MaxResponseHeadersLength: a limit
-    /// it reports as ConfigurationLimitExceeded, or, for one HTTP/2 header over it on its own, as an error of its HPACK
-    /// decoder (an internal type) that says so. Another try would only get the same answer.
-    /// </summary>
-    private static Exception? OverHeaderLimit(Exception? debug)
-    {
-        for (var inner = debug; inner is not null; inner = inner.InnerException)
-        {
-            if (inner is HttpRequestException { HttpRequestError: HttpRequestError.ConfigurationLimitExceeded }
-                || (inner.GetType().Name == "HPackDecodingException" && inner.Message.Contains("exceeded the set limit", StringComparison.Ordinal)))
-            {
-                return inner;
-            }
-        }
-
-        return null;
-    }
-
     private IpcFault DeadlinePassed() =>
         new(IpcErrorCode.Timeout, $"The call on endpoint '{context.EndpointName}' ({context.DisplayAddress}) passed its deadline.");
 
@@ -284,7 +265,7 @@ internal sealed class GrpcTransportClient(IpcTransportContext context, IpcServic
             };
         }
 
-        if (OverHeaderLimit(debug) is { } limit)
+        if (ResponseHeaderLimit.Find(debug) is { } limit)
         {
             return new IpcException(IpcErrorCode.MessageTooLarge, $"The server at {context.DisplayAddress} (endpoint '{context.EndpointName}') answered with headers over what this client reads (MaxResponseHeadersLength of its SocketsHttpHandler): {limit.Message} An Ipc gRPC server sends a message's headers in its envelope: check that the address is an Ipc gRPC server's.", exception)
             {

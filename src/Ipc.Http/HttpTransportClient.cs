@@ -315,31 +315,30 @@ internal sealed class HttpTransportClient : IIpcTransportClient
     /// whose headers are over what the client reads (<see cref="IpcErrorCode.MessageTooLarge"/>), which another try
     /// would only get again.
     /// </summary>
-    private IpcException Lost(Exception ex) => ResponseError(ex) switch
+    private IpcException Lost(Exception ex)
     {
-        HttpRequestError.InvalidResponse => new(IpcErrorCode.ProtocolError, $"The server at {_context.DisplayAddress} sent a malformed HTTP response (endpoint '{_context.EndpointName}'): {ex.Message} Check that the address is an Ipc HTTP server's.", ex) { Endpoint = _context.EndpointName },
-        HttpRequestError.ConfigurationLimitExceeded => new(IpcErrorCode.MessageTooLarge, $"The response of {_context.DisplayAddress} is over what this client reads (endpoint '{_context.EndpointName}'): {ex.Message} A message's headers travel as HTTP headers: have the handler answer with fewer or smaller ones.", ex) { Endpoint = _context.EndpointName },
-        _ => new(IpcErrorCode.Unavailable, $"The connection to {_context.DisplayAddress} failed during the call (endpoint '{_context.EndpointName}'): {ex.Message}", ex) { Endpoint = _context.EndpointName },
-    };
+        if (ResponseHeaderLimit.Find(ex) is { } limit)
+        {
+            return new(IpcErrorCode.MessageTooLarge, $"The response of {_context.DisplayAddress} is over what this client reads (endpoint '{_context.EndpointName}'): {limit.Message} A message's headers travel as HTTP headers: have the handler answer with fewer or smaller ones.", ex) { Endpoint = _context.EndpointName };
+        }
 
-    /// <summary>What HttpClient says was wrong with the response, when it says the response was malformed or over a limit.</summary>
-    private static HttpRequestError? ResponseError(Exception ex)
+        return IsMalformed(ex)
+            ? new(IpcErrorCode.ProtocolError, $"The server at {_context.DisplayAddress} sent a malformed HTTP response (endpoint '{_context.EndpointName}'): {ex.Message} Check that the address is an Ipc HTTP server's.", ex) { Endpoint = _context.EndpointName }
+            : new(IpcErrorCode.Unavailable, $"The connection to {_context.DisplayAddress} failed during the call (endpoint '{_context.EndpointName}'): {ex.Message}", ex) { Endpoint = _context.EndpointName };
+    }
+
+    /// <summary>Whether HttpClient says the response was malformed.</summary>
+    private static bool IsMalformed(Exception ex)
     {
         for (Exception? e = ex; e is not null; e = e.InnerException)
         {
-            var error = e switch
+            if (e is HttpRequestException { HttpRequestError: HttpRequestError.InvalidResponse } or HttpIOException { HttpRequestError: HttpRequestError.InvalidResponse })
             {
-                HttpRequestException request => request.HttpRequestError,
-                HttpIOException io => io.HttpRequestError,
-                _ => HttpRequestError.Unknown,
-            };
-            if (error is HttpRequestError.InvalidResponse or HttpRequestError.ConfigurationLimitExceeded)
-            {
-                return error;
+                return true;
             }
         }
 
-        return null;
+        return false;
     }
 
     private static T? Find<T>(Exception ex)

@@ -2,6 +2,9 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using Ipc.TestUtils;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Ipc.Http.Tests;
@@ -148,6 +151,51 @@ public sealed class HostileServerTests
 
         Assert.True(ex.ErrorCode == IpcErrorCode.MessageTooLarge, ex.ToString());
         Assert.Equal("ok", await client.Requests().RequestAsync<string, string>("x", "x").AsTask().WaitAsync(TestIpc.Bound));
+    }
+
+    /// <summary>
+    /// The same over HTTP/2, where HttpClient reports the limit in two ways: headers that add up to more than it, and one
+    /// header over it on its own (an error of its HPACK decoder). MessageTooLarge both ways, for a request and a stream.
+    /// </summary>
+    [Theory]
+    [InlineData(false, false)]
+    [InlineData(false, true)]
+    [InlineData(true, false)]
+    [InlineData(true, true)]
+    public async Task Http2_ResponseHeadersOverTheLimit_FailsWithMessageTooLarge(bool stream, bool manyHeaders)
+    {
+        var port = TestAddresses.FreePort();
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.ConfigureKestrel(k => k.ListenLocalhost(port, l => l.Protocols = HttpProtocols.Http2));
+        await using var app = builder.Build();
+        app.MapPost("/{**path}", context =>
+        {
+            for (var i = 0; i < (manyHeaders ? 128 : 1); i++)
+            {
+                context.Response.Headers["Ipc-Header-Big" + i] = new string('x', manyHeaders ? 1024 : 128 * 1024);
+            }
+
+            return Task.CompletedTask;
+        });
+        await app.StartAsync().WaitAsync(TestIpc.Bound);
+        await using var client = TestIpc.CreateClient($"http://127.0.0.1:{port}/hostile", ipc => ipc.AddHttp(o => o.Protocol = HttpIpcProtocol.Http2).ConfigureResilience(r => r.Enabled = false));
+
+        var ex = await Assert.ThrowsAnyAsync<IpcException>(async () =>
+        {
+            if (!stream)
+            {
+                await client.Requests().RequestAsync<string, string>("x", "x").AsTask().WaitAsync(TestIpc.Bound);
+                return;
+            }
+
+            await foreach (var item in client.Requests().StreamAsync<string, string>("x", "x").WithCancellation(new CancellationTokenSource(TestIpc.Bound).Token))
+            {
+                _ = item;
+            }
+        });
+
+        Assert.True(ex.ErrorCode == IpcErrorCode.MessageTooLarge, ex.ToString());
+        await app.StopAsync().WaitAsync(TestIpc.Bound);
     }
 
     /// <summary>
