@@ -669,6 +669,10 @@ internal sealed class IpcClient : IRequestClient, IChannel, IAsyncDisposable, ID
                 hasFirst = await enumerator.MoveNextAsync().ConfigureAwait(false);
             }
 
+            // A timeout that fired as the first item arrived, before its registration was gone, cancelled the stream's
+            // token all the same: the stream cannot go on, so the attempt timed out (or the caller cancelled it).
+            streamCts.Token.ThrowIfCancellationRequested();
+
             if (hasFirst && enumerator.Current.Fault is { } fault)
             {
                 throw fault.ToException(_endpoint.Name);
