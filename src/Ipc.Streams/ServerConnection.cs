@@ -130,8 +130,8 @@ internal sealed class ServerConnection : StreamConnection, IReaderWork
 
     /// <summary>
     /// Tells the client the server is stopping (its pending calls fail with Unavailable at once, and their handlers are
-    /// cancelled), reads what the client sent before it knew, and closes. The one-way messages read are handled after the
-    /// close, until the server's drain ends (<see cref="ServeAsync"/>).
+    /// cancelled), reads what the client sent before it knew (holding nothing back from then on), and closes. The one-way
+    /// messages read are handled after the close, until the server's drain ends (<see cref="ServeAsync"/>).
     /// </summary>
     public async Task ShutdownAsync()
     {
@@ -143,6 +143,10 @@ internal sealed class ServerConnection : StreamConnection, IReaderWork
             call.Cancel();
         }
 
+        // From here the frame loop reads on without holding back for MaxQueuedOneWayBytes or a full output: a client whose
+        // writes wait for it could otherwise not send what it buffered before it knew, and would close with those writes
+        // cut off, its one-way messages lost where neither side reports them.
+        BeginEndingReads(EndOfReadingBytes);
         await SendGoAwayAsync(IpcErrorCode.Unavailable, $"The server ({Description}) is stopping.").ConfigureAwait(false);
 
         // The client closes its side once it has sent what it buffered: a one-way message it sent before it read the
@@ -159,7 +163,10 @@ internal sealed class ServerConnection : StreamConnection, IReaderWork
     /// slow client sent are queued as the ones before them, so each is handled, or reported as not delivered once a
     /// stopping server's drain ends.
     /// </summary>
-    private Task EndReadingAsync() => EndReadingAsync(_maxOneWayBytes + _dispatcher.MaxMessageSize, s_endOfReadingBound);
+    private Task EndReadingAsync() => EndReadingAsync(EndOfReadingBytes, s_endOfReadingBound);
+
+    /// <summary>Gets how much more input the end of reading takes: a stopping server's, from its GoAway on.</summary>
+    private long EndOfReadingBytes => _maxOneWayBytes + _dispatcher.MaxMessageSize;
 
     protected override void OnEndingReads() => Interlocked.Exchange(ref _oneWayRoom, null)?.TrySetResult();
 

@@ -371,17 +371,7 @@ internal abstract class StreamConnection : IReaderWorkScope
     /// </summary>
     protected async Task EndReadingAsync(long maxBytes, TimeSpan maxTime)
     {
-        Volatile.Write(ref _endingMaxBytes, maxBytes);
-        Interlocked.Exchange(ref _endingReads, 1);
-        TaskCompletionSource? space;
-        lock (_gate)
-        {
-            space = _space;
-            _space = null;
-        }
-
-        space?.TrySetResult(); // a loop that waits for output space reads on (writers waiting look again, and wait on)
-        OnEndingReads();
+        BeginEndingReads(maxBytes);
 
         // Bytes the peer wrote may still be on their way through the medium (a reader thread moves them into the input):
         // the loop reads on for the whole time rather than stopping at the first read that would wait.
@@ -394,6 +384,25 @@ internal abstract class StreamConnection : IReaderWorkScope
         }
 
         Close(); // the loop took what arrived in the time (the peer closing its side ends it sooner)
+    }
+
+    /// <summary>
+    /// The start of <see cref="EndReadingAsync"/>, on its own: from here the frame loop takes at most
+    /// <paramref name="maxBytes"/> more of input, and no longer holds back for output space or <see cref="WaitToTakeFrameAsync"/>.
+    /// </summary>
+    protected void BeginEndingReads(long maxBytes)
+    {
+        Volatile.Write(ref _endingMaxBytes, maxBytes);
+        Interlocked.Exchange(ref _endingReads, 1);
+        TaskCompletionSource? space;
+        lock (_gate)
+        {
+            space = _space;
+            _space = null;
+        }
+
+        space?.TrySetResult(); // a loop that waits for output space reads on (writers waiting look again, and wait on)
+        OnEndingReads();
     }
 
     /// <summary>Called once <see cref="EndReadingAsync"/> began: a loop held back in <see cref="WaitToTakeFrameAsync"/> must go on.</summary>

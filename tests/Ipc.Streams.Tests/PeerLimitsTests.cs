@@ -296,6 +296,79 @@ public abstract class PeerLimitsTests<TMedium> : RawServerTests<TMedium>
         Assert.Contains(notDelivered, m => m.Contains("late-2", StringComparison.Ordinal));
     }
 
+    /// <summary>
+    /// A client of Ipc whose one-way writes wait when the server stops: the server holds back reading
+    /// (MaxQueuedOneWayBytes, behind a handler that waits), and the client has sent as much as its output buffer takes. The
+    /// server reads on from its GoAway, holding nothing back, so the client's writes drain before it closes: every message
+    /// the client accepted is handled, none cut off by the close in the middle of a write, where neither side would report
+    /// it. (What a stopping server reads after its GoAway is bounded by MaxQueuedOneWayBytes plus MaxMessageSize, by default
+    /// more than the client and the medium hold.)
+    /// </summary>
+    [Fact]
+    public async Task Server_StoppingWhileAClientsOneWayWritesWait_HandlesEveryAcceptedMessage()
+    {
+        var address = CreateAddress();
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var handled = new System.Collections.Concurrent.ConcurrentDictionary<int, int>();
+        var host = await StartServerAsync(address, _ => { }, server => server.MapMessage<byte[]>("held-writes", async (body, _, _) =>
+        {
+            var number = BitConverter.ToInt32(body);
+            if (number == 0)
+            {
+                started.TrySetResult();
+                await gate.Task;
+            }
+
+            handled.AddOrUpdate(number, 1, (_, count) => count + 1);
+        }));
+        await using var client = TestIpc.CreateClient(address, ipc =>
+        {
+            ConfigureClient(ipc);
+            ipc.ConfigureResilience(r => r.Enabled = false);
+        });
+        var channel = client.GetRequiredKeyedService<IChannel>(TestIpc.Endpoint);
+        static byte[] Numbered(int number) => [.. BitConverter.GetBytes(number), .. new byte[64 * 1024]];
+        await channel.SendAsync("held-writes", Numbered(0)).AsTask().WaitAsync(s_bound);
+        await started.Task.WaitAsync(s_bound);
+
+        // Sent one after another until one waits for room: the server holds 16 MiB of bodies (MaxQueuedOneWayBytes) and
+        // takes no more, its input and the medium are full, and so is the client's output, whose write to the medium waits.
+        var accepted = new List<int> { 0 };
+        Task? waiting = null;
+        for (var number = 1; waiting is null && number < 4096; number++)
+        {
+            var send = channel.SendAsync("held-writes", Numbered(number)).AsTask();
+            if (await Task.WhenAny(send, Task.Delay(TimeSpan.FromMilliseconds(500))) == send)
+            {
+                await send;
+                accepted.Add(number);
+            }
+            else
+            {
+                waiting = send;
+            }
+        }
+
+        Assert.NotNull(waiting);
+        var stopping = host.StopAsync().WaitAsync(s_bound);
+        try
+        {
+            await waiting.WaitAsync(s_bound); // room once the client's writes drain, or failed once its connection closed
+            accepted.Add(accepted.Count);
+        }
+        catch (IpcException)
+        {
+        }
+
+        gate.SetResult();
+        await stopping;
+
+        var lost = accepted.Where(number => !handled.ContainsKey(number)).ToList();
+        Assert.True(lost.Count == 0, $"{lost.Count} of the {accepted.Count} accepted messages were never handled: {string.Join(", ", lost.Take(10))}...");
+        Assert.All(handled.Values, count => Assert.Equal(1, count));
+    }
+
     [Fact]
     public async Task Server_LargeAndSmallRequestsInOneWrite_AnswersEachWithItsOwnBody()
     {
