@@ -51,6 +51,14 @@ public abstract class DuplexConnection : IAsyncDisposable
     internal virtual bool HasDedicatedReader => false;
 
     /// <summary>
+    /// Gets how reading the medium failed (the peer reset the connection), once <see cref="Input"/> has completed: a medium
+    /// that fills the pipe itself completes it without the error, so that the frames already in it are read first, and
+    /// the frame loop then ends with this. <see langword="null"/> when the peer closed its side, or the medium reports
+    /// failures through <see cref="Input"/> itself.
+    /// </summary>
+    internal virtual Exception? InputFailure => null;
+
+    /// <summary>
     /// Wraps an <see cref="IDuplexPipe"/>: the core reads its <see cref="IDuplexPipe.Input"/> and writes to its
     /// <see cref="IDuplexPipe.Output"/>. Disposing completes both ends.
     /// </summary>

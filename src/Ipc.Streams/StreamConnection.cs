@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Diagnostics;
+using System.Runtime.ExceptionServices;
 using Microsoft.Extensions.Logging;
 
 namespace Ipc.Transports.Streams;
@@ -762,6 +763,11 @@ internal abstract class StreamConnection : IReaderWorkScope
 
                 if (result.IsCompleted)
                 {
+                    if (_connection.InputFailure is { } failure)
+                    {
+                        ExceptionDispatchInfo.Throw(failure); // the peer reset the connection, after every whole frame it sent was read
+                    }
+
                     if (!buffer.IsEmpty || skip > 0)
                     {
                         throw new WireFormatException($"the peer closed the connection in the middle of a frame ({buffer.Length} bytes of it received)");

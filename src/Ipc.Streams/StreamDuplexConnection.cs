@@ -59,6 +59,7 @@ internal sealed class StreamDuplexConnection : DuplexConnection
     private bool _handingOver;
     private Memory<byte> _intoTarget;
     private TaskCompletionSource<bool>? _intoDone;
+    private Exception? _inputFailure; // how the dedicated reader's reads failed, once it completed the pipe
 
     public StreamDuplexConnection(Stream stream, bool blockingIo, Func<bool>? isReadable, TimeSpan readerSpin)
     {
@@ -78,6 +79,8 @@ internal sealed class StreamDuplexConnection : DuplexConnection
     public override PipeReader Input => _input ??= PipeReader.Create(_stream, new StreamPipeReaderOptions(bufferSize: 16 * 1024, minimumReadSize: 4 * 1024, leaveOpen: true, useZeroByteReads: true));
 
     internal override bool HasDedicatedReader => _readerWork is not null;
+
+    internal override Exception? InputFailure => Volatile.Read(ref _inputFailure);
 
     /// <summary>Gets a value indicating whether the dedicated reader is running work at this moment (for the watchdog).</summary>
     internal bool IsRunningReaderWork => Volatile.Read(ref _readerBusy) > 0;
@@ -407,7 +410,11 @@ internal sealed class StreamDuplexConnection : DuplexConnection
             {
                 _watchdog!.Remove(this);
                 _runQueueWait.Dispose(); // a check still running gets -1 from it
-                writer.Complete(failure);
+                // The pipe completes without the failure: a pipe completed with an exception throws it at the next read,
+                // and the frames this reader put in it while the loop waited (a handler, a full one-way queue) would be
+                // lost with it. The loop reads them, then ends with the failure (InputFailure).
+                Volatile.Write(ref _inputFailure, failure);
+                writer.Complete();
                 if (_intoDone is { } into)
                 {
                     // The frame loop waited for a body: it learns here that the peer closed, or how the stream failed.

@@ -181,6 +181,53 @@ public sealed class HostileServerTests
     }
 
     /// <summary>
+    /// A server that resets the connection (it closes with bytes it never read) in the middle of a response frame: the
+    /// calls on the connection fail as a lost connection (Unavailable), not as a broken wire format, and the next call is
+    /// answered on a new connection.
+    /// </summary>
+    [Fact]
+    public async Task Request_ServerResetsInTheMiddleOfAResponse_FailsWithUnavailable()
+    {
+        await using var server = RawServer.Start();
+        await using var client = Client(server.Address);
+        var first = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var serving = server.ServeAsync(async (connection, frame) =>
+        {
+            if (connection.Index > 0)
+            {
+                await connection.AnswerAsync(frame);
+                return;
+            }
+
+            var response = new ArrayBufferWriter<byte>();
+            WireFormat.WriteMessage(response, FrameType.Response, frame.CallId, new IpcMessage("x", s_ok));
+            await connection.Socket.SendAsync(response.WrittenMemory[..(response.WrittenCount - 1)]); // all but its last byte
+            first.SetResult();
+            var watch = System.Diagnostics.Stopwatch.StartNew();
+            while (connection.Socket.Available == 0)
+            {
+                Assert.True(watch.Elapsed < TestIpc.Bound, "the second request did not arrive");
+                await Task.Delay(5);
+            }
+
+            connection.Socket.Close(); // the second request unread: the client's reads end with a reset
+        });
+
+        var one = client.Requests().RequestAsync<string, string>("x", "x").AsTask();
+        await first.Task.WaitAsync(TestIpc.Bound);
+        var two = client.Requests().RequestAsync<string, string>("x", "x").AsTask();
+
+        foreach (var call in new[] { one, two })
+        {
+            var ex = await Assert.ThrowsAnyAsync<IpcException>(() => call.WaitAsync(TestIpc.Bound));
+            Assert.True(ex.ErrorCode == IpcErrorCode.Unavailable, ex.ToString());
+        }
+
+        Assert.Equal("ok", await client.Requests().RequestAsync<string, string>("x", "x").AsTask().WaitAsync(TestIpc.Bound));
+        await server.StopAsync(serving);
+    }
+
+    /// <summary>
     /// A fault or GoAway whose error code no IpcErrorCode has (a newer server's, or garbage) reaches the caller as
     /// Unknown, with a message that keeps the number: never as a code outside the enum that no caller can switch on.
     /// </summary>

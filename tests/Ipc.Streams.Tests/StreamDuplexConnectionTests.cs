@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.IO.Pipelines;
 using System.Net.Sockets;
 using Ipc.TestUtils;
 using Ipc.Transports.Streams;
@@ -147,6 +148,61 @@ public sealed class StreamDuplexConnectionTests : IDisposable
         Assert.True(loop.SawEnd);
         Assert.Null(loop.Failure);
         Assert.Equal(1, loop.Take(1)[0].Value);
+    }
+
+    /// <summary>
+    /// The peer sends more while the frame loop waits (as for a handler, or a full one-way queue), then resets the connection
+    /// (it closes with bytes it never read): the dedicated reader takes those bytes and the reset meanwhile, and the loop,
+    /// once it reads again, gets every byte the peer sent before it ends with the reset.
+    /// </summary>
+    [Fact]
+    public async Task RunAsync_DedicatedReader_PeerResetsWhileTheLoopWaits_LoopReadsEveryByteThenTheReset()
+    {
+        await using var connection = AttachDedicatedReader(poll: false);
+        var waiting = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var resume = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var received = new List<byte>();
+        Exception? failure = null;
+        var run = connection.RunAsync(async () =>
+        {
+            var input = connection.Input;
+            try
+            {
+                while (true)
+                {
+                    var result = await input.ReadAsync();
+                    received.AddRange(result.Buffer.ToArray());
+                    input.AdvanceTo(result.Buffer.End);
+                    if (result.IsCompleted)
+                    {
+                        failure = connection.InputFailure; // as the core's frame loop ends with it
+                        return;
+                    }
+
+                    if (received.Count == 1)
+                    {
+                        waiting.SetResult();
+                        await resume.Task; // the loop waits, off the reader thread
+                    }
+                }
+            }
+            catch (Exception ex)
+            {
+                failure = ex;
+            }
+        });
+
+        _peer.Send([1]);
+        await waiting.Task.WaitAsync(TestIpc.Bound);
+        await connection.WriteAsync(new byte[] { 9 }); // the peer never reads it, so its close resets the connection
+        _peer.Send([2, 3, 4]);
+        _peer.Close();
+        await ReaderDoneAsync(connection.Input);
+        resume.SetResult();
+
+        await run.WaitAsync(TestIpc.Bound);
+        Assert.Equal(new byte[] { 1, 2, 3, 4 }, received);
+        Assert.True(failure is IOException, $"the loop ended with {failure?.ToString() ?? "no failure"}, not the reset");
     }
 
     [Fact]
@@ -640,6 +696,36 @@ public sealed class StreamDuplexConnectionTests : IDisposable
         _peer.Send(new byte[500]);
         Assert.True(loop.Waiting.Wait(TestIpc.Bound), "the frame loop did not start reading the body into its target");
         return (connection, loop, run);
+    }
+
+    /// <summary>
+    /// Waits until the dedicated reader has completed the pipe (the peer's bytes and its end are in), looking with
+    /// <see cref="PipeReader.TryRead"/> while the frame loop does not read, and consuming nothing.
+    /// </summary>
+    private static async Task ReaderDoneAsync(PipeReader input)
+    {
+        var watch = Stopwatch.StartNew();
+        while (true)
+        {
+            try
+            {
+                if (input.TryRead(out var peek))
+                {
+                    input.AdvanceTo(peek.Buffer.Start);
+                    if (peek.IsCompleted)
+                    {
+                        return;
+                    }
+                }
+            }
+            catch (IOException)
+            {
+                return; // a pipe completed with the failure throws it: the reader is done too
+            }
+
+            Assert.True(watch.Elapsed < TestIpc.Bound, "the reader did not take the peer's reset");
+            await Task.Delay(5);
+        }
     }
 
     private static async Task StopAsync(DuplexConnection connection, Task run)
