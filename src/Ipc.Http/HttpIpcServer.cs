@@ -666,6 +666,7 @@ internal sealed partial class HttpIpcServer : IAsyncDisposable
     {
         // Each move waits on the call's token too, so a producer that ignores it cannot hold the caller of a stopping server.
         var items = new DispatchedStream(_dispatcher.DispatchStreamAsync(request, cancellationToken).GetAsyncEnumerator(cancellationToken));
+        var writing = false; // items are in the response's buffer: a flush the stop cancels leaves them there, unsent, so no fault may follow as a body of its own
         try
         {
             if (!await items.MoveNextAsync(cancellationToken).ConfigureAwait(false))
@@ -681,6 +682,7 @@ internal sealed partial class HttpIpcServer : IAsyncDisposable
             }
 
             StartStream(context, request, answerJson);
+            writing = true;
             var writer = context.Response.BodyWriter;
             var type = route?.ResponseType;
             do
@@ -715,7 +717,7 @@ internal sealed partial class HttpIpcServer : IAsyncDisposable
             }
             while (await items.MoveNextAsync(cancellationToken).ConfigureAwait(false));
         }
-        catch (OperationCanceledException) when (_stopping.IsCancellationRequested && context.Response.HasStarted && !context.RequestAborted.IsCancellationRequested)
+        catch (OperationCanceledException) when (_stopping.IsCancellationRequested && writing && !context.RequestAborted.IsCancellationRequested)
         {
             WriteStreamError(context.Response.BodyWriter, new IpcFault(IpcErrorCode.Unavailable, $"The server of endpoint '{EndpointName}' stopped during the stream."), answerJson);
             await context.Response.BodyWriter.FlushAsync(CancellationToken.None).ConfigureAwait(false);

@@ -72,6 +72,45 @@ public sealed class StopDrainTests
     }
 
     /// <summary>
+    /// A stream call whose body is still arriving as its MapIpc server begins to stop (Kestrel lets it finish), and whose
+    /// producer has an item at once: the item is written before the flush sees the stop, so the stream goes on as one the
+    /// stop ended (its item, then an Unavailable error), not as a 503 fault behind that item (a body longer than the fault's
+    /// Content-Length, which Kestrel turned into 500 and an error in the log).
+    /// </summary>
+    [Fact]
+    public async Task MapIpc_StreamBodyEndsAfterStopBegan_IsAnsweredUnavailable()
+    {
+        var log = new EventLog();
+        var probe = new ConformanceProbe();
+        var (app, address) = await StartAppAsync(log, probe, e => e.DrainTimeout = TestIpc.Bound, time: null);
+        await using (app)
+        await using (var client = TestIpc.CreateClient(address, ipc => ipc.ConfigureResilience(r => r.Enabled = false)))
+        using (var http = new HttpClient())
+        {
+            var rest = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var content = new HeldBodyContent(" "u8.ToArray(), "7"u8.ToArray(), rest.Task);
+            var call = http.PostAsync($"{address}/{ConformanceRoutes.HeldStream}", content).WaitAsync(TestIpc.Bound);
+            await content.FirstPartSent.WaitAsync(TestIpc.Bound);
+
+            var blocked = client.Requests().RequestAsync<string, string>(ConformanceRoutes.Block, "x").AsTask();
+            await probe.HandlerStarted.Task.WaitAsync(TestIpc.Bound);
+            var stopping = app.StopAsync();
+            await probe.HandlerCancelled.Task.WaitAsync(TestIpc.Bound); // the server is stopping: its handlers' tokens are cancelled
+            rest.SetResult(); // only now: the producer's first item comes after the stop began
+
+            using var response = await call;
+            var lines = (await response.Content.ReadAsStringAsync()).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            Assert.True(response.StatusCode == System.Net.HttpStatusCode.OK, $"{(int)response.StatusCode}: {string.Join('|', lines)}");
+            Assert.Equal(2, lines.Length);
+            Assert.Equal("""{"item":7}""", lines[0]);
+            Assert.StartsWith("""{"error":{"code":"Unavailable","message":"The server of endpoint 'conformance' stopped during the stream.""", lines[1], StringComparison.Ordinal);
+            Assert.Equal(IpcErrorCode.Unavailable, (await Assert.ThrowsAsync<IpcException>(() => blocked.WaitAsync(TestIpc.Bound))).ErrorCode);
+            await stopping.WaitAsync(TestIpc.Bound);
+            Assert.DoesNotContain(log.Entries, e => e.Level >= LogLevel.Error);
+        }
+    }
+
+    /// <summary>
     /// The host's ShutdownTimeout ends a MapIpc server's drain before its DrainTimeout: the held handler is cancelled, and
     /// the messages still queued are reported not delivered before StopAsync returns.
     /// </summary>
@@ -201,5 +240,37 @@ public sealed class StopDrainTests
         var first = await Task.WhenAny(stopping, draining).WaitAsync(TestIpc.Bound);
         Assert.True(first == draining, "The app's host stopped without waiting for the messages its Ipc server had accepted.");
         return stopping;
+    }
+
+    /// <summary>A JSON stream call's body sent in two parts, the second once <c>rest</c> completes.</summary>
+    private sealed class HeldBodyContent : HttpContent
+    {
+        private readonly TaskCompletionSource _firstSent = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly byte[] _first;
+        private readonly byte[] _second;
+        private readonly Task _rest;
+
+        public HeldBodyContent(byte[] first, byte[] second, Task rest)
+        {
+            (_first, _second, _rest) = (first, second, rest);
+            Headers.ContentType = new("application/json");
+        }
+
+        public Task FirstPartSent => _firstSent.Task;
+
+        protected override async Task SerializeToStreamAsync(Stream stream, System.Net.TransportContext? context)
+        {
+            await stream.WriteAsync(_first);
+            await stream.FlushAsync();
+            _firstSent.TrySetResult();
+            await _rest;
+            await stream.WriteAsync(_second);
+        }
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = _first.Length + _second.Length;
+            return true;
+        }
     }
 }
