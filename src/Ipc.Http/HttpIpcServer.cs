@@ -258,6 +258,11 @@ internal sealed partial class HttpIpcServer : IAsyncDisposable
             var code = HttpWire.ErrorCode((System.Net.HttpStatusCode)ex.StatusCode) is var mapped && mapped != IpcErrorCode.Unknown ? mapped : IpcErrorCode.ProtocolError;
             await WriteFaultAsync(context, new IpcFault(code, $"The request for route '{routeName}' of endpoint '{EndpointName}' is malformed: {ex.Message}"), ex.StatusCode).ConfigureAwait(false);
         }
+        catch (IOException ex) when (ex is not BadHttpRequestException)
+        {
+            // The caller went away while its request was read: over HTTP/2 a cancelled call resets its stream, which fails
+            // the body's read ("The client reset the request stream") before Kestrel cancels RequestAborted. No one to answer.
+        }
         catch (OperationCanceledException) when (_stopping.IsCancellationRequested && !context.Response.HasStarted)
         {
             await WriteFaultAsync(context, new IpcFault(IpcErrorCode.Unavailable, $"The server of endpoint '{EndpointName}' is stopping. Call again once it is back."), null).ConfigureAwait(false);
