@@ -161,8 +161,10 @@ internal sealed class HttpTransportClient : IIpcTransportClient
 
     public ValueTask DisposeAsync()
     {
+        // _sends is not disposed: sends on the way give their slot back once answered, and those waiting for one then fail
+        // as disposed. A disposed SemaphoreSlim would fail the first after its message was accepted and strand the others.
+        // It holds nothing to release (its wait handle is never asked for).
         _disposed = true;
-        _sends.Dispose();
         return default;
     }
 

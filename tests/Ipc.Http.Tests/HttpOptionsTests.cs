@@ -254,6 +254,52 @@ public sealed class HttpOptionsTests : IDisposable
         }
     }
 
+    /// <summary>
+    /// A client disposed while one-way messages wait for a MaxConcurrentSends slot does not strand them: the message on the
+    /// way is answered (accepted, so no error), and the one that waited then fails as disposed instead of waiting forever.
+    /// </summary>
+    [Fact]
+    public async Task MaxConcurrentSends_ClientDisposedWithSendsWaiting_EachSendEnds()
+    {
+        var port = TestAddresses.FreePort();
+        var address = $"http://127.0.0.1:{port}/notes";
+        var handled = new ConcurrentQueue<int>();
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var arrived = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls($"http://127.0.0.1:{port}");
+        builder.Services.AddIpc().AddEndpoint("notes", address).AddServer("notes", s => s.MapMessage<int>("note", (n, _, _) =>
+        {
+            handled.Enqueue(n);
+            return default;
+        }));
+        await using var app = builder.Build();
+        app.Use(async (context, next) =>
+        {
+            arrived.TrySetResult();
+            await gate.Task.WaitAsync(context.RequestAborted); // holds the first message on the way
+            await next(context);
+        });
+        app.MapIpc("notes");
+        await app.StartAsync().WaitAsync(TestIpc.Bound);
+
+        var services = new ServiceCollection();
+        services.AddIpc().AddHttp(o => o.MaxConcurrentSends = 1).AddEndpoint("notes", address).ConfigureResilience("notes", r => r.Enabled = false);
+        var client = services.BuildServiceProvider();
+        var channel = client.GetRequiredKeyedService<IChannel>("notes");
+        var first = channel.SendAsync("note", 1).AsTask();
+        await arrived.Task.WaitAsync(TestIpc.Bound);
+        var waiting = channel.SendAsync("note", 2).AsTask(); // waits for the one slot
+
+        await client.DisposeAsync();
+        gate.SetResult();
+
+        await first.WaitAsync(TestIpc.Bound); // accepted: no ObjectDisposedException from the slot it gives back
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => waiting.WaitAsync(TestIpc.Bound));
+        Assert.Equal([1], handled);
+        await app.StopAsync().WaitAsync(TestIpc.Bound);
+    }
+
     [Theory]
     [InlineData(true)]
     [InlineData(false)]
