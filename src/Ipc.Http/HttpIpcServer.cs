@@ -835,6 +835,14 @@ internal sealed partial class HttpIpcServer : IAsyncDisposable
 
                     await _dispatcher.DispatchOneWayAsync(message, token).ConfigureAwait(false);
                 }
+                catch (OperationCanceledException) when (token.IsCancellationRequested)
+                {
+                    // The drain ended while this handler ran, and the handler ended on its cancelled token: the message is
+                    // not delivered, and is reported as the ones still queued are.
+                    _telemetry?.MessagesDropped(message.Route, 1);
+                    Log.OneWayHandlerCancelled(_logger, EndpointName, message.MessageId, message.Route);
+                    throw;
+                }
                 finally
                 {
                     Handled(size);

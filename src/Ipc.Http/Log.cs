@@ -16,4 +16,7 @@ internal static partial class Log
 
     [LoggerMessage(1503, LogLevel.Warning, "Endpoint '{Endpoint}' keeps its current certificate: the changed file '{Path}' did not load, and is read again when it next changes. {Reason}")]
     public static partial void CertificateReloadFailed(ILogger logger, string endpoint, string path, string reason, Exception exception);
+
+    [LoggerMessage(1504, LogLevel.Warning, "Ipc endpoint '{Endpoint}' stopped, and its DrainTimeout ended while the handler of one-way message {MessageId} for route '{Route}' ran; the handler ended on its cancelled token, so the message is dropped.")]
+    public static partial void OneWayHandlerCancelled(ILogger logger, string endpoint, string messageId, string route);
 }

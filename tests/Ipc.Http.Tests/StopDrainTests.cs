@@ -72,6 +72,37 @@ public sealed class StopDrainTests
     }
 
     /// <summary>
+    /// The DrainTimeout ends while a one-way handler runs, and the handler ends on its cancelled token: its message, accepted
+    /// and never handled, is reported not delivered (event 1504) as the ones still queued are (1500).
+    /// </summary>
+    [Fact]
+    public async Task MapIpc_DrainTimeoutEndsWhileHandlerRuns_ItsMessageIsReportedNotDelivered()
+    {
+        const int OneWayHandlerCancelled = 1504;
+        var drain = TimeSpan.FromSeconds(7);
+        var time = new TimerFakeTimeProvider();
+        var log = new EventLog();
+        var probe = new ConformanceProbe();
+        var (app, address) = await StartAppAsync(log, probe, e => e.DrainTimeout = drain, time);
+        await using (app)
+        await using (var client = TestIpc.CreateClient(address, ipc => ipc.ConfigureResilience(r => r.Enabled = false)))
+        {
+            await SendHeldThenNumbersAsync(client.GetRequiredKeyedService<IChannel>(TestIpc.Endpoint), probe, count: 1);
+
+            var stopping = await StopWaitingForTheQueueAsync(app, log);
+            await time.WaitForTimerAsync(drain, TestIpc.Bound);
+            time.Advance(drain); // the held handler's token is cancelled, and it ends on it
+            await stopping.WaitAsync(TestIpc.Bound);
+
+            var cancelled = await log.WaitForAsync(e => e.EventId == OneWayHandlerCancelled).WaitAsync(TestIpc.Bound);
+            Assert.Equal(ConformanceRoutes.Held, cancelled["Route"]);
+            Assert.Equal(LogLevel.Warning, cancelled.Level);
+            Assert.DoesNotContain(log.Entries, e => e.EventId == OneWayDropped); // nothing was left queued
+            Assert.Empty(probe.Numbers);
+        }
+    }
+
+    /// <summary>
     /// A stream call whose body is still arriving as its MapIpc server begins to stop (Kestrel lets it finish), and whose
     /// producer has an item at once: the item is written before the flush sees the stop, so the stream goes on as one the
     /// stop ended (its item, then an Unavailable error), not as a 503 fault behind that item (a body longer than the fault's
