@@ -60,6 +60,9 @@ public sealed class EventLog : ILoggerProvider
     {
         /// <summary>Gets the value logged under <paramref name="name"/>, or <see langword="null"/>.</summary>
         public object? this[string name] => Values.TryGetValue(name, out var value) ? value : null;
+
+        /// <summary>Gets the exception logged with the entry, if any.</summary>
+        public Exception? Exception { get; init; }
     }
 
     private sealed class Logger(EventLog owner, string category) : ILogger
@@ -74,7 +77,7 @@ public sealed class EventLog : ILoggerProvider
             var values = state is IEnumerable<KeyValuePair<string, object?>> pairs
                 ? pairs.GroupBy(p => p.Key).ToDictionary(g => g.Key, g => g.First().Value)
                 : [];
-            owner.Add(new Entry(category, eventId.Id, logLevel, formatter(state, exception), values));
+            owner.Add(new Entry(category, eventId.Id, logLevel, formatter(state, exception), values) { Exception = exception });
         }
     }
 }
