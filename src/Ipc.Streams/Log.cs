@@ -49,4 +49,7 @@ internal static partial class Log
 
     [LoggerMessage(113, LogLevel.Warning, "Refused {Connection}: the server already serves MaxConnections ({MaxConnections}) connections.")]
     public static partial void TooManyConnections(ILogger logger, string connection, int maxConnections);
+
+    [LoggerMessage(114, LogLevel.Warning, "One-way message {MessageId} for route '{Route}' on {Connection} was not delivered: the server stopped, and its DrainTimeout ended while the message's handler ran; the handler ended on its cancelled token.")]
+    public static partial void HandlerCancelled(ILogger logger, string messageId, string route, string connection);
 }

@@ -362,6 +362,11 @@ internal sealed class ServerConnection : StreamConnection, IReaderWork
         {
             await _dispatcher.DispatchOneWayAsync(message, _drainEnded).ConfigureAwait(false);
         }
+        catch (OperationCanceledException) when (_drainEnded.IsCancellationRequested)
+        {
+            HandlerCancelled(message);
+            throw;
+        }
         finally
         {
             OneWayDone((message, pooled, 0)); // never queued: the frame loop waited for it
@@ -747,7 +752,17 @@ internal sealed class ServerConnection : StreamConnection, IReaderWork
         if (error is not OperationCanceledException || !_drainEnded.IsCancellationRequested)
         {
             Fail(error);
+            return;
         }
+
+        HandlerCancelled(item.Message);
+    }
+
+    /// <summary>Reports a one-way message whose handler ended on its token, cancelled as the server's drain ended: not delivered.</summary>
+    private void HandlerCancelled(IpcMessage message)
+    {
+        Log.HandlerCancelled(Logger, message.MessageId, message.Route, Description);
+        Telemetry?.MessagesDropped(message.Route, 1);
     }
 
     private void NotDelivered((IpcMessage Message, byte[]? Pooled, int Size) item)

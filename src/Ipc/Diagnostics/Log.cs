@@ -38,6 +38,9 @@ internal static partial class Log
     [LoggerMessage(20, LogLevel.Error, "One-way message {MessageId} for route '{Route}' on endpoint '{Endpoint}' was accepted but not delivered: the server stopped, and its DrainTimeout ended before the message's turn.")]
     public static partial void InMemoryNotDelivered(ILogger logger, string messageId, string route, string endpoint);
 
+    [LoggerMessage(21, LogLevel.Warning, "One-way message {MessageId} for route '{Route}' on endpoint '{Endpoint}' was not delivered: the server stopped, and its DrainTimeout ended while the message's handler ran; the handler ended on its cancelled token.")]
+    public static partial void InMemoryHandlerCancelled(ILogger logger, string messageId, string route, string endpoint);
+
     [LoggerMessage(30, LogLevel.Debug, "Connection {Connection} of endpoint '{Endpoint}' opened ({Side}).")]
     public static partial void ConnectionOpened(ILogger logger, string connection, string endpoint, string side);
 

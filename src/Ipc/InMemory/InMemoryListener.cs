@@ -208,7 +208,18 @@ internal sealed partial class InMemoryListener(IpcTransportContext context) : II
             {
                 while (!token.IsCancellationRequested && _queue.Reader.TryRead(out var message))
                 {
-                    await _dispatcher!.DispatchOneWayAsync(message, token).ConfigureAwait(false);
+                    try
+                    {
+                        await _dispatcher!.DispatchOneWayAsync(message, token).ConfigureAwait(false);
+                    }
+                    catch (OperationCanceledException) when (token.IsCancellationRequested)
+                    {
+                        // The drain ended while this handler ran, and the handler ended on its cancelled token: the message is
+                        // not delivered, and is reported as the ones still queued are.
+                        Log.InMemoryHandlerCancelled(_logger, message.MessageId, message.Route, context.EndpointName);
+                        _telemetry.MessagesDropped(message.Route, 1);
+                        throw;
+                    }
                 }
             }
         }
