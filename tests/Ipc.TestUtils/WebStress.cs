@@ -152,6 +152,7 @@ public sealed class WebStress
 
     private async Task<IHost> StartServerAsync()
     {
+        var retrying = Stopwatch.StartNew();
         for (var attempt = 0; ; attempt++)
         {
             var builder = new HostApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
@@ -171,11 +172,11 @@ public sealed class WebStress
                 await host.StartAsync().WaitAsync(TestIpc.Bound);
                 return host;
             }
-            catch (Exception ex) when (attempt < 20 && ex is IOException or IpcException or SocketException)
+            catch (Exception ex) when (retrying.Elapsed < TestIpc.Bound && ex is IOException or IpcException or SocketException)
             {
                 _out($"restart attempt {attempt} failed: {ex.GetType().Name}: {ex.Message}");
                 host.Dispose();
-                await Task.Delay(100);
+                await Task.Delay(20); // the address is free again once the host before has let it go: look again shortly
             }
         }
     }
