@@ -47,28 +47,11 @@ public sealed class StopDrainTests
     public async Task MapIpc_DrainTimeoutEndsFirst_TheRestIsReportedNotDeliveredBeforeStopAsyncReturns()
     {
         const int count = 4;
-        var drain = TimeSpan.FromSeconds(7);
-        var time = new TimerFakeTimeProvider();
-        var log = new EventLog();
-        var probe = new ConformanceProbe();
-        var (app, address) = await StartAppAsync(log, probe, e => e.DrainTimeout = drain, time);
-        await using (app)
-        await using (var client = TestIpc.CreateClient(address, ipc => ipc.ConfigureResilience(r => r.Enabled = false)))
-        {
-            var channel = client.GetRequiredKeyedService<IChannel>(TestIpc.Endpoint);
-            await SendHeldThenNumbersAsync(channel, probe, count);
+        var (log, probe) = await StopPastDrainTimeoutAsync(count);
 
-            var stopping = await StopWaitingForTheQueueAsync(app, log);
-
-            await time.WaitForTimerAsync(drain, TestIpc.Bound);
-            Assert.False(stopping.IsCompleted); // the held handler never ends: the host waits until DrainTimeout
-            time.Advance(drain);
-            await stopping.WaitAsync(TestIpc.Bound);
-
-            var dropped = Assert.Single(log.Entries, e => e.EventId == OneWayDropped);
-            Assert.Equal(count - 1, dropped["Count"]);
-            Assert.Empty(probe.Numbers);
-        }
+        var dropped = Assert.Single(log.Entries, e => e.EventId == OneWayDropped);
+        Assert.Equal(count - 1, dropped["Count"]);
+        Assert.Empty(probe.Numbers);
     }
 
     /// <summary>
@@ -79,6 +62,22 @@ public sealed class StopDrainTests
     public async Task MapIpc_DrainTimeoutEndsWhileHandlerRuns_ItsMessageIsReportedNotDelivered()
     {
         const int OneWayHandlerCancelled = 1504;
+        var (log, probe) = await StopPastDrainTimeoutAsync(count: 1);
+
+        var cancelled = await log.WaitForAsync(e => e.EventId == OneWayHandlerCancelled).WaitAsync(TestIpc.Bound);
+        Assert.Equal(ConformanceRoutes.Held, cancelled["Route"]);
+        Assert.Equal(LogLevel.Warning, cancelled.Level);
+        Assert.DoesNotContain(log.Entries, e => e.EventId == OneWayDropped); // nothing was left queued
+        Assert.Empty(probe.Numbers);
+    }
+
+    /// <summary>
+    /// Maps an app whose held one-way handler never ends (DrainTimeout 7 s on a fake clock), sends it that message and
+    /// <paramref name="count"/> - 1 more, stops the app and lets the DrainTimeout pass: the held handler's token is
+    /// cancelled, and it ends on it. Returns once the stop has completed.
+    /// </summary>
+    private static async Task<(EventLog Log, ConformanceProbe Probe)> StopPastDrainTimeoutAsync(int count)
+    {
         var drain = TimeSpan.FromSeconds(7);
         var time = new TimerFakeTimeProvider();
         var log = new EventLog();
@@ -87,19 +86,16 @@ public sealed class StopDrainTests
         await using (app)
         await using (var client = TestIpc.CreateClient(address, ipc => ipc.ConfigureResilience(r => r.Enabled = false)))
         {
-            await SendHeldThenNumbersAsync(client.GetRequiredKeyedService<IChannel>(TestIpc.Endpoint), probe, count: 1);
+            await SendHeldThenNumbersAsync(client.GetRequiredKeyedService<IChannel>(TestIpc.Endpoint), probe, count);
 
             var stopping = await StopWaitingForTheQueueAsync(app, log);
             await time.WaitForTimerAsync(drain, TestIpc.Bound);
-            time.Advance(drain); // the held handler's token is cancelled, and it ends on it
+            Assert.False(stopping.IsCompleted); // the held handler never ends: the host waits until DrainTimeout
+            time.Advance(drain);
             await stopping.WaitAsync(TestIpc.Bound);
-
-            var cancelled = await log.WaitForAsync(e => e.EventId == OneWayHandlerCancelled).WaitAsync(TestIpc.Bound);
-            Assert.Equal(ConformanceRoutes.Held, cancelled["Route"]);
-            Assert.Equal(LogLevel.Warning, cancelled.Level);
-            Assert.DoesNotContain(log.Entries, e => e.EventId == OneWayDropped); // nothing was left queued
-            Assert.Empty(probe.Numbers);
         }
+
+        return (log, probe);
     }
 
     /// <summary>
